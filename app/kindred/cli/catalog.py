@@ -1,0 +1,75 @@
+"""`kindred models ...` and `kindred assistants ...`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from kindred.cli.output import print_json, print_table
+from kindred.core.assistants import create_assistant, list_assistants
+from kindred.core.models import add_model, list_models
+from kindred.core.session import open_session
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    models = commands.add_parser("models", parents=[common], help="base models (GGUF)")
+    sub = models.add_subparsers(dest="action", required=True)
+    p = sub.add_parser("list", parents=[common], help="registered base models")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=models_list)
+    p = sub.add_parser("add", parents=[common], help="check and register a GGUF base model")
+    p.add_argument("path")
+    p.set_defaults(run=models_add)
+
+    assistants = commands.add_parser("assistants", parents=[common], help="your assistants")
+    sub = assistants.add_subparsers(dest="action", required=True)
+    p = sub.add_parser("list", parents=[common], help="all assistants")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=assistants_list)
+    p = sub.add_parser("create", parents=[common], help="a new assistant")
+    p.add_argument("name")
+    p.add_argument("--model", help="base model id (default: the embedded model)")
+    p.add_argument("--persona", help="system prompt")
+    p.set_defaults(run=assistants_create)
+
+
+def models_list(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    models = list_models(session.store)
+    if args.json:
+        print_json([m.to_json() for m in models])
+    else:
+        print_table(["ID", "NAME", "ARCH", "SIZE", "EMBEDDED"],
+                    [[m.id, m.name, m.architecture, f"{m.size_bytes / 1e6:.0f} MB",
+                      "yes" if m.embedded else ""] for m in models])
+    return 0
+
+
+def models_add(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    model = add_model(session.store, args.path)
+    print(f"Added {model.name} ({model.architecture}, {model.size_bytes / 1e6:.0f} MB)")
+    print(model.id)
+    return 0
+
+
+def assistants_list(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    assistants = list_assistants(session.store)
+    if args.json:
+        print_json([a.to_json() for a in assistants])
+    else:
+        print_table(["ID", "NAME", "MODEL", "ACTIVE VERSION"],
+                    [[a.id, a.name, a.model_id, (a.active_version or "base")[:12]]
+                     for a in assistants])
+    return 0
+
+
+def assistants_create(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    kwargs: dict[str, Any] = {"model_id": args.model}
+    if args.persona is not None:
+        kwargs["persona"] = args.persona
+    assistant = create_assistant(session.store, args.name, **kwargs)
+    print(f"Created assistant {assistant.name} on model {assistant.model_id}")
+    return 0

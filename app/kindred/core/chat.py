@@ -1,0 +1,84 @@
+"""One chat turn, shared by the GUI and the CLI: history in, streamed answer out, answer saved.
+
+Split in three steps (prepare, generate, save) so the GUI can run only the middle one on its
+inference thread and keep every database write on the main thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kindred.core.assistants import Assistant
+from kindred.core.conversations import (
+    GenerationStats,
+    Message,
+    add_message,
+    delete_message,
+    list_messages,
+)
+from kindred.core.engine import Generation, SamplingParams
+from kindred.core.engine import GenerationStats as EngineStats
+from kindred.core.engine import Message as ChatMessage
+from kindred.core.errors import KindredError
+from kindred.core.store import Store
+
+
+@dataclass(frozen=True)
+class PreparedTurn:
+    conversation_id: int
+    messages: list[ChatMessage]
+    sampling: SamplingParams
+
+
+def sampling_for(assistant: Assistant) -> SamplingParams:
+    s = assistant.sampling
+    return SamplingParams(s.temperature, s.top_p, s.top_k, s.repeat_penalty, s.max_tokens)
+
+
+def history(store: Store, assistant: Assistant, conversation_id: int) -> list[ChatMessage]:
+    """The persona as the system prompt, then every saved message of the conversation."""
+    out: list[ChatMessage] = []
+    if assistant.persona.strip():
+        out.append({"role": "system", "content": assistant.persona.strip()})
+    out += [{"role": m.role, "content": m.content} for m in list_messages(store, conversation_id)
+            if m.role in ("user", "assistant")]
+    return out
+
+
+def prepare(store: Store, assistant: Assistant, conversation_id: int, user_text: str
+            ) -> PreparedTurn:
+    """Save the user's message and return what the engine needs to answer it."""
+    if not user_text.strip():
+        raise KindredError("Type a message first.")
+    add_message(store, conversation_id, "user", user_text)
+    return PreparedTurn(conversation_id, history(store, assistant, conversation_id),
+                        sampling_for(assistant))
+
+
+def prepare_regenerate(store: Store, assistant: Assistant, conversation_id: int
+                       ) -> tuple[PreparedTurn, Message]:
+    """The turn that answers the last user message again; returns the answer it will replace."""
+    messages = list_messages(store, conversation_id)
+    if not messages or messages[-1].role != "assistant":
+        raise KindredError("There is no answer to regenerate yet.")
+    old = messages[-1]
+    turn = PreparedTurn(conversation_id, history(store, assistant, conversation_id)[:-1],
+                        sampling_for(assistant))
+    return turn, old
+
+
+def save_answer(store: Store, conversation_id: int, text: str, stats: EngineStats,
+                replaces: int | None = None) -> Message:
+    """Store the answer with what produced it; a regenerated answer replaces the old one."""
+    if replaces is not None:
+        delete_message(store, replaces)
+    return add_message(
+        store, conversation_id, "assistant", text,
+        GenerationStats(stats.adapters, stats.tokens_in, stats.tokens_out, stats.ttft_s,
+                        stats.tok_s, stats.finish_reason),
+    )
+
+
+def answered(generation: Generation) -> tuple[str, EngineStats]:
+    text = generation.read()
+    return text, generation.stats

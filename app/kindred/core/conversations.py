@@ -1,0 +1,145 @@
+"""Conversations and their messages, with what produced each answer (adapters, speed)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from kindred.core.errors import KindredError, NotFoundError
+from kindred.core.store import Store, now
+
+NEW_TITLE = "New chat"
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    assistant_id: int
+    title: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    conversation_id: int
+    role: str
+    content: str
+    created_at: float
+    adapters: list[tuple[str, float]] = field(default_factory=list)
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    ttft_s: float | None = None
+    tok_s: float | None = None
+    finish_reason: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Message:
+        adapters = [(str(v), float(s)) for v, s in json.loads(row["adapters"])]
+        return cls(row["id"], row["conversation_id"], row["role"], row["content"],
+                   row["created_at"], adapters, row["tokens_in"], row["tokens_out"],
+                   row["ttft_s"], row["tok_s"], row["finish_reason"])
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    """What the engine measured for one answer; stored beside the answer."""
+
+    adapters: list[tuple[str, float]]
+    tokens_in: int
+    tokens_out: int
+    ttft_s: float | None
+    tok_s: float | None
+    finish_reason: str
+
+
+def create_conversation(store: Store, assistant_id: int, title: str = NEW_TITLE) -> Conversation:
+    t = now()
+    with store.tx() as db:
+        new_id = db["conversations"].insert(
+            {"assistant_id": assistant_id, "title": title, "created_at": t, "updated_at": t}
+        ).last_pk
+    return get_conversation(store, int(new_id))
+
+
+def get_conversation(store: Store, conversation_id: int) -> Conversation:
+    row = store.db.execute(
+        "SELECT id, assistant_id, title, created_at, updated_at FROM conversations WHERE id = ?",
+        [conversation_id],
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"No conversation {conversation_id}.")
+    return Conversation(*row)
+
+
+def list_conversations(store: Store, assistant_id: int, search: str = "") -> list[Conversation]:
+    """Newest first; `search` matches titles and message text, case-insensitively."""
+    sql = "SELECT id, assistant_id, title, created_at, updated_at FROM conversations c " \
+          "WHERE assistant_id = ?"
+    params: list[Any] = [assistant_id]
+    if search.strip():
+        pattern = f"%{search.strip()}%"
+        sql += (" AND (title LIKE ? OR EXISTS (SELECT 1 FROM messages m "
+                "WHERE m.conversation_id = c.id AND m.content LIKE ?))")
+        params += [pattern, pattern]
+    sql += " ORDER BY updated_at DESC, id DESC"
+    return [Conversation(*r) for r in store.db.execute(sql, params).fetchall()]
+
+
+def rename_conversation(store: Store, conversation_id: int, title: str) -> None:
+    title = title.strip()
+    if not title:
+        raise KindredError("A conversation needs a title.")
+    get_conversation(store, conversation_id)
+    with store.tx() as db:
+        db["conversations"].update(conversation_id, {"title": title})
+
+
+def delete_conversation(store: Store, conversation_id: int) -> None:
+    """The GUI confirms first; messages go with the conversation (adapter versions never do)."""
+    get_conversation(store, conversation_id)
+    with store.tx() as db:
+        db.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
+
+
+def add_message(store: Store, conversation_id: int, role: str, content: str,
+                stats: GenerationStats | None = None) -> Message:
+    row: dict[str, Any] = {"conversation_id": conversation_id, "role": role,
+                           "content": content, "created_at": now()}
+    if stats is not None:
+        row.update(adapters=json.dumps(stats.adapters), tokens_in=stats.tokens_in,
+                   tokens_out=stats.tokens_out, ttft_s=stats.ttft_s, tok_s=stats.tok_s,
+                   finish_reason=stats.finish_reason)
+    with store.tx() as db:
+        new_id = db["messages"].insert(row).last_pk
+        conv = get_conversation(store, conversation_id)
+        update: dict[str, Any] = {"updated_at": row["created_at"]}
+        if role == "user" and conv.title == NEW_TITLE:
+            update["title"] = _title_from(content)
+        db["conversations"].update(conversation_id, update)
+    return get_message(store, int(new_id))
+
+
+def _title_from(text: str, limit: int = 48) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def get_message(store: Store, message_id: int) -> Message:
+    rows = list(store.db.query("SELECT * FROM messages WHERE id = ?", [message_id]))
+    if not rows:
+        raise NotFoundError(f"No message {message_id}.")
+    return Message.from_row(rows[0])
+
+
+def list_messages(store: Store, conversation_id: int) -> list[Message]:
+    return [Message.from_row(r) for r in store.db.query(
+        "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", [conversation_id])]
+
+
+def delete_message(store: Store, message_id: int) -> None:
+    """Used by Regenerate: the old answer is replaced by the new one."""
+    with store.tx() as db:
+        db.execute("DELETE FROM messages WHERE id = ?", [message_id])

@@ -1,0 +1,278 @@
+"""The llama.cpp engine: the base model loaded once, adapters attached at runtime, streamed chat.
+
+One Engine is driven from one thread at a time (the GUI's inference worker, or the CLI). Only
+`cancel()` may be called from another thread. Adapters go through llama.cpp's low-level API so a
+switch costs milliseconds instead of a model reload.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kindred.core.adapters_check import AdapterMismatchError, check_adapter_fits
+from kindred.core.errors import KindredError
+from kindred.core.gguf_info import GGUFInfo, read_gguf
+
+DEFAULT_CTX = 4096
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class AdapterRef:
+    """One adapter in the active set: `key` names it in records (a version id), `path` is its GGUF."""
+
+    key: str
+    path: Path
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    repeat_penalty: float = 1.1
+    max_tokens: int = 512
+
+
+@dataclass
+class GenerationStats:
+    adapters: list[tuple[str, float]]
+    tokens_in: int = 0
+    tokens_out: int = 0
+    ttft_s: float | None = None
+    tok_s: float | None = None
+    finish_reason: str = "stop"
+    dropped_messages: int = 0
+
+
+@dataclass
+class Generation:
+    """A streamed answer: iterate for text pieces; `stats` is complete once iteration ends."""
+
+    _pieces: Iterator[str]
+    stats: GenerationStats
+    text: str = ""
+    _parts: list[str] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[str]:
+        for piece in self._pieces:
+            self._parts.append(piece)
+            yield piece
+        self.text = "".join(self._parts)
+
+    def read(self) -> str:
+        for _ in self:
+            pass
+        return self.text
+
+
+class Engine:
+    """A base model in llama.cpp plus a runtime-switchable set of LoRA adapters."""
+
+    def __init__(self, model_path: str | Path, *, n_ctx: int = DEFAULT_CTX,
+                 n_threads: int | None = None, seed: int = 0) -> None:
+        from llama_cpp import Llama
+
+        self.model_path = Path(model_path)
+        if not self.model_path.is_file():
+            raise KindredError(f"Model file not found: {self.model_path}")
+        threads = n_threads or max(1, min(os.cpu_count() or 1, 8))
+        self.llm = Llama(
+            model_path=str(self.model_path), n_ctx=n_ctx, n_threads=threads,
+            n_threads_batch=threads, seed=seed, use_mmap=True, verbose=False,
+        )
+        self.n_ctx = self.llm.n_ctx()
+        self._cancel = threading.Event()
+        self._loaded: dict[Path, Any] = {}
+        self._active: list[AdapterRef] = []
+        self._base_info: GGUFInfo | None = None
+        self._formatter = self._make_formatter()
+
+    # -- chat formatting --------------------------------------------------------------------
+
+    def _make_formatter(self) -> Any:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise KindredError(f"{self.model_path.name} has no chat template; it cannot chat.")
+        model = self.llm._model
+        eos, bos = model.token_eos(), model.token_bos()
+        return Jinja2ChatFormatter(
+            template=template,
+            eos_token=model.token_get_text(eos) if eos != -1 else "",
+            bos_token=model.token_get_text(bos) if bos != -1 else "",
+        )
+
+    def tokenize_chat(self, messages: Sequence[Message]) -> list[int]:
+        """The prompt tokens for `messages`, ending with the assistant's turn opened."""
+        result = self._formatter(messages=list(messages))
+        return list(self.llm.tokenize(result.prompt.encode("utf-8"),
+                                      add_bos=not result.added_special, special=True))
+
+    def fit_messages(self, messages: Sequence[Message], room: int
+                     ) -> tuple[list[Message], list[int], int]:
+        """Drop the oldest turns (never the system prompt or the last message) until the prompt
+        leaves `room` tokens free. Returns the kept messages, their tokens and how many were dropped.
+        """
+        kept = list(messages)
+        system = [m for m in kept[:1] if m["role"] == "system"]
+        turns = kept[len(system):]
+        dropped = 0
+        while True:
+            tokens = self.tokenize_chat(system + turns)
+            if len(tokens) + room <= self.n_ctx or len(turns) <= 1:
+                break
+            turns = turns[1:]
+            dropped += 1
+        budget = self.n_ctx - room
+        if len(tokens) > budget and turns:
+            # One message alone is too long: keep its end, which is what is being asked.
+            last = dict(turns[-1])
+            body = self.llm.tokenize(last["content"].encode("utf-8"), add_bos=False)
+            overflow = len(tokens) - budget
+            last["content"] = self.llm.detokenize(body[overflow:]).decode("utf-8", "ignore")
+            turns = [last]
+            tokens = self.tokenize_chat(system + turns)
+        return system + turns, tokens, dropped
+
+    # -- generation -------------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop the answer being generated (safe from any thread)."""
+        self._cancel.set()
+
+    def chat(self, messages: Sequence[Message], sampling: SamplingParams | None = None
+             ) -> Generation:
+        sampling = sampling or SamplingParams()
+        room = min(sampling.max_tokens, max(16, self.n_ctx // 4))
+        kept, tokens, dropped = self.fit_messages(messages, room)
+        stats = GenerationStats(adapters=[(a.key, a.scale) for a in self._active],
+                                tokens_in=len(tokens), dropped_messages=dropped)
+        max_new = min(sampling.max_tokens, self.n_ctx - len(tokens))
+        self._cancel.clear()
+        return Generation(self._stream(tokens, sampling, max_new, stats), stats)
+
+    def _stream(self, tokens: list[int], sampling: SamplingParams, max_new: int,
+                stats: GenerationStats) -> Iterator[str]:
+        import llama_cpp
+
+        vocab = self.llm._model.vocab
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        start = time.perf_counter()
+        first: float | None = None
+        stats.finish_reason = "length"
+        generator = self.llm.generate(
+            tokens, top_k=sampling.top_k, top_p=sampling.top_p, min_p=0.0,
+            temp=sampling.temperature, repeat_penalty=sampling.repeat_penalty,
+        )
+        try:
+            for token in generator:
+                if first is None:
+                    first = time.perf_counter()
+                    stats.ttft_s = first - start
+                if llama_cpp.llama_vocab_is_eog(vocab, token):
+                    stats.finish_reason = "stop"
+                    break
+                stats.tokens_out += 1
+                piece = decoder.decode(self.llm.detokenize([token]))
+                if piece:
+                    yield piece
+                if self._cancel.is_set():
+                    stats.finish_reason = "cancelled"
+                    break
+                if stats.tokens_out >= max_new:
+                    break
+        finally:
+            generator.close()
+            tail = decoder.decode(b"", final=True)
+            if first is not None and stats.tokens_out > 1:
+                stats.tok_s = (stats.tokens_out - 1) / max(time.perf_counter() - first, 1e-9)
+        if tail:
+            yield tail
+
+    def next_token_logits(self, text: str) -> np.ndarray:
+        """Logits for the token after `text` under the current adapters (for tests and insight)."""
+        import llama_cpp
+
+        ids = self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+        self.llm.reset()
+        self.llm.eval(ids)
+        ptr = llama_cpp.llama_get_logits_ith(self.llm._ctx.ctx, -1)
+        n_vocab = self.llm.n_vocab()
+        return np.ctypeslib.as_array(ptr, shape=(n_vocab,)).copy()
+
+    # -- adapters ---------------------------------------------------------------------------
+
+    @property
+    def base_info(self) -> GGUFInfo:
+        if self._base_info is None:
+            self._base_info = read_gguf(self.model_path)
+        return self._base_info
+
+    @property
+    def adapters(self) -> list[AdapterRef]:
+        return list(self._active)
+
+    def check_adapter(self, path: str | Path) -> GGUFInfo:
+        """Refuse, with a clear message, an adapter that does not fit this base."""
+        info = read_gguf(path)
+        check_adapter_fits(info, self.base_info)
+        return info
+
+    def _load_adapter(self, path: Path) -> Any:
+        import llama_cpp
+
+        handle = self._loaded.get(path)
+        if handle is None:
+            self.check_adapter(path)
+            handle = llama_cpp.llama_adapter_lora_init(self.llm._model.model,
+                                                       str(path).encode("utf-8"))
+            if not handle:
+                raise AdapterMismatchError(f"llama.cpp could not load the adapter {path.name}.")
+            self._loaded[path] = handle
+        return handle
+
+    def set_adapters(self, refs: Sequence[AdapterRef]) -> None:
+        """Make `refs` (adapters with scales) the active set; an empty list means the bare base.
+
+        All adapters are loaded and checked before anything changes, so a bad one leaves the
+        current set in place.
+        """
+        import llama_cpp
+
+        refs = [AdapterRef(r.key, Path(r.path).resolve(), float(r.scale)) for r in refs]
+        handles = [self._load_adapter(r.path) for r in refs]
+        ctx = self.llm._ctx.ctx
+        # llama.cpp skips the update when the adapter list is unchanged even if scales differ,
+        # so clear first: a scale-only change then always applies.
+        llama_cpp.llama_set_adapters_lora(ctx, None, 0, None)
+        if refs:
+            array = (llama_cpp.llama_adapter_lora_p_ctypes * len(refs))(*handles)
+            scales = (ctypes.c_float * len(refs))(*[r.scale for r in refs])
+            if llama_cpp.llama_set_adapters_lora(ctx, array, len(refs), scales) != 0:
+                self._active = []
+                raise KindredError("llama.cpp refused the adapter set; the bare base is active.")
+        self._active = refs
+        self.llm._ctx.kv_cache_clear()
+        self.llm.reset()
+
+    def close(self) -> None:
+        import llama_cpp
+
+        llama_cpp.llama_set_adapters_lora(self.llm._ctx.ctx, None, 0, None)
+        for handle in self._loaded.values():
+            llama_cpp.llama_adapter_lora_free(handle)
+        self._loaded.clear()
+        self.llm.close()

@@ -1,0 +1,26 @@
+"""Bring an assistant to life: its base model in an engine, with its active adapters attached."""
+
+from __future__ import annotations
+
+from kindred.core.assistants import Assistant
+from kindred.core.engine import AdapterRef, Engine
+from kindred.core.session import Session
+
+
+def adapter_refs_for(session: Session, assistant: Assistant) -> list[AdapterRef]:
+    """The adapters the assistant talks through now: its active version, verified, if any."""
+    if not assistant.active_version:
+        return []
+    from kindred.core import archive
+
+    return archive.adapter_refs(session.store, assistant)
+
+
+def load_engine(session: Session, assistant: Assistant, *, n_ctx: int | None = None) -> Engine:
+    model = session.model_for(assistant)
+    kwargs = {"n_ctx": n_ctx} if n_ctx else {}
+    engine = Engine(model.path, **kwargs)
+    refs = adapter_refs_for(session, assistant)
+    if refs:
+        engine.set_adapters(refs)
+    return engine

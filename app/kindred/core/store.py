@@ -1,0 +1,161 @@
+"""The SQLite database: one file, WAL, foreign keys, and an append-only list of schema migrations.
+
+Each migration is a list of SQL statements applied once, in order, inside one transaction; the
+schema version lives in `PRAGMA user_version`, so an old data home upgrades itself on open.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from kindred.core.errors import KindredError
+from kindred.core.paths import DataHome
+
+MIGRATIONS: list[list[str]] = [
+    # 1: foundation (models, assistants, conversations, messages)
+    [
+        """CREATE TABLE models (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL UNIQUE,
+            architecture TEXT NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            context_length INTEGER,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            embedded INTEGER NOT NULL DEFAULT 0,
+            added_at REAL NOT NULL
+        )""",
+        """CREATE TABLE assistants (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            persona TEXT NOT NULL DEFAULT '',
+            model_id TEXT NOT NULL REFERENCES models(id),
+            temperature REAL NOT NULL DEFAULT 0.7,
+            top_p REAL NOT NULL DEFAULT 0.95,
+            top_k INTEGER NOT NULL DEFAULT 40,
+            repeat_penalty REAL NOT NULL DEFAULT 1.1,
+            max_tokens INTEGER NOT NULL DEFAULT 512,
+            active_version TEXT,
+            created_at REAL NOT NULL
+        )""",
+        """CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            assistant_id INTEGER NOT NULL REFERENCES assistants(id) ON DELETE CASCADE,
+            title TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+        "CREATE INDEX conversations_assistant ON conversations(assistant_id, updated_at)",
+        """CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+            content TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            adapters TEXT NOT NULL DEFAULT '[]',
+            tokens_in INTEGER,
+            tokens_out INTEGER,
+            ttft_s REAL,
+            tok_s REAL,
+            finish_reason TEXT
+        )""",
+        "CREATE INDEX messages_conversation ON messages(conversation_id, id)",
+        """CREATE TABLE ledger (
+            seq INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            kind TEXT NOT NULL,
+            assistant_id INTEGER,
+            payload TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE
+        )""",
+    ],
+]
+
+
+@dataclass
+class Store:
+    """An open database. `db` is the sqlite-utils handle; `tx()` groups writes atomically."""
+
+    db: sqlite_utils.Database
+    home: DataHome
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite_utils.Database]:
+        """One atomic unit of writes: all or nothing."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            yield self.db
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+
+class DatabaseLockedError(KindredError):
+    """Another program holds the database; we wait a little, then say so instead of hanging."""
+
+
+def open_store(home: DataHome, *, busy_timeout_s: float = 5.0) -> Store:
+    """Open (creating or upgrading) the database in `home`."""
+    home.ensure()
+    conn = sqlite3.connect(
+        home.db_path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+    )
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        store = Store(sqlite_utils.Database(conn), home)
+        _migrate(store)
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise DatabaseLockedError(
+                f"The database {home.db_path} is locked by another program. "
+                "Close other Kindred windows or commands and try again."
+            ) from exc
+        raise KindredError(f"Cannot open the database {home.db_path}: {exc}") from exc
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise KindredError(
+            f"{home.db_path} is not a Kindred database or is damaged: {exc}"
+        ) from exc
+    return store
+
+
+def _migrate(store: Store) -> None:
+    current = store.schema_version
+    if current > len(MIGRATIONS):
+        raise KindredError(
+            f"This data home was written by a newer Kindred (schema {current}); "
+            f"this version understands up to {len(MIGRATIONS)}. Nothing was changed."
+        )
+    for number, statements in enumerate(MIGRATIONS[current:], start=current + 1):
+        with store.tx():
+            for sql in statements:
+                store.db.execute(sql)
+            store.db.execute(f"PRAGMA user_version = {number}")
+
+
+def now() -> float:
+    """Wall-clock time stored in the database (seconds since the epoch)."""
+    return time.time()

@@ -1,0 +1,52 @@
+"""Test configuration: offscreen Qt, a temporary data home for every test, real model fixtures."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+# Before anything imports Qt: no test ever needs a screen.
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# A safety net: even a test that forgets its fixture never touches the real data home.
+os.environ["KINDRED_HOME"] = tempfile.mkdtemp(prefix="kindred-test-session-")
+
+import pytest
+
+from kindred.core.paths import DataHome, resolve_home
+from kindred.core.session import Session, open_session
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataHome:
+    """Every test gets its own empty data home, also exported as KINDRED_HOME."""
+    root = tmp_path / "home"
+    monkeypatch.setenv("KINDRED_HOME", str(root))
+    return resolve_home(root)
+
+
+@pytest.fixture
+def session(home: DataHome) -> Iterator[Session]:
+    s = open_session(home.root)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    from kindred.core.models import embedded_model_path
+
+    return embedded_model_path()
+
+
+@pytest.fixture(scope="session")
+def engine(model_path: Path):  # type: ignore[no-untyped-def]
+    """One real llama.cpp engine on the embedded model, shared by the tests that only read it."""
+    from kindred.core.engine import Engine
+
+    eng = Engine(model_path, n_ctx=2048)
+    yield eng
+    eng.close()
