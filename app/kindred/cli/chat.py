@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             generation.stats.finish_reason = "cancelled"
         sys.stdout.write("\n")
         sys.stdout.flush()
-        chat.save_answer(session.store, conversation.id, "".join(generation._parts),
+        chat.save_answer(session.store, conversation.id, generation.partial,
                          generation.stats)
         if not interactive:
             return 0

@@ -16,4 +16,4 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from kindred.ui.app import run_app
 
-    return run_app(home=args.home, smoke=args.smoke)
+    return int(run_app(home=args.home, smoke=args.smoke))

@@ -1,7 +1,7 @@
 """Does a llama.cpp LoRA adapter fit a base model? Checked before llama.cpp ever sees it.
 
-llama.cpp would refuse some mismatches with only a log line and may misbehave on others, so the
-architecture, every tensor name and every shape are checked here, with a message a person can act on.
+llama.cpp refuses some mismatches with only a log line and may misbehave on others, so the
+architecture, each tensor name and each shape are checked here, with a message a person can act on.
 """
 
 from __future__ import annotations

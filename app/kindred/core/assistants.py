@@ -1,4 +1,4 @@
-"""Assistants: a name, a persona, a base model, sampling settings, and (later) its active adapter."""
+"""Assistants: a name, a persona, a base model, sampling settings and the active adapter version."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from kindred.core import ledger
 from kindred.core.errors import KindredError, NotFoundError
 from kindred.core.models import ensure_embedded_model, get_model
-from kindred.core.store import Store, now
+from kindred.core.store import Store, insert, now
 
 DEFAULT_NAME = "Kindred"
 DEFAULT_PERSONA = "You are a helpful, friendly assistant. Answer clearly and concisely."
@@ -69,10 +69,10 @@ def create_assistant(store: Store, name: str, *, model_id: str | None = None,
     model = get_model(store, model_id) if model_id else ensure_embedded_model(store)
     values = asdict((sampling or Sampling()).validated())
     with store.tx() as db:
-        new_id = db["assistants"].insert(
+        new_id = insert(db, "assistants",
             {"name": name, "persona": persona, "model_id": model.id, "created_at": now(),
              **values}
-        ).last_pk
+        )
         ledger.append(store, "assistant_created", {"name": name, "model": model.id},
                       assistant_id=int(new_id))
     return get_assistant(store, int(new_id))
@@ -87,7 +87,7 @@ def ensure_default_assistant(store: Store) -> Assistant:
 
 
 def list_assistants(store: Store) -> list[Assistant]:
-    return [Assistant.from_row(r) for r in store.db["assistants"].rows_where(order_by="id")]
+    return [Assistant.from_row(r) for r in store.db.table("assistants").rows_where(order_by="id")]
 
 
 def get_assistant(store: Store, key: int | str) -> Assistant:
@@ -121,5 +121,5 @@ def update_assistant(store: Store, assistant_id: int, *, name: str | None = None
     get_assistant(store, assistant_id)
     if changes:
         with store.tx() as db:
-            db["assistants"].update(assistant_id, changes)
+            db.table("assistants").update(assistant_id, changes)
     return get_assistant(store, assistant_id)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kindred.core.errors import KindredError, NotFoundError
-from kindred.core.store import Store, now
+from kindred.core.store import Store, insert, now
 
 NEW_TITLE = "New chat"
 
@@ -58,9 +58,9 @@ class GenerationStats:
 def create_conversation(store: Store, assistant_id: int, title: str = NEW_TITLE) -> Conversation:
     t = now()
     with store.tx() as db:
-        new_id = db["conversations"].insert(
+        new_id = insert(db, "conversations",
             {"assistant_id": assistant_id, "title": title, "created_at": t, "updated_at": t}
-        ).last_pk
+        )
     return get_conversation(store, int(new_id))
 
 
@@ -94,7 +94,7 @@ def rename_conversation(store: Store, conversation_id: int, title: str) -> None:
         raise KindredError("A conversation needs a title.")
     get_conversation(store, conversation_id)
     with store.tx() as db:
-        db["conversations"].update(conversation_id, {"title": title})
+        db.table("conversations").update(conversation_id, {"title": title})
 
 
 def delete_conversation(store: Store, conversation_id: int) -> None:
@@ -113,12 +113,12 @@ def add_message(store: Store, conversation_id: int, role: str, content: str,
                    tokens_out=stats.tokens_out, ttft_s=stats.ttft_s, tok_s=stats.tok_s,
                    finish_reason=stats.finish_reason)
     with store.tx() as db:
-        new_id = db["messages"].insert(row).last_pk
+        new_id = insert(db, "messages", row)
         conv = get_conversation(store, conversation_id)
         update: dict[str, Any] = {"updated_at": row["created_at"]}
         if role == "user" and conv.title == NEW_TITLE:
             update["title"] = _title_from(content)
-        db["conversations"].update(conversation_id, update)
+        db.table("conversations").update(conversation_id, update)
     return get_message(store, int(new_id))
 
 

@@ -29,7 +29,7 @@ Message = dict[str, str]
 
 @dataclass(frozen=True)
 class AdapterRef:
-    """One adapter in the active set: `key` names it in records (a version id), `path` is its GGUF."""
+    """One adapter of the active set: `key` names it in records (a version id); `path`: its GGUF."""
 
     key: str
     path: Path
@@ -70,6 +70,11 @@ class Generation:
             self._parts.append(piece)
             yield piece
         self.text = "".join(self._parts)
+
+    @property
+    def partial(self) -> str:
+        """What was streamed so far (all of it once iteration ended)."""
+        return "".join(self._parts)
 
     def read(self) -> str:
         for _ in self:
@@ -124,7 +129,7 @@ class Engine:
     def fit_messages(self, messages: Sequence[Message], room: int
                      ) -> tuple[list[Message], list[int], int]:
         """Drop the oldest turns (never the system prompt or the last message) until the prompt
-        leaves `room` tokens free. Returns the kept messages, their tokens and how many were dropped.
+        leaves `room` tokens free. Returns the kept messages, their tokens and the dropped count.
         """
         kept = list(messages)
         system = [m for m in kept[:1] if m["role"] == "system"]
@@ -157,7 +162,7 @@ class Engine:
              ) -> Generation:
         sampling = sampling or SamplingParams()
         room = min(sampling.max_tokens, max(16, self.n_ctx // 4))
-        kept, tokens, dropped = self.fit_messages(messages, room)
+        _, tokens, dropped = self.fit_messages(messages, room)
         stats = GenerationStats(adapters=[(a.key, a.scale) for a in self._active],
                                 tokens_in=len(tokens), dropped_messages=dropped)
         max_new = min(sampling.max_tokens, self.n_ctx - len(tokens))

@@ -53,14 +53,15 @@ def append(store: Store, kind: str, payload: dict[str, Any],
         at = now()
         body = canonical(payload).decode()
         digest = event_hash(seq, at, kind, assistant_id, body, prev)
-        db["ledger"].insert({"seq": seq, "at": at, "kind": kind, "assistant_id": assistant_id,
+        db.table("ledger").insert({"seq": seq, "at": at, "kind": kind, "assistant_id": assistant_id,
                              "payload": body, "prev_hash": prev, "hash": digest})
     return Event(seq, at, kind, assistant_id, payload, prev, digest)
 
 
 def events(store: Store, *, assistant_id: int | None = None, kind: str | None = None
            ) -> list[Event]:
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if assistant_id is not None:
         where.append("assistant_id = ?")
         params.append(assistant_id)

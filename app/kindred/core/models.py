@@ -111,7 +111,7 @@ def add_model(store: Store, path: str | Path, *, embedded: bool = False) -> Mode
         "added_at": now(),
     }
     with store.tx() as db:
-        db["models"].insert(row)
+        db.table("models").insert(row)
         ledger.append(
             store, "model_added", {"model": row["id"], "sha256": sha, "name": name}
         )
@@ -134,7 +134,7 @@ def ensure_embedded_model(store: Store) -> Model:
 
 
 def list_models(store: Store) -> list[Model]:
-    return [Model.from_row(r) for r in store.db["models"].rows_where(order_by="added_at")]
+    return [Model.from_row(r) for r in store.db.table("models").rows_where(order_by="added_at")]
 
 
 def get_model(store: Store, model_id: str) -> Model:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import sqlite_utils
 
@@ -154,6 +155,14 @@ def _migrate(store: Store) -> None:
             for sql in statements:
                 store.db.execute(sql)
             store.db.execute(f"PRAGMA user_version = {number}")
+
+
+def insert(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> int:
+    """Insert one row and return its rowid (the INTEGER PRIMARY KEY where there is one)."""
+    rowid = db.table(table).insert(row).last_rowid
+    if rowid is None:
+        raise KindredError(f"Could not write to {table}.")
+    return int(rowid)
 
 
 def now() -> float:
