@@ -122,6 +122,7 @@ def open_store(home: DataHome, *, busy_timeout_s: float = 5.0) -> Store:
         home.db_path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
     )
     try:
+        _refuse_newer(conn, home)  # before any pragma that would rewrite the file header
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -143,13 +144,18 @@ def open_store(home: DataHome, *, busy_timeout_s: float = 5.0) -> Store:
     return store
 
 
-def _migrate(store: Store) -> None:
-    current = store.schema_version
+def _refuse_newer(conn: sqlite3.Connection, home: DataHome) -> None:
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if current > len(MIGRATIONS):
+        conn.close()
         raise KindredError(
-            f"This data home was written by a newer Kindred (schema {current}); "
+            f"{home.db_path} was written by a newer Kindred (schema {current}); "
             f"this version understands up to {len(MIGRATIONS)}. Nothing was changed."
         )
+
+
+def _migrate(store: Store) -> None:
+    current = store.schema_version
     for number, statements in enumerate(MIGRATIONS[current:], start=current + 1):
         with store.tx():
             for sql in statements:

@@ -1,0 +1,86 @@
+"""The real llama.cpp engine on the embedded model: streaming, stop, limits, overflow."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from kindred.core.engine import Engine, SamplingParams
+
+GREEDY = SamplingParams(temperature=0.0, max_tokens=40)
+ASK = [{"role": "system", "content": "You are helpful."},
+       {"role": "user", "content": "Write three sentences about the sea."}]
+
+
+def test_streams_pieces_and_measures(engine: Engine) -> None:
+    generation = engine.chat(ASK, GREEDY)
+    pieces = list(generation)
+    assert len(pieces) > 5
+    assert generation.text == "".join(pieces) and "sea" in generation.text.lower()
+    stats = generation.stats
+    assert stats.tokens_in > 10 and 5 < stats.tokens_out <= 40
+    assert stats.ttft_s is not None and stats.ttft_s > 0
+    assert stats.tok_s is not None and stats.tok_s > 1
+    assert stats.finish_reason in ("stop", "length")
+
+
+def test_greedy_is_reproducible_and_chat_template_is_used(engine: Engine) -> None:
+    first = engine.chat(ASK, GREEDY).read()
+    assert engine.chat(ASK, GREEDY).read() == first
+    tokens = engine.tokenize_chat(ASK)
+    text = engine.llm.detokenize(tokens, special=True).decode()
+    assert "<|im_start|>user" in text and text.rstrip().endswith("<|im_start|>assistant")
+
+
+def test_max_tokens_ends_with_length(engine: Engine) -> None:
+    generation = engine.chat(ASK, SamplingParams(temperature=0.0, max_tokens=3))
+    generation.read()
+    assert generation.stats.tokens_out == 3 and generation.stats.finish_reason == "length"
+
+
+def test_cancel_stops_mid_answer(engine: Engine) -> None:
+    generation = engine.chat(ASK, SamplingParams(temperature=0.0, max_tokens=200))
+    got = []
+    for piece in generation:
+        got.append(piece)
+        if len(got) == 4:
+            threading.Thread(target=engine.cancel).start()
+    assert generation.stats.finish_reason == "cancelled"
+    assert generation.stats.tokens_out < 20
+    # the next answer is not affected by the earlier cancel
+    after = engine.chat(ASK, GREEDY)
+    after.read()
+    assert after.stats.finish_reason != "cancelled"
+
+
+def test_context_overflow_drops_oldest_turns(model_path: Path) -> None:
+    small = Engine(model_path, n_ctx=512)
+    try:
+        history = [{"role": "system", "content": "You are helpful."}]
+        for i in range(30):
+            history.append({"role": "user", "content": f"Message {i}: " + "tell me more " * 10})
+            history.append({"role": "assistant", "content": "Sure, here is more. " * 8})
+        history.append({"role": "user", "content": "What is 2 + 2?"})
+        generation = small.chat(history, SamplingParams(temperature=0.0, max_tokens=32))
+        assert generation.read()
+        stats = generation.stats
+        assert stats.dropped_messages > 30
+        assert stats.tokens_in + stats.tokens_out <= 512
+        kept, tokens, _ = small.fit_messages(history, 32)
+        assert kept[0]["role"] == "system" and kept[-1]["content"] == "What is 2 + 2?"
+        # a single message longer than the whole context keeps its end, never an error
+        huge = [{"role": "user", "content": "blah " * 2000 + "Say OK."}]
+        long = small.chat(huge, SamplingParams(temperature=0.0, max_tokens=8))
+        long.read()
+        assert long.stats.tokens_in + long.stats.tokens_out <= 512
+    finally:
+        small.close()
+
+
+def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    from kindred.core.errors import KindredError
+
+    with pytest.raises(KindredError, match="not found"):
+        Engine(tmp_path / "nope.gguf")
