@@ -79,6 +79,6 @@ def test_a_turn_is_saved_with_its_stats_and_regenerate_replaces(session: Session
     new = chat.save_answer(session.store, conv.id, again.read(), again.stats, replaces=old.id)
     roles = [(m.role, m.id) for m in list_messages(session.store, conv.id)]
     assert roles[-1] == ("assistant", new.id) and len(roles) == 2
-    with pytest.raises(KindredError, match="nothing|no answer"):
+    with pytest.raises(KindredError, match="no answer"):
         empty = create_conversation(session.store, a.id)
         chat.prepare_regenerate(session.store, a, empty.id)

@@ -68,7 +68,7 @@ def test_context_overflow_drops_oldest_turns(model_path: Path) -> None:
         stats = generation.stats
         assert stats.dropped_messages > 30
         assert stats.tokens_in + stats.tokens_out <= 512
-        kept, tokens, _ = small.fit_messages(history, 32)
+        kept, _, _ = small.fit_messages(history, 32)
         assert kept[0]["role"] == "system" and kept[-1]["content"] == "What is 2 + 2?"
         # a single message longer than the whole context keeps its end, never an error
         huge = [{"role": "user", "content": "blah " * 2000 + "Say OK."}]
