@@ -2,6 +2,9 @@
 
 Each event's hash covers its canonical encoding and the previous event's hash, so an edited,
 deleted or reordered row breaks the chain from that row on, and `verify` names the first bad one.
+A one-row head witness (`ledger_head`, updated in the same transaction as each append) remembers
+the last event, so deleting the newest rows is caught too, and the next append continues from the
+witness (leaving a visible gap) rather than silently re-using the deleted numbers.
 """
 
 from __future__ import annotations
@@ -14,6 +17,22 @@ from kindred.core.hashing import sha256_bytes
 from kindred.core.store import Store, now
 
 GENESIS = "0" * 64
+
+# The event kinds written by the core (others may add their own kinds).
+MODEL_ADDED = "model_added"
+ASSISTANT_CREATED = "assistant_created"
+VERSION_ARCHIVED = "version_archived"
+CONSENT_REQUESTED = "consent_requested"
+CONSENT_DECIDED = "consent_decided"
+ACTIVATED = "activated"
+RESTORED = "restored"
+RETIRED = "retired"
+REFUSED = "refused"
+DELETED = "deleted"
+IMPORTED = "imported"
+EXPORTED = "exported"
+# Kinds after which an assistant talks through a different version (payload: version, previous).
+ACTIVE_CHANGES = (ACTIVATED, RESTORED, RETIRED)
 
 
 def canonical(value: Any) -> bytes:
@@ -44,17 +63,32 @@ class Event:
                 "prev_hash": self.prev_hash, "hash": self.hash}
 
 
+def _head(store: Store) -> tuple[int, str] | None:
+    """The newest event: from the witness, or (older homes, a removed witness) the last row."""
+    row = store.db.execute("SELECT seq, hash FROM ledger_head WHERE id = 1").fetchone()
+    if row is None:
+        row = store.db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+    return (int(row[0]), str(row[1])) if row else None
+
+
 def append(store: Store, kind: str, payload: dict[str, Any],
-           assistant_id: int | None = None) -> Event:
-    """Add one event at the end of the chain (inside the caller's transaction if there is one)."""
+           assistant_id: int | None = None, *, at: float | None = None) -> Event:
+    """Add one event at the end of the chain (inside the caller's transaction if there is one).
+
+    `at` defaults to now; bundle import passes the original time of a replayed event.
+    """
     with store.tx() as db:
-        last = db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-        at = now()
+        head = _head(store)
+        seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+        at = now() if at is None else float(at)
         body = canonical(payload).decode()
         digest = event_hash(seq, at, kind, assistant_id, body, prev)
-        db.table("ledger").insert({"seq": seq, "at": at, "kind": kind, "assistant_id": assistant_id,
-                             "payload": body, "prev_hash": prev, "hash": digest})
+        db.table("ledger").insert({"seq": seq, "at": at, "kind": kind,
+                                   "assistant_id": assistant_id, "payload": body,
+                                   "prev_hash": prev, "hash": digest})
+        db.execute("INSERT INTO ledger_head (id, seq, hash) VALUES (1, ?, ?) "
+                   "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                   [seq, digest])
     return Event(seq, at, kind, assistant_id, payload, prev, digest)
 
 
@@ -83,6 +117,10 @@ class LedgerCheck:
     first_bad: int | None = None
     reason: str = ""
 
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "count": self.count, "first_bad": self.first_bad,
+                "reason": self.reason}
+
 
 def verify(store: Store) -> LedgerCheck:
     """Walk the chain from the start; the first row that does not follow is reported."""
@@ -94,9 +132,25 @@ def verify(store: Store) -> LedgerCheck:
             return LedgerCheck(False, count, seq, f"event {expected_seq} is missing before {seq}")
         if row["prev_hash"] != prev:
             return LedgerCheck(False, count, seq, f"event {seq} does not follow event {seq - 1}")
-        digest = event_hash(seq, row["at"], row["kind"], row["assistant_id"], row["payload"],
-                            prev)
+        try:
+            digest = event_hash(seq, float(row["at"]), str(row["kind"]), row["assistant_id"],
+                                str(row["payload"]), prev)
+            json.loads(row["payload"])
+        except (TypeError, ValueError):
+            digest = ""
         if digest != row["hash"]:
             return LedgerCheck(False, count, seq, f"event {seq} was altered after it was written")
         prev, expected_seq = row["hash"], seq + 1
+    witness = store.db.execute("SELECT seq, hash FROM ledger_head WHERE id = 1").fetchone()
+    last = expected_seq - 1
+    if witness is not None and int(witness[0]) > last:
+        return LedgerCheck(False, count, last + 1,
+                           f"events {last + 1} to {witness[0]} were removed from the end")
+    if witness is not None and int(witness[0]) == last and witness[1] != prev:
+        return LedgerCheck(False, count, last, f"event {last} is not the event last written")
+    if witness is None and count:
+        return LedgerCheck(False, count, last, "the ledger's head record is missing")
+    if witness is not None and int(witness[0]) < last:
+        return LedgerCheck(False, count, int(witness[0]) + 1,
+                           f"event {int(witness[0]) + 1} was added outside the ledger")
     return LedgerCheck(True, count)

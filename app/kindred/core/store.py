@@ -78,6 +78,47 @@ MIGRATIONS: list[list[str]] = [
             hash TEXT NOT NULL UNIQUE
         )""",
     ],
+    # 2: preservation and consent (adapter versions, consent records, the ledger's head witness)
+    [
+        """CREATE TABLE versions (
+            id TEXT PRIMARY KEY,
+            assistant_id INTEGER NOT NULL REFERENCES assistants(id),
+            parent TEXT,
+            status TEXT NOT NULL CHECK (status IN
+                ('candidate', 'trial', 'active', 'refused', 'retired', 'deleted')),
+            source TEXT NOT NULL CHECK (source IN ('trained', 'imported', 'migrated')),
+            base_sha256 TEXT NOT NULL,
+            dataset TEXT,
+            manifest TEXT NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            status_at REAL NOT NULL
+        )""",
+        "CREATE INDEX versions_assistant ON versions(assistant_id, created_at)",
+        """CREATE TABLE consent_requests (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            assistant_id INTEGER NOT NULL REFERENCES assistants(id),
+            subject TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            evidence TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL
+        )""",
+        """CREATE TABLE consent_decisions (
+            request_id INTEGER PRIMARY KEY REFERENCES consent_requests(id),
+            granted INTEGER NOT NULL,
+            via TEXT NOT NULL,
+            decided_at REAL NOT NULL,
+            used_at REAL
+        )""",
+        """CREATE TABLE ledger_head (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            seq INTEGER NOT NULL,
+            hash TEXT NOT NULL
+        )""",
+        "INSERT INTO ledger_head (id, seq, hash) "
+        "SELECT 1, seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",
+    ],
 ]
 
 
