@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from kindred.core.archive import recover
 from kindred.core.assistants import Assistant, ensure_default_assistant, get_assistant
 from kindred.core.models import Model, ensure_embedded_model, get_model
 from kindred.core.paths import DataHome, resolve_home
@@ -36,6 +37,7 @@ def open_session(home: str | os.PathLike[str] | Path | None = None) -> Session:
     """First run registers the embedded model and creates the default assistant."""
     data_home = resolve_home(home)
     store = open_store(data_home)
+    recover(store)  # leftovers of a killed process: scratch folders, half-done deletions
     ensure_embedded_model(store)
     ensure_default_assistant(store)
     return Session(data_home, store)

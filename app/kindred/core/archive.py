@@ -1,0 +1,367 @@
+"""The permanent adapter archive: content-addressed, immutable, verifiable versions.
+
+A version is a folder `archive/objects/ab/<id>/` holding the PEFT files training produced
+(`adapter_model.safetensors`, `adapter_config.json`), the llama.cpp `adapter.gguf` made from
+them, and `manifest.json`: the base model's sha256, parent, source, dataset, training config,
+metrics, created_at and the sha256 of every file. The manifest is stored in canonical JSON and
+the version id *is* its sha256, so one hash pins everything.
+
+A version is built in a locked scratch folder under `home.tmp`, synced, made read-only and renamed
+into place inside the transaction that inserts its row, so it appears only complete. `verify`
+recomputes every hash; a damaged version is named and never handed to the engine.
+
+For the training engineer: call `archive_peft_folder(store, assistant, folder, source="trained",
+parent=..., dataset=..., metrics=..., training=...)` with the folder PEFT's `save_pretrained`
+wrote (safetensors), or `archive_peft` with the tensors (numpy) and config dict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kindred.core import ledger
+from kindred.core.adapters_check import check_adapter_fits
+from kindred.core.assistants import Assistant
+from kindred.core.atomic import db_write, publish_dir, remove_tree, scratch, seal_dir
+from kindred.core.atomic import write_atomic as _write_atomic
+from kindred.core.engine import AdapterRef
+from kindred.core.errors import KindredError
+from kindred.core.gguf_info import GGUFInfo, read_gguf
+from kindred.core.hashing import sha256_bytes, sha256_file
+from kindred.core.lora_gguf import peft_to_gguf_tensors, write_lora_gguf
+from kindred.core.models import Model, get_model
+from kindred.core.peft_files import (
+    CONFIG,
+    SAFETENSORS,
+    AdapterFileError,
+    check_config,
+    gguf_alpha,
+    read_config,
+    read_safetensors,
+    refuse_pickle,
+    tensor_rank,
+    write_safetensors,
+)
+from kindred.core.store import Store, now
+from kindred.core.versions import SOURCES, Version, get_version, version_dir
+
+GGUF = "adapter.gguf"
+MANIFEST = "manifest.json"
+FILES = (SAFETENSORS, CONFIG, GGUF)
+FORMAT = "kindred-adapter-version/1"
+
+
+class CorruptVersionError(KindredError):
+    """A version's files no longer match their recorded hashes; it is never loaded."""
+
+
+@dataclass(frozen=True)
+class VersionCheck:
+    version_id: str
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def message(self) -> str:
+        if self.ok:
+            return f"Version {self.version_id[:12]} verifies."
+        return f"Version {self.version_id[:12]} is damaged: " + "; ".join(self.problems) + "."
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.version_id, "ok": self.ok, "problems": self.problems}
+
+
+def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
+    """Canonical JSON (sorted keys, no spaces, no NaN): the bytes whose sha256 is the id."""
+    try:
+        return json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise KindredError(f"The version's metadata cannot be recorded: {exc}.") from exc
+
+
+def _plain(value: Any, what: str) -> Any:
+    """JSON-safe copy of metrics/training info (numpy scalars become Python numbers)."""
+    if value is None:
+        return None
+    try:
+        return json.loads(json.dumps(value, allow_nan=False,
+                                     default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+    except (TypeError, ValueError) as exc:
+        raise KindredError(f"The {what} cannot be recorded as JSON: {exc}.") from exc
+
+
+def base_info(model: Model) -> GGUFInfo:
+    return read_gguf(model.path)
+
+
+def lora_info(name: str, gguf_tensors: Mapping[str, np.ndarray], architecture: str) -> GGUFInfo:
+    """A GGUFInfo describing in-memory llama.cpp-named tensors, to reuse the fit check."""
+    return GGUFInfo(path=Path(name),
+                    metadata={"general.type": "adapter", "adapter.type": "lora",
+                              "general.architecture": architecture},
+                    tensors={k: tuple(reversed(v.shape)) for k, v in gguf_tensors.items()})
+
+
+def to_gguf_tensors(tensors: Mapping[str, np.ndarray], base: GGUFInfo, name: str
+                    ) -> dict[str, np.ndarray]:
+    """PEFT tensors -> llama.cpp names, checked to fit `base` (module names and shapes)."""
+    converted = peft_to_gguf_tensors(
+        tensors, architecture=base.architecture,
+        n_head=base.arch_int("attention.head_count") or 1,
+        n_head_kv=base.arch_int("attention.head_count_kv")
+        or base.arch_int("attention.head_count") or 1)
+    check_adapter_fits(lora_info(name, converted, base.architecture), base)
+    return converted
+
+
+def archive_peft(store: Store, assistant: Assistant, tensors: Mapping[str, np.ndarray],
+                 config: Mapping[str, Any], *, source: str = "trained",
+                 parent: str | None = None, dataset: str | None = None,
+                 metrics: Mapping[str, Any] | None = None,
+                 training: Mapping[str, Any] | None = None, status: str = "candidate",
+                 name: str = "adapter") -> Version:
+    """Archive a LoRA adapter (PEFT-named float tensors + its PEFT config) as a new version.
+
+    Checks it against the assistant's base model (module names, shapes) first; writes the
+    PEFT files, the llama.cpp GGUF and the manifest; the version appears only complete. Raises a
+    KindredError, with nothing changed, if anything does not fit.
+    """
+    if source not in SOURCES:
+        raise KindredError(f"Unknown version source '{source}'.")
+    if status not in ("candidate", "trial"):
+        raise KindredError("A new version starts as a candidate (or on trial), never active.")
+    config = check_config(dict(config), f"{name}'s config")
+    model = get_model(store, assistant.model_id)
+    base = base_info(model)
+    converted = to_gguf_tensors(tensors, base, name)
+    rank = tensor_rank(tensors)
+    if rank != int(config["r"]):
+        raise AdapterFileError(f"{name}: its config says rank {config['r']}, its tensors have "
+                               f"rank {rank}. Nothing was changed.")
+    if parent is not None:
+        parent = get_version(store, parent).id
+    manifest_extra = {"metrics": _plain(metrics, "metrics"),
+                      "training": _plain(training, "training config")}
+    home = store.home
+    with scratch(home, "version") as work:
+        write_safetensors(work / SAFETENSORS, tensors)
+        (work / CONFIG).write_bytes(json.dumps(config, indent=2, sort_keys=True).encode())
+        write_lora_gguf(work / GGUF, converted, architecture=base.architecture,
+                        alpha=gguf_alpha(config),
+                        metadata={"kindred.base_sha256": model.sha256})
+        files = {f: sha256_file(work / f) for f in FILES}
+        manifest = {
+            "format": FORMAT, "base": {"sha256": model.sha256, "name": model.name,
+                                       "architecture": base.architecture},
+            "parent": parent, "source": source, "dataset": dataset,
+            "lora": {"rank": rank, "alpha": float(config["lora_alpha"]),
+                     "tensors": len(tensors)},
+            "created_at": now(), "files": files, **manifest_extra,
+        }
+        data = manifest_bytes(manifest)
+        version_id = sha256_bytes(data)
+        (work / MANIFEST).write_bytes(data)
+        seal_dir(work)
+        size = sum((work / f).stat().st_size for f in (*FILES, MANIFEST))
+        row = {"id": version_id, "assistant_id": assistant.id, "parent": parent,
+               "status": status, "source": source, "base_sha256": model.sha256,
+               "dataset": dataset, "manifest": data.decode(), "size_bytes": size,
+               "created_at": manifest["created_at"], "status_at": manifest["created_at"]}
+        event = {"version": version_id, "source": source, "parent": parent,
+                 "base_sha256": model.sha256, "dataset": dataset, "files": files}
+        publish(store, [(work, row)], [(ledger.VERSION_ARCHIVED, event, assistant.id)])
+    return get_version(store, version_id)
+
+
+def publish(store: Store, staged: list[tuple[Path, dict[str, Any]]],
+            events: list[tuple[str, dict[str, Any], int | None]]) -> None:
+    """Insert version rows and ledger events and rename sealed folders into the archive, all in
+    one transaction; on any failure the renamed folders are taken back out."""
+    placed: list[Path] = []
+    try:
+        with db_write(store) as db:
+            for _, row in staged:
+                final = version_dir(store.home, row["id"])
+                if final.exists() or db.execute("SELECT 1 FROM versions WHERE id = ?",
+                                                [row["id"]]).fetchone():
+                    raise KindredError(f"Version {row['id'][:12]} is already archived. "
+                                       "Nothing was changed.")
+                db.table("versions").insert(row)
+            for kind, payload, assistant_id in events:
+                ledger.append(store, kind, payload, assistant_id=assistant_id)
+            for folder, row in staged:
+                final = version_dir(store.home, row["id"])
+                publish_dir(folder, final)
+                placed.append(final)
+    except BaseException:
+        for final in placed:
+            remove_tree(final)
+        raise
+
+
+def archive_peft_folder(store: Store, assistant: Assistant, folder: str | Path, *,
+                        source: str = "trained", parent: str | None = None,
+                        dataset: str | None = None, metrics: Mapping[str, Any] | None = None,
+                        training: Mapping[str, Any] | None = None) -> Version:
+    """Archive the folder PEFT's `save_pretrained` wrote (safetensors only; pickles refused)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AdapterFileError(f"{folder} is not a folder. Nothing was changed.")
+    weights = folder / SAFETENSORS
+    if not weights.is_file():
+        pickles = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".bin", ".pt"))
+        if pickles:
+            refuse_pickle(pickles[0])
+        raise AdapterFileError(f"{folder.name} has no {SAFETENSORS}. Nothing was changed.")
+    config = read_config(folder / CONFIG)
+    tensors = read_safetensors(weights)
+    return archive_peft(store, assistant, tensors, config, source=source, parent=parent,
+                        dataset=dataset, metrics=metrics, training=training, name=folder.name)
+
+
+# -- verification and loading ---------------------------------------------------------------
+
+
+def check_folder(folder: Path, version_id: str) -> list[str]:
+    """Every problem with a version folder: missing/extra/edited files, a manifest that is not
+    the one the id names. Empty if it verifies."""
+    if folder.is_symlink() or not folder.is_dir():
+        return ["its folder is missing"]
+    problems: list[str] = []
+    present = {p.name for p in folder.iterdir()}
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file() or manifest_path.is_symlink():
+        return ["manifest.json is missing"]
+    data = manifest_path.read_bytes()
+    if sha256_bytes(data) != version_id:
+        return ["manifest.json was edited (its sha256 is not the version id)"]
+    manifest = json.loads(data)
+    files: dict[str, str] = manifest.get("files", {})
+    for extra in sorted(present - set(files) - {MANIFEST}):
+        problems.append(f"unexpected file {extra}")
+    for name, digest in sorted(files.items()):
+        path = folder / name
+        if path.is_symlink() or not path.is_file():
+            problems.append(f"{name} is missing")
+        elif sha256_file(path) != digest:
+            problems.append(f"{name} does not match its recorded sha256")
+    return problems
+
+
+def verify_version(store: Store, version_id: str) -> VersionCheck:
+    """Recompute every hash of one version (a deleted version's tombstone always verifies)."""
+    version = get_version(store, version_id)
+    if version.status == "deleted":
+        return VersionCheck(version.id)
+    problems = check_folder(version_dir(store.home, version.id), version.id)
+    if sha256_bytes(manifest_bytes(version.manifest)) != version.id:
+        problems.append("its database record does not match its manifest")
+    return VersionCheck(version.id, problems)
+
+
+def verify_all(store: Store, assistant_id: int | None = None) -> list[VersionCheck]:
+    from kindred.core.versions import list_versions
+
+    return [verify_version(store, v.id) for v in list_versions(store, assistant_id)
+            if v.status != "deleted"]
+
+
+def verified_path(store: Store, version_id: str, name: str = GGUF) -> Path:
+    """A file of a version, after verifying the whole version; raises CorruptVersionError."""
+    check = verify_version(store, version_id)
+    version = get_version(store, version_id)
+    if version.status == "deleted":
+        raise KindredError(f"Version {version.short} was deleted; its weights are gone.")
+    if not check.ok:
+        raise CorruptVersionError(check.message + " It was not loaded.")
+    return version_dir(store.home, version.id) / name
+
+
+def peft_folder(store: Store, version_id: str) -> Path:
+    """The verified, read-only PEFT folder of a version (e.g. to continue training from it)."""
+    return verified_path(store, version_id, SAFETENSORS).parent
+
+
+def adapter_refs(store: Store, assistant: Assistant) -> list[AdapterRef]:
+    """The adapters the assistant talks through: its active version, verified first."""
+    row = store.db.execute("SELECT active_version FROM assistants WHERE id = ?",
+                           [assistant.id]).fetchone()
+    active = row[0] if row else None
+    if not active:
+        return []
+    return [AdapterRef(active, verified_path(store, active), 1.0)]
+
+
+# -- datasets -----------------------------------------------------------------------------
+
+
+def dataset_path(store_or_home: Any, dataset_id: str) -> Path:
+    """`archive/datasets/ab/<sha256>`: one immutable file per learning-data snapshot."""
+    home = getattr(store_or_home, "home", store_or_home)
+    return Path(home.datasets) / dataset_id[:2] / dataset_id
+
+
+def put_dataset(store: Store, data: bytes) -> str:
+    """Keep a snapshot of learning data (any bytes, e.g. JSONL); returns its id (sha256)."""
+    digest = sha256_bytes(data)
+    path = dataset_path(store, digest)
+    if not path.exists():
+        _write_atomic(path, data, mode=0o444)
+    return digest
+
+
+def object_ids(store: Store) -> list[str]:
+    """The version folders present on disk (whatever the database says)."""
+    out: list[str] = []
+    if store.home.objects.is_dir():
+        for prefix in sorted(store.home.objects.iterdir()):
+            if prefix.is_dir() and len(prefix.name) == 2:
+                out += [p.name for p in sorted(prefix.iterdir())]
+    return out
+
+
+def recover(store: Store) -> list[str]:
+    """At start: remove abandoned scratch folders, finish interrupted deletions, and move
+    folders no version row knows (a crash between rename and commit) to `archive/orphans`.
+    Returns what was done, for the log."""
+    from kindred.core.atomic import clean_leftovers
+    from kindred.core.store import DatabaseLockedError
+
+    done = [f"removed leftover {name}" for name in clean_leftovers(store.home)]
+    statuses = dict(store.db.execute("SELECT id, status FROM versions").fetchall())
+    suspects = [i for i in object_ids(store) if statuses.get(i, "deleted") == "deleted"]
+    if not suspects:
+        return done
+    try:
+        with db_write(store) as db:  # the write lock waits for any archive in progress
+            statuses = dict(db.execute("SELECT id, status FROM versions").fetchall())
+            for version_id in suspects:
+                folder = version_dir(store.home, version_id)
+                if statuses.get(version_id) == "deleted":
+                    from kindred.core.versions import remove_object
+
+                    remove_object(store.home, version_id)
+                    done.append(f"finished deleting {version_id[:12]}")
+                elif version_id not in statuses and folder.exists():
+                    target = store.home.archive / "orphans" / version_id
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    if target.exists():
+                        remove_tree(folder)
+                    else:
+                        os.chmod(folder, 0o755)
+                        folder.rename(target)
+                    done.append(f"set aside unrecorded {version_id[:12]}")
+    except DatabaseLockedError:
+        pass  # another process is busy; the next start finishes the job
+    return done

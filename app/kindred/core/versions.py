@@ -1,0 +1,327 @@
+"""Adapter versions: their rows, statuses and lineage, and the consent-gated changes of status.
+
+Statuses: `candidate` (new, awaiting a decision), `trial` (being tried side by side or rolled out),
+`active` (what the assistant talks through; at most one per assistant, mirrored in
+`assistants.active_version`), `refused` (the user said no; weights kept), `retired` (no longer
+used; weights kept), `deleted` (weights removed with consent; the row stays as a tombstone with
+every hash). Activating, restoring, retiring the active version and deleting each take a consent
+decision (see `consent`) and write a ledger event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kindred.core import consent, ledger
+from kindred.core.atomic import db_write, fsync_dir, remove_tree
+from kindred.core.consent import ConsentError, Decision
+from kindred.core.errors import KindredError, NotFoundError
+from kindred.core.paths import DataHome
+from kindred.core.store import Store, now
+
+STATUSES = ("candidate", "trial", "active", "refused", "retired", "deleted")
+SOURCES = ("trained", "imported", "migrated")
+MIN_PREFIX = 4
+
+
+@dataclass(frozen=True)
+class Version:
+    """One archived adapter version (a tombstone once deleted)."""
+
+    id: str
+    assistant_id: int
+    parent: str | None
+    status: str
+    source: str
+    base_sha256: str
+    dataset: str | None
+    size_bytes: int
+    created_at: float
+    status_at: float
+    manifest: dict[str, Any]
+
+    @property
+    def short(self) -> str:
+        return self.id[:12]
+
+    @property
+    def files(self) -> dict[str, str]:
+        """File name -> sha256, as recorded in the manifest (kept after deletion)."""
+        return dict(self.manifest.get("files", {}))
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return dict(self.manifest.get("metrics") or {})
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Version:
+        return cls(row["id"], int(row["assistant_id"]), row["parent"], row["status"],
+                   row["source"], row["base_sha256"], row["dataset"], int(row["size_bytes"]),
+                   float(row["created_at"]), float(row["status_at"]), json.loads(row["manifest"]))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "assistant_id": self.assistant_id, "status": self.status,
+                "parent": self.parent, "created_at": self.created_at, "source": self.source,
+                "status_at": self.status_at, "base_sha256": self.base_sha256,
+                "dataset": self.dataset, "size_bytes": self.size_bytes, "files": self.files,
+                "metrics": self.metrics, "training": self.manifest.get("training") or {}}
+
+
+def version_dir(home: DataHome, version_id: str) -> Path:
+    """Where a version's files live: content addressed, `objects/ab/abcdef...`."""
+    return home.objects / version_id[:2] / version_id
+
+
+def get_version(store: Store, key: str, *, assistant_id: int | None = None) -> Version:
+    """A version by full id or unique prefix (at least 4 characters)."""
+    key = key.strip().lower()
+    if len(key) < MIN_PREFIX or any(c not in "0123456789abcdef" for c in key):
+        raise NotFoundError(f"'{key}' is not a version id (give at least {MIN_PREFIX} hex digits).")
+    sql = "SELECT * FROM versions WHERE id LIKE ? || '%'"
+    params: list[Any] = [key]
+    if assistant_id is not None:
+        sql += " AND assistant_id = ?"
+        params.append(assistant_id)
+    rows = list(store.db.query(sql + " LIMIT 6", params))
+    if not rows:
+        raise NotFoundError(f"No version '{key}'. See `kindred versions list`.")
+    if len(rows) > 1:
+        names = ", ".join(r["id"][:12] for r in rows[:5])
+        raise NotFoundError(f"'{key}' matches several versions ({names}); give more digits.")
+    return Version.from_row(rows[0])
+
+
+def list_versions(store: Store, assistant_id: int | None = None) -> list[Version]:
+    """Oldest first (creation order is lineage order)."""
+    sql, params = "SELECT * FROM versions", []
+    if assistant_id is not None:
+        sql, params = sql + " WHERE assistant_id = ?", [assistant_id]
+    return [Version.from_row(r) for r in store.db.query(sql + " ORDER BY created_at, id", params)]
+
+
+def active_version(store: Store, assistant_id: int) -> Version | None:
+    row = store.db.execute("SELECT active_version FROM assistants WHERE id = ?",
+                           [assistant_id]).fetchone()
+    if row is None:
+        raise NotFoundError(f"No assistant {assistant_id}.")
+    return get_version(store, row[0]) if row[0] else None
+
+
+def consent_kind_for(store: Store, version: Version) -> str:
+    """`restore` for a version that was active before (or retired), else `activate`."""
+    if version.status == "retired":
+        return "restore"
+    was_active = store.db.execute(
+        "SELECT 1 FROM ledger WHERE assistant_id = ? AND kind IN (?, ?) "
+        "AND json_extract(payload, '$.version') = ? LIMIT 1",
+        [version.assistant_id, ledger.ACTIVATED, ledger.RESTORED, version.id]).fetchone()
+    return "restore" if was_active else "activate"
+
+
+def describe_activation(store: Store, version: Version) -> tuple[str, str, dict[str, Any]]:
+    """(kind, summary, evidence) for the consent request that would activate `version`."""
+    kind = consent_kind_for(store, version)
+    current = active_version(store, version.assistant_id)
+    now_using = f"version {current.short}" if current else "the base model alone"
+    verb = "Restore" if kind == "restore" else "Activate"
+    summary = (f"{verb} version {version.short} ({version.source}). The assistant now answers "
+               f"with {now_using}; afterwards it answers with {version.short}. "
+               f"Nothing is deleted: {now_using} stays archived and can be restored.")
+    evidence = {"version": version.id, "previous": current.id if current else None,
+                "source": version.source, "metrics": version.metrics,
+                "created_at": version.created_at}
+    return kind, summary, evidence
+
+
+def _set_status(store: Store, version_id: str, status: str) -> None:
+    store.db.execute("UPDATE versions SET status = ?, status_at = ? WHERE id = ?",
+                     [status, now(), version_id])
+
+
+def _usable(version: Version, action: str) -> None:
+    if version.status == "deleted":
+        raise KindredError(f"Version {version.short} was deleted; it cannot be {action}. "
+                           "Nothing was changed.")
+
+
+def activate(store: Store, version_id: str, decision: Decision | int | None) -> Version:
+    """Make `version_id` what its assistant talks through (kind `activate`, or `restore` for a
+    version that was active before). The previously active version becomes `retired`."""
+    version = get_version(store, version_id)
+    _usable(version, "activated")
+    if version.status == "active":
+        raise KindredError(f"Version {version.short} is already active. Nothing was changed.")
+    from kindred.core.archive import verify_version
+
+    check = verify_version(store, version.id)
+    if not check.ok:
+        raise KindredError(check.message + " It was not activated; nothing was changed.")
+    kind = consent_kind_for(store, version)
+    with db_write(store) as db:
+        used = consent.require(store, decision, kind, version.assistant_id, version.id)
+        previous = db.execute("SELECT active_version FROM assistants WHERE id = ?",
+                              [version.assistant_id]).fetchone()[0]
+        if previous:
+            _set_status(store, previous, "retired")
+        _set_status(store, version.id, "active")
+        db.execute("UPDATE assistants SET active_version = ? WHERE id = ?",
+                   [version.id, version.assistant_id])
+        ledger.append(store, ledger.RESTORED if kind == "restore" else ledger.ACTIVATED,
+                      {"version": version.id, "active": version.id, "previous": previous,
+                       "consent": used.id, "via": used.via}, assistant_id=version.assistant_id)
+    return get_version(store, version.id)
+
+
+def restore(store: Store, version_id: str, decision: Decision | int | None) -> Version:
+    """Restoring is activating an older version; the same gate, kind `restore`."""
+    return activate(store, version_id, decision)
+
+
+def retire(store: Store, version_id: str, decision: Decision | int | None = None) -> Version:
+    """Set a version aside, keeping its weights. Retiring the *active* version returns the
+    assistant to its base model, so that case needs a `retire` consent; others need none."""
+    version = get_version(store, version_id)
+    _usable(version, "retired")
+    if version.status == "retired":
+        raise KindredError(f"Version {version.short} is already retired. Nothing was changed.")
+    with db_write(store) as db:
+        payload: dict[str, Any] = {"version": version.id, "was": version.status}
+        if version.status == "active":
+            used = consent.require(store, decision, "retire", version.assistant_id, version.id)
+            db.execute("UPDATE assistants SET active_version = NULL WHERE id = ?",
+                       [version.assistant_id])
+            payload.update(active=None, previous=version.id, consent=used.id, via=used.via)
+        _set_status(store, version.id, "retired")
+        ledger.append(store, ledger.RETIRED, payload, assistant_id=version.assistant_id)
+    return get_version(store, version.id)
+
+
+def mark_trial(store: Store, version_id: str) -> Version:
+    """A candidate enters a side-by-side trial or rollout (which carries its own consent)."""
+    version = get_version(store, version_id)
+    if version.status not in ("candidate", "refused", "retired"):
+        raise KindredError(f"Version {version.short} is {version.status}; it cannot go on trial.")
+    with db_write(store):
+        _set_status(store, version.id, "trial")
+        ledger.append(store, "trial", {"version": version.id, "was": version.status},
+                      assistant_id=version.assistant_id)
+    return get_version(store, version.id)
+
+
+def record_refusal(store: Store, decision: Decision) -> Version | None:
+    """After a refused activate/restore: a candidate (or trial) becomes `refused`, kept archived.
+
+    Returns the version whose status changed, if any.
+    """
+    current = consent.get_decision(store, decision.id)
+    if current is None or current.granted:
+        raise ConsentError("Only a refused decision can be recorded as a refusal.")
+    if current.request.kind not in ("activate", "restore"):
+        return None
+    version = get_version(store, current.request.subject)
+    if version.status not in ("candidate", "trial"):
+        return None
+    with db_write(store):
+        _set_status(store, version.id, "refused")
+        ledger.append(store, ledger.REFUSED, {"version": version.id, "consent": current.id},
+                      assistant_id=version.assistant_id)
+    return get_version(store, version.id)
+
+
+def delete(store: Store, version_id: str, decision: Decision | int | None) -> Version:
+    """Remove a version's weights (kind `delete`); its row stays as a tombstone with the hashes.
+
+    The status changes first (in the transaction with the ledger event), then the folder is
+    moved out of the archive and removed; a crash in between is finished at the next start.
+    """
+    version = get_version(store, version_id)
+    _usable(version, "deleted")
+    if version.status == "active":
+        raise KindredError(f"Version {version.short} is active; activate another version or "
+                           "retire it first. Nothing was changed.")
+    with db_write(store):
+        used = consent.require(store, decision, "delete", version.assistant_id, version.id)
+        _set_status(store, version.id, "deleted")
+        ledger.append(store, ledger.DELETED,
+                      {"version": version.id, "consent": used.id, "via": used.via,
+                       "files": version.files, "size_bytes": version.size_bytes,
+                       "parent": version.parent, "source": version.source},
+                      assistant_id=version.assistant_id)
+    remove_object(store.home, version.id)
+    return get_version(store, version.id)
+
+
+def remove_object(home: DataHome, version_id: str) -> None:
+    folder = version_dir(home, version_id)
+    if folder.exists():
+        doomed = home.tmp / f"deleted-{version_id[:16]}"
+        remove_tree(doomed)
+        os.chmod(folder, 0o755)  # moving a folder to another parent needs write access to it
+        folder.rename(doomed)
+        fsync_dir(folder.parent)
+        remove_tree(doomed)
+
+
+def answer(store: Store, request_id: int, *, granted: bool, via: str) -> Version | None:
+    """Record the user's answer to a version request and carry it out, in one call.
+
+    Granted: activate/restore, retire or delete as asked. Refused: a candidate becomes
+    `refused` (kept archived); otherwise nothing changes. Returns the version affected, if any.
+    """
+    req = consent.get_request(store, request_id)
+    actions = {"activate": activate, "restore": activate, "retire": retire, "delete": delete}
+    if req.kind not in actions:
+        raise KindredError(f"A {req.kind} request is not about a version.")
+    decision = consent.decide(store, request_id, granted=granted, via=via)
+    if not granted:
+        return record_refusal(store, decision)
+    return actions[req.kind](store, req.subject, decision)
+
+
+def _status_changes(store: Store, assistant_id: int) -> Iterator[ledger.Event]:
+    for event in ledger.events(store, assistant_id=assistant_id):
+        if "active" in event.payload and event.kind in ledger.ACTIVE_CHANGES:
+            yield event
+
+
+def active_periods(store: Store, assistant_id: int) -> dict[str, list[tuple[float, float | None]]]:
+    """When each version was active, from the ledger: id -> [(start, end or None if now)]."""
+    periods: dict[str, list[tuple[float, float | None]]] = {}
+    current: tuple[str, float] | None = None
+    for event in _status_changes(store, assistant_id):
+        if current is not None:
+            periods.setdefault(current[0], []).append((current[1], event.at))
+        new = event.payload.get("active")
+        current = (str(new), event.at) if new else None
+    if current is not None:
+        periods.setdefault(current[0], []).append((current[1], None))
+    return periods
+
+
+def usage_counts(store: Store, assistant_id: int) -> dict[str, int]:
+    """How many answers each version took part in (from the adapters recorded per message)."""
+    counts: dict[str, int] = {}
+    rows = store.db.execute(
+        "SELECT m.adapters FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+        "WHERE c.assistant_id = ? AND m.role = 'assistant' AND m.adapters != '[]'",
+        [assistant_id]).fetchall()
+    for (adapters,) in rows:
+        for key, _scale in json.loads(adapters):
+            counts[str(key)] = counts.get(str(key), 0) + 1
+    return counts
+
+
+def report(store: Store, assistant_id: int | None = None) -> dict[str, int]:
+    """The continuity counts: every version ever archived, and how many are in each status."""
+    sql, params = "SELECT status, COUNT(*) FROM versions", []
+    if assistant_id is not None:
+        sql, params = sql + " WHERE assistant_id = ?", [assistant_id]
+    counts = dict.fromkeys(STATUSES, 0)
+    for status, count in store.db.execute(sql + " GROUP BY status", params).fetchall():
+        counts[str(status)] = int(count)
+    return {"archived": sum(counts.values()), **counts}

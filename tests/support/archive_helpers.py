@@ -1,0 +1,84 @@
+"""Helpers for archive tests: real PEFT folders and versions that fit the embedded model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from kindred.core import archive, consent, versions
+from kindred.core.session import Session
+from kindred.core.versions import Version
+from support.lora import peft_tensors
+
+LAYERS_SMALL = (0,)
+
+
+def lora_config(rank: int = 4, alpha: float | None = None, **extra: Any) -> dict[str, Any]:
+    return {"peft_type": "LORA", "r": rank, "lora_alpha": alpha or 2 * rank,
+            "target_modules": ["q_proj", "v_proj", "down_proj"], "task_type": "CAUSAL_LM",
+            "bias": "none", "lora_dropout": 0.0, **extra}
+
+
+def write_peft_folder(model_path: Path, folder: Path, *, rank: int = 4, seed: int = 0,
+                      layers: tuple[int, ...] = LAYERS_SMALL, magnitude: float = 0.05,
+                      config: dict[str, Any] | None = None) -> Path:
+    """A folder as PEFT's save_pretrained writes it (safetensors + adapter_config.json)."""
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = peft_tensors(model_path, rank=rank, layers=layers, seed=seed, magnitude=magnitude)
+    save_file(tensors, str(folder / "adapter_model.safetensors"))
+    (folder / "adapter_config.json").write_text(json.dumps(config or lora_config(rank)))
+    return folder
+
+
+def make_version(session: Session, model_path: Path, *, seed: int = 0, rank: int = 4,
+                 parent: str | None = None, layers: tuple[int, ...] = LAYERS_SMALL,
+                 magnitude: float = 0.05, assistant: Any = None) -> Version:
+    assistant = assistant or session.assistant()
+    tensors = peft_tensors(model_path, rank=rank, layers=layers, seed=seed, magnitude=magnitude)
+    return archive.archive_peft(session.store, assistant, tensors, lora_config(rank),
+                                parent=parent, metrics={"loss": 1.0 + seed},
+                                training={"steps": 3, "seed": seed})
+
+
+def grant(session: Session, kind: str, version: Version, via: str = "gui") -> consent.Decision:
+    req = consent.request(session.store, kind, version.assistant_id, version.id,
+                          f"{kind} {version.short}")
+    return consent.decide(session.store, req.id, granted=True, via=via)
+
+
+def activate(session: Session, version: Version) -> Version:
+    kind = versions.consent_kind_for(session.store, version)
+    return versions.activate(session.store, version.id, grant(session, kind, version))
+
+
+def tree_digest(root: Path) -> str:
+    """One hash over every path, type, mode and file content under `root` (to prove that a
+    failed operation changed nothing). The SQLite WAL/shm files are excluded: reading the
+    database may checkpoint or touch them without changing any data; the data is compared
+    through `db_dump` instead."""
+    digest = hashlib.sha256()
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files) + [d + "/" for d in dirs]:
+            path = Path(folder) / name.rstrip("/")
+            rel = path.relative_to(root).as_posix()
+            if rel.startswith("kindred.db"):
+                continue
+            st = path.lstat()
+            digest.update(f"{rel}|{st.st_mode:o}|".encode())
+            if path.is_file() and not path.is_symlink():
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def db_dump(session: Session) -> list[str]:
+    return list(session.store.db.conn.iterdump())
+
+
+def home_state(session: Session) -> tuple[str, list[str]]:
+    return tree_digest(session.home.root), db_dump(session)
