@@ -1,0 +1,181 @@
+"""The inference thread: one QThread whose worker owns the llama.cpp engine.
+
+Everything the engine does (load, attach adapters, generate) happens on that one thread, in
+order. Streamed pieces and results reach the main thread by queued signals; only `cancel()` is
+called across threads, and the engine's cancel is thread-safe. The worker reads the database
+through its own connection and never writes: answers are saved by the main thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from kindred.core.engine import GenerationStats, Message, SamplingParams
+from kindred.core.errors import KindredError
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What the status bar shows about the loaded engine."""
+
+    assistant_id: int
+    model_name: str
+    adapters: list[tuple[str, float]]
+
+
+class InferenceWorker(QObject):
+    """Lives on the inference thread. Slots are invoked through queued signals."""
+
+    loading = Signal(int)                      # assistant id
+    loaded = Signal(object)                    # EngineInfo
+    load_failed = Signal(int, str)             # assistant id, message
+    piece = Signal(int, str)                   # request id, text piece
+    finished = Signal(int, str, object)        # request id, full text, GenerationStats
+    failed = Signal(int, str)                  # request id, message
+
+    def __init__(self, home: Path) -> None:
+        super().__init__()
+        self.home = home
+        self._session: Any = None
+        self._engine: Any = None
+        self._engine_key: tuple[str, str | None] | None = None
+        self._lock = threading.Lock()
+        self._stop_request: int | None = None
+
+    # -- called from the main thread -------------------------------------------------------
+
+    def cancel(self, request_id: int) -> None:
+        """Stop request `request_id` (even if it has not started yet). Thread-safe."""
+        with self._lock:
+            self._stop_request = request_id
+            engine = self._engine
+        if engine is not None:
+            engine.cancel()
+
+    # -- slots, run on the inference thread ------------------------------------------------
+
+    @Slot(int)
+    def load(self, assistant_id: int) -> None:
+        """Bring the assistant's base model and active adapters into the engine."""
+        self.loading.emit(assistant_id)
+        try:
+            info = self._load(assistant_id)
+        except KindredError as exc:
+            self.load_failed.emit(assistant_id, str(exc))
+        except Exception as exc:
+            traceback.print_exc()
+            self.load_failed.emit(assistant_id, f"The model could not be loaded ({exc}).")
+        else:
+            self.loaded.emit(info)
+
+    def _load(self, assistant_id: int) -> EngineInfo:
+        from kindred.core import runtime
+        from kindred.core.assistants import get_assistant
+        from kindred.core.session import open_session
+
+        if self._session is None:
+            self._session = open_session(self.home)
+        assistant = get_assistant(self._session.store, assistant_id)
+        model = self._session.model_for(assistant)
+        key = (model.sha256, assistant.active_version)
+        if self._engine is not None and self._engine_key is not None \
+                and self._engine_key[0] == model.sha256:
+            if self._engine_key != key:
+                self._engine.set_adapters(runtime.adapter_refs_for(self._session, assistant))
+        else:
+            engine = runtime.load_engine(self._session, assistant)
+            self._close_engine()
+            with self._lock:
+                self._engine = engine
+        self._engine_key = key
+        adapters = [(a.key, a.scale) for a in self._engine.adapters]
+        return EngineInfo(assistant_id, model.name, adapters)
+
+    @Slot(int, object, object)
+    def generate(self, request_id: int, messages: list[Message],
+                 sampling: SamplingParams) -> None:
+        """Stream one answer. Cancelled requests still finish, with what was produced."""
+        engine = self._engine
+        if engine is None:
+            self.failed.emit(request_id, "The model is not loaded; nothing was sent.")
+            return
+        try:
+            generation = engine.chat(messages, sampling)
+            for text in generation:
+                self.piece.emit(request_id, text)
+                if self._stopped(request_id):
+                    engine.cancel()  # chat() cleared any cancel that came before it started
+            stats: GenerationStats = generation.stats
+            if self._stopped(request_id):
+                stats.finish_reason = "cancelled"
+            self.finished.emit(request_id, generation.partial, stats)
+        except KindredError as exc:
+            self.failed.emit(request_id, str(exc))
+        except Exception as exc:
+            traceback.print_exc()
+            self.failed.emit(request_id, f"The answer failed ({type(exc).__name__}: {exc}).")
+
+    def _stopped(self, request_id: int) -> bool:
+        with self._lock:
+            return self._stop_request == request_id
+
+    @Slot()
+    def close(self) -> None:
+        """Free the engine and the worker's database connection (at shutdown)."""
+        self._close_engine()
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def _close_engine(self) -> None:
+        with self._lock:
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.close()
+
+
+class InferenceThread(QObject):
+    """The main thread's handle on the worker: queued requests in, signals out."""
+
+    _load = Signal(int)
+    _generate = Signal(int, object, object)
+    _close = Signal()
+
+    def __init__(self, home: Path, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thread = QThread()
+        self.thread.setObjectName("kindred-inference")
+        self.worker = InferenceWorker(home)
+        self.worker.moveToThread(self.thread)
+        self._load.connect(self.worker.load)
+        self._generate.connect(self.worker.generate)
+        self._close.connect(self.worker.close)
+        self._next_id = 0
+        self.thread.start()
+
+    def load(self, assistant_id: int) -> None:
+        self._load.emit(assistant_id)
+
+    def generate(self, messages: list[Message], sampling: SamplingParams) -> int:
+        """Queue a generation; returns its request id (the signals carry it)."""
+        self._next_id += 1
+        self._generate.emit(self._next_id, messages, sampling)
+        return self._next_id
+
+    def cancel(self, request_id: int) -> None:
+        self.worker.cancel(request_id)
+
+    def shutdown(self, timeout_ms: int = 30000) -> None:
+        """Stop any answer, free the engine on its own thread, and end the thread."""
+        if not self.thread.isRunning():
+            return
+        self.worker.cancel(self._next_id)
+        self._close.emit()
+        self.thread.quit()
+        self.thread.wait(timeout_ms)

@@ -1,0 +1,454 @@
+"""The main window: a navigation rail of pages (Chat first), a status bar, keyboard shortcuts.
+
+Other views join with `add_page(name, widget, icon)`; this file wires the chat page's views to
+the ChatController and otherwise stays out of the way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QFrame,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QSplitter,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kindred.core.assistants import Assistant
+from kindred.core.conversations import Conversation, Message, list_messages
+from kindred.core.errors import KindredError
+from kindred.core.session import Session, open_session
+from kindred.ui.chat_controller import ChatController
+from kindred.ui.chat_view import ChatView
+from kindred.ui.dialogs.add_model import AddModelDialog
+from kindred.ui.dialogs.assistant import AssistantDialog
+from kindred.ui.icons import app_icon, icon
+from kindred.ui.inference import InferenceThread
+from kindred.ui.sidebar import Sidebar
+
+SHORTCUTS = [
+    ("Ctrl+N", "New chat"), ("Ctrl+F", "Search conversations"), ("Enter", "Send"),
+    ("Shift+Enter", "New line"), ("Esc", "Stop the answer"),
+    ("Ctrl+Shift+R", "Regenerate the last answer"), ("Ctrl+Shift+C", "Copy the last answer"),
+    ("F2", "Rename the conversation"), ("Del", "Delete the conversation (in the list)"),
+    ("Ctrl+L", "Go to the message box"), ("Ctrl+,", "Assistant settings"),
+    ("Ctrl+1…9", "Switch page"), ("Ctrl+Q", "Quit"),
+]
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, home: str | Path | None = None, *,
+                 session: Session | None = None) -> None:
+        super().__init__()
+        self.session = session or open_session(home)
+        self._owns_session = session is None
+        self.setWindowTitle("Kindred")
+        self.setWindowIcon(app_icon())
+        self.resize(1180, 780)
+        self.setMinimumSize(760, 480)
+        self.settings = QSettings(str(self.session.home.root / "ui.ini"),
+                                  QSettings.Format.IniFormat)
+        self.dialog: QDialog | QMessageBox | None = None  # the open dialog, if any
+        self._search = ""
+        self._closed = False
+
+        self.inference = InferenceThread(self.session.home.root, self)
+        self.controller = ChatController(self.session, self.inference, self)
+
+        # Pages and the rail that switches them.
+        self.stack = QStackedWidget()
+        self.rail = QFrame()
+        self.rail.setObjectName("rail")
+        self.rail_layout = QVBoxLayout(self.rail)
+        self.rail_layout.setContentsMargins(8, 12, 8, 12)
+        self.rail_layout.setSpacing(6)
+        self.rail_layout.addStretch(1)
+        self.rail_group = QButtonGroup(self)
+        self.rail_group.setExclusive(True)
+        self.pages: dict[str, QWidget] = {}
+        more = QToolButton()
+        more.setObjectName("railButton")
+        more.setText("⋯")
+        more.setToolTip("More")
+        more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        more.setMenu(self._more_menu())
+        self.rail_layout.addWidget(more, 0, Qt.AlignmentFlag.AlignHCenter)
+
+        central = QWidget()
+        body = QHBoxLayout(central)
+        body.setContentsMargins(0, 0, 0, 0)
+        body.setSpacing(0)
+        body.addWidget(self.rail)
+        body.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        # The chat page.
+        self.sidebar = Sidebar()
+        self.chat_view = ChatView()
+        self.splitter = QSplitter()
+        self.splitter.setObjectName("chatSplitter")
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(self.chat_view)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setCollapsible(1, False)
+        self.splitter.setSizes([270, 910])
+        self.sidebar.setMinimumWidth(200)
+        self.add_page("Chat", self.splitter, icon("chat"))
+
+        self._build_status_bar()
+        self._build_shortcuts()
+        self._wire()
+        self._restore_state()
+        self.controller.start(self._last("assistant"), self._last("conversation"))
+
+    # -- pages -----------------------------------------------------------------------------
+
+    def add_page(self, name: str, widget: QWidget, icon: QIcon | None = None) -> int:
+        """Add a page to the rail and the stack; returns its index. The first page shows."""
+        index = self.stack.addWidget(widget)
+        self.pages[name] = widget
+        button = QToolButton()
+        button.setObjectName("railButton")
+        button.setCheckable(True)
+        button.setToolTip(f"{name}  (Ctrl+{index + 1})" if index < 9 else name)
+        button.setAccessibleName(name)
+        if icon is not None and not icon.isNull():
+            button.setIcon(icon)
+        else:
+            button.setText(name[:2])
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        button.clicked.connect(lambda: self.show_page(name))
+        self.rail_group.addButton(button, index)
+        self.rail_layout.insertWidget(index, button, 0, Qt.AlignmentFlag.AlignHCenter)
+        if index == 0:
+            button.setChecked(True)
+        if index < 9:
+            action = QAction(self)
+            action.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
+            action.triggered.connect(lambda: self.show_page(name))
+            self.addAction(action)
+        return index
+
+    def show_page(self, name: str) -> None:
+        widget = self.pages[name]
+        index = self.stack.indexOf(widget)
+        self.stack.setCurrentIndex(index)
+        button = self.rail_group.button(index)
+        if button is not None:
+            button.setChecked(True)
+
+    # -- building --------------------------------------------------------------------------
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        bar.setSizeGripEnabled(False)
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setTextVisible(False)
+        self.busy_bar.setFixedSize(70, 6)
+        self.state_label = QLabel("Loading model…")
+        self.model_label = QLabel()
+        self.adapter_label = QLabel()
+        self.speed_label = QLabel("— tok/s")
+        for label, tip in ((self.model_label, "The base model"),
+                           (self.adapter_label, "The adapter version the assistant talks "
+                                                "through (base: none)"),
+                           (self.speed_label, "Speed of the last answer")):
+            label.setObjectName("statusItem")
+            label.setToolTip(tip)
+        bar.addWidget(self.busy_bar)
+        bar.addWidget(self.state_label)
+        for label in (self.model_label, self.adapter_label, self.speed_label):
+            bar.addPermanentWidget(label)
+
+    def _action(self, keys: str, slot: object, *, widget: QWidget | None = None) -> QAction:
+        action = QAction(widget or self)
+        action.setShortcut(QKeySequence(keys))
+        action.triggered.connect(slot)
+        if widget is not None:
+            action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        (widget or self).addAction(action)
+        return action
+
+    def _build_shortcuts(self) -> None:
+        self._action("Ctrl+N", self.new_chat)
+        self._action("Ctrl+F", self.focus_search)
+        self._action("Esc", self.controller.stop)
+        self._action("Ctrl+Shift+R", self.controller.regenerate)
+        self._action("Ctrl+Shift+C", self.copy_last_answer)
+        self._action("F2", lambda: self._rename_current())
+        self._action("Ctrl+L", lambda: self.chat_view.composer.setFocus())
+        self._action("Ctrl+,", self.open_settings)
+        self._action("Ctrl+Q", self.close)
+        self._action("Del", lambda: self._delete_current(), widget=self.sidebar.list)
+
+    def _more_menu(self) -> QMenu:
+        menu = QMenu(self)
+        menu.addAction(icon("user"), "New assistant…", self.new_assistant)
+        menu.addAction(icon("settings"), "Assistant settings…", self.open_settings)
+        menu.addAction(icon("model"), "Add a model…", self.add_model)
+        menu.addSeparator()
+        menu.addAction("Keyboard shortcuts", self.show_shortcuts)
+        menu.addAction("About Kindred", self.show_about)
+        return menu
+
+    def _wire(self) -> None:
+        c, view, side = self.controller, self.chat_view, self.sidebar
+        c.assistant_changed.connect(self._assistant_changed)
+        c.conversations_changed.connect(self.refresh_conversations)
+        c.conversation_opened.connect(self._conversation_opened)
+        c.user_message_added.connect(self._if_current(view.add_user_message))
+        c.answer_started.connect(self._if_current(lambda waiting: view.begin_answer(
+            waiting=waiting)))
+        c.answer_piece.connect(self._if_current(view.append_piece))
+        c.answer_saved.connect(self._answer_saved)
+        c.answer_removed.connect(self._if_current(lambda: view.remove_last_answer()))
+        c.busy_changed.connect(view.set_busy)
+        c.engine_changed.connect(self._engine_changed)
+        c.speed_changed.connect(lambda v: self.speed_label.setText(f"{v:.1f} tok/s"))
+        c.error.connect(view.show_error)
+        view.send_requested.connect(self._send)
+        view.stop_requested.connect(c.stop)
+        view.regenerate_requested.connect(c.regenerate)
+        side.assistant_selected.connect(c.select_assistant)
+        side.new_assistant_requested.connect(self.new_assistant)
+        side.settings_requested.connect(self.open_settings)
+        side.new_chat_requested.connect(self.new_chat)
+        side.conversation_selected.connect(c.open_conversation)
+        side.rename_requested.connect(self.rename_conversation)
+        side.delete_requested.connect(self.delete_conversation)
+        side.search_changed.connect(self._search_changed)
+
+    def _if_current(self, fn):  # type: ignore[no-untyped-def]
+        """Forward a conversation's event to the view only if that conversation is shown."""
+        def forward(conversation_id: int, *args: object) -> None:
+            current = self.controller.conversation
+            if current is not None and current.id == conversation_id:
+                fn(*args)
+        return forward
+
+    # -- reactions -------------------------------------------------------------------------
+
+    def _assistant_changed(self, assistant: Assistant) -> None:
+        self.sidebar.set_assistants(self.controller.assistants(), assistant.id)
+        self.chat_view.set_assistant_name(assistant.name)
+        self.setWindowTitle(f"{assistant.name} — Kindred")
+        model = self.session.model_for(assistant)
+        self.model_label.setText(model.name)
+        self.adapter_label.setText(f"Adapter: {(assistant.active_version or 'base')[:12]}")
+
+    def refresh_conversations(self) -> None:
+        current = self.controller.conversation
+        self.chat_view.set_title(current.title if current else "New chat")
+        self.sidebar.set_conversations(self.controller.conversations(self._search),
+                                       current.id if current else None,
+                                       searching=bool(self._search.strip()))
+
+    def _search_changed(self, text: str) -> None:
+        self._search = text
+        self.refresh_conversations()
+
+    def _conversation_opened(self, conversation: Conversation | None,
+                             messages: list[Message]) -> None:
+        self.chat_view.set_title(conversation.title if conversation else "New chat")
+        self.chat_view.show_messages(messages)
+        if conversation is None:
+            self.sidebar.list.clearSelection()
+            self.sidebar.list.setCurrentItem(None)
+        self._remember_place()
+
+    def _remember_place(self) -> None:
+        """Where the person was, so the next start opens the same assistant and chat."""
+        conversation = self.controller.conversation
+        self.settings.setValue("last_conversation", conversation.id if conversation else 0)
+        self.settings.setValue("last_assistant", self.controller.assistant.id)
+
+    def _answer_saved(self, conversation_id: int, message: Message | None) -> None:
+        current = self.controller.conversation
+        if current is None or current.id != conversation_id:
+            return
+        if message is None:  # nothing was saved: show exactly what the database holds
+            self.chat_view.end_answer(None)
+            self.chat_view.show_messages(list_messages(self.session.store, conversation_id))
+        else:
+            self.chat_view.end_answer(message)
+
+    def _engine_changed(self, state: str, detail: str) -> None:
+        self.busy_bar.setVisible(state == "loading")
+        if state == "loading":
+            self.state_label.setText("Loading model…")
+            self.chat_view.set_ready(False, "Loading model… you can already type.")
+        elif state == "ready":
+            self.state_label.setText("Ready")
+            self.chat_view.set_ready(True)
+            info = self.controller.engine_info
+            if info is not None:
+                self.model_label.setText(info.model_name)
+                names = ", ".join(k[:12] + ("" if s == 1.0 else f" ×{s:g}")
+                                  for k, s in info.adapters)
+                self.adapter_label.setText(f"Adapter: {names or 'base'}")
+        else:
+            self.state_label.setText("Model not loaded")
+            self.chat_view.set_ready(False)
+            self.chat_view.show_error(detail)
+
+    def _send(self, text: str) -> None:
+        if self.controller.send(text):
+            self.chat_view.composer.clear()
+
+    # -- commands --------------------------------------------------------------------------
+
+    def new_chat(self) -> None:
+        self.show_page("Chat")
+        self.controller.open_conversation(None)
+        self.chat_view.composer.setFocus()
+
+    def focus_search(self) -> None:
+        self.show_page("Chat")
+        self.sidebar.search.setFocus()
+        self.sidebar.search.selectAll()
+
+    def copy_last_answer(self) -> None:
+        text = self.chat_view.last_answer()
+        if text is not None:
+            self.chat_view.copy_text(text)
+
+    def _rename_current(self) -> None:
+        if self.controller.conversation is not None:
+            self.rename_conversation(self.controller.conversation.id)
+
+    def _delete_current(self) -> None:
+        cid = self.sidebar.current_id()
+        if cid is not None:
+            self.delete_conversation(cid)
+
+    def rename_conversation(self, conversation_id: int) -> None:
+        from kindred.core.conversations import get_conversation
+
+        conversation = get_conversation(self.session.store, conversation_id)
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Rename conversation")
+        dialog.setLabelText("New title:")
+        dialog.setTextValue(conversation.title)
+        dialog.setOkButtonText("Rename")
+
+        def done(title: str) -> None:
+            try:
+                self.controller.rename(conversation_id, title)
+            except KindredError as exc:
+                self.chat_view.show_error(f"{exc} The title was not changed.")
+        dialog.textValueSelected.connect(done)
+        self._open(dialog)
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        from kindred.core.conversations import get_conversation
+
+        conversation = get_conversation(self.session.store, conversation_id)
+        count = len(list_messages(self.session.store, conversation_id))
+        box = QMessageBox(QMessageBox.Icon.Warning, "Delete conversation?",
+                          f"Delete “{conversation.title}” and its {count} messages?", parent=self)
+        box.setInformativeText("This cannot be undone. What your assistant has learned is "
+                               "not affected.")
+        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+
+        def clicked(button: object) -> None:
+            if button is delete:
+                self.controller.delete(conversation_id)
+        box.buttonClicked.connect(clicked)
+        self._open(box)
+
+    def open_settings(self) -> None:
+        dialog = AssistantDialog(self.session, self.controller.assistant, self)
+        dialog.saved.connect(lambda _a: self.controller.assistant_updated())
+        self._open(dialog)
+
+    def new_assistant(self) -> None:
+        dialog = AssistantDialog(self.session, None, self)
+        dialog.saved.connect(lambda a: self.controller.select_assistant(a.id))
+        dialog.rejected.connect(lambda: self.sidebar.set_assistants(
+            self.controller.assistants(), self.controller.assistant.id))
+        self._open(dialog)
+
+    def add_model(self) -> None:
+        dialog = AddModelDialog(self.session.home.root, self)
+        dialog.model_added.connect(lambda m: self.statusBar().showMessage(
+            f"Added {m.name}. Pick it when you create an assistant.", 6000))
+        self._open(dialog)
+
+    def show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>"
+                       for k, v in SHORTCUTS)
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts",
+                          f"<table>{rows}</table>", parent=self)
+        self._open(box)
+
+    def show_about(self) -> None:
+        from kindred import __version__
+
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "About Kindred",
+                          f"<h3>Kindred {__version__}</h3><p>Your own local assistant. "
+                          "It runs on this computer, learns only with your consent, and "
+                          "never forgets what it learned.</p>", parent=self)
+        box.setIconPixmap(app_icon().pixmap(64, 64))
+        self._open(box)
+
+    def _open(self, dialog: QDialog) -> None:
+        """Open window-modal without a nested event loop; tests find it as `self.dialog`."""
+        self.dialog = dialog
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _r: setattr(self, "dialog", None)
+                                if self.dialog is dialog else None)
+        dialog.open()
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _last(self, what: str) -> int | None:
+        try:
+            value = int(self.settings.value(f"last_{what}", 0))  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            return None
+        return value or None
+
+    def _restore_state(self) -> None:
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        sizes = self.settings.value("splitter")
+        if sizes is not None:
+            self.splitter.restoreState(sizes)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop any answer, free the engine, remember the layout. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("splitter", self.splitter.saveState())
+        self._remember_place()
+        self.settings.sync()
+        self.inference.shutdown()
+        # The stopped answer's "finished" is queued for us: deliver it so it is saved.
+        QCoreApplication.sendPostedEvents(self.controller)
+        self.controller.closed = True
+        if self._owns_session:
+            self.session.close()

@@ -1,0 +1,103 @@
+"""The one background-task helper: run a slow core function off the event loop.
+
+A task is a plain function, or a generator that yields progress events (as the core's slow
+operations do). It runs on Qt's global thread pool; the callbacks (`on_done`, `on_error`,
+`on_progress`) run on the main thread, so they may touch widgets and the database freely.
+Only `KindredError`s are expected; anything else is reported with its type so it is not lost.
+"""
+
+from __future__ import annotations
+
+import inspect
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+
+from kindred.core.errors import KindredError
+
+_running: set[Task] = set()
+
+
+class _Signals(QObject):
+    done = Signal(object)
+    failed = Signal(str)
+    progress = Signal(object)
+
+
+class Task(QRunnable):
+    """One background job; keep the returned object if you want to `cancel()` it."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        super().__init__()
+        self.setAutoDelete(False)
+        self.fn = fn
+        self.signals = _Signals()
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Ask a generator task to stop at its next progress event; callbacks are skipped."""
+        self.cancelled = True
+
+    def run(self) -> None:
+        try:
+            result = self.fn()
+            if inspect.isgenerator(result):
+                last = None
+                for event in result:
+                    if self.cancelled:
+                        result.close()
+                        return
+                    last = event
+                    self.signals.progress.emit(event)
+                result = last
+        except KindredError as exc:
+            self.signals.failed.emit(str(exc))
+        except Exception as exc:  # unexpected: say what it was, keep the app alive
+            traceback.print_exc()
+            self.signals.failed.emit(f"Unexpected error ({type(exc).__name__}): {exc}")
+        else:
+            self.signals.done.emit(result)
+
+
+def run_task(fn: Callable[[], Any], *, on_done: Callable[[Any], None] | None = None,
+             on_error: Callable[[str], None] | None = None,
+             on_progress: Callable[[Any], None] | None = None,
+             parent: QObject | None = None) -> Task:
+    """Start `fn` in the background; callbacks arrive on the main thread.
+
+    With `parent`, callbacks are dropped once the parent is destroyed (a closed dialog).
+    """
+    task = Task(fn)
+    _running.add(task)
+
+    def finish() -> None:
+        _running.discard(task)
+
+    def done(value: Any) -> None:
+        finish()
+        if not task.cancelled and on_done is not None:
+            on_done(value)
+
+    def failed(message: str) -> None:
+        finish()
+        if not task.cancelled and on_error is not None:
+            on_error(message)
+
+    if parent is not None:
+        parent.destroyed.connect(task.cancel)
+    # Queued: the callbacks run on the thread that owns `task.signals`, the main thread.
+    queued = Qt.ConnectionType.QueuedConnection
+    task.signals.done.connect(done, queued)
+    task.signals.failed.connect(failed, queued)
+    if on_progress is not None:
+        task.signals.progress.connect(
+            lambda event: None if task.cancelled else on_progress(event), queued)
+    QThreadPool.globalInstance().start(task)
+    return task
+
+
+def wait_all(timeout_ms: int = 30000) -> bool:
+    """Block until every background task ended (at shutdown and in tests)."""
+    return QThreadPool.globalInstance().waitForDone(timeout_ms)
