@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kindred.core.engine import Engine, SamplingParams
@@ -84,3 +85,16 @@ def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(KindredError, match="not found"):
         Engine(tmp_path / "nope.gguf")
+
+
+def test_sequence_logits_match_step_by_step(engine: Engine) -> None:
+    text = "The quick brown fox jumps over the lazy dog."
+    ids = engine.llm.tokenize(text.encode(), add_bos=True, special=True)
+    rows = engine.sequence_logits(ids)
+    assert rows.shape == (len(ids), engine.llm.n_vocab())
+    for n in (3, len(ids)):
+        prefix = engine.llm.detokenize(ids[:n]).decode()
+        step = engine.next_token_logits(prefix)
+        assert engine.llm.tokenize(prefix.encode(), add_bos=True, special=True) == ids[:n]
+        assert int(step.argmax()) == int(rows[n - 1].argmax())
+        assert np.corrcoef(step, rows[n - 1])[0, 1] > 0.999

@@ -218,6 +218,33 @@ class Engine:
         n_vocab = self.llm.n_vocab()
         return np.ctypeslib.as_array(ptr, shape=(n_vocab,)).copy()
 
+    def sequence_logits(self, tokens: Sequence[int]) -> np.ndarray:
+        """Logits at every position of `tokens` (row i predicts token i+1), under the current
+        adapters. Used to score answers (fit, promoted tokens) without torch."""
+        import llama_cpp
+        from llama_cpp._internals import LlamaBatch
+
+        ids = list(tokens)[: self.n_ctx]
+        n_vocab = self.llm.n_vocab()
+        out = np.empty((len(ids), n_vocab), dtype=np.float32)
+        self.llm._ctx.kv_cache_clear()
+        self.llm.reset()
+        step = self.llm.n_batch
+        batch = LlamaBatch(n_tokens=step, embd=0, n_seq_max=1)
+        try:
+            for start in range(0, len(ids), step):
+                chunk = ids[start:start + step]
+                batch.set_batch(chunk, n_past=start, logits_all=True)
+                self.llm._ctx.decode(batch)
+                ptr = llama_cpp.llama_get_logits(self.llm._ctx.ctx)
+                out[start:start + len(chunk)] = np.ctypeslib.as_array(
+                    ptr, shape=(len(chunk), n_vocab))
+        finally:
+            batch.close()
+            self.llm._ctx.kv_cache_clear()
+            self.llm.reset()
+        return out
+
     # -- adapters ---------------------------------------------------------------------------
 
     @property
