@@ -130,12 +130,13 @@ def archive_peft(store: Store, assistant: Assistant, tensors: Mapping[str, np.nd
                  parent: str | None = None, dataset: str | None = None,
                  metrics: Mapping[str, Any] | None = None,
                  training: Mapping[str, Any] | None = None, status: str = "candidate",
-                 name: str = "adapter") -> Version:
+                 name: str = "adapter", imported: Mapping[str, Any] | None = None) -> Version:
     """Archive a LoRA adapter (PEFT-named float tensors + its PEFT config) as a new version.
 
     Checks it against the assistant's base model (module names, shapes) first; writes the
     PEFT files, the llama.cpp GGUF and the manifest; the version appears only complete. Raises a
-    KindredError, with nothing changed, if anything does not fit.
+    KindredError, with nothing changed, if anything does not fit. `imported` (where an outside
+    adapter came from) adds an `imported` ledger event in the same transaction.
     """
     if source not in SOURCES:
         raise KindredError(f"Unknown version source '{source}'.")
@@ -180,7 +181,12 @@ def archive_peft(store: Store, assistant: Assistant, tensors: Mapping[str, np.nd
                "created_at": manifest["created_at"], "status_at": manifest["created_at"]}
         event = {"version": version_id, "source": source, "parent": parent,
                  "base_sha256": model.sha256, "dataset": dataset, "files": files}
-        publish(store, [(work, row)], [(ledger.VERSION_ARCHIVED, event, assistant.id)])
+        events: list[tuple[str, dict[str, Any], int | None]] = [
+            (ledger.VERSION_ARCHIVED, event, assistant.id)]
+        if imported is not None:
+            events.append((ledger.IMPORTED, {"what": "adapter", "version": version_id,
+                                             **imported}, assistant.id))
+        publish(store, [(work, row)], events)
     return get_version(store, version_id)
 
 

@@ -1,0 +1,277 @@
+"""Export an assistant with its whole history to one file, and bring it back.
+
+`export_bundle` writes one uncompressed tar (see `bundle_check` for the layout): the assistant,
+every version (tombstones included), the weights of the kept ones, their learning-data snapshots,
+the conversations and the assistant's ledger events. `import_bundle` validates all of it first
+(`bundle_check.check_bundle`), then writes everything in one transaction: a malformed bundle
+leaves the data home exactly as it was.
+
+On import the formerly active version comes back `retired`: what the new assistant talks through
+is the user's decision, so the caller asks for a `restore` consent (`ImportResult.was_active`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kindred.core import ledger
+from kindred.core.archive import dataset_path as _dataset_path
+from kindred.core.archive import verify_version
+from kindred.core.assistants import Assistant, Sampling, get_assistant
+from kindred.core.atomic import db_write, fsync_dir, publish_dir, remove_tree, scratch, seal_dir
+from kindred.core.bundle_check import (
+    FORMAT,
+    HEADER,
+    VERSION_FILES,
+    BundleError,
+    CheckedBundle,
+    Limits,
+    check_bundle,
+    fail,
+)
+from kindred.core.errors import KindredError
+from kindred.core.hashing import sha256_bytes, sha256_file
+from kindred.core.models import get_model
+from kindred.core.store import Store, insert, now
+from kindred.core.versions import Version, get_version, list_versions, version_dir
+
+__all__ = ["BundleError", "ExportResult", "ImportResult", "Limits", "export_bundle",
+           "import_bundle"]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    sha256: str
+    size_bytes: int
+    versions: int
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    assistant: Assistant
+    versions: list[Version]
+    was_active: str | None
+    bundle_sha256: str
+    conversations: int = 0
+    events: int = 0
+    datasets: list[str] = field(default_factory=list)
+
+
+def _assistant_json(store: Store, assistant: Assistant) -> dict[str, Any]:
+    model = get_model(store, assistant.model_id)
+    return {"name": assistant.name, "persona": assistant.persona,
+            "sampling": asdict(assistant.sampling), "model_sha256": model.sha256,
+            "model_name": model.name, "active_version": assistant.active_version,
+            "created_at": assistant.created_at}
+
+
+def _version_json(version: Version) -> dict[str, Any]:
+    return {"id": version.id, "status": version.status, "parent": version.parent,
+            "source": version.source, "base_sha256": version.base_sha256,
+            "dataset": version.dataset, "created_at": version.created_at,
+            "status_at": version.status_at, "size_bytes": version.size_bytes,
+            "manifest": version.manifest}
+
+
+def _conversations_json(store: Store, assistant_id: int) -> list[dict[str, Any]]:
+    out = []
+    for conv in store.db.query("SELECT * FROM conversations WHERE assistant_id = ? ORDER BY id",
+                               [assistant_id]):
+        messages = [{"role": m["role"], "content": m["content"], "created_at": m["created_at"],
+                     "adapters": json.loads(m["adapters"]), "tokens_in": m["tokens_in"],
+                     "tokens_out": m["tokens_out"], "ttft_s": m["ttft_s"], "tok_s": m["tok_s"],
+                     "finish_reason": m["finish_reason"]}
+                    for m in store.db.query("SELECT * FROM messages WHERE conversation_id = ? "
+                                            "ORDER BY id", [conv["id"]])]
+        out.append({"title": conv["title"], "created_at": conv["created_at"],
+                    "updated_at": conv["updated_at"], "messages": messages})
+    return out
+
+
+def export_bundle(store: Store, assistant: Assistant, path: str | Path) -> ExportResult:
+    """Write the assistant and its whole history to `path` (atomically: all or nothing)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise KindredError(f"{path} is a folder; give a file name for the bundle.")
+    kept = list_versions(store, assistant.id)
+    for version in kept:
+        check = verify_version(store, version.id)
+        if not check.ok:
+            raise KindredError(check.message + " Export refused; nothing was written.")
+    texts = {
+        "versions.json": [_version_json(v) for v in kept],
+        "conversations.json": _conversations_json(store, assistant.id),
+        "ledger.json": [dict(r) for r in store.db.query(
+            "SELECT * FROM ledger WHERE assistant_id = ? ORDER BY seq", [assistant.id])],
+    }
+    members: dict[str, bytes | Path] = {k: json.dumps(v, ensure_ascii=False).encode()
+                                        for k, v in texts.items()}
+    for version in kept:
+        if version.status != "deleted":
+            for name in VERSION_FILES:
+                members[f"objects/{version.id}/{name}"] = version_dir(store.home,
+                                                                      version.id) / name
+        data = _dataset_path(store, version.dataset) if version.dataset else None
+        if data is not None and data.is_file():
+            members[f"datasets/{version.dataset}"] = data
+    files = {name: {"sha256": sha256_bytes(v) if isinstance(v, bytes) else sha256_file(v),
+                    "size": len(v) if isinstance(v, bytes) else v.stat().st_size}
+             for name, v in members.items()}
+    header = json.dumps({"format": FORMAT, "created_at": now(),
+                         "assistant": _assistant_json(store, assistant), "files": files},
+                        ensure_ascii=False, indent=1).encode()
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
+            _add(tar, HEADER, header)
+            for name, value in members.items():
+                _add(tar, name, value)
+        with partial.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    digest = sha256_file(path)
+    with db_write(store):
+        ledger.append(store, ledger.EXPORTED,
+                      {"file": path.name, "sha256": digest, "versions": len(kept),
+                       "bundle": sha256_bytes(header)}, assistant_id=assistant.id)
+    return ExportResult(path, digest, path.stat().st_size, len(kept))
+
+
+def _add(tar: tarfile.TarFile, name: str, value: bytes | Path) -> None:
+    info = tarfile.TarInfo(name)
+    info.mode, info.mtime = 0o644, int(now())
+    if isinstance(value, bytes):
+        info.size = len(value)
+        tar.addfile(info, io.BytesIO(value))
+    else:
+        info.size = value.stat().st_size
+        with value.open("rb") as handle:
+            tar.addfile(info, handle)
+
+
+def import_bundle(store: Store, path: str | Path, *, name: str | None = None,
+                  limits: Limits | None = None) -> ImportResult:
+    """Validate the bundle fully, then restore its assistant with its whole history.
+
+    The assistant keeps its name unless taken here (then "NAME (imported)"); `name` overrides.
+    Raises BundleError (nothing changed) for anything malformed, unsafe, or clashing with this
+    data home (versions already present, an explicit `name` already taken).
+    """
+    path = Path(path).expanduser()
+    with scratch(store.home, "bundle") as staging:
+        checked = check_bundle(store, path, staging, limits or Limits())
+        info = checked.header["assistant"]
+        new_name = _free_name(store, info["name"], name)
+        try:
+            sampling = Sampling(**info.get("sampling", {})).validated()
+        except TypeError as exc:
+            raise fail(f"The bundle's sampling settings are malformed ({exc}).") from exc
+        except KindredError as exc:
+            raise fail(str(exc)) from exc
+        for entry in checked.versions:
+            if entry["status"] != "deleted":
+                seal_dir(staging / "objects" / entry["id"])
+        return _write(store, checked, new_name, str(info.get("persona", "")), sampling)
+
+
+def _taken(store: Store, name: str) -> bool:
+    return bool(store.db.execute("SELECT 1 FROM assistants WHERE name = ?", [name]).fetchone())
+
+
+def _free_name(store: Store, original: str, wanted: str | None) -> str:
+    """The name asked for (which must be free), else the bundle's, else "NAME (imported N)"."""
+    if wanted is not None:
+        wanted = wanted.strip()
+        if not wanted:
+            raise fail("The assistant needs a name.")
+        if _taken(store, wanted):
+            raise fail(f"There is already an assistant named '{wanted}'; choose another name.")
+        return wanted
+    original = original.strip() or "Imported assistant"
+    candidates = [original, f"{original} (imported)"]
+    candidates += [f"{original} (imported {n})" for n in range(2, 1000)]
+    return next(c for c in candidates if not _taken(store, c))
+
+
+def _write(store: Store, checked: CheckedBundle, name: str, persona: str,
+           sampling: Sampling) -> ImportResult:
+    info = checked.header["assistant"]
+    model_id = store.db.execute("SELECT id FROM models WHERE sha256 = ?",
+                                [info["model_sha256"]]).fetchone()[0]
+    placed: list[Path] = []
+    was_active: str | None = None
+    try:
+        with db_write(store) as db:
+            assistant_id = insert(db, "assistants", {
+                "name": name, "persona": persona, "model_id": model_id,
+                "created_at": float(info.get("created_at") or now()), **asdict(sampling)})
+            for entry in checked.versions:
+                status = entry["status"]
+                if status == "active":
+                    was_active, status = entry["id"], "retired"
+                db.table("versions").insert({
+                    "id": entry["id"], "assistant_id": assistant_id, "parent": entry["parent"],
+                    "status": status, "source": entry["source"],
+                    "base_sha256": entry["base_sha256"], "dataset": entry.get("dataset"),
+                    "manifest": json.dumps(entry["manifest"]),
+                    "size_bytes": int(entry.get("size_bytes") or 0),
+                    "created_at": float(entry["created_at"]),
+                    "status_at": float(entry.get("status_at") or entry["created_at"])})
+            for conv in checked.conversations:
+                conv_id = insert(db, "conversations", {
+                    "assistant_id": assistant_id, "title": conv["title"],
+                    "created_at": float(conv.get("created_at") or now()),
+                    "updated_at": float(conv.get("updated_at") or now())})
+                for m in conv["messages"]:
+                    insert(db, "messages", {
+                        "conversation_id": conv_id, "role": m["role"], "content": m["content"],
+                        "created_at": float(m.get("created_at") or now()),
+                        "adapters": json.dumps(m.get("adapters", [])),
+                        **{k: m.get(k) for k in ("tokens_in", "tokens_out", "ttft_s", "tok_s",
+                                                 "finish_reason")}})
+            for event in checked.events:
+                payload = dict(json.loads(event["payload"]))
+                payload["origin"] = {"seq": event["seq"], "hash": event["hash"],
+                                     "bundle": checked.digest}
+                ledger.append(store, str(event["kind"]), payload, assistant_id,
+                              at=float(event["at"]))
+            ledger.append(store, ledger.IMPORTED,
+                          {"what": "bundle", "bundle": checked.digest, "name": name,
+                           "versions": [v["id"] for v in checked.versions],
+                           "events": len(checked.events)}, assistant_id)
+            if was_active:
+                ledger.append(store, ledger.RETIRED,
+                              {"version": was_active, "was": "active", "active": None,
+                               "previous": was_active, "reason": "imported; restore to use"},
+                              assistant_id)
+            for data_id in checked.datasets:
+                target = _dataset_path(store, data_id)
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.chmod(checked.staging / "datasets" / data_id, 0o444)
+                    os.rename(checked.staging / "datasets" / data_id, target)
+                    placed.append(target)
+            for entry in checked.versions:
+                if entry["status"] != "deleted":
+                    final = version_dir(store.home, entry["id"])
+                    publish_dir(checked.staging / "objects" / entry["id"], final)
+                    placed.append(final)
+    except BaseException:
+        for target in placed:
+            remove_tree(target)
+        raise
+    return ImportResult(get_assistant(store, assistant_id),
+                        [get_version(store, v["id"]) for v in checked.versions], was_active,
+                        checked.digest, len(checked.conversations), len(checked.events),
+                        list(checked.datasets))

@@ -1,0 +1,318 @@
+"""Validate an assistant bundle completely before anything of it is written to the data home.
+
+A bundle is an uncompressed tar: `bundle.json` (format, the assistant, and the sha256 and size of
+every other member), `versions.json`, `conversations.json`, `ledger.json`, each version's four
+files under `objects/<id>/`, and learning-data snapshots under `datasets/<id>`. Every member must
+be a regular file with a name from that fixed list (so no absolute paths, `..`, links or devices),
+within the size limits, and hash to what `bundle.json` says; each version must be self-certifying
+(its manifest hashes to its id and lists its files' hashes), its safetensors and GGUF must parse
+and fit the local base model. Weight files are copied only into a private scratch folder while
+being checked; the caller removes it if anything fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from kindred.core.adapters_check import check_adapter_fits
+from kindred.core.errors import KindredError
+from kindred.core.gguf_info import read_gguf
+from kindred.core.hashing import sha256_bytes
+from kindred.core.ledger import event_hash
+from kindred.core.peft_files import CONFIG, SAFETENSORS, check_config, read_safetensors
+from kindred.core.store import Store
+from kindred.core.versions import SOURCES, STATUSES
+
+FORMAT = "kindred-bundle/1"
+HEADER = "bundle.json"
+JSON_MEMBERS = ("versions.json", "conversations.json", "ledger.json")
+VERSION_FILES = (SAFETENSORS, CONFIG, "adapter.gguf", "manifest.json")
+_HEX = re.compile(r"^[0-9a-f]{64}$")
+_NAME = re.compile(
+    r"^(?:bundle\.json|versions\.json|conversations\.json|ledger\.json"
+    r"|objects/[0-9a-f]{64}/(?:adapter_model\.safetensors|adapter_config\.json|adapter\.gguf"
+    r"|manifest\.json)|datasets/[0-9a-f]{64})$"
+)
+_CHUNK = 1 << 20
+
+
+class BundleError(KindredError):
+    """The bundle is malformed, unsafe or does not fit this data home; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds that keep a hostile bundle from filling the disk or memory."""
+
+    max_bundle: int = 64 * 1024**3
+    max_member: int = 8 * 1024**3
+    max_json: int = 512 * 1024**2
+    max_members: int = 200_000
+
+
+@dataclass
+class CheckedBundle:
+    """A bundle that passed every check, with its weight files staged in `staging`."""
+
+    digest: str
+    header: dict[str, Any]
+    versions: list[dict[str, Any]]
+    conversations: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    staging: Path
+    datasets: list[str] = field(default_factory=list)
+
+
+def fail(message: str) -> BundleError:
+    return BundleError(f"{message} Nothing was changed.")
+
+
+def safe_member(member: tarfile.TarInfo) -> None:
+    name = member.name
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        raise fail(f"The bundle holds an absolute path ('{name}').")
+    if ".." in name.replace("\\", "/").split("/"):
+        raise fail(f"The bundle holds a path that leaves its folder ('{name}').")
+    if member.issym() or member.islnk():
+        raise fail(f"The bundle holds a link ('{name}' -> '{member.linkname}').")
+    if member.isdev() or member.isfifo():
+        raise fail(f"The bundle holds a device or pipe ('{name}').")
+    if not member.isfile() or member.issparse():
+        raise fail(f"The bundle holds '{name}', which is not a plain file.")
+    if not _NAME.match(name):
+        raise fail(f"The bundle holds an unexpected file '{name}' (only Kindred's own "
+                   "files, with safetensors and GGUF weights, are accepted).")
+
+
+def _read_json(data: bytes, name: str) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise fail(f"The bundle's {name} is not valid JSON ({exc}).") from exc
+
+
+def _copy_hashed(source: IO[bytes], target: Path | None, limit: int) -> tuple[str, bytes]:
+    """Stream a member: its sha256, and its bytes if small (JSON) or a staged copy."""
+    digest, parts, total = hashlib.sha256(), [], 0
+    out = target.open("wb") if target else None
+    try:
+        while chunk := source.read(_CHUNK):
+            total += len(chunk)
+            if total > limit:
+                raise fail("A bundle member is larger than its header says.")
+            digest.update(chunk)
+            if out:
+                out.write(chunk)
+            else:
+                parts.append(chunk)
+    finally:
+        if out:
+            out.close()
+    return digest.hexdigest(), b"".join(parts)
+
+
+def check_bundle(store: Store, path: Path, staging: Path, limits: Limits) -> CheckedBundle:
+    """Everything about the bundle at `path`, checked; weight files copied into `staging`."""
+    if not path.is_file():
+        raise fail(f"{path}: no such file.")
+    if path.stat().st_size > limits.max_bundle:
+        raise fail(f"{path.name} is larger than the {limits.max_bundle} bytes allowed.")
+    try:
+        with tarfile.open(path, "r:") as tar:
+            return _check_tar(store, tar, path.name, staging, limits)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise fail(f"{path.name} is not a readable Kindred bundle ({exc}).") from exc
+
+
+def _check_tar(store: Store, tar: tarfile.TarFile, name: str, staging: Path,
+               limits: Limits) -> CheckedBundle:
+    members: dict[str, tarfile.TarInfo] = {}
+    total = 0
+    for member in tar:
+        if len(members) >= limits.max_members:
+            raise fail(f"{name} holds more than {limits.max_members} files.")
+        safe_member(member)
+        if member.name in members:
+            raise fail(f"{name} holds '{member.name}' twice.")
+        cap = limits.max_json if member.name.endswith(".json") else limits.max_member
+        if member.size > cap:
+            raise fail(f"'{member.name}' ({member.size} bytes) is larger than the {cap} "
+                       "bytes allowed.")
+        total += member.size
+        if total > limits.max_bundle:
+            raise fail(f"{name} unpacks to more than {limits.max_bundle} bytes.")
+        members[member.name] = member
+    if HEADER not in members:
+        raise fail(f"{name} is not a Kindred bundle (it has no {HEADER}).")
+    header = _read_json(_member_bytes(tar, members[HEADER], limits.max_json), HEADER)
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise fail(f"{name} is not a {FORMAT} bundle.")
+    listed = header.get("files")
+    if not isinstance(listed, dict) or set(listed) != set(members) - {HEADER}:
+        raise fail(f"{name}: its list of files does not match what it holds.")
+    texts: dict[str, bytes] = {}
+    for member_name, member in members.items():
+        if member_name == HEADER:
+            continue
+        entry = listed[member_name]
+        if not isinstance(entry, dict) or entry.get("size") != member.size:
+            raise fail(f"'{member_name}' does not have the size the bundle lists.")
+        target = None if member_name.endswith(".json") and member_name.count("/") == 0 \
+            else staging / member_name
+        if target is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        source = tar.extractfile(member)
+        if source is None:
+            raise fail(f"'{member_name}' cannot be read.")
+        digest, data = _copy_hashed(source, target, member.size)
+        if digest != entry.get("sha256"):
+            raise fail(f"'{member_name}' does not match its recorded sha256 (damaged or "
+                       "tampered with).")
+        if target is None:
+            texts[member_name] = data
+    for required in JSON_MEMBERS:
+        if required not in texts:
+            raise fail(f"{name} lacks {required}.")
+    bundle = CheckedBundle(
+        digest=sha256_bytes(_member_bytes(tar, members[HEADER], limits.max_json)),
+        header=header, versions=_read_json(texts["versions.json"], "versions.json"),
+        conversations=_read_json(texts["conversations.json"], "conversations.json"),
+        events=_read_json(texts["ledger.json"], "ledger.json"), staging=staging)
+    _check_contents(store, bundle, members)
+    return bundle
+
+
+def _member_bytes(tar: tarfile.TarFile, member: tarfile.TarInfo, limit: int) -> bytes:
+    source = tar.extractfile(member)
+    if source is None:
+        raise fail(f"'{member.name}' cannot be read.")
+    return source.read(limit + 1)
+
+
+def _check_contents(store: Store, bundle: CheckedBundle,
+                    members: dict[str, tarfile.TarInfo]) -> None:
+    from kindred.core.archive import check_folder, manifest_bytes
+
+    assistant = bundle.header.get("assistant")
+    if not isinstance(assistant, dict) or not isinstance(assistant.get("name"), str):
+        raise fail("The bundle does not describe its assistant.")
+    if not isinstance(bundle.versions, list) or not isinstance(bundle.conversations, list) \
+            or not isinstance(bundle.events, list):
+        raise fail("The bundle's versions, conversations or ledger are malformed.")
+    bases = {r[0] for r in store.db.execute("SELECT sha256 FROM models").fetchall()}
+    needed = {str(assistant.get("model_sha256"))}
+    objects = {n.split("/")[1] for n in members if n.startswith("objects/")}
+    seen: set[str] = set()
+    for entry in bundle.versions:
+        version_id = _check_version_entry(entry, manifest_bytes)
+        if version_id in seen:
+            raise fail(f"The bundle lists version {version_id[:12]} twice.")
+        seen.add(version_id)
+        needed.add(entry["base_sha256"])
+        if store.db.execute("SELECT 1 FROM versions WHERE id = ?", [version_id]).fetchone():
+            raise fail(f"Version {version_id[:12]} already exists in this data home (was this "
+                       "bundle imported before?).")
+        folder = bundle.staging / "objects" / version_id
+        if entry["status"] == "deleted":
+            if version_id in objects:
+                raise fail(f"Deleted version {version_id[:12]} still has files in the bundle.")
+            continue
+        if version_id not in objects:
+            raise fail(f"Version {version_id[:12]} has no files in the bundle.")
+        problems = check_folder(folder, version_id)
+        if problems:
+            raise fail(f"Version {version_id[:12]} in the bundle is damaged: "
+                       + "; ".join(problems) + ".")
+    if objects - seen:
+        raise fail(f"The bundle holds files of an unlisted version {sorted(objects - seen)[0]}.")
+    missing = sorted(needed - bases)
+    if missing:
+        raise fail(f"The bundle needs the base model with sha256 {missing[0]}, which is not "
+                   "registered here. Add it with `kindred models add PATH` first.")
+    for entry in bundle.versions:
+        if entry["status"] != "deleted":
+            _check_weights(store, bundle.staging / "objects" / entry["id"], entry)
+    for member_name in members:
+        if member_name.startswith("datasets/"):
+            data_id = member_name.split("/")[1]
+            if sha256_bytes((bundle.staging / member_name).read_bytes()) != data_id:
+                raise fail(f"Dataset {data_id[:12]} does not match its id.")
+            bundle.datasets.append(data_id)
+    _check_events(bundle.events)
+    _check_conversations(bundle.conversations)
+
+
+def _check_version_entry(entry: Any, manifest_bytes: Any) -> str:
+    if not isinstance(entry, dict) or not _HEX.match(str(entry.get("id", ""))):
+        raise fail("The bundle lists a version without a valid id.")
+    version_id = str(entry["id"])
+    manifest = entry.get("manifest")
+    if not isinstance(manifest, dict) or sha256_bytes(manifest_bytes(manifest)) != version_id:
+        raise fail(f"Version {version_id[:12]}'s manifest does not hash to its id.")
+    checks = [
+        (entry.get("status") in STATUSES, "status"),
+        (entry.get("source") in SOURCES and entry.get("source") == manifest.get("source"),
+         "source"),
+        (entry.get("parent") is None or _HEX.match(str(entry.get("parent"))), "parent"),
+        (entry.get("base_sha256") == (manifest.get("base") or {}).get("sha256"), "base model"),
+        (isinstance(entry.get("created_at"), int | float), "creation time"),
+    ]
+    for ok, what in checks:
+        if not ok:
+            raise fail(f"Version {version_id[:12]} has an invalid {what}.")
+    return version_id
+
+
+def _check_weights(store: Store, folder: Path, entry: dict[str, Any]) -> None:
+    from kindred.core.archive import to_gguf_tensors
+
+    row = store.db.execute("SELECT path FROM models WHERE sha256 = ?",
+                           [entry["base_sha256"]]).fetchone()
+    base = read_gguf(row[0])
+    try:
+        config = _read_json((folder / CONFIG).read_bytes(), f"{entry['id'][:12]}'s config")
+        check_config(config)
+        to_gguf_tensors(read_safetensors(folder / SAFETENSORS), base, SAFETENSORS)
+        check_adapter_fits(read_gguf(folder / "adapter.gguf"), base)
+    except BundleError:
+        raise
+    except KindredError as exc:
+        raise fail(f"Version {entry['id'][:12]} in the bundle is unusable: {exc}") from exc
+
+
+def _check_events(events: list[Any]) -> None:
+    for event in events:
+        try:
+            digest = event_hash(int(event["seq"]), float(event["at"]), str(event["kind"]),
+                                event["assistant_id"], str(event["payload"]),
+                                str(event["prev_hash"]))
+            payload = json.loads(event["payload"])
+        except (TypeError, KeyError, ValueError) as exc:
+            raise fail(f"The bundle's ledger holds a malformed event ({exc}).") from exc
+        if digest != event["hash"] or not isinstance(payload, dict):
+            raise fail(f"Ledger event {event.get('seq')} in the bundle was altered.")
+
+
+def _check_conversations(conversations: list[Any]) -> None:
+    for conv in conversations:
+        if not isinstance(conv, dict) or not isinstance(conv.get("title"), str) \
+                or not isinstance(conv.get("messages"), list):
+            raise fail("The bundle holds a malformed conversation.")
+        for message in conv["messages"]:
+            if not isinstance(message, dict) \
+                    or message.get("role") not in ("system", "user", "assistant") \
+                    or not isinstance(message.get("content"), str) \
+                    or not _adapters_ok(message.get("adapters", [])):
+                raise fail("The bundle holds a malformed message.")
+
+
+def _adapters_ok(adapters: Any) -> bool:
+    return isinstance(adapters, list) and all(
+        isinstance(a, list) and len(a) == 2 and isinstance(a[0], str)
+        and isinstance(a[1], int | float) for a in adapters)
