@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from kindred.cli import catalog, chat, gui
+from kindred.cli import bundle_cmd, catalog, chat, gui, ledger_cmd, versions
 from kindred.core.errors import KindredError
 
-COMMAND_MODULES = [gui, chat, catalog]
+COMMAND_MODULES = [gui, chat, catalog, versions, ledger_cmd, bundle_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

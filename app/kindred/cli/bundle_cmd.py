@@ -1,0 +1,62 @@
+"""`kindred export NAME FILE` and `kindred import FILE`: one file with an assistant's whole
+history, restored only after it has been checked completely."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from kindred.cli.output import confirm
+from kindred.core import consent, versions
+from kindred.core.bundle import export_bundle, import_bundle
+from kindred.core.session import open_session
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    p = commands.add_parser("export", parents=[common],
+                            help="write an assistant with all its versions and history to a file")
+    p.add_argument("name", help="assistant name")
+    p.add_argument("file")
+    p.set_defaults(run=run_export)
+    p = commands.add_parser("import", parents=[common],
+                            help="restore an assistant from an exported file")
+    p.add_argument("file")
+    p.add_argument("--as", dest="name", metavar="NAME", help="name for the restored assistant")
+    p.add_argument("--yes", action="store_true",
+                   help="consent to restoring the version that was active when exported")
+    p.set_defaults(run=run_import)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    assistant = session.assistant(args.name)
+    result = export_bundle(session.store, assistant, args.file)
+    print(f"Exported {assistant.name} ({result.versions} versions, "
+          f"{result.size_bytes / 1e6:.1f} MB) to {result.path}")
+    print(f"sha256 {result.sha256}")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    result = import_bundle(session.store, args.file, name=args.name)
+    name = result.assistant.name
+    print(f"Imported assistant {name}: {len(result.versions)} versions, "
+          f"{result.conversations} conversations, {result.events} ledger events.")
+    if result.was_active is None:
+        return 0
+    version = versions.get_version(session.store, result.was_active)
+    kind, summary, evidence = versions.describe_activation(session.store, version)
+    req = consent.request(session.store, kind, version.assistant_id, version.id, summary,
+                          evidence)
+    print(f"Version {version.short} was active when exported. {summary}")
+    granted = confirm(f"Restore version {version.short} for {name}?", args.yes)
+    decision = consent.decide(session.store, req.id, granted=granted,
+                              via="cli-flag" if args.yes else "cli-prompt")
+    if granted:
+        versions.activate(session.store, version.id, decision)
+        print(f"Version {version.short} is active for {name}.")
+    else:
+        print(f"{name} answers with its base model; restore later with "
+              f"`kindred versions restore {version.short}`.")
+    return 0

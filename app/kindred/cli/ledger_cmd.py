@@ -1,0 +1,77 @@
+"""`kindred ledger list|verify` and `kindred report`: the continuity record and its summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from kindred.cli.output import print_json, print_table
+from kindred.cli.versions import when
+from kindred.core import archive, ledger, versions
+from kindred.core.session import open_session
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    top = commands.add_parser("ledger", parents=[common], help="the hash-chained continuity log")
+    sub = top.add_subparsers(dest="action", required=True)
+    p = sub.add_parser("list", parents=[common], help="every event, oldest first")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("-a", "--assistant", help="only this assistant's events")
+    p.set_defaults(run=run_list)
+    p = sub.add_parser("verify", parents=[common], help="check the whole chain")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_verify)
+
+    p = commands.add_parser("report", parents=[common],
+                            help="continuity report: versions archived, active, candidate...")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("-a", "--assistant", help="only this assistant")
+    p.set_defaults(run=run_report)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    assistant_id = session.assistant(args.assistant).id if args.assistant else None
+    found = ledger.events(session.store, assistant_id=assistant_id)
+    if args.json:
+        print_json([e.to_json() for e in found])
+        return 0
+    rows = []
+    for event in found:
+        detail = json.dumps(event.payload, ensure_ascii=False, sort_keys=True)
+        rows.append([event.seq, when(event.at), event.kind, event.assistant_id or "-",
+                     detail if len(detail) <= 70 else detail[:69] + "…"])
+    print_table(["SEQ", "AT", "KIND", "ASSISTANT", "DETAIL"], rows)
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    check = ledger.verify(session.store)
+    if args.json:
+        print_json(check.to_json())
+    elif check.ok:
+        print(f"The ledger verifies: {check.count} events, each chained to the one before.")
+    else:
+        print(f"The ledger does NOT verify: {check.reason} (first bad event: {check.first_bad}).")
+    return 0 if check.ok else 1
+
+
+def run_report(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    assistant_id = session.assistant(args.assistant).id if args.assistant else None
+    counts = versions.report(session.store, assistant_id)
+    chain = ledger.verify(session.store)
+    damaged = [c.version_id for c in archive.verify_all(session.store, assistant_id) if not c.ok]
+    result = {**counts, "ledger_ok": chain.ok, "ledger_events": chain.count,
+              "damaged": damaged}
+    if args.json:
+        print_json(result)
+        return 0
+    print_table(["", "VERSIONS"], [[k, v] for k, v in counts.items()])
+    print(f"ledger: {chain.count} events, " + ("verifies" if chain.ok else
+                                              f"BROKEN at event {chain.first_bad}"))
+    if damaged:
+        print("damaged versions: " + ", ".join(d[:12] for d in damaged))
+    return 0

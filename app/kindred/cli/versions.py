@@ -1,0 +1,208 @@
+"""`kindred versions ...`: the archive of adapter versions, and the consent-gated changes to it.
+
+Activating, restoring and retiring the active version ask `[y/N]` on stdin (`--yes` is the user's
+consent given on the command line, recorded as `cli-flag`); deleting asks the user to type the
+version id (or `--confirm ID`). Every answer, yes or no, is recorded as a consent decision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from typing import Any
+
+from kindred.cli.output import confirm, print_json, print_table
+from kindred.core import archive, consent, ledger, versions
+from kindred.core.adapter_import import import_adapter
+from kindred.core.assistants import get_assistant, list_assistants
+from kindred.core.session import Session, open_session
+from kindred.core.versions import Version
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    top = commands.add_parser("versions", parents=[common], help="adapter versions (the archive)")
+    sub = top.add_subparsers(dest="action", required=True)
+
+    def add(name: str, run: Any, help_text: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(name, parents=[common], help=help_text)
+        p.set_defaults(run=run)
+        return p
+
+    p = add("list", run_list, "every version, oldest first")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("-a", "--assistant", help="only this assistant's versions")
+    p = add("show", run_show, "one version: manifest, files, history")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+    p = add("import", run_import, "archive an outside LoRA (PEFT folder or GGUF) as a candidate")
+    p.add_argument("path")
+    p.add_argument("-a", "--assistant", help="assistant name (default: the first)")
+    for name, run, text in (("activate", run_activate, "make a version the active adapter"),
+                            ("restore", run_activate, "activate an older version again")):
+        p = add(name, run, text)
+        p.add_argument("id")
+        p.add_argument("--yes", action="store_true", help="give your consent without a prompt")
+    p = add("retire", run_retire, "set a version aside (its weights are kept)")
+    p.add_argument("id")
+    p.add_argument("--yes", action="store_true", help="consent to retiring the active version")
+    p = add("delete", run_delete, "remove a version's weights (a tombstone remains)")
+    p.add_argument("id")
+    p.add_argument("--confirm", metavar="ID", help="the version id, typed out, as consent")
+    p = add("verify", run_verify, "recompute every hash of every kept version")
+    p.add_argument("--json", action="store_true")
+
+
+def when(timestamp: float | None) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M") if timestamp else "-"
+
+
+def _names(session: Session) -> dict[int, str]:
+    return {a.id: a.name for a in list_assistants(session.store)}
+
+
+def run_list(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    assistant_id = session.assistant(args.assistant).id if args.assistant else None
+    found = versions.list_versions(session.store, assistant_id)
+    names = _names(session)
+    if args.json:
+        print_json([{**v.to_json(), "assistant": names.get(v.assistant_id)} for v in found])
+        return 0
+    print_table(["ID", "STATUS", "SOURCE", "PARENT", "CREATED", "ASSISTANT"],
+                [[v.short, v.status, v.source, (v.parent or "-")[:12], when(v.created_at),
+                  names.get(v.assistant_id, "?")] for v in found])
+    return 0
+
+
+def describe(session: Session, version: Version) -> dict[str, Any]:
+    store = session.store
+    periods = versions.active_periods(store, version.assistant_id).get(version.id, [])
+    check = archive.verify_version(store, version.id)
+    events = [e.to_json() for e in ledger.events(store, assistant_id=version.assistant_id)
+              if version.id in (e.payload.get("version"), e.payload.get("subject"))]
+    return {**version.to_json(), "assistant": get_assistant(store, version.assistant_id).name,
+            "manifest": version.manifest, "verified": check.ok, "problems": check.problems,
+            "active_periods": [list(p) for p in periods],
+            "messages": versions.usage_counts(store, version.assistant_id).get(version.id, 0),
+            "events": events}
+
+
+def run_show(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    info = describe(session, versions.get_version(session.store, args.id))
+    if args.json:
+        print_json(info)
+        return 0
+    lines = [("id", info["id"]), ("assistant", info["assistant"]), ("status", info["status"]),
+             ("source", info["source"]), ("parent", info["parent"] or "-"),
+             ("created", when(info["created_at"])), ("base sha256", info["base_sha256"]),
+             ("dataset", info["dataset"] or "-"), ("messages answered", info["messages"]),
+             ("verified", "yes" if info["verified"] else "NO: " + "; ".join(info["problems"]))]
+    lines += [(f"active from {when(a)}", f"to {when(b) if b else 'now'}")
+              for a, b in info["active_periods"]]
+    lines += [(f"file {name}", digest) for name, digest in sorted(info["files"].items())]
+    lines += [(f"metric {k}", v) for k, v in sorted(info["metrics"].items())]
+    print_table(["FIELD", "VALUE"], lines)
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    assistant = session.assistant(args.assistant)
+    version = import_adapter(session.store, assistant, args.path)
+    print(f"Imported {args.path} as candidate version {version.short} of {assistant.name}.")
+    print(f"Activate it with: kindred versions activate {version.short}")
+    print(version.id)
+    return 0
+
+
+def _ask(session: Session, kind: str, version: Version, summary: str, evidence: dict[str, Any],
+         yes: bool) -> consent.Decision:
+    """Record the request, ask on stdin (or take --yes), record the answer."""
+    req = consent.request(session.store, kind, version.assistant_id, version.id, summary,
+                          evidence)
+    print(summary)
+    granted = confirm(f"{kind.capitalize()} version {version.short}?", yes)
+    return consent.decide(session.store, req.id, granted=granted,
+                          via="cli-flag" if yes else "cli-prompt")
+
+
+def run_activate(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    version = versions.get_version(session.store, args.id)
+    if version.status in ("active", "deleted"):
+        versions.activate(session.store, version.id, None)  # raises the precise message
+    check = archive.verify_version(session.store, version.id)
+    if not check.ok:
+        print(f"kindred: {check.message} It cannot be activated; nothing was changed.",
+              file=sys.stderr)
+        return 2
+    kind, summary, evidence = versions.describe_activation(session.store, version)
+    decision = _ask(session, kind, version, summary, evidence, args.yes)
+    if not decision.granted:
+        changed = versions.record_refusal(session.store, decision)
+        kept = f" It stays archived as {changed.status}." if changed else ""
+        print(f"Not {kind}d: you refused.{kept} Nothing else was changed.")
+        return 1
+    done = versions.activate(session.store, version.id, decision)
+    print(f"Version {done.short} is now active for "
+          f"{get_assistant(session.store, done.assistant_id).name}.")
+    return 0
+
+
+def run_retire(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    version = versions.get_version(session.store, args.id)
+    decision = None
+    if version.status == "active":
+        summary = (f"Retire version {version.short}, the active adapter: the assistant goes back "
+                   "to answering with its base model alone. The weights are kept and can be "
+                   "restored.")
+        decision = _ask(session, "retire", version, summary, {"version": version.id}, args.yes)
+        if not decision.granted:
+            print("Not retired: you refused. Nothing was changed.")
+            return 1
+    done = versions.retire(session.store, version.id, decision)
+    print(f"Version {done.short} is retired; its weights are kept.")
+    return 0
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    version = versions.get_version(session.store, args.id)
+    if version.status in ("active", "deleted"):
+        versions.delete(session.store, version.id, None)  # raises the precise message
+    summary = (f"Delete version {version.short}: its weights ({version.size_bytes} bytes) are "
+               "removed for good. A tombstone with its hashes stays in the archive and ledger.")
+    req = consent.request(session.store, "delete", version.assistant_id, version.id, summary,
+                          {"version": version.id, "files": version.files})
+    print(summary)
+    if args.confirm is not None:
+        typed, via = args.confirm, "cli-flag"
+    else:
+        sys.stderr.write(f"Type the version id ({version.short}) to delete it: ")
+        sys.stderr.flush()
+        typed, via = sys.stdin.readline(), "cli-prompt"
+    typed = typed.strip().lower()
+    granted = len(typed) >= 12 and version.id.startswith(typed)
+    decision = consent.decide(session.store, req.id, granted=granted, via=via)
+    if not granted:
+        print("Not deleted: the id typed does not match. Nothing was changed.")
+        return 1
+    done = versions.delete(session.store, version.id, decision)
+    print(f"Version {done.short} was deleted; its tombstone keeps the hashes.")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    checks = archive.verify_all(session.store)
+    if args.json:
+        print_json([c.to_json() for c in checks])
+    else:
+        for check in checks:
+            print(("OK   " if check.ok else "BAD  ") + check.message)
+        bad = sum(not c.ok for c in checks)
+        print(f"{len(checks) - bad} of {len(checks)} versions verify.")
+    return 0 if all(c.ok for c in checks) else 1
