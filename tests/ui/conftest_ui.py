@@ -38,6 +38,8 @@ def make_window(qtbot, home: DataHome) -> Iterator[Callable[..., MainWindow]]:  
         window = MainWindow(home.root)
         qtbot.addWidget(window)
         window.show()
+        window.activateWindow()
+        qtbot.waitUntil(window.isActiveWindow, timeout=5000)  # shortcuts need it
         windows.append(window)
         if ready:
             qtbot.waitUntil(lambda: window.controller.ready, timeout=LOAD_TIMEOUT_MS)

@@ -34,7 +34,7 @@ def run_app(home: str | None, smoke: bool = False) -> int:
     window = MainWindow(home)
     window.show()
     if not smoke:
-        code = app.exec()
+        code = int(app.exec())
         window.shutdown()
         return code
 

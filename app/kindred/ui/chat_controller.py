@@ -1,3 +1,5 @@
+# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
+# mypy: disable-error-code="misc, untyped-decorator"
 """What happens when the person chats: the logic behind the chat view and the sidebar.
 
 Database writes stay here, on the main thread: the user's message is saved before the engine

@@ -1,3 +1,5 @@
+# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
+# mypy: disable-error-code="misc, untyped-decorator"
 """The chat view: the transcript, the composer and the empty state. No data logic here: it
 shows what the ChatController says and reports what the person asks for by signals.
 """
@@ -399,7 +401,8 @@ class ChatView(QWidget):
         QGuiApplication.clipboard().setText(text)
         self.notice.setProperty("error", False)
         self.notice.setText("Copied to the clipboard.")
-        QTimer.singleShot(2000, lambda: self.notice.setText("")
+        # With the label as context the timer is dropped if the view is gone by then.
+        QTimer.singleShot(2000, self.notice, lambda: self.notice.setText("")
                           if self.notice.text() == "Copied to the clipboard." else None)
 
     def last_answer(self) -> str | None:

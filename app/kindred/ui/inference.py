@@ -1,3 +1,5 @@
+# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
+# mypy: disable-error-code="misc, untyped-decorator"
 """The inference thread: one QThread whose worker owns the llama.cpp engine.
 
 Everything the engine does (load, attach adapters, generate) happens on that one thread, in

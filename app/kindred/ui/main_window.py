@@ -1,3 +1,5 @@
+# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
+# mypy: disable-error-code="misc, untyped-decorator"
 """The main window: a navigation rail of pages (Chat first), a status bar, keyboard shortcuts.
 
 Other views join with `add_page(name, widget, icon)`; this file wires the chat page's views to
@@ -6,6 +8,7 @@ the ChatController and otherwise stays out of the way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QSettings, Qt
@@ -114,6 +117,7 @@ class MainWindow(QMainWindow):
         self._wire()
         self._restore_state()
         self.controller.start(self._last("assistant"), self._last("conversation"))
+        self.chat_view.composer.setFocus()  # type right away
 
     # -- pages -----------------------------------------------------------------------------
 
@@ -141,7 +145,7 @@ class MainWindow(QMainWindow):
             action.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
             action.triggered.connect(lambda: self.show_page(name))
             self.addAction(action)
-        return index
+        return int(index)
 
     def show_page(self, name: str) -> None:
         widget = self.pages[name]
@@ -233,7 +237,7 @@ class MainWindow(QMainWindow):
         side.delete_requested.connect(self.delete_conversation)
         side.search_changed.connect(self._search_changed)
 
-    def _if_current(self, fn):  # type: ignore[no-untyped-def]
+    def _if_current(self, fn: Callable[..., object]) -> Callable[..., None]:
         """Forward a conversation's event to the view only if that conversation is shown."""
         def forward(conversation_id: int, *args: object) -> None:
             current = self.controller.conversation
@@ -420,7 +424,7 @@ class MainWindow(QMainWindow):
 
     def _last(self, what: str) -> int | None:
         try:
-            value = int(self.settings.value(f"last_{what}", 0))  # type: ignore[call-overload]
+            value = int(str(self.settings.value(f"last_{what}", 0)))
         except (TypeError, ValueError):
             return None
         return value or None

@@ -1,3 +1,5 @@
+# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
+# mypy: disable-error-code="misc, untyped-decorator"
 """The one background-task helper: run a slow core function off the event loop.
 
 A task is a plain function, or a generator that yields progress events (as the core's slow
@@ -100,4 +102,4 @@ def run_task(fn: Callable[[], Any], *, on_done: Callable[[Any], None] | None = N
 
 def wait_all(timeout_ms: int = 30000) -> bool:
     """Block until every background task ended (at shutdown and in tests)."""
-    return QThreadPool.globalInstance().waitForDone(timeout_ms)
+    return bool(QThreadPool.globalInstance().waitForDone(timeout_ms))

@@ -1,3 +1,5 @@
+# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
+# mypy: disable-error-code="misc, untyped-decorator"
 """Light and dark, following the system: colours are derived from the palette, never fixed.
 
 The stylesheet is generated from the current palette (mixes of its roles), so the same rules
@@ -23,12 +25,12 @@ def mix(a: QColor, b: QColor, t: float) -> str:
     r = a.redF() + (b.redF() - a.redF()) * t
     g = a.greenF() + (b.greenF() - a.greenF()) * t
     bl = a.blueF() + (b.blueF() - a.blueF()) * t
-    return QColor.fromRgbF(r, g, bl).name()
+    return str(QColor.fromRgbF(r, g, bl).name())
 
 
 def is_dark(palette: QPalette | None = None) -> bool:
     palette = palette or QGuiApplication.palette()
-    return palette.color(QPalette.ColorRole.Window).lightness() < 128
+    return bool(palette.color(QPalette.ColorRole.Window).lightness() < 128)
 
 
 def dark_palette() -> QPalette:

@@ -1,0 +1,88 @@
+"""The background-task helper, the theme, and `kindred gui --smoke` as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QApplication
+
+from kindred.core.errors import KindredError
+from kindred.ui import startup, theme
+from kindred.ui.tasks import run_task
+
+
+def test_task_runs_off_the_main_thread_and_reports_on_it(qtbot) -> None:  # type: ignore[no-untyped-def]
+    main = threading.get_ident()
+    seen: dict[str, object] = {}
+
+    def work() -> int:
+        seen["worker"] = threading.get_ident()
+        return 42
+
+    def done(value: int) -> None:
+        seen["value"], seen["callback"] = value, threading.get_ident()
+
+    run_task(work, on_done=done)
+    qtbot.waitUntil(lambda: "value" in seen, timeout=5000)
+    assert seen["value"] == 42
+    assert seen["worker"] != main and seen["callback"] == main
+
+
+def test_generator_task_reports_progress_then_its_last_event(qtbot) -> None:  # type: ignore[no-untyped-def]
+    progress: list[int] = []
+    result: list[object] = []
+
+    def steps() -> Iterator[int]:
+        yield from range(5)
+
+    run_task(steps, on_done=result.append, on_progress=progress.append)
+    qtbot.waitUntil(lambda: bool(result), timeout=5000)
+    assert progress == [0, 1, 2, 3, 4] and result == [4]
+
+
+def test_task_errors_reach_the_error_callback(qtbot) -> None:  # type: ignore[no-untyped-def]
+    errors: list[str] = []
+
+    def expected() -> None:
+        raise KindredError("That file is not a model. Nothing was changed.")
+
+    run_task(expected, on_error=errors.append)
+    qtbot.waitUntil(lambda: bool(errors), timeout=5000)
+    assert errors == ["That file is not a model. Nothing was changed."]
+
+
+def test_stylesheet_follows_the_palette(qapp: QApplication) -> None:
+    light = QApplication.style().standardPalette()
+    dark = theme.dark_palette()
+    assert not theme.is_dark(light) and theme.is_dark(dark)
+    light_qss, dark_qss = theme.stylesheet(light), theme.stylesheet(dark)
+    assert "@" not in light_qss.replace("/*", "").split("*/", 1)[-1]  # every colour resolved
+    assert light_qss != dark_qss
+    base = dark.color(QPalette.ColorRole.Base).name()
+    assert base in dark_qss
+
+
+def test_process_start_time_is_before_now() -> None:
+    assert 0 <= startup.since_start() < 3600
+
+
+def test_gui_smoke_prints_timings_without_torch(tmp_path: Path) -> None:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.run(
+        [sys.executable, "-m", "kindred", "gui", "--smoke", "--home", str(tmp_path / "h")],
+        capture_output=True, text=True, timeout=180, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1
+    result = json.loads(lines[0])
+    assert set(result) == {"window_shown_s", "model_ready_s", "torch_imported"}
+    assert result["torch_imported"] is False
+    assert 0 < result["window_shown_s"] <= result["model_ready_s"] < 120
