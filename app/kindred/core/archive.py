@@ -116,13 +116,14 @@ def lora_info(name: str, gguf_tensors: Mapping[str, np.ndarray], architecture: s
 def to_gguf_tensors(tensors: Mapping[str, np.ndarray], base: GGUFInfo, name: str
                     ) -> dict[str, np.ndarray]:
     """PEFT tensors -> llama.cpp names, checked to fit `base` (module names and shapes)."""
-    converted = peft_to_gguf_tensors(
+    # Names and shapes first (no row permutation), so a misfit gets the fit check's message.
+    renamed = peft_to_gguf_tensors(tensors, architecture="", n_head=1, n_head_kv=1)
+    check_adapter_fits(lora_info(name, renamed, base.architecture), base)
+    return peft_to_gguf_tensors(
         tensors, architecture=base.architecture,
         n_head=base.arch_int("attention.head_count") or 1,
         n_head_kv=base.arch_int("attention.head_count_kv")
         or base.arch_int("attention.head_count") or 1)
-    check_adapter_fits(lora_info(name, converted, base.architecture), base)
-    return converted
 
 
 def archive_peft(store: Store, assistant: Assistant, tensors: Mapping[str, np.ndarray],
