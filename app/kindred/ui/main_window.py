@@ -270,6 +270,9 @@ class MainWindow(QMainWindow):
                              messages: list[Message]) -> None:
         self.chat_view.set_title(conversation.title if conversation else "New chat")
         self.chat_view.show_messages(messages)
+        speeds = [m.tok_s for m in messages if m.tok_s]
+        if speeds and self.controller.last_tok_s is None:
+            self.speed_label.setText(f"{speeds[-1]:.1f} tok/s")
         if conversation is None:
             self.sidebar.list.clearSelection()
             self.sidebar.list.setCurrentItem(None)

@@ -5,8 +5,23 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QResizeEvent, QTextOption
+from PySide6.QtGui import (
+    QColor,
+    QGuiApplication,
+    QKeyEvent,
+    QPalette,
+    QResizeEvent,
+    QTextCursor,
+    QTextDocument,
+    QTextFormat,
+    QTextOption,
+)
 from PySide6.QtWidgets import QFrame, QPlainTextEdit, QSizePolicy, QTextBrowser, QWidget
+
+from kindred.ui.theme import mix
+
+MARKDOWN_FEATURES = (QTextDocument.MarkdownFeature.MarkdownDialectGitHub
+                     | QTextDocument.MarkdownFeature.MarkdownNoHTML)
 
 
 class MarkdownView(QTextBrowser):
@@ -34,8 +49,27 @@ class MarkdownView(QTextBrowser):
 
     def set_markdown(self, text: str) -> None:
         self._markdown = text
-        self.setMarkdown(text)
+        # No raw HTML: model output like `#include <stdio.h>` must show, not vanish as a tag.
+        self.document().setMarkdown(text, MARKDOWN_FEATURES)
+        self._shade_code()
         self._fit()
+
+    def _shade_code(self) -> None:
+        """Give code blocks a tinted background from the palette (markdown has none)."""
+        palette = QGuiApplication.palette()  # ours is transparent (the bubble shows through)
+        base = palette.color(QPalette.ColorRole.Base)
+        text = palette.color(QPalette.ColorRole.Text)
+        shade = QColor(mix(base, text, 0.07))
+        block = self.document().begin()
+        cursor = QTextCursor(self.document())
+        while block.isValid():
+            fmt = block.blockFormat()
+            if fmt.hasProperty(QTextFormat.Property.BlockCodeFence) or fmt.nonBreakableLines():
+                fmt.setBackground(shade)
+                fmt.setLeftMargin(4)
+                cursor.setPosition(block.position())
+                cursor.setBlockFormat(fmt)
+            block = block.next()
 
     def _fit(self) -> None:
         self.document().setTextWidth(self.viewport().width())

@@ -1,0 +1,38 @@
+"""Markdown answers render faithfully; the composer sends on Enter only."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QTextFormat
+
+from kindred.ui.widgets import MarkdownView
+
+
+def test_markdown_keeps_angle_brackets_and_renders_formatting(qtbot) -> None:  # type: ignore[no-untyped-def]
+    view = MarkdownView()
+    qtbot.addWidget(view)
+    view.set_markdown("#include <stdio.h>\n\n**bold** and `x < y`\n\n```c\nint f(void);\n```\n")
+    plain = view.toPlainText()
+    assert "#include <stdio.h>" in plain  # not swallowed as an HTML tag
+    assert "bold and x < y" in plain and "**" not in plain
+    assert view.markdown.startswith("#include")  # Copy copies the source
+    code = [b for b in _blocks(view) if b.text() == "int f(void);"]
+    assert code and code[0].blockFormat().background().style() != 0  # shaded
+
+
+def test_height_follows_content(qtbot) -> None:  # type: ignore[no-untyped-def]
+    view = MarkdownView()
+    qtbot.addWidget(view)
+    view.resize(300, 10)
+    view.set_markdown("one line")
+    short = view.height()
+    view.set_markdown("\n\n".join(f"paragraph {i}" for i in range(12)))
+    assert view.height() > short * 4
+
+
+def _blocks(view: MarkdownView) -> list:  # type: ignore[type-arg]
+    block, out = view.document().begin(), []
+    while block.isValid():
+        out.append(block)
+        block = block.next()
+    assert QTextFormat.Property.BlockCodeFence  # the property we shade by exists
+    return out
