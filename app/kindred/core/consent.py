@@ -154,10 +154,10 @@ def require(store: Store, decision: Decision | int | None, kind: str, assistant_
         req = current.request
         problems = [
             (not current.granted, "it was refused"),
+            (current.used_at is not None, "it was already used"),
             (req.kind != kind, f"it was given for a {req.kind}, not a {kind}"),
             (req.assistant_id != assistant_id, "it was given for another assistant"),
             (req.subject != subject, f"it was given for {req.subject[:12]}, not {subject[:12]}"),
-            (current.used_at is not None, "it was already used"),
         ]
         for failed, reason in problems:
             if failed:
