@@ -39,8 +39,10 @@ from kindred.ui.chat_controller import ChatController
 from kindred.ui.chat_view import ChatView
 from kindred.ui.dialogs.add_model import AddModelDialog
 from kindred.ui.dialogs.assistant import AssistantDialog
+from kindred.ui.history_view import HistoryView
 from kindred.ui.icons import app_icon, icon
 from kindred.ui.inference import InferenceThread
+from kindred.ui.ledger_view import LedgerView
 from kindred.ui.sidebar import Sidebar
 
 SHORTCUTS = [
@@ -111,6 +113,11 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([270, 910])
         self.sidebar.setMinimumWidth(200)
         self.add_page("Chat", self.splitter, icon("chat"))
+        self.history = HistoryView(self.session)
+        self.history.active_changed.connect(self.controller.reload_engine)
+        self.add_page("History", self.history, icon("history"))
+        self.ledger = LedgerView(self.session)
+        self.add_page("Ledger", self.ledger, icon("ledger"))
 
         self._build_status_bar()
         self._build_shortcuts()
@@ -248,6 +255,8 @@ class MainWindow(QMainWindow):
     # -- reactions -------------------------------------------------------------------------
 
     def _assistant_changed(self, assistant: Assistant) -> None:
+        self.history.set_assistant(assistant)
+        self.ledger.set_assistant(assistant)
         self.sidebar.set_assistants(self.controller.assistants(), assistant.id)
         self.chat_view.set_assistant_name(assistant.name)
         self.setWindowTitle(f"{assistant.name} — Kindred")
