@@ -20,6 +20,7 @@ from kindred.core.engine import Generation, SamplingParams
 from kindred.core.engine import GenerationStats as EngineStats
 from kindred.core.engine import Message as ChatMessage
 from kindred.core.errors import KindredError
+from kindred.core.feedback import system_prompt
 from kindred.core.store import Store
 
 
@@ -36,10 +37,10 @@ def sampling_for(assistant: Assistant) -> SamplingParams:
 
 
 def history(store: Store, assistant: Assistant, conversation_id: int) -> list[ChatMessage]:
-    """The persona as the system prompt, then every saved message of the conversation."""
+    """The persona and active preferences as the system prompt, then every saved message."""
     out: list[ChatMessage] = []
-    if assistant.persona.strip():
-        out.append({"role": "system", "content": assistant.persona.strip()})
+    if system := system_prompt(store, assistant):
+        out.append({"role": "system", "content": system})
     out += [{"role": m.role, "content": m.content} for m in list_messages(store, conversation_id)
             if m.role in ("user", "assistant")]
     return out

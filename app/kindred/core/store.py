@@ -119,6 +119,25 @@ MIGRATIONS: list[list[str]] = [
         "INSERT INTO ledger_head (id, seq, hash) "
         "SELECT 1, seq, hash FROM ledger ORDER BY seq DESC LIMIT 1",
     ],
+    # 3: feedback (ratings, corrected answers, stated preferences: the learning data)
+    [
+        """CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            assistant_id INTEGER NOT NULL REFERENCES assistants(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('rating', 'correction', 'preference')),
+            prompt TEXT NOT NULL DEFAULT '',
+            answer TEXT NOT NULL DEFAULT '',
+            rejected TEXT,
+            value INTEGER CHECK (value IS NULL OR value IN (-1, 1)),
+            active INTEGER NOT NULL DEFAULT 1,
+            message_id INTEGER REFERENCES messages(id) ON DELETE SET NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+        "CREATE INDEX feedback_assistant ON feedback(assistant_id, kind, id)",
+        "CREATE UNIQUE INDEX feedback_rating_message ON feedback(message_id) "
+        "WHERE kind = 'rating'",
+    ],
 ]
 
 
