@@ -100,6 +100,7 @@ class HistoryView(QWidget):
         self.banner = QFrame()
         self.banner.setObjectName("banner")
         self.banner_label = QLabel()
+        self.banner_label.setWordWrap(True)
         review = QPushButton("Review")
         review.clicked.connect(self.review_pending)
         banner_layout = QHBoxLayout(self.banner)

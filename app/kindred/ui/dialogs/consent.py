@@ -105,7 +105,9 @@ class ConsentDialog(QDialog):
         evidence = QWidget()
         grid = QVBoxLayout(evidence)
         grid.setContentsMargins(0, 0, 0, 0)
-        for key, value in request.evidence.items():
+        order = {key: i for i, key in enumerate(LABELS)}
+        for key, value in sorted(request.evidence.items(),
+                                 key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
             row = QLabel(f"<b>{LABELS.get(key, key.replace('_', ' ').capitalize())}:</b> "
                          f"{_value(key, value)}")
             row.setTextFormat(Qt.TextFormat.RichText)
@@ -123,6 +125,7 @@ class ConsentDialog(QDialog):
         sections.addWidget(_section("What will change", changes))
         sections.addWidget(_section("What is kept", kept))
         sections.addWidget(_section("Evidence", evidence))
+        sections.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
