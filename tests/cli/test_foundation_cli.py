@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,15 +10,7 @@ from pathlib import Path
 import pytest
 
 from kindred.core.paths import DataHome
-
-
-def kindred(*args: str, home: Path | None = None, input: str | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "kindred", *args]
-    if home is not None:
-        cmd += ["--home", str(home)]
-    return subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=timeout,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+from support.cli import kindred
 
 
 def test_models_list_json_registers_the_embedded_model(home: DataHome) -> None:
