@@ -61,31 +61,35 @@ def app_decode(engine: Engine) -> float:
 def switch_and_reload(engine: Engine, model: Path, adapter: Path, runs: int) -> dict[str, float]:
     from llama_cpp import Llama
 
-    def timed(action: Any) -> float:
+    def timed(action: Any, *args: Any) -> float:
         start = time.perf_counter()
-        action()
+        action(*args)
         return (time.perf_counter() - start) * 1000
+
+    def first_decode_extra(llm: Any, ids: list[int]) -> float:
+        """What the first decode after a change costs beyond a steady one."""
+        def decode() -> None:
+            llm.reset()
+            llm.eval(ids)
+
+        first = timed(decode)
+        return max(0.0, first - timed(decode))
 
     switches, reloads = [], []
     ref = AdapterRef("bench", adapter, 1.0)
     engine.set_adapters([ref])  # first load of the adapter file: measured apart
     engine.set_adapters([])
+    hi = engine.llm.tokenize(b"Hi")
     for i in range(runs):
         target = [ref] if i % 2 == 0 else [AdapterRef("bench", adapter, 0.5)]
-        cost = timed(lambda t=target: engine.set_adapters(t))
-        first = timed(lambda: engine.next_token_logits("Hi"))
-        steady = timed(lambda: engine.next_token_logits("Hi"))
-        switches.append(cost + max(0.0, first - steady))
+        cost = timed(engine.set_adapters, target)
+        switches.append(cost + first_decode_extra(engine.llm, hi))
         engine.set_adapters([])
-        holder: list[Any] = []
-        cost = timed(lambda: holder.append(Llama(
-            model_path=str(model), n_ctx=N_CTX, n_threads=THREADS, lora_path=str(adapter),
-            verbose=False)))
-        llm = holder[0]
-        ids = llm.tokenize(b"Hi")
-        first = timed(lambda: (llm.reset(), llm.eval(ids)))
-        steady = timed(lambda: (llm.reset(), llm.eval(ids)))
-        reloads.append(cost + max(0.0, first - steady))
+        start = time.perf_counter()
+        llm = Llama(model_path=str(model), n_ctx=N_CTX, n_threads=THREADS,
+                    lora_path=str(adapter), verbose=False)
+        cost = (time.perf_counter() - start) * 1000
+        reloads.append(cost + first_decode_extra(llm, hi))
         llm.close()
     return {"switch_ms": statistics.median(switches), "reload_ms": statistics.median(reloads)}
 
@@ -113,6 +117,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from llama_cpp import Llama
+
     from support.lora import make_lora_gguf
 
     model = embedded_model_path()
