@@ -215,6 +215,18 @@ def publish(store: Store, staged: list[tuple[Path, dict[str, Any]]],
         for final in placed:
             remove_tree(final)
         raise
+    forget_orphans(store, [row["id"] for _, row in staged])
+
+
+def orphan_dir(store: Store, version_id: str) -> Path:
+    """Where `recover` sets aside a complete folder whose row was never committed."""
+    return store.home.archive / "orphans" / version_id
+
+
+def forget_orphans(store: Store, version_ids: list[str]) -> None:
+    """A version now properly archived no longer needs the copy a crash left aside."""
+    for version_id in version_ids:
+        remove_tree(orphan_dir(store, version_id))
 
 
 def archive_peft_folder(store: Store, assistant: Assistant, folder: str | Path, *,
@@ -361,7 +373,7 @@ def recover(store: Store) -> list[str]:
                     remove_object(store.home, version_id)
                     done.append(f"finished deleting {version_id[:12]}")
                 elif version_id not in statuses and folder.exists():
-                    target = store.home.archive / "orphans" / version_id
+                    target = orphan_dir(store, version_id)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     if target.exists():
                         remove_tree(folder)

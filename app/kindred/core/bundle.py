@@ -22,7 +22,7 @@ from typing import Any
 
 from kindred.core import ledger
 from kindred.core.archive import dataset_path as _dataset_path
-from kindred.core.archive import verify_version
+from kindred.core.archive import forget_orphans, verify_version
 from kindred.core.assistants import Assistant, Sampling, get_assistant
 from kindred.core.atomic import db_write, fsync_dir, publish_dir, remove_tree, scratch, seal_dir
 from kindred.core.bundle_check import (
@@ -271,6 +271,7 @@ def _write(store: Store, checked: CheckedBundle, name: str, persona: str,
         for target in placed:
             remove_tree(target)
         raise
+    forget_orphans(store, [v["id"] for v in checked.versions])
     return ImportResult(get_assistant(store, assistant_id),
                         [get_version(store, v["id"]) for v in checked.versions], was_active,
                         checked.digest, len(checked.conversations), len(checked.events),
