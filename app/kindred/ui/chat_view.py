@@ -26,10 +26,10 @@ from kindred.ui.icons import app_icon, icon
 from kindred.ui.widgets import Composer, MarkdownView
 
 COLUMN_WIDTH = 820
-SUGGESTIONS = [
-    "Explain how a rainbow forms, in two sentences.",
-    "Give me three ideas for a quick healthy lunch.",
-    "Write a haiku about autumn.",
+SUGGESTIONS = [  # (chip label, the message it sends)
+    ("How do rainbows form?", "Explain how a rainbow forms, in two sentences."),
+    ("Quick lunch ideas", "Give me three ideas for a quick healthy lunch."),
+    ("A haiku about autumn", "Write a haiku about autumn."),
 ]
 
 
@@ -160,8 +160,9 @@ class EmptyState(QWidget):
         layout.addSpacing(18)
         chips = QHBoxLayout()
         chips.addStretch(1)
-        for text in SUGGESTIONS:
-            chip = QPushButton(text)
+        for label, text in SUGGESTIONS:
+            chip = QPushButton(label)
+            chip.setToolTip(text)
             chip.setObjectName("suggestion")
             chip.setCursor(Qt.CursorShape.PointingHandCursor)
             chip.clicked.connect(lambda _=False, t=text: self.suggestion_clicked.emit(t))

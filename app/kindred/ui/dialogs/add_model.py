@@ -118,6 +118,7 @@ class AddModelDialog(QDialog):
         self.status.style().unpolish(self.status)
         self.status.style().polish(self.status)
         self.status.show()
+        self.adjustSize()
 
     @property
     def error_text(self) -> str:
