@@ -110,3 +110,22 @@ def test_copy_puts_the_answer_on_the_clipboard(qtbot, make_window) -> None:  # t
     QGuiApplication.clipboard().clear()
     qtbot.mouseClick(window.chat_view._messages()[-1].copy_button, Qt.MouseButton.LeftButton)
     assert QGuiApplication.clipboard().text() == answer
+
+
+def test_deleting_the_conversation_being_answered_stops_and_saves_nothing(qtbot, make_window,  # type: ignore[no-untyped-def]
+                                                                          session) -> None:
+    window = make_window(max_tokens=400)
+    pieces: list[str] = []
+    window.controller.answer_piece.connect(lambda _cid, text: pieces.append(text))
+    send(qtbot, window, "Tell me a long story.")
+    qtbot.waitUntil(lambda: len(pieces) >= 2, timeout=60_000)
+    conversation = window.controller.conversation
+    assert conversation is not None
+    window.controller.delete(conversation.id)
+    wait_idle(qtbot, window)
+    assert list_conversations(session.store, session.assistant().id) == []
+    assert window.chat_view.messages() == []
+    assert not window.controller.busy
+    send(qtbot, window, "Still there?")  # the chat goes on
+    wait_idle(qtbot, window)
+    assert [m.role for m in messages_in_db(session)] == ["user", "assistant"]

@@ -204,3 +204,15 @@ def test_approving_in_the_window_reloads_the_engine_with_the_adapter(qtbot, make
     assert answer.adapters == [(version.id, 1.0)]
     window.show_page("History")
     assert window.history.tree.topLevelItem(0).child(0).text(5) == "1"  # answered one message
+
+
+def test_a_version_activated_elsewhere_is_used_for_the_next_answer(qtbot, make_window,  # type: ignore[no-untyped-def]
+                                                                   session, model_path) -> None:
+    window = make_window(max_tokens=6)
+    version = make_version(session, model_path, seed=15)
+    activate(session, version)  # as `kindred versions activate --yes` would, from outside
+    send(qtbot, window, "Hello")
+    wait_idle(qtbot, window)
+    conversation = list_conversations(session.store, session.assistant().id)[0]
+    assert list_messages(session.store, conversation.id)[-1].adapters == [(version.id, 1.0)]
+    assert window.adapter_label.text() == f"Adapter: {version.id[:12]}"

@@ -200,6 +200,7 @@ class ChatController(QObject):
             return False
         if not text.strip():
             return False
+        self._refresh_assistant()
         try:
             if self.conversation is None:
                 self.conversation = create_conversation(self.store, self.assistant.id)
@@ -216,6 +217,7 @@ class ChatController(QObject):
     def regenerate(self) -> bool:
         if self.turn is not None or self.conversation is None:
             return False
+        self._refresh_assistant()
         try:
             prepared, old = chat.prepare_regenerate(self.store, self.assistant,
                                                     self.conversation.id)
@@ -235,6 +237,16 @@ class ChatController(QObject):
             self.busy_changed.emit(False)
             return
         self.inference.cancel(self.turn.request_id)
+
+    def _refresh_assistant(self) -> None:
+        """Re-read the assistant before each turn: persona, sampling or the active version may
+        have changed elsewhere (a dialog, the History page, the CLI). A different active
+        version reloads the engine first, so no answer comes from adapters no longer chosen."""
+        self.assistant = get_assistant(self.store, self.assistant.id)
+        info = self.engine_info
+        wanted = [self.assistant.active_version] if self.assistant.active_version else []
+        if self.ready and info is not None and [k for k, _ in info.adapters] != wanted:
+            self.reload_engine()
 
     def _start(self, turn: Turn) -> None:
         self.turn = turn
