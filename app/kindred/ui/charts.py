@@ -214,7 +214,7 @@ class Heatmap(QWidget):
 
     @property
     def maximum(self) -> float:
-        return max((v for row in self.values for v in row if v is not None), default=0.0)
+        return float(max((v for row in self.values for v in row if v is not None), default=0.0))
 
     def _label_width(self) -> int:
         metrics = self.fontMetrics()

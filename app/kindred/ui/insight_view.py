@@ -341,7 +341,7 @@ class InsightView(QWidget):
         fraction = getattr(event, "fraction", None)
         if fraction is None:
             return  # the result itself; `done` shows it
-        value = int(round(float(fraction) * 100))
+        value = round(float(fraction) * 100)
         self.progress_values.append(value)
         self.progress.setValue(value)
         self.progress_label.setText(str(getattr(event, "message", "")))

@@ -42,8 +42,10 @@ from kindred.ui.dialogs.assistant import AssistantDialog
 from kindred.ui.history_view import HistoryView
 from kindred.ui.icons import app_icon, icon
 from kindred.ui.inference import InferenceThread
+from kindred.ui.insight_view import InsightView
 from kindred.ui.ledger_view import LedgerView
 from kindred.ui.sidebar import Sidebar
+from kindred.ui.usage_view import UsageView
 
 SHORTCUTS = [
     ("Ctrl+N", "New chat"), ("Ctrl+F", "Search conversations"), ("Enter", "Send"),
@@ -118,6 +120,10 @@ class MainWindow(QMainWindow):
         self.add_page("History", self.history, icon("history"))
         self.ledger = LedgerView(self.session)
         self.add_page("Ledger", self.ledger, icon("ledger"))
+        self.insight = InsightView(self.session)
+        self.add_page("What it learned", self.insight, icon("insight"))
+        self.usage = UsageView(self.session)
+        self.add_page("Usage", self.usage, icon("usage"))
 
         self._build_status_bar()
         self._build_shortcuts()
@@ -257,6 +263,8 @@ class MainWindow(QMainWindow):
     def _assistant_changed(self, assistant: Assistant) -> None:
         self.history.set_assistant(assistant)
         self.ledger.set_assistant(assistant)
+        self.insight.set_assistant(assistant)
+        self.usage.set_assistant(assistant)
         self.sidebar.set_assistants(self.controller.assistants(), assistant.id)
         self.chat_view.set_assistant_name(assistant.name)
         self.setWindowTitle(f"{assistant.name} — Kindred")
