@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core import archive, versions
+from kindred.core import archive, recovery, versions
 from kindred.core.atomic import remove_tree
 from kindred.core.bundle import export_bundle
 from kindred.core.paths import DataHome
@@ -107,7 +107,7 @@ def _clean_after_restart(home: DataHome) -> None:
     try:
         assert list(home.tmp.iterdir()) == []
         rows = {v.id for v in versions.list_versions(session.store) if v.status != "deleted"}
-        assert set(archive.object_ids(session.store)) == rows
+        assert set(recovery.object_ids(session.store)) == rows
         assert all(c.ok for c in archive.verify_all(session.store))
         # a folder renamed in before its row committed is set aside whole, never half
         for orphan in (home.archive / "orphans").glob("*"):

@@ -18,7 +18,6 @@ wrote (safetensors), or `archive_peft` with the tensors (numpy) and config dict.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +48,7 @@ from kindred.core.peft_files import (
     tensor_rank,
     write_safetensors,
 )
+from kindred.core.recovery import forget_orphans, recover
 from kindred.core.store import Store, now
 from kindred.core.versions import SOURCES, Version, get_version, version_dir
 
@@ -56,6 +56,7 @@ GGUF = "adapter.gguf"
 MANIFEST = "manifest.json"
 FILES = (SAFETENSORS, CONFIG, GGUF)
 FORMAT = "kindred-adapter-version/1"
+__all__ = ["recover"]  # re-exported: session start runs it
 
 
 class CorruptVersionError(KindredError):
@@ -218,17 +219,6 @@ def publish(store: Store, staged: list[tuple[Path, dict[str, Any]]],
     forget_orphans(store, [row["id"] for _, row in staged])
 
 
-def orphan_dir(store: Store, version_id: str) -> Path:
-    """Where `recover` sets aside a complete folder whose row was never committed."""
-    return store.home.archive / "orphans" / version_id
-
-
-def forget_orphans(store: Store, version_ids: list[str]) -> None:
-    """A version now properly archived no longer needs the copy a crash left aside."""
-    for version_id in version_ids:
-        remove_tree(orphan_dir(store, version_id))
-
-
 def archive_peft_folder(store: Store, assistant: Assistant, folder: str | Path, *,
                         source: str = "trained", parent: str | None = None,
                         dataset: str | None = None, metrics: Mapping[str, Any] | None = None,
@@ -338,49 +328,3 @@ def put_dataset(store: Store, data: bytes) -> str:
     if not path.exists():
         _write_atomic(path, data, mode=0o444)
     return digest
-
-
-def object_ids(store: Store) -> list[str]:
-    """The version folders present on disk (whatever the database says)."""
-    out: list[str] = []
-    if store.home.objects.is_dir():
-        for prefix in sorted(store.home.objects.iterdir()):
-            if prefix.is_dir() and len(prefix.name) == 2:
-                out += [p.name for p in sorted(prefix.iterdir())]
-    return out
-
-
-def recover(store: Store) -> list[str]:
-    """At start: remove abandoned scratch folders, finish interrupted deletions, and move
-    folders no version row knows (a crash between rename and commit) to `archive/orphans`.
-    Returns what was done, for the log."""
-    from kindred.core.atomic import clean_leftovers
-    from kindred.core.store import DatabaseLockedError
-
-    done = [f"removed leftover {name}" for name in clean_leftovers(store.home)]
-    statuses = dict(store.db.execute("SELECT id, status FROM versions").fetchall())
-    suspects = [i for i in object_ids(store) if statuses.get(i, "deleted") == "deleted"]
-    if not suspects:
-        return done
-    try:
-        with db_write(store) as db:  # the write lock waits for any archive in progress
-            statuses = dict(db.execute("SELECT id, status FROM versions").fetchall())
-            for version_id in suspects:
-                folder = version_dir(store.home, version_id)
-                if statuses.get(version_id) == "deleted":
-                    from kindred.core.versions import remove_object
-
-                    remove_object(store.home, version_id)
-                    done.append(f"finished deleting {version_id[:12]}")
-                elif version_id not in statuses and folder.exists():
-                    target = orphan_dir(store, version_id)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    if target.exists():
-                        remove_tree(folder)
-                    else:
-                        os.chmod(folder, 0o755)
-                        folder.rename(target)
-                    done.append(f"set aside unrecorded {version_id[:12]}")
-    except DatabaseLockedError:
-        pass  # another process is busy; the next start finishes the job
-    return done

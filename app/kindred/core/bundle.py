@@ -22,7 +22,7 @@ from typing import Any
 
 from kindred.core import ledger
 from kindred.core.archive import dataset_path as _dataset_path
-from kindred.core.archive import forget_orphans, verify_version
+from kindred.core.archive import verify_version
 from kindred.core.assistants import Assistant, Sampling, get_assistant
 from kindred.core.atomic import db_write, fsync_dir, publish_dir, remove_tree, scratch, seal_dir
 from kindred.core.bundle_check import (
@@ -38,6 +38,7 @@ from kindred.core.bundle_check import (
 from kindred.core.errors import KindredError
 from kindred.core.hashing import sha256_bytes, sha256_file
 from kindred.core.models import get_model
+from kindred.core.recovery import forget_orphans
 from kindred.core.store import Store, insert, now
 from kindred.core.versions import Version, get_version, list_versions, version_dir
 

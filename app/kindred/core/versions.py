@@ -208,7 +208,7 @@ def mark_trial(store: Store, version_id: str) -> Version:
         raise KindredError(f"Version {version.short} is {version.status}; it cannot go on trial.")
     with db_write(store):
         _set_status(store, version.id, "trial")
-        ledger.append(store, "trial", {"version": version.id, "was": version.status},
+        ledger.append(store, ledger.TRIAL, {"version": version.id, "was": version.status},
                       assistant_id=version.assistant_id)
     return get_version(store, version.id)
 
@@ -259,7 +259,8 @@ def delete(store: Store, version_id: str, decision: Decision | int | None) -> Ve
 def remove_object(home: DataHome, version_id: str) -> None:
     folder = version_dir(home, version_id)
     if folder.exists():
-        doomed = home.tmp / f"deleted-{version_id[:16]}"
+        # named like a scratch folder, so a crash here is cleaned at the next start
+        doomed = home.tmp / f"deleted-{os.getpid()}-{version_id[:12]}"
         remove_tree(doomed)
         os.chmod(folder, 0o755)  # moving a folder to another parent needs write access to it
         folder.rename(doomed)
