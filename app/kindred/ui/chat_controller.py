@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from kindred.core import chat
 from kindred.core.assistants import Assistant, get_assistant, list_assistants
@@ -98,7 +98,7 @@ class ChatController(QObject):
                 self.assistant = get_assistant(self.store, assistant_id)
         self.assistant_changed.emit(self.assistant)
         self.conversations_changed.emit()
-        self.reload_engine()
+        self.reload_engine(defer=True)
         if conversation_id is not None:
             try:
                 conversation = get_conversation(self.store, conversation_id)
@@ -129,12 +129,20 @@ class ChatController(QObject):
         self.assistant = get_assistant(self.store, self.assistant.id)
         self.assistant_changed.emit(self.assistant)
 
-    def reload_engine(self) -> None:
-        """(Re)load the assistant's model and adapters, e.g. after its active version changed."""
+    def reload_engine(self, *, defer: bool = False) -> None:
+        """(Re)load the assistant's model and adapters, e.g. after its active version changed.
+
+        `defer` starts the load from the event loop, i.e. once the window is on screen, so
+        importing llama.cpp on the inference thread does not compete with building the window.
+        """
         self.assistant = get_assistant(self.store, self.assistant.id)
         self.engine_state = "loading"
         self.engine_changed.emit("loading", "Loading model…")
-        self.inference.load(self.assistant.id)
+        if defer:
+            assistant_id = self.assistant.id
+            QTimer.singleShot(0, self, lambda: self.inference.load(assistant_id))
+        else:
+            self.inference.load(self.assistant.id)
 
     def _loaded(self, info: EngineInfo) -> None:
         if info.assistant_id != self.assistant.id:
