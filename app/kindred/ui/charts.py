@@ -218,11 +218,11 @@ class Heatmap(QWidget):
 
     def _label_width(self) -> int:
         metrics = self.fontMetrics()
-        return max((metrics.horizontalAdvance(r) for r in self.rows), default=0) + 12
+        return int(max((metrics.horizontalAdvance(r) for r in self.rows), default=0)) + 12
 
     def _cell(self) -> float:
         usable = self.width() - self._label_width() - 8
-        return max(self.CELL_MIN, min(34.0, usable / max(len(self.columns), 1)))
+        return float(max(self.CELL_MIN, min(34.0, usable / max(len(self.columns), 1))))
 
     def _height(self) -> int:
         line = self.fontMetrics().height()

@@ -185,7 +185,8 @@ class InsightView(QWidget):
         self.empty = _label(EMPTY_TEXT, size=1.3)
         self.empty.setObjectName("emptyTitle")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.waiting_label = _label("", muted=True, size=1.1)
+        self.waiting_label = _label("", size=1.1)
+        self.waiting_label.setObjectName("dialogStatus")  # muted; red for an error
         self.waiting_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.compute_button = QPushButton("Work it out")
         self.compute_button.clicked.connect(self.start)
@@ -379,6 +380,8 @@ class InsightView(QWidget):
     def _waiting(self, text: str, *, button: bool, error: bool = False) -> None:
         self.waiting_label.setText(text)
         self.waiting_label.setProperty("error", error)
+        self.waiting_label.style().unpolish(self.waiting_label)
+        self.waiting_label.style().polish(self.waiting_label)
         self.compute_button.setVisible(button)
         self.stack.setCurrentIndex(1)
 
