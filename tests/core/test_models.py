@@ -21,6 +21,7 @@ def test_embedded_model_is_registered_on_first_run(session: Session) -> None:
     assert len(models) == 1
     model = models[0]
     assert model.embedded and model.architecture == "llama"
+    assert model.name == "SmolLM2 135M Instruct (built-in)"
     assert model.sha256 == sha256_file(embedded_model_path())
     assert model.metadata["chat_template"] is True
     assert model.metadata["attention.head_count"] == 9

