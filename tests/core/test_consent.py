@@ -180,3 +180,39 @@ def test_the_generic_gate_serves_training_too(session: Session) -> None:
     assert used.used_at is not None
     with pytest.raises(ConsentError, match="already used"):
         consent.require(session.store, decision, "train", assistant.id, "run-1")
+
+
+def test_a_locked_database_during_activation_consumes_no_consent(
+        session: Session, two: tuple[Version, Version]) -> None:
+    import sqlite3
+
+    from kindred.core.store import DatabaseLockedError
+
+    first, _ = two
+    decision = grant(session, "activate", first)
+    other = sqlite3.connect(session.home.db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    session.store.db.execute("PRAGMA busy_timeout = 100")
+    try:
+        with pytest.raises(DatabaseLockedError, match="Nothing was changed"):
+            versions.activate(session.store, first.id, decision)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert session.assistant().active_version is None
+    assert consent.get_decision(session.store, decision.id).used_at is None  # type: ignore
+    versions.activate(session.store, first.id, decision)  # still valid once the lock is gone
+    assert session.assistant().active_version == first.id
+
+
+def test_a_version_for_another_base_model_is_not_activated(
+        session: Session, two: tuple[Version, Version]) -> None:
+    first, _ = two
+    model = session.model_for(session.assistant())
+    session.store.db.execute(
+        "INSERT INTO models (id, name, path, sha256, architecture, size_bytes, added_at) "
+        "VALUES ('other', 'Other', ?, ?, 'llama', 1, 0)", [str(model.path), "e" * 64])
+    session.store.db.execute("UPDATE assistants SET model_id = 'other' WHERE id = 1")
+    with pytest.raises(KindredError, match="made for another base model"):
+        versions.activate(session.store, first.id, grant(session, "activate", first))
+    assert session.assistant().active_version is None

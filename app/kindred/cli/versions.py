@@ -156,10 +156,8 @@ def run_retire(args: argparse.Namespace) -> int:
     version = versions.get_version(session.store, args.id)
     decision = None
     if version.status == "active":
-        summary = (f"Retire version {version.short}, the active adapter: the assistant goes back "
-                   "to answering with its base model alone. The weights are kept and can be "
-                   "restored.")
-        decision = _ask(session, "retire", version, summary, {"version": version.id}, args.yes)
+        kind, summary, evidence = versions.describe_retire(session.store, version)
+        decision = _ask(session, kind, version, summary, evidence, args.yes)
         if not decision.granted:
             print("Not retired: you refused. Nothing was changed.")
             return 1
@@ -173,10 +171,9 @@ def run_delete(args: argparse.Namespace) -> int:
     version = versions.get_version(session.store, args.id)
     if version.status in ("active", "deleted"):
         versions.delete(session.store, version.id, None)  # raises the precise message
-    summary = (f"Delete version {version.short}: its weights ({version.size_bytes} bytes) are "
-               "removed for good. A tombstone with its hashes stays in the archive and ledger.")
-    req = consent.request(session.store, "delete", version.assistant_id, version.id, summary,
-                          {"version": version.id, "files": version.files})
+    kind, summary, evidence = versions.describe_delete(session.store, version)
+    req = consent.request(session.store, kind, version.assistant_id, version.id, summary,
+                          evidence)
     print(summary)
     if args.confirm is not None:
         typed, via = args.confirm, "cli-flag"

@@ -138,6 +138,35 @@ def describe_activation(store: Store, version: Version) -> tuple[str, str, dict[
     return kind, summary, evidence
 
 
+def describe_retire(store: Store, version: Version) -> tuple[str, str, dict[str, Any]]:
+    """(kind, summary, evidence) for retiring the *active* version (others need no consent)."""
+    summary = (f"Retire version {version.short}, the active adapter: the assistant goes back to "
+               "answering with its base model alone. The weights are kept and can be restored.")
+    return "retire", summary, {"version": version.id, "metrics": version.metrics}
+
+
+def describe_delete(store: Store, version: Version) -> tuple[str, str, dict[str, Any]]:
+    """(kind, summary, evidence) for deleting a version's weights."""
+    children = [v.short for v in list_versions(store, version.assistant_id)
+                if v.parent == version.id]
+    summary = (f"Delete version {version.short}: its weights ({version.size_bytes} bytes) are "
+               "removed for good. A tombstone with its hashes stays in the archive and ledger"
+               + (f"; versions {', '.join(children)} keep it as their parent." if children
+                  else "."))
+    return "delete", summary, {"version": version.id, "files": version.files,
+                               "children": children}
+
+
+def _same_base(store: Store, version: Version) -> None:
+    """An adapter only fits the base model it was made for (a migrated assistant moves on)."""
+    row = store.db.execute("SELECT m.sha256 FROM assistants a JOIN models m ON m.id = a.model_id "
+                           "WHERE a.id = ?", [version.assistant_id]).fetchone()
+    if row is not None and row[0] != version.base_sha256:
+        raise KindredError(f"Version {version.short} was made for another base model "
+                           f"({version.base_sha256[:12]}); this assistant now uses {row[0][:12]}. "
+                           "Nothing was changed.")
+
+
 def _set_status(store: Store, version_id: str, status: str) -> None:
     store.db.execute("UPDATE versions SET status = ?, status_at = ? WHERE id = ?",
                      [status, now(), version_id])
@@ -156,6 +185,7 @@ def activate(store: Store, version_id: str, decision: Decision | int | None) -> 
     _usable(version, "activated")
     if version.status == "active":
         raise KindredError(f"Version {version.short} is already active. Nothing was changed.")
+    _same_base(store, version)
     from kindred.core.archive import verify_version
 
     check = verify_version(store, version.id)
