@@ -38,6 +38,7 @@ _PEFT_MODULES = {"attn_q": "q_proj", "attn_k": "k_proj", "attn_v": "v_proj",
                  "ffn_down": "down_proj"}
 
 
+@archive.says_nothing_changed
 def import_adapter(store: Store, assistant: Assistant, path: str | Path, *,
                    parent: str | None = None) -> Version:
     """Check an outside adapter against the assistant's base and archive it as a candidate."""

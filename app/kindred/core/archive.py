@@ -17,11 +17,12 @@ wrote (safetensors), or `archive_peft` with the tensors (numpy) and config dict.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -57,6 +58,25 @@ MANIFEST = "manifest.json"
 FILES = (SAFETENSORS, CONFIG, GGUF)
 FORMAT = "kindred-adapter-version/1"
 __all__ = ["recover"]  # re-exported: session start runs it
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def says_nothing_changed(func: Callable[P, R]) -> Callable[P, R]:
+    """Make every KindredError from `func` end by telling the user that nothing was changed
+    (true by construction: archiving writes only to a scratch folder until its last step)."""
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except KindredError as exc:
+            message = str(exc)
+            if "nothing was changed" in message.lower():
+                raise
+            raise type(exc)(message.rstrip() + " Nothing was changed.") from exc
+    return wrapper
 
 
 class CorruptVersionError(KindredError):
@@ -127,6 +147,7 @@ def to_gguf_tensors(tensors: Mapping[str, np.ndarray], base: GGUFInfo, name: str
         or base.arch_int("attention.head_count") or 1)
 
 
+@says_nothing_changed
 def archive_peft(store: Store, assistant: Assistant, tensors: Mapping[str, np.ndarray],
                  config: Mapping[str, Any], *, source: str = "trained",
                  parent: str | None = None, dataset: str | None = None,
@@ -219,6 +240,7 @@ def publish(store: Store, staged: list[tuple[Path, dict[str, Any]]],
     forget_orphans(store, [row["id"] for _, row in staged])
 
 
+@says_nothing_changed
 def archive_peft_folder(store: Store, assistant: Assistant, folder: str | Path, *,
                         source: str = "trained", parent: str | None = None,
                         dataset: str | None = None, metrics: Mapping[str, Any] | None = None,
