@@ -272,6 +272,7 @@ def test_bad_adapters_are_refused_and_nothing_changes(
     finally:
         _watching = False
     assert isinstance(caught.value, KindredError)
+    assert str(caught.value).endswith("Nothing was changed.")
     assert home_state(session) == before
     assert versions.list_versions(session.store) == []
     assert not [p for p in _opened if p.endswith((".bin", ".pt"))]  # pickles never opened
