@@ -160,7 +160,7 @@ def test_export_writes_a_bundle(qtbot, view, session, model_path, tmp_path: Path
     make_version(session, model_path, seed=12)
     target = tmp_path / "kindred.bundle"
     view.export_to(str(target))
-    qtbot.waitUntil(lambda: view.task is None, timeout=30_000)
+    qtbot.waitUntil(lambda: view.task is None, timeout=90_000)
     assert "Exported" in view.status.text(), view.status.text()
     assert tarfile.is_tarfile(target)
     assert ledger.events(session.store, kind=ledger.EXPORTED)
@@ -170,7 +170,7 @@ def test_import_adds_a_candidate_and_a_bad_file_changes_nothing(qtbot, view, ses
                                                                  model_path, tmp_path) -> None:
     folder = write_peft_folder(model_path, tmp_path / "peft", seed=13)
     view.import_from(str(folder))
-    qtbot.waitUntil(lambda: view.task is None, timeout=30_000)
+    qtbot.waitUntil(lambda: view.task is None, timeout=90_000)
     imported = versions.list_versions(session.store)
     assert len(imported) == 1 and imported[0].status == "candidate"
     assert imported[0].source == "imported"
@@ -179,7 +179,7 @@ def test_import_adds_a_candidate_and_a_bad_file_changes_nothing(qtbot, view, ses
     bad = tmp_path / "weights.bin"
     bad.write_bytes(b"\x80\x04not really a pickle")
     view.import_from(str(bad))
-    qtbot.waitUntil(lambda: view.task is None, timeout=30_000)
+    qtbot.waitUntil(lambda: view.task is None, timeout=90_000)
     assert view.status.property("error") is True
     assert len(versions.list_versions(session.store)) == 1
 

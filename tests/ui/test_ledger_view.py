@@ -26,7 +26,7 @@ def view(qtbot, session: Session) -> LedgerView:  # type: ignore[no-untyped-def]
 
 def verify(qtbot, view: LedgerView) -> str:  # type: ignore[no-untyped-def]
     view.verify_button.click()
-    qtbot.waitUntil(lambda: view.task is None, timeout=30_000)
+    qtbot.waitUntil(lambda: view.task is None, timeout=90_000)
     return view.result_label.text()
 
 

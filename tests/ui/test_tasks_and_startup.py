@@ -86,3 +86,27 @@ def test_gui_smoke_prints_timings_without_torch(tmp_path: Path) -> None:
     assert set(result) == {"window_shown_s", "model_ready_s", "torch_imported"}
     assert result["torch_imported"] is False
     assert 0 < result["window_shown_s"] <= result["model_ready_s"] < 120
+
+
+def test_icons_follow_a_palette_change(qapp: QApplication) -> None:
+    from PySide6.QtWidgets import QToolButton
+
+    from kindred.ui.icons import retint, set_icon
+
+    def darkest(button: QToolButton) -> int:
+        image = button.icon().pixmap(48, 48).toImage()
+        return min(image.pixelColor(x, y).lightness() for x in range(48) for y in range(48)
+                   if image.pixelColor(x, y).alpha() > 200)
+
+    button = QToolButton()
+    before = QApplication.palette()
+    try:
+        QApplication.setPalette(QApplication.style().standardPalette())
+        set_icon(button, "stop")
+        light_mode = darkest(button)
+        QApplication.setPalette(theme.dark_palette())
+        retint()
+        assert darkest(button) > light_mode + 100  # dark text became light text
+    finally:
+        QApplication.setPalette(before)
+        button.deleteLater()

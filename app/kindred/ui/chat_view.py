@@ -7,7 +7,7 @@ shows what the ChatController says and reports what the person asks for by signa
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.conversations import Message
-from kindred.ui.icons import app_icon, icon
+from kindred.ui.icons import app_icon, set_icon
 from kindred.ui.widgets import Composer, MarkdownView
 
 COLUMN_WIDTH = 820
@@ -101,7 +101,7 @@ class MessageWidget(QFrame):
     def _tool(self, name: str, tip: str) -> QToolButton:
         button = QToolButton()
         button.setObjectName("messageAction")
-        button.setIcon(icon(name))
+        set_icon(button, name)
         button.setToolTip(tip)
         button.setAutoRaise(True)
         button.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -431,14 +431,13 @@ class ChatView(QWidget):
         self._submit()
 
     def _update_controls(self) -> None:
+        on_accent = QPalette.ColorRole.HighlightedText
         if self.busy:
-            self.send_button.setIcon(icon("stop", self.palette().color(
-                self.palette().ColorRole.HighlightedText)))
+            set_icon(self.send_button, "stop", on_accent)
             self.send_button.setToolTip("Stop the answer (Esc)")
             self.send_button.setProperty("stop", True)
         else:
-            self.send_button.setIcon(icon("send", self.palette().color(
-                self.palette().ColorRole.HighlightedText)))
+            set_icon(self.send_button, "send", on_accent)
             self.send_button.setToolTip("Send (Enter)")
             self.send_button.setProperty("stop", False)
         self.send_button.style().unpolish(self.send_button)

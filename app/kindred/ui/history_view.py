@@ -36,7 +36,7 @@ from kindred.core.session import Session
 from kindred.core.versions import Version
 from kindred.ui.dialogs.compare import CompareDialog
 from kindred.ui.dialogs.consent import ConsentDialog
-from kindred.ui.icons import icon
+from kindred.ui.icons import icon, set_icon
 from kindred.ui.tasks import Task, run_task
 
 BASE = "base"
@@ -108,17 +108,22 @@ class HistoryView(QWidget):
         banner_layout.addWidget(self.banner_label, 1)
         banner_layout.addWidget(review)
 
-        self.import_button = QPushButton(icon("archive"), "Import…")
+        self.import_button = QPushButton("Import…")
+        set_icon(self.import_button, "archive")
         self.import_button.setToolTip("Import an adapter (llama.cpp LoRA GGUF or PEFT folder) "
                                       "as a candidate")
         menu = QMenu(self)
         menu.addAction("Adapter file (.gguf, .safetensors)…", self._pick_import_file)
         menu.addAction("PEFT adapter folder…", self._pick_import_folder)
         self.import_button.setMenu(menu)
-        self.restore_button = QPushButton(icon("check"), "Restore")
-        self.compare_button = QPushButton(icon("compare"), "Compare")
-        self.export_button = QPushButton(icon("export"), "Export…")
-        self.retire_button = QPushButton(icon("archive"), "Retire")
+        self.restore_button = QPushButton("Restore")
+        set_icon(self.restore_button, "check")
+        self.compare_button = QPushButton("Compare")
+        set_icon(self.compare_button, "compare")
+        self.export_button = QPushButton("Export…")
+        set_icon(self.export_button, "export")
+        self.retire_button = QPushButton("Retire")
+        set_icon(self.retire_button, "archive")
         self.restore_button.clicked.connect(lambda: self.restore(self.selected()))
         self.compare_button.clicked.connect(lambda: self.compare(self.selected()))
         self.export_button.clicked.connect(self._pick_export)

@@ -6,6 +6,7 @@ from functools import cache
 
 from PySide6.QtCore import QByteArray
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette, QPixmap
+from PySide6.QtWidgets import QApplication, QWidget
 
 from kindred.ui.theme import RESOURCES
 
@@ -28,6 +29,28 @@ def icon(name: str, color: QColor | None = None, size: int = 48) -> QIcon:
     pixmap = QPixmap()
     pixmap.loadFromData(QByteArray(data.encode()), "SVG")
     return QIcon(pixmap)
+
+
+def set_icon(widget: QWidget, name: str, role: QPalette.ColorRole | None = None) -> None:
+    """Give `widget` a tinted icon that is re-tinted when the palette changes (see `retint`)."""
+    widget.setProperty("kindredIcon", name)
+    widget.setProperty("kindredIconRole", role.name if role is not None else "")
+    widget.setIcon(_tinted(name, role))
+
+
+def _tinted(name: str, role: QPalette.ColorRole | None) -> QIcon:
+    color = QGuiApplication.palette().color(role) if role is not None else None
+    return icon(name, color)
+
+
+def retint() -> None:
+    """Redraw every icon set with `set_icon` in the current palette's colours."""
+    for widget in QApplication.allWidgets():
+        name = widget.property("kindredIcon")
+        if name:
+            role_name = widget.property("kindredIconRole") or ""
+            role = getattr(QPalette.ColorRole, role_name) if role_name else None
+            widget.setIcon(_tinted(str(name), role))
 
 
 def app_icon() -> QIcon:

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from kindred.core import ledger, versions
 from kindred.core.assistants import Assistant, list_assistants
 from kindred.core.session import Session
-from kindred.ui.icons import icon
+from kindred.ui.icons import set_icon
 from kindred.ui.tasks import Task, run_task
 
 REPORT_KEYS = ["archived", "active", "candidate", "refused", "retired", "deleted"]
@@ -94,7 +94,8 @@ class LedgerView(QWidget):
         self.scope = QComboBox()
         self.scope.addItems(["This assistant", "All assistants"])
         self.scope.currentIndexChanged.connect(lambda _i: self.refresh())
-        self.verify_button = QPushButton(icon("shield"), "Verify")
+        self.verify_button = QPushButton("Verify")
+        set_icon(self.verify_button, "shield")
         self.verify_button.setToolTip("Check the hash chain and every archived version's files")
         self.verify_button.clicked.connect(self.verify)
         top = QHBoxLayout()

@@ -40,7 +40,7 @@ from kindred.ui.chat_view import ChatView
 from kindred.ui.dialogs.add_model import AddModelDialog
 from kindred.ui.dialogs.assistant import AssistantDialog
 from kindred.ui.history_view import HistoryView
-from kindred.ui.icons import app_icon, icon
+from kindred.ui.icons import app_icon, icon, set_icon
 from kindred.ui.inference import InferenceThread
 from kindred.ui.insight_view import InsightView
 from kindred.ui.ledger_view import LedgerView
@@ -114,16 +114,16 @@ class MainWindow(QMainWindow):
         self.splitter.setCollapsible(1, False)
         self.splitter.setSizes([270, 910])
         self.sidebar.setMinimumWidth(200)
-        self.add_page("Chat", self.splitter, icon("chat"))
+        self.add_page("Chat", self.splitter, "chat")
         self.history = HistoryView(self.session)
         self.history.active_changed.connect(self.controller.reload_engine)
-        self.add_page("History", self.history, icon("history"))
+        self.add_page("History", self.history, "history")
         self.ledger = LedgerView(self.session)
-        self.add_page("Ledger", self.ledger, icon("ledger"))
+        self.add_page("Ledger", self.ledger, "ledger")
         self.insight = InsightView(self.session)
-        self.add_page("What it learned", self.insight, icon("insight"))
+        self.add_page("What it learned", self.insight, "insight")
         self.usage = UsageView(self.session)
-        self.add_page("Usage", self.usage, icon("usage"))
+        self.add_page("Usage", self.usage, "usage")
 
         self._build_status_bar()
         self._build_shortcuts()
@@ -134,8 +134,11 @@ class MainWindow(QMainWindow):
 
     # -- pages -----------------------------------------------------------------------------
 
-    def add_page(self, name: str, widget: QWidget, icon: QIcon | None = None) -> int:
-        """Add a page to the rail and the stack; returns its index. The first page shows."""
+    def add_page(self, name: str, widget: QWidget, icon: QIcon | str | None = None) -> int:
+        """Add a page to the rail and the stack; returns its index. The first page shows.
+
+        `icon` is a QIcon, or the name of an icon in resources/icons (re-tinted with the theme).
+        """
         index = self.stack.addWidget(widget)
         self.pages[name] = widget
         button = QToolButton()
@@ -143,7 +146,9 @@ class MainWindow(QMainWindow):
         button.setCheckable(True)
         button.setToolTip(f"{name}  (Ctrl+{index + 1})" if index < 9 else name)
         button.setAccessibleName(name)
-        if icon is not None and not icon.isNull():
+        if isinstance(icon, str):
+            set_icon(button, icon)
+        elif icon is not None and not icon.isNull():
             button.setIcon(icon)
         else:
             button.setText(name[:2])
@@ -215,13 +220,18 @@ class MainWindow(QMainWindow):
 
     def _more_menu(self) -> QMenu:
         menu = QMenu(self)
+        menu.aboutToShow.connect(lambda: self._fill_more(menu))  # icons in today's palette
+        self._fill_more(menu)
+        return menu
+
+    def _fill_more(self, menu: QMenu) -> None:
+        menu.clear()
         menu.addAction(icon("user"), "New assistant…", self.new_assistant)
         menu.addAction(icon("settings"), "Assistant settings…", self.open_settings)
         menu.addAction(icon("model"), "Add a model…", self.add_model)
         menu.addSeparator()
         menu.addAction("Keyboard shortcuts", self.show_shortcuts)
         menu.addAction("About Kindred", self.show_about)
-        return menu
 
     def _wire(self) -> None:
         c, view, side = self.controller, self.chat_view, self.sidebar

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from kindred.core.assistants import Assistant
 from kindred.core.conversations import Conversation
-from kindred.ui.icons import icon
+from kindred.ui.icons import icon, set_icon
 
 NEW_ASSISTANT = -1
 
@@ -63,7 +63,7 @@ class Sidebar(QWidget):
         self.assistant_box.activated.connect(self._assistant_activated)
         self.settings_button = QToolButton()
         self.settings_button.setObjectName("sidebarTool")
-        self.settings_button.setIcon(icon("settings"))
+        set_icon(self.settings_button, "settings")
         self.settings_button.setToolTip("Persona and settings of this assistant (Ctrl+,)")
         self.settings_button.clicked.connect(self.settings_requested)
         top = QHBoxLayout()
@@ -71,7 +71,8 @@ class Sidebar(QWidget):
         top.addWidget(self.assistant_box, 1)
         top.addWidget(self.settings_button)
 
-        self.new_button = QPushButton(icon("plus"), "  New chat")
+        self.new_button = QPushButton("  New chat")
+        set_icon(self.new_button, "plus")
         self.new_button.setObjectName("newChat")
         self.new_button.setToolTip("Start a new conversation (Ctrl+N)")
         self.new_button.setCursor(Qt.CursorShape.PointingHandCursor)

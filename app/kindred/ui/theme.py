@@ -112,6 +112,9 @@ class Theme(QObject):
             palette = self.app.style().standardPalette()
             self.app.setPalette(palette)
         self.app.setStyleSheet(stylesheet(palette))
+        from kindred.ui.icons import retint
+
+        retint()
 
     @property
     def dark(self) -> bool:
