@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core import archive, consent, ledger, versions
+from kindred.core import archive, consent, feedback, ledger, versions
 from kindred.core.atomic import remove_tree
 from kindred.core.bundle import BundleError, Limits, export_bundle, import_bundle
 from kindred.core.conversations import GenerationStats as Stats
@@ -47,8 +47,11 @@ def source(model_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     versions.delete(s.store, doomed.id, grant(s, "delete", doomed))
     conv = create_conversation(s.store, 1)
     add_message(s.store, conv.id, "user", "Hello there")
-    add_message(s.store, conv.id, "assistant", "Hi!",
-                Stats([(second.id, 1.0)], 5, 2, 0.1, 20.0, "stop"))
+    answer = add_message(s.store, conv.id, "assistant", "Hi!",
+                         Stats([(second.id, 1.0)], 5, 2, 0.1, 20.0, "stop"))
+    feedback.rate(s.store, answer.id, 1)
+    feedback.correct(s.store, answer.id, "Hello! How can I help?")
+    feedback.add_preference(s.store, 1, "Keep answers short.")
     bundle = root / "kindred.bundle"
     export_bundle(s.store, s.assistant(), bundle)
     s.close()
@@ -82,6 +85,11 @@ def test_round_trip_restores_the_whole_history(session: Session,
     [conv] = list_conversations(session.store, assistant.id)
     assert [(m.role, m.adapters) for m in list_messages(session.store, conv.id)] == [
         ("user", []), ("assistant", [(ids["second"], 1.0)])]
+    learned = feedback.list_feedback(session.store, assistant.id)
+    assert sorted((f.kind, f.message_id is not None) for f in learned) == [
+        ("correction", True), ("preference", False), ("rating", True)]
+    rated = feedback.list_feedback(session.store, assistant.id, "rating")[0]
+    assert rated.value == 1 and rated.message_id == list_messages(session.store, conv.id)[1].id
     assert ledger.verify(session.store).ok
     replayed = [e for e in ledger.events(session.store, assistant_id=assistant.id)
                 if "origin" in e.payload]
@@ -251,6 +259,12 @@ def _version_without_files(members: dict[str, bytes], out: Path) -> Path:
     return _pack(out, {n: d for n, d in members.items() if not n.startswith(f"objects/{keep}")})
 
 
+def _feedback_to_nowhere(members: dict[str, bytes], out: Path) -> Path:
+    items = json.loads(members["feedback.json"])
+    items[0]["message"] = [0, 99]
+    return _pack(out, {**members, "feedback.json": json.dumps(items).encode()})
+
+
 BAD_BUNDLES: list[tuple[str, Callable[[dict[str, bytes], Path], Path], str]] = [
     ("traversal", _with_member("objects/../../evil.json"), "leaves its folder"),
     ("absolute", _with_member("/tmp/evil.json"), "absolute path"),
@@ -270,6 +284,7 @@ BAD_BUNDLES: list[tuple[str, Callable[[dict[str, bytes], Path], Path], str]] = [
     ("unknown base model", _unknown_base, "needs the base model"),
     ("malformed message", _malformed_message, "malformed message"),
     ("missing version files", _version_without_files, "has no files in the bundle"),
+    ("feedback to nowhere", _feedback_to_nowhere, "points at a message"),
 ]
 
 

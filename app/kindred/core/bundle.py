@@ -35,6 +35,7 @@ from kindred.core.bundle_check import (
     check_bundle,
     fail,
 )
+from kindred.core.bundle_feedback import export_feedback, import_feedback
 from kindred.core.errors import KindredError
 from kindred.core.hashing import sha256_bytes, sha256_file
 from kindred.core.models import get_model
@@ -111,6 +112,7 @@ def export_bundle(store: Store, assistant: Assistant, path: str | Path) -> Expor
         "conversations.json": _conversations_json(store, assistant.id),
         "ledger.json": [dict(r) for r in store.db.query(
             "SELECT * FROM ledger WHERE assistant_id = ? ORDER BY seq", [assistant.id])],
+        "feedback.json": export_feedback(store, assistant.id),
     }
     members: dict[str, bytes | Path] = {k: json.dumps(v, ensure_ascii=False).encode()
                                         for k, v in texts.items()}
@@ -229,18 +231,21 @@ def _write(store: Store, checked: CheckedBundle, name: str, persona: str,
                     "size_bytes": int(entry.get("size_bytes") or 0),
                     "created_at": float(entry["created_at"]),
                     "status_at": float(entry.get("status_at") or entry["created_at"])})
+            message_ids: list[list[int]] = []
             for conv in checked.conversations:
+                message_ids.append([])
                 conv_id = insert(db, "conversations", {
                     "assistant_id": assistant_id, "title": conv["title"],
                     "created_at": float(conv.get("created_at") or now()),
                     "updated_at": float(conv.get("updated_at") or now())})
                 for m in conv["messages"]:
-                    insert(db, "messages", {
+                    message_ids[-1].append(insert(db, "messages", {
                         "conversation_id": conv_id, "role": m["role"], "content": m["content"],
                         "created_at": float(m.get("created_at") or now()),
                         "adapters": json.dumps(m.get("adapters", [])),
                         **{k: m.get(k) for k in ("tokens_in", "tokens_out", "ttft_s", "tok_s",
-                                                 "finish_reason")}})
+                                                 "finish_reason")}}))
+            import_feedback(db, assistant_id, checked.feedback, message_ids)
             for event in checked.events:
                 payload = dict(json.loads(event["payload"]))
                 payload["origin"] = {"seq": event["seq"], "hash": event["hash"],

@@ -1,8 +1,9 @@
 """Validate an assistant bundle completely before anything of it is written to the data home.
 
 A bundle is an uncompressed tar: `bundle.json` (format, the assistant, and the sha256 and size of
-every other member), `versions.json`, `conversations.json`, `ledger.json`, each version's four
-files under `objects/<id>/`, and learning-data snapshots under `datasets/<id>`. Every member must
+every other member), `versions.json`, `conversations.json`, `ledger.json`, `feedback.json` (the
+learning data; optional), each version's four files under `objects/<id>/`, and learning-data
+snapshots under `datasets/<id>`. Every member must
 be a regular file with a name from that fixed list (so no absolute paths, `..`, links or devices),
 within the size limits, and hash to what `bundle.json` says; each version must be self-certifying
 (its manifest hashes to its id and lists its files' hashes), its safetensors and GGUF must parse
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from kindred.core.adapters_check import check_adapter_fits
+from kindred.core.bundle_feedback import check_feedback
 from kindred.core.errors import KindredError
 from kindred.core.gguf_info import read_gguf
 from kindred.core.hashing import sha256_bytes
@@ -35,7 +37,7 @@ JSON_MEMBERS = ("versions.json", "conversations.json", "ledger.json")
 VERSION_FILES = (SAFETENSORS, CONFIG, "adapter.gguf", "manifest.json")
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(
-    r"^(?:bundle\.json|versions\.json|conversations\.json|ledger\.json"
+    r"^(?:bundle\.json|versions\.json|conversations\.json|ledger\.json|feedback\.json"
     r"|objects/[0-9a-f]{64}/(?:adapter_model\.safetensors|adapter_config\.json|adapter\.gguf"
     r"|manifest\.json)|datasets/[0-9a-f]{64})$"
 )
@@ -67,6 +69,7 @@ class CheckedBundle:
     events: list[dict[str, Any]]
     staging: Path
     datasets: list[str] = field(default_factory=list)
+    feedback: list[dict[str, Any]] = field(default_factory=list)
 
 
 def fail(message: str) -> BundleError:
@@ -183,7 +186,8 @@ def _check_tar(store: Store, tar: tarfile.TarFile, name: str, staging: Path,
         digest=sha256_bytes(_member_bytes(tar, members[HEADER], limits.max_json)),
         header=header, versions=_read_json(texts["versions.json"], "versions.json"),
         conversations=_read_json(texts["conversations.json"], "conversations.json"),
-        events=_read_json(texts["ledger.json"], "ledger.json"), staging=staging)
+        events=_read_json(texts["ledger.json"], "ledger.json"), staging=staging,
+        feedback=_read_json(texts.get("feedback.json", b"[]"), "feedback.json"))
     _check_contents(store, bundle, members)
     return bundle
 
@@ -246,6 +250,9 @@ def _check_contents(store: Store, bundle: CheckedBundle,
             bundle.datasets.append(data_id)
     _check_events(bundle.events)
     _check_conversations(bundle.conversations)
+    problem = check_feedback(bundle.feedback, bundle.conversations)
+    if problem:
+        raise fail(f"The bundle is malformed: {problem}.")
 
 
 def _check_version_entry(entry: Any, manifest_bytes: Any) -> str:
