@@ -36,3 +36,14 @@ def _blocks(view: MarkdownView) -> list:  # type: ignore[type-arg]
         block = block.next()
     assert QTextFormat.Property.BlockCodeFence  # the property we shade by exists
     return out
+
+
+def test_single_newlines_stay_line_breaks_outside_code(qtbot) -> None:  # type: ignore[no-untyped-def]
+    view = MarkdownView()
+    qtbot.addWidget(view)
+    view.set_markdown("Roses are red,\nviolets are blue.\n\n```\na = 1\nb = 2\n```")
+    plain = view.toPlainText()
+    assert "Roses are red,\u2028violets are blue." in plain or \
+        "Roses are red,\nviolets are blue." in plain
+    assert "a = 1\nb = 2" in plain  # code lines untouched (no trailing spaces added)
+    assert view.markdown.startswith("Roses are red,\nviolets")  # the source is unchanged

@@ -24,6 +24,24 @@ MARKDOWN_FEATURES = (QTextDocument.MarkdownFeature.MarkdownDialectGitHub
                      | QTextDocument.MarkdownFeature.MarkdownNoHTML)
 
 
+def keep_line_breaks(text: str) -> str:
+    """Make every newline a line break, as chat users expect (poems, addresses, code written
+    without fences), instead of markdown's joining of lines. Fenced code is left alone."""
+    out: list[str] = []
+    fence = ""
+    for line in text.split("\n"):
+        stripped = line.lstrip()
+        if fence:
+            if stripped.startswith(fence):
+                fence = ""
+        elif stripped.startswith(("```", "~~~")):
+            fence = stripped[:3]
+        elif line.strip() and not line.endswith(("  ", "\\")):
+            line += "  "
+        out.append(line)
+    return "\n".join(out)
+
+
 class MarkdownView(QTextBrowser):
     """Read-only markdown (Qt's own renderer) whose height follows its content: no scrollbar."""
 
@@ -50,7 +68,7 @@ class MarkdownView(QTextBrowser):
     def set_markdown(self, text: str) -> None:
         self._markdown = text
         # No raw HTML: model output like `#include <stdio.h>` must show, not vanish as a tag.
-        self.document().setMarkdown(text, MARKDOWN_FEATURES)
+        self.document().setMarkdown(keep_line_breaks(text), MARKDOWN_FEATURES)
         self._shade_code()
         self._fit()
 
