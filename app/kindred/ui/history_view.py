@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -38,6 +39,7 @@ from kindred.ui.dialogs.compare import CompareDialog
 from kindred.ui.dialogs.consent import ConsentDialog
 from kindred.ui.icons import icon, set_icon
 from kindred.ui.tasks import Task, run_task
+from kindred.ui.theme import mix
 
 BASE = "base"
 COLUMNS = ["Version", "Created", "Source", "Status", "Active for", "Answers"]
@@ -208,7 +210,17 @@ class HistoryView(QWidget):
                 font.setBold(True)
                 for col in range(len(COLUMNS)):
                     item.setFont(col, font)
+            if v.status == "active":
+                item.setForeground(3, self.palette().brush(QPalette.ColorRole.Link))
+            if v.status in ("refused", "retired", "deleted"):
+                muted = QColor(mix(self.palette().color(QPalette.ColorRole.Text),
+                                   self.palette().color(QPalette.ColorRole.Base), 0.45))
+                for col in range(len(COLUMNS)):
+                    item.setForeground(col, muted)
             if v.status == "deleted":
+                font = item.font(0)
+                font.setStrikeOut(True)
+                item.setFont(0, font)
                 item.setToolTip(0, f"{v.id}\nDeleted: only its record and hashes remain.")
             parent = items.get(v.parent or BASE, root)
             parent.addChild(item)
