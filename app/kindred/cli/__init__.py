@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from kindred.cli import bundle_cmd, catalog, chat, gui, insight_cmd, ledger_cmd, versions
+from kindred.cli import bundle_cmd, catalog, chat, gui, insight_cmd, ledger_cmd, teach, versions
 from kindred.core.errors import KindredError
 
-COMMAND_MODULES = [gui, chat, catalog, versions, ledger_cmd, bundle_cmd, insight_cmd]
+COMMAND_MODULES = [gui, chat, catalog, versions, ledger_cmd, bundle_cmd, insight_cmd, teach]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,222 @@
+"""`kindred examples ...`, `kindred teach TEXT` and `kindred train`: teaching from a terminal.
+
+`kindred train` shows what it will learn from, asks `[y/N]` (`--yes` answers for you), runs the
+training process, shows its progress on stderr and prints the new candidate version's id as the
+last line of stdout. Ctrl+C asks before stopping (the checkpoint is kept; `--resume` continues).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from dataclasses import replace
+from typing import Any
+
+from kindred.cli.output import confirm, print_json, print_table
+from kindred.core import consent, feedback
+from kindred.core.errors import KindredError
+from kindred.core.session import Session, open_session
+from kindred.core.training import estimate, runner
+from kindred.core.training.config import TrainConfig
+from kindred.core.training.run import RunDir
+
+EXIT_REFUSED, EXIT_STOPPED = 1, 3
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    examples = commands.add_parser("examples", parents=[common],
+                                   help="what the assistant learns from")
+    sub = examples.add_subparsers(dest="action", required=True)
+    p = sub.add_parser("add", parents=[common], help="add a corrected answer")
+    p.add_argument("--prompt", required=True, help="what the user asks")
+    p.add_argument("--answer", required=True, help="the answer you want")
+    p.add_argument("-a", "--assistant", help="assistant name (default: the first)")
+    p.set_defaults(run=examples_add)
+    p = sub.add_parser("list", parents=[common], help="corrections, ratings and preferences")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("-a", "--assistant", help="assistant name (default: the first)")
+    p.set_defaults(run=examples_list)
+    p = sub.add_parser("remove", parents=[common], help="forget one item for future training")
+    p.add_argument("id", type=int)
+    p.set_defaults(run=examples_remove)
+
+    p = commands.add_parser("teach", parents=[common],
+                            help="state a preference (applies at once, and is learned)")
+    p.add_argument("text")
+    p.add_argument("-a", "--assistant", help="assistant name (default: the first)")
+    p.set_defaults(run=teach)
+
+    p = commands.add_parser("train", parents=[common],
+                            help="train a new candidate version from your feedback")
+    p.add_argument("-a", "--assistant", help="assistant name (default: the first)")
+    p.add_argument("--yes", action="store_true", help="give consent without asking")
+    p.add_argument("--steps", type=int, help="exact number of training steps")
+    p.add_argument("--epochs", type=int, help="passes over the data")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the last stopped or interrupted run")
+    p.set_defaults(run=train)
+
+
+def examples_add(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    assistant = session.assistant(args.assistant)
+    item = feedback.add_example(session.store, assistant.id, args.prompt, args.answer)
+    print(f"Added corrected answer #{item.id} for {assistant.name}.", file=sys.stderr)
+    print(item.id)
+    return 0
+
+
+def examples_list(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    items = feedback.list_feedback(session.store, session.assistant(args.assistant).id)
+    if args.json:
+        print_json([i.to_json() for i in items])
+        return 0
+
+    def short(text: str) -> str:
+        line = " ".join(text.split())
+        return line if len(line) <= 40 else line[:39] + "…"
+
+    rows = []
+    for i in items:
+        if i.kind == "preference":
+            rows.append([i.id, "preference" + ("" if i.active else " (off)"), "", short(i.text)])
+        else:
+            kind = "correction" if i.kind == "correction" else (
+                "liked" if i.value == 1 else "disliked")
+            rows.append([i.id, kind, short(i.prompt), short(i.answer)])
+    print_table(["ID", "KIND", "PROMPT", "ANSWER / TEXT"], rows)
+    return 0
+
+
+def examples_remove(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    feedback.remove_feedback(session.store, args.id)
+    print(f"Removed #{args.id}. Versions already trained keep it in their dataset snapshot.",
+          file=sys.stderr)
+    return 0
+
+
+def teach(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    assistant = session.assistant(args.assistant)
+    item = feedback.add_preference(session.store, assistant.id, args.text)
+    print(f"{assistant.name} will follow this from the next answer on, and learn it at the next "
+          "training.", file=sys.stderr)
+    print(item.id)
+    return 0
+
+
+# -- train ----------------------------------------------------------------------------------
+
+
+def _config(args: argparse.Namespace) -> TrainConfig:
+    cfg = TrainConfig()
+    if args.steps is not None:
+        if args.steps < 1:
+            raise KindredError("--steps must be at least 1. Nothing was changed.")
+        cfg = replace(cfg, steps=args.steps)
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise KindredError("--epochs must be at least 1. Nothing was changed.")
+        cfg = replace(cfg, epochs=args.epochs, min_steps=0)
+    return cfg.validated()
+
+
+def _ask(session: Session, req: consent.ConsentRequest, question: str, yes: bool
+         ) -> consent.Decision:
+    print(req.summary, file=sys.stderr)
+    granted = confirm(question, yes)
+    return consent.decide(session.store, req.id, granted=granted,
+                          via="cli-flag" if yes else "cli-prompt")
+
+
+def train(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    assistant = session.assistant(args.assistant)
+    if args.resume:
+        if args.steps is not None or args.epochs is not None:
+            raise KindredError("--resume continues a run with its own settings; drop --steps "
+                               "and --epochs. Nothing was changed.")
+        run = runner.resumable_run(session, assistant.id)
+        if run is None:
+            raise KindredError(f"There is no stopped training run of {assistant.name} to "
+                               "resume. Nothing was changed.")
+        decision = _ask(session, runner.request_resume(session.store, run),
+                        "Resume training?", args.yes)
+    else:
+        plan = runner.plan_training(session, assistant, _config(args))
+        decision = _ask(session, runner.request_training(session.store, plan),
+                        "Start training?", args.yes)
+    if not decision.granted:
+        print("Training was not started; nothing was changed.", file=sys.stderr)
+        return EXIT_REFUSED
+    if not args.resume:
+        run = runner.start_training(session, plan, decision)
+    return _follow(session, run, decision, resume=args.resume)
+
+
+def _follow(session: Session, run: RunDir, decision: consent.Decision, *, resume: bool) -> int:
+    """Run the training process, print its progress, ask before stopping on Ctrl+C."""
+    process = runner.launch(run, decision, resume=resume)
+    assert process.stdout is not None
+    outcome: dict[str, Any] = {}
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            print(file=sys.stderr)
+            req = runner.request_interrupt(session.store, run)
+            answer = _ask(session, req, "Stop training?", False)
+            if answer.granted:
+                runner.interrupt(session.store, run, answer)
+        except KindredError as exc:
+            print(f"kindred: {exc}", file=sys.stderr)
+        finally:
+            signal.signal(signal.SIGINT, on_interrupt)
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        for line in process.stdout:
+            event = runner.parse_line(line)
+            if event is not None:
+                _show(event)
+                outcome = event if event["event"] in ("done", "stopped", "error") else outcome
+        code = process.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    kind = outcome.get("event")
+    if kind == "done" and code == 0:
+        print(outcome["version"])
+        return 0
+    if kind == "stopped":
+        print(f"Training stopped at step {outcome['step']}; the checkpoint is kept. "
+              "`kindred train --resume` continues it.", file=sys.stderr)
+        return EXIT_STOPPED
+    message = outcome.get("message") or (
+        f"The training process ended unexpectedly (exit {code}). Checkpoints are kept; "
+        "`kindred train --resume` continues from the last one.")
+    raise KindredError(message)
+
+
+def _show(event: dict[str, Any]) -> None:
+    kind = event["event"]
+    if kind == "step":
+        print(f"step {event['step']}/{event['total_steps']}  loss {event['loss']:.3f}  "
+              f"{event['tokens_per_s']:.0f} tok/s  ETA {estimate.human(event['eta_s'])}",
+              file=sys.stderr, flush=True)
+    elif kind == "loaded":
+        how = "from the cache" if event.get("cached") else "from the GGUF (first time)"
+        print(f"Base model loaded {how} in {event.get('load_s', 0):.1f} s.", file=sys.stderr)
+    elif kind == "eval":
+        held = event.get("heldout_loss")
+        extra = f", held-out loss {held:.3f}" if held is not None else ""
+        print(f"Loss on the training data ({event['when']}): {event['train_loss']:.3f}{extra}",
+              file=sys.stderr)
+    elif kind == "checkpoint":
+        print(f"Checkpoint at step {event['step']}.", file=sys.stderr)
+    elif kind == "archived":
+        print(f"Archived candidate version {event['version'][:12]}. Activate it with "
+              f"`kindred versions activate {event['version'][:12]}`.", file=sys.stderr)

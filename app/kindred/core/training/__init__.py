@@ -1,0 +1,6 @@
+"""Learning from the user: dataset -> PEFT LoRA training in its own process -> a candidate version.
+
+The GUI/CLI side (`runner`, `run`, `config`, `data`, `tokens`, `estimate`, `evidence`) never
+imports torch; `trainer`, `base_cache` and `job` do, and only run in the training process
+(`python -m kindred.core.training`). Keep this file free of imports for that reason.
+"""

@@ -1,0 +1,75 @@
+"""`python -m kindred.core.training RUN_DIR --consent ID [--resume]`: the training process.
+
+Started by `runner.training_command` (CLI: subprocess; GUI: QProcess). Prints one JSON object per
+line on stdout (format in `kindred.core.training.runner`), checkpoints on SIGTERM/SIGINT and exits.
+Exit codes: 0 finished and archived, 3 stopped on request (resumable), 2 refused or failed with a
+message (the `error` line), 1 unexpected crash.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: never download
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")  # progress is reported as JSON lines instead
+
+import argparse
+import json
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from kindred.core.errors import KindredError
+from kindred.core.training.job import run_job
+from kindred.core.training.run import RunDir, StopFlag
+
+EXIT_DONE, EXIT_CRASH, EXIT_FAILED, EXIT_STOPPED = 0, 1, 2, 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kindred.core.training")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--consent", type=int, required=True,
+                        help="the granted `train` consent request for this run")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    args = parser.parse_args(argv)
+    stop = StopFlag()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.requested = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    run = RunDir(args.run_dir.resolve())
+    progress = None
+
+    def emit(event: dict[str, Any]) -> None:
+        nonlocal progress
+        line = json.dumps(event, ensure_ascii=False, allow_nan=False)
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        if progress is None and run.path.is_dir():
+            progress = run.progress_path.open("a", encoding="utf-8")
+        if progress is not None:
+            progress.write(line + "\n")
+            progress.flush()
+
+    try:
+        finished = run_job(run, args.consent, resume=args.resume, emit=emit, stop=stop)
+        return EXIT_DONE if finished else EXIT_STOPPED
+    except KindredError as exc:
+        emit({"event": "error", "message": str(exc)})
+        return EXIT_FAILED
+    except Exception as exc:  # a crash still ends with a line the launcher can show
+        traceback.print_exc(file=sys.stderr)
+        emit({"event": "error", "message": f"Training crashed: {type(exc).__name__}: {exc}. "
+              "The last checkpoint is kept; `kindred train --resume` continues from it."})
+        return EXIT_CRASH
+
+
+if __name__ == "__main__":
+    sys.exit(main())

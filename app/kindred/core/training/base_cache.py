@@ -1,0 +1,111 @@
+"""The base model for training: the GGUF dequantized to fp32 by transformers, cached.
+
+Dequantizing a GGUF through transformers takes ~16 s for SmolLM2; the result is saved once as
+safetensors under `cache/bases/<base sha256>/` and memory-mapped from there afterwards (~0.3 s).
+The cache is rebuildable and written atomically (built in a scratch folder, then renamed), so a
+killed process never leaves a half-written cache that would later be trusted. Only safetensors
+are ever loaded; nothing is downloaded (local files only).
+
+Imported only in the training process (it imports torch inside its functions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+from kindred.core.errors import KindredError
+
+CACHE_FORMAT = "kindred-base-cache/1"
+WEIGHTS = "model.safetensors"
+
+
+def _quiet_transformers() -> None:
+    """No progress bars or advice on stderr: the training process speaks in JSON lines."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+def cache_dir(cache_root: Path, base_sha256: str) -> Path:
+    return cache_root / "bases" / base_sha256
+
+
+def is_cached(cache_root: Path, base_sha256: str) -> bool:
+    folder = cache_dir(cache_root, base_sha256)
+    return (folder / WEIGHTS).is_file() and (folder / "kindred.json").is_file()
+
+
+def load_from_gguf(gguf_path: Path) -> Any:
+    """Dequantize a GGUF with transformers (slow); raises a clear error if it cannot."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    _quiet_transformers()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # library deprecation chatter is not the user's
+            return AutoModelForCausalLM.from_pretrained(
+                str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch.float32,
+                local_files_only=True)
+    except (ValueError, KeyError, RuntimeError, OSError, NotImplementedError) as exc:
+        raise KindredError(f"transformers cannot load {gguf_path.name} for training: {exc}. "
+                           "Nothing was changed.") from exc
+
+
+def save_cache(model: Any, cache_root: Path, base_sha256: str) -> Path:
+    """Write the dequantized weights and config (without the GGUF quantization marker)."""
+    from safetensors.torch import save_model
+
+    final = cache_dir(cache_root, base_sha256)
+    work = final.parent / f".{base_sha256[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
+    work.mkdir(parents=True)
+    try:
+        save_model(model, str(work / WEIGHTS))
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)
+        (work / "config.json").write_text(json.dumps(config, indent=1))
+        (work / "kindred.json").write_text(json.dumps({"format": CACHE_FORMAT,
+                                                       "base_sha256": base_sha256}))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(work, final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return final
+
+
+def load_cached(cache_root: Path, base_sha256: str) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    _quiet_transformers()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return AutoModelForCausalLM.from_pretrained(
+            str(cache_dir(cache_root, base_sha256)), dtype=torch.float32, use_safetensors=True,
+            local_files_only=True)
+
+
+def load_base(gguf_path: Path, base_sha256: str, cache_root: Path) -> tuple[Any, dict[str, Any]]:
+    """The fp32 base model, from the cache when possible. Returns (model, timing info)."""
+    start = time.perf_counter()
+    if is_cached(cache_root, base_sha256):
+        try:
+            model = load_cached(cache_root, base_sha256)
+            return model, {"cached": True, "load_s": time.perf_counter() - start}
+        except (OSError, ValueError, RuntimeError):
+            shutil.rmtree(cache_dir(cache_root, base_sha256), ignore_errors=True)  # rebuild it
+    model = load_from_gguf(gguf_path)
+    loaded = time.perf_counter() - start
+    save_cache(model, cache_root, base_sha256)
+    return model, {"cached": False, "load_s": loaded,
+                   "cache_write_s": time.perf_counter() - start - loaded}

@@ -1,0 +1,47 @@
+"""How long a run will take, for the consent summary (an estimate, said as one)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kindred.core.gguf_info import GGUFInfo
+
+REFERENCE_PARAMS = 135e6
+REFERENCE_TOKENS_PER_S = 250.0
+"""Measured training speed for SmolLM2-135M on 2 CPU cores; other sizes scale inversely."""
+IMPORT_S = 5.0
+REFERENCE_FIRST_LOAD_S = 20.0
+CACHED_LOAD_S = 1.0
+
+
+def parameters(info: GGUFInfo) -> int:
+    total = 0
+    for shape in info.tensors.values():
+        count = 1
+        for dim in shape:
+            count *= dim
+        total += count
+    return total
+
+
+def seconds(info: GGUFInfo, steps: Sequence[Sequence[int]], all_lengths: Sequence[int],
+            lengths: Sequence[int], *, cached: bool) -> float:
+    """Start-up + base load + the steps (`steps` index `lengths`, the training examples) + two
+    evaluation passes over all examples (a forward pass costs about a third of a step)."""
+    scale = max(parameters(info), 1) / REFERENCE_PARAMS
+    rate = REFERENCE_TOKENS_PER_S / scale
+    trained = sum(lengths[i] for batch in steps for i in batch)
+    evaluated = 2 * sum(all_lengths) / 3
+    load = CACHED_LOAD_S * scale if cached else REFERENCE_FIRST_LOAD_S * scale
+    return IMPORT_S + load + (trained + evaluated) / rate
+
+
+def human(value: float) -> str:
+    """"45 s", "3 min", "1 h 20 min"."""
+    value = max(0.0, value)
+    if value < 90:
+        return f"{max(1, round(value))} s"
+    minutes = round(value / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"

@@ -1,0 +1,75 @@
+"""Evidence for activating a candidate: the current and the candidate version's answers, side by
+side, on a few of the user's own recent prompts (show, don't tell).
+
+Answers are greedy (temperature 0) so the two columns differ only by the adapter. Runs on the
+engine's thread (the GUI's inference worker; the CLI's main thread) and puts the engine's adapter
+set back as it was, whatever happens. No torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kindred.core import consent, versions
+from kindred.core.archive import adapter_refs, verified_path
+from kindred.core.assistants import Assistant, get_assistant
+from kindred.core.consent import ConsentRequest
+from kindred.core.engine import AdapterRef, Engine, SamplingParams
+from kindred.core.feedback import system_prompt
+from kindred.core.store import Store
+
+FALLBACK_PROMPTS = ("Introduce yourself in two sentences.",
+                    "Give me one tip for a productive morning.",
+                    "What is a good way to learn a new language?")
+GREEDY = SamplingParams(temperature=0.0, top_p=1.0, top_k=1, repeat_penalty=1.1, max_tokens=96)
+
+
+def recent_prompts(store: Store, assistant_id: int, limit: int = 3) -> list[str]:
+    """The user's most recent distinct chat messages; then prompts they taught; then a few
+    generic ones, so there is always something to compare."""
+    rows = store.db.execute(
+        "SELECT m.content FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+        "WHERE c.assistant_id = ? AND m.role = 'user' ORDER BY m.id DESC LIMIT 50",
+        [assistant_id]).fetchall()
+    rows += store.db.execute(
+        "SELECT prompt FROM feedback WHERE assistant_id = ? AND kind != 'preference' "
+        "ORDER BY id DESC LIMIT 50", [assistant_id]).fetchall()
+    out: list[str] = []
+    for text in [str(r[0]).strip() for r in rows] + list(FALLBACK_PROMPTS):
+        if text and text not in out and len(text) <= 2000:
+            out.append(text)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def side_by_side(engine: Engine, store: Store, assistant: Assistant, candidate_id: str,
+                 prompts: list[str], sampling: SamplingParams = GREEDY) -> list[dict[str, Any]]:
+    """[{prompt, current, candidate}] with the active version (or bare base) vs the candidate."""
+    current = adapter_refs(store, assistant)
+    candidate = [AdapterRef(candidate_id, verified_path(store, candidate_id), 1.0)]
+    system = system_prompt(store, assistant)
+    chats = [([{"role": "system", "content": system}] if system else [])
+             + [{"role": "user", "content": p}] for p in prompts]
+    previous = engine.adapters
+    try:
+        engine.set_adapters(current)
+        before = [engine.chat(messages, sampling).read().strip() for messages in chats]
+        engine.set_adapters(candidate)
+        after = [engine.chat(messages, sampling).read().strip() for messages in chats]
+    finally:
+        engine.set_adapters(previous)
+    return [{"prompt": p, "current": b, "candidate": a}
+            for p, b, a in zip(prompts, before, after, strict=True)]
+
+
+def request_activation(store: Store, engine: Engine, candidate_id: str,
+                       prompts: list[str] | None = None) -> ConsentRequest:
+    """The `activate` consent request for a candidate, its evidence including side-by-side
+    answers. Decide it with `versions.answer(store, request.id, granted=..., via=...)`."""
+    version = versions.get_version(store, candidate_id)
+    assistant = get_assistant(store, version.assistant_id)
+    kind, summary, evidence = versions.describe_activation(store, version)
+    chosen = prompts or recent_prompts(store, assistant.id)
+    evidence["side_by_side"] = side_by_side(engine, store, assistant, version.id, chosen)
+    return consent.request(store, kind, assistant.id, version.id, summary, evidence)

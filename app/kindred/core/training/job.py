@@ -1,0 +1,167 @@
+"""One training job, start to archive, as the training process runs it.
+
+Order matters for consent and preservation: the run's lock is taken, then the `train` consent is
+used up (so starting the process by hand without a granted consent trains nothing); the base and
+the parent adapter load; training runs (checkpointing as it goes); the finished PEFT folder is
+written completely, then archived as a **candidate** with its metrics. It never activates
+anything. A resumed job that finds a finished `final/` folder (killed while archiving) archives it
+without training again, and one whose version is already archived just reports it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from kindred.core import consent
+from kindred.core.atomic import remove_tree, write_atomic
+from kindred.core.errors import KindredError
+from kindred.core.paths import DataHome
+from kindred.core.store import Store, open_store
+from kindred.core.training.config import TrainConfig
+from kindred.core.training.run import RunDir, StopFlag
+from kindred.core.training.tokens import Encoded
+from kindred.core.training.trainer import Emit
+
+METRICS = "kindred-metrics.json"
+
+
+def run_job(run: RunDir, consent_id: int, *, resume: bool, emit: Emit, stop: StopFlag) -> bool:
+    """True when the candidate is archived, False when stopped on request (resumable)."""
+    plan = run.plan()
+    store = open_store(DataHome(Path(plan["home"])))
+    try:
+        with run.hold():
+            consent.require(store, consent_id, "train", int(plan["assistant_id"]), run.id)
+            run.write_state(status="running", pid=os.getpid(), message=None)
+            try:
+                return _job(store, run, plan, resume=resume, emit=emit, stop=stop)
+            except BaseException as exc:
+                message = str(exc) if isinstance(exc, KindredError) else (
+                    f"Training crashed: {type(exc).__name__}: {exc}")
+                run.write_state(status="failed", message=message)
+                raise
+    finally:
+        store.close()
+
+
+def _existing_version(store: Store, run: RunDir) -> str | None:
+    row = store.db.execute("SELECT id FROM versions WHERE json_extract(manifest, "
+                           "'$.training.run') = ? LIMIT 1", [run.id]).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _job(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emit: Emit,
+         stop: StopFlag) -> bool:
+    version_id = _existing_version(store, run)
+    if version_id is None and not (resume and (run.final_dir / METRICS).is_file()):
+        metrics = _train(store, run, plan, resume=resume, emit=emit, stop=stop)
+        if metrics is None:
+            return False
+    if version_id is None:
+        version_id = _archive(store, run, plan)
+        emit({"event": "archived", "version": version_id})
+    metrics = json.loads((run.final_dir / METRICS).read_text()) if (
+        run.final_dir / METRICS).is_file() else {}
+    run.write_state(status="done", version=version_id, message=None)
+    for _, folder in run.checkpoints():
+        remove_tree(folder)
+    remove_tree(run.final_dir)
+    emit({"event": "done", "version": version_id, "metrics": metrics})
+    return True
+
+
+def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emit: Emit,
+           stop: StopFlag) -> dict[str, Any] | None:
+    import torch
+
+    from kindred.core import archive
+    from kindred.core.training import base_cache, trainer
+
+    began = time.perf_counter()
+    cfg = TrainConfig.from_json(plan["config"])
+    torch.set_num_threads(cfg.threads)
+    tokens = run.tokens()
+    train_set = [Encoded.from_json(e) for e in tokens["train"]]
+    held_out = [Encoded.from_json(e) for e in tokens["heldout"]]
+    checkpoint = run.last_checkpoint() if resume else None
+    emit({"event": "start", "run": run.id, "examples": len(train_set),
+          "heldout": len(held_out), "resumed_from": checkpoint[0] if checkpoint else None})
+    emit({"event": "loading", "what": "base"})
+    base, load = base_cache.load_base(Path(plan["base"]["path"]), plan["base"]["sha256"],
+                                      Path(plan["cache_root"]))
+    emit({"event": "loaded", **{k: round(v, 3) if isinstance(v, float) else v
+                                for k, v in load.items()}})
+    if stop.requested:
+        _stopped(run, emit, 0, None)
+        return None
+    parent = archive.peft_folder(store, plan["parent"]) if plan.get("parent") else None
+    model = trainer.build_peft(base, cfg, parent)
+    if checkpoint is None:
+        start = {"train_loss_start": trainer.evaluate(model, train_set),
+                 "heldout_loss_start": trainer.evaluate(model, held_out)}
+        run.write_state(start_metrics=start)
+    else:
+        start = dict(run.state().get("start_metrics") or {})
+    emit({"event": "eval", "when": "start", "train_loss": start.get("train_loss_start"),
+          "heldout_loss": start.get("heldout_loss_start")})
+    outcome = trainer.train(run, model, train_set, cfg, emit, stop,
+                            resume_from=checkpoint[1] if checkpoint else None)
+    if not outcome.finished:
+        last = run.last_checkpoint()
+        _stopped(run, emit, outcome.step, last[1] if last else None, outcome.total_steps)
+        return None
+    end = {"train_loss": trainer.evaluate(model, train_set),
+           "heldout_loss": trainer.evaluate(model, held_out)}
+    emit({"event": "eval", "when": "end", **end})
+    metrics = {**start, **end, "steps": outcome.total_steps, "examples": len(train_set),
+               "heldout_examples": len(held_out), "tokens": outcome.info["tokens"],
+               "tokens_per_s": round(outcome.info["tokens_per_s"], 1),
+               "train_s": round(outcome.info["elapsed_s"], 1),
+               "job_s": round(time.perf_counter() - began, 1),
+               "final_step_loss": outcome.losses[-1] if outcome.losses else None}
+    _save_final(run, model, metrics)
+    return metrics
+
+
+def _stopped(run: RunDir, emit: Emit, step: int, checkpoint: Path | None,
+             total: int | None = None) -> None:
+    run.write_state(status="stopped", step=step, checkpoint=str(checkpoint) if checkpoint else None)
+    emit({"event": "stopped", "step": step, "total_steps": total,
+          "checkpoint": str(checkpoint) if checkpoint else None})
+
+
+def _save_final(run: RunDir, model: Any, metrics: dict[str, Any]) -> None:
+    """The finished PEFT folder, complete before it gets its final name."""
+    work = run.path / ".final.partial"
+    remove_tree(work)
+    remove_tree(run.final_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "no config file near the base": expected, it is a GGUF
+        model.save_pretrained(str(work), safe_serialization=True)
+    write_atomic(work / METRICS, json.dumps(metrics).encode())
+    work.rename(run.final_dir)
+
+
+def _archive(store: Store, run: RunDir, plan: dict[str, Any]) -> str:
+    from kindred.core import archive
+    from kindred.core.assistants import get_assistant
+    from kindred.core.models import get_model
+
+    assistant = get_assistant(store, int(plan["assistant_id"]))
+    base = get_model(store, assistant.model_id)
+    if base.sha256 != plan["base"]["sha256"]:
+        raise KindredError(f"The assistant's base model changed during training; this run "
+                           f"trained for {plan['base']['sha256'][:12]}. The finished adapter is "
+                           f"kept in {run.final_dir}; nothing was archived.")
+    metrics = json.loads((run.final_dir / METRICS).read_text())
+    training = {"run": run.id, "config": plan["config"], "counts": plan.get("counts", {}),
+                "started_from": "parent" if plan.get("parent") else "scratch"}
+    version = archive.archive_peft_folder(
+        store, assistant, run.final_dir, source="trained", parent=plan.get("parent"),
+        dataset=plan["dataset"], metrics=metrics, training=training)
+    return version.id

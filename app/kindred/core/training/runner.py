@@ -1,0 +1,336 @@
+"""Starting, following and stopping training from the GUI or the CLI (no torch here).
+
+Flow (the GUI runs the slow-ish steps in its background-task helper):
+
+    plan = plan_training(session, assistant)            # validates; tokenizes (~1 s); no writes
+    req = request_training(store, plan)                 # consent request: counts, base, time
+    decision = consent.decide(store, req.id, granted=..., via="gui")
+    run = start_training(store, plan, decision)         # refuses unless granted; writes runs/<id>
+    argv, env = training_command(run, decision.id), training_env()
+    # CLI: subprocess.Popen(argv, env=env, stdout=PIPE); GUI: QProcess(program=argv[0], ...)
+
+The training process consumes the `train` consent itself, so starting it by hand without one
+trains nothing. It prints one JSON object per line on stdout (UTF-8); `parse_line` turns a line
+into a dict (or None for anything else). Events, in order:
+
+    {"event": "start", "run": ID, "examples": N, "heldout": N, "resumed_from": STEP | null}
+    {"event": "loading", "what": "base"}
+    {"event": "loaded", "cached": BOOL, "load_s": S}
+    {"event": "eval", "when": "start" | "end", "train_loss": X, "heldout_loss": X | null, ...}
+    {"event": "step", "step": K, "total_steps": N, "loss": X, "lr": X, "tokens": N,
+     "tokens_per_s": X, "eta_s": S, "elapsed_s": S}                    # once per step
+    {"event": "checkpoint", "step": K, "path": DIR}
+    {"event": "stopped", "step": K, "total_steps": N, "checkpoint": DIR | null}   # then exit 3
+    {"event": "archived", "version": ID}
+    {"event": "done", "version": ID, "metrics": {...}}                  # then exit 0
+    {"event": "error", "message": TEXT}                                 # then exit 2 (or 1)
+
+Stopping is gated too: `interrupt(store, run, decision)` needs an `interrupt` consent (ask with
+`request_interrupt`, which says what is kept) and then sends SIGTERM; the trainer writes a
+checkpoint and exits. `request_resume` + `training_command(run, id, resume=True)` continue it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kindred.core import consent
+from kindred.core.assistants import Assistant
+from kindred.core.atomic import write_atomic
+from kindred.core.consent import ConsentError, ConsentRequest, Decision
+from kindred.core.dataset import Dataset, build_dataset, describe_counts
+from kindred.core.errors import KindredError, NotFoundError
+from kindred.core.gguf_info import read_gguf
+from kindred.core.hashing import sha256_bytes
+from kindred.core.models import Model, get_model
+from kindred.core.session import Session
+from kindred.core.store import Store, now
+from kindred.core.training import estimate
+from kindred.core.training.config import TrainConfig
+from kindred.core.training.data import schedule, split_holdout
+from kindred.core.training.run import RESUMABLE, RunDir, list_runs
+from kindred.core.training.tokens import ChatTokenizer, Encoded
+
+TRAINABLE_ARCHITECTURES = ("llama", "qwen2", "qwen3")
+"""Architectures transformers can load from GGUF *and* whose LoRA Kindred can convert back to
+llama.cpp (module names q/k/v/o/gate/up/down; llama's q/k row permutation)."""
+PLAN_FORMAT = "kindred-run/1"
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """Everything a run needs, computed before asking: nothing is written until it starts."""
+
+    run_id: str
+    assistant_id: int
+    model: Model
+    parent: str | None
+    dataset: Dataset
+    dataset_bytes: bytes
+    config: TrainConfig
+    train: list[Encoded]
+    heldout: list[Encoded]
+    total_steps: int
+    estimate_s: float
+    cached: bool
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def dataset_id(self) -> str:
+        return sha256_bytes(self.dataset_bytes)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.dataset.counts()
+
+    def summary(self) -> str:
+        parent = (f"continuing from version {self.parent[:12]} and replaying all past data"
+                  if self.parent else "starting a new adapter")
+        held = f", {len(self.heldout)} held out to measure it" if self.heldout else ""
+        return (f"Train {self.model.name} on {describe_counts(self.counts)} ({len(self.train)} "
+                f"training examples{held}), {parent}. {self.total_steps} steps, about "
+                f"{estimate.human(self.estimate_s)} on this computer. The result is a candidate "
+                "version: nothing changes in your chats until you approve it.")
+
+    def evidence(self) -> dict[str, Any]:
+        return {"run": self.run_id, "counts": self.counts, "dataset": self.dataset_id,
+                "base": {"id": self.model.id, "name": self.model.name,
+                         "sha256": self.model.sha256},
+                "parent": self.parent, "examples": len(self.train),
+                "heldout": len(self.heldout), "steps": self.total_steps,
+                "tokens": sum(len(e) for e in self.train),
+                "estimated_s": round(self.estimate_s), "config": self.config.to_json()}
+
+
+def _parent_for(store: Store, assistant: Assistant, model: Model
+                ) -> tuple[str | None, dict[str, Any] | None]:
+    """The active version, when it was trained on this same base: training continues from it
+    (its LoRA shape is kept) and replays all the data, so learning accumulates."""
+    from kindred.core.archive import peft_folder
+    from kindred.core.peft_files import CONFIG, read_config
+    from kindred.core.versions import active_version
+
+    active = active_version(store, assistant.id)
+    if active is None or active.base_sha256 != model.sha256:
+        return None, None
+    return active.id, read_config(peft_folder(store, active.id) / CONFIG)
+
+
+def check_trainable(model: Model) -> None:
+    if model.architecture not in TRAINABLE_ARCHITECTURES:
+        raise KindredError(
+            f"Kindred cannot train on {model.name}: its architecture '{model.architecture}' "
+            "cannot be loaded for training from GGUF (supported: "
+            f"{', '.join(TRAINABLE_ARCHITECTURES)}). Nothing was changed.")
+    if not model.path.is_file():
+        raise KindredError(f"The base model file {model.path} is missing. Nothing was changed.")
+
+
+def running_runs(session: Session, assistant_id: int) -> list[RunDir]:
+    return [r for r in list_runs(session.home.runs, assistant_id) if r.is_running()]
+
+
+def plan_training(session: Session, assistant: Assistant, config: TrainConfig | None = None
+                  ) -> TrainingPlan:
+    """Validate and prepare a run. Raises a clear KindredError (nothing written) when there is
+    nothing to learn, an example does not fit, or the base cannot be trained."""
+    store = session.store
+    model = get_model(store, assistant.model_id)
+    check_trainable(model)
+    busy = running_runs(session, assistant.id)
+    if busy:
+        raise KindredError(f"Training run {busy[0].id} is still running for {assistant.name}. "
+                           "Wait for it or stop it first. Nothing was changed.")
+    cfg = (config or TrainConfig()).validated()
+    parent, parent_config = _parent_for(store, assistant, model)
+    if parent_config is not None:
+        cfg = cfg.with_lora_of(parent_config)
+    dataset = build_dataset(store, assistant, model.sha256)
+    if not dataset.examples:
+        raise KindredError(
+            f"There is nothing to learn yet for {assistant.name}: correct an answer, like one, "
+            "or state a preference first (`kindred examples add`, `kindred teach`). "
+            "Nothing was changed.")
+    limit = min(cfg.max_length, model.context_length or cfg.max_length)
+    with ChatTokenizer(model.path) as tokenizer:
+        encoded = [tokenizer.encode(e) for e in dataset.examples]
+    for example, enc in zip(dataset.examples, encoded, strict=True):
+        if len(enc) > limit:
+            what = example.messages[-2]["content"][:40].replace("\n", " ")
+            raise KindredError(
+                f"The {example.kind} example #{example.feedback_id} (\"{what}…\") is "
+                f"{len(enc)} tokens long with its prompt; training takes at most {limit} tokens "
+                "per example. Shorten or remove it. Nothing was changed.")
+    keys = [json.dumps(e.to_json(), sort_keys=True) for e in dataset.examples]
+    train_idx, held_idx = split_holdout(keys, cfg)
+    train = [encoded[i] for i in train_idx]
+    steps = schedule([len(e) for e in train], cfg)
+    from kindred.core.training.base_cache import is_cached
+
+    cached = is_cached(session.home.cache, model.sha256)
+    seconds = estimate.seconds(read_gguf(model.path), steps, [len(e) for e in encoded],
+                               [len(e) for e in train], cached=cached)
+    run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+    return TrainingPlan(run_id, assistant.id, model, parent, dataset, dataset.to_bytes(), cfg,
+                        train, [encoded[i] for i in held_idx], len(steps), seconds, cached)
+
+
+def request_training(store: Store, plan: TrainingPlan) -> ConsentRequest:
+    """Ask to train (kind `train`, subject: the run id), with what data, which base, how long."""
+    return consent.request(store, "train", plan.assistant_id, plan.run_id, plan.summary(),
+                           plan.evidence())
+
+
+def check_decision(store: Store, decision: Decision | int | None, kind: str, assistant_id: int,
+                   subject: str) -> None:
+    """The gate's conditions, checked without using the decision up (the training process
+    uses it): so a refusal or a mismatch fails here, before anything is written."""
+    if decision is None:
+        raise ConsentError(f"The {kind} needs your consent; none was given. Nothing was changed.")
+    request_id = decision if isinstance(decision, int) else decision.id
+    try:
+        current = consent.get_decision(store, request_id)
+    except NotFoundError:
+        current = None
+    if current is None:
+        raise ConsentError(f"Consent request {request_id} has no decision yet. "
+                           "Nothing was changed.")
+    req = current.request
+    if (not current.granted or req.kind != kind or req.assistant_id != assistant_id
+            or req.subject != subject or current.used_at is not None):
+        why = ("it was refused" if not current.granted else "it was already used"
+               if current.used_at is not None else "it was given for something else")
+        raise ConsentError(f"Consent {request_id} does not permit this {kind}: {why}. "
+                           "Nothing was changed.")
+
+
+def start_training(session: Session, plan: TrainingPlan, decision: Decision | int | None
+                   ) -> RunDir:
+    """Write the dataset snapshot and the run folder once consent is granted (else raise,
+    writing nothing). The caller then launches `training_command(run, decision)`."""
+    from kindred.core.archive import put_dataset
+
+    check_decision(session.store, decision, "train", plan.assistant_id, plan.run_id)
+    dataset_id = put_dataset(session.store, plan.dataset_bytes)
+    run = RunDir(session.home.runs / plan.run_id)
+    run.path.mkdir(parents=True)
+    write_atomic(run.tokens_path, json.dumps({
+        "train": [e.to_json() for e in plan.train],
+        "heldout": [e.to_json() for e in plan.heldout]}).encode())
+    write_atomic(run.plan_path, json.dumps({
+        "format": PLAN_FORMAT, "run": plan.run_id, "home": str(session.home.root),
+        "cache_root": str(session.home.cache), "assistant_id": plan.assistant_id,
+        "base": {"id": plan.model.id, "path": str(plan.model.path),
+                 "sha256": plan.model.sha256, "architecture": plan.model.architecture},
+        "parent": plan.parent, "dataset": dataset_id, "counts": plan.counts,
+        "config": plan.config.to_json(), "total_steps": plan.total_steps,
+        "estimate_s": plan.estimate_s, "created_at": now()}, indent=1).encode())
+    run.write_state(status="created", total_steps=plan.total_steps)
+    return run
+
+
+def training_command(run: RunDir, decision: Decision | int, *, resume: bool = False,
+                     python: str | None = None) -> list[str]:
+    """argv of the training process (pure: testable, and what QProcess needs)."""
+    consent_id = decision if isinstance(decision, int) else decision.id
+    argv = [python or sys.executable, "-m", "kindred.core.training", str(run.path),
+            "--consent", str(consent_id)]
+    return [*argv, "--resume"] if resume else argv
+
+
+def training_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for it: offline (never download), unbuffered, quiet libraries."""
+    env = dict(os.environ if base is None else base)
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1",
+               PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false",
+               TRANSFORMERS_NO_ADVISORY_WARNINGS="1", PYTHONIOENCODING="utf-8",
+               TQDM_DISABLE="1")
+    return env
+
+
+def launch(run: RunDir, decision: Decision | int, *, resume: bool = False
+           ) -> subprocess.Popen[str]:
+    """Start the training process (CLI). Its own session, so a Ctrl+C in the terminal reaches
+    only the CLI, which then asks before interrupting."""
+    return subprocess.Popen(training_command(run, decision, resume=resume), env=training_env(),
+                            stdout=subprocess.PIPE, text=True, encoding="utf-8",
+                            start_new_session=True)
+
+
+def parse_line(line: str | bytes) -> dict[str, Any] | None:
+    """One progress event from a line of the training process's stdout, or None."""
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", "replace")
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and isinstance(event.get("event"), str) else None
+
+
+# -- resuming and interrupting --------------------------------------------------------------
+
+
+def resumable_run(session: Session, assistant_id: int) -> RunDir | None:
+    """The newest unfinished run of the assistant (stopped, failed or killed), if any."""
+    for run in reversed(list_runs(session.home.runs, assistant_id)):
+        status = run.status()
+        if status == "done":
+            return None
+        if status in RESUMABLE:
+            return run
+    return None
+
+
+def describe_run(run: RunDir) -> str:
+    plan = run.plan()
+    last = run.last_checkpoint()
+    where = f"step {last[0]} of {plan.get('total_steps', '?')}" if last else "the beginning"
+    return f"training run {run.id} ({run.status()}), from {where}"
+
+
+def request_resume(store: Store, run: RunDir) -> ConsentRequest:
+    plan = run.plan()
+    if run.is_running():
+        raise KindredError(f"Training run {run.id} is already running. Nothing was changed.")
+    summary = (f"Resume {describe_run(run)}. The result is a candidate version: nothing changes "
+               "in your chats until you approve it.")
+    return consent.request(store, "train", int(plan["assistant_id"]), run.id, summary,
+                           {"run": run.id, "resume": True, "counts": plan.get("counts", {}),
+                            "dataset": plan.get("dataset"), "parent": plan.get("parent")})
+
+
+def request_interrupt(store: Store, run: RunDir) -> ConsentRequest:
+    """Ask before stopping: says what is kept (the checkpoint) and how to continue."""
+    plan, state = run.plan(), run.state()
+    last = run.last_checkpoint()
+    kept = (f"the checkpoint at step {last[0]}" if last else "no checkpoint yet (it is written "
+            "when training stops)")
+    summary = (f"Stop training run {run.id} (step {state.get('step', '?')} of "
+               f"{plan.get('total_steps', '?')}). A checkpoint is written before it stops; kept: "
+               f"{kept} and all your data. Resume continues from the checkpoint. Nothing is "
+               "archived until a run finishes.")
+    return consent.request(store, "interrupt", int(plan["assistant_id"]), run.id, summary,
+                           {"run": run.id, "checkpoint": last[0] if last else None})
+
+
+def interrupt(store: Store, run: RunDir, decision: Decision | int | None) -> None:
+    """Stop a running training (kind `interrupt`): SIGTERM, the trainer checkpoints and exits."""
+    plan = run.plan()
+    pid = int(run.state().get("pid") or 0)
+    if not run.is_running() or pid <= 0:
+        raise KindredError(f"Training run {run.id} is not running. Nothing was changed.")
+    consent.require(store, decision, "interrupt", int(plan["assistant_id"]), run.id)
+    os.kill(pid, signal.SIGTERM)

@@ -1,0 +1,87 @@
+"""Examples -> token ids with llama.cpp's own tokenizer and the model's chat template.
+
+Tokenizing exactly as the engine does at chat time (same template renderer, same tokenizer,
+prompt tokenized on its own) means the adapter is trained on the very token sequences it will see:
+the prompt ends with the assistant's turn opened, and the answer's tokens (with the end-of-turn
+token, so the model learns where to stop) are the only loss targets. Loads the vocabulary only
+(no weights), so this is cheap enough for the GUI's background task; no torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kindred.core.dataset import Example
+from kindred.core.errors import KindredError
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One example as tokens: `ids[:n_prompt]` is context, `ids[n_prompt:]` the target."""
+
+    ids: list[int]
+    n_prompt: int
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def to_json(self) -> list[Any]:
+        return [self.ids, self.n_prompt]
+
+    @classmethod
+    def from_json(cls, data: Sequence[Any]) -> Encoded:
+        return cls([int(i) for i in data[0]], int(data[1]))
+
+
+class ChatTokenizer:
+    """The base model's vocabulary and chat template, as llama.cpp applies them."""
+
+    def __init__(self, model_path: str | Path) -> None:
+        import llama_cpp
+        from llama_cpp._internals import LlamaModel
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        params = llama_cpp.llama_model_default_params()
+        params.vocab_only = True
+        try:
+            self._model = LlamaModel(path_model=str(model_path), params=params, verbose=False)
+        except ValueError as exc:
+            raise KindredError(f"llama.cpp cannot read the vocabulary of {Path(model_path).name}"
+                               f": {exc}. Nothing was changed.") from exc
+        template = self._model.metadata().get("tokenizer.chat_template")
+        if not template:
+            self.close()
+            raise KindredError(f"{Path(model_path).name} has no chat template, so its training "
+                               "examples cannot be formatted. Nothing was changed.")
+        eos, bos = self._model.token_eos(), self._model.token_bos()
+        specials = {"eos_token": self._model.token_get_text(eos) if eos != -1 else "",
+                    "bos_token": self._model.token_get_text(bos) if bos != -1 else ""}
+        self._prompt = Jinja2ChatFormatter(template=template, **specials)
+        self._full = Jinja2ChatFormatter(template=template, add_generation_prompt=False,
+                                         **specials)
+
+    def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
+        return list(self._model.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
+
+    def encode(self, example: Example) -> Encoded:
+        prompt = self._prompt(messages=example.prompt_messages)
+        full = self._full(messages=example.messages).prompt
+        if not full.startswith(prompt.prompt) or len(full) == len(prompt.prompt):
+            raise KindredError("The model's chat template does not put the answer after the "
+                               "prompt, so Kindred cannot tell which tokens to learn. "
+                               "Nothing was changed.")
+        prompt_ids = self.tokenize(prompt.prompt, add_bos=not prompt.added_special)
+        answer_ids = self.tokenize(full[len(prompt.prompt):], add_bos=False)
+        return Encoded(prompt_ids + answer_ids, len(prompt_ids))
+
+    def close(self) -> None:
+        self._model.close()
+
+    def __enter__(self) -> ChatTokenizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
