@@ -321,12 +321,9 @@ class HistoryView(QWidget):
                       "time.")
             self.refresh()
             return
-        summary = (f"Retire version {version.short}. {self.assistant.name} goes back to "
-                   "answering with its base model alone. The weights are kept and can be "
-                   "restored.")
-        self._ask("retire", version.id, summary,
-                  {"version": version.id, "source": version.source,
-                   "metrics": version.metrics, "created_at": version.created_at},
+        kind, summary, evidence = versions.describe_retire(self.session.store, version)
+        evidence = {**evidence, "source": version.source, "created_at": version.created_at}
+        self._ask(kind, version.id, summary, evidence,
                   changes=f"{self.assistant.name} stops using version {version.short} and "
                           "answers with the base model alone.",
                   kept=f"Version {version.short} stays archived with all its files; you can "
