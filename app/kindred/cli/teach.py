@@ -154,6 +154,7 @@ def train(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     if not args.resume:
         run = runner.start_training(session, plan, decision)
+    assert run is not None
     return _follow(session, run, decision, resume=args.resume)
 
 

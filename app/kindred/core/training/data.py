@@ -1,10 +1,11 @@
 """Which examples train, in which batches, in which order: pure functions of the data and seed.
 
 Batches group examples of similar length (sorted, then cut when `count x longest` would exceed
-the token budget or waste more than a quarter on padding) and are right-padded. Right padding needs no attention mask: with causal
-attention a real token never sees the padding after it, so the fast causal kernel is used and
-padding only costs the few wasted positions. The order of batches is shuffled per epoch from the
-seed, and the whole schedule is known in advance, so a resumed run replays it exactly.
+the token budget or waste more than a quarter on padding) and are right-padded. Right padding
+needs no attention mask: with causal attention a real token never sees the padding after it, so
+the fast causal kernel is used and padding only costs the few wasted positions. The order of
+batches is shuffled per epoch from the seed, and the whole schedule is known in advance, so a
+resumed run replays it exactly.
 """
 
 from __future__ import annotations
