@@ -24,17 +24,11 @@ from kindred.core.archive import version_dir
 from kindred.core.session import Session, open_session
 from kindred.core.versions import Version
 from kindred.ui import tasks
-from kindred.ui.insight_view import (
-    EMPTY_TEXT,
-    MODULE_NAMES,
-    InsightView,
-    _LazyEngine,
-    token_label,
-)
+from kindred.ui.insight_sections import MODULE_NAMES, SECTIONS, InsightReport, token_label
+from kindred.ui.insight_view import EMPTY_TEXT, InsightView, _LazyEngine
 from support.archive_helpers import activate, make_version
 
 COMPUTE_TIMEOUT_MS = 900_000  # a cold insight on a busy 2-core machine
-SECTIONS = ["summary", "evidence", "probes", "tokens", "layers", "fit"]
 
 
 @pytest.fixture(scope="module")
@@ -123,27 +117,27 @@ def test_computes_in_the_background_and_renders_every_section(qtbot, open_view, 
 
     # Every section is there, filled from the result.
     assert view.stack.currentIndex() == 2
-    assert list(view.sections) == SECTIONS
-    assert [lbl.text() for lbl in view.summary_labels][:len(result["summary"])] == [
+    assert list(view.report.sections) == list(SECTIONS)
+    assert [lbl.text() for lbl in view.report.summary_labels][:len(result["summary"])] == [
         f"•  {s}" for s in result["summary"]]
     assert any("learned from 1 stated preference and 2 corrected answers" in lbl.text()
-               for lbl in view.summary_labels)
-    evidence = view.sections["evidence"]
+               for lbl in view.report.summary_labels)
+    evidence = view.report.sections["evidence"]
     texts = [w.text() for w in evidence.findChildren(type(view.title))]
     assert "“Call me Sam”" in texts
     assert "→ Oats with berries, Sam. Quick and filling!" in texts
-    assert len(view.probe_views) == len(result["probes"]) >= 6
-    for (before, now), pair in zip(view.probe_views, result["probes"], strict=True):
+    assert len(view.report.probe_views) == len(result["probes"]) >= 6
+    for (before, now), pair in zip(view.report.probe_views, result["probes"], strict=True):
         assert before.markdown == pair["base"] and now.markdown == pair["adapter"]
-    promoted = view.token_charts["promoted"].chart().series()[0].barSets()[0]
-    assert promoted.count() == min(10, len(result["tokens"]["promoted"]))
+    promoted = view.report.token_charts["promoted"].chart().series()[0].barSets()[0]
+    assert promoted.count() == min(8, len(result["tokens"]["promoted"]))
     top = result["tokens"]["promoted"][0]
     assert promoted.at(promoted.count() - 1) == pytest.approx(abs(top["score"]))
-    assert view.heatmap.columns == ["0", "1", "2"]  # one column per layer
-    assert view.heatmap.rows == [MODULE_NAMES[m] for m in ("attn_q", "attn_v", "ffn_down")]
-    assert view.heatmap.values[0][0] == result["layers"][0]["modules"]["attn_q"] > 0
-    assert view.fit_chart is not None
-    fit = view.fit_chart.chart().series()[0].barSets()[0]
+    assert view.report.heatmap.columns == ["0", "1", "2"]  # one column per layer
+    assert view.report.heatmap.rows == [MODULE_NAMES[m] for m in ("attn_q", "attn_v", "ffn_down")]
+    assert view.report.heatmap.values[0][0] == result["layers"][0]["modules"]["attn_q"] > 0
+    assert view.report.fit_chart is not None
+    fit = view.report.fit_chart.chart().series()[0].barSets()[0]
     assert [fit.at(0), fit.at(1)] == pytest.approx([result["fit"]["base_nll"],
                                                     result["fit"]["adapter_nll"]])
     assert result["fit"]["tokens"] > 0
@@ -170,7 +164,7 @@ def test_second_opening_comes_from_the_cache_at_once(qtbot, open_view, learned) 
     assert elapsed < 2.0 and view.elapsed < 1.0
     assert view.progress_values == [100]  # one step: "Loaded from cache"
     assert cache_files(root) == before
-    assert list(view.sections) == SECTIONS
+    assert list(view.report.sections) == list(SECTIONS)
 
 
 def test_compare_two_versions_and_cancel(qtbot, open_view, learned) -> None:  # type: ignore[no-untyped-def]
@@ -204,10 +198,11 @@ def test_compare_two_versions_and_cancel(qtbot, open_view, learned) -> None:  # 
               "style": {"sentences": []}, "tokens": {"promoted": [], "demoted": []},
               "layers": [], "fit": {"base_nll": None, "adapter_nll": None, "tokens": 0},
               "summary": ["Its answers to the probe questions read much like before."]}
-    assert view.side_names(result) == ("Version 1", "Version 2")
+    assert InsightReport(result, view.names).side_names(result) == ("Version 1", "Version 2")
     view.render(result)
-    assert list(view.sections) == SECTIONS
-    assert view.fit_chart is None  # nothing to measure the fit on: said in words instead
+    assert list(view.report.sections) == list(SECTIONS)
+    assert view.report.comparison_text(result) == "Version 2 compared with Version 1."
+    assert view.report.fit_chart is None  # nothing to measure the fit on: said in words instead
 
 
 def test_empty_state_without_versions_and_on_assistant_change(qtbot, open_view,  # type: ignore[no-untyped-def]
@@ -247,3 +242,4 @@ def test_token_labels_are_readable() -> None:
     assert token_label("\n") == "(new line)"
     assert token_label("  ") == "(space)"
     assert token_label("") == "(nothing)"
+    assert token_label("<|im_end|>") == "‹|im_end|›"  # not read as markup by the chart

@@ -157,6 +157,7 @@ def bar_chart(categories: Sequence[str], sets: Iterable[Bars], *, stacked: bool 
     style_axis(cat_axis, grid=False)
     value_axis = QValueAxis()
     value_axis.setRange(low if minimum is None else minimum, max(top * 1.08, 1e-6))
+    value_axis.applyNiceNumbers()
     if integer:
         value_axis.setLabelFormat("%d")
         value_axis.setRange(0, max(1, int(top + 0.999)))
@@ -226,7 +227,7 @@ class Heatmap(QWidget):
 
     def _height(self) -> int:
         line = self.fontMetrics().height()
-        return int(len(self.rows) * 22 + 3 * line + 30)
+        return int(len(self.rows) * 22 + 3 * line + 24)
 
     def sizeHint(self) -> QSize:
         return QSize(600, self._height())
@@ -249,9 +250,9 @@ class Heatmap(QWidget):
         cell = self._cell()
         row_h = 22.0
         muted, grid = muted_color(), grid_color()
-        painter.setPen(muted)
         for r, name in enumerate(self.rows):
             y = r * row_h
+            painter.setPen(muted)
             painter.drawText(QRectF(0, y, left - 8, row_h),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, name)
             for c in range(len(self.columns)):
@@ -269,10 +270,10 @@ class Heatmap(QWidget):
                 painter.drawText(QRectF(left + c * cell - 10, bottom, cell + 20, line),
                                  Qt.AlignmentFlag.AlignHCenter, name)
         if self.column_title:
-            painter.drawText(QRectF(left, bottom + line, len(self.columns) * cell, line),
-                             Qt.AlignmentFlag.AlignHCenter, self.column_title)
+            painter.drawText(QRectF(left, bottom + line + 2, self.width() - left, line),
+                             Qt.AlignmentFlag.AlignLeft, self.column_title)
         # The legend: a gradient from "no change" to the largest change.
-        y = bottom + 2 * line + 8
+        y = bottom + 2 * line + 12
         gradient = QLinearGradient(left, 0, left + 160, 0)
         gradient.setColorAt(0, self.color_for(0.0))
         gradient.setColorAt(1, self.color_for(self.maximum or 1.0))

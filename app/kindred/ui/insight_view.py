@@ -1,6 +1,6 @@
 # PySide6 ships no py.typed, so mypy sees Qt classes as Any:
 # mypy: disable-error-code="misc, untyped-decorator"
-"""What it learned: for one version, in words first, then the evidence, then the charts.
+"""What it learned: the page that picks a version and a comparison and works out the insight.
 
 Written for someone who has never heard of LoRA: the summary sentences come first, then what
 taught it (their own preferences and corrections), then its answers before and now, and only
@@ -23,7 +23,6 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -37,28 +36,12 @@ from PySide6.QtWidgets import (
 from kindred.core import versions
 from kindred.core.assistants import Assistant, get_assistant
 from kindred.core.session import Session
-from kindred.ui.charts import (
-    BAD,
-    GOOD,
-    Bars,
-    ChartView,
-    Heatmap,
-    bar_chart,
-    section,
-    unique_labels,
-    version_names,
-)
+from kindred.ui.charts import version_names
+from kindred.ui.insight_sections import InsightReport
+from kindred.ui.insight_sections import label as _label
 from kindred.ui.tasks import Task, run_task
-from kindred.ui.widgets import MarkdownView
 
 EMPTY_TEXT = "Teach your assistant, then train it, to see what it learned."
-MODULE_NAMES = {  # llama.cpp tensor names, in reading order, with plain names
-    "attn_q": "attention · query", "attn_k": "attention · key", "attn_v": "attention · value",
-    "attn_output": "attention · output", "ffn_gate": "feed-forward · gate",
-    "ffn_up": "feed-forward · up", "ffn_down": "feed-forward · down",
-}
-EXAMPLES_SHOWN = 5
-TOKENS_SHOWN = 10
 
 
 class _LazyEngine:
@@ -103,30 +86,6 @@ def insight_job(home: Path, assistant_id: int, version_id: str, against: str
         session.close()
 
 
-def token_label(text: str) -> str:
-    """What a person can read of a token: the word itself, or what kind of blank it is."""
-    stripped = text.strip()
-    if stripped:
-        return stripped
-    if "\n" in text:
-        return "(new line)"
-    return "(space)" if text else "(nothing)"
-
-
-def _label(text: str, *, muted: bool = False, bold: bool = False, size: float = 1.0) -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    if muted:
-        label.setObjectName("emptyHint")
-    if bold or size != 1.0:
-        font = label.font()
-        font.setBold(bold)
-        font.setPointSizeF(font.pointSizeF() * size)
-        label.setFont(font)
-    return label
-
-
 class InsightView(QWidget):
     computed = Signal(dict)  # a result was shown (from the cache or freshly computed)
 
@@ -143,7 +102,7 @@ class InsightView(QWidget):
         self.started_at = 0.0
         self.elapsed = 0.0
         self.progress_values: list[int] = []
-        self.sections: dict[str, QFrame] = {}
+        self.report: InsightReport | None = None
         self.setObjectName("page")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
 
@@ -196,15 +155,9 @@ class InsightView(QWidget):
         wl.addWidget(self.waiting_label)
         wl.addWidget(self.compute_button, 0, Qt.AlignmentFlag.AlignHCenter)
         wl.addStretch(2)
-        self.body = QWidget()
-        self.body.setObjectName("page")
-        self.body_layout = QVBoxLayout(self.body)
-        self.body_layout.setContentsMargins(0, 4, 8, 12)
-        self.body_layout.setSpacing(14)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setWidget(self.body)
         self.stack = QStackedWidget()
         for widget in (self.empty, waiting, self.scroll):
             self.stack.addWidget(widget)
@@ -387,180 +340,11 @@ class InsightView(QWidget):
 
     # -- rendering ---------------------------------------------------------------------------
 
-    def side_names(self, result: dict[str, Any]) -> tuple[str, str]:
-        """How the two sides are called: "Before" / "Now", or two version names."""
-        against = str(result.get("against", "base"))
-        version = self.names.get(str(result["version"]), "this version")
-        if against == "base":
-            return "Before (base model)", f"Now ({version})"
-        return self.names.get(against, f"version {against[:12]}"), version
-
     def render(self, result: dict[str, Any]) -> None:
-        """Rebuild the page from an insight result (the core's dict)."""
-        while self.body_layout.count():
-            item = self.body_layout.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
-        self.sections = {}
-        for name, build in (("summary", self._summary), ("evidence", self._evidence),
-                            ("probes", self._probes), ("tokens", self._tokens),
-                            ("layers", self._layers), ("fit", self._fit)):
-            card = build(result)
-            card.setProperty("section", name)
-            self.sections[name] = card
-            self.body_layout.addWidget(card)
-        self.body_layout.addStretch(1)
+        """Replace the shown report with one for `result` (the core's dict)."""
+        old = self.scroll.takeWidget()
+        if old is not None:
+            old.deleteLater()
+        self.report = InsightReport(result, self.names)
+        self.scroll.setWidget(self.report)
         self.scroll.verticalScrollBar().setValue(0)
-
-    def _summary(self, result: dict[str, Any]) -> QFrame:
-        before, now = self.side_names(result)
-        card, layout = section("In short", f"{now} compared with {before[0].lower()}"
-                               f"{before[1:]}.")
-        sentences = list(result.get("summary") or [])
-        extra = [s[0].upper() + s[1:] + "." for s in result.get("style", {}).get("sentences", [])]
-        sentences += [s for s in extra if s not in sentences]
-        self.summary_labels = [_label(f"•  {s}", size=1.15) for s in sentences]
-        for label in self.summary_labels:
-            layout.addWidget(label)
-        return card
-
-    def _evidence(self, result: dict[str, Any]) -> QFrame:
-        card, layout = section("What taught it", "Your own words, kept with this version.")
-        preferences = list(result.get("preferences") or [])
-        examples = list(result.get("examples") or [])
-        if preferences:
-            layout.addWidget(_label("You told it", bold=True))
-            for text in preferences:
-                layout.addWidget(_label(f"“{text}”"))
-        if examples:
-            layout.addWidget(_label(f"You corrected {len(examples)} answer"
-                                    f"{'s' if len(examples) != 1 else ''}", bold=True))
-            rows: list[QWidget] = []
-            for i, example in enumerate(examples):
-                row = QWidget()
-                rl = QVBoxLayout(row)
-                rl.setContentsMargins(0, 2, 0, 2)
-                rl.setSpacing(0)
-                rl.addWidget(_label(str(example.get("prompt", "")), muted=True))
-                rl.addWidget(_label(f"→ {example.get('answer', '')}"))
-                row.setVisible(i < EXAMPLES_SHOWN)
-                rows.append(row)
-                layout.addWidget(row)
-            if len(examples) > EXAMPLES_SHOWN:
-                more = QPushButton(f"Show all {len(examples)}")
-                more.setFlat(True)
-
-                def show_all() -> None:
-                    for r in rows:
-                        r.show()
-                    more.hide()
-                more.clicked.connect(show_all)
-                layout.addWidget(more, 0, Qt.AlignmentFlag.AlignLeft)
-        if not preferences and not examples:
-            layout.addWidget(_label("No stated preferences or corrected answers are recorded "
-                                    "for this version (an imported adapter has none).",
-                                    muted=True))
-        return card
-
-    def _probes(self, result: dict[str, Any]) -> QFrame:
-        before, now = self.side_names(result)
-        card, layout = section("Its answers, side by side",
-                               "The same questions, answered the same careful way by both, so "
-                               "every difference comes from what it learned.")
-        grid = QGridLayout()
-        grid.setHorizontalSpacing(18)
-        grid.setVerticalSpacing(6)
-        grid.setColumnStretch(0, 1)
-        grid.setColumnStretch(1, 1)
-        for col, name in enumerate((before, now)):
-            head = QLabel(name)
-            head.setObjectName("consentHeading")
-            grid.addWidget(head, 0, col)
-        self.probe_views: list[tuple[MarkdownView, MarkdownView]] = []
-        row = 1
-        for pair in result.get("probes") or []:
-            grid.addWidget(_label(f"You: {pair.get('prompt', '')}", bold=True), row, 0, 1, 2)
-            views = (MarkdownView(), MarkdownView())
-            for col, side in enumerate(("base", "adapter")):
-                views[col].set_markdown(str(pair.get(side, "")))
-                grid.addWidget(views[col], row + 1, col, Qt.AlignmentFlag.AlignTop)
-            line = QFrame()
-            line.setObjectName("separator")
-            line.setFixedHeight(1)
-            grid.addWidget(line, row + 2, 0, 1, 2)
-            self.probe_views.append(views)
-            row += 3
-        layout.addLayout(grid)
-        return card
-
-    def _tokens(self, result: dict[str, Any]) -> QFrame:
-        card, layout = section("Words it now favours and avoids",
-                               "How much more (or less) likely each word piece became, on "
-                               "average, while answering. Longer bars: bigger change.")
-        tokens = result.get("tokens") or {}
-        charts = QHBoxLayout()
-        self.token_charts: dict[str, ChartView] = {}
-        for kind, title, color in (("promoted", "More likely now", GOOD),
-                                   ("demoted", "Less likely now", BAD)):
-            entries = list(tokens.get(kind) or [])[:TOKENS_SHOWN]
-            entries.reverse()  # horizontal bars are drawn bottom-up: biggest on top
-            labels = unique_labels(token_label(str(e["token"])) for e in entries)
-            values = [abs(float(e["score"])) for e in entries]
-            chart = bar_chart(labels, [Bars(title, values, color)], horizontal=True,
-                              legend=False, minimum=0.0)
-            chart.setTitle(title)
-            chart.setTitleBrush(self.palette().text())
-            view = ChartView(chart, height=300)
-            self.token_charts[kind] = view
-            charts.addWidget(view, 1)
-        layout.addLayout(charts)
-        return card
-
-    def _layers(self, result: dict[str, Any]) -> QFrame:
-        card, layout = section("Where inside the model it changed",
-                               "The model is a stack of layers, each with a few parts. Each "
-                               "square is one part of one layer; the darker it is, the more "
-                               "this version changed it. Empty squares were not changed.")
-        layers = list(result.get("layers") or [])
-        present = {m for row in layers for m in row.get("modules", {})}
-        modules = [m for m in MODULE_NAMES if m in present] + sorted(present - set(MODULE_NAMES))
-        self.heatmap = Heatmap()
-        self.heatmap.set_data(
-            [MODULE_NAMES.get(m, m) for m in modules], [str(r["layer"]) for r in layers],
-            [[r["modules"].get(m) for r in layers] for m in modules],
-            column_title="layer (from the input, left, to the output, right)")
-        layout.addWidget(self.heatmap)
-        if layers:
-            top = max(layers, key=lambda r: float(r.get("total", 0)))
-            layout.addWidget(_label(f"The largest change is in layer {top['layer']}.",
-                                    muted=True))
-        return card
-
-    def _fit(self, result: dict[str, Any]) -> QFrame:
-        before, now = self.side_names(result)
-        card, layout = section("How well it predicts what you want",
-                               "Its average surprise at the answers you said you wanted, one "
-                               "word piece at a time. Lower is better: it expects what you "
-                               "want.")
-        fit = result.get("fit") or {}
-        self.fit_chart: ChartView | None = None
-        if fit.get("base_nll") is None or fit.get("adapter_nll") is None:
-            layout.addWidget(_label("There are no corrected answers to measure this on yet.",
-                                    muted=True))
-            return card
-        old, new = float(fit["base_nll"]), float(fit["adapter_nll"])
-        chart = bar_chart([before, now], [Bars("surprise", [old, new], "#0072b2")],
-                          legend=False, minimum=0.0)
-        series = chart.series()[0]
-        series.setLabelsVisible(True)
-        series.setLabelsFormat("@value")
-        series.setLabelsPrecision(3)
-        self.fit_chart = ChartView(chart, height=220)
-        self.fit_chart.setMaximumWidth(520)
-        layout.addWidget(self.fit_chart)
-        change = (old - new) / old if old else 0.0
-        verdict = (f"{change:.0%} less surprised by your answers." if change > 0.005 else
-                   "No better at predicting your answers yet.")
-        layout.addWidget(_label(f"{verdict} Measured on {fit.get('tokens', 0)} word pieces "
-                                "of your own preferred answers.", muted=True))
-        return card
