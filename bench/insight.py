@@ -1,0 +1,80 @@
+"""Insight benchmark: how long "What it learned" takes for the active version, cold and cached.
+
+Builds a temporary data home with the embedded model, archives an adapter of realistic shape
+(rank 8 on q/v/down in every layer) with some stated preferences and corrected answers, activates it
+with a recorded consent, then times `insight.compute` cold (cache cleared) and cached.
+Prints one JSON line with --json. Targets (issue 5): cold <= 30 s on 2 cores, cached <= 0.2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from kindred.core import insight  # noqa: E402
+from kindred.core.engine import Engine  # noqa: E402
+from kindred.core.feedback import add_example, add_preference, system_prompt  # noqa: E402
+from kindred.core.models import embedded_model_path  # noqa: E402
+from kindred.core.session import open_session  # noqa: E402
+from kindred.core.versions import active_version  # noqa: E402
+
+EXAMPLES = [
+    ("How do I boil an egg?", "Boil water, add the egg, wait nine minutes, cool it. Done, Sam!"),
+    ("What is a planet?", "A big round body circling a star. Short answer, Sam!"),
+    ("Recommend a book.", "Try 'The Hobbit'. Cosy and short, Sam!"),
+]
+
+
+def timed_run(store: Any, engine: Engine, version_id: str, system: str) -> float:
+    start = time.perf_counter()
+    insight.run(store, engine, version_id, system=system)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--runs", type=int, default=3, help="cold runs (cache cleared each time)")
+    args = parser.parse_args()
+    from support.archive_helpers import activate, make_version
+
+    with tempfile.TemporaryDirectory() as tmp:
+        session = open_session(tmp)
+        assistant = session.assistant()
+        add_preference(session.store, assistant.id, "Call me Sam.")
+        add_preference(session.store, assistant.id, "Keep answers short.")
+        for prompt, answer in EXAMPLES:
+            add_example(session.store, assistant.id, prompt, answer)
+        version = make_version(session, embedded_model_path(), rank=8, layers=tuple(range(30)))
+        activate(session, version)
+        active = active_version(session.store, assistant.id)
+        assert active is not None
+        system = system_prompt(session.store, assistant)
+        engine = Engine(embedded_model_path())
+        cold, cached = [], []
+        for _ in range(max(1, args.runs)):
+            shutil.rmtree(session.home.cache / "insight", ignore_errors=True)
+            cold.append(timed_run(session.store, engine, active.id, system))
+            cached.append(timed_run(session.store, engine, active.id, system))
+        engine.close()
+        session.close()
+    result = {"insight_s": {"cold": round(statistics.median(cold), 3),
+                            "cached": round(statistics.median(cached), 4)},
+              "cold_runs": [round(c, 2) for c in cold], "probes": len(insight.builtin_probes()),
+              "probe_tokens": insight.PROBE_TOKENS}
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
