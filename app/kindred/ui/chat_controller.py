@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """What happens when the person chats: the logic behind the chat view and the sidebar.
 
 Database writes stay here, on the main thread: the user's message is saved before the engine
@@ -11,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from kindred.core import chat
+from kindred.core import chat, feedback
 from kindred.core.assistants import Assistant, get_assistant, list_assistants
 from kindred.core.conversations import (
     Conversation,
@@ -30,6 +29,9 @@ from kindred.core.engine import GenerationStats
 from kindred.core.errors import KindredError, NotFoundError
 from kindred.core.session import Session
 from kindred.ui.inference import EngineInfo, InferenceThread
+
+if TYPE_CHECKING:
+    from kindred.ui.chat_view import ChatView
 
 
 @dataclass
@@ -55,6 +57,8 @@ class ChatController(QObject):
     busy_changed = Signal(bool)
     engine_changed = Signal(str, str)           # state (loading/ready/failed), detail
     speed_changed = Signal(float)               # tok/s of the last answer
+    feedback_changed = Signal(int, object, bool)  # message id, rating (+1/-1/None), corrected
+    feedback_failed = Signal(int, str)          # message id, what went wrong
     error = Signal(str)
 
     def __init__(self, session: Session, inference: InferenceThread,
@@ -307,3 +311,51 @@ class ChatController(QObject):
         self.answer_saved.emit(turn.conversation_id, None)
         self.busy_changed.emit(False)
         self.error.emit(f"{message} Your message was kept.")
+
+    # -- feedback on answers (thumbs, corrections) -------------------------------------------
+
+    def attach_feedback(self, view: ChatView) -> None:
+        """Let `view` show saved feedback and ask for changes; the writes happen here."""
+        view.feedback_lookup = self.feedback_states
+        view.rate_requested.connect(self.rate)
+        view.correct_requested.connect(self.correct)
+        self.feedback_changed.connect(view.set_feedback)
+        self.feedback_failed.connect(view.feedback_failed)
+
+    def feedback_states(self, message_ids: list[int]) -> dict[int, tuple[int | None, bool]]:
+        """{message id: (rating, corrected)} for answers on screen (two queries, any count)."""
+        wanted = set(message_ids)
+        ratings = {f.message_id: f.value for f in
+                   feedback.list_feedback(self.store, self.assistant.id, "rating")
+                   if f.message_id in wanted}
+        corrected = {f.message_id for f in
+                     feedback.list_feedback(self.store, self.assistant.id, "correction")
+                     if f.message_id in wanted}
+        return {i: (ratings.get(i), i in corrected) for i in message_ids}
+
+    def rate(self, message_id: int, value: int) -> None:
+        """Thumbs up (+1) or down (-1); 0 clears the answer's rating."""
+        try:
+            if value == 0:
+                for item in feedback.list_feedback(self.store, self.assistant.id, "rating"):
+                    if item.message_id == message_id:
+                        feedback.remove_feedback(self.store, item.id)
+            else:
+                feedback.rate(self.store, message_id, value)
+        except KindredError as exc:
+            self.feedback_failed.emit(message_id, str(exc))
+            return
+        self._feedback_saved(message_id)
+
+    def correct(self, message_id: int, wanted: str) -> None:
+        """Save the answer the person wanted; the one given is kept as the rejected one."""
+        try:
+            feedback.correct(self.store, message_id, wanted)
+        except KindredError as exc:
+            self.feedback_failed.emit(message_id, str(exc))
+            return
+        self._feedback_saved(message_id)
+
+    def _feedback_saved(self, message_id: int) -> None:
+        rating, corrected = self.feedback_states([message_id])[message_id]
+        self.feedback_changed.emit(message_id, rating, corrected)

@@ -1,10 +1,10 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """The chat view: the transcript, the composer and the empty state. No data logic here: it
 shows what the ChatController says and reports what the person asks for by signals.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QPalette
@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QStackedWidget,
     QToolButton,
     QVBoxLayout,
@@ -22,117 +21,20 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.conversations import Message
+from kindred.ui.dialogs.correct import CorrectDialog
 from kindred.ui.icons import app_icon, set_icon
-from kindred.ui.widgets import Composer, MarkdownView
+from kindred.ui.message_widget import COLUMN_WIDTH, MessageWidget, describe
+from kindred.ui.widgets import Composer
 
-COLUMN_WIDTH = 820
+__all__ = ["COLUMN_WIDTH", "ChatView", "EmptyState", "MessageWidget", "describe"]
+FeedbackLookup = Callable[[list[int]], dict[int, tuple[int | None, bool]]]
+
+STOPPED = "*Stopped before answering.*"
 SUGGESTIONS = [  # (chip label, the message it sends)
     ("How do rainbows form?", "Explain how a rainbow forms, in two sentences."),
     ("Quick lunch ideas", "Give me three ideas for a quick healthy lunch."),
     ("A haiku about autumn", "Write a haiku about autumn."),
 ]
-
-
-def describe(message: Message) -> str:
-    """The small print under an answer: speed, size, adapter, and whether it was cut."""
-    parts: list[str] = []
-    if message.finish_reason == "cancelled":
-        parts.append("Stopped")
-    if message.tokens_out:
-        parts.append(f"{message.tokens_out} tokens")
-    if message.tok_s:
-        parts.append(f"{message.tok_s:.0f} tok/s")
-    if message.role == "assistant":
-        adapters = ", ".join(v[:8] + ("" if s == 1.0 else f"×{s:g}") for v, s in message.adapters)
-        parts.append(adapters or "base")
-    return " · ".join(parts)
-
-
-class MessageWidget(QFrame):
-    """One message. Answers carry Copy and (for the last one) Regenerate."""
-
-    copy_requested = Signal(str)
-    regenerate_requested = Signal()
-
-    def __init__(self, role: str, text: str = "", *, author: str = "",
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.role = role
-        self.setObjectName("userMessage" if role == "user" else "assistantMessage")
-        self.body = MarkdownView()
-        self.body.setObjectName("messageBody")
-        outer = QHBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        box = QFrame()
-        box.setObjectName("userBubble" if role == "user" else "answer")
-        inner = QVBoxLayout(box)
-        inner.setSpacing(4)
-        self.meta = QLabel()
-        self.meta.setObjectName("meta")
-        self.copy_button = self._tool("copy", "Copy this answer")
-        self.regen_button = self._tool("regenerate", "Regenerate this answer (Ctrl+Shift+R)")
-        self.copy_button.clicked.connect(lambda: self.copy_requested.emit(self.text))
-        self.regen_button.clicked.connect(self.regenerate_requested)
-        if role == "user":
-            inner.setContentsMargins(14, 8, 14, 8)
-            inner.addWidget(self.body)
-            outer.addStretch(1)
-            outer.addWidget(box, 0)
-            box.setMaximumWidth(int(COLUMN_WIDTH * 0.8))
-            box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-        else:
-            inner.setContentsMargins(0, 4, 0, 4)
-            name = QLabel(author)
-            name.setObjectName("author")
-            inner.addWidget(name)
-            inner.addWidget(self.body)
-            footer = QHBoxLayout()
-            footer.setSpacing(2)
-            footer.addWidget(self.copy_button)
-            footer.addWidget(self.regen_button)
-            footer.addSpacing(6)
-            footer.addWidget(self.meta)
-            footer.addStretch(1)
-            inner.addLayout(footer)
-            outer.addWidget(box, 1)
-        self.regen_button.hide()
-        self.set_text(text)
-
-    def _tool(self, name: str, tip: str) -> QToolButton:
-        button = QToolButton()
-        button.setObjectName("messageAction")
-        set_icon(button, name)
-        button.setToolTip(tip)
-        button.setAutoRaise(True)
-        button.setCursor(Qt.CursorShape.PointingHandCursor)
-        return button
-
-    @property
-    def text(self) -> str:
-        return self.body.markdown
-
-    def set_text(self, text: str) -> None:
-        if self.role == "user":
-            # What the person typed is shown as typed, not interpreted as markdown.
-            self.body._markdown = text
-            self.body.setPlainText(text)
-            self.body._fit()
-            self._fit_bubble(text)
-        else:
-            self.body.set_markdown(text)
-
-    def _fit_bubble(self, text: str) -> None:
-        metrics = self.body.fontMetrics()
-        widest = max((metrics.horizontalAdvance(line) for line in text.splitlines() or [""]),
-                     default=0)
-        self.body.setMinimumWidth(min(widest + 12, int(COLUMN_WIDTH * 0.8) - 28))
-
-    def set_meta(self, text: str) -> None:
-        self.meta.setText(text)
-
-    def set_actions(self, *, copy: bool, regenerate: bool) -> None:
-        self.copy_button.setVisible(copy)
-        self.regen_button.setVisible(regenerate)
 
 
 class EmptyState(QWidget):
@@ -181,6 +83,8 @@ class ChatView(QWidget):
     send_requested = Signal(str)
     stop_requested = Signal()
     regenerate_requested = Signal()
+    rate_requested = Signal(int, int)     # message id, +1 / -1, or 0 to clear
+    correct_requested = Signal(int, str)  # message id, the answer the person wanted
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -191,6 +95,12 @@ class ChatView(QWidget):
         self.ready = False
         self.streaming: MessageWidget | None = None
         self._stream_text = ""
+        # Saved feedback for answers being shown: {message id: (rating, corrected)}. Set by
+        # the controller (ChatController.attach_feedback); reading only, never writing.
+        self.feedback_lookup: FeedbackLookup | None = None
+        self.dialog: CorrectDialog | None = None  # the open correction, if any
+        self._dialog_message: int | None = None
+        self._pending: int | None = None  # a correction sent, not yet confirmed
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
         self._render_timer.setInterval(40)
@@ -286,7 +196,10 @@ class ChatView(QWidget):
         """Replace the transcript with `messages` (a conversation was opened)."""
         self._clear()
         for message in messages:
-            self._add(message.role, message.content, describe(message))
+            self._add(message.role, message.content, describe(message), message.id)
+        if self._dialog_message not in {m.id for m in messages}:
+            self._close_correction(None)
+        self._load_feedback()
         self._refresh_actions()
         self._stick = True
         self.pages.setCurrentWidget(self.scroll if messages else self.empty)
@@ -329,14 +242,17 @@ class ChatView(QWidget):
                 widget.deleteLater()
                 self.column_layout.removeWidget(widget)
             else:
-                widget.set_text(message.content or "*Stopped before answering.*")
+                widget.set_text(message.content or STOPPED)
                 widget.set_meta(describe(message))
+                widget.message_id = message.id
+                widget.set_feedback(None, False)
         self._refresh_actions()
 
     def remove_last_answer(self) -> None:
         """Regenerate: the old answer leaves the screen while its replacement streams."""
         widgets = self._messages()
         if widgets and widgets[-1].role == "assistant":
+            self._close_correction(widgets[-1].message_id)
             widgets[-1].deleteLater()
             self.column_layout.removeWidget(widgets[-1])
 
@@ -364,6 +280,70 @@ class ChatView(QWidget):
             out.append((widget.role, text))
         return out
 
+    # -- feedback: thumbs and corrections ---------------------------------------------------
+
+    def set_feedback(self, message_id: int, rating: int | None, corrected: bool) -> None:
+        """What was saved for an answer; a correction being written is done once saved."""
+        widget = self._widget_for(message_id)
+        if widget is not None:
+            widget.set_feedback(rating, corrected)
+        if self._pending == message_id:
+            self._pending = None
+            if self.dialog is not None:
+                self.dialog.saved()
+
+    def feedback_failed(self, message_id: int, text: str) -> None:
+        """Nothing was saved: say why (in the correction dialog if one is open for it)."""
+        if self._pending == message_id and self.dialog is not None:
+            self._pending = None
+            self.dialog.failed(text)
+        else:
+            self.show_error(text)
+
+    def open_correction(self, message_id: int) -> None:
+        """Open "Correct this answer" pre-filled with the answer (window-modal, no nested loop)."""
+        widget = self._widget_for(message_id)
+        if widget is None or self.dialog is not None:
+            return
+        widgets = self._messages()
+        before = [w for w in widgets[:widgets.index(widget)] if w.role == "user"]
+        prompt = before[-1].text if before else ""
+        answer = "" if widget.text == STOPPED else widget.text
+        dialog = CorrectDialog(prompt, answer, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.submitted.connect(lambda text: self._submit_correction(message_id, text))
+        dialog.finished.connect(lambda _r: self._forget_dialog(dialog))
+        self.dialog, self._dialog_message = dialog, message_id
+        dialog.open()
+
+    def _submit_correction(self, message_id: int, text: str) -> None:
+        self._pending = message_id
+        self.correct_requested.emit(message_id, text)
+
+    def _forget_dialog(self, dialog: CorrectDialog) -> None:
+        if self.dialog is dialog:
+            self.dialog, self._dialog_message, self._pending = None, None, None
+
+    def _close_correction(self, message_id: int | None) -> None:
+        """The answer being corrected left the screen (regenerated, another chat opened)."""
+        if self.dialog is not None and message_id in (None, self._dialog_message):
+            self.dialog.reject()
+
+    def _load_feedback(self) -> None:
+        answers = [w for w in self._messages() if w.role == "assistant" and w.message_id]
+        if self.feedback_lookup is None or not answers:
+            return
+        states = self.feedback_lookup([w.message_id for w in answers if w.message_id])
+        for widget in answers:
+            widget.set_feedback(*states.get(widget.message_id or 0, (None, False)))
+
+    def _widget_for(self, message_id: int) -> MessageWidget | None:
+        for widget in self._messages():
+            if widget.message_id == message_id and widget is not self.streaming:
+                return widget
+        return None
+
     # -- internals ---------------------------------------------------------------------------
 
     def _messages(self) -> list[MessageWidget]:
@@ -374,11 +354,14 @@ class ChatView(QWidget):
                 found.append(widget)
         return found
 
-    def _add(self, role: str, text: str, meta: str = "") -> MessageWidget:
-        widget = MessageWidget(role, text, author=self.author)
+    def _add(self, role: str, text: str, meta: str = "", message_id: int | None = None
+             ) -> MessageWidget:
+        widget = MessageWidget(role, text, author=self.author, message_id=message_id)
         widget.set_meta(meta)
         widget.copy_requested.connect(self.copy_text)
         widget.regenerate_requested.connect(self.regenerate_requested)
+        widget.rate_requested.connect(self.rate_requested)
+        widget.correct_requested.connect(self.open_correction)
         self.column_layout.insertWidget(self.column_layout.count() - 1, widget)
         return widget
 

@@ -251,6 +251,7 @@ class MainWindow(QMainWindow):
         view.send_requested.connect(self._send)
         view.stop_requested.connect(c.stop)
         view.regenerate_requested.connect(c.regenerate)
+        c.attach_feedback(view)
         side.assistant_selected.connect(c.select_assistant)
         side.new_assistant_requested.connect(self.new_assistant)
         side.settings_requested.connect(self.open_settings)

@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """Small reusable widgets: markdown text that sizes to its content, the message composer."""
 
 from __future__ import annotations
