@@ -23,9 +23,8 @@ from kindred.core.errors import KindredError
 from kindred.core.paths import DataHome
 from kindred.core.store import Store, open_store
 from kindred.core.training.config import TrainConfig
-from kindred.core.training.run import RunDir, StopFlag
+from kindred.core.training.run import Emit, RunDir, StopFlag
 from kindred.core.training.tokens import Encoded
-from kindred.core.training.trainer import Emit
 
 METRICS = "kindred-metrics.json"
 

@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ except ImportError:  # pragma: no cover - Windows: the pid check alone
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 RESUMABLE = ("created", "stopped", "failed", "killed")
+Emit = Callable[[dict[str, Any]], None]
+"""Where the trainer sends progress events (stdout JSON lines in the training process)."""
 
 
 @dataclass

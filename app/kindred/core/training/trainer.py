@@ -15,7 +15,7 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,12 +29,11 @@ from kindred.core.errors import KindredError
 from kindred.core.peft_files import read_safetensors
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.data import schedule
-from kindred.core.training.run import RunDir, StopFlag
+from kindred.core.training.run import Emit, RunDir, StopFlag
 from kindred.core.training.tokens import Encoded
 
 IGNORE = -100
 KEEP_CHECKPOINTS = 2
-Emit = Callable[[dict[str, Any]], None]
 
 
 def build_peft(base: Any, cfg: TrainConfig, parent_folder: Path | None = None) -> Any:

@@ -1,0 +1,168 @@
+"""Training benchmark: Kindred's training process against a naive PEFT loop, in the same run.
+
+Prints one JSON line (with --json) or a short report:
+- train_ratio: tokens/s of the app's training process (its own step timing, real tokens only,
+  no padding) / tokens/s of a naive PEFT loop (batch 1: `model(input_ids, labels).loss`, backward,
+  AdamW step, per example) on the same examples, same base (the dequantized embedded model from
+  the cache), same LoRA settings and init, same threads. Runs alternate; medians.
+- peak_rss_mb: the training process's peak resident memory (wait4 rusage of that process).
+- cached_load_ratio: its base load from the cache / its first load from the GGUF (both as the
+  training process reports them in its `loaded` line; the first run starts with an empty cache).
+Targets (issue 4): train_ratio >= 2.0, peak_rss_mb <= 3072, cached_load_ratio <= 0.15.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from kindred.core import consent, feedback
+from kindred.core.session import Session, open_session
+from kindred.core.training import runner
+from kindred.core.training.config import TrainConfig
+from kindred.core.training.run import RunDir
+
+THREADS = max(1, min(os.cpu_count() or 1, 8))
+SUBJECTS = ["tea", "bicycles", "rain", "libraries", "gardens", "trains", "owls", "bread",
+            "chess", "rivers", "violins", "snow", "maps", "bees", "lighthouses", "clocks",
+            "kites", "volcanoes", "coffee", "museums", "whales", "deserts", "candles", "forests"]
+SENTENCES = ["{S} have a long history that many people find surprising.",
+             "Most people first meet {s} as children and remember it fondly.",
+             "If you want to learn more about {s}, start with a good local guide.",
+             "There are many kinds of {s}, and each one has its own character.",
+             "Caring about {s} is a small habit that makes daily life richer.",
+             "Experts on {s} often say that patience matters more than talent."]
+
+
+def examples() -> list[tuple[str, str]]:
+    """24 deterministic chat examples of varied length (1 to 6 sentences per answer)."""
+    out = []
+    for i, subject in enumerate(SUBJECTS):
+        count = 1 + (i * 5) % 6
+        body = " ".join(s.format(S=subject.capitalize(), s=subject) for s in SENTENCES[:count])
+        out.append((f"Tell me something about {subject}.", body))
+    return out
+
+
+def bench_config() -> TrainConfig:
+    return replace(TrainConfig(), epochs=2, min_steps=0, threads=THREADS).validated()
+
+
+def app_run(session: Session) -> dict[str, Any]:
+    """One real training run through the runner; figures from its JSON lines and rusage."""
+    assistant = session.assistant()
+    plan = runner.plan_training(session, assistant, bench_config())
+    req = runner.request_training(session.store, plan)
+    decision = consent.decide(session.store, req.id, granted=True, via="cli-flag")
+    run = runner.start_training(session, plan, decision)
+    proc = subprocess.Popen(runner.training_command(run, decision), env=runner.training_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    events = [e for e in (runner.parse_line(line) for line in proc.stdout) if e is not None]
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    loaded = next(e for e in events if e["event"] == "loaded")
+    steps = [e for e in events if e["event"] == "step"]
+    if proc.returncode != 0 or not steps:
+        raise SystemExit(f"training failed: {events[-1:]}")
+    return {"tokens_per_s": steps[-1]["tokens_per_s"], "tokens": steps[-1]["tokens"],
+            "load_s": loaded["load_s"], "cached": loaded["cached"],
+            "peak_rss_mb": usage.ru_maxrss / 1024, "run": run.id}
+
+
+def naive_run(session: Session, run_id: str) -> dict[str, Any]:
+    """The baseline in its own process, on the tokens the app trained on."""
+    run = RunDir(session.home.runs / run_id)
+    proc = subprocess.run([sys.executable, __file__, "--naive", str(run.path)],
+                          capture_output=True, text=True, env=runner.training_env(), check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"naive loop failed: {proc.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def naive_main(run_path: Path) -> None:
+    """batch 1, full logits, loss from the model: what a first PEFT script does."""
+    import torch
+
+    from kindred.core.training import base_cache, trainer
+    from kindred.core.training.tokens import Encoded
+
+    run = RunDir(run_path)
+    plan = run.plan()
+    cfg = TrainConfig.from_json(plan["config"])
+    torch.set_num_threads(cfg.threads)
+    base, _ = base_cache.load_base(Path(plan["base"]["path"]), plan["base"]["sha256"],
+                                   Path(plan["cache_root"]))
+    model = trainer.build_peft(base, cfg)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    data = [Encoded.from_json(e) for e in run.tokens()["train"]]
+    start, tokens = time.perf_counter(), 0
+    for ex in data:
+        ids = torch.tensor([ex.ids])
+        labels = ids.clone()
+        labels[0, : ex.n_prompt] = -100
+        model(input_ids=ids, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        tokens += len(ex.ids)
+    elapsed = time.perf_counter() - start
+    print(json.dumps({"tokens_per_s": tokens / elapsed, "tokens": tokens}))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="one JSON line")
+    parser.add_argument("--runs", type=int, default=2, help="alternating runs of each")
+    parser.add_argument("--naive", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.naive:
+        naive_main(args.naive)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="kindred-bench-train-") as tmp:
+        session = open_session(Path(tmp) / "home")
+        assistant = session.assistant()
+        for prompt, answer in examples():
+            feedback.add_example(session.store, assistant.id, prompt, answer)
+        apps, naives = [], []
+        for _ in range(max(1, args.runs)):
+            apps.append(app_run(session))
+            naives.append(naive_run(session, apps[-1]["run"]))
+        first = [a for a in apps if not a["cached"]]
+        cached = [a for a in apps if a["cached"]]
+        if not first or not cached:
+            raise SystemExit("need one first load and at least one cached load (--runs >= 2)")
+        app_rate = statistics.median(a["tokens_per_s"] for a in apps)
+        naive_rate = statistics.median(n["tokens_per_s"] for n in naives)
+        first_load = first[0]["load_s"]
+        cached_load = statistics.median(a["load_s"] for a in cached)
+        result = {
+            "train_ratio": round(app_rate / naive_rate, 3),
+            "peak_rss_mb": round(max(a["peak_rss_mb"] for a in apps), 1),
+            "cached_load_ratio": round(cached_load / first_load, 4),
+            "app_tokens_per_s": round(app_rate, 1), "naive_tokens_per_s": round(naive_rate, 1),
+            "first_load_s": round(first_load, 2), "cached_load_s": round(cached_load, 3),
+            "app_runs": [round(a["tokens_per_s"], 1) for a in apps],
+            "naive_runs": [round(n["tokens_per_s"], 1) for n in naives],
+            "examples": len(examples()), "threads": THREADS,
+        }
+        session.close()
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:20s} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
