@@ -210,6 +210,7 @@ def test_empty_state_without_versions_and_on_assistant_change(qtbot, open_view, 
     view = open_view(home.root)
     assert view.stack.currentIndex() == 0 and view.empty.text() == EMPTY_TEXT
     assert view.task is None and not view.version_box.isEnabled()
+    assert not view.pickers.isVisible()  # nothing to pick from
     # The same page follows the assistant it is given.
     from kindred.core.assistants import create_assistant
 

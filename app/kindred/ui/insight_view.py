@@ -42,6 +42,9 @@ from kindred.ui.insight_sections import label as _label
 from kindred.ui.tasks import Task, run_task
 
 EMPTY_TEXT = "Teach your assistant, then train it, to see what it learned."
+EMPTY_HINT = ("Rate or correct a few of its answers, or tell it your preferences; after "
+              "training, this page shows what changed and what taught it.")
+PLAIN_WORDS = {"the adapter": "the new version", "the comparison": "the old version"}
 
 
 class _LazyEngine:
@@ -116,7 +119,9 @@ class InsightView(QWidget):
         self.against_box.setMinimumWidth(260)
         self.version_box.currentIndexChanged.connect(lambda _i: self._version_picked())
         self.against_box.currentIndexChanged.connect(lambda _i: self._picked())
-        pickers = QHBoxLayout()
+        self.pickers = QWidget()
+        pickers = QHBoxLayout(self.pickers)
+        pickers.setContentsMargins(0, 0, 0, 0)
         pickers.addWidget(QLabel("Version"))
         pickers.addWidget(self.version_box)
         pickers.addSpacing(12)
@@ -144,6 +149,14 @@ class InsightView(QWidget):
         self.empty = _label(EMPTY_TEXT, size=1.3)
         self.empty.setObjectName("emptyTitle")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        empty_hint = _label(EMPTY_HINT, muted=True)
+        empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        empty_page = QWidget()
+        el = QVBoxLayout(empty_page)
+        el.addStretch(1)
+        el.addWidget(self.empty)
+        el.addWidget(empty_hint)
+        el.addStretch(2)
         self.waiting_label = _label("", size=1.1)
         self.waiting_label.setObjectName("dialogStatus")  # muted; red for an error
         self.waiting_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -152,6 +165,7 @@ class InsightView(QWidget):
         waiting = QWidget()
         wl = QVBoxLayout(waiting)
         wl.addStretch(1)
+        wl.setContentsMargins(120, 0, 120, 0)  # a readable column of text
         wl.addWidget(self.waiting_label)
         wl.addWidget(self.compute_button, 0, Qt.AlignmentFlag.AlignHCenter)
         wl.addStretch(2)
@@ -159,7 +173,7 @@ class InsightView(QWidget):
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.stack = QStackedWidget()
-        for widget in (self.empty, waiting, self.scroll):
+        for widget in (empty_page, waiting, self.scroll):
             self.stack.addWidget(widget)
 
         layout = QVBoxLayout(self)
@@ -167,7 +181,7 @@ class InsightView(QWidget):
         layout.setSpacing(10)
         layout.addWidget(self.title)
         layout.addWidget(subtitle)
-        layout.addLayout(pickers)
+        layout.addWidget(self.pickers)
         layout.addLayout(progress_column)
         layout.addWidget(self.stack, 1)
         self.refresh()
@@ -241,6 +255,7 @@ class InsightView(QWidget):
         has_versions = key is not None
         self.version_box.setEnabled(has_versions)
         self.against_box.setEnabled(has_versions)
+        self.pickers.setVisible(has_versions)
         if not has_versions:
             self.cancel()
             self.stack.setCurrentIndex(0)
@@ -298,7 +313,10 @@ class InsightView(QWidget):
         value = round(float(fraction) * 100)
         self.progress_values.append(value)
         self.progress.setValue(value)
-        self.progress_label.setText(str(getattr(event, "message", "")))
+        message = str(getattr(event, "message", ""))
+        for word, plain in PLAIN_WORDS.items():
+            message = message.replace(word, plain)
+        self.progress_label.setText(message)
 
     def cancel(self) -> None:
         """Stop computing (at the core's next step); nothing is cached for a cancelled run."""

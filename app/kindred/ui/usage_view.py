@@ -154,6 +154,9 @@ class UsageView(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
+        """Re-read the usage; a hidden page waits until it is shown (`showEvent`)."""
+        if not self.isVisible():
+            return
         store = self.session.store
         self.assistant = get_assistant(store, self.assistant.id)
         data = usage(store, self.assistant.id)
@@ -163,7 +166,9 @@ class UsageView(QWidget):
         order = [BASE] + [v.id for v in all_versions]
         n = data.days_together
         self.title.setText(f"Time together with {self.assistant.name}")
+        since = date.today() - timedelta(days=n - 1)
         self.together.setText(f"{n} day{'s' if n != 1 else ''} together")
+        self.together.setToolTip(f"Since {since.strftime('%B %d, %Y').replace(' 0', ' ')}")
         totals: dict[str, int] = {key: 0 for key, _ in CARDS}
         for counts in data.per_version.values():
             for key in totals:
@@ -217,7 +222,8 @@ class UsageView(QWidget):
         self.table.setFixedHeight(height)
 
     def _replace(self, layout: QVBoxLayout, old: QWidget | None, new: QWidget) -> None:
-        if old is not None:
+        if old is not None:  # hidden at once: deleteLater waits for the event loop
+            old.hide()
             layout.removeWidget(old)
             old.deleteLater()
         layout.addWidget(new)
