@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
-from kindred.cli import bundle_cmd, catalog, chat, gui, insight_cmd, ledger_cmd, teach, versions
 from kindred.core.errors import KindredError
 
-COMMAND_MODULES = [gui, chat, catalog, versions, ledger_cmd, bundle_cmd, insight_cmd, teach]
+# The command modules in kindred.cli, by name (to add a command, append its module's name).
+# Each is imported when a parser needs it, so opening the app does not load the others.
+COMMAND_MODULES = ["gui", "chat", "catalog", "versions", "ledger_cmd", "bundle_cmd",
+                   "insight_cmd", "teach"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser, or one with just the `only` commands (fast start of the GUI)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", metavar="DIR", default=argparse.SUPPRESS,
                         help="data folder (default: $KINDRED_HOME or the user data dir)")
@@ -21,13 +25,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Chat with your own local assistant, and keep it.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMAND_MODULES:
-        module.register(commands, common)
+    for name in only or COMMAND_MODULES:
+        importlib.import_module(f"kindred.cli.{name}").register(commands, common)
     return parser
 
 
+def _opens_the_app(argv: Sequence[str]) -> bool:
+    """No command (the GUI is the default) or `gui`; `--home DIR` may come first."""
+    rest = list(argv)
+    while rest and rest[0].startswith("--home"):
+        rest = rest[2:] if rest[0] == "--home" else rest[1:]
+    return not rest or rest[0] == "gui"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(["gui"] if _opens_the_app(argv) else None)
     args = parser.parse_args(argv)
     if not hasattr(args, "home"):
         args.home = None
