@@ -1,19 +1,18 @@
 """The evidence behind a version: the stated preferences and corrected answers that taught it.
 
-Read from the version's archived dataset snapshot (what really taught it), whatever its encoding
-(one JSON document or JSON lines); a version without a snapshot (imported) falls back to the
-assistant's current feedback, so "fit" still measures the person's own preferred answers.
+Read from the version's archived dataset snapshot (`kindred.core.dataset`: what really taught it);
+a version without one (imported) falls back to the assistant's current feedback, so "fit" still
+measures the person's own preferred answers.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from kindred.core import archive
+from kindred.core.dataset import Dataset
+from kindred.core.feedback import list_feedback
 from kindred.core.store import Store
 from kindred.core.versions import Version
 
@@ -37,50 +36,34 @@ class Evidence:
         return None
 
 
-def _records(raw: bytes) -> list[dict[str, Any]]:
-    text = raw.decode("utf-8", "replace").strip()
-    if not text:
-        return []
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError:
-        return [r for r in (json.loads(line) for line in text.splitlines() if line.strip())
-                if isinstance(r, dict)]
-    if isinstance(doc, dict):
-        for key in ("records", "examples", "feedback", "items"):
-            if isinstance(doc.get(key), list):
-                return [r for r in doc[key] if isinstance(r, dict)]
-        return [doc]
-    return [r for r in doc if isinstance(r, dict)] if isinstance(doc, list) else []
-
-
-def _from_records(records: Iterable[dict[str, Any]], from_snapshot: bool) -> Evidence:
+def _from_snapshot(raw: bytes) -> Evidence:
+    data = Dataset.from_bytes(raw)
     preferences: list[str] = []
     examples: list[tuple[str, str]] = []
-    for record in records:
-        kind = str(record.get("kind", ""))
-        if kind == "preference":
-            text = str(record.get("text") or record.get("answer") or "").strip()
-            if text and text not in preferences:
-                preferences.append(text)
-        elif kind in ("correction", "example") or (kind == "rating" and record.get("value") == 1):
-            prompt = str(record.get("prompt", "")).strip()
-            answer = str(record.get("answer", "")).strip()
-            if prompt and answer:
-                examples.append((prompt, answer))
-    return Evidence(preferences, examples, from_snapshot)
+    for example in data.examples:
+        prompt = example.messages[-2]["content"] if len(example.messages) > 1 else ""
+        if example.kind == "preference":
+            if prompt not in preferences:
+                preferences.append(prompt)
+        elif prompt and example.answer:
+            examples.append((prompt, example.answer))
+    return Evidence(preferences, examples, True)
+
+
+def _from_feedback(store: Store, assistant_id: int) -> Evidence:
+    preferences: list[str] = []
+    examples: list[tuple[str, str]] = []
+    for item in list_feedback(store, assistant_id):
+        if item.kind == "preference" and item.active:
+            preferences.append(item.answer)
+        elif item.kind == "correction" or (item.kind == "rating" and item.value == 1):
+            examples.append((item.prompt, item.answer))
+    return Evidence(preferences, examples, False)
 
 
 def evidence_for(store: Store, version: Version) -> Evidence:
     if version.dataset:
         path = archive.dataset_path(store, version.dataset)
         if path.exists():
-            return _from_records(_records(path.read_bytes()), True)
-    rows = store.db.execute(
-        "SELECT kind, prompt, answer, value FROM feedback WHERE assistant_id = ? AND "
-        "(kind != 'preference' OR active = 1) ORDER BY id", [version.assistant_id]
-    ).fetchall() if "feedback" in store.db.table_names() else []
-    return _from_records(
-        ({"kind": k, "prompt": p, "answer": a, "text": a, "value": v} for k, p, a, v in rows),
-        False,
-    )
+            return _from_snapshot(path.read_bytes())
+    return _from_feedback(store, version.assistant_id)
