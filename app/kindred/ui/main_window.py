@@ -45,6 +45,8 @@ from kindred.ui.inference import InferenceThread
 from kindred.ui.insight_view import InsightView
 from kindred.ui.ledger_view import LedgerView
 from kindred.ui.sidebar import Sidebar
+from kindred.ui.teach_view import TeachView
+from kindred.ui.training_view import TrainingView
 from kindred.ui.usage_view import UsageView
 
 SHORTCUTS = [
@@ -115,6 +117,12 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([270, 910])
         self.sidebar.setMinimumWidth(200)
         self.add_page("Chat", self.splitter, "chat")
+        self.teach = TeachView(self.session)
+        self.teach.train_requested.connect(lambda: self.show_page("Training"))
+        self.add_page("Teach", self.teach, "teach")
+        self.training = TrainingView(self.session)
+        self.training.active_changed.connect(self.controller.reload_engine)
+        self.add_page("Training", self.training, "training")
         self.history = HistoryView(self.session)
         self.history.active_changed.connect(self.controller.reload_engine)
         self.add_page("History", self.history, "history")
@@ -276,6 +284,8 @@ class MainWindow(QMainWindow):
         self.ledger.set_assistant(assistant)
         self.insight.set_assistant(assistant)
         self.usage.set_assistant(assistant)
+        self.teach.set_assistant(assistant)
+        self.training.set_assistant(assistant)
         self.sidebar.set_assistants(self.controller.assistants(), assistant.id)
         self.chat_view.set_assistant_name(assistant.name)
         self.setWindowTitle(f"{assistant.name} — Kindred")

@@ -1,0 +1,160 @@
+# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
+# mypy: disable-error-code="misc, untyped-decorator"
+"""Reviewing a new candidate version: show, then ask.
+
+The current and the candidate version answer a few of the person's recent prompts (greedy, so the
+columns differ only by what was learned), computed by the core's `request_activation` on a pool
+thread with its own engine and database connection. The answers go into the activation consent
+dialog, side by side; the decision is carried out through the gated core functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
+
+from kindred.core import versions
+from kindred.core.assistants import get_assistant
+from kindred.core.consent import ConsentRequest, Decision
+from kindred.core.errors import KindredError
+from kindred.core.session import Session
+from kindred.ui.charts import version_names
+from kindred.ui.dialogs.consent import ConsentDialog
+from kindred.ui.tasks import Task, run_task
+from kindred.ui.widgets import MarkdownView
+
+
+def activation_job(home: Path, version_id: str) -> ConsentRequest:
+    """Pool thread, own session and engine: the activate request with side-by-side answers."""
+    from kindred.core.engine import Engine
+    from kindred.core.session import open_session
+    from kindred.core.training.evidence import request_activation
+
+    session = open_session(home)
+    try:
+        version = versions.get_version(session.store, version_id)
+        model = session.model_for(get_assistant(session.store, version.assistant_id))
+        engine = Engine(model.path)
+        try:
+            return request_activation(session.store, engine, version_id)
+        finally:
+            engine.close()
+    finally:
+        session.close()
+
+
+def shown(request: ConsentRequest, evidence: dict[str, Any]) -> ConsentRequest:
+    """The request as the dialog shows it: readable evidence; the stored one keeps it all."""
+    return dataclasses.replace(request, evidence=evidence)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class SideBySide(QWidget):
+    """The current and the candidate version's answers to the same recent prompts."""
+
+    def __init__(self, pairs: list[dict[str, Any]], current: str, candidate: str,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 8, 0, 0)
+        grid.setHorizontalSpacing(16)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+        for col, name in enumerate((current, candidate)):
+            head = QLabel(name)
+            head.setObjectName("consentHeading")
+            grid.addWidget(head, 0, col)
+        self.views: list[tuple[MarkdownView, MarkdownView]] = []
+        row = 1
+        for pair in pairs:
+            prompt = QLabel(f"<b>You:</b> {_escape(str(pair.get('prompt', '')))}")
+            prompt.setWordWrap(True)
+            grid.addWidget(prompt, row, 0, 1, 2)
+            views = (MarkdownView(), MarkdownView())
+            for col, key in enumerate(("current", "candidate")):
+                views[col].set_markdown(str(pair.get(key, "")))
+                grid.addWidget(views[col], row + 1, col, Qt.AlignmentFlag.AlignTop)
+            self.views.append(views)
+            row += 2
+
+
+class CandidateReviewer(QObject):
+    """Review → answers computed in the background → consent dialog → activate or refuse."""
+
+    said = Signal(str, bool)  # a message for the page, and whether it is an error
+    activated = Signal(str)  # the version now active
+    busy_changed = Signal(bool)
+
+    def __init__(self, session: Session, host: QWidget) -> None:
+        super().__init__(host)
+        self.session = session
+        self.host = host
+        self.task: Task | None = None
+        self.dialog: ConsentDialog | None = None
+        self.side_by_side: SideBySide | None = None
+
+    def review(self, version_id: str) -> None:
+        if self.task is not None:
+            return
+        self.busy_changed.emit(True)
+        self.said.emit("Asking the current and the new version a few of your recent "
+                       "questions…", False)
+        home = self.session.home.root
+        self.task = run_task(lambda: activation_job(home, version_id), on_done=self._ask,
+                             on_error=self._failed, parent=self.host)
+
+    def _failed(self, message: str) -> None:
+        self.task = None
+        self.busy_changed.emit(False)
+        self.said.emit(message, True)
+
+    def _ask(self, request: ConsentRequest) -> None:
+        self.task = None
+        self.busy_changed.emit(False)
+        store = self.session.store
+        version = versions.get_version(store, request.subject)
+        assistant = get_assistant(store, version.assistant_id)
+        names = version_names(v.id for v in versions.list_versions(store, assistant.id))
+        current = versions.active_version(store, assistant.id)
+        now_name = names.get(current.id, current.short) if current else "the base model"
+        new_name = names.get(version.id, version.short)
+        evidence = {k: v for k, v in request.evidence.items() if k != "side_by_side"}
+        self.side_by_side = SideBySide(list(request.evidence.get("side_by_side") or []),
+                                       f"Now ({now_name})", f"Candidate ({new_name})")
+        dialog = ConsentDialog(
+            store, shown(request, evidence),
+            changes=(f"{assistant.name} will answer through {new_name} instead of {now_name}, "
+                     "from the next message on."),
+            kept=(f"Everything. {now_name[0].upper()}{now_name[1:]} stays archived and can be "
+                  "restored at any time from History."),
+            extra=self.side_by_side, parent=self.host)
+        dialog.resize(900, 700)
+        dialog.decided.connect(self._decided)
+        self.dialog = dialog
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _r: setattr(self, "dialog", None)
+                                if self.dialog is dialog else None)
+        dialog.open()
+        self.said.emit("Compare the answers, then decide.", False)
+
+    def _decided(self, decision: Decision) -> None:
+        store, subject = self.session.store, decision.request.subject
+        try:
+            if decision.granted:
+                version = versions.activate(store, subject, decision)
+                self.said.emit(f"Version {version.short} is now active; your next message "
+                               "uses it.", False)
+                self.activated.emit(version.id)
+            else:
+                versions.record_refusal(store, decision)
+                self.said.emit("Refused and recorded. The candidate stays archived; you can "
+                               "activate it later from History.", False)
+        except KindredError as exc:
+            self.said.emit(str(exc), True)
