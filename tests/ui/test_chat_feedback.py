@@ -186,9 +186,9 @@ def test_feedback_needs_a_saved_answer_and_works_from_the_keyboard(qtbot, make_w
     assert widget.down_button.isChecked()
 
 
-def test_a_preference_applies_to_the_next_message(qtbot, make_window, home, session) -> None:  # type: ignore[no-untyped-def]
-    """As soon as a preference is saved (Teach page, `kindred teach`), the next message's
-    system prompt carries it, and the real model's answer shows it."""
+def test_a_preference_applies_to_the_next_message(qtbot, make_window, session) -> None:  # type: ignore[no-untyped-def]
+    """A preference typed in the Teach page is in the very next message's system prompt, and
+    the real model's answer shows it; paused there, it is gone from the next one."""
     assistant = session.assistant()
     update_assistant(session.store, assistant.id,  # greedy: the same prompt, the same answer
                      sampling=replace(assistant.sampling, temperature=0.0))
@@ -200,8 +200,12 @@ def test_a_preference_applies_to_the_next_message(qtbot, make_window, home, sess
     before = window.chat_view.messages()[-1][1]
     assert "Bonjour" not in before
 
-    feedback.add_preference(session.store, assistant.id, "Always answer in French.")
-    window.new_chat()
+    window.show_page("Teach")
+    qtbot.keyClicks(window.teach.preference_input, "Always answer in French.")
+    qtbot.keyClick(window.teach.preference_input, Qt.Key.Key_Return)
+    assert feedback.active_preferences(session.store, assistant.id) == [
+        "Always answer in French."]
+    window.new_chat()  # shows the chat page
     send(qtbot, window, "Say hello to me.")
     system = window.controller.turn.prepared.messages[0]
     assert "- Always answer in French." in system["content"]
@@ -209,8 +213,8 @@ def test_a_preference_applies_to_the_next_message(qtbot, make_window, home, sess
     after = window.chat_view.messages()[-1][1]
     assert "Bonjour" in after, after
 
-    item = feedback.list_feedback(session.store, assistant.id, "preference")[0]
-    feedback.edit_feedback(session.store, item.id, active=False)  # switched off: gone at once
+    window.show_page("Teach")
+    window.teach.preferences.item(0).setCheckState(Qt.CheckState.Unchecked)  # paused
     window.new_chat()
     send(qtbot, window, "Say hello to me.")
     assert "French" not in window.controller.turn.prepared.messages[0]["content"]
