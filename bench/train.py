@@ -76,7 +76,8 @@ def app_run(session: Session) -> dict[str, Any]:
         raise SystemExit(f"training failed: {events[-1:]}")
     return {"tokens_per_s": steps[-1]["tokens_per_s"], "tokens": steps[-1]["tokens"],
             "load_s": loaded["load_s"], "cached": loaded["cached"],
-            "peak_rss_mb": usage.ru_maxrss / 1024, "run": run.id}
+            "peak_rss_mb": usage.ru_maxrss / 1024, "run": run.id,
+            "loaded_rss_mb": loaded.get("rss_mb")}
 
 
 def naive_run(session: Session, run_id: str) -> dict[str, Any]:
@@ -152,6 +153,8 @@ def main() -> int:
             "app_tokens_per_s": round(app_rate, 1), "naive_tokens_per_s": round(naive_rate, 1),
             "first_load_s": round(first_load, 2), "cached_load_s": round(cached_load, 3),
             "app_runs": [round(a["tokens_per_s"], 1) for a in apps],
+            "app_peak_rss_mb": [round(a["peak_rss_mb"]) for a in apps],
+            "app_rss_after_load_mb": [a["loaded_rss_mb"] for a in apps],
             "naive_runs": [round(n["tokens_per_s"], 1) for n in naives],
             "examples": len(examples()), "threads": THREADS,
         }

@@ -130,35 +130,42 @@ def train_version(session: Session, cfg: TrainConfig | None = None) -> str:
     return str(events[-1]["version"])
 
 
-def peft_loss(session: Session, version_id: str | None, pairs: list[tuple[str, str]]) -> float:
-    """Mean answer-token loss of `pairs` under a version (None: the bare base), with PEFT on the
-    dequantized base (in this process; uses the shared cache)."""
+def peft_model(session: Session, version_id: str | None) -> Any:
+    """A version's PEFT adapter on the dequantized base, in this process (shared cache); the
+    bare base for None."""
     import torch
 
     from kindred.core.archive import peft_folder
-    from kindred.core.dataset import Example
     from kindred.core.training import base_cache, trainer
+
+    torch.set_num_threads(2)
+    model_row = session.model_for(session.assistant())
+    base = base_cache.load_cached(shared_base_cache(), model_row.sha256)
+    if version_id is None:
+        base.eval()
+        return base
+    folder = peft_folder(session.store, version_id)
+    config = json.loads((folder / "adapter_config.json").read_text())
+    model = trainer.build_peft(base, TrainConfig().with_lora_of(config), folder)
+    model.eval()
+    return model
+
+
+def peft_loss(session: Session, version_id: str | None, pairs: list[tuple[str, str]]) -> float:
+    """Mean answer-token loss of `pairs` under a version (None: the bare base), with PEFT on the
+    dequantized base, formatted as the chat formats them."""
+    from kindred.core.dataset import Example
+    from kindred.core.training import trainer
     from kindred.core.training.tokens import ChatTokenizer
 
     assistant = session.assistant()
-    model_row = session.model_for(assistant)
-    torch.set_num_threads(2)
-    base = base_cache.load_cached(shared_base_cache(), model_row.sha256)
     system = feedback.system_prompt(session.store, assistant)
     examples = [Example("correction", 0, [{"role": "system", "content": system},
                                           {"role": "user", "content": p},
                                           {"role": "assistant", "content": a}])
                 for p, a in pairs]
-    with ChatTokenizer(model_row.path) as tokenizer:
+    with ChatTokenizer(session.model_for(assistant).path) as tokenizer:
         encoded = [tokenizer.encode(e) for e in examples]
-    if version_id is None:
-        model = base
-    else:
-        folder = peft_folder(session.store, version_id)
-        config = json.loads((folder / "adapter_config.json").read_text())
-        cfg = TrainConfig().with_lora_of(config)
-        model = trainer.build_peft(base, cfg, folder)
-    model.eval()
-    loss = trainer.evaluate(model, encoded)
+    loss = trainer.evaluate(peft_model(session, version_id), encoded)
     assert loss is not None
     return loss

@@ -204,7 +204,9 @@ def _follow(session: Session, run: RunDir, decision: consent.Decision, *, resume
 
 def _show(event: dict[str, Any]) -> None:
     kind = event["event"]
-    if kind == "step":
+    if kind == "start" and event.get("resumed_from"):
+        print(f"Resuming from the checkpoint at step {event['resumed_from']}.", file=sys.stderr)
+    elif kind == "step":
         print(f"step {event['step']}/{event['total_steps']}  loss {event['loss']:.3f}  "
               f"{event['tokens_per_s']:.0f} tok/s  ETA {estimate.human(event['eta_s'])}",
               file=sys.stderr, flush=True)

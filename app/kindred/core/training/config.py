@@ -28,7 +28,7 @@ class TrainConfig:
     """Exact number of optimiser steps; when None: `epochs` passes, but at least `min_steps`."""
     min_steps: int = 30
     warmup_steps: int = 3
-    batch_tokens: int = 1024
+    batch_tokens: int = 512
     """Tokens per batch including padding (examples are grouped by length, so little padding)."""
     max_length: int = 2048
     seed: int = 0

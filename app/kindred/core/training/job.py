@@ -92,9 +92,9 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
           "heldout": len(held_out), "resumed_from": checkpoint[0] if checkpoint else None})
     emit({"event": "loading", "what": "base"})
     base, load = base_cache.load_base(Path(plan["base"]["path"]), plan["base"]["sha256"],
-                                      Path(plan["cache_root"]))
-    emit({"event": "loaded", **{k: round(v, 3) if isinstance(v, float) else v
-                                for k, v in load.items()}})
+                                      Path(plan["cache_root"]), plan["base"]["architecture"])
+    emit({"event": "loaded", "rss_mb": peak_rss_mb(),
+          **{k: round(v, 3) if isinstance(v, float) else v for k, v in load.items()}})
     if stop.requested:
         _stopped(run, emit, 0, None)
         return None
@@ -116,7 +116,7 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
         return None
     end = {"train_loss": trainer.evaluate(model, train_set),
            "heldout_loss": trainer.evaluate(model, held_out)}
-    emit({"event": "eval", "when": "end", **end})
+    emit({"event": "eval", "when": "end", **end, "rss_mb": peak_rss_mb()})
     metrics = {**start, **end, "steps": outcome.total_steps, "examples": len(train_set),
                "heldout_examples": len(held_out), "tokens": outcome.info["tokens"],
                "tokens_per_s": round(outcome.info["tokens_per_s"], 1),
@@ -125,6 +125,16 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
                "final_step_loss": outcome.losses[-1] if outcome.losses else None}
     _save_final(run, model, metrics)
     return metrics
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far (for the benchmark and the log)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(kib / 1024, 1)
 
 
 def _stopped(run: RunDir, emit: Emit, step: int, checkpoint: Path | None,

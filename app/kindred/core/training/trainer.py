@@ -86,7 +86,7 @@ def loss_sum(model: Any, ids: torch.Tensor, labels: torch.Tensor) -> tuple[torch
     return F.cross_entropy(logits.float(), targets[mask], reduction="sum"), int(mask.sum())
 
 
-def evaluate(model: Any, examples: Sequence[Encoded], batch_tokens: int = 2048) -> float | None:
+def evaluate(model: Any, examples: Sequence[Encoded], batch_tokens: int = 1024) -> float | None:
     """Mean loss per answer token over `examples` (None if there are none)."""
     if not examples:
         return None
