@@ -194,6 +194,7 @@ def test_train_pause_stop_continue_then_review_and_activate(qtbot, make_window, 
     dialog = reviewer.dialog
     assert dialog.request.kind == "activate" and dialog.request.subject == candidate
     assert "side_by_side" not in dialog.request.evidence  # shown as columns instead
+    assert "loss on what it learned" in dialog.request.evidence["how_training_went"]
     pairs = consent.get_request(taught.store, dialog.request.id).evidence["side_by_side"]
     assert reviewer.side_by_side is not None
     assert len(reviewer.side_by_side.views) == len(pairs) >= 1
@@ -212,7 +213,11 @@ def test_refusing_a_candidate_keeps_it_archived_as_refused(qtbot, session, model
     view = make_view(qtbot, session)
     view.review(candidate.id)
     qtbot.waitUntil(lambda: view.reviewer.dialog is not None, timeout=ANSWERS_TIMEOUT_MS)
-    view.reviewer.dialog.refuse_button.click()
+    dialog = view.reviewer.dialog
+    assert dialog.request.evidence["how_training_went"] == ("no before-and-after figures were "
+                                                            "recorded")
+    assert len(view.reviewer.side_by_side.views) == 3  # three recent (or fallback) prompts
+    dialog.refuse_button.click()
     assert versions.get_version(session.store, candidate.id).status == "refused"
     assert session.assistant().active_version is None
     assert "Refused and recorded" in view.status.text()

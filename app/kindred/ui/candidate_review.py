@@ -52,6 +52,23 @@ def shown(request: ConsentRequest, evidence: dict[str, Any]) -> ConsentRequest:
     return dataclasses.replace(request, evidence=evidence)
 
 
+def how_it_went(metrics: dict[str, Any]) -> str:
+    """The training metrics in words: loss before → after, on the data and on held-out data."""
+    def change(start: str, end: str, where: str) -> str | None:
+        old, new = metrics.get(start), metrics.get(end)
+        if not isinstance(old, int | float) or not isinstance(new, int | float):
+            return None
+        return f"{where} {old:.3g} → {new:.3g}"
+    parts = [p for p in (change("train_loss_start", "train_loss", "loss on what it learned"),
+                         change("heldout_loss_start", "heldout_loss",
+                                "on examples it never trained on")) if p]
+    if not parts:
+        return "no before-and-after figures were recorded"
+    steps = metrics.get("steps")
+    return "; ".join(parts) + (f" (lower is better; {steps} steps)" if steps else
+                               " (lower is better)")
+
+
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -125,7 +142,9 @@ class CandidateReviewer(QObject):
         current = versions.active_version(store, assistant.id)
         now_name = names.get(current.id, current.short) if current else "the base model"
         new_name = names.get(version.id, version.short)
-        evidence = {k: v for k, v in request.evidence.items() if k != "side_by_side"}
+        evidence = {k: v for k, v in request.evidence.items()
+                    if k not in ("side_by_side", "metrics")}
+        evidence["how_training_went"] = how_it_went(version.metrics)
         self.side_by_side = SideBySide(list(request.evidence.get("side_by_side") or []),
                                        f"Now ({now_name})", f"Candidate ({new_name})")
         dialog = ConsentDialog(

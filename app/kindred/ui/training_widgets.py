@@ -205,7 +205,7 @@ class LossChart(ChartView):
 
 
 class CandidateNotice(QFrame):
-    """A small notice floating at the bottom right of the window: a new version is ready.
+    """A small notice floating at the top right of the window: a new version is ready.
 
     It sits over whatever page is shown (the person may be chatting) and stays until
     reviewed or dismissed.
@@ -247,9 +247,8 @@ class CandidateNotice(QFrame):
         self.raise_()
 
     def _place(self) -> None:
-        margin = 16
-        self.move(self.host.width() - self.width() - margin,
-                  self.host.height() - self.height() - margin - 28)  # above the status bar
+        margin = 16  # top right: clear of the message box and its Send button
+        self.move(self.host.width() - self.width() - margin, 56)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.host and event.type() == QEvent.Type.Resize and self.isVisible():
