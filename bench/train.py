@@ -8,6 +8,8 @@ Prints one JSON line (with --json) or a short report:
 - peak_rss_mb: the training process's peak resident memory (wait4 rusage of that process).
 - cached_load_ratio: its base load from the cache / its first load from the GGUF (both as the
   training process reports them in its `loaded` line; the first run starts with an empty cache).
+Raw figures too, including cpu_time_ratio (the same ratio per CPU-second of each process, which
+is steadier than wall time on a machine shared with other work).
 Targets (issue 4): train_ratio >= 2.0, peak_rss_mb <= 3072, cached_load_ratio <= 0.15.
 """
 
@@ -75,6 +77,7 @@ def app_run(session: Session) -> dict[str, Any]:
     if proc.returncode != 0 or not steps:
         raise SystemExit(f"training failed: {events[-1:]}")
     return {"tokens_per_s": steps[-1]["tokens_per_s"], "tokens": steps[-1]["tokens"],
+            "tokens_per_cpu_s": steps[-1]["tokens"] / steps[-1]["cpu_s"],
             "load_s": loaded["load_s"], "cached": loaded["cached"],
             "peak_rss_mb": usage.ru_maxrss / 1024, "run": run.id,
             "loaded_rss_mb": loaded.get("rss_mb")}
@@ -107,7 +110,7 @@ def naive_main(run_path: Path) -> None:
     model = trainer.build_peft(base, cfg)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
     data = [Encoded.from_json(e) for e in run.tokens()["train"]]
-    start, tokens = time.perf_counter(), 0
+    start, cpu_start, tokens = time.perf_counter(), time.process_time(), 0
     for ex in data:
         ids = torch.tensor([ex.ids])
         labels = ids.clone()
@@ -116,8 +119,9 @@ def naive_main(run_path: Path) -> None:
         optimizer.step()
         optimizer.zero_grad()
         tokens += len(ex.ids)
-    elapsed = time.perf_counter() - start
-    print(json.dumps({"tokens_per_s": tokens / elapsed, "tokens": tokens}))
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    print(json.dumps({"tokens_per_s": tokens / elapsed, "tokens_per_cpu_s": tokens / cpu,
+                      "tokens": tokens}))
 
 
 def main() -> int:
@@ -152,6 +156,9 @@ def main() -> int:
             "cached_load_ratio": round(cached_load / first_load, 4),
             "app_tokens_per_s": round(app_rate, 1), "naive_tokens_per_s": round(naive_rate, 1),
             "first_load_s": round(first_load, 2), "cached_load_s": round(cached_load, 3),
+            "cpu_time_ratio": round(
+                statistics.median(a["tokens_per_cpu_s"] for a in apps)
+                / statistics.median(n["tokens_per_cpu_s"] for n in naives), 3),
             "app_runs": [round(a["tokens_per_s"], 1) for a in apps],
             "app_peak_rss_mb": [round(a["peak_rss_mb"]) for a in apps],
             "app_rss_after_load_mb": [a["loaded_rss_mb"] for a in apps],

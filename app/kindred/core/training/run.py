@@ -172,18 +172,15 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def list_runs(runs_root: Path, assistant_id: int | None = None) -> list[RunDir]:
-    """Runs with a plan, oldest first (run ids start with their UTC start time)."""
-    out: list[RunDir] = []
+    """Runs with a readable plan, oldest first (by the time they were planned)."""
+    found: list[tuple[float, str, RunDir]] = []
     if runs_root.is_dir():
-        for entry in sorted(runs_root.iterdir()):
+        for entry in runs_root.iterdir():
             run = RunDir(entry)
-            if not run.plan_path.is_file():
+            try:
+                plan = run.plan()
+            except KindredError:
                 continue
-            if assistant_id is not None:
-                try:
-                    if int(run.plan().get("assistant_id", -1)) != assistant_id:
-                        continue
-                except KindredError:
-                    continue
-            out.append(run)
-    return out
+            if assistant_id is None or int(plan.get("assistant_id", -1)) == assistant_id:
+                found.append((float(plan.get("created_at", 0.0)), entry.name, run))
+    return [run for _, _, run in sorted(found, key=lambda item: item[:2])]

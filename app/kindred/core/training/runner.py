@@ -18,7 +18,7 @@ into a dict (or None for anything else). Events, in order:
     {"event": "loaded", "cached": BOOL, "load_s": S}
     {"event": "eval", "when": "start" | "end", "train_loss": X, "heldout_loss": X | null, ...}
     {"event": "step", "step": K, "total_steps": N, "loss": X, "lr": X, "tokens": N,
-     "tokens_per_s": X, "eta_s": S, "elapsed_s": S}                    # once per step
+     "tokens_per_s": X, "eta_s": S, "elapsed_s": S, "cpu_s": S}        # once per step
     {"event": "checkpoint", "step": K, "path": DIR}
     {"event": "stopped", "step": K, "total_steps": N, "checkpoint": DIR | null}   # then exit 3
     {"event": "archived", "version": ID}
@@ -284,13 +284,11 @@ def parse_line(line: str | bytes) -> dict[str, Any] | None:
 
 
 def resumable_run(session: Session, assistant_id: int) -> RunDir | None:
-    """The newest unfinished run of the assistant (stopped, failed or killed), if any."""
-    for run in reversed(list_runs(session.home.runs, assistant_id)):
-        status = run.status()
-        if status == "done":
-            return None
-        if status in RESUMABLE:
-            return run
+    """The assistant's newest run if it is unfinished (stopped, failed or killed): a finished
+    or still running newest run means there is nothing to resume."""
+    runs = list_runs(session.home.runs, assistant_id)
+    if runs and runs[-1].status() in RESUMABLE:
+        return runs[-1]
     return None
 
 

@@ -187,7 +187,7 @@ def train(run: RunDir, model: Any, examples: Sequence[Encoded], cfg: TrainConfig
         start = int(info["step"])
     losses: list[float] = list(info.get("losses", []))
     tokens_done, elapsed_before = int(info.get("tokens", 0)), float(info.get("elapsed_s", 0.0))
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), time.process_time()
     session_tokens, step = 0, start
     total = len(steps)
 
@@ -220,7 +220,8 @@ def train(run: RunDir, model: Any, examples: Sequence[Encoded], cfg: TrainConfig
         emit({"event": "step", "step": step + 1, "total_steps": total, "loss": losses[-1],
               "lr": cfg.lr_at(step, total), "tokens": tokens_done,
               "tokens_per_s": round(rate, 1), "eta_s": round(per_step * (total - step - 1), 1),
-              "elapsed_s": round(elapsed_before + spent, 1)})
+              "elapsed_s": round(elapsed_before + spent, 1),
+              "cpu_s": round(time.process_time() - cpu_began, 2)})
         done = step + 1
         if done < total and (done % cfg.checkpoint_every == 0 or stop.requested):
             path = snapshot(done)
