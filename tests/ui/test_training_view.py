@@ -194,7 +194,7 @@ def test_train_pause_stop_continue_then_review_and_activate(qtbot, make_window, 
     dialog = reviewer.dialog
     assert dialog.request.kind == "activate" and dialog.request.subject == candidate
     assert "side_by_side" not in dialog.request.evidence  # shown as columns instead
-    assert "loss on what it learned" in dialog.request.evidence["how_training_went"]
+    assert "on what it learned" in dialog.request.evidence["how_training_went"]
     pairs = consent.get_request(taught.store, dialog.request.id).evidence["side_by_side"]
     assert reviewer.side_by_side is not None
     assert len(reviewer.side_by_side.views) == len(pairs) >= 1
@@ -235,3 +235,15 @@ def test_a_killed_training_is_reported_and_can_continue(qtbot, taught) -> None: 
     assert view.continue_button.isVisible()
     run = runner.resumable_run(taught, taught.assistant().id)
     assert run is not None and run.status() == "killed" and run.last_checkpoint() is not None
+
+
+def test_training_metrics_read_as_words() -> None:
+    from kindred.ui.candidate_review import how_it_went
+
+    text = how_it_went({"train_loss_start": 3.59, "train_loss": 0.0458,
+                        "heldout_loss_start": 2.92, "heldout_loss": 0.791, "steps": 30})
+    assert text == "loss 3.59 → 0.0458 on what it learned, 2.92 → 0.791 on unseen examples"
+    assert len(text) <= 80  # the consent dialog shows 80 characters of a line
+    assert how_it_went({"train_loss_start": 2.0, "train_loss": 1.0, "heldout_loss_start": None}
+                       ) == "loss 2 → 1 on what it learned"
+    assert how_it_went({"loss": 1.0}) == "no before-and-after figures were recorded"

@@ -53,20 +53,19 @@ def shown(request: ConsentRequest, evidence: dict[str, Any]) -> ConsentRequest:
 
 
 def how_it_went(metrics: dict[str, Any]) -> str:
-    """The training metrics in words: loss before → after, on the data and on held-out data."""
+    """The loss before → after, on what it learned and on held-out examples (short: the dialog
+    shows up to 80 characters per line)."""
     def change(start: str, end: str, where: str) -> str | None:
         old, new = metrics.get(start), metrics.get(end)
         if not isinstance(old, int | float) or not isinstance(new, int | float):
             return None
-        return f"{where} {old:.3g} → {new:.3g}"
-    parts = [p for p in (change("train_loss_start", "train_loss", "loss on what it learned"),
-                         change("heldout_loss_start", "heldout_loss",
-                                "on examples it never trained on")) if p]
+        return f"{old:.3g} → {new:.3g} {where}"
+    parts = [p for p in (change("train_loss_start", "train_loss", "on what it learned"),
+                         change("heldout_loss_start", "heldout_loss", "on unseen examples"))
+             if p]
     if not parts:
         return "no before-and-after figures were recorded"
-    steps = metrics.get("steps")
-    return "; ".join(parts) + (f" (lower is better; {steps} steps)" if steps else
-                               " (lower is better)")
+    return "loss " + ", ".join(parts)
 
 
 def _escape(text: str) -> str:
