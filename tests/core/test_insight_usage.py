@@ -101,3 +101,11 @@ def test_usage_counts_match_messages_written(session: Session, engine: Engine,
     assert sum(data.per_day_version[next(iter(data.per_day_version))].values()) == 6
     out = sum(a.tokens_out or 0 for a in answers)
     assert sum(v["tokens_out"] for v in data.per_version.values()) == out
+
+
+def test_cache_key_covers_what_the_result_depends_on() -> None:
+    key = insight.cache_key("v1", "base", ["p"], "Be brief.")
+    assert key != insight.cache_key("v1", "base", ["p"], "Call me Sam.")
+    assert key != insight.cache_key("v1", "parent-id", ["p"], "Be brief.")
+    assert key != insight.cache_key("v1", "base", ["p", "q"], "Be brief.")
+    assert key == insight.cache_key("v1", "base", ["p"], "Be brief.")

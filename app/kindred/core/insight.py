@@ -142,9 +142,11 @@ def _token_lists(engine: Engine, diff: np.ndarray) -> dict[str, list[dict[str, A
             "demoted": [entry(t) for t in order[:TOP_TOKENS]]}
 
 
-def cache_key(version_id: str, against: str, probes: list[str]) -> str:
+def cache_key(version_id: str, against: str, probes: list[str], system: str = "") -> str:
+    """Everything the result depends on: the immutable versions, the probes and the system
+    prompt the answers were given under (preferences change it)."""
     return sha256_bytes(canonical({"format": FORMAT, "version": version_id, "against": against,
-                                   "probes": probes}))
+                                   "probes": probes, "system": system}))
 
 
 def cache_path(store: Store, key: str) -> Path:
@@ -174,7 +176,7 @@ def compute(store: Store, engine: Engine, version_key: str, *, against: str = "b
     against_id, old_refs = comparison(store, version, against)
     probes = builtin_probes() + [p for p in user_probes(store, version.assistant_id)
                                  if p not in builtin_probes()]
-    key = cache_key(version.id, against_id, probes)
+    key = cache_key(version.id, against_id, probes, system)
     cached = cache_path(store, key)
     if cached.exists():
         yield Progress(1.0, "Loaded from cache")
