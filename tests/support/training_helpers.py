@@ -26,6 +26,8 @@ from kindred.core.training import runner
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.run import RunDir
 
+# As in the training process: waiting threads sleep (the test machine's cores are shared).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 SHARED_CACHE = Path(tempfile.gettempdir()) / f"kindred-test-train-cache-{os.getuid()}"
 
 PIRATE = [

@@ -14,6 +14,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported:
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")  # progress is reported as JSON lines instead
+# Threads that sleep instead of spinning while they wait: the GUI's llama.cpp and other programs
+# share the cores, and spinning threads then slowed training 3-9x in our measurements.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import json

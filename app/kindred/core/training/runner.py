@@ -253,7 +253,7 @@ def training_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1",
                PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false",
                TRANSFORMERS_NO_ADVISORY_WARNINGS="1", PYTHONIOENCODING="utf-8",
-               TQDM_DISABLE="1")
+               TQDM_DISABLE="1", OMP_WAIT_POLICY="PASSIVE")
     return env
 
 
