@@ -30,6 +30,7 @@ from kindred.core.versions import Version, get_version
 FORMAT = 1
 PROBE_TOKENS = 64
 TOP_TOKENS = 12
+PLAUSIBLE_TOP = 20
 USER_PROBES = 3
 GREEDY = SamplingParams(temperature=0.0, top_k=1, repeat_penalty=1.1, max_tokens=PROBE_TOKENS)
 
@@ -113,6 +114,9 @@ class _Comparer:
         self.engine, self.old, self.new = engine, old, new
         self.diff_sum = np.zeros(engine.llm.n_vocab(), dtype=np.float64)
         self.diff_count = 0
+        # Tokens that either side ever ranks among its likeliest: the only ones worth naming
+        # (rare tokens get huge relative changes of negligible probability).
+        self.plausible = np.zeros(engine.llm.n_vocab(), dtype=bool)
         self.fit = {"old": _Scores(), "new": _Scores()}
 
     def logprobs(self, refs: list[AdapterRef], tokens: list[int]) -> np.ndarray:
@@ -123,6 +127,9 @@ class _Comparer:
         old, new = self.logprobs(self.old, tokens), self.logprobs(self.new, tokens)
         positions = slice(max(start - 1, 0), len(tokens) - 1)
         self.diff_sum += (new[positions] - old[positions]).sum(axis=0)
+        for side in (old[positions], new[positions]):
+            top = np.argpartition(-side, PLAUSIBLE_TOP, axis=1)[:, :PLAUSIBLE_TOP]
+            self.plausible[top.ravel()] = True
         self.diff_count += len(range(*positions.indices(len(tokens))))
         if score_fit:
             targets = np.array(tokens[start:])
@@ -132,14 +139,16 @@ class _Comparer:
                 self.fit[key].nll_count += len(targets)
 
 
-def _token_lists(engine: Engine, diff: np.ndarray) -> dict[str, list[dict[str, Any]]]:
+def _token_lists(engine: Engine, diff: np.ndarray, plausible: np.ndarray
+                 ) -> dict[str, list[dict[str, Any]]]:
     def entry(token: int) -> dict[str, Any]:
         text = engine.llm.detokenize([int(token)]).decode("utf-8", "replace")
         return {"token": text, "score": round(float(diff[token]), 4)}
 
-    order = np.argsort(diff)
-    return {"promoted": [entry(t) for t in order[::-1][:TOP_TOKENS]],
-            "demoted": [entry(t) for t in order[:TOP_TOKENS]]}
+    candidates = np.flatnonzero(plausible)
+    order = candidates[np.argsort(diff[candidates])]
+    return {"promoted": [entry(t) for t in order[::-1][:TOP_TOKENS] if diff[t] > 0],
+            "demoted": [entry(t) for t in order[:TOP_TOKENS] if diff[t] < 0]}
 
 
 def cache_key(version_id: str, against: str, probes: list[str], system: str = "") -> str:
@@ -246,7 +255,7 @@ def _compute(engine: Engine, version: Version, against_id: str, old_refs: list[A
         "probes": answers,
         "style": {"base": before.to_json(), "adapter": after.to_json(),
                   "sentences": style.describe(before, after)},
-        "tokens": _token_lists(engine, diff),
+        "tokens": _token_lists(engine, diff, comparer.plausible),
         "layers": layer_norms(new_refs[0].path),
         "fit": fit,
         "summary": summary_sentences(style.describe(before, after), fit, evidence),
