@@ -150,7 +150,9 @@ def test_second_opening_comes_from_the_cache_at_once(qtbot, open_view, learned) 
     session = open_session(root)
     engine = _LazyEngine(session.model_for(session.assistant()).path)
     try:  # the first test computed it; if this test runs alone, compute it here
-        expected = insight.run(session.store, engine, second.id)  # type: ignore[arg-type]
+        # the page answers under the assistant's system prompt, part of the cache key
+        expected = insight.run(session.store, engine, second.id,  # type: ignore[arg-type]
+                               system=feedback.system_prompt(session.store, session.assistant()))
     finally:
         engine.close()
         session.close()
