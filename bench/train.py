@@ -34,6 +34,7 @@ from kindred.core.training.config import TrainConfig
 from kindred.core.training.run import RunDir
 
 THREADS = max(1, min(os.cpu_count() or 1, 8))
+PRECISION = os.environ.get("KINDRED_BENCH_PRECISION", "auto")  # fp32: measure batching alone
 SUBJECTS = ["tea", "bicycles", "rain", "libraries", "gardens", "trains", "owls", "bread",
             "chess", "rivers", "violins", "snow", "maps", "bees", "lighthouses", "clocks",
             "kites", "volcanoes", "coffee", "museums", "whales", "deserts", "candles", "forests"]
@@ -56,7 +57,9 @@ def examples() -> list[tuple[str, str]]:
 
 
 def bench_config() -> TrainConfig:
-    return replace(TrainConfig(), epochs=2, min_steps=0, threads=THREADS).validated()
+    """The app's defaults, with two passes over the data instead of a minimum step count."""
+    return replace(TrainConfig(), epochs=2, min_steps=0, threads=THREADS,
+                   precision=PRECISION).validated()
 
 
 def app_run(session: Session) -> dict[str, Any]:
@@ -73,13 +76,14 @@ def app_run(session: Session) -> dict[str, Any]:
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     loaded = next(e for e in events if e["event"] == "loaded")
+    precision = next(e["precision"] for e in events if e["event"] == "precision")
     steps = [e for e in events if e["event"] == "step"]
     if proc.returncode != 0 or not steps:
         raise SystemExit(f"training failed: {events[-1:]}")
     return {"tokens_per_s": steps[-1]["tokens_per_s"], "tokens": steps[-1]["tokens"],
             "tokens_per_cpu_s": steps[-1]["tokens"] / steps[-1]["cpu_s"],
             "load_s": loaded["load_s"], "cached": loaded["cached"],
-            "peak_rss_mb": usage.ru_maxrss / 1024, "run": run.id,
+            "peak_rss_mb": usage.ru_maxrss / 1024, "run": run.id, "precision": precision,
             "loaded_rss_mb": loaded.get("rss_mb")}
 
 
@@ -164,6 +168,7 @@ def main() -> int:
             "app_rss_after_load_mb": [a["loaded_rss_mb"] for a in apps],
             "naive_runs": [round(n["tokens_per_s"], 1) for n in naives],
             "examples": len(examples()), "threads": THREADS,
+            "app_precision": apps[-1]["precision"], "app_batch_tokens": bench_config().batch_tokens,
         }
         session.close()
     if args.json:

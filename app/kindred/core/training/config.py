@@ -36,6 +36,9 @@ class TrainConfig:
     holdout_fraction: float = 0.1
     holdout_min_examples: int = 10
     threads: int = field(default_factory=lambda: max(1, min(os.cpu_count() or 1, 8)))
+    precision: str = "auto"
+    """Compute precision of the frozen base: `auto` (bf16 where the CPU has native bf16),
+    `bf16` or `fp32`. The adapter and optimizer are always fp32."""
 
     def validated(self) -> TrainConfig:
         checks = [
@@ -53,6 +56,7 @@ class TrainConfig:
             (self.checkpoint_every >= 1, "checkpoint_every must be at least 1"),
             (0 <= self.holdout_fraction < 0.5, "holdout_fraction must be in [0, 0.5)"),
             (1 <= self.threads <= 256, "threads must be at least 1"),
+            (self.precision in ("auto", "bf16", "fp32"), "precision must be auto, bf16 or fp32"),
         ]
         for ok, message in checks:
             if not ok:

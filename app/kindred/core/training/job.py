@@ -98,6 +98,9 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
     if stop.requested:
         _stopped(run, emit, 0, None)
         return None
+    precision = trainer.resolve_precision(cfg.precision)
+    base = trainer.prepare_base(base, precision)
+    emit({"event": "precision", "precision": precision})
     parent = archive.peft_folder(store, plan["parent"]) if plan.get("parent") else None
     model = trainer.build_peft(base, cfg, parent)
     if checkpoint is None:
@@ -117,7 +120,8 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
     end = {"train_loss": trainer.evaluate(model, train_set),
            "heldout_loss": trainer.evaluate(model, held_out)}
     emit({"event": "eval", "when": "end", **end, "rss_mb": peak_rss_mb()})
-    metrics = {**start, **end, "steps": outcome.total_steps, "examples": len(train_set),
+    metrics = {**start, **end, "precision": precision,
+               "steps": outcome.total_steps, "examples": len(train_set),
                "heldout_examples": len(held_out), "tokens": outcome.info["tokens"],
                "tokens_per_s": round(outcome.info["tokens_per_s"], 1),
                "train_s": round(outcome.info["elapsed_s"], 1),

@@ -15,7 +15,8 @@ into a dict (or None for anything else). Events, in order:
 
     {"event": "start", "run": ID, "examples": N, "heldout": N, "resumed_from": STEP | null}
     {"event": "loading", "what": "base"}
-    {"event": "loaded", "cached": BOOL, "load_s": S}
+    {"event": "loaded", "cached": BOOL, "load_s": S, "rss_mb": MB, ...}
+    {"event": "precision", "precision": "bf16" | "fp32"}
     {"event": "eval", "when": "start" | "end", "train_loss": X, "heldout_loss": X | null, ...}
     {"event": "step", "step": K, "total_steps": N, "loss": X, "lr": X, "tokens": N,
      "tokens_per_s": X, "eta_s": S, "elapsed_s": S, "cpu_s": S}        # once per step

@@ -1,12 +1,14 @@
 """PEFT LoRA training on the dequantized base, in the training process only (imports torch).
 
-Speed on a CPU comes from three things, measured against a naive batch-1 PEFT loop:
-length-grouped, right-padded batches (one big matrix product per layer instead of many small
-ones, no attention mask so the fast causal kernel runs); logits computed only where the loss is
-(the answer tokens: the 49k-wide output layer is most of the work on short prompts); and no
-dropout. Everything that decides the result (LoRA init, batch order, learning-rate schedule) is
-a function of the seed and the step, and checkpoints hold the exact adapter and optimizer state
-(safetensors, never pickle), so a resumed run ends with the same weights as an uninterrupted one.
+Speed on a CPU, measured against a naive batch-1 PEFT loop: length-grouped, right-padded batches
+(bigger matrix products, no attention mask so the fast causal kernel runs) and logits computed
+only where the loss is (the 49k-wide output layer is a large share of the work) give ~1.6x; on
+CPUs with native bf16 (AVX512-BF16/AMX) the frozen base is also held and multiplied in bf16 with
+an fp32 adapter and optimizer (mixed precision), another ~1.4x; no dropout.
+
+Everything that decides the result (LoRA init, batch order, learning-rate schedule) is a function
+of the seed and the step, and checkpoints hold the exact adapter and optimizer state (safetensors,
+never pickle), so a resumed run ends with the same weights as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -76,13 +78,38 @@ def batch_tensors(examples: Sequence[Encoded], indices: Sequence[int]
     return ids, labels
 
 
+def resolve_precision(precision: str) -> str:
+    """`auto`: bf16 where the CPU computes it natively (AVX512-BF16 or AMX), else fp32."""
+    if precision != "auto":
+        return precision
+    native = [getattr(torch.cpu, name, lambda: False)
+              for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return "bf16" if any(check() for check in native) else "fp32"
+
+
+def prepare_base(base: Any, precision: str) -> Any:
+    """bf16: the frozen base weights are stored in bf16 (half the memory, native matmuls);
+    the LoRA weights, their gradients and the optimizer stay fp32 (peft keeps adapters fp32)."""
+    if precision == "bf16":
+        base = base.to(torch.bfloat16)
+    return base
+
+
+def _compute(model: Any) -> Any:
+    """Autocast to bf16 when the base is stored in bf16 (mixes it with the fp32 adapter)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    low = inner.get_output_embeddings().weight.dtype == torch.bfloat16
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=low)
+
+
 def loss_sum(model: Any, ids: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Summed next-token loss over the answer tokens; the output layer runs only there."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    hidden = inner.get_decoder()(input_ids=ids, use_cache=False).last_hidden_state
     targets = labels[:, 1:]
     mask = targets != IGNORE
-    logits = inner.get_output_embeddings()(hidden[:, :-1][mask])
+    with _compute(model):
+        hidden = inner.get_decoder()(input_ids=ids, use_cache=False).last_hidden_state
+        logits = inner.get_output_embeddings()(hidden[:, :-1][mask])
     return F.cross_entropy(logits.float(), targets[mask], reduction="sum"), int(mask.sum())
 
 
