@@ -25,7 +25,17 @@ TEXT = [{"role": "system", "content": "You are a helpful assistant."},
         {"role": "user", "content": "What should I pack for a long trip to the mountains?"},
         {"role": "assistant", "content": "Pack warm layers, sturdy boots, a rain jacket, a "
                                          "map, water, some snacks and a small first aid kit. "
-                                         "Tell someone where you are going before you leave."}]
+                                         "Tell someone where you are going before you leave."},
+        {"role": "user", "content": "Can you explain how a bicycle stays upright?"},
+        {"role": "assistant", "content": "A moving bicycle stays upright mostly because the "
+                                         "rider keeps steering the front wheel under the centre "
+                                         "of mass. The shape of the fork also turns the wheel "
+                                         "into a lean by itself, and the spinning wheels add a "
+                                         "little stability. When it stops moving, it falls."},
+        {"role": "user", "content": "Write a short note to thank a friend for dinner."},
+        {"role": "assistant", "content": "Dear Anna, thank you so much for the lovely dinner "
+                                         "last night. The soup was wonderful and I enjoyed our "
+                                         "long talk. Next time, dinner is at my place!"}]
 
 
 def llama_logits(engine: Engine, ids: list[int]) -> np.ndarray:
@@ -75,6 +85,7 @@ def test_llama_cpp_adapter_matches_peft(session: Session, engine: Engine, model_
                                                      n_head=9, n_head_kv=3),
                     architecture=info.architecture, alpha=fast_config().alpha)
     try:
+        base_same, base_corr = agreement(llama_logits(engine, ids), bare)
         engine.set_adapters([AdapterRef(version, verified_path(session.store, version))])
         converted = llama_logits(engine, ids)
         engine.set_adapters([AdapterRef("wrong", unpermuted)])
@@ -87,5 +98,6 @@ def test_llama_cpp_adapter_matches_peft(session: Session, engine: Engine, model_
     assert agreement(bare, adapted)[1] < corr
     wrong_same, wrong_corr = agreement(wrong, adapted)
     assert wrong_corr < 0.99 and wrong_same < same, (wrong_same, wrong_corr, same, corr)
-    print(f"{len(ids)} positions: argmax agreement {same:.3f}, corr {corr:.4f}; base-vs-adapter "
-          f"corr {agreement(bare, adapted)[1]:.4f}; unpermuted {wrong_same:.3f}/{wrong_corr:.4f}")
+    print(f"{len(ids)} positions: argmax agreement {same:.3f}, corr {corr:.4f} (bare base: "
+          f"{base_same:.3f}, {base_corr:.4f}); base-vs-adapter corr "
+          f"{agreement(bare, adapted)[1]:.4f}; unpermuted {wrong_same:.3f}/{wrong_corr:.4f}")
