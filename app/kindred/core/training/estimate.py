@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from kindred.core.gguf_info import GGUFInfo
 
 REFERENCE_PARAMS = 135e6
-REFERENCE_TOKENS_PER_S = 250.0
-"""Measured training speed for SmolLM2-135M on 2 CPU cores; other sizes scale inversely."""
-IMPORT_S = 5.0
+REFERENCE_TOKENS_PER_S = 130.0
+"""Measured training speed for SmolLM2-135M on 2 CPU cores (bf16 mixed precision, bench/train.py);
+other sizes scale inversely with their parameter count."""
+IMPORT_S = 8.0
+"""torch + transformers + peft and the model's code, measured on the same machine."""
 REFERENCE_FIRST_LOAD_S = 20.0
-CACHED_LOAD_S = 1.0
+CACHED_LOAD_S = 0.5
 
 
 def parameters(info: GGUFInfo) -> int:
