@@ -45,9 +45,16 @@ def test_home_flag_and_env_var_choose_the_data_home(home: DataHome, tmp_path: Pa
 
 
 def test_chat_one_message(home: DataHome) -> None:
-    out = kindred("chat", "-m", "What is the capital of France?", home=home.root)
+    # greedy, so the answer does not depend on the sampler's draw on this CPU
+    made = kindred("assistants", "create", "Exact", "--temperature", "0", home=home.root)
+    assert made.returncode == 0, made.stderr
+    listed = json.loads(kindred("assistants", "list", "--json", home=home.root).stdout)
+    assert [a["sampling"]["temperature"] for a in listed if a["name"] == "Exact"] == [0.0]
+    out = kindred("chat", "-a", "Exact", "-m", "What is the capital of France?", home=home.root)
     assert out.returncode == 0, out.stderr
     assert "paris" in out.stdout.lower()
+    bad = kindred("assistants", "create", "Hot", "--temperature", "9", home=home.root)
+    assert bad.returncode == 2 and "temperature must be between 0 and 5" in bad.stderr
 
 
 def test_interactive_chat_reads_stdin_until_eof(home: DataHome) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Any
 
 from kindred.cli.output import print_json, print_table
-from kindred.core.assistants import create_assistant, list_assistants
+from kindred.core.assistants import Sampling, create_assistant, list_assistants
 from kindred.core.models import add_model, list_models
 from kindred.core.session import open_session
 
@@ -30,6 +31,10 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("name")
     p.add_argument("--model", help="base model id (default: the embedded model)")
     p.add_argument("--persona", help="system prompt")
+    p.add_argument("--temperature", type=float, help="0 = always the most likely word (default 0.7)")
+    p.add_argument("--top-p", type=float, help="nucleus sampling (default 0.95)")
+    p.add_argument("--top-k", type=int, help="sample among the k likeliest (default 40)")
+    p.add_argument("--max-tokens", type=int, help="longest answer (default 512)")
     p.set_defaults(run=assistants_create)
 
 
@@ -70,6 +75,10 @@ def assistants_create(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {"model_id": args.model}
     if args.persona is not None:
         kwargs["persona"] = args.persona
+    chosen = {name: getattr(args, name) for name in ("temperature", "top_p", "top_k", "max_tokens")
+              if getattr(args, name) is not None}
+    if chosen:
+        kwargs["sampling"] = replace(Sampling(), **chosen)
     assistant = create_assistant(session.store, args.name, **kwargs)
     print(f"Created assistant {assistant.name} on model {assistant.model_id}")
     return 0
