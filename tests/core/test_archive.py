@@ -23,6 +23,7 @@ from kindred.core.session import Session, open_session
 from kindred.core.store import DatabaseLockedError
 from support.archive_helpers import (
     activate,
+    grant,
     home_state,
     lora_config,
     make_version,
@@ -64,6 +65,19 @@ def test_lineage_and_prefix_lookup(session: Session, model_path: Path) -> None:
     with pytest.raises(NotFoundError, match="No version"):
         versions.get_version(session.store, "ffff" if not first.id.startswith("ffff")
                              else "eeee")
+
+
+def test_human_names_are_numbered_oldest_first_and_never_move(session: Session,
+                                                              model_path: Path) -> None:
+    first = make_version(session, model_path, seed=1)
+    second = make_version(session, model_path, seed=2, parent=first.id)
+    aid = session.assistant().id
+    assert versions.names(session.store, aid) == {first.id: "Version 1", second.id: "Version 2"}
+    versions.delete(session.store, first.id, grant(session, "delete", first))
+    third = make_version(session, model_path, seed=3)
+    assert versions.names(session.store, aid) == {
+        first.id: "Version 1", second.id: "Version 2", third.id: "Version 3"}
+    assert versions.name_of(session.store, third) == "Version 3"
 
 
 def test_archived_gguf_matches_a_direct_conversion(session: Session, model_path: Path,

@@ -140,7 +140,8 @@ def test_correct_train_review_approve_and_chat_with_the_new_version(  # type: ig
     qtbot.waitUntil(lambda: window.controller.ready and window.controller.engine_info
                     is not None and [k for k, _ in window.controller.engine_info.adapters]
                     == [candidate], timeout=LOAD_TIMEOUT_MS)
-    assert window.adapter_label.text() == f"Adapter: {candidate[:12]}"
+    new_version = versions.get_version(session.store, candidate)
+    assert window.adapter_label.text() == f"Adapter: {versions.name_of(session.store, new_version)}"
     window.new_chat()
     send(qtbot, window, NEW_QUESTION)
     wait_idle(qtbot, window)

@@ -33,7 +33,7 @@ def test_typed_message_streams_an_answer_that_is_saved(qtbot, make_window, sessi
     assert saved[1].tokens_out and saved[1].tokens_out <= 24
     assert saved[1].adapters == []
     assert "tok/s" in window.speed_label.text() and "—" not in window.speed_label.text()
-    assert window.adapter_label.text() == "Adapter: base"
+    assert window.adapter_label.text() == "Adapter: none"
     assert window.chat_view.title.text() == "Say hello to me."
 
 

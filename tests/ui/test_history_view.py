@@ -47,9 +47,13 @@ def test_lineage_is_a_tree_under_the_base_model(view, session, model_path) -> No
     view.refresh()
     shown = rows(view)
     assert shown[0][0] == 0 and shown[0][1].startswith("Base model")
-    assert shown[1] == (1, first.short, "active")
-    assert shown[2] == (2, child.short, "candidate")
+    assert shown[1] == (1, "Version 1", "active")
+    assert shown[2] == (2, "Version 2", "candidate")
     item = view.tree.topLevelItem(0).child(0)
+    assert first.id in item.toolTip(0)  # the id stays one hover away
+    view.select(child.id)
+    assert "Version 2 · id " + child.id in view.details.text()
+    assert "Parent: Version 1" in view.details.text()
     assert item.text(4) != "—"  # it has been active for a moment
     assert item.text(5) == "0"  # and answered nothing yet
 
@@ -195,7 +199,8 @@ def test_approving_in_the_window_reloads_the_engine_with_the_adapter(qtbot, make
     window.history.dialog.approve_button.click()
     qtbot.waitUntil(lambda: bool(window.controller.ready and window.controller.engine_info
                                  and window.controller.engine_info.adapters), timeout=60_000)
-    assert window.adapter_label.text() == f"Adapter: {version.id[:12]}"
+    assert window.adapter_label.text() == "Adapter: Version 1"
+    assert version.id in window.adapter_label.toolTip()
     window.show_page("Chat")
     send(qtbot, window, "Hi")
     wait_idle(qtbot, window)
@@ -215,4 +220,4 @@ def test_a_version_activated_elsewhere_is_used_for_the_next_answer(qtbot, make_w
     wait_idle(qtbot, window)
     conversation = list_conversations(session.store, session.assistant().id)[0]
     assert list_messages(session.store, conversation.id)[-1].adapters == [(version.id, 1.0)]
-    assert window.adapter_label.text() == f"Adapter: {version.id[:12]}"
+    assert window.adapter_label.text() == "Adapter: Version 1"

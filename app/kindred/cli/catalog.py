@@ -31,7 +31,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("name")
     p.add_argument("--model", help="base model id (default: the embedded model)")
     p.add_argument("--persona", help="system prompt")
-    p.add_argument("--temperature", type=float, help="0 = always the most likely word (default 0.7)")
+    p.add_argument("--temperature", type=float,
+                   help="0 = always the likeliest word (default 0.7)")
     p.add_argument("--top-p", type=float, help="nucleus sampling (default 0.95)")
     p.add_argument("--top-k", type=int, help="sample among the k likeliest (default 40)")
     p.add_argument("--max-tokens", type=int, help="longest answer (default 512)")

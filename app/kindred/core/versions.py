@@ -104,6 +104,17 @@ def list_versions(store: Store, assistant_id: int | None = None) -> list[Version
     return [Version.from_row(r) for r in store.db.query(sql + " ORDER BY created_at, id", params)]
 
 
+def names(store: Store, assistant_id: int) -> dict[str, str]:
+    """"Version N" per assistant, oldest first; deleted versions keep their number, so a
+    name never moves to another version."""
+    return {v.id: f"Version {i}"
+            for i, v in enumerate(list_versions(store, assistant_id), start=1)}
+
+
+def name_of(store: Store, version: Version) -> str:
+    return names(store, version.assistant_id).get(version.id, f"Version {version.short}")
+
+
 def active_version(store: Store, assistant_id: int) -> Version | None:
     row = store.db.execute("SELECT active_version FROM assistants WHERE id = ?",
                            [assistant_id]).fetchone()

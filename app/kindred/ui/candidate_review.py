@@ -22,7 +22,6 @@ from kindred.core.assistants import get_assistant
 from kindred.core.consent import ConsentRequest, Decision
 from kindred.core.errors import KindredError
 from kindred.core.session import Session
-from kindred.ui.charts import version_names
 from kindred.ui.dialogs.consent import ConsentDialog
 from kindred.ui.tasks import Task, run_task
 from kindred.ui.widgets import MarkdownView
@@ -137,7 +136,7 @@ class CandidateReviewer(QObject):
         store = self.session.store
         version = versions.get_version(store, request.subject)
         assistant = get_assistant(store, version.assistant_id)
-        names = version_names(v.id for v in versions.list_versions(store, assistant.id))
+        names = versions.names(store, assistant.id)
         current = versions.active_version(store, assistant.id)
         now_name = names.get(current.id, current.short) if current else "the base model"
         new_name = names.get(version.id, version.short)

@@ -308,8 +308,3 @@ def section(title: str, hint: str = "") -> tuple[QFrame, QVBoxLayout]:
         label.setWordWrap(True)
         layout.addWidget(label)
     return card, layout
-
-
-def version_names(version_ids: Iterable[str]) -> dict[str, str]:
-    """Human names, numbered in creation order: oldest is "Version 1". Pass ids oldest first."""
-    return {vid: f"Version {i}" for i, vid in enumerate(version_ids, start=1)}

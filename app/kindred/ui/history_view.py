@@ -88,6 +88,7 @@ class HistoryView(QWidget):
         self.session = session
         self.assistant: Assistant = session.assistant()
         self.dialog: QWidget | None = None
+        self.names: dict[str, str] = {}
         self.task: Task | None = None
         self.setObjectName("page")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
@@ -188,6 +189,7 @@ class HistoryView(QWidget):
         selected = self.selected()
         selected_id = selected.id if selected is not None else BASE
         all_versions = versions.list_versions(store, aid)
+        self.names = versions.names(store, aid)
         periods = versions.active_periods(store, aid)
         counts = versions.usage_counts(store, aid)
         self.tree.clear()
@@ -201,10 +203,11 @@ class HistoryView(QWidget):
         for v in all_versions:
             active_for = sum(((end or time.time()) - start) for start, end in periods.get(v.id, []))
             item = QTreeWidgetItem([
-                v.short, datetime.fromtimestamp(v.created_at).strftime("%Y-%m-%d %H:%M"),
+                self.names.get(v.id, v.short),
+                datetime.fromtimestamp(v.created_at).strftime("%Y-%m-%d %H:%M"),
                 v.source, v.status, duration(active_for), str(counts.get(v.id, 0))])
             item.setData(0, Qt.ItemDataRole.UserRole, v.id)
-            item.setToolTip(0, v.id)
+            item.setToolTip(0, f"{self.names.get(v.id, v.short)}\nid {v.id}")
             if v.status == "active":
                 font = item.font(0)
                 font.setBold(True)
@@ -277,10 +280,15 @@ class HistoryView(QWidget):
         self.restore_button.setEnabled(version.status not in ("active", "deleted"))
         self.retire_button.setEnabled(version.status not in ("retired", "deleted"))
         self.compare_button.setEnabled(version.status != "deleted")
+        parent = (self.names.get(version.parent, version.parent[:12]) if version.parent
+                  else "none (base model)")
         self.details.setText(
-            f"Version {version.id}\nParent: {version.parent or 'none (base model)'} · "
+            f"{self._name(version)} · id {version.id}\nParent: {parent} · "
             f"size {version.size_bytes / 1e6:.1f} MB · status since "
             f"{datetime.fromtimestamp(version.status_at).strftime('%Y-%m-%d %H:%M')}")
+
+    def _name(self, version: Version) -> str:
+        return self.names.get(version.id) or versions.name_of(self.session.store, version)
 
     def _say(self, text: str, *, error: bool = False) -> None:
         self.status.setText(text)
@@ -300,9 +308,9 @@ class HistoryView(QWidget):
         store = self.session.store
         kind, summary, evidence = versions.describe_activation(store, version)
         current = versions.active_version(store, self.assistant.id)
-        now_using = f"version {current.short}" if current else "the base model alone"
+        now_using = self._name(current) if current else "the base model alone"
         self._ask(kind, version.id, summary, evidence,
-                  changes=f"{self.assistant.name} will answer through version {version.short} "
+                  changes=f"{self.assistant.name} will answer through {self._name(version)} "
                           f"instead of {now_using}, from the next message on.",
                   kept=f"Everything. {now_using.capitalize()} stays archived and can be "
                        "restored at any time; every other version, your conversations and "
@@ -317,16 +325,16 @@ class HistoryView(QWidget):
             except KindredError as exc:
                 self._say(str(exc), error=True)
                 return
-            self._say(f"Version {version.short} retired. Its weights are kept; restore it any "
+            self._say(f"{self._name(version)} retired. Its weights are kept; restore it any "
                       "time.")
             self.refresh()
             return
         kind, summary, evidence = versions.describe_retire(self.session.store, version)
         evidence = {**evidence, "source": version.source, "created_at": version.created_at}
         self._ask(kind, version.id, summary, evidence,
-                  changes=f"{self.assistant.name} stops using version {version.short} and "
+                  changes=f"{self.assistant.name} stops using {self._name(version)} and "
                           "answers with the base model alone.",
-                  kept=f"Version {version.short} stays archived with all its files; you can "
+                  kept=f"{self._name(version)} stays archived with all its files; you can "
                        "restore it at any time.")
 
     def _ask(self, kind: str, subject: str, summary: str, evidence: dict[str, object], *,
@@ -367,15 +375,15 @@ class HistoryView(QWidget):
                 self._say("Refused and recorded. Nothing changed; the version stays archived.")
             elif req.kind in ("activate", "restore"):
                 version = versions.activate(store, req.subject, decision)
-                self._say(f"Version {version.short} is now active.")
+                self._say(f"{self._name(version)} is now active.")
                 self.active_changed.emit()
             elif req.kind == "retire":
                 version = versions.retire(store, req.subject, decision)
-                self._say(f"Version {version.short} retired; the base model answers now.")
+                self._say(f"{self._name(version)} retired; the base model answers now.")
                 self.active_changed.emit()
             elif req.kind == "delete":
                 version = versions.delete(store, req.subject, decision)
-                self._say(f"Version {version.short}'s weights were deleted; its record stays.")
+                self._say(f"{self._name(version)}'s weights were deleted; its record stays.")
         except KindredError as exc:
             self._say(str(exc), error=True)
         self.refresh()
@@ -395,7 +403,8 @@ class HistoryView(QWidget):
             left = None
         if left is not None and left.status == "deleted":
             left = None
-        dialog = CompareDialog(self.session.home.root, self.assistant.id, left, version, self)
+        dialog = CompareDialog(self.session.home.root, self.assistant.id, left, version, self,
+                               names=self.names)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.dialog = dialog
         dialog.open()

@@ -36,7 +36,6 @@ from PySide6.QtWidgets import (
 from kindred.core import versions
 from kindred.core.assistants import Assistant, get_assistant
 from kindred.core.session import Session
-from kindred.ui.charts import version_names
 from kindred.ui.insight_sections import InsightReport
 from kindred.ui.insight_sections import label as _label
 from kindred.ui.tasks import Task, run_task
@@ -204,7 +203,7 @@ class InsightView(QWidget):
         store = self.session.store
         self.assistant = get_assistant(store, self.assistant.id)
         all_versions = versions.list_versions(store, self.assistant.id)
-        self.names = version_names(v.id for v in all_versions)
+        self.names = versions.names(store, self.assistant.id)
         usable = [v for v in all_versions if v.status != "deleted"]
         current = self.version_box.currentData()
         wanted = current if current in {v.id for v in usable} else self.assistant.active_version

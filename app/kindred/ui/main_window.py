@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kindred.core import versions
 from kindred.core.assistants import Assistant
 from kindred.core.conversations import Conversation, Message, list_messages
 from kindred.core.errors import KindredError
@@ -291,7 +292,19 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{assistant.name} — Kindred")
         model = self.session.model_for(assistant)
         self.model_label.setText(model.name)
-        self.adapter_label.setText(f"Adapter: {(assistant.active_version or 'base')[:12]}")
+        active = assistant.active_version
+        self._show_adapters([(active, 1.0)] if active else [])
+
+    def _show_adapters(self, adapters: list[tuple[str, float]]) -> None:
+        """The status bar names versions as the History page does ("Version 2"), ids in the tip."""
+        named = versions.names(self.session.store, self.controller.assistant.id) \
+            if adapters else {}
+        text = ", ".join(named.get(key, key[:12]) + ("" if scale == 1.0 else f" ×{scale:g}")
+                         for key, scale in adapters)
+        self.adapter_label.setText(f"Adapter: {text or 'none'}")
+        self.adapter_label.setToolTip("\n".join(f"{named.get(k, k[:12])}: id {k}, scale {s:g}"
+                                                for k, s in adapters)
+                                      or "No adapter: the base model answers as it came.")
 
     def refresh_conversations(self) -> None:
         current = self.controller.conversation
@@ -343,9 +356,7 @@ class MainWindow(QMainWindow):
             info = self.controller.engine_info
             if info is not None:
                 self.model_label.setText(info.model_name)
-                names = ", ".join(k[:12] + ("" if s == 1.0 else f" ×{s:g}")
-                                  for k, s in info.adapters)
-                self.adapter_label.setText(f"Adapter: {names or 'base'}")
+                self._show_adapters(info.adapters)
         else:
             self.state_label.setText("Model not loaded")
             self.chat_view.set_ready(False)

@@ -43,7 +43,7 @@ from kindred.core.training import estimate, runner
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.run import RunDir
 from kindred.ui.candidate_review import CandidateReviewer, shown
-from kindred.ui.charts import section, version_names
+from kindred.ui.charts import section
 from kindred.ui.dialogs.consent import ConsentDialog
 from kindred.ui.icons import icon
 from kindred.ui.tasks import Task, run_task
@@ -205,7 +205,7 @@ class TrainingView(QWidget):
         taught = {"correction": counts["corrections"], "preference": counts["preferences"],
                   "liked": counts["liked"], "disliked": counts["disliked"]}
         active = versions.active_version(store, self.assistant.id)
-        names = version_names(v.id for v in versions.list_versions(store, self.assistant.id))
+        names = versions.names(store, self.assistant.id)
         start = (f"It continues from {names.get(active.id, active.short)} and replays "
                  "everything learned so far." if active else
                  "It starts its first version on the base model.")
@@ -261,8 +261,7 @@ class TrainingView(QWidget):
         except KindredError as exc:
             self._say(str(exc), error=True)
             return
-        names = version_names(v.id for v in versions.list_versions(self.session.store,
-                                                                   plan.assistant_id))
+        names = versions.names(self.session.store, plan.assistant_id)
         evidence = {"what": describe_counts(plan.counts), "base_model": plan.model.name,
                  "continues_from": (names.get(plan.parent, plan.parent[:12]) if plan.parent
                                     else "nothing (a first version)"),
@@ -488,8 +487,7 @@ class TrainingView(QWidget):
 
     def _ready(self, version_id: str, *, announce: bool) -> None:
         self.candidate = version_id
-        names = version_names(v.id for v in versions.list_versions(self.session.store,
-                                                                   self.assistant.id))
+        names = versions.names(self.session.store, self.assistant.id)
         name = names.get(version_id, version_id[:12])
         text = (f"{name} is ready. See its answers beside the current ones, then decide "
                 "whether to use it.")

@@ -40,7 +40,6 @@ from kindred.ui.charts import (
     ChartView,
     bar_chart,
     section,
-    version_names,
 )
 from kindred.ui.history_view import duration
 
@@ -162,7 +161,7 @@ class UsageView(QWidget):
         data = usage(store, self.assistant.id)
         self.data = data
         all_versions = versions.list_versions(store, self.assistant.id)
-        self.names = {BASE: "Base model", **version_names(v.id for v in all_versions)}
+        self.names = {BASE: "Base model", **versions.names(store, self.assistant.id)}
         order = [BASE] + [v.id for v in all_versions]
         n = data.days_together
         self.title.setText(f"Time together with {self.assistant.name}")

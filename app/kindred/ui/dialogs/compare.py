@@ -72,13 +72,15 @@ def compare_answers(home: Path, assistant_id: int, sides: list[Side], prompt: st
         session.close()
 
 
-def _record(version: Version | None) -> list[str]:
+def _record(version: Version | None, names: dict[str, str]) -> list[str]:
     if version is None:
         return ["base model alone", "—", "—", "—", "—"]
     metrics = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                         for k, v in version.metrics.items()) or "—"
-    return [version.short, datetime.fromtimestamp(version.created_at).strftime("%Y-%m-%d %H:%M"),
-            f"{version.source}, {version.status}", (version.parent or "")[:12] or "—", metrics]
+    parent = names.get(version.parent, version.parent[:12]) if version.parent else "—"
+    created = datetime.fromtimestamp(version.created_at).strftime("%Y-%m-%d %H:%M")
+    return [f"{names.get(version.id, version.short)} ({version.short})", created,
+            f"{version.source}, {version.status}", parent, metrics]
 
 
 ROWS = ("Version", "Created", "Source, status", "Parent", "Metrics")
@@ -86,13 +88,14 @@ ROWS = ("Version", "Created", "Source, status", "Parent", "Metrics")
 
 class CompareDialog(QDialog):
     def __init__(self, home: Path, assistant_id: int, left: Version | None, right: Version,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, names: dict[str, str] | None = None) -> None:
         super().__init__(parent)
+        names = names or {}
         self.home = home
         self.assistant_id = assistant_id
-        self.sides = [Side("Base model" if left is None else f"Version {left.short}",
-                           None if left is None else left.id),
-                      Side(f"Version {right.short}", right.id)]
+        left_name = "Base model" if left is None else names.get(left.id, f"Version {left.short}")
+        self.sides = [Side(left_name, None if left is None else left.id),
+                      Side(names.get(right.id, f"Version {right.short}"), right.id)]
         self.task: Task | None = None
         self.answers: list[str] = []
         self.setWindowTitle("Compare versions")
@@ -104,7 +107,7 @@ class CompareDialog(QDialog):
             head = QLabel(side.label)
             head.setObjectName("consentHeading")
             grid.addWidget(head, 0, col)
-        for row, (name, a, b) in enumerate(zip(ROWS, _record(left), _record(right),
+        for row, (name, a, b) in enumerate(zip(ROWS, _record(left, names), _record(right, names),
                                                strict=True), start=1):
             grid.addWidget(QLabel(f"<b>{name}</b>"), row, 0)
             for col, text in ((1, a), (2, b)):
