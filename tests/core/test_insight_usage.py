@@ -111,3 +111,13 @@ def test_cache_key_covers_what_the_result_depends_on() -> None:
     assert key != insight.cache_key("v1", "parent-id", ["p"], "Be brief.")
     assert key != insight.cache_key("v1", "base", ["p", "q"], "Be brief.")
     assert key == insight.cache_key("v1", "base", ["p"], "Be brief.")
+
+
+def test_fit_is_told_as_a_likelihood_factor_on_the_taught_answers() -> None:
+    # a memorised answer: loss 3.0 -> 0.02 is ~20x per word piece, never "99% better"
+    said = insight.fit_sentences({"base_nll": 3.0, "adapter_nll": 0.02, "tokens": 40})
+    assert said == ["Word for word, the answers you taught it are now 20× as likely as before "
+                    "(measured on those same answers)."]
+    assert "1.6×" in insight.fit_sentences({"base_nll": 2.0, "adapter_nll": 1.5})[0]
+    assert "not yet" in insight.fit_sentences({"base_nll": 2.0, "adapter_nll": 2.01})[0]
+    assert insight.fit_sentences({"base_nll": None, "adapter_nll": None}) == []

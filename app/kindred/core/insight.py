@@ -8,6 +8,7 @@ insight never goes stale. `compute` is a generator of progress events, like ever
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from kindred.core.lora_gguf import read_lora_gguf
 from kindred.core.store import Store
 from kindred.core.versions import Version, get_version
 
-FORMAT = 1
+FORMAT = 2  # 2: fit told as a likelihood factor
 PROBE_TOKENS = 64
 TOP_TOKENS = 12
 PLAUSIBLE_TOP = 20
@@ -262,6 +263,22 @@ def _compute(engine: Engine, version: Version, against_id: str, old_refs: list[A
     }
 
 
+def fit_sentences(fit: dict[str, Any]) -> list[str]:
+    """How much likelier the taught answers became, per word piece (exp of the loss drop).
+
+    A ratio of losses ("99% better") overstates an adapter that memorised a few answers; the
+    per-token likelihood factor is what the loss really says, and we name what it was measured
+    on (the taught answers themselves), so nobody reads it as skill on new questions."""
+    if fit.get("base_nll") is None or fit.get("adapter_nll") is None:
+        return []
+    factor = math.exp(float(fit["base_nll"]) - float(fit["adapter_nll"]))
+    if factor < 1.05:
+        return ["It does not yet expect the answers you taught it more than before."]
+    shown = f"{factor:.1f}" if factor < 10 else f"{factor:,.0f}"
+    return [f"Word for word, the answers you taught it are now {shown}× as likely as before "
+            "(measured on those same answers)."]
+
+
 def summary_sentences(style_sentences: list[str], fit: dict[str, Any], evidence: Evidence
                       ) -> list[str]:
     """The first lines a person reads: what changed, in words, with what taught it."""
@@ -275,12 +292,7 @@ def summary_sentences(style_sentences: list[str], fit: dict[str, Any], evidence:
                       f"{'s' if len(evidence.examples) != 1 else ''}")
     if taught:
         out.append("It learned from " + " and ".join(taught) + ".")
-    if fit.get("base_nll") and fit.get("adapter_nll"):
-        gain = 1 - float(fit["adapter_nll"]) / float(fit["base_nll"])
-        if gain > 0.01:
-            out.append(f"It now predicts the answers you wanted {gain:.0%} better.")
-        else:
-            out.append("It does not yet predict the answers you wanted better than before.")
+    out += fit_sentences(fit)
     out += [s[0].upper() + s[1:] + "." for s in style_sentences[:4]]
     if not style_sentences:
         out.append("Its answers to the probe questions read much like before.")
