@@ -15,7 +15,9 @@ def make(qtbot, session: Session) -> ConsentDialog:  # type: ignore[no-untyped-d
     dialog = ConsentDialog.ask(session.store, "activate", aid, "ab" * 32,
                                "Activate version abababababab.",
                                {"version": "ab" * 32, "previous": None,
-                                "metrics": {"loss": 0.5}, "created_at": 1_700_000_000.0},
+                                "metrics": {"loss": 0.5, "heldout_loss": 0.75},
+                                "prompt": "<i>my own words</i>",
+                                "created_at": 1_700_000_000.0},
                                changes="It will answer through abababababab.",
                                kept="Everything stays archived.")
     qtbot.addWidget(dialog)
@@ -28,9 +30,12 @@ def test_opening_records_a_pending_request_and_shows_everything(qtbot, session) 
     pending = consent.pending(session.store)
     assert [r.id for r in pending] == [dialog.request.id]
     texts = " ".join(label.text() for label in dialog.findChildren(type(dialog.error)))
-    for expected in ("What will change", "What is kept", "Evidence", "abababababab",
-                     "none (the base model alone)", "loss 0.5", "Everything stays archived"):
+    for expected in ("What will change", "What is kept", "Evidence", "(abababababab)",
+                     "none (the base model alone)", "<li>loss: 0.5</li>",
+                     "<li>heldout loss: 0.75</li>", "Everything stays archived"):
         assert expected in texts
+    # the person's own words are shown as written, never interpreted as markup
+    assert "&lt;i&gt;my own words&lt;/i&gt;" in texts and "<i>my" not in texts
 
 
 def test_nothing_is_preselected_and_enter_decides_nothing(qtbot, session) -> None:  # type: ignore[no-untyped-def]

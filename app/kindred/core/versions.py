@@ -135,13 +135,17 @@ def consent_kind_for(store: Store, version: Version) -> str:
 
 
 def describe_activation(store: Store, version: Version) -> tuple[str, str, dict[str, Any]]:
-    """(kind, summary, evidence) for the consent request that would activate `version`."""
+    """(kind, summary, evidence) for the consent request that would activate `version`.
+
+    Summaries name versions as people see them ("Version 2") with the id beside it, since the
+    text is kept in the ledger for good and numbers alone are only meaningful in this home."""
     kind = consent_kind_for(store, version)
     current = active_version(store, version.assistant_id)
-    now_using = f"version {current.short}" if current else "the base model alone"
+    named = names(store, version.assistant_id)
+    now_using = _label(named, current) if current else "the base model alone"
     verb = "Restore" if kind == "restore" else "Activate"
-    summary = (f"{verb} version {version.short} ({version.source}). The assistant now answers "
-               f"with {now_using}; afterwards it answers with {version.short}. "
+    summary = (f"{verb} {_label(named, version)} ({version.source}). The assistant now answers "
+               f"with {now_using}; afterwards it answers with {named.get(version.id)}. "
                f"Nothing is deleted: {now_using} stays archived and can be restored.")
     evidence = {"version": version.id, "previous": current.id if current else None,
                 "source": version.source, "metrics": version.metrics,
@@ -151,21 +155,28 @@ def describe_activation(store: Store, version: Version) -> tuple[str, str, dict[
 
 def describe_retire(store: Store, version: Version) -> tuple[str, str, dict[str, Any]]:
     """(kind, summary, evidence) for retiring the *active* version (others need no consent)."""
-    summary = (f"Retire version {version.short}, the active adapter: the assistant goes back to "
-               "answering with its base model alone. The weights are kept and can be restored.")
+    summary = (f"Retire {_label(names(store, version.assistant_id), version)}, the active "
+               "adapter: the assistant goes back to answering with its base model alone. The "
+               "weights are kept and can be restored.")
     return "retire", summary, {"version": version.id, "metrics": version.metrics}
 
 
 def describe_delete(store: Store, version: Version) -> tuple[str, str, dict[str, Any]]:
     """(kind, summary, evidence) for deleting a version's weights."""
+    named = names(store, version.assistant_id)
     children = [v.short for v in list_versions(store, version.assistant_id)
                 if v.parent == version.id]
-    summary = (f"Delete version {version.short}: its weights ({version.size_bytes} bytes) are "
-               "removed for good. A tombstone with its hashes stays in the archive and ledger"
-               + (f"; versions {', '.join(children)} keep it as their parent." if children
-                  else "."))
+    child_names = ", ".join(_label(named, v) for v in list_versions(store, version.assistant_id)
+                            if v.parent == version.id)
+    summary = (f"Delete {_label(named, version)}: its weights ({version.size_bytes / 1e6:.1f} MB)"
+               " are removed for good. A tombstone with its hashes stays in the archive and "
+               "ledger" + (f"; {child_names} keep it as their parent." if children else "."))
     return "delete", summary, {"version": version.id, "files": version.files,
                                "children": children}
+
+
+def _label(named: dict[str, str], version: Version) -> str:
+    return f"{named.get(version.id, 'Version')} ({version.short})"
 
 
 def _same_base(store: Store, version: Version) -> None:

@@ -11,7 +11,9 @@ stays open (pending) and can be answered later.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
+from html import escape
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -27,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core import consent
+from kindred.core import consent, versions
 from kindred.core.consent import ConsentRequest, Decision
 from kindred.core.errors import KindredError
 from kindred.core.store import Store
@@ -42,18 +44,31 @@ LABELS = {"version": "Version", "previous": "Replaces", "source": "Source",
           "metrics": "Training metrics", "created_at": "Created"}
 
 
-def _value(key: str, value: Any) -> str:
+def _value(key: str, value: Any, named: dict[str, str]) -> str:
+    """One evidence value as safe rich text: versions by name, times as dates, nested data
+    as an indented list (evidence can hold the person's own words, so everything is escaped)."""
     if value is None:
         return "none (the base model alone)" if key == "previous" else "—"
     if key.endswith("_at") and isinstance(value, int | float):
         return datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M")
     if key in ("version", "previous") and isinstance(value, str):
-        return value[:12]
+        return escape(f"{named.get(value, 'Version')} ({value[:12]})")
     if isinstance(value, dict):
-        return ", ".join(f"{k} {_short(v)}" for k, v in value.items()) or "—"
+        if not value:
+            return "—"
+        return _bullets(f"{k.replace('_', ' ')}: {_short(v)}" for k, v in value.items())
     if isinstance(value, list):
-        return ", ".join(_short(v) for v in value) or "—"
-    return _short(value)
+        if not value:
+            return "—"
+        if all(isinstance(v, str | int | float) for v in value) and len(value) <= 4:
+            return escape(", ".join(_short(v) for v in value))
+        return _bullets(_short(v) for v in value)
+    return escape(_short(value))
+
+
+def _bullets(lines: Iterable[str]) -> str:
+    items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+    return f"<ul style='margin-top:2px; margin-bottom:0; margin-left:-18px'>{items}</ul>"
 
 
 def _short(value: Any) -> str:
@@ -106,10 +121,11 @@ class ConsentDialog(QDialog):
         grid = QVBoxLayout(evidence)
         grid.setContentsMargins(0, 0, 0, 0)
         order = {key: i for i, key in enumerate(LABELS)}
+        named = versions.names(store, request.assistant_id)
         for key, value in sorted(request.evidence.items(),
                                  key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
-            row = QLabel(f"<b>{LABELS.get(key, key.replace('_', ' ').capitalize())}:</b> "
-                         f"{_value(key, value)}")
+            name = escape(LABELS.get(key, key.replace("_", " ").capitalize()))
+            row = QLabel(f"<b>{name}:</b> {_value(key, value, named)}")
             row.setTextFormat(Qt.TextFormat.RichText)
             row.setWordWrap(True)
             grid.addWidget(row)
