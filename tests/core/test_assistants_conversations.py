@@ -12,6 +12,7 @@ from kindred.core.assistants import (
 from kindred.core.conversations import (
     create_conversation,
     delete_conversation,
+    earlier_answers,
     list_conversations,
     list_messages,
     rename_conversation,
@@ -79,6 +80,20 @@ def test_a_turn_is_saved_with_its_stats_and_regenerate_replaces(session: Session
     new = chat.save_answer(session.store, conv.id, again.read(), again.stats, replaces=old.id)
     roles = [(m.role, m.id) for m in list_messages(session.store, conv.id)]
     assert roles[-1] == ("assistant", new.id) and len(roles) == 2
+    # nothing is lost: the replaced answer is kept, stats and all, out of the visible thread
+    third = chat.save_answer(session.store, conv.id, "A third answer.", again.stats,
+                             replaces=chat.prepare_regenerate(session.store, a, conv.id)[1].id)
+    assert [m.id for m in earlier_answers(session.store, third.id)] == [saved.id, new.id]
+    kept = earlier_answers(session.store, third.id)[0]
+    assert kept.content == saved.content and kept.tokens_out == saved.tokens_out
+    assert kept.replaced_by == new.id and earlier_answers(session.store, saved.id) == []
+    everything = list_messages(session.store, conv.id, replaced=True)
+    assert [m.id for m in everything][1:] == [saved.id, new.id, third.id]
+    assert [m.id for m in list_messages(session.store, conv.id)][1:] == [third.id]
+    # and the next prompt sees only the visible thread
+    follow = chat.prepare(session.store, a, conv.id, "And another?")
+    assert [m["content"] for m in follow.messages[1:]] == ["Name a colour.", "A third answer.",
+                                                           "And another?"]
     with pytest.raises(KindredError, match="no answer"):
         empty = create_conversation(session.store, a.id)
         chat.prepare_regenerate(session.store, a, empty.id)

@@ -18,8 +18,10 @@ from kindred.core.conversations import GenerationStats as Stats
 from kindred.core.conversations import (
     add_message,
     create_conversation,
+    earlier_answers,
     list_conversations,
     list_messages,
+    mark_replaced,
 )
 from kindred.core.errors import KindredError
 from kindred.core.hashing import sha256_bytes
@@ -51,6 +53,9 @@ def source(model_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
                          Stats([(second.id, 1.0)], 5, 2, 0.1, 20.0, "stop"))
     feedback.rate(s.store, answer.id, 1)
     feedback.correct(s.store, answer.id, "Hello! How can I help?")
+    regenerated = add_message(s.store, conv.id, "assistant", "Hello, friend.",
+                              Stats([(second.id, 1.0)], 5, 3, 0.1, 20.0, "stop"))
+    mark_replaced(s.store, answer.id, regenerated.id)  # Regenerate kept the first answer
     feedback.add_preference(s.store, 1, "Keep answers short.")
     bundle = root / "kindred.bundle"
     export_bundle(s.store, s.assistant(), bundle)
@@ -83,13 +88,15 @@ def test_round_trip_restores_the_whole_history(session: Session,
     assert len(tomb.files) == 3  # the tombstone keeps its hashes
     assert archive.dataset_path(session.store, ids["dataset"]).read_bytes().startswith(b"{")
     [conv] = list_conversations(session.store, assistant.id)
-    assert [(m.role, m.adapters) for m in list_messages(session.store, conv.id)] == [
-        ("user", []), ("assistant", [(ids["second"], 1.0)])]
+    assert [(m.role, m.content, m.adapters) for m in list_messages(session.store, conv.id)] == [
+        ("user", "Hello there", []), ("assistant", "Hello, friend.", [(ids["second"], 1.0)])]
+    visible = list_messages(session.store, conv.id)[-1]
+    assert [m.content for m in earlier_answers(session.store, visible.id)] == ["Hi!"]
     learned = feedback.list_feedback(session.store, assistant.id)
     assert sorted((f.kind, f.message_id is not None) for f in learned) == [
         ("correction", True), ("preference", False), ("rating", True)]
     rated = feedback.list_feedback(session.store, assistant.id, "rating")[0]
-    assert rated.value == 1 and rated.message_id == list_messages(session.store, conv.id)[1].id
+    assert rated.value == 1 and rated.message_id == earlier_answers(session.store, visible.id)[0].id
     assert ledger.verify(session.store).ok
     replayed = [e for e in ledger.events(session.store, assistant_id=assistant.id)
                 if "origin" in e.payload]
@@ -253,6 +260,12 @@ def _malformed_message(members: dict[str, bytes], out: Path) -> Path:
     return _pack(out, {**members, "conversations.json": json.dumps(convs).encode()})
 
 
+def _replaced_backwards(members: dict[str, bytes], out: Path) -> Path:
+    convs = json.loads(members["conversations.json"])
+    convs[0]["messages"][1]["replaced_by"] = 0  # an answer "replaced" by an earlier message
+    return _pack(out, {**members, "conversations.json": json.dumps(convs).encode()})
+
+
 def _version_without_files(members: dict[str, bytes], out: Path) -> Path:
     entries = json.loads(members["versions.json"])
     keep = next(e for e in entries if e["status"] != "deleted")["id"]
@@ -283,6 +296,7 @@ BAD_BUNDLES: list[tuple[str, Callable[[dict[str, bytes], Path], Path], str]] = [
     ("tampered ledger", _tampered_ledger, "was altered"),
     ("unknown base model", _unknown_base, "needs the base model"),
     ("malformed message", _malformed_message, "malformed message"),
+    ("replaced backwards", _replaced_backwards, "malformed message"),
     ("missing version files", _version_without_files, "has no files in the bundle"),
     ("feedback to nowhere", _feedback_to_nowhere, "points at a message"),
 ]

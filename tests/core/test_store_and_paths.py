@@ -45,6 +45,30 @@ def test_transaction_is_all_or_nothing(home: DataHome) -> None:
     store.close()
 
 
+def test_an_older_home_is_upgraded_in_place_keeping_its_data(home: DataHome) -> None:
+    """A home written by the previous release (schema 3) gains the new column, data intact."""
+    conn = sqlite3.connect(home.db_path)
+    for statements in MIGRATIONS[:3]:
+        for sql in statements:
+            conn.execute(sql)
+    conn.execute("INSERT INTO models (id, name, path, architecture, size_bytes, sha256, "
+                 "embedded, added_at) VALUES ('m', 'M', '/m.gguf', 'llama', 1, 'ab', 0, 1)")
+    conn.execute("INSERT INTO assistants (id, name, persona, model_id, created_at) "
+                 "VALUES (1, 'Old', 'p', 'm', 1)")
+    conn.execute("INSERT INTO conversations (id, assistant_id, title, created_at, updated_at) "
+                 "VALUES (1, 1, 't', 1, 1)")
+    conn.execute("INSERT INTO messages (conversation_id, role, content, created_at) "
+                 "VALUES (1, 'assistant', 'kept', 1)")
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+    store = open_store(home)
+    assert store.schema_version == len(MIGRATIONS) >= 4
+    rows = list(store.db.query("SELECT content, replaced_by FROM messages"))
+    assert rows == [{"content": "kept", "replaced_by": None}]
+    store.close()
+
+
 def test_newer_schema_is_refused_unchanged(home: DataHome) -> None:
     conn = sqlite3.connect(home.db_path)
     conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")

@@ -86,12 +86,16 @@ def _conversations_json(store: Store, assistant_id: int) -> list[dict[str, Any]]
     out = []
     for conv in store.db.query("SELECT * FROM conversations WHERE assistant_id = ? ORDER BY id",
                                [assistant_id]):
+        rows = list(store.db.query("SELECT * FROM messages WHERE conversation_id = ? "
+                                   "ORDER BY id", [conv["id"]]))
+        position = {m["id"]: i for i, m in enumerate(rows)}
         messages = [{"role": m["role"], "content": m["content"], "created_at": m["created_at"],
                      "adapters": json.loads(m["adapters"]), "tokens_in": m["tokens_in"],
                      "tokens_out": m["tokens_out"], "ttft_s": m["ttft_s"], "tok_s": m["tok_s"],
-                     "finish_reason": m["finish_reason"]}
-                    for m in store.db.query("SELECT * FROM messages WHERE conversation_id = ? "
-                                            "ORDER BY id", [conv["id"]])]
+                     "finish_reason": m["finish_reason"],
+                     # an answer Regenerate replaced: the position of the one that replaced it
+                     "replaced_by": position.get(m["replaced_by"])}
+                    for m in rows]
         out.append({"title": conv["title"], "created_at": conv["created_at"],
                     "updated_at": conv["updated_at"], "messages": messages})
     return out
@@ -245,6 +249,10 @@ def _write(store: Store, checked: CheckedBundle, name: str, persona: str,
                         "adapters": json.dumps(m.get("adapters", [])),
                         **{k: m.get(k) for k in ("tokens_in", "tokens_out", "ttft_s", "tok_s",
                                                  "finish_reason")}}))
+                for m, own_id in zip(conv["messages"], message_ids[-1], strict=True):
+                    if m.get("replaced_by") is not None:
+                        db.execute("UPDATE messages SET replaced_by = ? WHERE id = ?",
+                                   [message_ids[-1][m["replaced_by"]], own_id])
             import_feedback(db, assistant_id, checked.feedback, message_ids)
             for event in checked.events:
                 payload = dict(json.loads(event["payload"]))

@@ -311,12 +311,19 @@ def _check_conversations(conversations: list[Any]) -> None:
         if not isinstance(conv, dict) or not isinstance(conv.get("title"), str) \
                 or not isinstance(conv.get("messages"), list):
             raise fail("The bundle holds a malformed conversation.")
-        for message in conv["messages"]:
+        count = len(conv["messages"])
+        for index, message in enumerate(conv["messages"]):
             if not isinstance(message, dict) \
                     or message.get("role") not in ("system", "user", "assistant") \
                     or not isinstance(message.get("content"), str) \
-                    or not _adapters_ok(message.get("adapters", [])):
+                    or not _adapters_ok(message.get("adapters", [])) \
+                    or not _replaced_by_ok(message.get("replaced_by"), index, count):
                 raise fail("The bundle holds a malformed message.")
+
+
+def _replaced_by_ok(value: Any, index: int, count: int) -> bool:
+    """A replaced answer points forward, to a later message of the same conversation."""
+    return value is None or (type(value) is int and index < value < count)
 
 
 def _adapters_ok(adapters: Any) -> bool:

@@ -13,8 +13,8 @@ from kindred.core.conversations import (
     GenerationStats,
     Message,
     add_message,
-    delete_message,
     list_messages,
+    mark_replaced,
 )
 from kindred.core.engine import Generation, SamplingParams
 from kindred.core.engine import GenerationStats as EngineStats
@@ -70,14 +70,17 @@ def prepare_regenerate(store: Store, assistant: Assistant, conversation_id: int
 
 def save_answer(store: Store, conversation_id: int, text: str, stats: EngineStats,
                 replaces: int | None = None) -> Message:
-    """Store the answer with what produced it; a regenerated answer replaces the old one."""
-    if replaces is not None:
-        delete_message(store, replaces)
-    return add_message(
-        store, conversation_id, "assistant", text,
-        GenerationStats(stats.adapters, stats.tokens_in, stats.tokens_out, stats.ttft_s,
-                        stats.tok_s, stats.finish_reason),
-    )
+    """Store the answer with what produced it; a regenerated answer takes the old one's place
+    in the thread, and the old one is kept (see `conversations.earlier_answers`)."""
+    with store.tx():
+        message = add_message(
+            store, conversation_id, "assistant", text,
+            GenerationStats(stats.adapters, stats.tokens_in, stats.tokens_out, stats.ttft_s,
+                            stats.tok_s, stats.finish_reason),
+        )
+        if replaces is not None:
+            mark_replaced(store, replaces, message.id)
+    return message
 
 
 def answered(generation: Generation) -> tuple[str, EngineStats]:

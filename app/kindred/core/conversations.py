@@ -34,13 +34,14 @@ class Message:
     ttft_s: float | None = None
     tok_s: float | None = None
     finish_reason: str | None = None
+    replaced_by: int | None = None  # a regenerated answer points to the one that replaced it
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Message:
         adapters = [(str(v), float(s)) for v, s in json.loads(row["adapters"])]
         return cls(row["id"], row["conversation_id"], row["role"], row["content"],
                    row["created_at"], adapters, row["tokens_in"], row["tokens_out"],
-                   row["ttft_s"], row["tok_s"], row["finish_reason"])
+                   row["ttft_s"], row["tok_s"], row["finish_reason"], row.get("replaced_by"))
 
 
 @dataclass(frozen=True)
@@ -134,12 +135,25 @@ def get_message(store: Store, message_id: int) -> Message:
     return Message.from_row(rows[0])
 
 
-def list_messages(store: Store, conversation_id: int) -> list[Message]:
+def list_messages(store: Store, conversation_id: int, *, replaced: bool = False
+                  ) -> list[Message]:
+    """The conversation as it reads now; `replaced=True` adds the answers Regenerate replaced."""
+    where = "" if replaced else " AND replaced_by IS NULL"
     return [Message.from_row(r) for r in store.db.query(
-        "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", [conversation_id])]
+        f"SELECT * FROM messages WHERE conversation_id = ?{where} ORDER BY id",
+        [conversation_id])]
 
 
-def delete_message(store: Store, message_id: int) -> None:
-    """Used by Regenerate: the old answer is replaced by the new one."""
+def earlier_answers(store: Store, message_id: int) -> list[Message]:
+    """The answers this one replaced (through every Regenerate before it), oldest first."""
+    rows = store.db.query(
+        "WITH RECURSIVE chain(id) AS (SELECT id FROM messages WHERE replaced_by = ? "
+        "UNION SELECT m.id FROM messages m JOIN chain c ON m.replaced_by = c.id) "
+        "SELECT * FROM messages WHERE id IN (SELECT id FROM chain) ORDER BY id", [message_id])
+    return [Message.from_row(r) for r in rows]
+
+
+def mark_replaced(store: Store, old_id: int, new_id: int) -> None:
+    """Regenerate: the old answer stays stored (with its ratings), out of the visible thread."""
     with store.tx() as db:
-        db.execute("DELETE FROM messages WHERE id = ?", [message_id])
+        db.execute("UPDATE messages SET replaced_by = ? WHERE id = ?", [new_id, old_id])

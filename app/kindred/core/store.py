@@ -138,6 +138,11 @@ MIGRATIONS: list[list[str]] = [
         "CREATE UNIQUE INDEX feedback_rating_message ON feedback(message_id) "
         "WHERE kind = 'rating'",
     ],
+    # 4: Regenerate keeps the earlier answer (nothing the assistant said is thrown away)
+    [
+        "ALTER TABLE messages ADD COLUMN replaced_by INTEGER "
+        "REFERENCES messages(id) ON DELETE SET NULL",
+    ],
 ]
 
 
