@@ -201,7 +201,7 @@ def test_compare_two_versions_and_cancel(qtbot, open_view, learned) -> None:  # 
               "layers": [], "fit": {"base_nll": None, "adapter_nll": None, "tokens": 0},
               "summary": ["Its answers to the probe questions read much like before."]}
     assert InsightReport(result, view.names).side_names(result) == ("Version 1", "Version 2")
-    view.render(result)
+    view.show_report(result)
     assert list(view.report.sections) == list(SECTIONS)
     assert view.report.comparison_text(result) == "Version 2 compared with Version 1."
     assert view.report.fit_chart is None  # nothing to measure the fit on: said in words instead

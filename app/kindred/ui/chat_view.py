@@ -127,14 +127,15 @@ class ChatView(QWidget):
         holder_layout = QHBoxLayout(holder)
         holder_layout.setContentsMargins(0, 0, 0, 0)
         holder_layout.addWidget(self.column)
-        self.scroll = QScrollArea()
-        self.scroll.setObjectName("transcriptScroll")
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll.setWidget(holder)
+        self.transcript_scroll = QScrollArea()
+        self.transcript_scroll.setObjectName("transcriptScroll")
+        self.transcript_scroll.setWidgetResizable(True)
+        self.transcript_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.transcript_scroll.setHorizontalScrollBarPolicy(
+            Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.transcript_scroll.setWidget(holder)
         self._stick = True
-        bar = self.scroll.verticalScrollBar()
+        bar = self.transcript_scroll.verticalScrollBar()
         bar.rangeChanged.connect(lambda _lo, hi: bar.setValue(hi) if self._stick else None)
         bar.valueChanged.connect(lambda v: setattr(self, "_stick", v >= bar.maximum() - 8))
 
@@ -142,7 +143,7 @@ class ChatView(QWidget):
         self.empty.suggestion_clicked.connect(self._suggest)
         self.pages = QStackedWidget()
         self.pages.addWidget(self.empty)
-        self.pages.addWidget(self.scroll)
+        self.pages.addWidget(self.transcript_scroll)
 
         self.composer = Composer()
         self.composer.setPlaceholderText("Message…")
@@ -202,11 +203,11 @@ class ChatView(QWidget):
         self._load_feedback()
         self._refresh_actions()
         self._stick = True
-        self.pages.setCurrentWidget(self.scroll if messages else self.empty)
+        self.pages.setCurrentWidget(self.transcript_scroll if messages else self.empty)
 
     def add_user_message(self, text: str) -> None:
         self._add("user", text)
-        self.pages.setCurrentWidget(self.scroll)
+        self.pages.setCurrentWidget(self.transcript_scroll)
         self._stick = True
 
     def begin_answer(self, *, waiting: str = "") -> None:
@@ -218,7 +219,7 @@ class ChatView(QWidget):
         self.streaming.set_meta(waiting or "Thinking…")
         self.streaming.set_actions(copy=False, regenerate=False)
         self._refresh_actions()
-        self.pages.setCurrentWidget(self.scroll)
+        self.pages.setCurrentWidget(self.transcript_scroll)
         self._stick = True
 
     def append_piece(self, text: str) -> None:
@@ -349,7 +350,8 @@ class ChatView(QWidget):
     def _messages(self) -> list[MessageWidget]:
         found = []
         for i in range(self.column_layout.count()):
-            widget = self.column_layout.itemAt(i).widget()
+            item = self.column_layout.itemAt(i)
+            widget = item.widget() if item is not None else None
             if isinstance(widget, MessageWidget):
                 found.append(widget)
         return found

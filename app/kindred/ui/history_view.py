@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """History: the assistant's lineage of adapter versions, and what can be done with each.
 
 Every version stays archived. Restore, and retiring the active version, go through the consent
@@ -14,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -177,7 +175,7 @@ class HistoryView(QWidget):
         self.assistant = assistant
         self.refresh()
 
-    def showEvent(self, event: object) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         self.refresh()
         super().showEvent(event)
 
@@ -258,13 +256,15 @@ class HistoryView(QWidget):
     def select(self, version_id: str | None) -> None:
         """Select a row by version id (None: the base model row)."""
         wanted = version_id or BASE
-        iterator = [self.tree.topLevelItem(0)]
+        top = self.tree.topLevelItem(0)
+        iterator = [top] if top is not None else []
         while iterator:
             item = iterator.pop()
             if item.data(0, Qt.ItemDataRole.UserRole) == wanted:
                 self.tree.setCurrentItem(item)
                 return
-            iterator += [item.child(i) for i in range(item.childCount())]
+            iterator += [child for i in range(item.childCount())
+                         if (child := item.child(i)) is not None]
 
     def _update_actions(self) -> None:
         version = self.selected()

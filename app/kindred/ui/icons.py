@@ -6,7 +6,7 @@ from functools import cache
 
 from PySide6.QtCore import QByteArray
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette, QPixmap
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QAbstractButton, QApplication
 
 from kindred.ui.theme import RESOURCES
 
@@ -31,7 +31,7 @@ def icon(name: str, color: QColor | None = None, size: int = 48) -> QIcon:
     return QIcon(pixmap)
 
 
-def set_icon(widget: QWidget, name: str, role: QPalette.ColorRole | None = None) -> None:
+def set_icon(widget: QAbstractButton, name: str, role: QPalette.ColorRole | None = None) -> None:
     """Give `widget` a tinted icon that is re-tinted when the palette changes (see `retint`)."""
     widget.setProperty("kindredIcon", name)
     widget.setProperty("kindredIconRole", role.name if role is not None else "")
@@ -47,7 +47,7 @@ def retint() -> None:
     """Redraw every icon set with `set_icon` in the current palette's colours."""
     for widget in QApplication.allWidgets():
         name = widget.property("kindredIcon")
-        if name:
+        if name and isinstance(widget, QAbstractButton):  # set_icon only marks buttons
             role_name = widget.property("kindredIconRole") or ""
             role = getattr(QPalette.ColorRole, role_name) if role_name else None
             widget.setIcon(_tinted(str(name), role))

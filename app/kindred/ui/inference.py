@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """The inference thread: one QThread whose worker owns the llama.cpp engine.
 
 Everything the engine does (load, attach adapters, generate) happens on that one thread, in
@@ -151,15 +149,15 @@ class InferenceThread(QObject):
 
     def __init__(self, home: Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.thread = QThread()
-        self.thread.setObjectName("kindred-inference")
+        self.worker_thread = QThread()
+        self.worker_thread.setObjectName("kindred-inference")
         self.worker = InferenceWorker(home)
-        self.worker.moveToThread(self.thread)
+        self.worker.moveToThread(self.worker_thread)
         self._load.connect(self.worker.load)
         self._generate.connect(self.worker.generate)
         self._close.connect(self.worker.close)
         self._next_id = 0
-        self.thread.start()
+        self.worker_thread.start()
 
     def load(self, assistant_id: int) -> None:
         self._load.emit(assistant_id)
@@ -175,9 +173,9 @@ class InferenceThread(QObject):
 
     def shutdown(self, timeout_ms: int = 30000) -> None:
         """Stop any answer, free the engine on its own thread, and end the thread."""
-        if not self.thread.isRunning():
+        if not self.worker_thread.isRunning():
             return
         self.worker.cancel(self._next_id)
         self._close.emit()
-        self.thread.quit()
-        self.thread.wait(timeout_ms)
+        self.worker_thread.quit()
+        self.worker_thread.wait(timeout_ms)

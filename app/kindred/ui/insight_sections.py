@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """The What-it-learned report: one insight result (the core's dict) laid out as cards.
 
 Sentences first (the summary and the style changes), then the evidence (what the person told
@@ -10,8 +8,9 @@ wanted. Pure layout: no database, no model; the page (`insight_view`) owns the s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from PySide6.QtCharts import QAbstractBarSeries
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -219,7 +218,7 @@ class InsightReport(QWidget):
                                "square is one part of one layer; the darker it is, the more "
                                "this version changed it. Empty squares were not changed.")
         layers = list(result.get("layers") or [])
-        present = {m for row in layers for m in row.get("modules", {})}
+        present: set[str] = {m for row in layers for m in row.get("modules", {})}
         modules = [m for m in MODULE_NAMES if m in present] + sorted(present - set(MODULE_NAMES))
         self.heatmap.set_data(
             [MODULE_NAMES.get(m, m) for m in modules], [str(r["layer"]) for r in layers],
@@ -246,7 +245,7 @@ class InsightReport(QWidget):
         old, new = float(fit["base_nll"]), float(fit["adapter_nll"])
         chart = bar_chart([before, now], [Bars("surprise", [old, new], "#9a9a9a")],
                           legend=False, minimum=0.0)
-        series = chart.series()[0]
+        series = cast(QAbstractBarSeries, chart.series()[0])  # bar_chart made one bar series
         bars = series.barSets()[0]
         bars.setSelectedColor(QColor(SERIES_COLORS[0]))  # "now" stands out, "before" is grey
         bars.selectBar(1)

@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """What it learned: the page that picks a version and a comparison and works out the insight.
 
 Written for someone who has never heard of LoRA: the summary sentences come first, then what
@@ -168,11 +166,11 @@ class InsightView(QWidget):
         wl.addWidget(self.waiting_label)
         wl.addWidget(self.compute_button, 0, Qt.AlignmentFlag.AlignHCenter)
         wl.addStretch(2)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.report_scroll = QScrollArea()
+        self.report_scroll.setWidgetResizable(True)
+        self.report_scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.stack = QStackedWidget()
-        for widget in (empty_page, waiting, self.scroll):
+        for widget in (empty_page, waiting, self.report_scroll):
             self.stack.addWidget(widget)
 
         layout = QVBoxLayout(self)
@@ -337,7 +335,7 @@ class InsightView(QWidget):
         self.progress_label.hide()
         self.result = result
         self.shown_key = key
-        self.render(result)
+        self.show_report(result)
         self.stack.setCurrentIndex(2)
         self.computed.emit(result)
 
@@ -357,11 +355,11 @@ class InsightView(QWidget):
 
     # -- rendering ---------------------------------------------------------------------------
 
-    def render(self, result: dict[str, Any]) -> None:
+    def show_report(self, result: dict[str, Any]) -> None:
         """Replace the shown report with one for `result` (the core's dict)."""
-        old = self.scroll.takeWidget()
+        old = self.report_scroll.takeWidget()
         if old is not None:
             old.deleteLater()
         self.report = InsightReport(result, self.names)
-        self.scroll.setWidget(self.report)
-        self.scroll.verticalScrollBar().setValue(0)
+        self.report_scroll.setWidget(self.report)
+        self.report_scroll.verticalScrollBar().setValue(0)

@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """The continuity ledger: every event, hash-chained; Verify; and the continuity report.
 
 Verify checks the chain and recomputes every archived version's hashes, in the background
@@ -14,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -156,7 +154,7 @@ class LedgerView(QWidget):
         self.assistant = assistant
         self.refresh()
 
-    def showEvent(self, event: object) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         self.refresh()
         super().showEvent(event)
 
@@ -186,8 +184,14 @@ class LedgerView(QWidget):
 
     def rows(self) -> list[tuple[int, str]]:
         """(seq, kind) of the shown events, newest first (for tests)."""
-        return [(int(self.table.item(r, 0).text()), self.table.item(r, 2).text())
+        return [(int(self._cell(r, 0).text()), self._cell(r, 2).text())
                 for r in range(self.table.rowCount())]
+
+    def _cell(self, row: int, col: int) -> QTableWidgetItem:
+        item = self.table.item(row, col)
+        if item is None:  # refresh() fills every cell of every row it makes
+            raise LookupError(f"the ledger table has no item at row {row}, column {col}")
+        return item
 
     def verify(self) -> None:
         if self.task is not None:
@@ -234,7 +238,7 @@ class LedgerView(QWidget):
             return
         red = QBrush(QColor(224, 96, 90, 90))
         for row in range(self.table.rowCount()):
-            if self.table.item(row, 0).data(Qt.ItemDataRole.UserRole) == bad:
+            if self._cell(row, 0).data(Qt.ItemDataRole.UserRole) == bad:
                 for col in range(len(COLUMNS)):
-                    self.table.item(row, col).setBackground(red)
-                self.table.scrollToItem(self.table.item(row, 0))
+                    self._cell(row, col).setBackground(red)
+                self.table.scrollToItem(self._cell(row, 0))

@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """The main window: a navigation rail of pages (Chat first), a status bar, keyboard shortcuts.
 
 Other views join with `add_page(name, widget, icon)`; this file wires the chat page's views to
@@ -326,7 +324,7 @@ class MainWindow(QMainWindow):
             self.speed_label.setText(f"{speeds[-1]:.1f} tok/s")
         if conversation is None:
             self.sidebar.list.clearSelection()
-            self.sidebar.list.setCurrentItem(None)
+            self.sidebar.list.setCurrentRow(-1)  # no current item, as setCurrentItem(None)
         self._remember_place()
 
     def _remember_place(self) -> None:

@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """Teach: everything the person has taught their assistant, to read, add, edit and remove.
 
 Three kinds, one tab each: stated preferences (they apply to the next answer at once, and are
@@ -323,9 +321,10 @@ class TeachView(QWidget):
                         self.tabs.setCurrentIndex(index)
                         widget.setCurrentRow(row)
                         return
-            else:
+            elif isinstance(widget, QTableWidget):
                 for row in range(widget.rowCount()):
-                    if widget.item(row, 0).data(ID_ROLE) == feedback_id:
+                    cell = widget.item(row, 0)
+                    if cell is not None and cell.data(ID_ROLE) == feedback_id:
                         self.tabs.setCurrentIndex(index)
                         widget.selectRow(row)
                         widget.setCurrentCell(row, 0)

@@ -348,7 +348,7 @@ class TrainingView(QWidget):
             self.chart_run = run.id
         process = self.process if self.process is not None and self.process.pid == pid else None
         self.follower = RunFollower(run, pid, self, process=process)
-        self.follower.event.connect(self._event)
+        self.follower.progressed.connect(self._event)
         self.follower.lost.connect(self._lost)
         self.follower.start()
         self._update_buttons()

@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """Parts of the Training page: following a run's progress file, the live loss chart, the
 "a new version is ready" notice.
 
@@ -12,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 from PySide6.QtCharts import QLineSeries, QScatterSeries, QValueAxis
@@ -57,12 +56,12 @@ def process_alive(pid: int) -> bool:
 class RunFollower(QObject):
     """Reads a run's progress events as the trainer writes them; notices a trainer that died.
 
-    `event(dict, replayed)`: `replayed` is True for events already in the file when following
+    `progressed(dict, replayed)`: `replayed` is True for events already in the file when following
     started (they redraw the chart but announce nothing). `lost(str)`: the process is gone
     without a last word (killed); the message says what is kept.
     """
 
-    event = Signal(dict, bool)
+    progressed = Signal(dict, bool)  # not `event`: that would shadow QObject.event
     lost = Signal(str)
 
     def __init__(self, run: RunDir, pid: int = 0, parent: QObject | None = None, *,
@@ -71,6 +70,7 @@ class RunFollower(QObject):
         self.run = run
         self.pid = pid
         self.process = process  # our own child, if we started it: polled, so it is reaped
+        self.reaping = False
         self.offset = 0
         self.buffer = b""
         self.finished = False
@@ -84,7 +84,12 @@ class RunFollower(QObject):
         self.timer.start()
 
     def stop(self) -> None:
+        """Stop following. Our own child may still be exiting after its last line: a thread
+        waits for it, so it is reaped without blocking the GUI (and its Popen never warns)."""
         self.timer.stop()
+        if self.process is not None and not self.reaping and self.process.poll() is None:
+            self.reaping = True
+            threading.Thread(target=self.process.wait, name="kindred-reap", daemon=True).start()
 
     def poll(self) -> None:
         self._read(replayed=False)
@@ -139,7 +144,7 @@ class RunFollower(QObject):
                 continue
             if event["event"] in TERMINAL and not replayed:
                 self.finished = True
-            self.event.emit(event, replayed)
+            self.progressed.emit(event, replayed)
 
 
 class LossChart(ChartView):
