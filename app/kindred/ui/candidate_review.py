@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """Reviewing a new candidate version: show, then ask.
 
 The current and the candidate version answer a few of the person's recent prompts (greedy, so the

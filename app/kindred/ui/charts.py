@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """Chart helpers shared by the What-it-learned, Usage and Training pages.
 
 QtCharts draws with its own theme; these helpers take every colour from the current palette

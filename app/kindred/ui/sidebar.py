@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """The chat page's sidebar: the assistant picker and the conversation list with search."""
 
 from __future__ import annotations

@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """The one background-task helper: run a slow core function off the event loop.
 
 A task is a plain function, or a generator that yields progress events (as the core's slow

@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """Light and dark, following the system: colours are derived from the palette, never fixed.
 
 The stylesheet is generated from the current palette (mixes of its roles), so the same rules

@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """Training: teach the assistant what it was taught, on this computer, with consent at each step.
 
 Train… plans the run in the background (it tokenizes the examples), then asks for consent with

@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """Time together: how long the person and the assistant have known each other, and how each
 version has been used (messages per day stacked by version, ratings per day, a table per version).
 

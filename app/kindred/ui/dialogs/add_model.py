@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """Add a base model: pick a GGUF file; it is checked and hashed in the background."""
 
 from __future__ import annotations

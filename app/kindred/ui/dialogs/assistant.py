@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """Create an assistant, or edit one's persona and sampling settings."""
 
 from __future__ import annotations

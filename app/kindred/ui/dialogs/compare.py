@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """Compare two versions (or a version and the bare base): their records, and their answers to
 the same prompt side by side, generated greedily so the difference is the adapter's alone.
 

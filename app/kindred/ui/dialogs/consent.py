@@ -1,5 +1,3 @@
-# PySide6 ships no py.typed, so mypy sees Qt classes as Any:
-# mypy: disable-error-code="misc, untyped-decorator"
 """The consent dialog, reused by every action that needs the person's explicit "yes".
 
 It shows what will change, what is kept and the evidence, then records the answer through the
