@@ -13,6 +13,7 @@ from kindred.core.conversations import (
     create_conversation,
     delete_conversation,
     earlier_answers,
+    earlier_counts,
     list_conversations,
     list_messages,
     rename_conversation,
@@ -90,6 +91,7 @@ def test_a_turn_is_saved_with_its_stats_and_regenerate_replaces(session: Session
     everything = list_messages(session.store, conv.id, replaced=True)
     assert [m.id for m in everything][1:] == [saved.id, new.id, third.id]
     assert [m.id for m in list_messages(session.store, conv.id)][1:] == [third.id]
+    assert earlier_counts(session.store, conv.id) == {third.id: 2}
     # and the next prompt sees only the visible thread
     follow = chat.prepare(session.store, a, conv.id, "And another?")
     assert [m["content"] for m in follow.messages[1:]] == ["Name a colour.", "A third answer.",

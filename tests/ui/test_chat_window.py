@@ -6,7 +6,7 @@ from conftest_ui import send, wait_idle
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
-from kindred.core.conversations import list_conversations, list_messages
+from kindred.core.conversations import earlier_answers, list_conversations, list_messages
 from kindred.core.session import Session
 
 
@@ -65,7 +65,7 @@ def test_stop_cuts_the_answer_and_saves_it_as_cancelled(qtbot, make_window, sess
     assert footer.startswith("Stopped")
 
 
-def test_regenerate_replaces_the_last_answer(qtbot, make_window, session) -> None:  # type: ignore[no-untyped-def]
+def test_regenerate_replaces_the_last_answer_and_keeps_the_first(qtbot, make_window, session) -> None:  # type: ignore[no-untyped-def]
     window = make_window(max_tokens=12)
     send(qtbot, window, "Name a colour.")
     wait_idle(qtbot, window)
@@ -79,6 +79,19 @@ def test_regenerate_replaces_the_last_answer(qtbot, make_window, session) -> Non
     assert saved[-1].created_at > first.created_at  # a new answer (ids may be reused)
     assert [role for role, _ in window.chat_view.messages()] == ["user", "assistant"]
     assert window.chat_view.messages()[-1][1] == saved[-1].content
+    # the first answer was not thrown away: one click shows it, kept as it was
+    widget = window.chat_view._messages()[-1]
+    assert widget.earlier_button.isVisible() and widget.earlier_button.text() == "1 earlier answer"
+    assert [m.id for m in earlier_answers(session.store, saved[-1].id)] == [first.id]
+    qtbot.mouseClick(widget.earlier_button, Qt.MouseButton.LeftButton)
+    dialog = window.chat_view.earlier_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert [view.markdown for view in dialog.views] == [first.content]
+    dialog.close()
+    # and a restart still offers it
+    window.close()
+    again = make_window(ready=False, max_tokens=None)
+    assert again.chat_view._messages()[-1].earlier_button.text() == "1 earlier answer"
 
 
 def test_restart_shows_the_history(qtbot, make_window, session) -> None:  # type: ignore[no-untyped-def]

@@ -157,3 +157,17 @@ def mark_replaced(store: Store, old_id: int, new_id: int) -> None:
     """Regenerate: the old answer stays stored (with its ratings), out of the visible thread."""
     with store.tx() as db:
         db.execute("UPDATE messages SET replaced_by = ? WHERE id = ?", [new_id, old_id])
+
+
+def earlier_counts(store: Store, conversation_id: int) -> dict[int, int]:
+    """{visible answer id: how many answers it replaced}, for a whole conversation at once."""
+    replaced_by = dict(store.db.execute(
+        "SELECT id, replaced_by FROM messages WHERE conversation_id = ? "
+        "AND replaced_by IS NOT NULL", [conversation_id]).fetchall())
+    counts: dict[int, int] = {}
+    for start in replaced_by:
+        current = start
+        while current in replaced_by:  # follow the chain to the answer shown now
+            current = replaced_by[current]
+        counts[current] = counts.get(current, 0) + 1
+    return counts

@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from kindred.core import chat, feedback
+from kindred.core import chat, feedback, versions
 from kindred.core.assistants import Assistant, get_assistant, list_assistants
 from kindred.core.conversations import (
     Conversation,
     Message,
     create_conversation,
     delete_conversation,
+    earlier_answers,
+    earlier_counts,
     get_conversation,
     list_conversations,
     list_messages,
@@ -317,10 +319,21 @@ class ChatController(QObject):
     def attach_feedback(self, view: ChatView) -> None:
         """Let `view` show saved feedback and ask for changes; the writes happen here."""
         view.feedback_lookup = self.feedback_states
+        view.answers = self
         view.rate_requested.connect(self.rate)
         view.correct_requested.connect(self.correct)
         self.feedback_changed.connect(view.set_feedback)
         self.feedback_failed.connect(view.feedback_failed)
+
+    def names(self) -> dict[str, str]:
+        """Version names ("Version 2") for the small print under answers."""
+        return versions.names(self.store, self.assistant.id)
+
+    def earlier_counts(self, conversation_id: int) -> dict[int, int]:
+        return earlier_counts(self.store, conversation_id)
+
+    def earlier(self, message_id: int) -> list[Message]:
+        return earlier_answers(self.store, message_id)
 
     def feedback_states(self, message_ids: list[int]) -> dict[int, tuple[int | None, bool]]:
         """{message id: (rating, corrected)} for answers on screen (two queries, any count)."""

@@ -5,6 +5,7 @@ shows what the ChatController says and reports what the person asks for by signa
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QPalette
@@ -22,12 +23,22 @@ from PySide6.QtWidgets import (
 
 from kindred.core.conversations import Message
 from kindred.ui.dialogs.correct import CorrectDialog
+from kindred.ui.dialogs.earlier import EarlierAnswersDialog
 from kindred.ui.icons import app_icon, set_icon
 from kindred.ui.message_widget import COLUMN_WIDTH, MessageWidget, describe
 from kindred.ui.widgets import Composer
 
 __all__ = ["COLUMN_WIDTH", "ChatView", "EmptyState", "MessageWidget", "describe"]
 FeedbackLookup = Callable[[list[int]], dict[int, tuple[int | None, bool]]]
+
+
+class AnswerLookup(Protocol):
+    """What the view reads about answers, supplied by the controller (no data logic here)."""
+
+    def names(self) -> dict[str, str]: ...
+    def earlier_counts(self, conversation_id: int) -> dict[int, int]: ...
+    def earlier(self, message_id: int) -> list[Message]: ...
+
 
 STOPPED = "*Stopped before answering.*"
 SUGGESTIONS = [  # (chip label, the message it sends)
@@ -98,6 +109,8 @@ class ChatView(QWidget):
         # Saved feedback for answers being shown: {message id: (rating, corrected)}. Set by
         # the controller (ChatController.attach_feedback); reading only, never writing.
         self.feedback_lookup: FeedbackLookup | None = None
+        self.answers: AnswerLookup | None = None  # version names, earlier answers
+        self.earlier_dialog: EarlierAnswersDialog | None = None
         self.dialog: CorrectDialog | None = None  # the open correction, if any
         self._dialog_message: int | None = None
         self._pending: int | None = None  # a correction sent, not yet confirmed
@@ -196,8 +209,13 @@ class ChatView(QWidget):
     def show_messages(self, messages: list[Message]) -> None:
         """Replace the transcript with `messages` (a conversation was opened)."""
         self._clear()
+        names = self.answers.names() if self.answers is not None else {}
+        earlier = (self.answers.earlier_counts(messages[0].conversation_id)
+                   if self.answers is not None and messages else {})
         for message in messages:
-            self._add(message.role, message.content, describe(message), message.id)
+            widget = self._add(message.role, message.content, describe(message, names),
+                               message.id)
+            widget.set_earlier(earlier.get(message.id, 0))
         if self._dialog_message not in {m.id for m in messages}:
             self._close_correction(None)
         self._load_feedback()
@@ -244,9 +262,13 @@ class ChatView(QWidget):
                 self.column_layout.removeWidget(widget)
             else:
                 widget.set_text(message.content or STOPPED)
-                widget.set_meta(describe(message))
+                names = self.answers.names() if self.answers is not None else {}
+                widget.set_meta(describe(message, names))
                 widget.message_id = message.id
                 widget.set_feedback(None, False)
+                if self.answers is not None:  # a regenerated answer links to what it replaced
+                    count = self.answers.earlier_counts(message.conversation_id)
+                    widget.set_earlier(count.get(message.id, 0))
         self._refresh_actions()
 
     def remove_last_answer(self) -> None:
@@ -331,6 +353,26 @@ class ChatView(QWidget):
         if self.dialog is not None and message_id in (None, self._dialog_message):
             self.dialog.reject()
 
+    def open_earlier(self, message_id: int) -> None:
+        """Show the answers Regenerate replaced with this one (kept, copyable)."""
+        if self.answers is None:
+            return
+        earlier = self.answers.earlier(message_id)
+        if not earlier:
+            return
+        if self.earlier_dialog is not None:
+            self.earlier_dialog.close()
+        dialog = EarlierAnswersDialog(earlier, self.answers.names(), self)
+        dialog.copy_requested.connect(self.copy_text)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _r: self._earlier_closed(dialog))
+        self.earlier_dialog = dialog
+        dialog.open()
+
+    def _earlier_closed(self, dialog: EarlierAnswersDialog) -> None:
+        if self.earlier_dialog is dialog:
+            self.earlier_dialog = None
+
     def _load_feedback(self) -> None:
         answers = [w for w in self._messages() if w.role == "assistant" and w.message_id]
         if self.feedback_lookup is None or not answers:
@@ -364,6 +406,7 @@ class ChatView(QWidget):
         widget.regenerate_requested.connect(self.regenerate_requested)
         widget.rate_requested.connect(self.rate_requested)
         widget.correct_requested.connect(self.open_correction)
+        widget.earlier_requested.connect(self.open_earlier)
         self.column_layout.insertWidget(self.column_layout.count() - 1, widget)
         return widget
 

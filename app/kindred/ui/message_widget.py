@@ -29,8 +29,8 @@ THUMBS = {  # value: (icon, tooltip when not chosen, tooltip when chosen, access
 }
 
 
-def describe(message: Message) -> str:
-    """The small print under an answer: speed, size, adapter, and whether it was cut."""
+def describe(message: Message, names: dict[str, str] | None = None) -> str:
+    """The small print under an answer: speed, size, version(s), and whether it was cut."""
     parts: list[str] = []
     if message.finish_reason == "cancelled":
         parts.append("Stopped")
@@ -39,8 +39,10 @@ def describe(message: Message) -> str:
     if message.tok_s:
         parts.append(f"{message.tok_s:.0f} tok/s")
     if message.role == "assistant":
-        adapters = ", ".join(v[:8] + ("" if s == 1.0 else f"×{s:g}") for v, s in message.adapters)
-        parts.append(adapters or "base")
+        named = names or {}
+        adapters = ", ".join(named.get(v, v[:8]) + ("" if s == 1.0 else f" ×{s:g}")
+                             for v, s in message.adapters)
+        parts.append(adapters or "base model")
     return " · ".join(parts)
 
 
@@ -51,6 +53,7 @@ class MessageWidget(QFrame):
     regenerate_requested = Signal()
     rate_requested = Signal(int, int)  # message id, +1 / -1, or 0 to clear the rating
     correct_requested = Signal(int)    # message id
+    earlier_requested = Signal(int)    # message id: show the answers it replaced
 
     def __init__(self, role: str, text: str = "", *, author: str = "",
                  message_id: int | None = None, parent: QWidget | None = None) -> None:
@@ -76,6 +79,13 @@ class MessageWidget(QFrame):
         self.down_button = self._thumb(-1)
         self.correct_button = self._tool("edit", "Correct this answer: write the one you wanted")
         self.correct_button.setAccessibleName("Correct this answer")
+        self.earlier_button = QToolButton()
+        self.earlier_button.setObjectName("earlierAnswers")
+        self.earlier_button.setAutoRaise(True)
+        self.earlier_button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+        self.earlier_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.earlier_button.setToolTip("Regenerate kept the answers this one replaced")
+        self.earlier_button.clicked.connect(self._earlier_clicked)
         self.corrected_mark = QLabel("✓ corrected")
         self.corrected_mark.setObjectName("correctedMark")
         self.corrected_mark.setToolTip("You corrected this answer. Your version is an example "
@@ -102,12 +112,14 @@ class MessageWidget(QFrame):
                            self.correct_button, self.regen_button):
                 footer.addWidget(button)
             footer.addSpacing(6)
+            footer.addWidget(self.earlier_button)
             footer.addWidget(self.corrected_mark)
             footer.addWidget(self.meta)
             footer.addStretch(1)
             inner.addLayout(footer)
             outer.addWidget(box, 1)
         self.regen_button.hide()
+        self.earlier_button.hide()
         self.corrected_mark.hide()
         self._show_feedback(False)
         self.set_text(text)
@@ -180,6 +192,17 @@ class MessageWidget(QFrame):
         self.correct_button.setToolTip("Correct this answer again" if corrected else
                                        "Correct this answer: write the one you wanted")
         self.corrected_mark.setVisible(corrected and self.correct_button.isVisibleTo(self))
+
+    def set_earlier(self, count: int) -> None:
+        """How many answers this one replaced (0 hides the link)."""
+        self.earlier_button.setText("1 earlier answer" if count == 1 else
+                                    f"{count} earlier answers")
+        self.earlier_button.setAccessibleName(self.earlier_button.text())
+        self.earlier_button.setVisible(count > 0)
+
+    def _earlier_clicked(self) -> None:
+        if self.message_id is not None:
+            self.earlier_requested.emit(self.message_id)
 
     def _thumb_clicked(self, value: int) -> None:
         if self.message_id is None:
