@@ -65,7 +65,8 @@ def test_stop_cuts_the_answer_and_saves_it_as_cancelled(qtbot, make_window, sess
     assert footer.startswith("Stopped")
 
 
-def test_regenerate_replaces_the_last_answer_and_keeps_the_first(qtbot, make_window, session) -> None:  # type: ignore[no-untyped-def]
+def test_regenerate_replaces_the_last_answer_and_keeps_the_first(  # type: ignore[no-untyped-def]
+        qtbot, make_window, session) -> None:
     window = make_window(max_tokens=12)
     send(qtbot, window, "Name a colour.")
     wait_idle(qtbot, window)
