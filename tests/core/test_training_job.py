@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -104,6 +105,8 @@ def test_stop_needs_consent_keeps_a_checkpoint_and_resume_gives_the_same_adapter
         for event in events:
             if event["event"] == "checkpoint":
                 break
+        # background work: the trainer runs below the chat's priority
+        assert os.getpriority(os.PRIO_PROCESS, process.pid) >= max(10, os.nice(0))
         with pytest.raises(ConsentError):
             runner.interrupt(session.store, run, None)
         assert run.is_running()

@@ -31,6 +31,22 @@ from kindred.core.training.job import run_job
 from kindred.core.training.run import RunDir, StopFlag
 
 EXIT_DONE, EXIT_CRASH, EXIT_FAILED, EXIT_STOPPED = 0, 1, 2, 3
+# Training is background work: at a lower priority it gives the cores to the chat while an
+# answer is being written (bench/contention.py: decode speed while training ran went from about
+# a third of normal to unchanged) and takes them all back when the chat is idle.
+DEFAULT_NICE = 10
+
+
+def lower_priority() -> int:
+    """Renice this process (KINDRED_TRAIN_NICE, default 10); returns the niceness now."""
+    try:
+        wanted = int(os.environ.get("KINDRED_TRAIN_NICE", DEFAULT_NICE))
+    except ValueError:
+        wanted = DEFAULT_NICE
+    try:
+        return os.nice(max(0, wanted - os.nice(0)))
+    except OSError:  # not permitted here: train at the normal priority
+        return os.nice(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the granted `train` consent request for this run")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     args = parser.parse_args(argv)
+    lower_priority()
     stop = StopFlag()
 
     def on_signal(signum: int, frame: Any) -> None:

@@ -1,0 +1,133 @@
+"""Chat while training: the app's decode speed while a real training process runs, against the
+same decode with nothing else running, in the same run.
+
+Prints one JSON line (with --json) or a short report:
+- during_training_ratio: median tok/s of greedy answers while Kindred's training process runs
+  (at its normal, lowered priority) / median tok/s alone. 1.0 means training costs the chat
+  nothing; the target is >= 0.8.
+- same_priority_ratio: the same with the trainer at the chat's priority (KINDRED_TRAIN_NICE=0),
+  i.e. what lowering the priority buys.
+- train_tokens_per_s_*: the trainer's own speed in each case (it yields while answers are
+  written, and takes the cores back between them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from kindred.core import consent, feedback
+from kindred.core.engine import Engine, SamplingParams
+from kindred.core.models import embedded_model_path
+from kindred.core.session import Session, open_session
+from kindred.core.training import runner
+from kindred.core.training.config import TrainConfig
+
+THREADS = max(1, min(os.cpu_count() or 1, 8))
+ASK = [{"role": "user", "content": "Write a long story about a lighthouse keeper and a storm."}]
+GREEDY = SamplingParams(temperature=0.0, max_tokens=160)
+
+
+def decode_speed(engine: Engine, runs: int) -> float:
+    speeds = []
+    for _ in range(runs):
+        generation = engine.chat(ASK, GREEDY)
+        generation.read()
+        speeds.append(generation.stats.tok_s or 0.0)
+    return statistics.median(speeds)
+
+
+Events = list[dict[str, Any]]
+
+
+def start_trainer(session: Session, nice: int) -> tuple[subprocess.Popen[str], Events]:
+    """A long real training run (stopped by the caller); its events collect in the list."""
+    for i in range(12):
+        feedback.add_example(session.store, session.assistant().id, f"Tell me about {i} owls.",
+                             "Owls are quiet hunters of the night. " * (1 + i % 4))
+    cfg = replace(TrainConfig(), min_steps=10_000, threads=THREADS).validated()
+    plan = runner.plan_training(session, session.assistant(), cfg)
+    req = runner.request_training(session.store, plan)
+    decision = consent.decide(session.store, req.id, granted=True, via="cli-flag")
+    run = runner.start_training(session, plan, decision)
+    env = {**runner.training_env(), "KINDRED_TRAIN_NICE": str(nice)}
+    proc = subprocess.Popen(runner.training_command(run, decision), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    events: Events = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            event = runner.parse_line(line)
+            if event is not None:
+                events.append(event)
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + 600
+    while not any(e["event"] == "step" for e in events):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"training did not start: {events[-1:]}")
+        time.sleep(0.2)
+    return proc, events
+
+
+def trainer_speed(events: list[dict[str, Any]]) -> float:
+    steps = [e for e in events if e["event"] == "step"]
+    return float(steps[-1]["tokens_per_s"]) if steps else 0.0
+
+
+def during(engine: Engine, nice: int, runs: int) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory(prefix="kindred-bench-contention-") as tmp:
+        session = open_session(Path(tmp) / "home")
+        proc, events = start_trainer(session, nice)
+        try:
+            time.sleep(2)
+            speed = decode_speed(engine, runs)
+        finally:
+            proc.terminate()  # the trainer checkpoints and exits; the home is thrown away
+            proc.wait(timeout=120)
+            session.close()
+        return speed, trainer_speed(events)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="one JSON line")
+    parser.add_argument("--runs", type=int, default=3, help="answers per condition")
+    args = parser.parse_args()
+    engine = Engine(embedded_model_path(), n_ctx=2048)
+    engine.chat(ASK, SamplingParams(temperature=0.0, max_tokens=8)).read()  # warm up
+    alone = decode_speed(engine, args.runs)
+    lowered, train_lowered = during(engine, 10, args.runs)
+    same, train_same = during(engine, 0, args.runs)
+    alone_again = decode_speed(engine, args.runs)
+    base = statistics.median([alone, alone_again])
+    result = {"during_training_ratio": round(lowered / base, 3),
+              "same_priority_ratio": round(same / base, 3),
+              "alone_tok_s": round(base, 1), "during_training_tok_s": round(lowered, 1),
+              "same_priority_tok_s": round(same, 1),
+              "train_tokens_per_s_lowered": round(train_lowered, 1),
+              "train_tokens_per_s_same": round(train_same, 1),
+              "threads": THREADS, "runs": args.runs}
+    engine.close()
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"decode alone {base:.1f} tok/s; while training (lowered priority) {lowered:.1f} "
+              f"({result['during_training_ratio']:.2f}x); trainer at chat priority {same:.1f} "
+              f"({result['same_priority_ratio']:.2f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
