@@ -153,3 +153,23 @@ def test_ratings_from_the_chat_are_listed_flipped_and_removed(qtbot, view, sessi
 def test_remove_without_a_selection_says_so(view, session) -> None:  # type: ignore[no-untyped-def]
     view.remove(None)
     assert view.dialog is None and "Select something" in view.status.text()
+
+
+def _inked_rows(widget) -> set[int]:  # type: ignore[no-untyped-def]
+    """Rows of the viewport's middle band that hold anything but the background colour."""
+    image = widget.viewport().grab().toImage()
+    background = image.pixelColor(2, image.height() - 3)
+    middle = range(image.height() // 3, 2 * image.height() // 3)
+    return {y for y in middle for x in range(0, image.width(), 3)
+            if image.pixelColor(x, y) != background}
+
+
+def test_empty_lists_say_what_belongs_in_them(qtbot, view) -> None:  # type: ignore[no-untyped-def]
+    assert view.preferences.count() == 0 and "Call me Sam" in view.preferences.placeholder
+    assert _inked_rows(view.preferences)  # the hint is painted in the middle of the list
+    qtbot.keyClicks(view.preference_input, "Call me Sam")
+    qtbot.keyClick(view.preference_input, Qt.Key.Key_Return)
+    assert view.preferences.count() == 1
+    assert not _inked_rows(view.preferences)  # one item at the top, no hint any more
+    for table in (view.examples, view.ratings):
+        assert table.rowCount() == 0 and table.placeholder

@@ -40,6 +40,7 @@ from kindred.core.errors import KindredError
 from kindred.core.feedback import Feedback
 from kindred.core.session import Session
 from kindred.ui.icons import icon
+from kindred.ui.widgets import HintedList, HintedTable
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -162,7 +163,9 @@ class TeachView(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.preference_input, 1)
         row.addWidget(add)
-        self.preferences = QListWidget()
+        self.preferences = HintedList("No preferences yet. Tell your assistant something to "
+                                      "keep in mind, like “Call me Sam” or “Keep answers "
+                                      "short”: it applies from the next answer on.")
         self.preferences.setAlternatingRowColors(True)
         self.preferences.itemChanged.connect(self._preference_changed)
         hint = QLabel("Untick a preference to pause it; double-click to change its words.")
@@ -175,7 +178,10 @@ class TeachView(QWidget):
         return self._tab([row], self.preferences, [hint], [edit, self.remove_preference_button])
 
     def _examples_tab(self) -> QWidget:
-        self.examples = self._table(["You asked", "The answer you want", "It had said"])
+        self.examples = self._table(["You asked", "The answer you want", "It had said"],
+                                    "No corrected answers yet. Under any answer in the chat, "
+                                    "“Correct this answer” lets you write the one you wanted; "
+                                    "or add one here.")
         self.examples.itemDoubleClicked.connect(lambda _i: self.edit_example())
         add = QPushButton(icon("plus"), "Add…")
         add.clicked.connect(self.add_example)
@@ -190,7 +196,8 @@ class TeachView(QWidget):
         return self._tab([], self.examples, [hint], [add, edit, remove])
 
     def _ratings_tab(self) -> QWidget:
-        self.ratings = self._table(["", "You asked", "It answered", "When"])
+        self.ratings = self._table(["", "You asked", "It answered", "When"],
+                                   "No ratings yet. Use 👍 and 👎 under the answers in the chat.")
         self.flip_button = QPushButton("Change to 👎")
         self.flip_button.clicked.connect(self.flip_rating)
         remove = QPushButton(icon("trash"), "Remove")
@@ -203,8 +210,8 @@ class TeachView(QWidget):
         return self._tab([], self.ratings, [hint], [self.flip_button, remove])
 
     @staticmethod
-    def _table(headers: list[str]) -> QTableWidget:
-        table = QTableWidget(0, len(headers))
+    def _table(headers: list[str], placeholder: str) -> QTableWidget:
+        table = HintedTable(0, len(headers), placeholder)
         table.setHorizontalHeaderLabels(headers)
         table.verticalHeader().hide()
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

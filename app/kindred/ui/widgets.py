@@ -1,4 +1,5 @@
-"""Small reusable widgets: markdown text that sizes to its content, the message composer."""
+"""Small reusable widgets: markdown text that sizes to its content, the message composer,
+lists and tables that say what belongs in them while empty."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from PySide6.QtGui import (
     QColor,
     QGuiApplication,
     QKeyEvent,
+    QPainter,
+    QPaintEvent,
     QPalette,
     QResizeEvent,
     QTextCursor,
@@ -14,7 +17,16 @@ from PySide6.QtGui import (
     QTextFormat,
     QTextOption,
 )
-from PySide6.QtWidgets import QFrame, QPlainTextEdit, QSizePolicy, QTextBrowser, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QListWidget,
+    QPlainTextEdit,
+    QSizePolicy,
+    QTableWidget,
+    QTextBrowser,
+    QWidget,
+)
 
 from kindred.ui.theme import mix
 
@@ -134,3 +146,42 @@ class Composer(QPlainTextEdit):
         margins = self.contentsMargins()
         frame = int(self.document().documentMargin() * 2) + margins.top() + margins.bottom()
         self.setFixedHeight(lines * line + frame + 4)
+
+
+def _paint_placeholder(view: QAbstractItemView, text: str) -> None:
+    """What an empty list says (Qt's item views have no placeholder text of their own)."""
+    model = view.model()
+    if not text or model is None or model.rowCount() > 0:
+        return
+    painter = QPainter(view.viewport())
+    palette = view.palette()
+    painter.setPen(QColor(mix(palette.color(QPalette.ColorRole.Text),
+                              palette.color(QPalette.ColorRole.Base), 0.45)))
+    area = view.viewport().rect().adjusted(24, 24, -24, -24)
+    painter.drawText(area, int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), text)
+    painter.end()
+
+
+class HintedList(QListWidget):
+    """A list that says what belongs in it while it is empty."""
+
+    def __init__(self, placeholder: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.placeholder = placeholder
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        _paint_placeholder(self, self.placeholder)
+
+
+class HintedTable(QTableWidget):
+    """A table that says what belongs in it while it is empty."""
+
+    def __init__(self, rows: int, columns: int, placeholder: str = "",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(rows, columns, parent)
+        self.placeholder = placeholder
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        _paint_placeholder(self, self.placeholder)
