@@ -52,7 +52,9 @@ def test_import_activate_by_prompt_and_chat_through_it(home: DataHome, session: 
     listed = json.loads(kindred("versions", "list", "--json", home=home.root).stdout)
     assert [(v["id"], v["status"], v["source"], v["parent"]) for v in listed] == [
         (new_id, "candidate", "imported", None)]
-    assert isinstance(listed[0]["created_at"], float)
+    assert isinstance(listed[0]["created_at"], float) and listed[0]["name"] == "Version 1"
+    table = kindred("versions", "list", home=home.root).stdout
+    assert "NAME" in table and "Version 1" in table and new_id[:12] in table
 
     refused = kindred("versions", "activate", new_id[:8], home=home.root, input="n\n")
     assert refused.returncode == 1 and "[y/N]" in refused.stderr

@@ -66,12 +66,16 @@ def run_list(args: argparse.Namespace) -> int:
     assistant_id = session.assistant(args.assistant).id if args.assistant else None
     found = versions.list_versions(session.store, assistant_id)
     names = _names(session)
+    human: dict[str, str] = {}  # "Version 2", as the app shows it, per assistant
+    for aid in {v.assistant_id for v in found}:
+        human.update(versions.names(session.store, aid))
     if args.json:
-        print_json([{**v.to_json(), "assistant": names.get(v.assistant_id)} for v in found])
+        print_json([{**v.to_json(), "name": human.get(v.id), "assistant": names.get(v.assistant_id)}
+                    for v in found])
         return 0
-    print_table(["ID", "STATUS", "SOURCE", "PARENT", "CREATED", "ASSISTANT"],
-                [[v.short, v.status, v.source, (v.parent or "-")[:12], when(v.created_at),
-                  names.get(v.assistant_id, "?")] for v in found])
+    print_table(["ID", "NAME", "STATUS", "SOURCE", "PARENT", "CREATED", "ASSISTANT"],
+                [[v.short, human.get(v.id, ""), v.status, v.source, (v.parent or "-")[:12],
+                  when(v.created_at), names.get(v.assistant_id, "?")] for v in found])
     return 0
 
 
