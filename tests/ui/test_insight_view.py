@@ -141,6 +141,8 @@ def test_computes_in_the_background_and_renders_every_section(qtbot, open_view, 
     assert [fit.at(0), fit.at(1)] == pytest.approx([result["fit"]["base_nll"],
                                                     result["fit"]["adapter_nll"]])
     assert result["fit"]["tokens"] > 0
+    fit_texts = [w.text() for w in view.report.sections["fit"].findChildren(type(view.title))]
+    assert any(insight.fit_sentences(result["fit"])[0] in t for t in fit_texts), fit_texts
     assert len(cache_files(root)) == 1
     view.grab()  # paints (heatmap, charts) without error
 

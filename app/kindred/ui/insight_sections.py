@@ -256,9 +256,9 @@ class InsightReport(QWidget):
         self.fit_chart = ChartView(chart, height=220)
         self.fit_chart.setMaximumWidth(520)
         layout.addWidget(self.fit_chart)
-        change = (old - new) / old if old else 0.0
-        verdict = (f"{change:.0%} less surprised by your answers." if change > 0.005 else
-                   "No better at predicting your answers yet.")
-        layout.addWidget(label(f"{verdict} Measured on {fit.get('tokens', 0)} word pieces "
-                                "of your own preferred answers.", muted=True))
+        from kindred.core.insight import fit_sentences  # loaded already by the job that ran
+
+        verdict = " ".join(fit_sentences(fit))  # the summary's words, not new ones
+        layout.addWidget(label(f"{verdict} {fit.get('tokens', 0)} word pieces of your own "
+                                "preferred answers were scored.", muted=True))
         return card
