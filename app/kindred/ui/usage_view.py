@@ -43,9 +43,9 @@ from kindred.ui.history_view import duration
 
 BASE_COLOR = "#9a9a9a"
 MAX_DAYS = 31  # the charts show at most the last month of activity
-COLUMNS = ["Version", "Status", "Active for", "Conversations", "Messages", "Tokens out",
+COLUMNS = ["Version", "Status", "Active for", "Conversations", "Answers", "Tokens out",
            "👍", "👎", "Corrections"]
-CARDS = [("messages", "messages"), ("conversations", "conversations"),
+CARDS = [("messages", "answers given"), ("conversations", "conversations"),
          ("versions", "versions talked with"), ("ratings_up", "👍 liked"),
          ("ratings_down", "👎 disliked"), ("corrections", "answers corrected")]
 
