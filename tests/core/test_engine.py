@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kindred.core.assistants import create_assistant
 from kindred.core.engine import Engine, SamplingParams
+from kindred.core.errors import KindredError
+from kindred.core.models import add_model
+from kindred.core.runtime import load_engine
+from kindred.core.session import Session
+from support.archive_helpers import db_dump
 
 GREEDY = SamplingParams(temperature=0.0, max_tokens=40)
 ASK = [{"role": "system", "content": "You are helpful."},
@@ -81,10 +87,22 @@ def test_context_overflow_drops_oldest_turns(model_path: Path) -> None:
 
 
 def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
-    from kindred.core.errors import KindredError
-
     with pytest.raises(KindredError, match="not found"):
         Engine(tmp_path / "nope.gguf")
+
+
+def test_a_model_file_damaged_after_it_was_added_is_a_clear_error(
+        session: Session, model_path: Path, tmp_path: Path) -> None:
+    """Added, then overwritten with junk: loading says so (and how to fix it), no traceback."""
+    copy = tmp_path / "mine.gguf"
+    copy.write_bytes(model_path.read_bytes() + b"\0" * 32)  # another file, so a new model entry
+    model = add_model(session.store, copy)
+    assistant = create_assistant(session.store, "Mine", model_id=model.id)
+    copy.write_bytes(b"GGUF" + b"\0" * 4096)
+    before = db_dump(session)
+    with pytest.raises(KindredError, match=r"could not load .*damaged.*add the model again"):
+        load_engine(session, assistant)
+    assert db_dump(session) == before
 
 
 def test_sequence_logits_match_step_by_step(engine: Engine) -> None:

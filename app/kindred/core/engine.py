@@ -93,10 +93,16 @@ class Engine:
         if not self.model_path.is_file():
             raise KindredError(f"Model file not found: {self.model_path}")
         threads = n_threads or max(1, min(os.cpu_count() or 1, 8))
-        self.llm = Llama(
-            model_path=str(self.model_path), n_ctx=n_ctx, n_threads=threads,
-            n_threads_batch=threads, seed=seed, use_mmap=True, verbose=False,
-        )
+        try:
+            self.llm = Llama(
+                model_path=str(self.model_path), n_ctx=n_ctx, n_threads=threads,
+                n_threads_batch=threads, seed=seed, use_mmap=True, verbose=False,
+            )
+        except ValueError as exc:  # llama.cpp could not read it: damaged or replaced since added
+            raise KindredError(
+                f"llama.cpp could not load {self.model_path}: the file is damaged, or is no "
+                "longer the model that was added. Put the original file back, or add the model "
+                "again. Nothing was changed.") from exc
         self.n_ctx = self.llm.n_ctx()
         self._cancel = threading.Event()
         self._loaded: dict[Path, Any] = {}
