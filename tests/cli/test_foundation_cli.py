@@ -61,6 +61,8 @@ def test_interactive_chat_reads_stdin_until_eof(home: DataHome) -> None:
     out = kindred("chat", home=home.root, input="Say hello.\nNow say goodbye.\n")
     assert out.returncode == 0, out.stderr
     assert len([line for line in out.stdout.splitlines() if line.strip()]) >= 2
+    # who answers, on which model, with which version: said once, on stderr
+    assert "Chatting with Kindred (SmolLM2 135M Instruct (built-in), no adapter)" in out.stderr
     from kindred.core.session import open_session
 
     session = open_session(home.root)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from kindred.core import chat
+from kindred.core import chat, versions
 from kindred.core.conversations import create_conversation
 from kindred.core.runtime import load_engine
 from kindred.core.session import open_session
@@ -26,8 +26,10 @@ def run(args: argparse.Namespace) -> int:
     conversation = create_conversation(session.store, assistant.id)
     interactive = args.message is None
     if interactive:
-        print(f"Chatting with {assistant.name}. Ctrl+D to quit, Ctrl+C stops an answer.",
-              file=sys.stderr)
+        active = versions.active_version(session.store, assistant.id)
+        using = versions.name_of(session.store, active) if active else "no adapter"
+        print(f"Chatting with {assistant.name} ({session.model_for(assistant).name}, {using}). "
+              "Ctrl+D to quit, Ctrl+C stops an answer.", file=sys.stderr)
     while True:
         if interactive:
             try:
