@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtGui import QTextFormat
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication, QTextFormat
 
 from kindred.ui.widgets import MarkdownView
 
@@ -47,3 +48,26 @@ def test_single_newlines_stay_line_breaks_outside_code(qtbot) -> None:  # type: 
         "Roses are red,\nviolets are blue." in plain
     assert "a = 1\nb = 2" in plain  # code lines untouched (no trailing spaces added)
     assert view.markdown.startswith("Roses are red,\nviolets")  # the source is unchanged
+
+
+def test_copy_code_link_under_each_finished_code_block(qtbot) -> None:  # type: ignore[no-untyped-def]
+    view = MarkdownView()
+    qtbot.addWidget(view)
+    view.resize(500, 10)
+    view.show()
+    streaming = "Try:\n\n```python\nprint('hi')\n"
+    view.set_markdown(streaming)  # still streaming: the fence is open, no link yet
+    assert view.code_blocks == [] and "Copy code" not in view.toPlainText()
+    view.set_markdown(streaming + "```\n\nThen:\n\n~~~\nls -l\n~~~")
+    assert view.code_blocks == ["print('hi')", "ls -l"]
+    assert view.toPlainText().count("Copy code") == 2
+    assert view.markdown.endswith("~~~")  # Copy (the whole answer) copies the source, no links
+    copied: list[str] = []
+    view.code_copied.connect(copied.append)
+    # click the second link where it is drawn
+    found = view.document().find("Copy code", view.document().find("Copy code").position())
+    point = view.cursorRect(found).center()
+    point.setX(point.x() - 20)  # inside the link text, left of the cursor's end
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    assert copied == ["ls -l"]
+    assert QGuiApplication.clipboard().text() == "ls -l"

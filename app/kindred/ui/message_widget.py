@@ -91,6 +91,7 @@ class MessageWidget(QFrame):
         self.corrected_mark.setToolTip("You corrected this answer. Your version is an example "
                                        "the assistant learns from when it next trains.")
         self.copy_button.clicked.connect(lambda: self.copy_requested.emit(self.text))
+        self.body.code_copied.connect(self.copy_requested)  # "Copy code" under a code block
         self.regen_button.clicked.connect(self.regenerate_requested)
         self.correct_button.clicked.connect(self._correct_clicked)
         if role == "user":

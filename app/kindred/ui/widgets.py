@@ -3,9 +3,10 @@ lists and tables that say what belongs in them while empty."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
+    QDesktopServices,
     QGuiApplication,
     QKeyEvent,
     QPainter,
@@ -52,17 +53,47 @@ def keep_line_breaks(text: str) -> str:
     return "\n".join(out)
 
 
+COPY_SCHEME = "kindred-copy"
+
+
+def with_copy_links(text: str) -> tuple[str, list[str]]:
+    """Add a "Copy code" link under every closed fenced code block; returns (text, the blocks).
+
+    A block still streaming (no closing fence yet) gets no link until it is complete."""
+    out: list[str] = []
+    blocks: list[str] = []
+    fence, body = "", list[str]()
+    for line in text.split("\n"):
+        out.append(line)
+        stripped = line.lstrip()
+        if fence:
+            if stripped.startswith(fence) and not stripped[len(fence):].strip():
+                out.append(f"[⧉ Copy code]({COPY_SCHEME}:{len(blocks)})")
+                blocks.append("\n".join(body))
+                fence = ""
+            else:
+                body.append(line)
+        elif stripped.startswith(("```", "~~~")):
+            fence, body = stripped[:3], []
+    return "\n".join(out), blocks
+
+
 class MarkdownView(QTextBrowser):
-    """Read-only markdown (Qt's own renderer) whose height follows its content: no scrollbar."""
+    """Read-only markdown (Qt's own renderer) whose height follows its content: no scrollbar.
+    Code blocks carry a "Copy code" link; web links open in the browser."""
+
+    code_copied = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._markdown = ""
+        self.code_blocks: list[str] = []
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setOpenExternalLinks(True)
+        self.setOpenLinks(False)  # we route clicks: copy links here, web links to the browser
+        self.anchorClicked.connect(self._link_clicked)
         self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         self.viewport().setAutoFillBackground(False)
         self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
@@ -77,10 +108,20 @@ class MarkdownView(QTextBrowser):
 
     def set_markdown(self, text: str) -> None:
         self._markdown = text
+        shown, self.code_blocks = with_copy_links(text)
         # No raw HTML: model output like `#include <stdio.h>` must show, not vanish as a tag.
-        self.document().setMarkdown(keep_line_breaks(text), MARKDOWN_FEATURES)
+        self.document().setMarkdown(keep_line_breaks(shown), MARKDOWN_FEATURES)
         self._shade_code()
         self._fit()
+
+    def _link_clicked(self, url: QUrl) -> None:
+        if url.scheme() == COPY_SCHEME:
+            index = int(url.path()) if url.path().isdigit() else -1
+            if 0 <= index < len(self.code_blocks):
+                QGuiApplication.clipboard().setText(self.code_blocks[index])
+                self.code_copied.emit(self.code_blocks[index])
+        elif url.scheme() in ("http", "https", "mailto"):
+            QDesktopServices.openUrl(url)
 
     def _shade_code(self) -> None:
         """Give code blocks a tinted background from the palette (markdown has none)."""
