@@ -38,6 +38,7 @@ from kindred.ui.dialogs.consent import ConsentDialog
 from kindred.ui.icons import icon, set_icon
 from kindred.ui.tasks import Task, run_task
 from kindred.ui.theme import mix
+from kindred.ui.widgets import page_heading
 
 BASE = "base"
 COLUMNS = ["Version", "Created", "Source", "Status", "Active for", "Answers"]
@@ -91,12 +92,9 @@ class HistoryView(QWidget):
         self.setObjectName("page")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
 
-        self.title = QLabel()
-        self.title.setObjectName("pageTitle")
-        subtitle = QLabel("Every version your assistant ever had is kept here. Nothing changes "
-                          "what you talk to without your consent.")
-        subtitle.setObjectName("emptyHint")
-        subtitle.setWordWrap(True)
+        self.title, subtitle = page_heading(
+            "", "Every version your assistant ever had is kept here. Nothing changes what you "
+            "talk to without your consent.")
 
         self.banner = QFrame()
         self.banner.setObjectName("banner")

@@ -20,12 +20,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -37,6 +35,7 @@ from kindred.core.session import Session
 from kindred.ui.insight_sections import InsightReport
 from kindred.ui.insight_sections import label as _label
 from kindred.ui.tasks import Task, run_task
+from kindred.ui.widgets import page_heading, scrolled
 
 EMPTY_TEXT = "Teach your assistant, then train it, to see what it learned."
 EMPTY_HINT = ("Rate or correct a few of its answers, or tell it your preferences; after "
@@ -106,10 +105,9 @@ class InsightView(QWidget):
         self.setObjectName("page")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
 
-        self.title = QLabel("What it learned")
-        self.title.setObjectName("pageTitle")
-        subtitle = _label("How a version of your assistant differs from before, and what "
-                          "taught it.", muted=True)
+        self.title, subtitle = page_heading(
+            "What it learned", "How a version of your assistant differs from before, and what "
+            "taught it.")
         self.version_box = QComboBox()
         self.version_box.setMinimumWidth(260)
         self.against_box = QComboBox()
@@ -166,9 +164,7 @@ class InsightView(QWidget):
         wl.addWidget(self.waiting_label)
         wl.addWidget(self.compute_button, 0, Qt.AlignmentFlag.AlignHCenter)
         wl.addStretch(2)
-        self.report_scroll = QScrollArea()
-        self.report_scroll.setWidgetResizable(True)
-        self.report_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.report_scroll = scrolled()
         self.stack = QStackedWidget()
         for widget in (empty_page, waiting, self.report_scroll):
             self.stack.addWidget(widget)

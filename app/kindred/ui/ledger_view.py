@@ -32,6 +32,7 @@ from kindred.core.assistants import Assistant, list_assistants
 from kindred.core.session import Session
 from kindred.ui.icons import set_icon
 from kindred.ui.tasks import Task, run_task
+from kindred.ui.widgets import page_heading
 
 REPORT_KEYS = ["archived", "active", "candidate", "refused", "retired", "deleted"]
 COLUMNS = ["#", "When", "Event", "Assistant", "Details", "Hash"]
@@ -81,13 +82,11 @@ class LedgerView(QWidget):
         self.setObjectName("page")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
 
-        title = QLabel("Continuity ledger")
-        title.setObjectName("pageTitle")
-        subtitle = QLabel("An append-only record of everything that happened to your "
-                          "assistants' versions. Each event is chained to the one before by its "
-                          "hash, so an edited, removed or reordered event is detected.")
-        subtitle.setObjectName("emptyHint")
-        subtitle.setWordWrap(True)
+        title, subtitle = page_heading(
+            "Continuity ledger",
+            "An append-only record of everything that happened to your assistants' versions. "
+            "Each event is chained to the one before by its hash, so an edited, removed or "
+            "reordered event is detected.")
 
         self.scope = QComboBox()
         self.scope.addItems(["This assistant", "All assistants"])

@@ -40,7 +40,7 @@ from kindred.core.errors import KindredError
 from kindred.core.feedback import Feedback
 from kindred.core.session import Session
 from kindred.ui.icons import icon
-from kindred.ui.widgets import HintedList, HintedTable
+from kindred.ui.widgets import HintedList, HintedTable, page_heading
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -119,13 +119,9 @@ class TeachView(QWidget):
         self.setObjectName("page")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
 
-        self.title = QLabel()
-        self.title.setObjectName("pageTitle")
-        subtitle = QLabel("What you teach stays with your assistant. Preferences apply to the "
-                          "very next answer; corrected answers and ratings are learned when you "
-                          "train it.")
-        subtitle.setObjectName("emptyHint")
-        subtitle.setWordWrap(True)
+        self.title, subtitle = page_heading(
+            "", "What you teach stays with your assistant. Preferences apply to the very next "
+            "answer; corrected answers and ratings are learned when you train it.")
         self.counts = QLabel()
         self.train_button = QPushButton(icon("check"), "Train on these…")
         self.train_button.clicked.connect(self.train_requested)

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -46,6 +45,7 @@ from kindred.ui.dialogs.consent import ConsentDialog
 from kindred.ui.icons import icon
 from kindred.ui.tasks import Task, run_task
 from kindred.ui.training_widgets import CandidateNotice, LossChart, RunFollower
+from kindred.ui.widgets import page_heading, scrolled
 
 CAN_PAUSE = hasattr(signal, "SIGSTOP")
 
@@ -88,13 +88,9 @@ class TrainingView(QWidget):
         self.setObjectName("page")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
 
-        self.title = QLabel("Training")
-        self.title.setObjectName("pageTitle")
-        subtitle = QLabel("Your assistant learns from what you taught it, on this computer. You "
-                          "are asked before it starts, before it is stopped, and before a new "
-                          "version is used.")
-        subtitle.setObjectName("emptyHint")
-        subtitle.setWordWrap(True)
+        self.title, subtitle = page_heading(
+            "Training", "Your assistant learns from what you taught it, on this computer. You "
+            "are asked before it starts, before it is stopped, and before a new version is used.")
 
         data_card, data = section("What it will learn from")
         self.data_label = QLabel()
@@ -156,10 +152,7 @@ class TrainingView(QWidget):
         column.addWidget(data_card)
         column.addWidget(progress_card)
         column.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(body)
+        scroll = scrolled(body)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 18, 24, 12)
         layout.setSpacing(10)

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -40,6 +39,7 @@ from kindred.ui.charts import (
     section,
 )
 from kindred.ui.history_view import duration
+from kindred.ui.widgets import scrolled
 
 BASE_COLOR = "#9a9a9a"
 MAX_DAYS = 31  # the charts show at most the last month of activity
@@ -130,10 +130,7 @@ class UsageView(QWidget):
         column.addWidget(self.ratings_card)
         column.addWidget(table_card)
         column.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(body)
+        scroll = scrolled(body)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 18, 24, 12)

@@ -21,8 +21,10 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
+    QLabel,
     QListWidget,
     QPlainTextEdit,
+    QScrollArea,
     QSizePolicy,
     QTableWidget,
     QTextBrowser,
@@ -226,3 +228,23 @@ class HintedTable(QTableWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
         _paint_placeholder(self, self.placeholder)
+
+
+def page_heading(title: str, subtitle: str) -> tuple[QLabel, QLabel]:
+    """Every page opens the same way: a title, then one muted sentence on what the page is for."""
+    heading = QLabel(title)
+    heading.setObjectName("pageTitle")
+    under = QLabel(subtitle)
+    under.setObjectName("emptyHint")
+    under.setWordWrap(True)
+    return heading, under
+
+
+def scrolled(body: QWidget | None = None) -> QScrollArea:
+    """A frameless scroll area whose content takes its width (pages, long dialogs)."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    if body is not None:
+        area.setWidget(body)
+    return area

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -31,6 +30,7 @@ from kindred.core import consent, versions
 from kindred.core.consent import ConsentRequest, Decision
 from kindred.core.errors import KindredError
 from kindred.core.store import Store
+from kindred.ui.widgets import scrolled
 
 TITLES = {
     "activate": "Switch to a new version?", "restore": "Restore an earlier version?",
@@ -140,10 +140,7 @@ class ConsentDialog(QDialog):
         sections.addWidget(_section("What is kept", kept))
         sections.addWidget(_section("Evidence", evidence))
         sections.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(body)
+        scroll = scrolled(body)
 
         self.error = QLabel()
         self.error.setObjectName("dialogStatus")

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QScrollArea,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -21,7 +20,7 @@ from PySide6.QtWidgets import (
 from kindred.core.conversations import Message
 from kindred.ui.icons import set_icon
 from kindred.ui.message_widget import describe
-from kindred.ui.widgets import MarkdownView
+from kindred.ui.widgets import MarkdownView, scrolled
 
 
 class EarlierAnswersDialog(QDialog):
@@ -46,10 +45,7 @@ class EarlierAnswersDialog(QDialog):
         for number, message in enumerate(answers, start=1):
             rows.addWidget(self._card(number, message, names))
         rows.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(column)
+        scroll = scrolled(column)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
