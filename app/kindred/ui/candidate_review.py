@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
+from PySide6.QtWidgets import QWidget
 
 from kindred.core import versions
 from kindred.core.assistants import get_assistant
@@ -22,7 +22,7 @@ from kindred.core.errors import KindredError
 from kindred.core.session import Session
 from kindred.ui.dialogs.consent import ConsentDialog
 from kindred.ui.tasks import Task, run_task
-from kindred.ui.widgets import MarkdownView
+from kindred.ui.widgets import SideBySide
 
 
 def activation_job(home: Path, version_id: str) -> ConsentRequest:
@@ -63,39 +63,6 @@ def how_it_went(metrics: dict[str, Any]) -> str:
     if not parts:
         return "no before-and-after figures were recorded"
     return "loss " + ", ".join(parts)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-class SideBySide(QWidget):
-    """The current and the candidate version's answers to the same recent prompts."""
-
-    def __init__(self, pairs: list[dict[str, Any]], current: str, candidate: str,
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 8, 0, 0)
-        grid.setHorizontalSpacing(16)
-        grid.setColumnStretch(0, 1)
-        grid.setColumnStretch(1, 1)
-        for col, name in enumerate((current, candidate)):
-            head = QLabel(name)
-            head.setObjectName("consentHeading")
-            grid.addWidget(head, 0, col)
-        self.views: list[tuple[MarkdownView, MarkdownView]] = []
-        row = 1
-        for pair in pairs:
-            prompt = QLabel(f"<b>You:</b> {_escape(str(pair.get('prompt', '')))}")
-            prompt.setWordWrap(True)
-            grid.addWidget(prompt, row, 0, 1, 2)
-            views = (MarkdownView(), MarkdownView())
-            for col, key in enumerate(("current", "candidate")):
-                views[col].set_markdown(str(pair.get(key, "")))
-                grid.addWidget(views[col], row + 1, col, Qt.AlignmentFlag.AlignTop)
-            self.views.append(views)
-            row += 2
 
 
 class CandidateReviewer(QObject):
@@ -142,7 +109,8 @@ class CandidateReviewer(QObject):
                     if k not in ("side_by_side", "metrics")}
         evidence["how_training_went"] = how_it_went(version.metrics)
         self.side_by_side = SideBySide(list(request.evidence.get("side_by_side") or []),
-                                       f"Now ({now_name})", f"Candidate ({new_name})")
+                                       (f"Now ({now_name})", f"Candidate ({new_name})"),
+                                       ("current", "candidate"))
         dialog = ConsentDialog(
             store, shown(request, evidence),
             changes=(f"{assistant.name} will answer through {new_name} instead of {now_name}, "

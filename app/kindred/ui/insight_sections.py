@@ -15,7 +15,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QFrame,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -34,7 +33,7 @@ from kindred.ui.charts import (
     section,
     unique_labels,
 )
-from kindred.ui.widgets import MarkdownView
+from kindred.ui.widgets import MarkdownView, SideBySide
 
 MODULE_NAMES = {  # llama.cpp tensor names, in reading order, with plain names
     "attn_q": "attention · query", "attn_k": "attention · key", "attn_v": "attention · value",
@@ -164,29 +163,9 @@ class InsightReport(QWidget):
         card, layout = section("Its answers, side by side",
                                "The same questions, answered the same careful way by both, so "
                                "every difference comes from what it learned.")
-        grid = QGridLayout()
-        grid.setHorizontalSpacing(18)
-        grid.setVerticalSpacing(6)
-        grid.setColumnStretch(0, 1)
-        grid.setColumnStretch(1, 1)
-        for col, name in enumerate((before, now)):
-            head = QLabel(name)
-            head.setObjectName("consentHeading")
-            grid.addWidget(head, 0, col)
-        row = 1
-        for pair in result.get("probes") or []:
-            grid.addWidget(label(f"You: {pair.get('prompt', '')}", bold=True), row, 0, 1, 2)
-            views = (MarkdownView(), MarkdownView())
-            for col, side in enumerate(("base", "adapter")):
-                views[col].set_markdown(str(pair.get(side, "")))
-                grid.addWidget(views[col], row + 1, col, Qt.AlignmentFlag.AlignTop)
-            line = QFrame()
-            line.setObjectName("separator")
-            line.setFixedHeight(1)
-            grid.addWidget(line, row + 2, 0, 1, 2)
-            self.probe_views.append(views)
-            row += 3
-        layout.addLayout(grid)
+        probes = SideBySide(list(result.get("probes") or []), (before, now), ("base", "adapter"))
+        self.probe_views = probes.views
+        layout.addWidget(probes)
         return card
 
     def _tokens(self, result: dict[str, Any]) -> QFrame:

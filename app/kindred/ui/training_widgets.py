@@ -8,10 +8,8 @@ appends every event to, so a page opened later (or after a restart) re-attaches 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
-from pathlib import Path
 
 from PySide6.QtCharts import QLineSeries, QScatterSeries, QValueAxis
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
@@ -26,31 +24,12 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.training import runner
-from kindred.core.training.run import RunDir
+from kindred.core.training.run import RunDir, process_alive
 from kindred.ui.charts import SERIES_COLORS, ChartView, new_chart, style_axis
 
 TERMINAL = ("done", "stopped", "error")
 POLL_MS = 250
 START_GRACE_S = 20.0  # a process that never wrote its state within this is reported dead
-
-
-def process_alive(pid: int) -> bool:
-    """Alive and not a zombie (a detached child may wait unreaped in a container)."""
-    if pid <= 0:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.exists():
-        try:
-            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        except (OSError, IndexError):
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class RunFollower(QObject):

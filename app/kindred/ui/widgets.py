@@ -3,6 +3,9 @@ lists and tables that say what belongs in them while empty."""
 
 from __future__ import annotations
 
+from html import escape
+from typing import Any
+
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
@@ -21,6 +24,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
+    QGridLayout,
     QLabel,
     QListWidget,
     QPlainTextEdit,
@@ -248,3 +252,40 @@ def scrolled(body: QWidget | None = None) -> QScrollArea:
     if body is not None:
         area.setWidget(body)
     return area
+
+
+class SideBySide(QWidget):
+    """Two answers to each prompt in two columns (base vs adapter, current vs candidate), so a
+    person compares them line by line. `keys` name the two answers in each pair."""
+
+    def __init__(self, pairs: list[dict[str, Any]], names: tuple[str, str],
+                 keys: tuple[str, str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 8, 0, 0)
+        grid.setHorizontalSpacing(18)
+        grid.setVerticalSpacing(6)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+        for col, name in enumerate(names):
+            head = QLabel(name)
+            head.setObjectName("consentHeading")
+            grid.addWidget(head, 0, col)
+        self.views: list[tuple[MarkdownView, MarkdownView]] = []
+        row = 1
+        for pair in pairs:
+            # the prompt is the person's own text: escaped, never read as markup
+            prompt = QLabel(f"<b>You: {escape(str(pair.get('prompt', '')))}</b>")
+            prompt.setTextFormat(Qt.TextFormat.RichText)
+            prompt.setWordWrap(True)
+            grid.addWidget(prompt, row, 0, 1, 2)
+            views = (MarkdownView(), MarkdownView())
+            for col, key in enumerate(keys):
+                views[col].set_markdown(str(pair.get(key, "")))
+                grid.addWidget(views[col], row + 1, col, Qt.AlignmentFlag.AlignTop)
+            line = QFrame()
+            line.setObjectName("separator")
+            line.setFixedHeight(1)
+            grid.addWidget(line, row + 2, 0, 1, 2)
+            self.views.append(views)
+            row += 3

@@ -116,7 +116,7 @@ class RunDir:
         try:
             if fcntl is None:  # pragma: no cover
                 pid = int(self.state().get("pid") or 0)
-                return pid > 0 and _pid_alive(pid)
+                return process_alive(pid)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -149,7 +149,16 @@ class RunDir:
         return status
 
 
-def _pid_alive(pid: int) -> bool:  # pragma: no cover - only without flock
+def process_alive(pid: int) -> bool:
+    """Alive and not a zombie (a detached child may wait unreaped in a container)."""
+    if pid <= 0:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

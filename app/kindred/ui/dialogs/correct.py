@@ -6,6 +6,8 @@ or `failed(text)` (stays open, says why), so a refused correction never loses wh
 
 from __future__ import annotations
 
+from html import escape
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -29,7 +31,7 @@ class CorrectDialog(QDialog):
         self.setWindowTitle("Correct this answer")
         self.setMinimumWidth(560)
         shown = prompt if len(prompt) <= PROMPT_PREVIEW else prompt[:PROMPT_PREVIEW] + "…"
-        self.question = question = QLabel(f"<b>You asked:</b> {_escape(shown)}")
+        self.question = question = QLabel(f"<b>You asked:</b> {escape(shown)}")
         question.setTextFormat(Qt.TextFormat.RichText)
         question.setWordWrap(True)
         intro = QLabel("Write the answer you wanted. Your assistant learns from it the next "
@@ -85,7 +87,3 @@ class CorrectDialog(QDialog):
     def failed(self, text: str) -> None:
         self.status.setText(text)
         self.status.show()
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
