@@ -90,7 +90,7 @@ def test_refused_or_mismatched_consent_writes_nothing(session: Session) -> None:
     other = consent.request(session.store, "train", plan.assistant_id, "another-run", "Train")
     granted_elsewhere = consent.decide(session.store, other.id, granted=True, via="gui")
     after_requests = home_state(session)
-    with pytest.raises(ConsentError, match="something else"):
+    with pytest.raises(ConsentError, match="given for another-run, not"):
         runner.start_training(session, plan, granted_elsewhere)
     assert home_state(session) == after_requests
     assert list_runs(session.home.runs) == []

@@ -132,6 +132,38 @@ def decide(store: Store, request_id: int, *, granted: bool, via: str) -> Decisio
     return decision
 
 
+def check(store: Store, decision: Decision | int | None, kind: str, assistant_id: int,
+          subject: str) -> Decision:
+    """The gate's conditions without using the decision up: raise ConsentError unless
+    `decision` permits exactly this action (e.g. before a process that will `require` it)."""
+    what = f"{kind} of {subject[:12]}" if subject else kind
+    if decision is None:
+        raise ConsentError(f"The {what} needs your consent; none was given. Nothing was changed.")
+    request_id = decision if isinstance(decision, int) else decision.id
+    try:
+        current = get_decision(store, request_id)
+    except NotFoundError:
+        current = None
+    if current is None:
+        raise ConsentError(f"Consent request {request_id} has no decision yet. "
+                           "Nothing was changed.")
+    req = current.request
+    problems = [
+        (not current.granted, "it was refused"),
+        (current.used_at is not None, "it was already used"),
+        (req.kind != kind, f"it was given for a {req.kind}, not a {kind}"),
+        (req.assistant_id != assistant_id, "it was given for another assistant"),
+        (req.subject != subject, f"it was given for {req.subject[:12]}, not {subject[:12]}"),
+    ]
+    for failed, reason in problems:
+        if failed:
+            raise ConsentError(
+                f"Consent {request_id} does not permit the {what}: {reason}. "
+                "Nothing was changed."
+            )
+    return current
+
+
 def require(store: Store, decision: Decision | int | None, kind: str, assistant_id: int,
             subject: str) -> Decision:
     """The gate: raise ConsentError unless `decision` permits exactly this action; use it up.
@@ -139,36 +171,12 @@ def require(store: Store, decision: Decision | int | None, kind: str, assistant_
     Call it inside the transaction that performs the action, so a failed action leaves the
     decision unused.
     """
-    what = f"{kind} of {subject[:12]}" if subject else kind
-    if decision is None:
-        raise ConsentError(f"The {what} needs your consent; none was given. Nothing was changed.")
-    request_id = decision if isinstance(decision, int) else decision.id
     with db_write(store) as db:
-        try:
-            current = get_decision(store, request_id)
-        except NotFoundError:
-            current = None
-        if current is None:
-            raise ConsentError(f"Consent request {request_id} has no decision yet. "
-                               "Nothing was changed.")
-        req = current.request
-        problems = [
-            (not current.granted, "it was refused"),
-            (current.used_at is not None, "it was already used"),
-            (req.kind != kind, f"it was given for a {req.kind}, not a {kind}"),
-            (req.assistant_id != assistant_id, "it was given for another assistant"),
-            (req.subject != subject, f"it was given for {req.subject[:12]}, not {subject[:12]}"),
-        ]
-        for failed, reason in problems:
-            if failed:
-                raise ConsentError(
-                    f"Consent {request_id} does not permit the {what}: {reason}. "
-                    "Nothing was changed."
-                )
+        current = check(store, decision, kind, assistant_id, subject)
         used = now()
         db.execute("UPDATE consent_decisions SET used_at = ? WHERE request_id = ? "
-                   "AND used_at IS NULL", [used, request_id])
-    return Decision(req, True, current.via, current.decided_at, used)
+                   "AND used_at IS NULL", [used, current.request.id])
+    return Decision(current.request, True, current.via, current.decided_at, used)
 
 
 def pending(store: Store, assistant_id: int | None = None) -> list[ConsentRequest]:

@@ -47,9 +47,9 @@ from typing import Any
 from kindred.core import consent
 from kindred.core.assistants import Assistant
 from kindred.core.atomic import write_atomic
-from kindred.core.consent import ConsentError, ConsentRequest, Decision
+from kindred.core.consent import ConsentRequest, Decision
 from kindred.core.dataset import Dataset, build_dataset, describe_counts
-from kindred.core.errors import KindredError, NotFoundError
+from kindred.core.errors import KindredError
 from kindred.core.gguf_info import read_gguf
 from kindred.core.hashing import sha256_bytes
 from kindred.core.models import Model, get_model
@@ -191,36 +191,14 @@ def request_training(store: Store, plan: TrainingPlan) -> ConsentRequest:
                            plan.evidence())
 
 
-def check_decision(store: Store, decision: Decision | int | None, kind: str, assistant_id: int,
-                   subject: str) -> None:
-    """The gate's conditions, checked without using the decision up (the training process
-    uses it): so a refusal or a mismatch fails here, before anything is written."""
-    if decision is None:
-        raise ConsentError(f"The {kind} needs your consent; none was given. Nothing was changed.")
-    request_id = decision if isinstance(decision, int) else decision.id
-    try:
-        current = consent.get_decision(store, request_id)
-    except NotFoundError:
-        current = None
-    if current is None:
-        raise ConsentError(f"Consent request {request_id} has no decision yet. "
-                           "Nothing was changed.")
-    req = current.request
-    if (not current.granted or req.kind != kind or req.assistant_id != assistant_id
-            or req.subject != subject or current.used_at is not None):
-        why = ("it was refused" if not current.granted else "it was already used"
-               if current.used_at is not None else "it was given for something else")
-        raise ConsentError(f"Consent {request_id} does not permit this {kind}: {why}. "
-                           "Nothing was changed.")
-
-
 def start_training(session: Session, plan: TrainingPlan, decision: Decision | int | None
                    ) -> RunDir:
     """Write the dataset snapshot and the run folder once consent is granted (else raise,
     writing nothing). The caller then launches `training_command(run, decision)`."""
     from kindred.core.archive import put_dataset
 
-    check_decision(session.store, decision, "train", plan.assistant_id, plan.run_id)
+    # checked, not used up: the training process uses it when it starts
+    consent.check(session.store, decision, "train", plan.assistant_id, plan.run_id)
     dataset_id = put_dataset(session.store, plan.dataset_bytes)
     run = RunDir(session.home.runs / plan.run_id)
     run.path.mkdir(parents=True)
