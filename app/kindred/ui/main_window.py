@@ -47,6 +47,7 @@ from kindred.ui.sidebar import Sidebar
 from kindred.ui.teach_view import TeachView
 from kindred.ui.training_view import TrainingView
 from kindred.ui.usage_view import UsageView
+from kindred.ui.widgets import destructive_box
 
 SHORTCUTS = [
     ("Ctrl+N", "New chat"), ("Ctrl+F", "Search conversations"), ("Enter", "Send"),
@@ -413,19 +414,11 @@ class MainWindow(QMainWindow):
 
         conversation = get_conversation(self.session.store, conversation_id)
         count = len(list_messages(self.session.store, conversation_id))
-        box = QMessageBox(QMessageBox.Icon.Warning, "Delete conversation?",
-                          f"Delete “{conversation.title}” and its {count} messages?", parent=self)
-        box.setInformativeText("This cannot be undone. What your assistant has learned is "
-                               "not affected.")
-        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
-        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(cancel)
-
-        def clicked(button: object) -> None:
-            if button is delete:
-                self.controller.delete(conversation_id)
-        box.buttonClicked.connect(clicked)
-        self._open(box)
+        self._open(destructive_box(
+            self, "Delete conversation?",
+            f"Delete “{conversation.title}” and its {count} messages?",
+            "This cannot be undone. What your assistant has learned is not affected.", "Delete",
+            lambda: self.controller.delete(conversation_id), icon=QMessageBox.Icon.Warning))
 
     def open_settings(self) -> None:
         dialog = AssistantDialog(self.session, self.controller.assistant, self)

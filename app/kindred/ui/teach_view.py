@@ -40,7 +40,7 @@ from kindred.core.errors import KindredError
 from kindred.core.feedback import Feedback
 from kindred.core.session import Session
 from kindred.ui.icons import icon
-from kindred.ui.widgets import HintedList, HintedTable, page_heading
+from kindred.ui.widgets import HintedList, HintedTable, destructive_box, error_label, page_heading
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -74,11 +74,7 @@ class ExampleDialog(QDialog):
         self.answer = QPlainTextEdit(answer)
         self.answer.setPlaceholderText("The answer you want it to give, in the style you like")
         self.answer.setTabChangesFocus(True)
-        self.error = QLabel()
-        self.error.setObjectName("dialogStatus")
-        self.error.setProperty("error", True)
-        self.error.setWordWrap(True)
-        self.error.hide()
+        self.error = error_label()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
                                    | QDialogButtonBox.StandardButton.Cancel)
         self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
@@ -427,19 +423,12 @@ class TeachView(QWidget):
         item = feedback.get_feedback(self.session.store, feedback_id)
         what = {"preference": "this preference", "correction": "this corrected answer",
                 "rating": "this rating"}[item.kind]
-        box = QMessageBox(QMessageBox.Icon.Question, "Remove?", f"Remove {what}?", parent=self)
-        box.setInformativeText("Future training will not use it. Versions already trained keep "
-                               "it in their archived learning data.")
-        remove = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
-        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(cancel)
-
-        def clicked(button: object) -> None:
-            if button is remove:
-                self._apply(lambda: feedback.remove_feedback(self.session.store, feedback_id),
-                            "Removed. Versions already trained keep it in their snapshot.")
-        box.buttonClicked.connect(clicked)
-        self._open(box)
+        self._open(destructive_box(
+            self, "Remove?", f"Remove {what}?",
+            "Future training will not use it. Versions already trained keep it in their "
+            "archived learning data.", "Remove",
+            lambda: self._apply(lambda: feedback.remove_feedback(self.session.store, feedback_id),
+                                "Removed. Versions already trained keep it in their snapshot.")))
 
     def _open(self, dialog: QDialog | QMessageBox) -> None:
         """Window-modal without a nested event loop; tests find it as `self.dialog`."""

@@ -3,6 +3,7 @@ lists and tables that say what belongs in them while empty."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QLabel,
     QListWidget,
+    QMessageBox,
     QPlainTextEdit,
     QScrollArea,
     QSizePolicy,
@@ -289,3 +291,26 @@ class SideBySide(QWidget):
             grid.addWidget(line, row + 2, 0, 1, 2)
             self.views.append(views)
             row += 3
+
+
+def error_label() -> QLabel:
+    """A dialog's error line: hidden until something goes wrong, styled as an error."""
+    label = QLabel()
+    label.setObjectName("dialogStatus")
+    label.setProperty("error", True)
+    label.setWordWrap(True)
+    label.hide()
+    return label
+
+
+def destructive_box(parent: QWidget, title: str, text: str, info: str, action: str,
+                    on_yes: Callable[[], object], *,
+                    icon: QMessageBox.Icon = QMessageBox.Icon.Question) -> QMessageBox:
+    """A confirmation whose default is Cancel; `on_yes` runs only on the destructive button.
+    Not shown: the caller opens it (window-modal, no nested event loop)."""
+    box = QMessageBox(icon, title, text, parent=parent)
+    box.setInformativeText(info)
+    yes = box.addButton(action, QMessageBox.ButtonRole.DestructiveRole)
+    box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
+    box.buttonClicked.connect(lambda button: on_yes() if button is yes else None)
+    return box

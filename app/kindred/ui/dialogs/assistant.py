@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -31,6 +30,7 @@ from kindred.core.errors import KindredError
 from kindred.core.models import list_models
 from kindred.core.session import Session
 from kindred.ui.dialogs.add_model import AddModelDialog
+from kindred.ui.widgets import error_label
 
 
 def _spin(low: float, high: float, step: float, decimals: int, tip: str) -> QDoubleSpinBox:
@@ -101,11 +101,7 @@ class AssistantDialog(QDialog):
         form.addRow("Base model", model_row)
         form.addRow("Persona", self.persona)
 
-        self.error = QLabel()
-        self.error.setObjectName("dialogStatus")
-        self.error.setProperty("error", True)
-        self.error.setWordWrap(True)
-        self.error.hide()
+        self.error = error_label()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
                                    | QDialogButtonBox.StandardButton.Cancel)
         if assistant is None:

@@ -30,7 +30,7 @@ from kindred.core import consent, versions
 from kindred.core.consent import ConsentRequest, Decision
 from kindred.core.errors import KindredError
 from kindred.core.store import Store
-from kindred.ui.widgets import scrolled
+from kindred.ui.widgets import error_label, scrolled
 
 TITLES = {
     "activate": "Switch to a new version?", "restore": "Restore an earlier version?",
@@ -142,11 +142,7 @@ class ConsentDialog(QDialog):
         sections.addStretch(1)
         scroll = scrolled(body)
 
-        self.error = QLabel()
-        self.error.setObjectName("dialogStatus")
-        self.error.setProperty("error", True)
-        self.error.setWordWrap(True)
-        self.error.hide()
+        self.error = error_label()
         note = QLabel("Your answer is recorded either way. Closing this window decides "
                       "nothing; you can answer later.")
         note.setObjectName("emptyHint")

@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kindred.ui.widgets import error_label
+
 PROMPT_PREVIEW = 300
 
 
@@ -44,11 +46,7 @@ class CorrectDialog(QDialog):
         self.editor.setTabChangesFocus(True)
         self.editor.setMinimumHeight(180)
         self.editor.textChanged.connect(self._changed)
-        self.status = QLabel()
-        self.status.setObjectName("dialogStatus")
-        self.status.setProperty("error", True)
-        self.status.setWordWrap(True)
-        self.status.hide()
+        self.status = error_label()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.save_button = self.buttons.addButton("Save correction",
                                                   QDialogButtonBox.ButtonRole.AcceptRole)
