@@ -11,6 +11,8 @@ from kindred.core.conversations import (
     create_conversation,
     get_conversation,
     list_conversations,
+    list_messages,
+    mark_replaced,
 )
 from kindred.core.errors import NotFoundError
 from kindred.core.session import Session
@@ -107,9 +109,21 @@ def test_delete_asks_first_and_cancel_keeps_it(qtbot, make_window, session) -> N
     with pytest.raises(NotFoundError):
         get_conversation(session.store, a)
     assert [c.id for c in list_conversations(session.store, session.assistant().id)] == [b]
+    assert list_messages(session.store, a, replaced=True) == []
     assert window.sidebar.titles() == ["Recipe for pancakes"]
     assert window.controller.conversation is None  # the open one was deleted
     assert window.chat_view.messages() == []
+
+
+def test_delete_counts_the_answers_regenerate_kept(qtbot, make_window, session) -> None:  # type: ignore[no-untyped-def]
+    a, _b = seed(session)
+    first = list_messages(session.store, a)[-1]
+    again = add_message(session.store, a, "assistant", "Start at the river instead.")
+    mark_replaced(session.store, first.id, again.id)  # Regenerate kept the first answer
+    window = make_window(ready=False)
+    window.delete_conversation(a)
+    assert "3 messages" in window.dialog.text()  # all of them go, the kept answer too
+    window.dialog.button(QMessageBox.StandardButton.Cancel).click()
 
 
 def test_delete_key_in_the_list_asks_for_confirmation(qtbot, make_window, session) -> None:  # type: ignore[no-untyped-def]

@@ -413,7 +413,8 @@ class MainWindow(QMainWindow):
         from kindred.core.conversations import get_conversation
 
         conversation = get_conversation(self.session.store, conversation_id)
-        count = len(list_messages(self.session.store, conversation_id))
+        # every message goes, answers Regenerate replaced included
+        count = len(list_messages(self.session.store, conversation_id, replaced=True))
         self._open(destructive_box(
             self, "Delete conversation?",
             f"Delete “{conversation.title}” and its {count} messages?",
