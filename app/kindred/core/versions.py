@@ -107,8 +107,11 @@ def list_versions(store: Store, assistant_id: int | None = None) -> list[Version
 def names(store: Store, assistant_id: int) -> dict[str, str]:
     """"Version N" per assistant, oldest first; deleted versions keep their number, so a
     name never moves to another version."""
-    return {v.id: f"Version {i}"
-            for i, v in enumerate(list_versions(store, assistant_id), start=1)}
+    return _numbered(list_versions(store, assistant_id))
+
+
+def _numbered(lineage: list[Version]) -> dict[str, str]:
+    return {v.id: f"Version {i}" for i, v in enumerate(lineage, start=1)}
 
 
 def name_of(store: Store, version: Version) -> str:
@@ -163,16 +166,15 @@ def describe_retire(store: Store, version: Version) -> tuple[str, str, dict[str,
 
 def describe_delete(store: Store, version: Version) -> tuple[str, str, dict[str, Any]]:
     """(kind, summary, evidence) for deleting a version's weights."""
-    named = names(store, version.assistant_id)
-    children = [v.short for v in list_versions(store, version.assistant_id)
-                if v.parent == version.id]
-    child_names = ", ".join(_label(named, v) for v in list_versions(store, version.assistant_id)
-                            if v.parent == version.id)
+    lineage = list_versions(store, version.assistant_id)
+    named = _numbered(lineage)
+    children = [v for v in lineage if v.parent == version.id]
+    kept_by = ", ".join(_label(named, v) for v in children)
     summary = (f"Delete {_label(named, version)}: its weights ({version.size_bytes / 1e6:.1f} MB)"
                " are removed for good. A tombstone with its hashes stays in the archive and "
-               "ledger" + (f"; {child_names} keep it as their parent." if children else "."))
+               "ledger" + (f"; {kept_by} keep it as their parent." if children else "."))
     return "delete", summary, {"version": version.id, "files": version.files,
-                               "children": children}
+                               "children": [v.short for v in children]}
 
 
 def _label(named: dict[str, str], version: Version) -> str:
