@@ -26,6 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from chat import MESSAGES, N_CTX, app_decode  # bench/chat.py: the decode measurement
 from kindred.core import consent, feedback
 from kindred.core.engine import Engine, SamplingParams
 from kindred.core.models import embedded_model_path
@@ -34,17 +35,11 @@ from kindred.core.training import runner
 from kindred.core.training.config import TrainConfig
 
 THREADS = max(1, min(os.cpu_count() or 1, 8))
-ASK = [{"role": "user", "content": "Write a long story about a lighthouse keeper and a storm."}]
-GREEDY = SamplingParams(temperature=0.0, max_tokens=160)
 
 
 def decode_speed(engine: Engine, runs: int) -> float:
-    speeds = []
-    for _ in range(runs):
-        generation = engine.chat(ASK, GREEDY)
-        generation.read()
-        speeds.append(generation.stats.tok_s or 0.0)
-    return statistics.median(speeds)
+    """Median of bench/chat.py's own measurement (same prompt, greedy, same length)."""
+    return statistics.median(app_decode(engine) for _ in range(runs))
 
 
 Events = list[dict[str, Any]]
@@ -105,8 +100,8 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="one JSON line")
     parser.add_argument("--runs", type=int, default=3, help="answers per condition")
     args = parser.parse_args()
-    engine = Engine(embedded_model_path(), n_ctx=2048)
-    engine.chat(ASK, SamplingParams(temperature=0.0, max_tokens=8)).read()  # warm up
+    engine = Engine(embedded_model_path(), n_ctx=N_CTX)
+    engine.chat(MESSAGES, SamplingParams(temperature=0.0, max_tokens=8)).read()  # warm up
     alone = decode_speed(engine, args.runs)
     lowered, train_lowered = during(engine, 10, args.runs)
     same, train_same = during(engine, 0, args.runs)
