@@ -46,6 +46,19 @@ def describe(message: Message, names: dict[str, str] | None = None) -> str:
     return " · ".join(parts)
 
 
+def action_button(name: str, tip: str) -> QToolButton:
+    """The small icon buttons under an answer (Copy, thumbs, Correct, Regenerate)."""
+    button = QToolButton()
+    button.setObjectName("messageAction")
+    set_icon(button, name)
+    button.setToolTip(tip)
+    button.setAccessibleName(tip)
+    button.setAutoRaise(True)
+    button.setFocusPolicy(Qt.FocusPolicy.TabFocus)  # Tab reaches it; Space presses it
+    button.setCursor(Qt.CursorShape.PointingHandCursor)
+    return button
+
+
 class MessageWidget(QFrame):
     """One message. Saved answers carry Copy, thumbs, Correct and (the last one) Regenerate."""
 
@@ -73,11 +86,11 @@ class MessageWidget(QFrame):
         inner.setSpacing(4)
         self.meta = QLabel()
         self.meta.setObjectName("meta")
-        self.copy_button = self._tool("copy", "Copy this answer")
-        self.regen_button = self._tool("regenerate", "Regenerate this answer (Ctrl+Shift+R)")
+        self.copy_button = action_button("copy", "Copy this answer")
+        self.regen_button = action_button("regenerate", "Regenerate this answer (Ctrl+Shift+R)")
         self.up_button = self._thumb(1)
         self.down_button = self._thumb(-1)
-        self.correct_button = self._tool("edit", "Correct this answer: write the one you wanted")
+        self.correct_button = action_button("edit", "Correct this answer: write the one you wanted")
         self.correct_button.setAccessibleName("Correct this answer")
         self.earlier_button = QToolButton()
         self.earlier_button.setObjectName("earlierAnswers")
@@ -125,20 +138,9 @@ class MessageWidget(QFrame):
         self._show_feedback(False)
         self.set_text(text)
 
-    def _tool(self, name: str, tip: str) -> QToolButton:
-        button = QToolButton()
-        button.setObjectName("messageAction")
-        set_icon(button, name)
-        button.setToolTip(tip)
-        button.setAccessibleName(tip)
-        button.setAutoRaise(True)
-        button.setFocusPolicy(Qt.FocusPolicy.TabFocus)  # Tab reaches it; Space presses it
-        button.setCursor(Qt.CursorShape.PointingHandCursor)
-        return button
-
     def _thumb(self, value: int) -> QToolButton:
         name, tip, _chosen, accessible = THUMBS[value]
-        button = self._tool(name, tip)
+        button = action_button(name, tip)
         button.setAccessibleName(accessible)
         button.setCheckable(True)
         button.clicked.connect(lambda _checked=False: self._thumb_clicked(value))

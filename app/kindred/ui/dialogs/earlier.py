@@ -12,14 +12,12 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from kindred.core.conversations import Message
-from kindred.ui.icons import set_icon
-from kindred.ui.message_widget import describe
+from kindred.ui.message_widget import action_button, describe
 from kindred.ui.widgets import MarkdownView, scrolled
 
 
@@ -61,12 +59,8 @@ class EarlierAnswersDialog(QDialog):
         when = datetime.fromtimestamp(message.created_at).strftime("%Y-%m-%d %H:%M")
         title = QLabel(f"<b>Answer {number}</b> · {when} · {describe(message, names)}")
         title.setTextFormat(Qt.TextFormat.RichText)
-        copy = QToolButton()
-        copy.setObjectName("messageAction")
-        set_icon(copy, "copy")
-        copy.setToolTip("Copy this answer")
+        copy = action_button("copy", "Copy this answer")
         copy.setAccessibleName(f"Copy answer {number}")
-        copy.setAutoRaise(True)
         copy.clicked.connect(lambda: self.copy_requested.emit(message.content))
         head.addWidget(title, 1)
         head.addWidget(copy)
