@@ -37,3 +37,15 @@ def test_the_full_parser_has_every_command() -> None:
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     assert {"gui", "chat", "versions", "teach", "train"} <= set(commands)
     assert len(COMMAND_MODULES) == len(set(COMMAND_MODULES))
+
+
+@pytest.mark.parametrize(("argv", "home"), [
+    ([], None), (["--home", "/x"], "/x"), (["--home=/x"], "/x"), (["gui"], None),
+])
+def test_plain_kindred_opens_the_app(argv: list[str], home: str | None) -> None:
+    """`make run` starts plain `kindred`: it must become the gui command, with a home or not."""
+    from kindred.cli import parse
+
+    args = parse(argv)
+    assert args.command == "gui" and args.home == home and args.smoke is False
+    assert args.run.__module__ == "kindred.cli.gui"

@@ -38,14 +38,20 @@ def _opens_the_app(argv: Sequence[str]) -> bool:
     return not rest or rest[0] == "gui"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The command line as a namespace; no command means `gui`; `home` is None when not given."""
     parser = build_parser(["gui"] if _opens_the_app(argv) else None)
     args = parser.parse_args(argv)
+    if args.command is None:  # plain `kindred` (what `make run` starts) opens the app
+        home = getattr(args, "home", None)
+        args = parser.parse_args(["gui", *(["--home", home] if home else [])])
     if not hasattr(args, "home"):
         args.home = None
-    if args.command is None:
-        args = parser.parse_args(["gui", *(["--home", args.home] if args.home else [])])
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(list(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.run(args) or 0)
     except KindredError as exc:
