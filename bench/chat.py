@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # support.lora: a real adapter shaped for the model
 
-from kindred.core.engine import AdapterRef, Engine, SamplingParams  # noqa: E402
+from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams  # noqa: E402
 from kindred.core.models import embedded_model_path  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]

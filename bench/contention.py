@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from chat import MESSAGES, N_CTX, app_decode  # bench/chat.py: the decode measurement
-from kindred.core import consent, feedback
-from kindred.core.engine import Engine, SamplingParams
+from kindred.core import consent
+from kindred.core.chat.engine import Engine, SamplingParams
+from kindred.core.learning import feedback
 from kindred.core.models import embedded_model_path
 from kindred.core.session import Session, open_session
 from kindred.core.training import runner

@@ -21,12 +21,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from kindred.core import insight  # noqa: E402
-from kindred.core.engine import Engine  # noqa: E402
-from kindred.core.feedback import add_example, add_preference, system_prompt  # noqa: E402
+from kindred.core.archive.versions import active_version  # noqa: E402
+from kindred.core.chat.engine import Engine  # noqa: E402
+from kindred.core.learning import insight  # noqa: E402
+from kindred.core.learning.feedback import add_example, add_preference, system_prompt  # noqa: E402
 from kindred.core.models import embedded_model_path  # noqa: E402
 from kindred.core.session import open_session  # noqa: E402
-from kindred.core.versions import active_version  # noqa: E402
 
 EXAMPLES = [
     ("How do I boil an egg?", "Boil water, add the egg, wait nine minutes, cool it. Done, Sam!"),

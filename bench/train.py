@@ -27,7 +27,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from kindred.core import consent, feedback
+from kindred.core import consent
+from kindred.core.learning import feedback
 from kindred.core.session import Session, open_session
 from kindred.core.training import runner
 from kindred.core.training.config import TrainConfig

@@ -17,6 +17,14 @@ echo "Installing Kindred into .venv (the first time takes several minutes: llama
 .venv/bin/python -m pip install --quiet --upgrade pip
 # torch first, pinned: the CPU build; anything else would pull multi-GB CUDA packages.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
+# llama.cpp for any x86-64 from the last decade (AVX2/FMA/F16C), not -march=native: a native
+# build on a host that reports AMX crashed with SIGILL (tileloadd) where the kernel does not
+# grant AMX, and the same library goes into the desktop bundle. No cached wheel: it may be native.
+LLAMA_CMAKE_ARGS=${LLAMA_CMAKE_ARGS:-"-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"}
+if ! .venv/bin/python -c 'import llama_cpp' 2>/dev/null || [ -n "${KINDRED_REBUILD_LLAMA:-}" ]; then
+  CMAKE_ARGS="$LLAMA_CMAKE_ARGS" .venv/bin/python -m pip install --quiet --no-cache-dir \
+    --force-reinstall --no-deps "llama-cpp-python==0.3.36"
+fi
 .venv/bin/python -m pip install --quiet -e ".[test]"
 # An in-place update once left PySide6 without its __init__.py; check, and repair that case.
 check='import PySide6.QtWidgets, llama_cpp, kindred; assert PySide6.__version__'

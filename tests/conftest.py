@@ -45,7 +45,7 @@ def model_path() -> Path:
 @pytest.fixture(scope="session")
 def engine(model_path: Path):  # type: ignore[no-untyped-def]
     """One real llama.cpp engine on the embedded model, shared by the tests that only read it."""
-    from kindred.core.engine import Engine
+    from kindred.core.chat.engine import Engine
 
     eng = Engine(model_path, n_ctx=2048)
     yield eng

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kindred.core import consent
-from kindred.core.archive import verify_version
+from kindred.core.archive.objects import verify_version
 from kindred.core.paths import DataHome
 from kindred.core.session import Session
 from kindred.core.training.run import list_runs

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from kindred.cli import main
-from kindred.core import consent, ledger, versions
+from kindred.core import consent
+from kindred.core.archive import ledger, versions
 from kindred.core.assistants import Sampling, update_assistant
-from kindred.core.conversations import list_conversations, list_messages
+from kindred.core.chat.conversations import list_conversations, list_messages
 from kindred.core.paths import DataHome
 from kindred.core.session import Session
 from support.archive_helpers import make_version, write_peft_folder

@@ -11,14 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kindred.core import archive, chat, versions
-from kindred.core.archive import CorruptVersionError
+from kindred.core.archive import objects as archive
+from kindred.core.archive import versions
+from kindred.core.archive.objects import CorruptVersionError
 from kindred.core.atomic import scratch
-from kindred.core.conversations import create_conversation, list_messages
-from kindred.core.engine import AdapterRef, Engine, SamplingParams
+from kindred.core.chat import turns as chat
+from kindred.core.chat.conversations import create_conversation, list_messages
+from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
+from kindred.core.chat.runtime import load_engine
 from kindred.core.errors import KindredError, NotFoundError
 from kindred.core.hashing import sha256_bytes, sha256_file
-from kindred.core.runtime import load_engine
 from kindred.core.session import Session, open_session
 from kindred.core.store import DatabaseLockedError
 from support.archive_helpers import (
@@ -112,7 +114,7 @@ def test_peft_folder_round_trip_and_rslora_scale(session: Session, model_path: P
     assert float(field.parts[field.data[0]][0]) == pytest.approx(8.0 * 2.0)  # alpha*sqrt(r)
     assert version.metrics == {"loss": 0.5}
     peft = archive.peft_folder(session.store, version.id)
-    from kindred.core.peft_files import read_safetensors
+    from kindred.core.formats.peft_files import read_safetensors
 
     again = read_safetensors(peft / "adapter_model.safetensors")
     original = read_safetensors(folder / "adapter_model.safetensors")

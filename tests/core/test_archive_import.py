@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kindred.core import ledger, versions
-from kindred.core.adapter_import import import_adapter
-from kindred.core.adapters_check import AdapterMismatchError
-from kindred.core.archive import verify_version
+from kindred.core.archive import ledger, versions
+from kindred.core.archive.adapter_import import import_adapter
+from kindred.core.archive.objects import verify_version
 from kindred.core.errors import KindredError
-from kindred.core.gguf_info import InvalidGGUFError
-from kindred.core.lora_gguf import LoraFormatError, write_lora_gguf
-from kindred.core.peft_files import AdapterFileError
+from kindred.core.formats.adapters_check import AdapterMismatchError
+from kindred.core.formats.gguf_info import InvalidGGUFError
+from kindred.core.formats.lora_gguf import LoraFormatError, write_lora_gguf
+from kindred.core.formats.peft_files import AdapterFileError
 from kindred.core.session import Session
 from support.archive_helpers import home_state, lora_config, write_peft_folder
 from support.lora import make_lora_gguf, peft_tensors
@@ -51,8 +51,8 @@ def test_import_gguf_round_trips_tensors(session: Session, model_path: Path,
                                          tmp_path: Path) -> None:
     gguf = make_lora_gguf(model_path, tmp_path / "x.gguf", rank=4, seed=3, alpha=6.0)
     version = import_adapter(session.store, session.assistant(), gguf)
-    from kindred.core.archive import peft_folder
-    from kindred.core.peft_files import read_safetensors
+    from kindred.core.archive.objects import peft_folder
+    from kindred.core.formats.peft_files import read_safetensors
 
     stored = read_safetensors(peft_folder(session.store, version.id)
                               / "adapter_model.safetensors")

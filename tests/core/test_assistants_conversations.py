@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from kindred.core import chat
 from kindred.core.assistants import (
     Sampling,
     create_assistant,
     list_assistants,
     update_assistant,
 )
-from kindred.core.conversations import (
+from kindred.core.chat import turns as chat
+from kindred.core.chat.conversations import (
     create_conversation,
     delete_conversation,
     earlier_answers,
@@ -18,7 +18,7 @@ from kindred.core.conversations import (
     list_messages,
     rename_conversation,
 )
-from kindred.core.engine import Engine, SamplingParams
+from kindred.core.chat.engine import Engine, SamplingParams
 from kindred.core.errors import KindredError, NotFoundError
 from kindred.core.session import Session
 

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core import archive, consent, feedback, ledger, versions
+from kindred.core import consent
+from kindred.core.archive import ledger, versions
+from kindred.core.archive import objects as archive
+from kindred.core.archive.bundle import BundleError, Limits, export_bundle, import_bundle
 from kindred.core.atomic import remove_tree
-from kindred.core.bundle import BundleError, Limits, export_bundle, import_bundle
-from kindred.core.conversations import GenerationStats as Stats
-from kindred.core.conversations import (
+from kindred.core.chat.conversations import GenerationStats as Stats
+from kindred.core.chat.conversations import (
     add_message,
     create_conversation,
     earlier_answers,
@@ -25,6 +27,7 @@ from kindred.core.conversations import (
 )
 from kindred.core.errors import KindredError
 from kindred.core.hashing import sha256_bytes
+from kindred.core.learning import feedback
 from kindred.core.session import Session, open_session
 from support.archive_helpers import activate, grant, home_state, make_version
 
@@ -221,7 +224,7 @@ def _manifest_not_its_id(members: dict[str, bytes], out: Path) -> Path:
 
 def _forged_version_with_corrupt_weights(members: dict[str, bytes], out: Path) -> Path:
     """A forger who recomputes every hash: the weights themselves must still parse."""
-    from kindred.core.archive import manifest_bytes
+    from kindred.core.archive.objects import manifest_bytes
 
     entries = json.loads(members["versions.json"])
     entry = next(e for e in entries if e["status"] != "deleted")

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core import archive, consent, ledger, versions
+from kindred.core import consent
+from kindred.core.archive import ledger, versions
+from kindred.core.archive import objects as archive
+from kindred.core.archive.versions import Version
 from kindred.core.assistants import create_assistant
 from kindred.core.consent import ConsentError, Decision
 from kindred.core.errors import KindredError
 from kindred.core.session import Session
-from kindred.core.versions import Version
 from support.archive_helpers import activate, grant, home_state, make_version
 
 

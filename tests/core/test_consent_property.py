@@ -13,7 +13,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from kindred.core import archive, consent, ledger, versions
+from kindred.core import consent
+from kindred.core.archive import ledger, versions
+from kindred.core.archive import objects as archive
 from kindred.core.atomic import remove_tree
 from kindred.core.errors import KindredError
 from kindred.core.session import Session, open_session

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core import archive, recovery, versions
+from kindred.core.archive import objects as archive
+from kindred.core.archive import recovery, versions
+from kindred.core.archive.bundle import export_bundle
 from kindred.core.atomic import remove_tree
-from kindred.core.bundle import export_bundle
 from kindred.core.paths import DataHome
 from kindred.core.session import open_session
 from kindred.core.store import open_store
@@ -43,7 +44,7 @@ ARCHIVER = textwrap.dedent(f"""
 IMPORTER = textwrap.dedent(f"""
     import sys
     sys.path.insert(0, {str(TESTS)!r})
-    from kindred.core.bundle import import_bundle
+    from kindred.core.archive.bundle import import_bundle
     from kindred.core.session import open_session
     session = open_session(sys.argv[1])
     print("ready", flush=True)
@@ -170,7 +171,7 @@ def test_sigkill_mid_import(home: DataHome, big_bundle: Path, phase: str) -> Non
     if restored is None:  # a clean retry works after the crash
         session = open_session(home.root)
         try:
-            from kindred.core.bundle import import_bundle
+            from kindred.core.archive.bundle import import_bundle
 
             assert len(import_bundle(session.store, big_bundle, name="Restored").versions) == 3
             assert list((home.archive / "orphans").glob("*")) == []  # copies set aside: gone

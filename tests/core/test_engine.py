@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from kindred.core.assistants import create_assistant
-from kindred.core.engine import Engine, SamplingParams
+from kindred.core.chat.engine import Engine, SamplingParams
+from kindred.core.chat.runtime import load_engine
 from kindred.core.errors import KindredError
 from kindred.core.models import add_model
-from kindred.core.runtime import load_engine
 from kindred.core.session import Session
 from support.archive_helpers import db_dump
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from kindred.core import chat, feedback
-from kindred.core.conversations import add_message, create_conversation, delete_conversation
+from kindred.core.chat import turns as chat
+from kindred.core.chat.conversations import add_message, create_conversation, delete_conversation
 from kindred.core.errors import KindredError, NotFoundError
+from kindred.core.learning import feedback
 from kindred.core.session import Session
 
 

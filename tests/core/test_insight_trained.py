@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from kindred.core import insight
-from kindred.core.engine import Engine
-from kindred.core.feedback import system_prompt
+from kindred.core.chat.engine import Engine
+from kindred.core.learning import insight
+from kindred.core.learning.feedback import system_prompt
 from kindred.core.session import Session
 from support.training_helpers import PIRATE, add_examples, fast_config, train_version
 

@@ -6,12 +6,13 @@ import json
 import time
 from pathlib import Path
 
-from kindred.core import chat, insight
-from kindred.core.conversations import create_conversation
-from kindred.core.engine import AdapterRef, Engine, SamplingParams
-from kindred.core.feedback import add_preference, rate
+from kindred.core.chat import turns as chat
+from kindred.core.chat.conversations import create_conversation
+from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
+from kindred.core.chat.usage import usage
+from kindred.core.learning import insight
+from kindred.core.learning.feedback import add_preference, rate
 from kindred.core.session import Session
-from kindred.core.usage import usage
 from support.archive_helpers import make_version
 
 ALL_LAYERS = tuple(range(30))
@@ -52,7 +53,7 @@ def test_insight_sections_layers_and_cache(session: Session, engine: Engine,
 
 
 def version_path(session: Session, version_id: str) -> Path:
-    from kindred.core.archive import verified_path
+    from kindred.core.archive.objects import verified_path
 
     return verified_path(session.store, version_id)
 
@@ -60,7 +61,7 @@ def version_path(session: Session, version_id: str) -> Path:
 def test_layer_norms_match_the_dense_product(session: Session, model_path: Path) -> None:
     import numpy as np
 
-    from kindred.core.lora_gguf import read_lora_gguf
+    from kindred.core.formats.lora_gguf import read_lora_gguf
 
     version = make_version(session, model_path, layers=(0, 1), rank=4)
     path = version_path(session, version.id)

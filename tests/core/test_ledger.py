@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core import ledger
+from kindred.core.archive import ledger
 from kindred.core.session import Session
 from support.archive_helpers import activate, make_version
 

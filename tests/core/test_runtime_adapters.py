@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kindred.core.adapters_check import AdapterMismatchError
-from kindred.core.engine import AdapterRef, Engine, SamplingParams
-from kindred.core.gguf_info import InvalidGGUFError, read_gguf
-from kindred.core.lora_gguf import write_lora_gguf
+from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
+from kindred.core.formats.adapters_check import AdapterMismatchError
+from kindred.core.formats.gguf_info import InvalidGGUFError, read_gguf
+from kindred.core.formats.lora_gguf import write_lora_gguf
 from support.lora import make_lora_gguf
 
 TEXT = "The weather today is"

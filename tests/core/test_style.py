@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from kindred.core.style import describe, measure
+from kindred.core.learning.style import describe, measure
 
 
 def test_measure_counts_what_people_notice() -> None:

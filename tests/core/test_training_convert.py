@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kindred.core.archive import peft_folder, verified_path
-from kindred.core.dataset import Example
-from kindred.core.engine import AdapterRef, Engine
-from kindred.core.gguf_info import read_gguf
-from kindred.core.lora_gguf import peft_to_gguf_tensors, write_lora_gguf
-from kindred.core.peft_files import read_safetensors
+from kindred.core.archive.objects import peft_folder, verified_path
+from kindred.core.chat.engine import AdapterRef, Engine
+from kindred.core.formats.gguf_info import read_gguf
+from kindred.core.formats.lora_gguf import peft_to_gguf_tensors, write_lora_gguf
+from kindred.core.formats.peft_files import read_safetensors
+from kindred.core.learning.dataset import Example
 from kindred.core.session import Session
 from kindred.core.training.tokens import ChatTokenizer
 from support.training_helpers import PIRATE, add_examples, fast_config, peft_model, train_version

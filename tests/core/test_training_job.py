@@ -8,12 +8,13 @@ import os
 import numpy as np
 import pytest
 
-from kindred.core import consent, versions
-from kindred.core.archive import dataset_path, peft_folder, verify_version
+from kindred.core import consent
+from kindred.core.archive import versions
+from kindred.core.archive.objects import dataset_path, peft_folder, verify_version
+from kindred.core.chat.engine import Engine
 from kindred.core.consent import ConsentError
-from kindred.core.dataset import Dataset
-from kindred.core.engine import Engine
-from kindred.core.peft_files import read_safetensors
+from kindred.core.formats.peft_files import read_safetensors
+from kindred.core.learning.dataset import Dataset
 from kindred.core.session import Session
 from kindred.core.training import evidence, runner
 from kindred.core.training.run import RunDir

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kindred.core import consent, feedback
+from kindred.core import consent
 from kindred.core.assistants import create_assistant
+from kindred.core.chat.conversations import add_message, create_conversation
 from kindred.core.consent import ConsentError
-from kindred.core.conversations import add_message, create_conversation
 from kindred.core.errors import KindredError
+from kindred.core.learning import feedback
 from kindred.core.models import add_model
 from kindred.core.session import Session
 from kindred.core.training import runner

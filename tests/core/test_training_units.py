@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core import feedback
-from kindred.core.conversations import add_message, create_conversation
-from kindred.core.dataset import Dataset, build_dataset, describe_counts
-from kindred.core.engine import Engine
+from kindred.core.chat.conversations import add_message, create_conversation
+from kindred.core.chat.engine import Engine
 from kindred.core.errors import KindredError
+from kindred.core.learning import feedback
+from kindred.core.learning.dataset import Dataset, build_dataset, describe_counts
 from kindred.core.session import Session
 from kindred.core.training import estimate, runner
 from kindred.core.training.config import TrainConfig

@@ -19,9 +19,11 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from kindred.core import consent, feedback, versions
+from kindred.core import consent
+from kindred.core.archive import versions
 from kindred.core.assistants import update_assistant
-from kindred.core.conversations import list_conversations, list_messages
+from kindred.core.chat.conversations import list_conversations, list_messages
+from kindred.core.learning import feedback
 from kindred.core.paths import DataHome
 from kindred.core.session import Session
 from kindred.core.training.run import list_runs

@@ -8,9 +8,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from kindred.core import archive, consent, versions
+from kindred.core import consent
+from kindred.core.archive import objects as archive
+from kindred.core.archive import versions
+from kindred.core.archive.versions import Version
 from kindred.core.session import Session
-from kindred.core.versions import Version
 from support.lora import peft_tensors
 
 LAYERS_SMALL = (0,)

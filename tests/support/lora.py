@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kindred.core.gguf_info import read_gguf
-from kindred.core.lora_gguf import peft_to_gguf_tensors, write_lora_gguf
+from kindred.core.formats.gguf_info import read_gguf
+from kindred.core.formats.lora_gguf import peft_to_gguf_tensors, write_lora_gguf
 
 MODULE_DIMS = {  # PEFT module -> (GGUF base tensor suffix)
     "self_attn.q_proj": "attn_q",

@@ -18,7 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from kindred.core import consent, feedback
+from kindred.core import consent
+from kindred.core.learning import feedback
 from kindred.core.models import embedded_model_path
 from kindred.core.paths import DataHome
 from kindred.core.session import Session
@@ -137,7 +138,7 @@ def peft_model(session: Session, version_id: str | None) -> Any:
     bare base for None."""
     import torch
 
-    from kindred.core.archive import peft_folder
+    from kindred.core.archive.objects import peft_folder
     from kindred.core.training import base_cache, trainer
 
     torch.set_num_threads(2)
@@ -156,7 +157,7 @@ def peft_model(session: Session, version_id: str | None) -> Any:
 def peft_loss(session: Session, version_id: str | None, pairs: list[tuple[str, str]]) -> float:
     """Mean answer-token loss of `pairs` under a version (None: the bare base), with PEFT on the
     dequantized base, formatted as the chat formats them."""
-    from kindred.core.dataset import Example
+    from kindred.core.learning.dataset import Example
     from kindred.core.training import trainer
     from kindred.core.training.tokens import ChatTokenizer
 

@@ -9,9 +9,9 @@ from dataclasses import replace
 from conftest_ui import send, wait_idle
 from PySide6.QtCore import Qt
 
-from kindred.core import feedback
 from kindred.core.assistants import update_assistant
-from kindred.core.conversations import list_conversations, list_messages
+from kindred.core.chat.conversations import list_conversations, list_messages
+from kindred.core.learning import feedback
 from kindred.core.session import Session
 from kindred.ui.dialogs.correct import CorrectDialog
 from kindred.ui.main_window import MainWindow

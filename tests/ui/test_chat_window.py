@@ -6,7 +6,7 @@ from conftest_ui import send, wait_idle
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
-from kindred.core.conversations import earlier_answers, list_conversations, list_messages
+from kindred.core.chat.conversations import earlier_answers, list_conversations, list_messages
 from kindred.core.session import Session
 
 

@@ -19,10 +19,10 @@ import pytest
 from PySide6.QtCore import QElapsedTimer, QTimer
 from PySide6.QtWidgets import QLineEdit
 
-from kindred.core import feedback, insight
-from kindred.core.archive import version_dir
+from kindred.core.archive.objects import version_dir
+from kindred.core.archive.versions import Version
+from kindred.core.learning import feedback, insight
 from kindred.core.session import Session, open_session
-from kindred.core.versions import Version
 from kindred.ui import tasks
 from kindred.ui.insight_sections import MODULE_NAMES, SECTIONS, InsightReport, token_label
 from kindred.ui.insight_view import EMPTY_TEXT, InsightView, _LazyEngine

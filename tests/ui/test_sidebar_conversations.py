@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 
-from kindred.core.conversations import (
+from kindred.core.chat.conversations import (
     add_message,
     create_conversation,
     get_conversation,

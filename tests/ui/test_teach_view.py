@@ -8,7 +8,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from kindred.core import conversations, feedback
+from kindred.core.chat import conversations
+from kindred.core.learning import feedback
 from kindred.core.session import Session
 from kindred.ui.teach_view import ExampleDialog, TeachView
 

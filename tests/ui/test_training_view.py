@@ -19,7 +19,8 @@ import pytest
 from conftest_ui import LOAD_TIMEOUT_MS
 from PySide6.QtCore import QElapsedTimer, QTimer
 
-from kindred.core import consent, versions
+from kindred.core import consent
+from kindred.core.archive import versions
 from kindred.core.paths import DataHome
 from kindred.core.session import Session
 from kindred.core.training import runner

@@ -9,8 +9,9 @@ from datetime import date, timedelta
 import pytest
 from PySide6.QtCore import Qt
 
-from kindred.core import conversations, feedback
-from kindred.core.conversations import GenerationStats
+from kindred.core.chat import conversations
+from kindred.core.chat.conversations import GenerationStats
+from kindred.core.learning import feedback
 from kindred.core.session import Session
 from kindred.ui.usage_view import UsageView, day_range
 from support.archive_helpers import activate, make_version

@@ -6,9 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from kindred.core import chat, versions
-from kindred.core.conversations import create_conversation
-from kindred.core.runtime import load_engine
+from kindred.core.archive import versions
+from kindred.core.chat import turns as chat
+from kindred.core.chat.conversations import create_conversation
+from kindred.core.chat.runtime import load_engine
 from kindred.core.session import open_session
 
 

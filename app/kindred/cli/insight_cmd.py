@@ -7,13 +7,13 @@ import sys
 from typing import Any
 
 from kindred.cli.output import print_json, print_table
-from kindred.core import insight
-from kindred.core.engine import Engine
+from kindred.core.archive.versions import active_version
+from kindred.core.chat.engine import Engine
+from kindred.core.chat.usage import usage
 from kindred.core.errors import KindredError
-from kindred.core.feedback import system_prompt
+from kindred.core.learning import insight
+from kindred.core.learning.feedback import system_prompt
 from kindred.core.session import open_session
-from kindred.core.usage import usage
-from kindred.core.versions import active_version
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:

@@ -8,7 +8,8 @@ from typing import Any
 
 from kindred.cli.output import print_json, print_table
 from kindred.cli.versions import when
-from kindred.core import archive, ledger, versions
+from kindred.core.archive import ledger, versions
+from kindred.core.archive import objects as archive
 from kindred.core.session import open_session
 
 

@@ -14,8 +14,9 @@ from dataclasses import replace
 from typing import Any
 
 from kindred.cli.output import confirm, print_json, print_table
-from kindred.core import consent, feedback
+from kindred.core import consent
 from kindred.core.errors import KindredError
+from kindred.core.learning import feedback
 from kindred.core.session import Session, open_session
 from kindred.core.training import estimate, runner
 from kindred.core.training.config import TrainConfig

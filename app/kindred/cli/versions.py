@@ -13,11 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from kindred.cli.output import confirm, print_json, print_table
-from kindred.core import archive, consent, ledger, versions
-from kindred.core.adapter_import import import_adapter
+from kindred.core import consent
+from kindred.core.archive import ledger, versions
+from kindred.core.archive import objects as archive
+from kindred.core.archive.adapter_import import import_adapter
+from kindred.core.archive.versions import Version
 from kindred.core.assistants import get_assistant, list_assistants
 from kindred.core.session import Session, open_session
-from kindred.core.versions import Version
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:

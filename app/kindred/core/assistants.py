@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from kindred.core import ledger
+from kindred.core.archive import ledger
 from kindred.core.errors import KindredError, NotFoundError
 from kindred.core.models import ensure_embedded_model, get_model
 from kindred.core.store import Store, insert, now

@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from kindred.core import ledger
+from kindred.core.archive import ledger
 from kindred.core.atomic import db_write
 from kindred.core.errors import KindredError, NotFoundError
 from kindred.core.store import Store, insert, now

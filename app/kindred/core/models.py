@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kindred.core import ledger
+from kindred.core.archive import ledger
 from kindred.core.errors import KindredError, NotFoundError
-from kindred.core.gguf_info import InvalidGGUFError, read_gguf
+from kindred.core.formats.gguf_info import InvalidGGUFError, read_gguf
 from kindred.core.hashing import sha256_file
 from kindred.core.store import Store, now
 

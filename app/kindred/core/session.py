@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from kindred.core.archive import recover
+from kindred.core.archive.objects import recover
 from kindred.core.assistants import Assistant, ensure_default_assistant, get_assistant
 from kindred.core.models import Model, ensure_embedded_model, get_model
 from kindred.core.paths import DataHome, resolve_home

@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QWidget
 
-from kindred.core import versions
+from kindred.core.archive import versions
 from kindred.core.assistants import get_assistant
 from kindred.core.consent import ConsentRequest, Decision
 from kindred.core.errors import KindredError
@@ -27,7 +27,7 @@ from kindred.ui.widgets import SideBySide
 
 def activation_job(home: Path, version_id: str) -> ConsentRequest:
     """Pool thread, own session and engine: the activate request with side-by-side answers."""
-    from kindred.core.engine import Engine
+    from kindred.core.chat.engine import Engine
     from kindred.core.session import open_session
     from kindred.core.training.evidence import request_activation
 

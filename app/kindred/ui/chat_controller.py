@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from kindred.core import chat, feedback, versions
+from kindred.core.archive import versions
 from kindred.core.assistants import Assistant, get_assistant, list_assistants
-from kindred.core.conversations import (
+from kindred.core.chat import turns as chat
+from kindred.core.chat.conversations import (
     Conversation,
     Message,
     create_conversation,
@@ -27,8 +28,9 @@ from kindred.core.conversations import (
     list_messages,
     rename_conversation,
 )
-from kindred.core.engine import GenerationStats
+from kindred.core.chat.engine import GenerationStats
 from kindred.core.errors import KindredError, NotFoundError
+from kindred.core.learning import feedback
 from kindred.core.session import Session
 from kindred.ui.inference import EngineInfo, InferenceThread
 

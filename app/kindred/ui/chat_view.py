@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core.conversations import Message
+from kindred.core.chat.conversations import Message
 from kindred.ui.dialogs.correct import CorrectDialog
 from kindred.ui.dialogs.earlier import EarlierAnswersDialog
 from kindred.ui.icons import app_icon, set_icon

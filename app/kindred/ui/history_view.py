@@ -27,12 +27,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core import consent, versions
+from kindred.core import consent
+from kindred.core.archive import versions
+from kindred.core.archive.versions import Version
 from kindred.core.assistants import Assistant, get_assistant
 from kindred.core.consent import ConsentRequest, Decision
 from kindred.core.errors import KindredError
 from kindred.core.session import Session
-from kindred.core.versions import Version
 from kindred.ui.dialogs.compare import CompareDialog
 from kindred.ui.dialogs.consent import ConsentDialog
 from kindred.ui.icons import icon, set_icon
@@ -58,7 +59,7 @@ def duration(seconds: float) -> str:
 
 
 def _import_in_home(home: Path, assistant_id: int, path: str) -> Version:
-    from kindred.core.adapter_import import import_adapter
+    from kindred.core.archive.adapter_import import import_adapter
     from kindred.core.session import open_session
 
     session = open_session(home)
@@ -69,7 +70,7 @@ def _import_in_home(home: Path, assistant_id: int, path: str) -> Version:
 
 
 def _export_in_home(home: Path, assistant_id: int, path: str) -> object:
-    from kindred.core.bundle import export_bundle
+    from kindred.core.archive.bundle import export_bundle
     from kindred.core.session import open_session
 
     session = open_session(home)

@@ -8,7 +8,7 @@ from PySide6.QtCore import QByteArray
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette, QPixmap
 from PySide6.QtWidgets import QAbstractButton, QApplication
 
-from kindred.ui.theme import RESOURCES
+from kindred.ui.resources import RESOURCES
 
 
 @cache

@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from kindred.core.engine import GenerationStats, Message, SamplingParams
+from kindred.core.chat.engine import GenerationStats, Message, SamplingParams
 from kindred.core.errors import KindredError
 
 
@@ -75,8 +75,8 @@ class InferenceWorker(QObject):
             self.loaded.emit(info)
 
     def _load(self, assistant_id: int) -> EngineInfo:
-        from kindred.core import runtime
         from kindred.core.assistants import get_assistant
+        from kindred.core.chat import runtime
         from kindred.core.session import open_session
 
         if self._session is None:

@@ -235,7 +235,9 @@ class InsightReport(QWidget):
         self.fit_chart = ChartView(chart, height=220)
         self.fit_chart.setMaximumWidth(520)
         layout.addWidget(self.fit_chart)
-        from kindred.core.insight import fit_sentences  # loaded already by the job that ran
+        from kindred.core.learning.insight import (
+            fit_sentences,  # loaded already by the job that ran
+        )
 
         verdict = " ".join(fit_sentences(fit))  # the summary's words, not new ones
         layout.addWidget(label(f"{verdict} {fit.get('tokens', 0)} word pieces of your own "

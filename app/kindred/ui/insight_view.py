@@ -3,7 +3,8 @@
 Written for someone who has never heard of LoRA: the summary sentences come first, then what
 taught it (their own preferences and corrections), then its answers before and now, and only
 then the charts (words it favours, where inside the model it changed, how well it predicts what
-the person wants). The insight is computed by `kindred.core.insight` in the background with its
+the person wants). The insight is computed by `kindred.core.learning.insight` in the background with
+its
 own engine and its own database connection, so the chat stays usable; results are cached per
 version by the core, so opening the page again is instant.
 """
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core import versions
+from kindred.core.archive import versions
 from kindred.core.assistants import Assistant, get_assistant
 from kindred.core.session import Session
 from kindred.ui.insight_sections import InsightReport
@@ -52,7 +53,7 @@ class _LazyEngine:
 
     def __getattr__(self, name: str) -> Any:
         if self._engine is None:
-            from kindred.core.engine import Engine
+            from kindred.core.chat.engine import Engine
 
             self._engine = Engine(self.model_path)
         return getattr(self._engine, name)
@@ -67,8 +68,8 @@ def insight_job(home: Path, assistant_id: int, version_id: str, against: str
                 ) -> Iterator[Any]:
     """Runs on a pool thread: its own session and engine; yields the core's progress, then the
     result. Closing the generator (Cancel) stops at the next step and frees both."""
-    from kindred.core import insight
-    from kindred.core.feedback import system_prompt
+    from kindred.core.learning import insight
+    from kindred.core.learning.feedback import system_prompt
     from kindred.core.session import open_session
 
     session = open_session(home)

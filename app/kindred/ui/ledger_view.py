@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core import ledger, versions
+from kindred.core.archive import ledger, versions
 from kindred.core.assistants import Assistant, list_assistants
 from kindred.core.session import Session
 from kindred.ui.icons import set_icon
@@ -47,7 +47,7 @@ class Verification:
 
 def verify_home(home: Path, assistant_id: int | None) -> Verification:
     """The chain and every archived version (runs on a pool thread)."""
-    from kindred.core import archive
+    from kindred.core.archive import objects as archive
     from kindred.core.session import open_session
 
     session = open_session(home)

@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core import versions
+from kindred.core.archive import versions
 from kindred.core.assistants import Assistant
-from kindred.core.conversations import Conversation, Message, list_messages
+from kindred.core.chat.conversations import Conversation, Message, list_messages
 from kindred.core.errors import KindredError
 from kindred.core.session import Session, open_session
 from kindred.ui.chat_controller import ChatController
@@ -392,7 +392,7 @@ class MainWindow(QMainWindow):
             self.delete_conversation(cid)
 
     def rename_conversation(self, conversation_id: int) -> None:
-        from kindred.core.conversations import get_conversation
+        from kindred.core.chat.conversations import get_conversation
 
         conversation = get_conversation(self.session.store, conversation_id)
         dialog = QInputDialog(self)
@@ -410,7 +410,7 @@ class MainWindow(QMainWindow):
         self._open(dialog)
 
     def delete_conversation(self, conversation_id: int) -> None:
-        from kindred.core.conversations import get_conversation
+        from kindred.core.chat.conversations import get_conversation
 
         conversation = get_conversation(self.session.store, conversation_id)
         # every message goes, answers Regenerate replaced included

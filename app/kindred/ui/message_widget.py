@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core.conversations import Message
+from kindred.core.chat.conversations import Message
 from kindred.ui.icons import set_icon
 from kindred.ui.widgets import MarkdownView
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.assistants import Assistant
-from kindred.core.conversations import Conversation
+from kindred.core.chat.conversations import Conversation
 from kindred.ui.icons import icon, set_icon
 
 NEW_ASSISTANT = -1

@@ -3,7 +3,8 @@
 Three kinds, one tab each: stated preferences (they apply to the next answer at once, and are
 learned at the next training), corrected answers (the answer the person wanted, the original kept
 as the one to move away from) and ratings (👍/👎 given in the chat). Every change goes through
-`kindred.core.feedback`, which refuses bad input with a message and changes nothing; removing an
+`kindred.core.learning.feedback`, which refuses bad input with a message and changes nothing;
+removing an
 item forgets it for future training only, since each trained version keeps its own snapshot.
 """
 
@@ -34,10 +35,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core import feedback
 from kindred.core.assistants import Assistant, get_assistant
 from kindred.core.errors import KindredError
-from kindred.core.feedback import Feedback
+from kindred.core.learning import feedback
+from kindred.core.learning.feedback import Feedback
 from kindred.core.session import Session
 from kindred.ui.icons import icon
 from kindred.ui.widgets import HintedList, HintedTable, destructive_box, error_label, page_heading

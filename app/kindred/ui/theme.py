@@ -8,14 +8,12 @@ look right in light and dark mode and follow the system when it switches. `KINDR
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
-RESOURCES = Path(os.environ.get("KINDRED_RESOURCES")
-                 or Path(__file__).resolve().parents[3] / "resources")
+from kindred.ui.resources import RESOURCES
 
 
 def mix(a: QColor, b: QColor, t: float) -> str:

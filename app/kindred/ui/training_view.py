@@ -30,11 +30,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core import feedback, versions
+from kindred.core.archive import versions
 from kindred.core.assistants import Assistant, get_assistant
 from kindred.core.consent import Decision
-from kindred.core.dataset import describe_counts
 from kindred.core.errors import KindredError
+from kindred.core.learning import feedback
+from kindred.core.learning.dataset import describe_counts
 from kindred.core.session import Session
 from kindred.core.training import estimate, runner
 from kindred.core.training.config import TrainConfig

@@ -1,7 +1,7 @@
 """Time together: how long the person and the assistant have known each other, and how each
 version has been used (messages per day stacked by version, ratings per day, a table per version).
 
-Everything comes from `kindred.core.usage`, which derives it from the stored messages, feedback
+Everything comes from `kindred.core.chat.usage`, which derives it from the stored messages, feedback
 and ledger; the page re-reads it whenever it is shown. The query is a few aggregates over the
 assistant's messages (no text), quick enough for the event loop.
 """
@@ -25,10 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core import versions
+from kindred.core.archive import versions
 from kindred.core.assistants import Assistant, get_assistant
+from kindred.core.chat.usage import BASE, Usage, active_seconds, usage
 from kindred.core.session import Session
-from kindred.core.usage import BASE, Usage, active_seconds, usage
 from kindred.ui.charts import (
     BAD,
     GOOD,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kindred.core.gguf_info import GGUFInfo
+from kindred.core.formats.gguf_info import GGUFInfo
 
 REFERENCE_PARAMS = 135e6
 REFERENCE_TOKENS_PER_S = 130.0

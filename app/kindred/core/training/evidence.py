@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from kindred.core import consent, versions
-from kindred.core.archive import adapter_refs, verified_path
+from kindred.core import consent
+from kindred.core.archive import versions
+from kindred.core.archive.objects import adapter_refs, verified_path
 from kindred.core.assistants import Assistant, get_assistant
+from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
 from kindred.core.consent import ConsentRequest
-from kindred.core.engine import AdapterRef, Engine, SamplingParams
-from kindred.core.feedback import system_prompt
+from kindred.core.learning.feedback import system_prompt
 from kindred.core.store import Store
 
 FALLBACK_PROMPTS = ("Introduce yourself in two sentences.",

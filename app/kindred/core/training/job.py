@@ -78,7 +78,7 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
            stop: StopFlag) -> dict[str, Any] | None:
     import torch
 
-    from kindred.core import archive
+    from kindred.core.archive import objects as archive
     from kindred.core.training import base_cache, trainer
 
     began = time.perf_counter()
@@ -161,7 +161,7 @@ def _save_final(run: RunDir, model: Any, metrics: dict[str, Any]) -> None:
 
 
 def _archive(store: Store, run: RunDir, plan: dict[str, Any]) -> str:
-    from kindred.core import archive
+    from kindred.core.archive import objects as archive
     from kindred.core.assistants import get_assistant
     from kindred.core.models import get_model
 

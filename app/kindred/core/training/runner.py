@@ -48,10 +48,10 @@ from kindred.core import consent
 from kindred.core.assistants import Assistant
 from kindred.core.atomic import write_atomic
 from kindred.core.consent import ConsentRequest, Decision
-from kindred.core.dataset import Dataset, build_dataset, describe_counts
 from kindred.core.errors import KindredError
-from kindred.core.gguf_info import read_gguf
+from kindred.core.formats.gguf_info import read_gguf
 from kindred.core.hashing import sha256_bytes
+from kindred.core.learning.dataset import Dataset, build_dataset, describe_counts
 from kindred.core.models import Model, get_model
 from kindred.core.session import Session
 from kindred.core.store import Store, now
@@ -116,9 +116,9 @@ def _parent_for(store: Store, assistant: Assistant, model: Model
                 ) -> tuple[str | None, dict[str, Any] | None]:
     """The active version, when it was trained on this same base: training continues from it
     (its LoRA shape is kept) and replays all the data, so learning accumulates."""
-    from kindred.core.archive import peft_folder
-    from kindred.core.peft_files import CONFIG, read_config
-    from kindred.core.versions import active_version
+    from kindred.core.archive.objects import peft_folder
+    from kindred.core.archive.versions import active_version
+    from kindred.core.formats.peft_files import CONFIG, read_config
 
     active = active_version(store, assistant.id)
     if active is None or active.base_sha256 != model.sha256:
@@ -195,7 +195,7 @@ def start_training(session: Session, plan: TrainingPlan, decision: Decision | in
                    ) -> RunDir:
     """Write the dataset snapshot and the run folder once consent is granted (else raise,
     writing nothing). The caller then launches `training_command(run, decision)`."""
-    from kindred.core.archive import put_dataset
+    from kindred.core.archive.objects import put_dataset
 
     # checked, not used up: the training process uses it when it starts
     consent.check(session.store, decision, "train", plan.assistant_id, plan.run_id)

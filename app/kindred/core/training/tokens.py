@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kindred.core.dataset import Example
 from kindred.core.errors import KindredError
+from kindred.core.learning.dataset import Example
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 
 from kindred.core.atomic import remove_tree, write_atomic
 from kindred.core.errors import KindredError
-from kindred.core.peft_files import read_safetensors
+from kindred.core.formats.peft_files import read_safetensors
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.data import schedule
 from kindred.core.training.run import Emit, RunDir, StopFlag

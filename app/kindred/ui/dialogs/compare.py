@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core.versions import Version
+from kindred.core.archive.versions import Version
 from kindred.ui.tasks import Task, run_task
 from kindred.ui.widgets import MarkdownView
 
@@ -40,9 +40,9 @@ class Side:
 def compare_answers(home: Path, assistant_id: int, sides: list[Side], prompt: str,
                     max_tokens: int = 160) -> list[str]:
     """One greedy answer per side from a fresh engine (runs on a pool thread)."""
-    from kindred.core import archive
+    from kindred.core.archive import objects as archive
     from kindred.core.assistants import get_assistant
-    from kindred.core.engine import AdapterRef, Engine, SamplingParams
+    from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
     from kindred.core.session import open_session
 
     session = open_session(home)

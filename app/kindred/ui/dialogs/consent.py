@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core import consent, versions
+from kindred.core import consent
+from kindred.core.archive import versions
 from kindred.core.consent import ConsentRequest, Decision
 from kindred.core.errors import KindredError
 from kindred.core.store import Store

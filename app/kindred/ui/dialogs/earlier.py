@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core.conversations import Message
+from kindred.core.chat.conversations import Message
 from kindred.ui.message_widget import action_button, describe
 from kindred.ui.widgets import MarkdownView, scrolled
 

@@ -1,6 +1,7 @@
 """The evidence behind a version: the stated preferences and corrected answers that taught it.
 
-Read from the version's archived dataset snapshot (`kindred.core.dataset`: what really taught it);
+Read from the version's archived dataset snapshot (`kindred.core.learning.dataset`: what really
+taught it);
 a version without one (imported) falls back to the assistant's current feedback, so "fit" still
 measures the person's own preferred answers.
 """
@@ -10,11 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from kindred.core import archive
-from kindred.core.dataset import Dataset
-from kindred.core.feedback import list_feedback
+from kindred.core.archive import objects as archive
+from kindred.core.archive.versions import Version
+from kindred.core.learning.dataset import Dataset
+from kindred.core.learning.feedback import list_feedback
 from kindred.core.store import Store
-from kindred.core.versions import Version
 
 _NAME = re.compile(r"\b(?:call me|my name is|i am called|i'm called)\s+([A-Z][\w'-]{0,30})",
                    re.IGNORECASE)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kindred.core.assistants import Assistant
-from kindred.core.engine import AdapterRef, Engine
+from kindred.core.chat.engine import AdapterRef, Engine
 from kindred.core.session import Session
 
 
@@ -11,7 +11,7 @@ def adapter_refs_for(session: Session, assistant: Assistant) -> list[AdapterRef]
     """The adapters the assistant talks through now: its active version, verified, if any."""
     if not assistant.active_version:
         return []
-    from kindred.core import archive
+    from kindred.core.archive import objects as archive
 
     return archive.adapter_refs(session.store, assistant)
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from kindred.core.adapters_check import AdapterMismatchError, check_adapter_fits
 from kindred.core.errors import KindredError
-from kindred.core.gguf_info import GGUFInfo, read_gguf
+from kindred.core.formats.adapters_check import AdapterMismatchError, check_adapter_fits
+from kindred.core.formats.gguf_info import GGUFInfo, read_gguf
 
 DEFAULT_CTX = 4096
 Message = dict[str, str]

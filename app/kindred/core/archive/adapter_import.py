@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from kindred.core import archive
-from kindred.core.adapters_check import AdapterMismatchError, check_adapter_fits
+from kindred.core.archive import objects as archive
+from kindred.core.archive.versions import Version
 from kindred.core.assistants import Assistant
-from kindred.core.gguf_info import GGUF_MAGIC, read_gguf
-from kindred.core.lora_gguf import LoraFormatError, gguf_to_peft_tensors, read_lora_gguf
-from kindred.core.models import get_model
-from kindred.core.peft_files import (
+from kindred.core.formats.adapters_check import AdapterMismatchError, check_adapter_fits
+from kindred.core.formats.gguf_info import GGUF_MAGIC, read_gguf
+from kindred.core.formats.lora_gguf import LoraFormatError, gguf_to_peft_tensors, read_lora_gguf
+from kindred.core.formats.peft_files import (
     CONFIG,
     PICKLE_SUFFIXES,
     SAFETENSORS,
@@ -30,8 +30,8 @@ from kindred.core.peft_files import (
     refuse_pickle,
     tensor_rank,
 )
+from kindred.core.models import get_model
 from kindred.core.store import Store
-from kindred.core.versions import Version
 
 _PEFT_MODULES = {"attn_q": "q_proj", "attn_k": "k_proj", "attn_v": "v_proj",
                  "attn_output": "o_proj", "ffn_gate": "gate_proj", "ffn_up": "up_proj",

@@ -18,15 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from kindred.core import archive, style
-from kindred.core.engine import AdapterRef, Engine, SamplingParams
+from kindred.core.archive import objects as archive
+from kindred.core.archive.ledger import canonical
+from kindred.core.archive.versions import Version, get_version
+from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
 from kindred.core.errors import KindredError
-from kindred.core.evidence import Evidence, evidence_for
+from kindred.core.formats.lora_gguf import read_lora_gguf
 from kindred.core.hashing import sha256_bytes
-from kindred.core.ledger import canonical
-from kindred.core.lora_gguf import read_lora_gguf
+from kindred.core.learning import style
+from kindred.core.learning.evidence import Evidence, evidence_for
 from kindred.core.store import Store
-from kindred.core.versions import Version, get_version
 
 FORMAT = 2  # 2: fit told as a likelihood factor
 PROBE_TOKENS = 64

@@ -23,7 +23,7 @@ from typing import Any
 
 from kindred.core.assistants import Assistant
 from kindred.core.errors import KindredError
-from kindred.core.feedback import compose_system_prompt, list_feedback
+from kindred.core.learning.feedback import compose_system_prompt, list_feedback
 from kindred.core.store import Store
 
 FORMAT = "kindred-dataset/1"

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from kindred.core.archive.versions import active_periods
 from kindred.core.store import Store
-from kindred.core.versions import active_periods
 
 BASE = "base"
 COUNTERS = ("conversations", "messages", "tokens_in", "tokens_out", "ratings_up",

@@ -11,119 +11,32 @@ decision (see `consent`) and write a ledger event in the same transaction.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from kindred.core import consent, ledger
-from kindred.core.atomic import db_write, fsync_dir, remove_tree
+from kindred.core import consent
+from kindred.core.archive import ledger
+from kindred.core.archive.catalog import (
+    SOURCES,
+    STATUSES,
+    Version,
+    active_version,
+    get_version,
+    list_versions,
+    name_of,
+    names,
+    numbered,
+    remove_object,
+    verify_version,
+    version_dir,
+)
+from kindred.core.atomic import db_write
 from kindred.core.consent import ConsentError, Decision
-from kindred.core.errors import KindredError, NotFoundError
-from kindred.core.paths import DataHome
+from kindred.core.errors import KindredError
 from kindred.core.store import Store, now
 
-STATUSES = ("candidate", "trial", "active", "refused", "retired", "deleted")
-SOURCES = ("trained", "imported", "migrated")
-MIN_PREFIX = 4
-
-
-@dataclass(frozen=True)
-class Version:
-    """One archived adapter version (a tombstone once deleted)."""
-
-    id: str
-    assistant_id: int
-    parent: str | None
-    status: str
-    source: str
-    base_sha256: str
-    dataset: str | None
-    size_bytes: int
-    created_at: float
-    status_at: float
-    manifest: dict[str, Any]
-
-    @property
-    def short(self) -> str:
-        return self.id[:12]
-
-    @property
-    def files(self) -> dict[str, str]:
-        """File name -> sha256, as recorded in the manifest (kept after deletion)."""
-        return dict(self.manifest.get("files", {}))
-
-    @property
-    def metrics(self) -> dict[str, Any]:
-        return dict(self.manifest.get("metrics") or {})
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Version:
-        return cls(row["id"], int(row["assistant_id"]), row["parent"], row["status"],
-                   row["source"], row["base_sha256"], row["dataset"], int(row["size_bytes"]),
-                   float(row["created_at"]), float(row["status_at"]), json.loads(row["manifest"]))
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "assistant_id": self.assistant_id, "status": self.status,
-                "parent": self.parent, "created_at": self.created_at, "source": self.source,
-                "status_at": self.status_at, "base_sha256": self.base_sha256,
-                "dataset": self.dataset, "size_bytes": self.size_bytes, "files": self.files,
-                "metrics": self.metrics, "training": self.manifest.get("training") or {}}
-
-
-def version_dir(home: DataHome, version_id: str) -> Path:
-    """Where a version's files live: content addressed, `objects/ab/abcdef...`."""
-    return home.objects / version_id[:2] / version_id
-
-
-def get_version(store: Store, key: str, *, assistant_id: int | None = None) -> Version:
-    """A version by full id or unique prefix (at least 4 characters)."""
-    key = key.strip().lower()
-    if len(key) < MIN_PREFIX or any(c not in "0123456789abcdef" for c in key):
-        raise NotFoundError(f"'{key}' is not a version id (give at least {MIN_PREFIX} hex digits).")
-    sql = "SELECT * FROM versions WHERE id LIKE ? || '%'"
-    params: list[Any] = [key]
-    if assistant_id is not None:
-        sql += " AND assistant_id = ?"
-        params.append(assistant_id)
-    rows = list(store.db.query(sql + " LIMIT 6", params))
-    if not rows:
-        raise NotFoundError(f"No version '{key}'. See `kindred versions list`.")
-    if len(rows) > 1:
-        names = ", ".join(r["id"][:12] for r in rows[:5])
-        raise NotFoundError(f"'{key}' matches several versions ({names}); give more digits.")
-    return Version.from_row(rows[0])
-
-
-def list_versions(store: Store, assistant_id: int | None = None) -> list[Version]:
-    """Oldest first (creation order is lineage order)."""
-    sql, params = "SELECT * FROM versions", []
-    if assistant_id is not None:
-        sql, params = sql + " WHERE assistant_id = ?", [assistant_id]
-    return [Version.from_row(r) for r in store.db.query(sql + " ORDER BY created_at, id", params)]
-
-
-def names(store: Store, assistant_id: int) -> dict[str, str]:
-    """"Version N" per assistant, oldest first; deleted versions keep their number, so a
-    name never moves to another version."""
-    return _numbered(list_versions(store, assistant_id))
-
-
-def _numbered(lineage: list[Version]) -> dict[str, str]:
-    return {v.id: f"Version {i}" for i, v in enumerate(lineage, start=1)}
-
-
-def name_of(store: Store, version: Version) -> str:
-    return names(store, version.assistant_id).get(version.id, f"Version {version.short}")
-
-
-def active_version(store: Store, assistant_id: int) -> Version | None:
-    row = store.db.execute("SELECT active_version FROM assistants WHERE id = ?",
-                           [assistant_id]).fetchone()
-    if row is None:
-        raise NotFoundError(f"No assistant {assistant_id}.")
-    return get_version(store, row[0]) if row[0] else None
+__all__ = ["SOURCES", "STATUSES", "Version", "active_version", "get_version", "list_versions",
+           "name_of", "names", "remove_object", "version_dir"]  # the catalog, re-exported
 
 
 def consent_kind_for(store: Store, version: Version) -> str:
@@ -167,7 +80,7 @@ def describe_retire(store: Store, version: Version) -> tuple[str, str, dict[str,
 def describe_delete(store: Store, version: Version) -> tuple[str, str, dict[str, Any]]:
     """(kind, summary, evidence) for deleting a version's weights."""
     lineage = list_versions(store, version.assistant_id)
-    named = _numbered(lineage)
+    named = numbered(lineage)
     children = [v for v in lineage if v.parent == version.id]
     kept_by = ", ".join(_label(named, v) for v in children)
     summary = (f"Delete {_label(named, version)}: its weights ({version.size_bytes / 1e6:.1f} MB)"
@@ -210,7 +123,6 @@ def activate(store: Store, version_id: str, decision: Decision | int | None) -> 
     if version.status == "active":
         raise KindredError(f"Version {version.short} is already active. Nothing was changed.")
     _same_base(store, version)
-    from kindred.core.archive import verify_version
 
     check = verify_version(store, version.id)
     if not check.ok:
@@ -308,18 +220,6 @@ def delete(store: Store, version_id: str, decision: Decision | int | None) -> Ve
                       assistant_id=version.assistant_id)
     remove_object(store.home, version.id)
     return get_version(store, version.id)
-
-
-def remove_object(home: DataHome, version_id: str) -> None:
-    folder = version_dir(home, version_id)
-    if folder.exists():
-        # named like a scratch folder, so a crash here is cleaned at the next start
-        doomed = home.tmp / f"deleted-{os.getpid()}-{version_id[:12]}"
-        remove_tree(doomed)
-        os.chmod(folder, 0o755)  # moving a folder to another parent needs write access to it
-        folder.rename(doomed)
-        fsync_dir(folder.parent)
-        remove_tree(doomed)
 
 
 def answer(store: Store, request_id: int, *, granted: bool, via: str) -> Version | None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from kindred.core.archive.catalog import remove_object, version_dir
 from kindred.core.atomic import clean_leftovers, db_write, remove_tree
 from kindred.core.store import DatabaseLockedError, Store
-from kindred.core.versions import remove_object, version_dir
 
 
 def orphan_dir(store: Store, version_id: str) -> Path:

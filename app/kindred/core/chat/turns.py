@@ -9,18 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kindred.core.assistants import Assistant
-from kindred.core.conversations import (
+from kindred.core.chat.conversations import (
     GenerationStats,
     Message,
     add_message,
     list_messages,
     mark_replaced,
 )
-from kindred.core.engine import Generation, SamplingParams
-from kindred.core.engine import GenerationStats as EngineStats
-from kindred.core.engine import Message as ChatMessage
+from kindred.core.chat.engine import Generation, SamplingParams
+from kindred.core.chat.engine import GenerationStats as EngineStats
+from kindred.core.chat.engine import Message as ChatMessage
 from kindred.core.errors import KindredError
-from kindred.core.feedback import system_prompt
+from kindred.core.learning.feedback import system_prompt
 from kindred.core.store import Store
 
 

@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from kindred.core.adapters_check import check_adapter_fits
-from kindred.core.bundle_feedback import check_feedback
+from kindred.core.archive.bundle_feedback import check_feedback
+from kindred.core.archive.ledger import event_hash
+from kindred.core.archive.versions import SOURCES, STATUSES
 from kindred.core.errors import KindredError
-from kindred.core.gguf_info import read_gguf
+from kindred.core.formats.adapters_check import check_adapter_fits
+from kindred.core.formats.gguf_info import read_gguf
+from kindred.core.formats.peft_files import CONFIG, SAFETENSORS, check_config, read_safetensors
 from kindred.core.hashing import sha256_bytes
-from kindred.core.ledger import event_hash
-from kindred.core.peft_files import CONFIG, SAFETENSORS, check_config, read_safetensors
 from kindred.core.store import Store
-from kindred.core.versions import SOURCES, STATUSES
 
 FORMAT = "kindred-bundle/1"
 HEADER = "bundle.json"
@@ -201,7 +201,7 @@ def _member_bytes(tar: tarfile.TarFile, member: tarfile.TarInfo, limit: int) -> 
 
 def _check_contents(store: Store, bundle: CheckedBundle,
                     members: dict[str, tarfile.TarInfo]) -> None:
-    from kindred.core.archive import check_folder, manifest_bytes
+    from kindred.core.archive.objects import check_folder, manifest_bytes
 
     assistant = bundle.header.get("assistant")
     if not isinstance(assistant, dict) or not isinstance(assistant.get("name"), str):
@@ -277,7 +277,7 @@ def _check_version_entry(entry: Any, manifest_bytes: Any) -> str:
 
 
 def _check_weights(store: Store, folder: Path, entry: dict[str, Any]) -> None:
-    from kindred.core.archive import to_gguf_tensors
+    from kindred.core.archive.objects import to_gguf_tensors
 
     row = store.db.execute("SELECT path FROM models WHERE sha256 = ?",
                            [entry["base_sha256"]]).fetchone()

@@ -20,12 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kindred.core import ledger
-from kindred.core.archive import dataset_path as _dataset_path
-from kindred.core.archive import verify_version
-from kindred.core.assistants import Assistant, Sampling, get_assistant
-from kindred.core.atomic import db_write, fsync_dir, publish_dir, remove_tree, scratch, seal_dir
-from kindred.core.bundle_check import (
+from kindred.core.archive import ledger
+from kindred.core.archive.bundle_check import (
     FORMAT,
     HEADER,
     VERSION_FILES,
@@ -35,13 +31,17 @@ from kindred.core.bundle_check import (
     check_bundle,
     fail,
 )
-from kindred.core.bundle_feedback import export_feedback, import_feedback
+from kindred.core.archive.bundle_feedback import export_feedback, import_feedback
+from kindred.core.archive.objects import dataset_path as _dataset_path
+from kindred.core.archive.objects import verify_version
+from kindred.core.archive.recovery import forget_orphans
+from kindred.core.archive.versions import Version, get_version, list_versions, version_dir
+from kindred.core.assistants import Assistant, Sampling, get_assistant
+from kindred.core.atomic import db_write, fsync_dir, publish_dir, remove_tree, scratch, seal_dir
 from kindred.core.errors import KindredError
 from kindred.core.hashing import sha256_bytes, sha256_file
 from kindred.core.models import get_model
-from kindred.core.recovery import forget_orphans
 from kindred.core.store import Store, insert, now
-from kindred.core.versions import Version, get_version, list_versions, version_dir
 
 __all__ = ["BundleError", "ExportResult", "ImportResult", "Limits", "export_bundle",
            "import_bundle"]

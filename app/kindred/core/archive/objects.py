@@ -20,24 +20,40 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
-from kindred.core import ledger
-from kindred.core.adapters_check import check_adapter_fits
+from kindred.core.archive import ledger
+from kindred.core.archive.catalog import (
+    FILES,
+    FORMAT,
+    GGUF,
+    MANIFEST,
+    SOURCES,
+    CorruptVersionError,
+    Version,
+    VersionCheck,
+    check_folder,
+    get_version,
+    manifest_bytes,
+    peft_folder,
+    verified_path,
+    verify_all,
+    verify_version,
+    version_dir,
+)
+from kindred.core.archive.recovery import forget_orphans, recover
 from kindred.core.assistants import Assistant
 from kindred.core.atomic import db_write, publish_dir, remove_tree, scratch, seal_dir
 from kindred.core.atomic import write_atomic as _write_atomic
-from kindred.core.engine import AdapterRef
+from kindred.core.chat.engine import AdapterRef
 from kindred.core.errors import KindredError
-from kindred.core.gguf_info import GGUFInfo, read_gguf
-from kindred.core.hashing import sha256_bytes, sha256_file
-from kindred.core.lora_gguf import peft_to_gguf_tensors, write_lora_gguf
-from kindred.core.models import Model, get_model
-from kindred.core.peft_files import (
+from kindred.core.formats.adapters_check import check_adapter_fits
+from kindred.core.formats.gguf_info import GGUFInfo, read_gguf
+from kindred.core.formats.lora_gguf import peft_to_gguf_tensors, write_lora_gguf
+from kindred.core.formats.peft_files import (
     CONFIG,
     SAFETENSORS,
     AdapterFileError,
@@ -49,15 +65,14 @@ from kindred.core.peft_files import (
     tensor_rank,
     write_safetensors,
 )
-from kindred.core.recovery import forget_orphans, recover
+from kindred.core.hashing import sha256_bytes, sha256_file
+from kindred.core.models import Model, get_model
 from kindred.core.store import Store, now
-from kindred.core.versions import SOURCES, Version, get_version, version_dir
 
-GGUF = "adapter.gguf"
-MANIFEST = "manifest.json"
-FILES = (SAFETENSORS, CONFIG, GGUF)
-FORMAT = "kindred-adapter-version/1"
-__all__ = ["recover"]  # re-exported: session start runs it
+# re-exported: session start runs `recover`; callers verify and load through this module
+__all__ = ["FILES", "FORMAT", "GGUF", "MANIFEST", "CorruptVersionError", "VersionCheck",
+           "check_folder", "manifest_bytes", "peft_folder", "recover", "verified_path",
+           "verify_all", "verify_version"]
 
 
 P = ParamSpec("P")
@@ -77,38 +92,6 @@ def says_nothing_changed(func: Callable[P, R]) -> Callable[P, R]:
                 raise
             raise type(exc)(message.rstrip() + " Nothing was changed.") from exc
     return wrapper
-
-
-class CorruptVersionError(KindredError):
-    """A version's files no longer match their recorded hashes; it is never loaded."""
-
-
-@dataclass(frozen=True)
-class VersionCheck:
-    version_id: str
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    @property
-    def message(self) -> str:
-        if self.ok:
-            return f"Version {self.version_id[:12]} verifies."
-        return f"Version {self.version_id[:12]} is damaged: " + "; ".join(self.problems) + "."
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.version_id, "ok": self.ok, "problems": self.problems}
-
-
-def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
-    """Canonical JSON (sorted keys, no spaces, no NaN): the bytes whose sha256 is the id."""
-    try:
-        return json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False).encode()
-    except (TypeError, ValueError) as exc:
-        raise KindredError(f"The version's metadata cannot be recorded: {exc}.") from exc
 
 
 def _plain(value: Any, what: str) -> Any:
@@ -262,66 +245,6 @@ def archive_peft_folder(store: Store, assistant: Assistant, folder: str | Path, 
 
 
 # -- verification and loading ---------------------------------------------------------------
-
-
-def check_folder(folder: Path, version_id: str) -> list[str]:
-    """Every problem with a version folder: missing/extra/edited files, a manifest that is not
-    the one the id names. Empty if it verifies."""
-    if folder.is_symlink() or not folder.is_dir():
-        return ["its folder is missing"]
-    problems: list[str] = []
-    present = {p.name for p in folder.iterdir()}
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file() or manifest_path.is_symlink():
-        return ["manifest.json is missing"]
-    data = manifest_path.read_bytes()
-    if sha256_bytes(data) != version_id:
-        return ["manifest.json was edited (its sha256 is not the version id)"]
-    manifest = json.loads(data)
-    files: dict[str, str] = manifest.get("files", {})
-    for extra in sorted(present - set(files) - {MANIFEST}):
-        problems.append(f"unexpected file {extra}")
-    for name, digest in sorted(files.items()):
-        path = folder / name
-        if path.is_symlink() or not path.is_file():
-            problems.append(f"{name} is missing")
-        elif sha256_file(path) != digest:
-            problems.append(f"{name} does not match its recorded sha256")
-    return problems
-
-
-def verify_version(store: Store, version_id: str) -> VersionCheck:
-    """Recompute every hash of one version (a deleted version's tombstone always verifies)."""
-    version = get_version(store, version_id)
-    if version.status == "deleted":
-        return VersionCheck(version.id)
-    problems = check_folder(version_dir(store.home, version.id), version.id)
-    if sha256_bytes(manifest_bytes(version.manifest)) != version.id:
-        problems.append("its database record does not match its manifest")
-    return VersionCheck(version.id, problems)
-
-
-def verify_all(store: Store, assistant_id: int | None = None) -> list[VersionCheck]:
-    from kindred.core.versions import list_versions
-
-    return [verify_version(store, v.id) for v in list_versions(store, assistant_id)
-            if v.status != "deleted"]
-
-
-def verified_path(store: Store, version_id: str, name: str = GGUF) -> Path:
-    """A file of a version, after verifying the whole version; raises CorruptVersionError."""
-    check = verify_version(store, version_id)
-    version = get_version(store, version_id)
-    if version.status == "deleted":
-        raise KindredError(f"Version {version.short} was deleted; its weights are gone.")
-    if not check.ok:
-        raise CorruptVersionError(check.message + " It was not loaded.")
-    return version_dir(store.home, version.id) / name
-
-
-def peft_folder(store: Store, version_id: str) -> Path:
-    """The verified, read-only PEFT folder of a version (e.g. to continue training from it)."""
-    return verified_path(store, version_id, SAFETENSORS).parent
 
 
 def adapter_refs(store: Store, assistant: Assistant) -> list[AdapterRef]:

@@ -1,0 +1,1 @@
+"""Versions kept forever: archive, catalog, verification, lifecycle, ledger, bundles, recovery."""

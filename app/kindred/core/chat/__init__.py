@@ -1,0 +1,1 @@
+"""Talking to the assistant: the llama.cpp engine, chat turns, conversations, usage."""

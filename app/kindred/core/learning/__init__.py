@@ -1,0 +1,1 @@
+"""What the person teaches and what a version learned: feedback, datasets, insight, style."""

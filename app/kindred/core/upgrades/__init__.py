@@ -1,0 +1,1 @@
+"""Replacing versions gently: rollout, side-by-side trials, retirement, migration."""
