@@ -117,18 +117,19 @@ def _usable(version: Version, action: str) -> None:
 
 def activate(store: Store, version_id: str, decision: Decision | int | None) -> Version:
     """Make `version_id` what its assistant talks through (kind `activate`, or `restore` for a
-    version that was active before). The previously active version becomes `retired`."""
-    version = get_version(store, version_id)
-    _usable(version, "activated")
-    if version.status == "active":
-        raise KindredError(f"Version {version.short} is already active. Nothing was changed.")
-    _same_base(store, version)
+    version that was active before). The previously active version becomes `retired`.
 
+    The weights are verified before the write transaction (hashing can take a while); the status
+    is read again inside it, so a delete or retire that landed meanwhile is seen, not undone."""
+    version = get_version(store, version_id)
+    _activatable(store, version)
     check = verify_version(store, version.id)
     if not check.ok:
         raise KindredError(check.message + " It was not activated; nothing was changed.")
-    kind = consent_kind_for(store, version)
     with db_write(store) as db:
+        version = get_version(store, version.id)
+        _activatable(store, version)
+        kind = consent_kind_for(store, version)
         used = consent.require(store, decision, kind, version.assistant_id, version.id)
         previous = db.execute("SELECT active_version FROM assistants WHERE id = ?",
                               [version.assistant_id]).fetchone()[0]
@@ -143,6 +144,13 @@ def activate(store: Store, version_id: str, decision: Decision | int | None) -> 
     return get_version(store, version.id)
 
 
+def _activatable(store: Store, version: Version) -> None:
+    _usable(version, "activated")
+    if version.status == "active":
+        raise KindredError(f"Version {version.short} is already active. Nothing was changed.")
+    _same_base(store, version)
+
+
 def restore(store: Store, version_id: str, decision: Decision | int | None) -> Version:
     """Restoring is activating an older version; the same gate, kind `restore`."""
     return activate(store, version_id, decision)
@@ -150,12 +158,15 @@ def restore(store: Store, version_id: str, decision: Decision | int | None) -> V
 
 def retire(store: Store, version_id: str, decision: Decision | int | None = None) -> Version:
     """Set a version aside, keeping its weights. Retiring the *active* version returns the
-    assistant to its base model, so that case needs a `retire` consent; others need none."""
-    version = get_version(store, version_id)
-    _usable(version, "retired")
-    if version.status == "retired":
-        raise KindredError(f"Version {version.short} is already retired. Nothing was changed.")
+    assistant to its base model, so that case needs a `retire` consent; others need none.
+
+    The status is read inside the write transaction: a version activated a moment ago by another
+    program is seen as active (and needs the consent), never retired behind its back."""
     with db_write(store) as db:
+        version = get_version(store, version_id)
+        _usable(version, "retired")
+        if version.status == "retired":
+            raise KindredError(f"Version {version.short} is already retired. Nothing was changed.")
         payload: dict[str, Any] = {"version": version.id, "was": version.status}
         if version.status == "active":
             used = consent.require(store, decision, "retire", version.assistant_id, version.id)
@@ -169,10 +180,11 @@ def retire(store: Store, version_id: str, decision: Decision | int | None = None
 
 def mark_trial(store: Store, version_id: str) -> Version:
     """A candidate enters a side-by-side trial or rollout (which carries its own consent)."""
-    version = get_version(store, version_id)
-    if version.status not in ("candidate", "refused", "retired"):
-        raise KindredError(f"Version {version.short} is {version.status}; it cannot go on trial.")
     with db_write(store):
+        version = get_version(store, version_id)
+        if version.status not in ("candidate", "refused", "retired"):
+            raise KindredError(f"Version {version.short} is {version.status}; "
+                               "it cannot go on trial.")
         _set_status(store, version.id, "trial")
         ledger.append(store, ledger.TRIAL, {"version": version.id, "was": version.status},
                       assistant_id=version.assistant_id)
@@ -189,10 +201,10 @@ def record_refusal(store: Store, decision: Decision) -> Version | None:
         raise ConsentError("Only a refused decision can be recorded as a refusal.")
     if current.request.kind not in ("activate", "restore"):
         return None
-    version = get_version(store, current.request.subject)
-    if version.status not in ("candidate", "trial"):
-        return None
     with db_write(store):
+        version = get_version(store, current.request.subject)
+        if version.status not in ("candidate", "trial"):
+            return None
         _set_status(store, version.id, "refused")
         ledger.append(store, ledger.REFUSED, {"version": version.id, "consent": current.id},
                       assistant_id=version.assistant_id)
@@ -202,15 +214,17 @@ def record_refusal(store: Store, decision: Decision) -> Version | None:
 def delete(store: Store, version_id: str, decision: Decision | int | None) -> Version:
     """Remove a version's weights (kind `delete`); its row stays as a tombstone with the hashes.
 
-    The status changes first (in the transaction with the ledger event), then the folder is
-    moved out of the archive and removed; a crash in between is finished at the next start.
+    The status is read, the consent used and the status changed in one write transaction (an
+    activation racing it either lands first and makes it refuse, or sees `deleted`); then the
+    folder is moved out of the archive and removed; a crash in between is finished at the next
+    start.
     """
-    version = get_version(store, version_id)
-    _usable(version, "deleted")
-    if version.status == "active":
-        raise KindredError(f"Version {version.short} is active; activate another version or "
-                           "retire it first. Nothing was changed.")
     with db_write(store):
+        version = get_version(store, version_id)
+        _usable(version, "deleted")
+        if version.status == "active":
+            raise KindredError(f"Version {version.short} is active; activate another version or "
+                               "retire it first. Nothing was changed.")
         used = consent.require(store, decision, "delete", version.assistant_id, version.id)
         _set_status(store, version.id, "deleted")
         ledger.append(store, ledger.DELETED,
