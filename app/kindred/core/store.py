@@ -143,6 +143,62 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE messages ADD COLUMN replaced_by INTEGER "
         "REFERENCES messages(id) ON DELETE SET NULL",
     ],
+    # 5: gradual replacement (rollout plans, side-by-side trials, retirement interviews/reports)
+    [
+        """CREATE TABLE rollouts (
+            id INTEGER PRIMARY KEY,
+            assistant_id INTEGER NOT NULL REFERENCES assistants(id) ON DELETE CASCADE,
+            from_version TEXT REFERENCES versions(id),
+            to_version TEXT NOT NULL REFERENCES versions(id),
+            steps INTEGER NOT NULL CHECK (steps BETWEEN 2 AND 20),
+            step INTEGER NOT NULL CHECK (step BETWEEN 0 AND steps),
+            every_answers INTEGER CHECK (every_answers IS NULL OR every_answers > 0),
+            every_days REAL CHECK (every_days IS NULL OR every_days > 0),
+            hold_on_loss INTEGER NOT NULL DEFAULT 1,
+            state TEXT NOT NULL CHECK (state IN
+                ('running', 'paused', 'held', 'stopped', 'finished', 'rolled_back')),
+            reason TEXT NOT NULL DEFAULT '',
+            consent INTEGER NOT NULL REFERENCES consent_requests(id),
+            started_at REAL NOT NULL,
+            step_at REAL NOT NULL,
+            ended_at REAL,
+            CHECK ((every_answers IS NULL) <> (every_days IS NULL))
+        )""",
+        "CREATE UNIQUE INDEX rollouts_open ON rollouts(assistant_id) "
+        "WHERE state IN ('running', 'paused', 'held', 'stopped')",
+        """CREATE TABLE trials (
+            id INTEGER PRIMARY KEY,
+            assistant_id INTEGER NOT NULL REFERENCES assistants(id) ON DELETE CASCADE,
+            a_version TEXT REFERENCES versions(id),
+            b_version TEXT NOT NULL REFERENCES versions(id),
+            prompts INTEGER NOT NULL CHECK (prompts > 0),
+            started_at REAL NOT NULL,
+            ended_at REAL
+        )""",
+        "CREATE UNIQUE INDEX trials_open ON trials(assistant_id) WHERE ended_at IS NULL",
+        """CREATE TABLE trial_rounds (
+            id INTEGER PRIMARY KEY,
+            trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
+            conversation_id INTEGER REFERENCES conversations(id) ON DELETE SET NULL,
+            first_message INTEGER REFERENCES messages(id) ON DELETE SET NULL,
+            second_message INTEGER REFERENCES messages(id) ON DELETE SET NULL,
+            first_is TEXT NOT NULL CHECK (first_is IN ('a', 'b')),
+            choice TEXT CHECK (choice IS NULL OR choice IN ('a', 'b', 'same')),
+            created_at REAL NOT NULL,
+            decided_at REAL
+        )""",
+        """CREATE TABLE interviews (
+            version_id TEXT PRIMARY KEY REFERENCES versions(id),
+            questions TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+        """CREATE TABLE reports (
+            version_id TEXT PRIMARY KEY REFERENCES versions(id),
+            sha256 TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+    ],
 ]
 
 

@@ -32,8 +32,22 @@ TRIAL = "trial"
 DELETED = "deleted"
 IMPORTED = "imported"
 EXPORTED = "exported"
+# Gradual replacement (core/upgrades): a rollout's life, side-by-side trials, retirement records.
+ROLLOUT_STARTED = "rollout_started"
+ROLLOUT_STEP = "rollout_step"
+ROLLOUT_PAUSED = "rollout_paused"
+ROLLOUT_RESUMED = "rollout_resumed"
+ROLLOUT_HELD = "rollout_held"
+ROLLOUT_STOPPED = "rollout_stopped"
+ROLLOUT_FINISHED = "rollout_finished"
+ROLLED_BACK = "rolled_back"
+TRIAL_STARTED = "trial_started"
+TRIAL_VOTE = "trial_vote"
+TRIAL_ENDED = "trial_ended"
+INTERVIEWED = "interviewed"
+REPORTED = "reported"
 # Kinds after which an assistant talks through a different version (payload: version, previous).
-ACTIVE_CHANGES = (ACTIVATED, RESTORED, RETIRED)
+ACTIVE_CHANGES = (ACTIVATED, RESTORED, RETIRED, ROLLOUT_FINISHED)
 
 
 def canonical(value: Any) -> bytes:

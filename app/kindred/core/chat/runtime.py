@@ -8,9 +8,8 @@ from kindred.core.session import Session
 
 
 def adapter_refs_for(session: Session, assistant: Assistant) -> list[AdapterRef]:
-    """The adapters the assistant talks through now: its active version, verified, if any."""
-    if not assistant.active_version:
-        return []
+    """The adapters the assistant talks through now, verified: a rollout's blend, else its
+    active version, if any."""
     from kindred.core.archive import objects as archive
 
     return archive.adapter_refs(session.store, assistant)
