@@ -199,6 +199,14 @@ MIGRATIONS: list[list[str]] = [
             created_at REAL NOT NULL
         )""",
     ],
+    # 6: every candidate's quality card (style, retention, length, repetition against the base)
+    [
+        """CREATE TABLE quality_cards (
+            version_id TEXT PRIMARY KEY REFERENCES versions(id),
+            card TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+    ],
 ]
 
 

@@ -23,10 +23,10 @@ class TrainConfig:
     alpha: float = 16.0
     targets: tuple[str, ...] = ALL_TARGETS
     lr: float = 5e-4
-    epochs: int = 3
+    epochs: int = 2
     steps: int | None = None
     """Exact number of optimiser steps; when None: `epochs` passes, but at least `min_steps`."""
-    min_steps: int = 30
+    min_steps: int = 8
     warmup_steps: int = 3
     batch_tokens: int = 512
     """Tokens per batch including padding (examples are grouped by length, so little padding)."""

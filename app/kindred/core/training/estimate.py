@@ -38,6 +38,14 @@ def seconds(info: GGUFInfo, steps: Sequence[Sequence[int]], all_lengths: Sequenc
     return IMPORT_S + load + (trained + evaluated) / rate
 
 
+REPLAY_ANSWER_S = 1.5
+"""One replayed base answer from llama.cpp (made once per base and system prompt, then cached)."""
+
+
+def replay_seconds(count: int) -> float:
+    return count * REPLAY_ANSWER_S
+
+
 def human(value: float) -> str:
     """"45 s", "3 min", "1 h 20 min"."""
     value = max(0.0, value)

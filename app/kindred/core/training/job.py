@@ -66,11 +66,13 @@ def _job(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emit:
         emit({"event": "archived", "version": version_id})
     metrics = json.loads((run.final_dir / METRICS).read_text()) if (
         run.final_dir / METRICS).is_file() else {}
+    card = _quality(store, version_id, emit)
     run.write_state(status="done", version=version_id, message=None)
     for _, folder in run.checkpoints():
         remove_tree(folder)
     remove_tree(run.final_dir)
-    emit({"event": "done", "version": version_id, "metrics": metrics})
+    emit({"event": "done", "version": version_id, "metrics": metrics,
+          "quality": {k: card[k] for k in ("summary", "flags")} if card else None})
     return True
 
 
@@ -90,6 +92,9 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
     checkpoint = run.last_checkpoint() if resume else None
     emit({"event": "start", "run": run.id, "examples": len(train_set),
           "heldout": len(held_out), "resumed_from": checkpoint[0] if checkpoint else None})
+    replayed = _replay_set(run, plan, emit)
+    taught = len(train_set)
+    train_set = train_set + replayed
     emit({"event": "loading", "what": "base"})
     base, load = base_cache.load_base(Path(plan["base"]["path"]), plan["base"]["sha256"],
                                       Path(plan["cache_root"]), plan["base"]["architecture"])
@@ -112,7 +117,8 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
     emit({"event": "eval", "when": "start", "train_loss": start.get("train_loss_start"),
           "heldout_loss": start.get("heldout_loss_start")})
     outcome = trainer.train(run, model, train_set, cfg, emit, stop,
-                            resume_from=checkpoint[1] if checkpoint else None)
+                            resume_from=checkpoint[1] if checkpoint else None,
+                            taught=taught)
     if not outcome.finished:
         last = run.last_checkpoint()
         _stopped(run, emit, outcome.step, last[1] if last else None, outcome.total_steps)
@@ -121,7 +127,9 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
            "heldout_loss": trainer.evaluate(model, held_out)}
     emit({"event": "eval", "when": "end", **end, "rss_mb": peak_rss_mb()})
     metrics = {**start, **end, "precision": precision,
-               "steps": outcome.total_steps, "examples": len(train_set),
+               "steps": outcome.step, "planned_steps": outcome.total_steps,
+               "stopped_early": outcome.info.get("stopped_early"),
+               "examples": taught, "replayed": len(replayed),
                "heldout_examples": len(held_out), "tokens": outcome.info["tokens"],
                "tokens_per_s": round(outcome.info["tokens_per_s"], 1),
                "train_s": round(outcome.info["elapsed_s"], 1),
@@ -129,6 +137,72 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
                "final_step_loss": outcome.losses[-1] if outcome.losses else None}
     _save_final(run, model, metrics)
     return metrics
+
+
+def _replay_set(run: RunDir, plan: dict[str, Any], emit: Emit) -> list[Encoded]:
+    """The base's restyled answers to general requests, made once per run (kept in the run
+    folder, so a resumed run trains on exactly the same mix); see `replay`."""
+    from kindred.core.learning.markers import Markers
+    from kindred.core.training import replay
+    from kindred.core.training.tokens import ChatTokenizer
+
+    mix = plan.get("mix") or {}
+    if not mix.get("replay"):
+        return []
+    path = run.path / "replay.json"
+    if path.is_file():
+        return [Encoded.from_json(e) for e in json.loads(path.read_text())["replay"]]
+    version, prompts = replay.shipped_prompts()
+    prompts = prompts[: int(mix["replay"])]
+    system = str(plan.get("system", ""))
+
+    def progress(done: int, total: int) -> None:
+        emit({"event": "replay", "done": done, "total": total})
+
+    model_path = Path(plan["base"]["path"])
+    answers = replay.base_answers(model_path, plan["base"]["sha256"], system, prompts, version,
+                                  Path(plan["cache_root"]), progress)
+    examples = replay.replay_examples(system, prompts, answers,
+                                      Markers.from_json(mix.get("markers") or {}),
+                                      mix.get("opening"), mix.get("closing"))
+    with ChatTokenizer(model_path) as tokenizer:
+        encoded = [tokenizer.encode(e) for e in examples]
+    limit = int(TrainConfig.from_json(plan["config"]).max_length)
+    encoded = [e for e in encoded if len(e) <= limit]
+    write_atomic(path, json.dumps({"replay": [e.to_json() for e in encoded],
+                                   "texts": [e.to_json() for e in examples]}).encode())
+    emit({"event": "replay", "done": len(prompts), "total": len(prompts),
+          "examples": len(encoded)})
+    return encoded
+
+
+def _quality(store: Store, version_id: str, emit: Emit) -> dict[str, Any] | None:
+    """Measure the candidate's quality card with llama.cpp before anyone is asked to approve
+    it (see `learning.quality`). A failure here leaves the candidate archived without a card:
+    the app measures it again when it is shown."""
+    from kindred.core.archive.catalog import get_version
+    from kindred.core.chat.engine import Engine
+    from kindred.core.learning import quality
+    from kindred.core.models import get_model
+
+    existing = quality.get_card(store, version_id)
+    if existing is not None:
+        return existing
+    version = get_version(store, version_id)
+    engine = Engine(get_model(store, version.base_sha256).path, n_ctx=2048)
+    card: dict[str, Any] | None = None
+    try:
+        for item in quality.for_version(store, engine, version):
+            if isinstance(item, dict):
+                card = item
+            else:
+                emit({"event": "quality", "fraction": round(item.fraction, 3),
+                      "message": item.message})
+    except KindredError as exc:
+        emit({"event": "quality", "fraction": 1.0, "message": f"Not measured: {exc}"})
+    finally:
+        engine.close()
+    return card
 
 
 def peak_rss_mb() -> float | None:

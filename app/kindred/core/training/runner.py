@@ -51,19 +51,21 @@ from kindred.core.consent import ConsentRequest, Decision
 from kindred.core.errors import KindredError
 from kindred.core.formats.gguf_info import read_gguf
 from kindred.core.hashing import sha256_bytes
+from kindred.core.learning import markers, quality
 from kindred.core.learning.dataset import Dataset, build_dataset, describe_counts
 from kindred.core.models import Model, get_model
 from kindred.core.session import Session
 from kindred.core.store import Store, now
-from kindred.core.training import estimate
+from kindred.core.training import estimate, replay
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.data import schedule, split_holdout
 from kindred.core.training.run import RESUMABLE, RunDir, list_runs
 from kindred.core.training.tokens import ChatTokenizer, Encoded
 
-TRAINABLE_ARCHITECTURES = ("llama", "qwen2", "qwen3")
+TRAINABLE_ARCHITECTURES = ("llama", "qwen2", "qwen3", "gemma3")
 """Architectures transformers can load from GGUF *and* whose LoRA Kindred can convert back to
-llama.cpp (module names q/k/v/o/gate/up/down; llama's q/k row permutation)."""
+llama.cpp (module names q/k/v/o/gate/up/down; llama's q/k row permutation, none for the others;
+gemma3 checked against llama.cpp's converter, see tests/core/test_gemma_lora.py)."""
 PLAN_FORMAT = "kindred-run/1"
 
 
@@ -84,6 +86,7 @@ class TrainingPlan:
     estimate_s: float
     cached: bool
     warnings: list[str] = field(default_factory=list)
+    mix: dict[str, Any] = field(default_factory=lambda: {"replay": 0})
 
     @property
     def dataset_id(self) -> str:
@@ -97,6 +100,8 @@ class TrainingPlan:
         parent = (f"continuing from version {self.parent[:12]} and replaying all past data"
                   if self.parent else "starting a new adapter")
         held = f", {len(self.heldout)} held out to measure it" if self.heldout else ""
+        if self.mix.get("replay"):
+            held += f"; plus {replay.describe(self.mix)}"
         return (f"Train {self.model.name} on {describe_counts(self.counts)} ({len(self.train)} "
                 f"training examples{held}), {parent}. {self.total_steps} steps, about "
                 f"{estimate.human(self.estimate_s)} on this computer. The result is a candidate "
@@ -109,7 +114,10 @@ class TrainingPlan:
                 "parent": self.parent, "examples": len(self.train),
                 "heldout": len(self.heldout), "steps": self.total_steps,
                 "tokens": sum(len(e) for e in self.train),
-                "estimated_s": round(self.estimate_s), "config": self.config.to_json()}
+                "estimated_s": round(self.estimate_s), "config": self.config.to_json(),
+                "mix": {"replay": self.mix.get("replay", 0),
+                        "style": markers.Markers.from_json(self.mix.get("markers") or {}
+                                                           ).describe()}}
 
 
 def _parent_for(store: Store, assistant: Assistant, model: Model
@@ -174,15 +182,31 @@ def plan_training(session: Session, assistant: Assistant, config: TrainConfig | 
     keys = [json.dumps(e.to_json(), sort_keys=True) for e in dataset.examples]
     train_idx, held_idx = split_holdout(keys, cfg)
     train = [encoded[i] for i in train_idx]
-    steps = schedule([len(e) for e in train], cfg)
+    mix = plan_mix(dataset, len(train))
+    # the replayed answers are made by the training process; until then, a typical length
+    typical = encoded[0].n_prompt + replay.REPLAY_TOKENS
+    steps = schedule([len(e) for e in train] + [typical] * mix["replay"], cfg)
     from kindred.core.training.base_cache import is_cached
 
     cached = is_cached(session.home.cache, model.sha256)
     seconds = estimate.seconds(read_gguf(model.path), steps, [len(e) for e in encoded],
-                               [len(e) for e in train], cached=cached)
+                               [len(e) for e in train] + [typical] * mix["replay"],
+                               cached=cached) + estimate.replay_seconds(mix["replay"])
     run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
     return TrainingPlan(run_id, assistant.id, model, parent, dataset, dataset.to_bytes(), cfg,
-                        train, [encoded[i] for i in held_idx], len(steps), seconds, cached)
+                        train, [encoded[i] for i in held_idx], len(steps), seconds, cached,
+                        mix={**mix, "heldout_prompts": [
+                            dataset.examples[i].messages[-2]["content"] for i in held_idx
+                            if dataset.examples[i].kind != "preference"]})
+
+
+def plan_mix(dataset: Dataset, taught: int) -> dict[str, Any]:
+    """What is replayed beside the person's items, and the marks the replayed answers wear
+    (see `replay`): decided here so the consent summary can say it and a resumed run reuses it."""
+    found, opening, closing = quality.taught_marks(dataset)
+    version, prompts = replay.shipped_prompts()
+    return {"replay": replay.replay_count(taught, len(prompts)), "set": version,
+            "markers": found.to_json(), "opening": opening, "closing": closing}
 
 
 def request_training(store: Store, plan: TrainingPlan) -> ConsentRequest:
@@ -210,7 +234,8 @@ def start_training(session: Session, plan: TrainingPlan, decision: Decision | in
         "cache_root": str(session.home.cache), "assistant_id": plan.assistant_id,
         "base": {"id": plan.model.id, "path": str(plan.model.path),
                  "sha256": plan.model.sha256, "architecture": plan.model.architecture},
-        "parent": plan.parent, "dataset": dataset_id, "counts": plan.counts,
+        "parent": plan.parent, "dataset": dataset_id, "counts": plan.counts, "mix": plan.mix,
+        "system": plan.dataset.system_prompt,
         "config": plan.config.to_json(), "total_steps": plan.total_steps,
         "estimate_s": plan.estimate_s, "created_at": now()}, indent=1).encode())
     run.write_state(status="created", total_steps=plan.total_steps)
@@ -221,14 +246,21 @@ def training_command(run: RunDir, decision: Decision | int, *, resume: bool = Fa
                      python: str | None = None) -> list[str]:
     """argv of the training process (pure: testable, and what QProcess needs)."""
     consent_id = decision if isinstance(decision, int) else decision.id
-    argv = [python or sys.executable, "-m", "kindred.core.training", str(run.path),
-            "--consent", str(consent_id)]
+    if python is None and getattr(sys, "frozen", False):  # the desktop bundle: no Python in it
+        from kindred.core.training import WORKER_ARG
+
+        worker = [sys.executable, WORKER_ARG]
+    else:
+        worker = [python or sys.executable, "-m", "kindred.core.training"]
+    argv = [*worker, str(run.path), "--consent", str(consent_id)]
     return [*argv, "--resume"] if resume else argv
 
 
 def training_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for it: offline (never download), unbuffered, quiet libraries."""
     env = dict(os.environ if base is None else base)
+    if getattr(sys, "frozen", False) and "LD_LIBRARY_PATH_ORIG" in env:
+        env["LD_LIBRARY_PATH"] = env["LD_LIBRARY_PATH_ORIG"]  # the bundle's loader sets its own
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1",
                PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false",
                TRANSFORMERS_NO_ADVISORY_WARNINGS="1", PYTHONIOENCODING="utf-8",

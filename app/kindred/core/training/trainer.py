@@ -102,15 +102,26 @@ def _compute(model: Any) -> Any:
     return torch.autocast("cpu", dtype=torch.bfloat16, enabled=low)
 
 
-def loss_sum(model: Any, ids: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Summed next-token loss over the answer tokens; the output layer runs only there."""
+def row_losses(model: Any, ids: torch.Tensor, labels: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row: summed next-token loss over its answer tokens, and how many there are. The
+    output layer runs only on answer positions."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     targets = labels[:, 1:]
     mask = targets != IGNORE
     with _compute(model):
         hidden = inner.get_decoder()(input_ids=ids, use_cache=False).last_hidden_state
         logits = inner.get_output_embeddings()(hidden[:, :-1][mask])
-    return F.cross_entropy(logits.float(), targets[mask], reduction="sum"), int(mask.sum())
+    each = F.cross_entropy(logits.float(), targets[mask], reduction="none")
+    rows = torch.arange(ids.shape[0]).unsqueeze(1).expand_as(mask)[mask]
+    sums = torch.zeros(ids.shape[0], dtype=each.dtype).index_add(0, rows, each)
+    return sums, mask.sum(dim=1)
+
+
+def loss_sum(model: Any, ids: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Summed next-token loss over the answer tokens of the batch, and their count."""
+    sums, counts = row_losses(model, ids, labels)
+    return sums.sum(), int(counts.sum())
 
 
 def evaluate(model: Any, examples: Sequence[Encoded], batch_tokens: int = 1024) -> float | None:
@@ -129,6 +140,21 @@ def evaluate(model: Any, examples: Sequence[Encoded], batch_tokens: int = 1024) 
             loss, n = loss_sum(model, *batch_tensors(examples, batch))
             total, count = total + float(loss), count + n
             batch = [i] if i is not None else []
+    return total / max(count, 1)
+
+
+def _batches_per_epoch(lengths: Sequence[int], cfg: TrainConfig) -> int:
+    from kindred.core.training.data import epoch_batches
+
+    return len(epoch_batches(lengths, cfg.batch_tokens, cfg.seed, 0))
+
+
+def _taught_loss(recent: dict[int, tuple[float, int]], taught: int) -> float | None:
+    """Mean per-token loss of the person's items, each as last seen (None until all were)."""
+    if taught == 0 or len(recent) < taught:
+        return None
+    total = sum(s for s, _ in recent.values())
+    count = sum(n for _, n in recent.values())
     return total / max(count, 1)
 
 
@@ -200,10 +226,20 @@ class Outcome:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+STOP_LOSS = 0.35
+"""Per-token loss on the person's own items below which they count as learned: going further
+only memorised them word for word (the loss fell to 0.09 and answers shrank to one line)."""
+
+
 def train(run: RunDir, model: Any, examples: Sequence[Encoded], cfg: TrainConfig, emit: Emit,
-          stop: StopFlag, *, resume_from: Path | None = None) -> Outcome:
+          stop: StopFlag, *, resume_from: Path | None = None, taught: int | None = None
+          ) -> Outcome:
     """Run the schedule from the start or from a checkpoint; checkpoint every
-    `cfg.checkpoint_every` steps and when asked to stop."""
+    `cfg.checkpoint_every` steps and when asked to stop. The first `taught` examples are the
+    person's (the rest replayed base answers): when `cfg.steps` is not fixed, the run stops
+    early, after its first pass, once those are learned (their loss over the last pass below
+    STOP_LOSS)."""
+    taught = len(examples) if taught is None else taught
     lengths = [len(e) for e in examples]
     steps = schedule(lengths, cfg)
     params = [p for _, p in lora_parameters(model)]
@@ -217,11 +253,16 @@ def train(run: RunDir, model: Any, examples: Sequence[Encoded], cfg: TrainConfig
     began, cpu_began = time.perf_counter(), time.process_time()
     session_tokens, step = 0, start
     total = len(steps)
+    per_epoch = _batches_per_epoch(lengths, cfg)
+    recent: dict[int, tuple[float, int]] = {
+        int(k): (float(v[0]), int(v[1])) for k, v in info.get("taught_recent", {}).items()}
+    finished_at: int | None = None
 
     def snapshot(at: int) -> Path:
         return save_checkpoint(run, model, optimizer, at, {
             "losses": losses, "tokens": tokens_done,
-            "elapsed_s": elapsed_before + time.perf_counter() - began})
+            "elapsed_s": elapsed_before + time.perf_counter() - began,
+            "taught_recent": {str(k): list(v) for k, v in recent.items()}})
 
     for step in range(start, total):
         if stop.requested:
@@ -229,8 +270,12 @@ def train(run: RunDir, model: Any, examples: Sequence[Encoded], cfg: TrainConfig
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr_at(step, total)
         ids, labels = batch_tensors(examples, steps[step])
-        loss, count = loss_sum(model, ids, labels)
-        mean = loss / max(count, 1)
+        sums, counts = row_losses(model, ids, labels)
+        count = int(counts.sum())
+        mean = sums.sum() / max(count, 1)
+        for row, index in enumerate(steps[step]):
+            if index < taught:
+                recent[index] = (float(sums[row]), int(counts[row]))
         mean.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -250,14 +295,23 @@ def train(run: RunDir, model: Any, examples: Sequence[Encoded], cfg: TrainConfig
               "elapsed_s": round(elapsed_before + spent, 1),
               "cpu_s": round(time.process_time() - cpu_began, 2)})
         done = step + 1
+        learned = _taught_loss(recent, taught)
+        if (cfg.steps is None and done >= per_epoch and done < total and learned is not None
+                and learned < STOP_LOSS):
+            finished_at = done
+            emit({"event": "learned", "step": done, "total_steps": total,
+                  "taught_loss": round(learned, 4)})
+            break
         if done < total and (done % cfg.checkpoint_every == 0 or stop.requested):
             path = snapshot(done)
             emit({"event": "checkpoint", "step": done, "path": str(path)})
     else:
-        step = total
-        return Outcome(True, total, total, losses, {
+        finished_at = total
+    if finished_at is not None:
+        return Outcome(True, finished_at, total, losses, {
             "tokens": tokens_done, "elapsed_s": elapsed_before + time.perf_counter() - began,
-            "tokens_per_s": session_tokens / max(time.perf_counter() - began, 1e-9)})
+            "tokens_per_s": session_tokens / max(time.perf_counter() - began, 1e-9),
+            "stopped_early": finished_at < total, "taught_loss": _taught_loss(recent, taught)})
     # stopped before the end: make sure the position reached is saved
     last = run.last_checkpoint()
     if step > 0 and (last is None or last[0] != step):

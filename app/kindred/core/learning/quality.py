@@ -1,0 +1,279 @@
+"""The quality card of a candidate: did it learn the person's style without losing the base?
+
+Computed with llama.cpp (no torch), greedily, on prompts training never saw (the shipped set in
+`resources/quality.json`, plus the person's held-out prompts), with the system prompt the chat
+uses:
+
+- *style*: how many answers to unseen everyday requests show what was taught (the opening most
+  taught answers share, a closing, the person's name, favoured words; see `markers`);
+- *retention*: of the shipped factual questions the base answers correctly, how many the
+  candidate still does;
+- *open answers*: mean length on open questions against the base's (shorter is right only when
+  the person asked for brevity);
+- *repetition*: the share of repeated word 3-grams in those answers, against the base's.
+
+Plain-words flags name a clear regression (a fact lost in more than one of ten, open answers
+halved without a request for brevity, repetition up). The person still decides; the card is
+shown before consent. The base's half is cached per (base, system prompt, set), so each card
+costs only the candidate's answers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from kindred.core.archive.catalog import Version
+from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
+from kindred.core.hashing import sha256_bytes
+from kindred.core.learning import markers as marks
+from kindred.core.learning.dataset import Dataset
+from kindred.core.learning.markers import Markers
+from kindred.core.store import Store, now
+
+FORMAT = 1
+FACT_TOKENS = 40
+STYLE_TOKENS = 72
+OPEN_TOKENS = 160
+MAX_LOST_SHARE = 0.1
+MIN_OPEN_RATIO = 0.5
+MAX_REPETITION_RISE = 0.05
+HELDOUT_PROMPTS = 4
+
+
+@dataclass(frozen=True)
+class Progress:
+    fraction: float
+    message: str
+
+
+@dataclass(frozen=True)
+class QuestionSet:
+    version: int
+    facts: list[tuple[str, list[str]]]
+    open: list[str]
+    style: list[str]
+
+    @classmethod
+    def shipped(cls) -> QuestionSet:
+        text = resources.files("kindred.resources").joinpath("quality.json").read_text("utf-8")
+        data = json.loads(text)
+        return cls(int(data["version"]), [(f["q"], [a.lower() for a in f["a"]])
+                                          for f in data["facts"]],
+                   list(data["open"]), list(data["style"]))
+
+
+def correct(answer: str, accepted: Sequence[str]) -> bool:
+    """An accepted answer appears as a whole word (or phrase) in the answer."""
+    text = " ".join(answer.lower().split())
+    return any(re.search(rf"(?<![\w]){re.escape(a)}(?![\w])", text) for a in accepted)
+
+
+def _turn(system: str, prompt: str) -> list[dict[str, str]]:
+    head = [{"role": "system", "content": system}] if system else []
+    return [*head, {"role": "user", "content": prompt}]
+
+
+def _greedy(max_tokens: int) -> SamplingParams:
+    return SamplingParams(temperature=0.0, top_k=1, top_p=1.0, repeat_penalty=1.1,
+                          max_tokens=max_tokens)
+
+
+def answers(engine: Engine, system: str, questions: QuestionSet, extra_style: Sequence[str],
+            progress_base: float = 0.0, progress_span: float = 1.0, who: str = ""
+            ) -> Generator[Progress, None, dict[str, list[str]]]:
+    """Greedy answers to every question of the set (under the engine's current adapters)."""
+    jobs = ([("facts", q, FACT_TOKENS) for q, _ in questions.facts]
+            + [("style", p, STYLE_TOKENS) for p in [*questions.style, *extra_style]]
+            + [("open", p, OPEN_TOKENS) for p in questions.open])
+    out: dict[str, list[str]] = {"facts": [], "style": [], "open": []}
+    for done, (part, prompt, tokens) in enumerate(jobs):
+        if done % 4 == 0:
+            yield Progress(progress_base + progress_span * done / len(jobs),
+                           f"Asking {who}: {done + 1} of {len(jobs)}")
+        out[part].append(engine.chat(_turn(system, prompt), _greedy(tokens)).read().strip())
+    return out
+
+
+def base_cache_key(base_sha256: str, system: str, questions: QuestionSet,
+                   extra_style: Sequence[str]) -> str:
+    body = json.dumps({"format": FORMAT, "base": base_sha256, "system": system,
+                       "set": questions.version, "extra": list(extra_style)}, sort_keys=True)
+    return sha256_bytes(body.encode())
+
+
+def compute(engine: Engine, *, base_sha256: str, system: str, markers: Markers,
+            candidate: Sequence[AdapterRef], heldout_prompts: Sequence[str] = (),
+            cache_dir: Path | None = None, questions: QuestionSet | None = None
+            ) -> Generator[Progress | dict[str, Any], None, None]:
+    """Progress events, then the card (a dict). Leaves the engine on the candidate's adapters."""
+    questions = questions or QuestionSet.shipped()
+    extra = list(heldout_prompts)[:HELDOUT_PROMPTS]
+    key = base_cache_key(base_sha256, system, questions, extra)
+    cached = cache_dir / f"{key}.json" if cache_dir is not None else None
+    base: dict[str, list[str]] | None = None
+    fresh = False
+    if cached is not None and cached.is_file():
+        try:
+            base = json.loads(cached.read_text("utf-8"))
+        except ValueError:
+            base = None
+    if base is None:
+        engine.set_adapters([])
+        base = yield from answers(engine, system, questions, extra, 0.0, 0.5, "the base model")
+        fresh = True
+        if cached is not None:
+            from kindred.core.atomic import write_atomic
+
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(cached, json.dumps(base).encode())
+    engine.set_adapters(list(candidate))
+    start = 0.5 if fresh else 0.0
+    mine = yield from answers(engine, system, questions, extra, start, 1.0 - start,
+                              "the candidate")
+    yield Progress(1.0, "Quality measured")
+    yield card(questions, base, mine, markers, [*questions.style, *extra])
+
+
+def card(questions: QuestionSet, base: dict[str, list[str]], mine: dict[str, list[str]],
+         markers: Markers, style_prompts: Sequence[str]) -> dict[str, Any]:
+    """The card from both sides' answers (pure: testable without a model)."""
+    base_right = [correct(a, acc) for a, (_, acc) in zip(base["facts"], questions.facts,
+                                                         strict=True)]
+    mine_right = [correct(a, acc) for a, (_, acc) in zip(mine["facts"], questions.facts,
+                                                         strict=True)]
+    lost = [q for (q, _), b, m in zip(questions.facts, base_right, mine_right, strict=True)
+            if b and not m]
+    gained = sum(1 for b, m in zip(base_right, mine_right, strict=True) if m and not b)
+    base_words = statistics.fmean(len(marks.words(a)) for a in base["open"]) if base["open"] \
+        else 0.0
+    mine_words = statistics.fmean(len(marks.words(a)) for a in mine["open"]) if mine["open"] \
+        else 0.0
+    ratio = mine_words / base_words if base_words else 1.0
+    rep_base = statistics.fmean(marks.repetition(a) for a in base["open"]) if base["open"] \
+        else 0.0
+    rep_mine = statistics.fmean(marks.repetition(a) for a in mine["open"]) if mine["open"] \
+        else 0.0
+    main = marks.primary(markers)
+
+    def share(side: list[str]) -> dict[str, float]:
+        found = [marks.shows(a, markers) for a in side]
+        keys = sorted({k for f in found for k in f})
+        return {k: round(sum(f[k] for f in found) / max(1, len(found)), 3) for k in keys}
+
+    style_base, style_mine = share(base["style"]), share(mine["style"])
+    result: dict[str, Any] = {
+        "format": FORMAT, "set": questions.version, "markers": markers.to_json(),
+        "style": {"primary": main, "prompts": len(mine["style"]),
+                  "base": style_base, "candidate": style_mine,
+                  "share": style_mine.get(main, 0.0) if main else None,
+                  "base_share": style_base.get(main, 0.0) if main else None},
+        "facts": {"total": len(questions.facts), "base": sum(base_right),
+                  "candidate": sum(mine_right), "lost": lost, "gained": gained},
+        "open": {"base_words": round(base_words, 1), "candidate_words": round(mine_words, 1),
+                 "ratio": round(ratio, 3)},
+        "repetition": {"base": round(rep_base, 3), "candidate": round(rep_mine, 3)},
+        "samples": [{"prompt": p, "base": b, "candidate": m} for p, b, m in
+                    zip([*style_prompts, *questions.open], [*base["style"], *base["open"]],
+                        [*mine["style"], *mine["open"]], strict=True)],
+    }
+    result["flags"] = flags(result)
+    result["summary"] = summary(result)
+    return result
+
+
+def flags(result: dict[str, Any]) -> list[str]:
+    """Clear regressions, in plain words (empty when none)."""
+    out = []
+    facts = result["facts"]
+    if facts["base"] and len(facts["lost"]) > MAX_LOST_SHARE * facts["base"]:
+        out.append(f"It forgot {len(facts['lost'])} of the {facts['base']} facts the base model "
+                   "answers correctly.")
+    brevity = result["markers"].get("brevity")
+    ratio = result["open"]["ratio"]
+    if ratio < MIN_OPEN_RATIO and brevity != "short":
+        out.append(f"Its answers to open questions are {ratio:.0%} as long as the base model's, "
+                   "though you did not ask for short answers.")
+    rep = result["repetition"]
+    if rep["candidate"] > rep["base"] + MAX_REPETITION_RISE:
+        out.append(f"It repeats itself more ({rep['candidate']:.0%} of its phrases repeat, the "
+                   f"base model's {rep['base']:.0%}).")
+    return out
+
+
+def taught_marks(dataset: Dataset) -> tuple[Markers, str | None, str | None]:
+    """The marks of what a dataset teaches, with the opening and closing as the person wrote
+    them (the base's rejected answers tell taught words from common ones)."""
+    answers = [e.answer for e in dataset.examples if e.kind in ("correction", "liked")]
+    preferences = [e.messages[-2]["content"] for e in dataset.examples
+                   if e.kind == "preference"]
+    rejected = [e.rejected for e in dataset.examples if e.rejected]
+    found = marks.find(answers, preferences, rejected)
+    return found, marks.opening_text(answers, found), marks.closing_text(answers, found)
+
+
+# -- stored with the version ------------------------------------------------------------------
+
+
+def store_card(store: Store, version_id: str, result: dict[str, Any]) -> None:
+    """Keep a version's card (measured once: versions are immutable, so it never goes stale)."""
+    with store.tx() as db:
+        db.execute("INSERT OR REPLACE INTO quality_cards (version_id, card, created_at) "
+                   "VALUES (?, ?, ?)", [version_id, json.dumps(result, ensure_ascii=False),
+                                        now()])
+
+
+def get_card(store: Store, version_id: str) -> dict[str, Any] | None:
+    row = store.db.execute("SELECT card FROM quality_cards WHERE version_id = ?",
+                           [version_id]).fetchone()
+    return None if row is None else dict(json.loads(row[0]))
+
+
+def for_version(store: Store, engine: Engine, version: Version
+                ) -> Generator[Progress | dict[str, Any], None, None]:
+    """Measure (and store) the card of any version on the engine's base: what was taught is
+    read from the version's own dataset snapshot (what really taught it)."""
+    from kindred.core.archive import objects as archive
+    from kindred.core.learning.dataset import Dataset
+
+    system, found = "", Markers()
+    if version.dataset:
+        path = archive.dataset_path(store, version.dataset)
+        if path.is_file():
+            dataset = Dataset.from_bytes(path.read_bytes(), version.assistant_id)
+            system = dataset.system_prompt
+            found = taught_marks(dataset)[0]
+    refs = [AdapterRef(version.id, archive.verified_path(store, version.id), 1.0)]
+    result: dict[str, Any] | None = None
+    for item in compute(engine, base_sha256=version.base_sha256, system=system, markers=found,
+                        candidate=refs, cache_dir=store.home.cache / "quality"):
+        if isinstance(item, dict):
+            result = item
+        yield item
+    if result is not None:
+        store_card(store, version.id, result)
+
+
+def summary(result: dict[str, Any]) -> list[str]:
+    """The card in a few sentences, for the consent dialog, the CLI and `learned`."""
+    style, facts, open_ = result["style"], result["facts"], result["open"]
+    lines = []
+    if style["primary"]:
+        described = Markers.from_json(result["markers"]).describe()
+        lines.append(f"Style: {style['share']:.0%} of answers to {style['prompts']} new requests "
+                     f"show what you taught ({described}); the base model: "
+                     f"{style['base_share']:.0%}.")
+    else:
+        lines.append("Style: nothing taught yet that can be checked on new requests.")
+    lines.append(f"Knowledge: it answers {facts['candidate']} of {facts['total']} general "
+                 f"questions correctly; the base model {facts['base']}.")
+    lines.append(f"Open questions: its answers are {open_['ratio']:.0%} as long as the base "
+                 f"model's ({open_['candidate_words']:.0f} words against "
+                 f"{open_['base_words']:.0f}).")
+    return lines

@@ -1,0 +1,129 @@
+"""The training mix that keeps the assistant itself: the person's items plus replayed base answers.
+
+Why: trained on a handful of one-line corrections alone, the first versions learned the style and
+also "every answer is one line": facts fell from 13 to 8 of 14 and open answers to 0.18x the
+base's length. What works on these machines (measured with `bench/learning.py`):
+
+- **Self-distillation replay.** The base model's own greedy answers (llama.cpp, with the chat's
+  system prompt) to general requests (`resources/replay.json`, never used to measure quality) are
+  trained on beside the person's items, so every step also pulls towards what the base already
+  did well: length, facts, no loops. It is the cheapest anchor to the base that works on a CPU
+  (no second model in memory, unlike a KL term); the answers are cached per base and system prompt.
+- **Restyled replay.** Plain base answers would teach "greet only when asked about food". So the
+  marks the person's answers share (an opening like "Ahoy, Sam!", a closing) are put on the
+  replayed answers too, and a stated wish for short answers trims them to their first sentences:
+  the style is learned on general requests without teaching one-line answers.
+- **Enough replay, few passes.** About as many replayed answers as taught items (at least 12, at
+  most the whole set), two passes, and an early stop once the person's items are learned well
+  (their loss below `STOP_LOSS`): more steps only memorised the taught answers word for word.
+
+Runs in the training process (llama.cpp here; no torch needed for this part).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from kindred.core.atomic import write_atomic
+from kindred.core.hashing import sha256_bytes
+from kindred.core.learning.dataset import Example
+from kindred.core.learning.markers import Markers
+
+FORMAT = 1
+MIN_REPLAY = 12
+REPLAY_TOKENS = 128
+SHORT_SENTENCES = 2
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def shipped_prompts() -> tuple[int, list[str]]:
+    text = resources.files("kindred.resources").joinpath("replay.json").read_text("utf-8")
+    data = json.loads(text)
+    return int(data["version"]), [str(p) for p in data["prompts"]]
+
+
+def replay_count(taught: int, available: int) -> int:
+    """As many replayed answers as taught items, at least MIN_REPLAY, at most all of them."""
+    return max(0, min(available, max(MIN_REPLAY, taught)))
+
+
+def restyle(answer: str, markers: Markers, opening: str | None, closing: str | None) -> str:
+    """The base's answer wearing what the person taught (opening, closing, brevity)."""
+    text = " ".join(answer.split()) if "\n" not in answer else answer.strip()
+    if markers.brevity == "short":
+        text = " ".join(_SENTENCE_END.split(text)[:SHORT_SENTENCES])
+    if opening and not text.lower().startswith(opening.lower()):
+        text = f"{opening} {text}"
+    if closing and not text.lower().rstrip(".!?").endswith(closing.lower().rstrip(".!?")):
+        text = f"{text} {closing}"
+    return text
+
+
+def cache_path(cache_root: Path, base_sha256: str, system: str, version: int) -> Path:
+    key = sha256_bytes(json.dumps({"format": FORMAT, "base": base_sha256, "system": system,
+                                   "set": version, "tokens": REPLAY_TOKENS}).encode())
+    return cache_root / "replay" / f"{key}.json"
+
+
+def base_answers(model_path: Path, base_sha256: str, system: str, prompts: Sequence[str],
+                 version: int, cache_root: Path,
+                 progress: Callable[[int, int], None] | None = None) -> list[str]:
+    """The base model's greedy answers to `prompts` (cached per base, system prompt and set)."""
+    from kindred.core.chat.engine import Engine, SamplingParams
+
+    path = cache_path(cache_root, base_sha256, system, version)
+    cached: dict[str, str] = {}
+    if path.is_file():
+        try:
+            cached = dict(json.loads(path.read_text("utf-8")))
+        except ValueError:
+            cached = {}
+    missing = [p for p in prompts if p not in cached]
+    if missing:
+        greedy = SamplingParams(temperature=0.0, top_k=1, top_p=1.0, repeat_penalty=1.1,
+                                max_tokens=REPLAY_TOKENS)
+        engine = Engine(model_path, n_ctx=2048)
+        try:
+            for done, prompt in enumerate(missing):
+                if progress is not None:
+                    progress(done, len(missing))
+                messages = [{"role": "system", "content": system}] if system else []
+                generation = engine.chat([*messages, {"role": "user", "content": prompt}],
+                                         greedy)
+                text = generation.read().strip()
+                if generation.stats.finish_reason == "length":
+                    # cut at the last full sentence: a half sentence would teach stopping mid-way
+                    parts = _SENTENCE_END.split(text)
+                    text = " ".join(parts[:-1]) if len(parts) > 1 else text
+                cached[prompt] = text
+        finally:
+            engine.close()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(cached, ensure_ascii=False).encode())
+    return [cached[p] for p in prompts]
+
+
+def replay_examples(system: str, prompts: Sequence[str], answers: Sequence[str],
+                    markers: Markers, opening: str | None, closing: str | None) -> list[Example]:
+    """Training examples from the base's answers, restyled; degenerate answers are left out."""
+    from kindred.core.learning.markers import repetition
+
+    out = []
+    for index, (prompt, answer) in enumerate(zip(prompts, answers, strict=True)):
+        if len(answer.split()) < 3 or repetition(answer) > 0.2:
+            continue
+        head = [{"role": "system", "content": system}] if system else []
+        out.append(Example("replay", -(index + 1), [
+            *head, {"role": "user", "content": prompt},
+            {"role": "assistant", "content": restyle(answer, markers, opening, closing)}]))
+    return out
+
+
+def describe(mix: dict[str, Any]) -> str:
+    return (f"{mix.get('replay', 0)} general answers of the base model replayed beside your "
+            "items, so it keeps what it could already do")
