@@ -19,6 +19,8 @@ import pytest
 from kindred.core.paths import DataHome, resolve_home
 from kindred.core.session import Session, open_session
 
+pytest_plugins = ["support.bases"]  # second base models (sibling, Gemma) for migration tests
+
 
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataHome:

@@ -113,18 +113,10 @@ class Engine:
     # -- chat formatting --------------------------------------------------------------------
 
     def _make_formatter(self) -> Any:
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        # the model's chat template, or Kindred's plain one for models without (chat/template.py)
+        from kindred.core.chat.template import make_formatter
 
-        template = self.llm.metadata.get("tokenizer.chat_template")
-        if not template:
-            raise KindredError(f"{self.model_path.name} has no chat template; it cannot chat.")
-        model = self.llm._model
-        eos, bos = model.token_eos(), model.token_bos()
-        return Jinja2ChatFormatter(
-            template=template,
-            eos_token=model.token_get_text(eos) if eos != -1 else "",
-            bos_token=model.token_get_text(bos) if bos != -1 else "",
-        )
+        return make_formatter(self.llm._model, self.llm.metadata)
 
     def tokenize_chat(self, messages: Sequence[Message]) -> list[int]:
         """The prompt tokens for `messages`, ending with the assistant's turn opened."""

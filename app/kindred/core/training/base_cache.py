@@ -102,7 +102,8 @@ def import_architecture(architecture: str) -> None:
 
     from transformers import AutoModelForCausalLM  # noqa: F401
 
-    name = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3"}.get(architecture)
+    name = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "gemma3": "gemma3"
+            }.get(architecture)
     if name is not None:
         importlib.import_module(f"transformers.models.{name}.modeling_{name}")
 

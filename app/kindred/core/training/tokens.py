@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kindred.core.chat.template import make_formatter
 from kindred.core.errors import KindredError
 from kindred.core.learning.dataset import Example
 
@@ -42,7 +43,6 @@ class ChatTokenizer:
     def __init__(self, model_path: str | Path) -> None:
         import llama_cpp
         from llama_cpp._internals import LlamaModel
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         params = llama_cpp.llama_model_default_params()
         params.vocab_only = True
@@ -51,17 +51,10 @@ class ChatTokenizer:
         except ValueError as exc:
             raise KindredError(f"llama.cpp cannot read the vocabulary of {Path(model_path).name}"
                                f": {exc}. Nothing was changed.") from exc
-        template = self._model.metadata().get("tokenizer.chat_template")
-        if not template:
-            self.close()
-            raise KindredError(f"{Path(model_path).name} has no chat template, so its training "
-                               "examples cannot be formatted. Nothing was changed.")
-        eos, bos = self._model.token_eos(), self._model.token_bos()
-        specials = {"eos_token": self._model.token_get_text(eos) if eos != -1 else "",
-                    "bos_token": self._model.token_get_text(bos) if bos != -1 else ""}
-        self._prompt = Jinja2ChatFormatter(template=template, **specials)
-        self._full = Jinja2ChatFormatter(template=template, add_generation_prompt=False,
-                                         **specials)
+        # the model's chat template, or the plain fallback the engine also uses
+        metadata = self._model.metadata()
+        self._prompt = make_formatter(self._model, metadata)
+        self._full = make_formatter(self._model, metadata, add_generation_prompt=False)
 
     def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
         return list(self._model.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
