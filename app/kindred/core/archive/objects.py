@@ -59,6 +59,7 @@ from kindred.core.formats.peft_files import (
     AdapterFileError,
     check_config,
     gguf_alpha,
+    portable_config,
     read_config,
     read_safetensors,
     refuse_pickle,
@@ -163,7 +164,8 @@ def archive_peft(store: Store, assistant: Assistant, tensors: Mapping[str, np.nd
     home = store.home
     with scratch(home, "version") as work:
         write_safetensors(work / SAFETENSORS, tensors)
-        (work / CONFIG).write_bytes(json.dumps(config, indent=2, sort_keys=True).encode())
+        (work / CONFIG).write_bytes(json.dumps(portable_config(config, model.name), indent=2,
+                                               sort_keys=True).encode())
         write_lora_gguf(work / GGUF, converted, architecture=base.architecture,
                         alpha=gguf_alpha(config),
                         metadata={"kindred.base_sha256": model.sha256})

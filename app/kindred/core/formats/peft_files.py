@@ -167,6 +167,29 @@ def check_config(config: Any, name: str = CONFIG) -> dict[str, Any]:
     return config
 
 
+def portable_config(config: Mapping[str, Any], base_name: str) -> dict[str, Any]:
+    """The config as archived and exported: nothing that names this computer travels.
+
+    PEFT records where the base model was loaded from (`base_model_name_or_path`); for a
+    Kindred-trained adapter that is a folder in the data home, i.e. inside the person's home
+    folder. The archive names the base by its display name (the manifest has its sha256); any
+    other value that is a file path keeps only its last part."""
+    out = dict(config)
+    out["base_model_name_or_path"] = _last_part(base_name)
+    for key, value in config.items():
+        if key != "base_model_name_or_path" and isinstance(value, str) and _is_path(value):
+            out[key] = _last_part(value)
+    return out
+
+
+def _is_path(value: str) -> bool:
+    return value.startswith(("/", "~", "\\")) or (len(value) > 2 and value[1:3] in (":\\", ":/"))
+
+
+def _last_part(value: str) -> str:
+    return value.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] if _is_path(value) else value
+
+
 def gguf_alpha(config: Mapping[str, Any]) -> float:
     """The alpha to write into the GGUF so llama.cpp's scale (alpha / r) equals PEFT's.
 
