@@ -58,6 +58,7 @@ class ChatController(QObject):
     answer_saved = Signal(int, object)          # conversation id, Message | None
     answer_removed = Signal(int)                # conversation id (regenerate)
     user_message_added = Signal(int, str)       # conversation id, text
+    context_measured = Signal(int, int)         # conversation id, first messages out of memory
     busy_changed = Signal(bool)
     engine_changed = Signal(str, str)           # state (loading/ready/failed), detail
     speed_changed = Signal(float)               # tok/s of the last answer
@@ -83,6 +84,7 @@ class ChatController(QObject):
         worker.piece.connect(self._piece)
         worker.finished.connect(self._finished)
         worker.failed.connect(self._failed)
+        worker.measured.connect(self.context_measured)
 
     @property
     def store(self):  # type: ignore[no-untyped-def]
@@ -160,6 +162,15 @@ class ChatController(QObject):
         self.engine_changed.emit("ready", info.model_name)
         if self.turn is not None and self.turn.request_id is None:
             self._dispatch(self.turn)
+        else:
+            self._measure()
+
+    def _measure(self) -> None:
+        """Ask which of the open conversation's messages are out of the model's memory."""
+        if self.ready and self.conversation is not None:
+            self.inference.measure(self.conversation.id,
+                                   chat.history(self.store, self.assistant, self.conversation.id),
+                                   chat.sampling_for(self.assistant))
 
     def _load_failed(self, assistant_id: int, message: str) -> None:
         if assistant_id != self.assistant.id:
@@ -188,6 +199,8 @@ class ChatController(QObject):
                                                                        conversation_id))
         if self.turn is not None and self.turn.conversation_id == conversation_id:
             self.answer_started.emit(conversation_id, "")
+        else:
+            self._measure()
 
     def rename(self, conversation_id: int, title: str) -> None:
         rename_conversation(self.store, conversation_id, title)
@@ -304,6 +317,7 @@ class ChatController(QObject):
             self.last_tok_s = stats.tok_s
             self.speed_changed.emit(stats.tok_s)
         self.answer_saved.emit(turn.conversation_id, message)
+        self.context_measured.emit(turn.conversation_id, stats.dropped_messages)
         self.busy_changed.emit(False)
         self.conversations_changed.emit()
 

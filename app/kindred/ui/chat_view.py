@@ -41,6 +41,7 @@ class AnswerLookup(Protocol):
 
 
 STOPPED = "*Stopped before answering.*"
+FORGOTTEN = "Earlier messages are no longer in the assistant's memory"
 SUGGESTIONS = [  # (chip label, the message it sends)
     ("How do rainbows form?", "Explain how a rainbow forms, in two sentences."),
     ("Quick lunch ideas", "Give me three ideas for a quick healthy lunch."),
@@ -114,6 +115,15 @@ class ChatView(QWidget):
         self.dialog: CorrectDialog | None = None  # the open correction, if any
         self._dialog_message: int | None = None
         self._pending: int | None = None  # a correction sent, not yet confirmed
+        self.left_out = 0  # the first messages of the thread the model no longer sees
+        self.memory_marker = QLabel(f"⋯ {FORGOTTEN} ⋯")
+        self.memory_marker.setObjectName("memoryMarker")
+        self.memory_marker.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.memory_marker.setWordWrap(True)
+        self.memory_marker.setToolTip(
+            "The conversation is longer than the model's context. Messages above this line "
+            "are kept here, but the assistant no longer sees them when it answers.")
+        self.memory_marker.hide()
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
         self._render_timer.setInterval(40)
@@ -222,6 +232,19 @@ class ChatView(QWidget):
         self._refresh_actions()
         self._stick = True
         self.pages.setCurrentWidget(self.transcript_scroll if messages else self.empty)
+
+    def set_left_out(self, count: int) -> None:
+        """Mark where the assistant's memory of this thread begins: the first `count` messages
+        left its context (0: it sees them all)."""
+        self.left_out = count
+        self.column_layout.removeWidget(self.memory_marker)
+        widgets = [w for w in self._messages() if w.role in ("user", "assistant")]
+        if count <= 0 or count >= len(widgets):
+            self.memory_marker.hide()
+            return
+        self.column_layout.insertWidget(self.column_layout.indexOf(widgets[count]),
+                                        self.memory_marker)
+        self.memory_marker.show()
 
     def add_user_message(self, text: str) -> None:
         self._add("user", text)
@@ -411,6 +434,7 @@ class ChatView(QWidget):
         return widget
 
     def _clear(self) -> None:
+        self.set_left_out(0)
         self._render_timer.stop()
         self.streaming = None
         self._stream_text = ""

@@ -38,6 +38,7 @@ class InferenceWorker(QObject):
     piece = Signal(int, str)                   # request id, text piece
     finished = Signal(int, str, object)        # request id, full text, GenerationStats
     failed = Signal(int, str)                  # request id, message
+    measured = Signal(int, int)                # conversation id, turns left out of memory
 
     def __init__(self, home: Path) -> None:
         super().__init__()
@@ -121,6 +122,15 @@ class InferenceWorker(QObject):
             traceback.print_exc()
             self.failed.emit(request_id, f"The answer failed ({type(exc).__name__}: {exc}).")
 
+    @Slot(int, object, object)
+    def measure(self, conversation_id: int, messages: list[Message],
+                sampling: SamplingParams) -> None:
+        """How many of the conversation's first messages the next answer would not see
+        (tokenizing only: nothing is evaluated)."""
+        engine = self._engine
+        if engine is not None:
+            self.measured.emit(conversation_id, engine.left_out(messages, sampling))
+
     def _stopped(self, request_id: int) -> bool:
         with self._lock:
             return self._stop_request == request_id
@@ -145,6 +155,7 @@ class InferenceThread(QObject):
 
     _load = Signal(int)
     _generate = Signal(int, object, object)
+    _measure = Signal(int, object, object)
     _close = Signal()
 
     def __init__(self, home: Path, parent: QObject | None = None) -> None:
@@ -155,6 +166,7 @@ class InferenceThread(QObject):
         self.worker.moveToThread(self.worker_thread)
         self._load.connect(self.worker.load)
         self._generate.connect(self.worker.generate)
+        self._measure.connect(self.worker.measure)
         self._close.connect(self.worker.close)
         self._next_id = 0
         self.worker_thread.start()
@@ -167,6 +179,11 @@ class InferenceThread(QObject):
         self._next_id += 1
         self._generate.emit(self._next_id, messages, sampling)
         return self._next_id
+
+    def measure(self, conversation_id: int, messages: list[Message],
+                sampling: SamplingParams) -> None:
+        """Queue a count of the turns left out of memory (answered by `worker.measured`)."""
+        self._measure.emit(conversation_id, messages, sampling)
 
     def cancel(self, request_id: int) -> None:
         self.worker.cancel(request_id)

@@ -252,6 +252,7 @@ class MainWindow(QMainWindow):
         c.answer_piece.connect(self._if_current(view.append_piece))
         c.answer_saved.connect(self._answer_saved)
         c.answer_removed.connect(self._if_current(lambda: view.remove_last_answer()))
+        c.context_measured.connect(self._if_current(view.set_left_out))
         c.busy_changed.connect(view.set_busy)
         c.engine_changed.connect(self._engine_changed)
         c.speed_changed.connect(lambda v: self.speed_label.setText(f"{v:.1f} tok/s"))

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from kindred.core.chat.window import common_prefix, shift_plan, stable_cut
 from kindred.core.errors import KindredError
 from kindred.core.formats.adapters_check import AdapterMismatchError, check_adapter_fits
 from kindred.core.formats.gguf_info import GGUFInfo, read_gguf
@@ -53,7 +54,8 @@ class GenerationStats:
     ttft_s: float | None = None
     tok_s: float | None = None
     finish_reason: str = "stop"
-    dropped_messages: int = 0
+    dropped_messages: int = 0   # turns left out of the prompt (the oldest ones)
+    tokens_evaluated: int = 0   # prompt tokens llama.cpp had to evaluate (the rest was cached)
 
 
 @dataclass
@@ -109,6 +111,7 @@ class Engine:
         self._active: list[AdapterRef] = []
         self._base_info: GGUFInfo | None = None
         self._formatter = self._make_formatter()
+        self._overhead: int | None = None
 
     # -- chat formatting --------------------------------------------------------------------
 
@@ -126,20 +129,26 @@ class Engine:
 
     def fit_messages(self, messages: Sequence[Message], room: int
                      ) -> tuple[list[Message], list[int], int]:
-        """Drop the oldest turns (never the system prompt or the last message) until the prompt
-        leaves `room` tokens free. Returns the kept messages, their tokens and the dropped count.
+        """The messages that fit with `room` tokens left free: the system prompt, then the turns
+        from a stable cut point on (see `window`), so the prompt's start, and llama.cpp's cache
+        of it, stays the same from turn to turn. Returns the kept messages, their tokens and
+        how many turns were left out.
         """
         kept = list(messages)
         system = [m for m in kept[:1] if m["role"] == "system"]
         turns = kept[len(system):]
-        dropped = 0
-        while True:
-            tokens = self.tokenize_chat(system + turns)
-            if len(tokens) + room <= self.n_ctx or len(turns) <= 1:
-                break
-            turns = turns[1:]
-            dropped += 1
         budget = self.n_ctx - room
+        fixed = len(self.tokenize_chat(system)) if system else 0
+        overhead = self._message_overhead()
+        costs = [len(self.llm.tokenize(m["content"].encode("utf-8"), add_bos=False,
+                                       special=False)) + overhead for m in turns]
+        dropped = stable_cut(costs, [m["role"] for m in turns], fixed, budget)
+        while True:  # the costs are upper bounds; this only guards against a template's quirks
+            tokens = self.tokenize_chat(system + turns[dropped:])
+            if len(tokens) <= budget or dropped >= len(turns) - 1:
+                break
+            dropped += 1
+        turns = turns[dropped:]
         if len(tokens) > budget and turns:
             # One message alone is too long: keep its end, which is what is being asked.
             last = dict(turns[-1])
@@ -150,6 +159,26 @@ class Engine:
             tokens = self.tokenize_chat(system + turns)
         return system + turns, tokens, dropped
 
+    def _message_overhead(self) -> int:
+        """Tokens a message costs beyond its text (role markers, BOS, the answer's opening),
+        measured once on this model's template: an upper bound per message."""
+        if self._overhead is None:
+            probe = "x"
+            with_template = len(self.tokenize_chat([{"role": "user", "content": probe}]))
+            self._overhead = with_template - len(self.llm.tokenize(probe.encode(),
+                                                                   add_bos=False)) + 1
+        return int(self._overhead)
+
+    def room_for(self, sampling: SamplingParams) -> int:
+        """Tokens kept free for the answer."""
+        return min(sampling.max_tokens, max(16, self.n_ctx // 4))
+
+    def left_out(self, messages: Sequence[Message], sampling: SamplingParams | None = None
+                 ) -> int:
+        """How many of the turns (after the system prompt) the next answer would not see."""
+        dropped: int = self.fit_messages(messages, self.room_for(sampling or SamplingParams()))[2]
+        return dropped
+
     # -- generation -------------------------------------------------------------------------
 
     def cancel(self) -> None:
@@ -159,8 +188,7 @@ class Engine:
     def chat(self, messages: Sequence[Message], sampling: SamplingParams | None = None
              ) -> Generation:
         sampling = sampling or SamplingParams()
-        room = min(sampling.max_tokens, max(16, self.n_ctx // 4))
-        _, tokens, dropped = self.fit_messages(messages, room)
+        _, tokens, dropped = self.fit_messages(messages, self.room_for(sampling))
         stats = GenerationStats(adapters=[(a.key, a.scale) for a in self._active],
                                 tokens_in=len(tokens), dropped_messages=dropped)
         max_new = min(sampling.max_tokens, self.n_ctx - len(tokens))
@@ -176,6 +204,9 @@ class Engine:
         start = time.perf_counter()
         first: float | None = None
         stats.finish_reason = "length"
+        self._shift_cache(tokens)
+        reused = common_prefix(self.llm._input_ids.tolist(), tokens)
+        stats.tokens_evaluated = len(tokens) - (reused - 1 if reused == len(tokens) else reused)
         generator = self.llm.generate(
             tokens, top_k=sampling.top_k, top_p=sampling.top_p, min_p=0.0,
             temp=sampling.temperature, repeat_penalty=sampling.repeat_penalty,
@@ -204,6 +235,24 @@ class Engine:
                 stats.tok_s = (stats.tokens_out - 1) / max(time.perf_counter() - first, 1e-9)
         if tail:
             yield tail
+
+    def _shift_cache(self, tokens: list[int]) -> None:
+        """When the window's cut moved, drop the left-out turns from llama.cpp's cache and shift
+        the kept ones into place (llama.cpp's context shift), so they are not evaluated again."""
+        import llama_cpp
+
+        llm = self.llm
+        plan = shift_plan(llm._input_ids.tolist(), tokens)
+        memory = llm._ctx.memory
+        if plan is None or memory is None or not llama_cpp.llama_memory_can_shift(memory):
+            return
+        start, gap = plan
+        n = llm.n_tokens
+        if not llm._ctx.kv_cache_seq_rm(0, start, start + gap):
+            return
+        llm._ctx.kv_cache_seq_shift(0, start + gap, n, -gap)
+        llm.input_ids[start:n - gap] = llm.input_ids[start + gap:n].copy()
+        llm.n_tokens = n - gap
 
     def next_token_logits(self, text: str) -> np.ndarray:
         """Logits for the token after `text` under the current adapters (for tests and insight)."""
