@@ -133,14 +133,16 @@ def test_ratings_from_the_chat_are_listed_flipped_and_removed(qtbot, view, sessi
     view.hide()
     view.show()  # the page re-reads what the chat added
     view.tabs.setCurrentIndex(2)
-    assert [row[:3] for row in table_rows(view.ratings)] == [["👍", "Name a fruit.",
+    assert [row[:3] for row in table_rows(view.ratings)] == [["Liked", "Name a fruit.",
                                                               "An orange."]]
     assert "1 liked · 0 disliked" in view.counts.text()
     view.select(rating.id)
-    assert view.flip_button.text() == "Change to 👎"
+    assert view.flip_button.text() == "Change to disliked"
+    assert not view.flip_button.icon().isNull()  # the glyph is our icon, not an emoji
     view.flip_button.click()
     assert feedback.rating_of(session.store, answer.id) == -1
-    assert view.ratings.item(0, 0).text() == "👎"
+    assert view.ratings.item(0, 0).text() == "Disliked"
+    assert not view.ratings.item(0, 0).icon().isNull()
     assert "0 liked · 1 disliked" in view.counts.text()
     view.select(rating.id)
     view.remove(view._current_id(view.ratings))

@@ -99,9 +99,9 @@ def test_charts_count_the_messages_written_per_day_and_version(qtbot, view, sess
     assert sum(sum(v) for v in sets.values()) == 10
 
     ratings = bar_sets(view, "ratings_chart")
-    assert list(ratings) == ["👍 liked", "👎 disliked"]
-    assert ratings["👍 liked"] == [1, 0, 2, 0, 0]
-    assert ratings["👎 disliked"] == [1, 0, 0, 0, 1]
+    assert list(ratings) == ["Liked", "Disliked"]
+    assert ratings["Liked"] == [1, 0, 2, 0, 0]
+    assert ratings["Disliked"] == [1, 0, 0, 0, 1]
 
     assert view.cards["messages"].text() == "10"
     assert view.cards["conversations"].text() == "4"
@@ -113,7 +113,7 @@ def test_charts_count_the_messages_written_per_day_and_version(qtbot, view, sess
     assert table["Version 1"][0] == "active" and table["Version 1"][3] == "6"
     assert table["Version 2"][0] == "candidate" and table["Version 2"][3] == "1"
     assert table["Base model"][3] == "3"
-    assert table["Version 1"][5:7] == ["2", "0"]  # its 👍 and 👎
+    assert table["Version 1"][5:7] == ["2", "0"]  # its liked and disliked
 
 
 def test_new_messages_show_when_the_page_is_shown_again(view, session) -> None:  # type: ignore[no-untyped-def]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import cache
 
-from PySide6.QtCore import QByteArray
+from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette, QPixmap
-from PySide6.QtWidgets import QAbstractButton, QApplication
+from PySide6.QtWidgets import QAbstractButton, QApplication, QToolButton
 
 from kindred.ui.resources import RESOURCES
 
@@ -41,6 +41,24 @@ def set_icon(widget: QAbstractButton, name: str, role: QPalette.ColorRole | None
 def _tinted(name: str, role: QPalette.ColorRole | None) -> QIcon:
     color = QGuiApplication.palette().color(role) if role is not None else None
     return icon(name, color)
+
+
+def icon_text(name: str, text: str = "", object_name: str = "iconText",
+              role: QPalette.ColorRole | None = None) -> QToolButton:
+    """A label made of one of our icons and a text. Glyphs come from our own SVGs, never from
+    emoji or symbol characters, which render as empty boxes where no such font is installed.
+    A flat tool button that takes no focus, so `retint` redraws it with the palette."""
+    label = QToolButton()
+    label.setObjectName(object_name)
+    label.setProperty("iconText", True)
+    label.setText(text)
+    label.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon if text
+                             else Qt.ToolButtonStyle.ToolButtonIconOnly)
+    label.setAutoRaise(True)
+    label.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    if name:
+        set_icon(label, name, role)
+    return label
 
 
 def retint() -> None:

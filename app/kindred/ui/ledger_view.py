@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from kindred.core.archive import ledger, versions
 from kindred.core.assistants import Assistant, list_assistants
 from kindred.core.session import Session
-from kindred.ui.icons import set_icon
+from kindred.ui.icons import icon_text, set_icon
 from kindred.ui.tasks import Task, run_task
 from kindred.ui.widgets import page_heading
 
@@ -121,9 +121,11 @@ class LedgerView(QWidget):
         self.result_box.setObjectName("verifyResult")
         self.result_label = QLabel()
         self.result_label.setWordWrap(True)
+        self.result_icon = icon_text("")
         box = QHBoxLayout(self.result_box)
         box.setContentsMargins(12, 8, 12, 8)
-        box.addWidget(self.result_label)
+        box.addWidget(self.result_icon, 0, Qt.AlignmentFlag.AlignTop)
+        box.addWidget(self.result_label, 1)
         self.result_box.hide()
 
         self.table = QTableWidget(0, len(COLUMNS))
@@ -207,7 +209,7 @@ class LedgerView(QWidget):
         self.verify_button.setEnabled(True)
         chain = result.ledger
         if chain.ok and not result.damaged:
-            self._show(f"✓ The ledger verifies: {chain.count} events, unbroken. "
+            self._show(f"The ledger verifies: {chain.count} events, unbroken. "
                        f"{result.checked_versions} archived version(s) match their hashes.",
                        True)
         else:
@@ -216,7 +218,7 @@ class LedgerView(QWidget):
                 problems.append(f"The ledger does not verify: {chain.reason} "
                                 f"(first bad event: #{chain.first_bad}).")
             problems += result.damaged
-            self._show("✗ " + " ".join(problems) + " Nothing was changed.", False)
+            self._show(" ".join(problems) + " Nothing was changed.", False)
         self.refresh()
 
     def _error(self, message: str) -> None:
@@ -226,6 +228,9 @@ class LedgerView(QWidget):
 
     def _show(self, text: str, ok: bool | None) -> None:
         self.result_label.setText(text)
+        self.result_icon.setVisible(ok is not None)
+        if ok is not None:
+            set_icon(self.result_icon, "verified" if ok else "error")
         self.result_box.setProperty("ok", "" if ok is None else ("true" if ok else "false"))
         self.result_box.style().unpolish(self.result_box)
         self.result_box.style().polish(self.result_box)

@@ -91,7 +91,7 @@ class MainWindow(QMainWindow):
         self.pages: dict[str, QWidget] = {}
         more = QToolButton()
         more.setObjectName("railButton")
-        more.setText("⋯")
+        set_icon(more, "more")
         more.setToolTip("More")
         more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         more.setMenu(self._more_menu())

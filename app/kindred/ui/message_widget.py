@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.chat.conversations import Message
-from kindred.ui.icons import set_icon
+from kindred.ui.icons import icon_text, set_icon
 from kindred.ui.widgets import MarkdownView
 
 COLUMN_WIDTH = 820
@@ -99,8 +99,8 @@ class MessageWidget(QFrame):
         self.earlier_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.earlier_button.setToolTip("Regenerate kept the answers this one replaced")
         self.earlier_button.clicked.connect(self._earlier_clicked)
-        self.corrected_mark = QLabel("✓ corrected")
-        self.corrected_mark.setObjectName("correctedMark")
+        self.corrected_mark = icon_text("check", "corrected", "correctedMark",
+                                        QPalette.ColorRole.Highlight)
         self.corrected_mark.setToolTip("You corrected this answer. Your version is an example "
                                        "the assistant learns from when it next trains.")
         self.copy_button.clicked.connect(lambda: self.copy_requested.emit(self.text))

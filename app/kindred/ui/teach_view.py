@@ -2,10 +2,10 @@
 
 Three kinds, one tab each: stated preferences (they apply to the next answer at once, and are
 learned at the next training), corrected answers (the answer the person wanted, the original kept
-as the one to move away from) and ratings (👍/👎 given in the chat). Every change goes through
-`kindred.core.learning.feedback`, which refuses bad input with a message and changes nothing;
-removing an
-item forgets it for future training only, since each trained version keeps its own snapshot.
+as the one to move away from) and ratings (thumbs up or down, given in the chat). Every change
+goes through `kindred.core.learning.feedback`, which refuses bad input with a message and changes
+nothing; removing an item forgets it for future training only, since each trained version keeps
+its own snapshot.
 """
 
 from __future__ import annotations
@@ -190,14 +190,15 @@ class TeachView(QWidget):
 
     def _ratings_tab(self) -> QWidget:
         self.ratings = self._table(["", "You asked", "It answered", "When"],
-                                   "No ratings yet. Use 👍 and 👎 under the answers in the chat.")
-        self.flip_button = QPushButton("Change to 👎")
+                                   "No ratings yet. Use the thumbs up and down under the "
+                                   "answers in the chat.")
+        self.flip_button = QPushButton(icon("thumbs-down"), "Change to disliked")
         self.flip_button.clicked.connect(self.flip_rating)
         remove = QPushButton(icon("trash"), "Remove")
         remove.clicked.connect(lambda: self.remove(self._current_id(self.ratings)))
         self.ratings.itemSelectionChanged.connect(self._update_flip)
-        hint = QLabel("Rate answers with 👍 and 👎 in the chat; liked answers are learned as "
-                      "good examples.")
+        hint = QLabel("Rate answers with the thumbs up and down in the chat; liked answers are "
+                      "learned as good examples.")
         hint.setObjectName("emptyHint")
         hint.setWordWrap(True)
         return self._tab([], self.ratings, [hint], [self.flip_button, remove])
@@ -270,8 +271,11 @@ class TeachView(QWidget):
         self._fill(self.examples, examples,
                    lambda f: [f.prompt, f.answer, f.rejected or "—"])
         self._fill(self.ratings, list(reversed(ratings)),  # newest first
-                   lambda f: ["👍" if f.value == 1 else "👎", f.prompt, f.answer,
+                   lambda f: ["Liked" if f.value == 1 else "Disliked", f.prompt, f.answer,
                               _when(f.updated_at)])
+        for row in range(self.ratings.rowCount()):
+            cell = self.ratings.item(row, 0)
+            cell.setIcon(icon("thumbs-up" if cell.text() == "Liked" else "thumbs-down"))
         self._update_flip()
 
     def _fill_preferences(self, prefs: list[Feedback]) -> None:
@@ -407,14 +411,15 @@ class TeachView(QWidget):
         item = feedback.get_feedback(self.session.store, fid)
         value = -1 if item.value == 1 else 1
         self._apply(lambda: feedback.edit_feedback(self.session.store, fid, value=value),
-                    f"Now rated {'👍' if value == 1 else '👎'}.")
+                    f"Now rated {'liked' if value == 1 else 'disliked'}.")
 
     def _update_flip(self) -> None:
         fid = self._current_id(self.ratings)
         self.flip_button.setEnabled(fid is not None)
         if fid is not None:
             value = feedback.get_feedback(self.session.store, fid).value
-            self.flip_button.setText("Change to 👎" if value == 1 else "Change to 👍")
+            self.flip_button.setText("Change to disliked" if value == 1 else "Change to liked")
+            self.flip_button.setIcon(icon("thumbs-down" if value == 1 else "thumbs-up"))
 
     def remove(self, feedback_id: int | None) -> None:
         """Ask, then forget an item for future training (trained versions keep theirs)."""

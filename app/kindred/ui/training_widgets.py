@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from kindred.core.training import runner
 from kindred.core.training.run import RunDir, process_alive
 from kindred.ui.charts import SERIES_COLORS, ChartView, new_chart, style_axis
+from kindred.ui.icons import set_icon
 
 TERMINAL = ("done", "stopped", "error")
 POLL_MS = 250
@@ -209,7 +210,7 @@ class CandidateNotice(QFrame):
         self.review_button.clicked.connect(lambda: self.review_requested.emit(self.version_id))
         self.review_button.clicked.connect(self.hide)
         close = QToolButton()
-        close.setText("×")
+        set_icon(close, "close")
         close.setAutoRaise(True)
         close.setToolTip("Dismiss (review it later on the Training page)")
         close.clicked.connect(self.hide)

@@ -39,15 +39,18 @@ from kindred.ui.charts import (
     section,
 )
 from kindred.ui.history_view import duration
+from kindred.ui.icons import icon, icon_text
 from kindred.ui.widgets import scrolled
 
 BASE_COLOR = "#9a9a9a"
 MAX_DAYS = 31  # the charts show at most the last month of activity
 COLUMNS = ["Version", "Status", "Active for", "Conversations", "Answers", "Tokens out",
-           "👍", "👎", "Corrections"]
+           "Liked", "Disliked", "Corrections"]
 CARDS = [("messages", "answers given"), ("conversations", "conversations"),
-         ("versions", "versions talked with"), ("ratings_up", "👍 liked"),
-         ("ratings_down", "👎 disliked"), ("corrections", "answers corrected")]
+         ("versions", "versions talked with"), ("ratings_up", "liked"),
+         ("ratings_down", "disliked"), ("corrections", "answers corrected")]
+ICONS = {"ratings_up": "thumbs-up", "ratings_down": "thumbs-down",  # cards, and table headers
+         "Liked": "thumbs-up", "Disliked": "thumbs-down"}
 
 
 def day_range(days: list[str], limit: int = MAX_DAYS) -> list[str]:
@@ -92,7 +95,8 @@ class UsageView(QWidget):
             cl.setContentsMargins(14, 10, 14, 10)
             value = QLabel("0")
             value.setObjectName("cardValue")
-            label = QLabel(text)
+            label = (icon_text(ICONS[key], text, "cardLabel") if key in ICONS
+                     else QLabel(text))
             label.setObjectName("cardLabel")
             cl.addWidget(value)
             cl.addWidget(label)
@@ -102,6 +106,9 @@ class UsageView(QWidget):
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("ledgerTable")
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        for col, name in enumerate(COLUMNS):
+            if name in ICONS:
+                self.table.horizontalHeaderItem(col).setIcon(icon(ICONS[name]))
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -249,13 +256,13 @@ class UsageView(QWidget):
         down = [data.per_day.get(d, {}).get("ratings_down", 0) for d in self.days]
         widget: QWidget
         if sum(up) + sum(down):
-            chart = bar_chart(labels, [Bars("👍 liked", up, GOOD), Bars("👎 disliked", down, BAD)],
+            chart = bar_chart(labels, [Bars("Liked", up, GOOD), Bars("Disliked", down, BAD)],
                               integer=True, legend=True)
             widget = ChartView(chart, height=220)
             self.ratings_chart = widget
         else:
-            widget = self._empty("No ratings yet. Use 👍 and 👎 under an answer to tell your "
-                                 "assistant how it did.")
+            widget = self._empty("No ratings yet. Use the thumbs up and down under an answer "
+                                 "to tell your assistant how it did.")
             self.ratings_chart = None
         self._replace(self.ratings_layout, getattr(self, "_ratings_widget", None), widget)
         self._ratings_widget = widget
