@@ -7,6 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from kindred import __version__
 from kindred.core.errors import KindredError
 
 # The command modules in kindred.cli, by name (to add a command, append its module's name).
@@ -24,6 +25,7 @@ def build_parser(only: Sequence[str] | None = None) -> argparse.ArgumentParser:
         prog="kindred", parents=[common],
         description="Chat with your own local assistant, and keep it.",
     )
+    parser.add_argument("--version", action="version", version=f"kindred {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in only or COMMAND_MODULES:
         importlib.import_module(f"kindred.cli.{name}").register(commands, common)

@@ -4,3 +4,7 @@ The GUI/CLI side (`runner`, `run`, `config`, `data`, `tokens`, `estimate`, `evid
 imports torch; `trainer`, `base_cache` and `job` do, and only run in the training process
 (`python -m kindred.core.training`). Keep this file free of imports for that reason.
 """
+
+WORKER_ARG = "--training-worker"
+"""In the desktop bundle there is no Python to run `-m kindred.core.training` with: the app's
+own executable is started with this first argument instead (see `kindred.frozen`)."""
