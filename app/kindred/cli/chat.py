@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
             text = args.message
         turn = chat.prepare(session.store, assistant, conversation.id, text)
         generation = engine.chat(turn.messages, turn.sampling)
+        if generation.stats.system_note:  # the persona or preferences did not all fit
+            print(generation.stats.system_note, file=sys.stderr)
         try:
             for piece in generation:
                 sys.stdout.write(piece)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from kindred.core.chat.system_budget import fit_system_message, system_limit
 from kindred.core.chat.window import common_prefix, shift_plan, stable_cut
 from kindred.core.errors import KindredError
 from kindred.core.formats.adapters_check import AdapterMismatchError, check_adapter_fits
@@ -56,6 +57,7 @@ class GenerationStats:
     finish_reason: str = "stop"
     dropped_messages: int = 0   # turns left out of the prompt (the oldest ones)
     tokens_evaluated: int = 0   # prompt tokens llama.cpp had to evaluate (the rest was cached)
+    system_note: str | None = None  # persona/preferences left out to fit (system_budget)
 
 
 @dataclass
@@ -112,6 +114,7 @@ class Engine:
         self._base_info: GGUFInfo | None = None
         self._formatter = self._make_formatter()
         self._overhead: int | None = None
+        self.system_note: str | None = None  # what the last prompt's system part left out
 
     # -- chat formatting --------------------------------------------------------------------
 
@@ -138,6 +141,12 @@ class Engine:
         system = [m for m in kept[:1] if m["role"] == "system"]
         turns = kept[len(system):]
         budget = self.n_ctx - room
+        self.system_note = None
+        if system:  # a persona or preferences too long for the context (see system_budget)
+            fitted = fit_system_message(system[0]["content"], system_limit(budget),
+                                        self._system_tokens)
+            system = [{"role": "system", "content": fitted.text}] if fitted.text else []
+            self.system_note = fitted.note
         fixed = len(self.tokenize_chat(system)) if system else 0
         overhead = self._message_overhead()
         costs = [len(self.llm.tokenize(m["content"].encode("utf-8"), add_bos=False,
@@ -158,6 +167,9 @@ class Engine:
             turns = [last]
             tokens = self.tokenize_chat(system + turns)
         return system + turns, tokens, dropped
+
+    def _system_tokens(self, text: str) -> int:
+        return len(self.tokenize_chat([{"role": "system", "content": text}]))
 
     def _message_overhead(self) -> int:
         """Tokens a message costs beyond its text (role markers, BOS, the answer's opening),
@@ -190,7 +202,8 @@ class Engine:
         sampling = sampling or SamplingParams()
         _, tokens, dropped = self.fit_messages(messages, self.room_for(sampling))
         stats = GenerationStats(adapters=[(a.key, a.scale) for a in self._active],
-                                tokens_in=len(tokens), dropped_messages=dropped)
+                                tokens_in=len(tokens), dropped_messages=dropped,
+                                system_note=self.system_note)
         max_new = min(sampling.max_tokens, self.n_ctx - len(tokens))
         self._cancel.clear()
         return Generation(self._stream(tokens, sampling, max_new, stats), stats)
