@@ -3,13 +3,18 @@
 `kindred train` shows what it will learn from, asks `[y/N]` (`--yes` answers for you), runs the
 training process, shows its progress on stderr and prints the new candidate version's id as the
 last line of stdout. Ctrl+C asks before stopping (the checkpoint is kept; `--resume` continues).
+The training process does not depend on this command: if it is killed (or its terminal closes),
+the run carries on to the end and archives its candidate; `kindred train --follow` (or
+`--resume`, which says the run is going) shows it again.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -20,7 +25,7 @@ from kindred.core.learning import feedback
 from kindred.core.session import Session, open_session
 from kindred.core.training import estimate, runner
 from kindred.core.training.config import TrainConfig
-from kindred.core.training.run import RunDir
+from kindred.core.training.run import RunDir, follow
 
 EXIT_REFUSED, EXIT_STOPPED = 1, 3
 
@@ -55,7 +60,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, help="exact number of training steps")
     p.add_argument("--epochs", type=int, help="passes over the data")
     p.add_argument("--resume", action="store_true",
-                   help="continue the last stopped or interrupted run")
+                   help="continue the last stopped or interrupted run (follows a running one)")
+    p.add_argument("--follow", action="store_true",
+                   help="show the progress of the run that is going (it is not changed)")
     p.set_defaults(run=train)
 
 
@@ -136,10 +143,16 @@ def _ask(session: Session, req: consent.ConsentRequest, question: str, yes: bool
 def train(args: argparse.Namespace) -> int:
     session = open_session(args.home)
     assistant = session.assistant(args.assistant)
-    if args.resume:
+    if args.resume or args.follow:
         if args.steps is not None or args.epochs is not None:
-            raise KindredError("--resume continues a run with its own settings; drop --steps "
-                               "and --epochs. Nothing was changed.")
+            raise KindredError("--resume and --follow go on with a run's own settings; drop "
+                               "--steps and --epochs. Nothing was changed.")
+        going = runner.running_runs(session, assistant.id)
+        if going:
+            return _watch(session, going[-1])
+        if args.follow:
+            raise KindredError(f"No training run of {assistant.name} is going. Nothing was "
+                               "changed.")
         run = runner.resumable_run(session, assistant.id)
         if run is None:
             raise KindredError(f"There is no stopped training run of {assistant.name} to "
@@ -164,6 +177,33 @@ def _follow(session: Session, run: RunDir, decision: consent.Decision, *, resume
     process = runner.launch(run, decision, resume=resume)
     assert process.stdout is not None
     outcome: dict[str, Any] = {}
+    with _asking_before_stop(session, run):
+        for line in process.stdout:
+            event = runner.parse_line(line)
+            if event is not None:
+                _show(event)
+                outcome = event if event["event"] in ("done", "stopped", "error") else outcome
+        code = process.wait()
+    return _conclude(outcome, code)
+
+
+def _watch(session: Session, run: RunDir) -> int:
+    """Follow a run some other command or window started (through its run folder)."""
+    state, total = run.state(), run.plan().get("total_steps", "?")
+    print(f"Training run {run.id} is already running (process {state.get('pid', '?')}, "
+          f"{total} steps); following it. Ctrl+C asks before stopping it; if this command "
+          "ends, the run carries on.", file=sys.stderr)
+    outcome: dict[str, Any] = {}
+    with _asking_before_stop(session, run):
+        for event in follow(run):
+            _show(event)
+            outcome = event if event["event"] in ("done", "stopped", "error") else outcome
+    return _conclude(outcome, None)
+
+
+@contextlib.contextmanager
+def _asking_before_stop(session: Session, run: RunDir) -> Iterator[None]:
+    """While inside: Ctrl+C asks for the `interrupt` consent; refused, training goes on."""
     previous = signal.getsignal(signal.SIGINT)
 
     def on_interrupt(signum: int, frame: Any) -> None:
@@ -181,16 +221,14 @@ def _follow(session: Session, run: RunDir, decision: consent.Decision, *, resume
 
     signal.signal(signal.SIGINT, on_interrupt)
     try:
-        for line in process.stdout:
-            event = runner.parse_line(line)
-            if event is not None:
-                _show(event)
-                outcome = event if event["event"] in ("done", "stopped", "error") else outcome
-        code = process.wait()
+        yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _conclude(outcome: dict[str, Any], code: int | None) -> int:
     kind = outcome.get("event")
-    if kind == "done" and code == 0:
+    if kind == "done" and code in (0, None):
         print(outcome["version"])
         return 0
     if kind == "stopped":
@@ -198,8 +236,8 @@ def _follow(session: Session, run: RunDir, decision: consent.Decision, *, resume
               "`kindred train --resume` continues it.", file=sys.stderr)
         return EXIT_STOPPED
     message = outcome.get("message") or (
-        f"The training process ended unexpectedly (exit {code}). Checkpoints are kept; "
-        "`kindred train --resume` continues from the last one.")
+        "The training process ended unexpectedly" + (f" (exit {code})" if code else "")
+        + ". Checkpoints are kept; `kindred train --resume` continues from the last one.")
     raise KindredError(message)
 
 

@@ -19,7 +19,6 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # progress is reported as JSON lines
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
-import json
 import signal
 import sys
 import traceback
@@ -28,7 +27,7 @@ from typing import Any
 
 from kindred.core.errors import KindredError
 from kindred.core.training.job import run_job
-from kindred.core.training.run import RunDir, StopFlag
+from kindred.core.training.run import ProgressLog, RunDir, StopFlag
 
 EXIT_DONE, EXIT_CRASH, EXIT_FAILED, EXIT_STOPPED = 0, 1, 2, 3
 # Training is background work: at a lower priority it gives the cores to the chat while an
@@ -64,20 +63,14 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a closed pipe is an error, not death
     run = RunDir(args.run_dir.resolve())
-    progress = None
-
-    def emit(event: dict[str, Any]) -> None:
-        nonlocal progress
-        line = json.dumps(event, ensure_ascii=False, allow_nan=False)
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
-        if progress is None and run.path.is_dir():
-            progress = run.progress_path.open("a", encoding="utf-8")
-        if progress is not None:
-            progress.write(line + "\n")
-            progress.flush()
-
+    # Whoever started us may die (a killed CLI, a closed window): its end of the pipe closes.
+    # Progress then goes on to the run folder alone (ProgressLog), and a write to stderr that
+    # fails is dropped, never fatal: the run finishes without anyone watching.
+    emit = ProgressLog(run, sys.stdout)
+    sys.stderr = _Tolerant(sys.stderr)
     try:
         finished = run_job(run, args.consent, resume=args.resume, emit=emit, stop=stop)
         return EXIT_DONE if finished else EXIT_STOPPED
@@ -89,6 +82,34 @@ def main(argv: list[str] | None = None) -> int:
         emit({"event": "error", "message": f"Training crashed: {type(exc).__name__}: {exc}. "
               "The last checkpoint is kept; `kindred train --resume` continues from it."})
         return EXIT_CRASH
+    finally:
+        emit.close()
+
+
+class _Tolerant:
+    """A text stream whose writes never raise (stderr after the terminal went away)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream: Any = stream
+        self.original: Any = stream
+
+    def write(self, text: str) -> int:
+        if self.stream is not None:
+            try:
+                return int(self.stream.write(text))
+            except (OSError, ValueError):
+                self.stream = None
+        return len(text)
+
+    def flush(self) -> None:
+        if self.stream is not None:
+            try:
+                self.stream.flush()
+            except (OSError, ValueError):
+                self.stream = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.original, name)
 
 
 if __name__ == "__main__":

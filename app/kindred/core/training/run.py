@@ -18,7 +18,8 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,123 @@ class RunDir:
         if status == "running" and not self.is_running():
             return "killed"
         return status
+
+
+class ProgressLog:
+    """The trainer's `emit`: every event goes to the run folder and, while someone reads it, to
+    stdout.
+
+    The run folder is the record (a view that comes later follows it); stdout is a courtesy to
+    the process that started the trainer. When that process dies its pipe closes: the next write
+    fails with EPIPE (or EIO on a closed terminal), and from then on only the folder is written,
+    so a run is never lost to a pipe.
+    """
+
+    def __init__(self, run: RunDir, stdout: Any) -> None:
+        self.run = run
+        self.stdout: Any = stdout
+        self._file: Any = None
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        line = json.dumps(event, ensure_ascii=False, allow_nan=False) + "\n"
+        if self._file is None and self.run.path.is_dir():
+            self._file = self.run.progress_path.open("a", encoding="utf-8")
+        if self._file is not None:
+            self._file.write(line)
+            self._file.flush()
+        if self.stdout is not None:
+            try:
+                self.stdout.write(line)
+                self.stdout.flush()
+            except (OSError, ValueError):  # EPIPE, EIO, or closed: nobody reads any more
+                if _fileno(self.stdout) == 1:
+                    _silence_stdout()
+                self.stdout = None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _fileno(stream: Any) -> int:
+    try:
+        return int(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return -1
+
+
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null, so the interpreter's own flush at exit cannot fail either
+    (it would print a BrokenPipeError and exit with 120 after a run that finished well)."""
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+
+
+def follow(run: RunDir, *, poll_s: float = 0.25, start_grace_s: float = 20.0
+           ) -> Iterator[dict[str, Any]]:
+    """The events of a run's current attempt, from its progress file, as they are written.
+
+    Starts at the newest `start` event already in the file (so a follower sees the whole attempt)
+    and ends after a `done`, `stopped` or `error` event, or when no trainer holds the run any
+    more (it was killed; everything it wrote has been read by then)."""
+    offset, buffer, waited = 0, b"", 0.0
+    pending: list[dict[str, Any]] = []
+    if run.progress_path.is_file():
+        data = run.progress_path.read_bytes()
+        cut = data.rfind(b"\n") + 1
+        offset, buffer = cut, b""
+        for raw in data[:cut].split(b"\n"):
+            event = _event(raw)
+            if event is None:
+                continue
+            if event["event"] == "start":
+                pending = []
+            pending.append(event)
+        if pending and pending[-1]["event"] in ("done", "stopped", "error") \
+                and not run.is_running():
+            yield from pending
+            return
+        pending = [e for e in pending if e["event"] not in ("done", "stopped", "error")]
+    yield from pending
+    while True:
+        running = run.is_running()  # before reading: a trainer that exits has written all
+        data = b""
+        if run.progress_path.is_file():
+            with run.progress_path.open("rb") as handle:
+                handle.seek(offset)
+                data = handle.read()
+        offset += len(data)
+        buffer += data
+        *lines, buffer = buffer.split(b"\n")
+        for raw in lines:
+            event = _event(raw)
+            if event is not None:
+                yield event
+                if event["event"] in ("done", "stopped", "error"):
+                    return
+        if not running and not (run.status() == "created" and waited < start_grace_s):
+            return
+        time.sleep(poll_s)
+        waited += poll_s
+
+
+def _event(raw: bytes) -> dict[str, Any] | None:
+    try:
+        event = json.loads(raw.decode("utf-8", "replace"))
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and isinstance(event.get("event"), str) else None
+
+
+def process_paused(pid: int) -> bool:
+    """True if the process is suspended (SIGSTOP: a window paused it, then went away)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+    except (OSError, IndexError):
+        return False
 
 
 def process_alive(pid: int) -> bool:
