@@ -88,3 +88,29 @@ def sibling_model_path() -> Path:
 @pytest.fixture(scope="session")
 def gemma_model_path() -> Path:
     return gemma_path()
+
+
+@functools.cache
+def gemma_base_cache() -> Path:
+    """The cache root holding Gemma dequantized for training (built once per machine, ~1 min),
+    beside the embedded model's shared cache."""
+    from kindred.core.training import base_cache
+    from support.training_helpers import SHARED_CACHE
+
+    path = gemma_path()
+    sha = gemma_expected_sha256()
+    if not base_cache.is_cached(SHARED_CACHE, sha):
+        model = base_cache.load_from_gguf(path)
+        base_cache.save_cache(model, SHARED_CACHE, sha)
+        del model
+    return SHARED_CACHE
+
+
+def link_base_cache(home_cache: Path, root: Path, sha256: str) -> None:
+    """Hard-link a shared dequantized base into a data home's cache (instant, no copy)."""
+    source = root / "bases" / sha256
+    target = home_cache / "bases" / sha256
+    target.mkdir(parents=True, exist_ok=True)
+    for item in source.iterdir():
+        if not (target / item.name).exists():
+            os.link(item, target / item.name)
