@@ -39,7 +39,7 @@ from kindred.core.learning.dataset import describe_counts
 from kindred.core.session import Session
 from kindred.core.training import estimate, runner
 from kindred.core.training.config import TrainConfig
-from kindred.core.training.run import RunDir
+from kindred.core.training.run import RunDir, process_paused
 from kindred.ui.candidate_review import CandidateReviewer, shown
 from kindred.ui.charts import section
 from kindred.ui.dialogs.consent import ConsentDialog
@@ -332,7 +332,9 @@ class TrainingView(QWidget):
     def attach(self, run: RunDir, pid: int = 0) -> None:
         """Follow a run's progress (one this page started, or one found running)."""
         self._detach()
-        self.run, self.pid, self.paused = run, pid, False
+        if pid <= 0:  # found running (started by another window or command): its recorded pid
+            pid = int(run.state().get("pid") or 0)
+        self.run, self.pid, self.paused = run, pid, pid > 0 and process_paused(pid)
         self.state = "starting"
         self.total = int(run.plan().get("total_steps") or 0)
         if self.chart_run != run.id:
