@@ -9,14 +9,16 @@ import pytest
 
 from kindred.core import consent
 from kindred.core.archive import ledger, versions
-from kindred.core.archive.catalog import GGUF, version_dir
+from kindred.core.archive.catalog import version_dir
 from kindred.core.archive.versions import Version
+from kindred.core.assistants import Sampling, update_assistant
 from kindred.core.chat import runtime
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import Message, create_conversation
 from kindred.core.chat.engine import Engine, SamplingParams
 from kindred.core.consent import ConsentError
 from kindred.core.errors import KindredError
+from kindred.core.formats.peft_files import SAFETENSORS
 from kindred.core.session import Session, open_session
 from kindred.core.upgrades import rollout, trial
 from kindred.core.upgrades.rollout import Plan, RolloutStopped
@@ -27,7 +29,9 @@ FAST = SamplingParams(temperature=0.0, top_k=1, max_tokens=3)
 
 @pytest.fixture
 def pair(session: Session, model_path: Path) -> tuple[Version, Version]:
-    """A active (seed 0), B a candidate (seed 1, child of A)."""
+    """A active (seed 0), B a candidate (seed 1, child of A); short greedy answers."""
+    update_assistant(session.store, session.assistant().id,
+                     sampling=Sampling(temperature=0.0, top_k=1, max_tokens=4))
     a = activate(session, make_version(session, model_path, seed=0))
     b = make_version(session, model_path, seed=1, parent=a.id)
     return a, b
@@ -157,7 +161,7 @@ def test_a_damaged_version_stops_the_rollout_at_the_last_good_blend(
     aid = session.assistant().id
     conv = create_conversation(session.store, aid)
     answer(session, engine, conv.id)  # 1 of 2 answers at 25 %
-    path = version_dir(session.home, b.id) / GGUF
+    path = version_dir(session.home, b.id) / SAFETENSORS
     os.chmod(path, 0o644)
     with path.open("r+b") as handle:
         handle.seek(-8, os.SEEK_END)

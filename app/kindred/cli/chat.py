@@ -6,11 +6,15 @@ import argparse
 import sys
 from typing import Any
 
+from kindred.cli.rollout import interview_now
 from kindred.core.archive import versions
+from kindred.core.assistants import Assistant, get_assistant
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import create_conversation
-from kindred.core.chat.runtime import load_engine
-from kindred.core.session import open_session
+from kindred.core.chat.engine import Engine
+from kindred.core.chat.runtime import adapter_refs_for, load_engine
+from kindred.core.session import Session, open_session
+from kindred.core.upgrades import rollout, trial
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -27,10 +31,9 @@ def run(args: argparse.Namespace) -> int:
     conversation = create_conversation(session.store, assistant.id)
     interactive = args.message is None
     if interactive:
-        active = versions.active_version(session.store, assistant.id)
-        using = versions.name_of(session.store, active) if active else "no adapter"
-        print(f"Chatting with {assistant.name} ({session.model_for(assistant).name}, {using}). "
-              "Ctrl+D to quit, Ctrl+C stops an answer.", file=sys.stderr)
+        print(f"Chatting with {assistant.name} ({session.model_for(assistant).name}, "
+              f"{_using(session, engine)}). Ctrl+D to quit, Ctrl+C stops an answer.",
+              file=sys.stderr)
     while True:
         if interactive:
             try:
@@ -42,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
                 continue
         else:
             text = args.message
+        if trial.current(session.store, assistant.id) is not None:
+            _trial_round(session, engine, assistant, conversation.id, text)
+            if not interactive:
+                return 0
+            continue
         turn = chat.prepare(session.store, assistant, conversation.id, text)
         generation = engine.chat(turn.messages, turn.sampling)
         if generation.stats.system_note:  # the persona or preferences did not all fit
@@ -57,5 +65,54 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         chat.save_answer(session.store, conversation.id, generation.partial,
                          generation.stats)
+        print(f"({_using(session, engine)})", file=sys.stderr)
+        _after_answer(session, engine, assistant)
         if not interactive:
             return 0
+
+
+def _using(session: Session, engine: Engine) -> str:
+    """The blend answering, as the small print says it: "Version 3 · 50 % Version 4"."""
+    if not engine.adapters:
+        return "no adapter"
+    named = versions.names(session.store, session.assistant().id)
+    return rollout.blend_label(named, [(a.key, a.scale) for a in engine.adapters])
+
+
+def _after_answer(session: Session, engine: Engine, assistant: Assistant) -> None:
+    """The rollout's pace: a step that is due is taken (the engine follows); a finished
+    rollout's outgoing version is interviewed at once."""
+    changed = rollout.advance_if_due(session.store, assistant.id)
+    if changed is None:
+        return
+    if changed.state == "stopped":
+        print(changed.reason, file=sys.stderr)
+        return
+    named = versions.names(session.store, assistant.id)
+    print(f"Rollout: now {rollout.blend_label(named, changed.adapters)}.", file=sys.stderr)
+    engine.set_adapters(adapter_refs_for(session, get_assistant(session.store, assistant.id)))
+    if changed.state == "finished" and changed.from_version:
+        interview_now(session, changed.from_version)
+
+
+def _trial_round(session: Session, engine: Engine, assistant: Assistant, conversation_id: int,
+                 text: str) -> None:
+    """Both versions answer, unnamed and in random order; the person picks (blind)."""
+    round_ = trial.run_round(session.store, engine, assistant, conversation_id, text)
+    first, second = trial.answers(session.store, round_)
+    for label, message in (("1", first), ("2", second)):
+        print(f"--- Answer {label} ---\n{message.content if message else ''}")
+    sys.stderr.write("Which is better? [1/2/s(ame)] ")
+    sys.stderr.flush()
+    pick = {"1": "first", "2": "second", "s": "same", "same": "same"}.get(
+        sys.stdin.readline().strip().lower())
+    if pick is None:
+        print("No pick: the round stays open (pick later in the app).", file=sys.stderr)
+        return
+    decided = trial.choose(session.store, round_.id, pick)
+    running = trial.get_trial(session.store, decided.trial_id)
+    names = trial.labels(session.store, running)
+    print(f"Answer 1 was {names[decided.first_is]}, answer 2 was "
+          f"{names[decided.version_of('second')]}. Tally: "
+          f"{trial.tally(session.store, assistant.id, running.a_version, running.b_version).text}"
+          ".", file=sys.stderr)

@@ -53,6 +53,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--confirm", metavar="ID", help="the version id, typed out, as consent")
     p = add("verify", run_verify, "recompute every hash of every kept version")
     p.add_argument("--json", action="store_true")
+    from kindred.cli.rollout import add_version_commands  # interview, report
+
+    add_version_commands(add)
 
 
 def when(timestamp: float | None) -> str:

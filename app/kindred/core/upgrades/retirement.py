@@ -1,0 +1,350 @@
+"""Graceful retirement: a version that stops being used is interviewed and documented first.
+
+The *interview* is a fixed, versioned question set shipped in `kindred/resources/interview.json`,
+put to the version greedily (its base model, its adapter alone at scale 1, the persona it served
+under). The *post-deployment report* gathers when it was active, how many answers it gave, their
+ratings, side-by-side trial tallies, what it learned (the cached insight summary, if any), its
+lineage and its ledger excerpt. Both are stored verbatim and immutably next to the version: one
+content-addressed JSON file each under `archive/records/ab/<sha256>` (mode 0444) plus a row naming
+its sha256 (`interviews`, `reports`); never inside the version folder, whose id is its manifest's
+hash. Holding either again returns the stored record unchanged. Anchor: Anthropic's model
+deprecation commitments (2025-11: keep the weights, interview the model, keep a report).
+
+Migration (issue 10) builds on `hold_interview(session, version_id)` and `report_for(store, id)`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from kindred.core.archive import ledger
+from kindred.core.archive.catalog import get_version, list_versions, names, verified_path
+from kindred.core.archive.versions import active_periods
+from kindred.core.atomic import db_write, write_atomic
+from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
+from kindred.core.errors import KindredError, NotFoundError
+from kindred.core.hashing import sha256_bytes
+from kindred.core.learning.feedback import system_prompt
+from kindred.core.session import Session
+from kindred.core.store import Store, now
+
+FORMAT = 1
+ANSWER_TOKENS = 160
+IN_USE = ("active", "trial")
+
+
+@dataclass(frozen=True)
+class Progress:
+    fraction: float
+    message: str
+
+
+@dataclass(frozen=True)
+class Record:
+    """A stored interview or report: its parsed content and the sha256 of its bytes."""
+
+    kind: str
+    version_id: str
+    sha256: str
+    content: dict[str, Any]
+    created_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.content, "sha256": self.sha256}
+
+
+class TamperedRecordError(KindredError):
+    """A stored interview or report no longer matches the sha256 recorded for it."""
+
+
+def question_set() -> tuple[str, list[str]]:
+    """(set id, questions) of the shipped interview."""
+    data = json.loads(resources.files("kindred.resources").joinpath("interview.json")
+                      .read_text("utf-8"))
+    return str(data["id"]), [str(q) for q in data["questions"]]
+
+
+def record_path(store_or_home: Any, digest: str) -> Path:
+    home = getattr(store_or_home, "home", store_or_home)
+    return Path(home.archive) / "records" / digest[:2] / digest
+
+
+def record_bytes(content: dict[str, Any]) -> bytes:
+    return json.dumps(content, sort_keys=True, indent=1, ensure_ascii=False,
+                      allow_nan=False).encode()
+
+
+def put_record(store: Store, data: bytes) -> str:
+    """Keep one record file, content addressed and read-only; returns its sha256."""
+    digest = sha256_bytes(data)
+    path = record_path(store, digest)
+    if not path.exists():
+        write_atomic(path, data, mode=0o444)
+    return digest
+
+
+def read_record(store: Store, digest: str) -> dict[str, Any]:
+    """A record's content after checking its bytes still hash to `digest`."""
+    path = record_path(store, digest)
+    if not path.is_file():
+        raise TamperedRecordError(f"The record {digest[:12]} is missing from the archive.")
+    data = path.read_bytes()
+    if sha256_bytes(data) != digest:
+        raise TamperedRecordError(f"The record {digest[:12]} was edited after it was stored "
+                                  "(its sha256 no longer matches).")
+    return dict(json.loads(data))
+
+
+def _stored(store: Store, table: str, version_id: str) -> Record | None:
+    row = store.db.execute(f"SELECT sha256, created_at FROM {table} WHERE version_id = ?",
+                           [version_id]).fetchone()
+    if row is None:
+        return None
+    kind = "interview" if table == "interviews" else "report"
+    return Record(kind, version_id, str(row[0]), read_record(store, str(row[0])), float(row[1]))
+
+
+def interview_for(store: Store, version_id: str) -> Record | None:
+    """The stored interview of a version, or None if it was never held."""
+    return _stored(store, "interviews", get_version(store, version_id).id)
+
+
+def stored_report(store: Store, version_id: str) -> Record | None:
+    return _stored(store, "reports", get_version(store, version_id).id)
+
+
+def _save(store: Store, table: str, version_id: str, content: dict[str, Any],
+          event: str, extra: dict[str, Any]) -> Record:
+    """Write the file, then the row and its ledger event; a second writer's row wins."""
+    data = record_bytes(content)
+    digest = put_record(store, data)
+    with db_write(store) as db:
+        existing = _stored(store, table, version_id)
+        if existing is not None:
+            return existing
+        row: dict[str, Any] = {"version_id": version_id, "sha256": digest, "created_at": now()}
+        if table == "interviews":
+            row["questions"] = content["questions"]
+        db.table(table).insert(row)
+        version = get_version(store, version_id)
+        ledger.append(store, event, {"version": version_id, "sha256": digest, **extra},
+                      assistant_id=version.assistant_id)
+    stored = _stored(store, table, version_id)
+    assert stored is not None
+    return stored
+
+
+# -- the interview ---------------------------------------------------------------------------
+
+
+def hold_interview(session: Session, version_id: str, *, engine: Engine | None = None,
+                   max_tokens: int = ANSWER_TOKENS
+                   ) -> Generator[Progress | Record, None, Record]:
+    """Ask the version the shipped questions (greedy) and store the answers verbatim.
+
+    Yields Progress events, then the stored Record (the background-task helper passes the last
+    event on as the result); returns it too. Held before: yields and returns the stored one,
+    unchanged. `engine` (on the version's base) is borrowed and its adapters restored after;
+    without one, an engine is loaded and closed here.
+    """
+    store = session.store
+    version = get_version(store, version_id)
+    if (existing := interview_for(store, version.id)) is not None:
+        yield Progress(1.0, "The interview was held before")
+        yield existing
+        return existing
+    if version.status == "deleted":
+        raise KindredError(f"Version {version.short} was deleted; it cannot be interviewed.")
+    gguf = verified_path(store, version.id)
+    set_id, questions = question_set()
+    assistant = session.assistant(version.assistant_id)
+    model = _model_for(store, version.base_sha256)
+    persona = system_prompt(store, assistant)
+    sampling = SamplingParams(temperature=0.0, top_p=1.0, top_k=1, repeat_penalty=1.1,
+                              max_tokens=max_tokens)
+    yield Progress(0.0, f"Interviewing {names(store, version.assistant_id).get(version.id)}")
+    own = engine is None
+    eng = engine if engine is not None else Engine(model["path"], n_ctx=2048)
+    previous = eng.adapters
+    answers: list[dict[str, str]] = []
+    try:
+        eng.set_adapters([AdapterRef(version.id, gguf, 1.0)])
+        for i, question in enumerate(questions):
+            messages = [{"role": "system", "content": persona}] if persona else []
+            messages.append({"role": "user", "content": question})
+            text = eng.chat(messages, sampling).read()
+            answers.append({"question": question, "answer": text})
+            yield Progress((i + 1) / len(questions), f"Question {i + 1} of {len(questions)}")
+    finally:
+        if own:
+            eng.close()
+        else:
+            eng.set_adapters(previous)
+    content = {"format": FORMAT, "kind": "interview", "version": version.id,
+               "questions": set_id, "base_sha256": version.base_sha256,
+               "model": model["name"], "persona": persona,
+               "sampling": {"temperature": 0.0, "top_k": 1, "repeat_penalty": 1.1,
+                            "max_tokens": max_tokens},
+               "answers": answers, "held_at": now()}
+    record = _save(store, "interviews", version.id, content, ledger.INTERVIEWED,
+                   {"questions": set_id})
+    yield record
+    return record
+
+
+def interview(session: Session, version_id: str, **kwargs: Any) -> Record:
+    """`hold_interview` run to its end (CLI, tests)."""
+    gen = hold_interview(session, version_id, **kwargs)
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+
+def _model_for(store: Store, base_sha256: str) -> dict[str, Any]:
+    row = store.db.execute("SELECT path, name FROM models WHERE sha256 = ?",
+                           [base_sha256]).fetchone()
+    if row is None:
+        raise NotFoundError(f"The base model {base_sha256[:12]} this version was made for is "
+                            "not registered here; add it to interview the version.")
+    return {"path": row[0], "name": row[1]}
+
+
+def pending(store: Store, assistant_id: int) -> list[str]:
+    """Retired versions whose interview was never held (oldest first)."""
+    rows = store.db.execute(
+        "SELECT v.id FROM versions v LEFT JOIN interviews i ON i.version_id = v.id "
+        "WHERE v.assistant_id = ? AND v.status = 'retired' AND i.version_id IS NULL "
+        "ORDER BY v.status_at", [assistant_id]).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+# -- the post-deployment report --------------------------------------------------------------
+
+
+def report_for(store: Store, version_id: str) -> Record:
+    """The version's post-deployment report. Once it is out of use the report is stored (first
+    call) and every later call returns that stored one unchanged; while it is still in use
+    (active or in a rollout) a provisional report is built and not stored."""
+    version = get_version(store, version_id)
+    if (existing := stored_report(store, version.id)) is not None:
+        return existing
+    content = build_report(store, version.id)
+    if version.status in IN_USE or _in_rollout(store, version.id):
+        content["final"] = False
+        return Record("report", version.id, sha256_bytes(record_bytes(content)), content, now())
+    return _save(store, "reports", version.id, content, ledger.REPORTED, {})
+
+
+def _in_rollout(store: Store, version_id: str) -> bool:
+    row = store.db.execute("SELECT 1 FROM rollouts WHERE state IN ('running', 'paused', "
+                           "'held', 'stopped') AND ? IN (from_version, to_version)",
+                           [version_id]).fetchone()
+    return row is not None
+
+
+def build_report(store: Store, version_id: str) -> dict[str, Any]:
+    """Everything known about a version's time in use, from the database and the ledger."""
+    from kindred.core.upgrades import trial
+
+    version = get_version(store, version_id)
+    aid = version.assistant_id
+    named = names(store, aid)
+    lineage = list_versions(store, aid)
+    by_id = {v.id: v for v in lineage}
+    ancestors: list[dict[str, str]] = []
+    cursor = version.parent
+    while cursor and cursor in by_id:
+        ancestors.append({"id": cursor, "name": named.get(cursor, cursor[:12])})
+        cursor = by_id[cursor].parent
+    children = [{"id": v.id, "name": named.get(v.id, v.short), "status": v.status}
+                for v in lineage if v.parent == version.id]
+    periods = active_periods(store, aid).get(version.id, [])
+    answers, blended, ratings = _usage(store, aid, version.id)
+    events = [e.to_json() for e in ledger.events(store, assistant_id=aid)
+              if version.id in json.dumps(e.payload)]
+    interview = store.db.execute("SELECT sha256 FROM interviews WHERE version_id = ?",
+                                 [version.id]).fetchone()
+    return {
+        "format": FORMAT, "kind": "report", "version": version.id,
+        "name": named.get(version.id, version.short), "status": version.status,
+        "source": version.source, "created_at": version.created_at,
+        "base_sha256": version.base_sha256, "metrics": version.metrics,
+        "active": [{"from": start, "to": end} for start, end in periods],
+        "answers_given": answers, "answers_in_a_blend": blended, "ratings": ratings,
+        "trials": trial.tallies(store, version.id),
+        "insight": _insight_summary(store, version.id),
+        "lineage": {"ancestors": ancestors, "children": children},
+        "ledger": events, "interview": interview[0] if interview else None,
+        "final": True, "written_at": now(),
+    }
+
+
+def _usage(store: Store, assistant_id: int, version_id: str
+           ) -> tuple[int, int, dict[str, int]]:
+    rows = store.db.execute(
+        "SELECT m.id, m.adapters FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+        " WHERE c.assistant_id = ? AND m.role = 'assistant' AND m.adapters LIKE ?",
+        [assistant_id, f'%"{version_id}"%']).fetchall()
+    ids = [int(r[0]) for r in rows if any(k == version_id for k, _ in json.loads(r[1]))]
+    blended = sum(1 for r in rows if len(json.loads(r[1])) > 1)
+    up = down = 0
+    if ids:
+        marks = ",".join("?" * len(ids))
+        for value, count in store.db.execute(
+                f"SELECT value, COUNT(*) FROM feedback WHERE kind = 'rating' AND message_id IN "
+                f"({marks}) GROUP BY value", ids).fetchall():
+            if value == 1:
+                up = int(count)
+            elif value == -1:
+                down = int(count)
+    return len(ids), blended, {"up": up, "down": down}
+
+
+def _insight_summary(store: Store, version_id: str) -> list[str] | None:
+    """The cached "What it learned" summary of this version, if one was ever computed."""
+    folder = store.home.cache / "insight"
+    if not folder.is_dir():
+        return None
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("version") == version_id:
+            return [str(s) for s in data.get("summary") or []]
+    return None
+
+
+def report_lines(content: dict[str, Any]) -> list[tuple[str, str]]:
+    """The report as (field, text) lines, for people (the CLI and History share them)."""
+    lines = [("version", f"{content['name']} ({content['version'][:12]}), {content['status']}"
+              + ("" if content.get("final", True) else " (still in use: provisional)")),
+             ("created", _when(content["created_at"]))]
+    for period in content["active"]:
+        lines.append(("active", f"{_when(period['from'])} to "
+                                f"{_when(period['to']) if period['to'] else 'now'}"))
+    lines.append(("answers given", f"{content['answers_given']} "
+                                   f"({content['answers_in_a_blend']} in a rollout blend)"))
+    lines.append(("ratings", f"{content['ratings']['up']} up, {content['ratings']['down']} down"))
+    for t in content["trials"]:
+        lines.append(("trial", f"{t['b_name']} against {t['a_name']}: {t['text']}"))
+    for sentence in content.get("insight") or []:
+        lines.append(("learned", sentence))
+    ancestors = " ← ".join(a["name"] for a in content["lineage"]["ancestors"]) or "none"
+    lines.append(("lineage", f"parents: {ancestors}; children: "
+                  + (", ".join(c["name"] for c in content["lineage"]["children"]) or "none")))
+    lines.append(("ledger", f"{len(content['ledger'])} events"))
+    lines.append(("interview", content["interview"][:12] if content["interview"] else "not held"))
+    return lines
+
+
+def _when(timestamp: float | None) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M") if timestamp else "-"
