@@ -53,7 +53,14 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse(list(sys.argv[1:] if argv is None else argv))
+    given = list(sys.argv[1:] if argv is None else argv)
+    for arg in given:  # bytes that are not UTF-8 arrive as lone surrogates (surrogateescape)
+        if any("\udc80" <= c <= "\udcff" for c in arg):
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            print(f"kindred: the argument '{shown}' is not valid UTF-8 text; retype it. "
+                  "Nothing was changed.", file=sys.stderr)
+            return 2
+    args = parse(given)
     try:
         return int(args.run(args) or 0)
     except KindredError as exc:

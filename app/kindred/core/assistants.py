@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import unicodedata
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -12,6 +14,33 @@ from kindred.core.store import Store, insert, now
 
 DEFAULT_NAME = "Kindred"
 DEFAULT_PERSONA = "You are a helpful, friendly assistant. Answer clearly and concisely."
+MAX_NAME = 100
+
+
+def clean_name(name: str) -> str:
+    """An assistant's name as it is stored: text a person reads, one line, no control characters
+    (NUL, or ESC that would recolour a terminal), at most MAX_NAME characters."""
+    if not isinstance(name, str):
+        raise KindredError("An assistant's name must be text. Nothing was changed.")
+    name = name.strip()
+    if not name:
+        raise KindredError("An assistant needs a name.")
+    bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")),
+               None)
+    if bad is not None:
+        raise KindredError(f"An assistant's name cannot hold the control character U+{ord(bad):04X}"
+                           ". Nothing was changed.")
+    if len(name) > MAX_NAME:
+        raise KindredError(f"An assistant's name is at most {MAX_NAME} characters (this one has "
+                           f"{len(name)}). Nothing was changed.")
+    return name
+
+
+def parse_key(key: int | str) -> int | str:
+    """How a person names an assistant: by its name (text, even `7`), or by id as `#7`."""
+    if isinstance(key, str) and key.startswith("#") and key[1:].isdigit():
+        return int(key[1:])
+    return key
 
 
 @dataclass(frozen=True)
@@ -23,6 +52,14 @@ class Sampling:
     max_tokens: int = 512
 
     def validated(self) -> Sampling:
+        for f in fields(self):  # types first: a float top_k would reach llama.cpp's C API
+            value = getattr(self, f.name)
+            whole = f.name in ("top_k", "max_tokens")
+            if isinstance(value, bool) or not isinstance(value, int if whole else int | float) \
+                    or not math.isfinite(value):
+                kind = "a whole number" if whole else "a number"
+                raise KindredError(f"Invalid sampling setting: {f.name} must be {kind} "
+                                   f"(got {value!r}).")
         checks = [
             (0.0 <= self.temperature <= 5.0, "temperature must be between 0 and 5"),
             (0.0 < self.top_p <= 1.0, "top_p must be above 0 and at most 1"),
@@ -61,9 +98,7 @@ class Assistant:
 def create_assistant(store: Store, name: str, *, model_id: str | None = None,
                      persona: str = DEFAULT_PERSONA, sampling: Sampling | None = None
                      ) -> Assistant:
-    name = name.strip()
-    if not name:
-        raise KindredError("An assistant needs a name.")
+    name = clean_name(name)
     if store.db.execute("SELECT 1 FROM assistants WHERE name = ?", [name]).fetchone():
         raise KindredError(f"There is already an assistant named '{name}'.")
     model = get_model(store, model_id) if model_id else ensure_embedded_model(store)
@@ -91,7 +126,8 @@ def list_assistants(store: Store) -> list[Assistant]:
 
 
 def get_assistant(store: Store, key: int | str) -> Assistant:
-    """By id or by name."""
+    """By id (an int, or `#7`) or by name (any other text, even `7`)."""
+    key = parse_key(key)
     column = "id" if isinstance(key, int) else "name"
     rows = list(store.db.query(f"SELECT * FROM assistants WHERE {column} = ?", [key]))
     if not rows:
@@ -105,9 +141,7 @@ def update_assistant(store: Store, assistant_id: int, *, name: str | None = None
     """Persona and sampling settings; the base model and active adapter change elsewhere."""
     changes: dict[str, Any] = {}
     if name is not None:
-        name = name.strip()
-        if not name:
-            raise KindredError("An assistant needs a name.")
+        name = clean_name(name)
         clash = store.db.execute(
             "SELECT 1 FROM assistants WHERE name = ? AND id != ?", [name, assistant_id]
         ).fetchone()

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import platformdirs
 
+from kindred.core.errors import KindredError
+
 ENV_HOME = "KINDRED_HOME"
 
 
@@ -47,8 +49,20 @@ class DataHome:
         return self.root / "tmp"
 
     def ensure(self) -> DataHome:
-        for folder in (self.root, self.objects, self.datasets, self.runs, self.cache, self.tmp):
-            folder.mkdir(parents=True, exist_ok=True)
+        """Create the folders; a home that is a file, or under a folder we may not write to,
+        is a clear KindredError (nothing is created)."""
+        if self.root.exists() and not self.root.is_dir():
+            raise KindredError(f"The data home {self.root} is a file, not a folder. Choose a "
+                               "folder with --home or KINDRED_HOME. Nothing was changed.")
+        try:
+            for folder in (self.root, self.objects, self.datasets, self.runs, self.cache,
+                           self.tmp):
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise KindredError(f"Kindred cannot create its data home {self.root}: {reason} "
+                               f"({exc.filename}). Choose a folder you can write to with "
+                               "--home or KINDRED_HOME.") from exc
         return self
 
 

@@ -19,11 +19,9 @@ class Session:
     store: Store
 
     def assistant(self, key: int | str | None = None) -> Assistant:
-        """The named assistant, or the first one."""
+        """The named assistant (by name, or by id as an int or `#7`), or the first one."""
         if key is None:
             return ensure_default_assistant(self.store)
-        if isinstance(key, str) and key.isdigit():
-            key = int(key)
         return get_assistant(self.store, key)
 
     def model_for(self, assistant: Assistant) -> Model:

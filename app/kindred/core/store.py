@@ -219,18 +219,27 @@ class Store:
 
     @contextmanager
     def tx(self) -> Iterator[sqlite_utils.Database]:
-        """One atomic unit of writes: all or nothing."""
+        """One atomic unit of writes: all or nothing. A database another program holds past
+        the busy timeout is a DatabaseLockedError (a clear message), on every write path."""
         conn = self.db.conn
         if conn.in_transaction:
             yield self.db
             return
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise _locked(self, exc) from exc
         try:
             yield self.db
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise _locked(self, exc) from exc
 
     def close(self) -> None:
         self.db.conn.close()
@@ -242,6 +251,14 @@ class Store:
 
 class DatabaseLockedError(KindredError):
     """Another program holds the database; we wait a little, then say so instead of hanging."""
+
+
+def _locked(store: Store, exc: sqlite3.OperationalError) -> Exception:
+    if "locked" in str(exc) or "busy" in str(exc):
+        return DatabaseLockedError(
+            f"The database {store.home.db_path} is locked by another program (another Kindred "
+            "window or command?). Nothing was changed; try again.")
+    return exc
 
 
 def open_store(home: DataHome, *, busy_timeout_s: float = 5.0) -> Store:

@@ -12,6 +12,7 @@ is the user's decision, so the caller asks for a `restore` consent (`ImportResul
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import os
@@ -36,7 +37,7 @@ from kindred.core.archive.objects import dataset_path as _dataset_path
 from kindred.core.archive.objects import verify_version
 from kindred.core.archive.recovery import forget_orphans
 from kindred.core.archive.versions import Version, get_version, list_versions, version_dir
-from kindred.core.assistants import Assistant, Sampling, get_assistant
+from kindred.core.assistants import Assistant, Sampling, clean_name, get_assistant
 from kindred.core.atomic import db_write, fsync_dir, publish_dir, remove_tree, scratch, seal_dir
 from kindred.core.errors import KindredError
 from kindred.core.hashing import sha256_bytes, sha256_file
@@ -106,6 +107,9 @@ def export_bundle(store: Store, assistant: Assistant, path: str | Path) -> Expor
     path = Path(path).expanduser()
     if path.is_dir():
         raise KindredError(f"{path} is a folder; give a file name for the bundle.")
+    if not path.parent.is_dir():
+        raise KindredError(f"The folder {path.parent} does not exist; create it or choose "
+                           "another place. Nothing was written.")
     kept = list_versions(store, assistant.id)
     for version in kept:
         check = verify_version(store, version.id)
@@ -134,7 +138,8 @@ def export_bundle(store: Store, assistant: Assistant, path: str | Path) -> Expor
     header = json.dumps({"format": FORMAT, "created_at": now(),
                          "assistant": _assistant_json(store, assistant), "files": files},
                         ensure_ascii=False, indent=1).encode()
-    partial = path.with_name(f".{path.name}.partial")
+    _remove_stale_partials(path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
             _add(tar, HEADER, header)
@@ -153,6 +158,20 @@ def export_bundle(store: Store, assistant: Assistant, path: str | Path) -> Expor
                       {"file": path.name, "sha256": digest, "versions": len(kept),
                        "bundle": sha256_bytes(header)}, assistant_id=assistant.id)
     return ExportResult(path, digest, path.stat().st_size, len(kept))
+
+
+def _remove_stale_partials(path: Path) -> None:
+    """What an export killed midway left beside `path` (its process is gone): removed."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.partial"):
+        pid = stale.name[len(path.name) + 2:-len(".partial")]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            stale.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def _add(tar: tarfile.TarFile, name: str, value: bytes | Path) -> None:
@@ -199,9 +218,10 @@ def _taken(store: Store, name: str) -> bool:
 def _free_name(store: Store, original: str, wanted: str | None) -> str:
     """The name asked for (which must be free), else the bundle's, else "NAME (imported N)"."""
     if wanted is not None:
-        wanted = wanted.strip()
-        if not wanted:
-            raise fail("The assistant needs a name.")
+        try:
+            wanted = clean_name(wanted)
+        except KindredError as exc:
+            raise fail(str(exc).removesuffix(" Nothing was changed.")) from exc
         if _taken(store, wanted):
             raise fail(f"There is already an assistant named '{wanted}'; choose another name.")
         return wanted

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from kindred.core.archive.bundle_feedback import check_feedback
+from kindred.core.archive.bundle_fields import FieldError, check_fields
 from kindred.core.archive.ledger import event_hash
 from kindred.core.archive.versions import SOURCES, STATUSES
 from kindred.core.errors import KindredError
@@ -253,6 +254,11 @@ def _check_contents(store: Store, bundle: CheckedBundle,
     problem = check_feedback(bundle.feedback, bundle.conversations)
     if problem:
         raise fail(f"The bundle is malformed: {problem}.")
+    try:  # types and ranges, as strict as the CLI's own input (bundle_fields)
+        check_fields(bundle.header, bundle.versions, bundle.conversations, bundle.events,
+                     bundle.feedback)
+    except FieldError as exc:
+        raise fail(f"The bundle is malformed: {exc}.") from exc
 
 
 def _check_version_entry(entry: Any, manifest_bytes: Any) -> str:

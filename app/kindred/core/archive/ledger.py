@@ -168,4 +168,9 @@ def verify(store: Store) -> LedgerCheck:
     if witness is not None and int(witness[0]) < last:
         return LedgerCheck(False, count, int(witness[0]) + 1,
                            f"event {int(witness[0]) + 1} was added outside the ledger")
+    from kindred.core.archive.ledger_consents import consent_problem
+
+    problem = consent_problem(store)
+    if problem is not None:
+        return LedgerCheck(False, count, problem[0], problem[1])
     return LedgerCheck(True, count)
