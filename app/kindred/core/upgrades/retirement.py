@@ -230,14 +230,14 @@ def pending(store: Store, assistant_id: int) -> list[str]:
 
 
 def report_for(store: Store, version_id: str) -> Record:
-    """The version's post-deployment report. Once it is out of use the report is stored (first
-    call) and every later call returns that stored one unchanged; while it is still in use
-    (active or in a rollout) a provisional report is built and not stored."""
+    """The version's post-deployment report. Once it is retired the report is stored (first
+    call) and every later call returns that stored one unchanged; before (a candidate, in use,
+    in a rollout) a provisional report is built and not stored."""
     version = get_version(store, version_id)
     if (existing := stored_report(store, version.id)) is not None:
         return existing
     content = build_report(store, version.id)
-    if version.status in IN_USE or _in_rollout(store, version.id):
+    if version.status != "retired" or _in_rollout(store, version.id):
         content["final"] = False
         return Record("report", version.id, sha256_bytes(record_bytes(content)), content, now())
     return _save(store, "reports", version.id, content, ledger.REPORTED, {})
