@@ -3,13 +3,16 @@
 Removes abandoned scratch folders in `home.tmp` (see `atomic.clean_leftovers`), finishes
 deletions interrupted between the database update and the folder removal, and sets aside (never
 deletes) complete version folders whose database row was never committed: a crash between the
-rename into the archive and the commit. Such a copy is dropped once the same version is archived
-again (`forget_orphans`).
+rename into the archive and the commit. Such a copy is dropped once its weights are archived
+again (`forget_orphans`, `reclaim_orphans`: same adapter weights for the same base, whatever the
+creation time in the manifest); `orphans` lists the others, for a person to see.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from kindred.core.archive.catalog import remove_object, version_dir
@@ -23,9 +26,56 @@ def orphan_dir(store: Store, version_id: str) -> Path:
 
 
 def forget_orphans(store: Store, version_ids: list[str]) -> None:
-    """A version now properly archived no longer needs the copy a crash left aside."""
+    """A version now properly archived no longer needs the copy a crash left aside (the same
+    id, or the same weights archived again under a newer creation time)."""
     for version_id in version_ids:
         remove_tree(orphan_dir(store, version_id))
+    reclaim_orphans(store)
+
+
+@dataclass(frozen=True)
+class Orphan:
+    id: str
+    path: Path
+    size_bytes: int
+    weights_sha256: str | None
+    base_sha256: str | None
+
+
+def orphans(store: Store) -> list[Orphan]:
+    """The folders set aside by `recover`, with what identifies their weights."""
+    root = store.home.archive / "orphans"
+    found: list[Orphan] = []
+    if not root.is_dir():
+        return found
+    for folder in sorted(root.iterdir()):
+        weights = base = None
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            weights = str(manifest["files"]["adapter_model.safetensors"])
+            base = str(manifest["base"]["sha256"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        found.append(Orphan(folder.name, folder, size, weights, base))
+    return found
+
+
+def reclaim_orphans(store: Store) -> list[str]:
+    """Remove the orphans whose weights an archived (not deleted) version holds for the same
+    base: nothing is lost. Returns their ids; the others stay (see `orphans`)."""
+    removed: list[str] = []
+    for orphan in orphans(store):
+        if orphan.weights_sha256 is None:
+            continue
+        kept = store.db.execute(
+            "SELECT 1 FROM versions WHERE status != 'deleted' AND base_sha256 = ? AND "
+            "json_extract(manifest, '$.files.\"adapter_model.safetensors\"') = ? LIMIT 1",
+            [orphan.base_sha256, orphan.weights_sha256]).fetchone()
+        if kept:
+            remove_tree(orphan.path)
+            removed.append(orphan.id)
+    return removed
 
 
 def object_ids(store: Store) -> list[str]:
@@ -45,6 +95,7 @@ def recover(store: Store) -> list[str]:
     done = [f"removed leftover {name}" for name in clean_leftovers(store.home)]
     statuses = dict(store.db.execute("SELECT id, status FROM versions").fetchall())
     suspects = [i for i in object_ids(store) if statuses.get(i, "deleted") == "deleted"]
+    done += [f"reclaimed orphan {i[:12]} (archived again)" for i in reclaim_orphans(store)]
     if not suspects:
         return done
     try:
