@@ -91,19 +91,22 @@ def gemma_model_path() -> Path:
 
 
 @functools.cache
-def gemma_base_cache() -> Path:
-    """The cache root holding Gemma dequantized for training (built once per machine, ~1 min),
-    beside the embedded model's shared cache."""
+def shared_cache(path: Path) -> Path:
+    """The cache root holding `path` dequantized for training (built once per machine: ~20 s
+    for the sibling, ~1 min for Gemma), beside the embedded model's shared cache."""
     from kindred.core.training import base_cache
     from support.training_helpers import SHARED_CACHE
 
-    path = gemma_path()
-    sha = gemma_expected_sha256()
+    sha = sha256_file(path)
     if not base_cache.is_cached(SHARED_CACHE, sha):
         model = base_cache.load_from_gguf(path)
         base_cache.save_cache(model, SHARED_CACHE, sha)
         del model
     return SHARED_CACHE
+
+
+def gemma_base_cache() -> Path:
+    return shared_cache(gemma_path())
 
 
 def link_base_cache(home_cache: Path, root: Path, sha256: str) -> None:

@@ -207,6 +207,15 @@ MIGRATIONS: list[list[str]] = [
             created_at REAL NOT NULL
         )""",
     ],
+    # 7: a migrated version's migration card (agreement with the old version, negative flips,
+    # likelihood factors on both bases), measured after it is archived
+    [
+        """CREATE TABLE migration_cards (
+            version_id TEXT PRIMARY KEY REFERENCES versions(id),
+            card TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+    ],
 ]
 
 

@@ -46,6 +46,7 @@ TRIAL_VOTE = "trial_vote"
 TRIAL_ENDED = "trial_ended"
 INTERVIEWED = "interviewed"
 REPORTED = "reported"
+MIGRATED = "migrated"  # a version re-learned on another base (payload: from/to version+base)
 # Kinds after which an assistant talks through a different version (payload: version, previous).
 ACTIVE_CHANGES = (ACTIVATED, RESTORED, RETIRED, ROLLOUT_FINISHED)
 

@@ -137,20 +137,24 @@ def archive_peft(store: Store, assistant: Assistant, tensors: Mapping[str, np.nd
                  parent: str | None = None, dataset: str | None = None,
                  metrics: Mapping[str, Any] | None = None,
                  training: Mapping[str, Any] | None = None, status: str = "candidate",
-                 name: str = "adapter", imported: Mapping[str, Any] | None = None) -> Version:
+                 name: str = "adapter", imported: Mapping[str, Any] | None = None,
+                 model: Model | None = None, migrated: Mapping[str, Any] | None = None
+                 ) -> Version:
     """Archive a LoRA adapter (PEFT-named float tensors + its PEFT config) as a new version.
 
     Checks it against the assistant's base model (module names, shapes) first; writes the
     PEFT files, the llama.cpp GGUF and the manifest; the version appears only complete. Raises a
     KindredError, with nothing changed, if anything does not fit. `imported` (where an outside
-    adapter came from) adds an `imported` ledger event in the same transaction.
+    adapter came from) adds an `imported` ledger event in the same transaction. `model`: the
+    base it was made for when not the assistant's (a migration, whose `migrated` payload (from
+    version/base, to base) becomes a `migrated` ledger event in the same transaction).
     """
     if source not in SOURCES:
         raise KindredError(f"Unknown version source '{source}'.")
     if status not in ("candidate", "trial"):
         raise KindredError("A new version starts as a candidate (or on trial), never active.")
     config = check_config(dict(config), f"{name}'s config")
-    model = get_model(store, assistant.model_id)
+    model = model or get_model(store, assistant.model_id)
     base = base_info(model)
     converted = to_gguf_tensors(tensors, base, name)
     rank = tensor_rank(tensors)
@@ -194,6 +198,9 @@ def archive_peft(store: Store, assistant: Assistant, tensors: Mapping[str, np.nd
         if imported is not None:
             events.append((ledger.IMPORTED, {"what": "adapter", "version": version_id,
                                              **imported}, assistant.id))
+        if migrated is not None:
+            events.append((ledger.MIGRATED, {**migrated, "version": version_id,
+                                             "base_sha256": model.sha256}, assistant.id))
         publish(store, [(work, row)], events)
     return get_version(store, version_id)
 
@@ -229,7 +236,8 @@ def publish(store: Store, staged: list[tuple[Path, dict[str, Any]]],
 def archive_peft_folder(store: Store, assistant: Assistant, folder: str | Path, *,
                         source: str = "trained", parent: str | None = None,
                         dataset: str | None = None, metrics: Mapping[str, Any] | None = None,
-                        training: Mapping[str, Any] | None = None) -> Version:
+                        training: Mapping[str, Any] | None = None, model: Model | None = None,
+                        migrated: Mapping[str, Any] | None = None) -> Version:
     """Archive the folder PEFT's `save_pretrained` wrote (safetensors only; pickles refused)."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -243,7 +251,8 @@ def archive_peft_folder(store: Store, assistant: Assistant, folder: str | Path, 
     config = read_config(folder / CONFIG)
     tensors = read_safetensors(weights)
     return archive_peft(store, assistant, tensors, config, source=source, parent=parent,
-                        dataset=dataset, metrics=metrics, training=training, name=folder.name)
+                        dataset=dataset, metrics=metrics, training=training, name=folder.name,
+                        model=model, migrated=migrated)
 
 
 # -- verification and loading ---------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from kindred.core import consent
@@ -63,6 +64,7 @@ def describe_activation(store: Store, version: Version) -> tuple[str, str, dict[
     summary = (f"{verb} {_label(named, version)} ({version.source}). The assistant now answers "
                f"with {now_using}; afterwards it answers with {named.get(version.id)}. "
                f"Nothing is deleted: {now_using} stays archived and can be restored.")
+    summary += _switch_sentence(store, version)
     evidence = {"version": version.id, "previous": current.id if current else None,
                 "source": version.source, "metrics": version.metrics,
                 "created_at": version.created_at}
@@ -104,6 +106,41 @@ def _same_base(store: Store, version: Version) -> None:
                            "Nothing was changed.")
 
 
+def base_switch(store: Store, version: Version) -> tuple[str, str] | None:
+    """(model id now, model id after) when `version` was made for another base than its
+    assistant uses now (a migrated version, or going back from one): activating it moves the
+    assistant to that base. None on the same base. Raises, with nothing changed, when that base
+    is not registered or its file is gone (the version stays archived, restorable once the
+    model file is added again)."""
+    row = store.db.execute("SELECT m.id, m.sha256 FROM assistants a JOIN models m ON "
+                           "m.id = a.model_id WHERE a.id = ?", [version.assistant_id]).fetchone()
+    if row is None or row[1] == version.base_sha256:
+        return None
+    target = store.db.execute("SELECT id, name, path FROM models WHERE sha256 = ?",
+                              [version.base_sha256]).fetchone()
+    name = str(version.manifest.get("base", {}).get("name") or "its base model")
+    if target is None:
+        raise KindredError(f"Version {version.short} was made for {name} (sha256 "
+                           f"{version.base_sha256[:12]}), which is not among your models. Add "
+                           "that model file again (`kindred models add FILE`) to use it. "
+                           "Nothing was changed.")
+    if not Path(target[2]).is_file():
+        raise KindredError(f"Version {version.short} was made for {target[1]}, whose file "
+                           f"{target[2]} is missing. Put it back or add it again. Nothing was "
+                           "changed.")
+    return str(row[0]), str(target[0])
+
+
+def _switch_sentence(store: Store, version: Version) -> str:
+    switch = base_switch(store, version)
+    if switch is None:
+        return ""
+    old, new = (store.db.execute("SELECT name FROM models WHERE id = ?", [m]).fetchone()[0]
+                for m in switch)
+    return (f" This also switches the assistant's base model from {old} to {new}; {old} and "
+            "its versions stay archived, and switching back works the same way.")
+
+
 def _set_status(store: Store, version_id: str, status: str) -> None:
     store.db.execute("UPDATE versions SET status = ?, status_at = ? WHERE id = ?",
                      [status, now(), version_id])
@@ -138,9 +175,15 @@ def activate(store: Store, version_id: str, decision: Decision | int | None) -> 
         _set_status(store, version.id, "active")
         db.execute("UPDATE assistants SET active_version = ? WHERE id = ?",
                    [version.id, version.assistant_id])
+        payload: dict[str, Any] = {"version": version.id, "active": version.id,
+                                   "previous": previous, "consent": used.id, "via": used.via}
+        switch = base_switch(store, version)
+        if switch is not None:  # a version on another base: the assistant moves with it
+            db.execute("UPDATE assistants SET model_id = ? WHERE id = ?",
+                       [switch[1], version.assistant_id])
+            payload.update(model=switch[1], previous_model=switch[0])
         ledger.append(store, ledger.RESTORED if kind == "restore" else ledger.ACTIVATED,
-                      {"version": version.id, "active": version.id, "previous": previous,
-                       "consent": used.id, "via": used.via}, assistant_id=version.assistant_id)
+                      payload, assistant_id=version.assistant_id)
     return get_version(store, version.id)
 
 
@@ -148,7 +191,7 @@ def _activatable(store: Store, version: Version) -> None:
     _usable(version, "activated")
     if version.status == "active":
         raise KindredError(f"Version {version.short} is already active. Nothing was changed.")
-    _same_base(store, version)
+    base_switch(store, version)  # another base is fine if it is registered and present
 
 
 def restore(store: Store, version_id: str, decision: Decision | int | None) -> Version:

@@ -35,7 +35,8 @@ def run_job(run: RunDir, consent_id: int, *, resume: bool, emit: Emit, stop: Sto
     store = open_store(DataHome(Path(plan["home"])))
     try:
         with run.hold():
-            consent.require(store, consent_id, "train", int(plan["assistant_id"]), run.id)
+            consent.require(store, consent_id, str(plan.get("consent_kind", "train")),
+                            int(plan["assistant_id"]), run.id)
             run.write_state(status="running", pid=os.getpid(), message=None)
             try:
                 return _job(store, run, plan, resume=resume, emit=emit, stop=stop)
@@ -240,7 +241,9 @@ def _archive(store: Store, run: RunDir, plan: dict[str, Any]) -> str:
     from kindred.core.models import get_model
 
     assistant = get_assistant(store, int(plan["assistant_id"]))
-    base = get_model(store, assistant.model_id)
+    # a migration trains for another base than the assistant's (see upgrades/migration)
+    migration = plan.get("migration")
+    base = get_model(store, plan["base"]["sha256"] if migration else assistant.model_id)
     if base.sha256 != plan["base"]["sha256"]:
         raise KindredError(f"The assistant's base model changed during training; this run "
                            f"trained for {plan['base']['sha256'][:12]}. The finished adapter is "
@@ -249,6 +252,8 @@ def _archive(store: Store, run: RunDir, plan: dict[str, Any]) -> str:
     training = {"run": run.id, "config": plan["config"], "counts": plan.get("counts", {}),
                 "started_from": "parent" if plan.get("parent") else "scratch"}
     version = archive.archive_peft_folder(
-        store, assistant, run.final_dir, source="trained", parent=plan.get("parent"),
-        dataset=plan["dataset"], metrics=metrics, training=training)
+        store, assistant, run.final_dir, source="migrated" if migration else "trained",
+        parent=migration["from_version"] if migration else plan.get("parent"),
+        dataset=plan["dataset"], metrics=metrics, training=training,
+        model=base if migration else None, migrated=migration)
     return version.id

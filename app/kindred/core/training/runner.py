@@ -86,6 +86,10 @@ class TrainingPlan:
     estimate_s: float
     cached: bool
     warnings: list[str] = field(default_factory=list)
+    kind: str = "train"
+    """The consent kind that starts it (`migrate` for a move to another base)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Added to the run's plan file (a migration's source version and bases)."""
     mix: dict[str, Any] = field(default_factory=lambda: {"replay": 0})
 
     @property
@@ -148,12 +152,16 @@ def running_runs(session: Session, assistant_id: int) -> list[RunDir]:
     return [r for r in list_runs(session.home.runs, assistant_id) if r.is_running()]
 
 
-def plan_training(session: Session, assistant: Assistant, config: TrainConfig | None = None
+def plan_training(session: Session, assistant: Assistant, config: TrainConfig | None = None,
+                  *, model: Model | None = None, dataset: Dataset | None = None
                   ) -> TrainingPlan:
     """Validate and prepare a run. Raises a clear KindredError (nothing written) when there is
-    nothing to learn, an example does not fit, or the base cannot be trained."""
+    nothing to learn, an example does not fit, or the base cannot be trained.
+
+    `model` and `dataset` (a migration): train on another base than the assistant's, from
+    given examples instead of the assistant's feedback."""
     store = session.store
-    model = get_model(store, assistant.model_id)
+    model = model or get_model(store, assistant.model_id)
     check_trainable(model)
     busy = running_runs(session, assistant.id)
     if busy:
@@ -163,7 +171,8 @@ def plan_training(session: Session, assistant: Assistant, config: TrainConfig | 
     parent, parent_config = _parent_for(store, assistant, model)
     if parent_config is not None:
         cfg = cfg.with_lora_of(parent_config)
-    dataset = build_dataset(store, assistant, model.sha256)
+    if dataset is None:
+        dataset = build_dataset(store, assistant, model.sha256)
     if not dataset.examples:
         raise KindredError(
             f"There is nothing to learn yet for {assistant.name}: correct an answer, like one, "
@@ -222,7 +231,7 @@ def start_training(session: Session, plan: TrainingPlan, decision: Decision | in
     from kindred.core.archive.objects import put_dataset
 
     # checked, not used up: the training process uses it when it starts
-    consent.check(session.store, decision, "train", plan.assistant_id, plan.run_id)
+    consent.check(session.store, decision, plan.kind, plan.assistant_id, plan.run_id)
     dataset_id = put_dataset(session.store, plan.dataset_bytes)
     run = RunDir(session.home.runs / plan.run_id)
     run.path.mkdir(parents=True)
@@ -237,7 +246,8 @@ def start_training(session: Session, plan: TrainingPlan, decision: Decision | in
         "parent": plan.parent, "dataset": dataset_id, "counts": plan.counts, "mix": plan.mix,
         "system": plan.dataset.system_prompt,
         "config": plan.config.to_json(), "total_steps": plan.total_steps,
-        "estimate_s": plan.estimate_s, "created_at": now()}, indent=1).encode())
+        "estimate_s": plan.estimate_s, "created_at": now(), "consent_kind": plan.kind,
+        **plan.extra}, indent=1).encode())
     run.write_state(status="created", total_steps=plan.total_steps)
     return run
 
@@ -316,7 +326,8 @@ def request_resume(store: Store, run: RunDir) -> ConsentRequest:
         raise KindredError(f"Training run {run.id} is already running. Nothing was changed.")
     summary = (f"Resume {describe_run(run)}. The result is a candidate version: nothing changes "
                "in your chats until you approve it.")
-    return consent.request(store, "train", int(plan["assistant_id"]), run.id, summary,
+    return consent.request(store, str(plan.get("consent_kind", "train")),
+                           int(plan["assistant_id"]), run.id, summary,
                            {"run": run.id, "resume": True, "counts": plan.get("counts", {}),
                             "dataset": plan.get("dataset"), "parent": plan.get("parent")})
 
