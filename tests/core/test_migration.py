@@ -32,6 +32,8 @@ from support.training_helpers import (
     train_version,
 )
 
+QUICK = 4  # distillation and card prompts: enough to exercise them, quick on 2 busy cores
+
 
 def last(items: Any) -> Any:
     out = None
@@ -55,7 +57,7 @@ def migrate(session: Session, target: Model, steps: int = 6) -> tuple[str, dict[
     """Plan, consent, run the real training process, measure: (new version id, card)."""
     link_base_cache(session.home.cache, shared_cache(target.path), target.sha256)
     plan = last(migration.plan_migration(session, session.assistant(), target.id,
-                                         fast_config(steps=steps)))
+                                         fast_config(steps=steps), prompt_limit=QUICK))
     assert isinstance(plan, migration.MigrationPlan)
     req = migration.request_migration(session.store, plan)
     assert req.kind == "migrate"
@@ -179,7 +181,7 @@ def test_killed_migration_is_resumed_not_restarted(session: Session,
     target = add_model(session.store, sibling_model_path)
     link_base_cache(session.home.cache, shared_cache(target.path), target.sha256)
     plan = last(migration.plan_migration(session, session.assistant(), target.id,
-                                         fast_config(steps=6)))
+                                         fast_config(steps=6), prompt_limit=QUICK))
     decision = consent.decide(session.store, migration.request_migration(
         session.store, plan).id, granted=True, via="cli-flag")
     run = migration.start_migration(session, plan, decision)
@@ -204,3 +206,28 @@ def test_killed_migration_is_resumed_not_restarted(session: Session,
     version = get_version(session.store, str(done[-1]["version"]))
     assert version.source == "migrated" and version.base_sha256 == target.sha256
     assert json.loads(run.plan_path.read_text())["consent_kind"] == "migrate"
+
+
+@pytest.mark.slow
+def test_migrate_to_gemma_another_architecture_and_tokenizer(session: Session,
+                                                             gemma_model_path: Path) -> None:
+    from kindred.core.chat.engine import Engine
+    from kindred.core.chat.runtime import adapter_refs_for
+
+    old_id = taught_assistant(session)
+    gemma = add_model(session.store, gemma_model_path)
+    assert gemma.metadata["chat_template"] is False  # the plain layout is used, not refused
+    new_id, card = migrate(session, gemma, steps=8)
+    new = get_version(session.store, new_id)
+    assert new.parent == old_id and new.base_sha256 == gemma.sha256
+    assert new.manifest["base"]["architecture"] == "gemma3"
+    assert card["likelihood_factor"]["new"] > 1  # the taught answers became likelier on Gemma
+    archive_versions.activate(session.store, new_id, grant(session, "activate", new))
+    assistant = session.assistant()
+    assert assistant.model_id == gemma.id
+    engine = Engine(session.model_for(assistant).path, n_ctx=512)
+    try:
+        engine.set_adapters(adapter_refs_for(session, assistant))  # llama.cpp loads it
+        assert [r.key for r in engine.adapters] == [new_id]
+    finally:
+        engine.close()

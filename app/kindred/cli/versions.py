@@ -100,6 +100,9 @@ def describe(session: Session, version: Version) -> dict[str, Any]:
 def run_show(args: argparse.Namespace) -> int:
     session = open_session(args.home)
     info = describe(session, versions.get_version(session.store, args.id))
+    from kindred.core.upgrades.migration import get_card as migration_card
+
+    info["migration"] = migration_card(session.store, info["id"])  # a move to another base
     if args.json:
         print_json(info)
         return 0
@@ -111,6 +114,8 @@ def run_show(args: argparse.Namespace) -> int:
     lines += [(f"active from {when(a)}", f"to {when(b) if b else 'now'}")
               for a, b in info["active_periods"]]
     lines += [(f"file {name}", digest) for name, digest in sorted(info["files"].items())]
+    if info["migration"]:
+        lines += [("migration", line) for line in info["migration"]["summary"]]
     lines += [(f"metric {k}", v) for k, v in sorted(info["metrics"].items())]
     print_table(["FIELD", "VALUE"], lines)
     return 0

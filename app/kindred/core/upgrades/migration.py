@@ -142,16 +142,17 @@ def check_move(session: Session, assistant: Assistant, target: str | Model
 
 
 def plan_migration(session: Session, assistant: Assistant, target: str | Model,
-                   config: TrainConfig | None = None, *, engine: Engine | None = None
-                   ) -> Iterator[Progress | MigrationPlan]:
+                   config: TrainConfig | None = None, *, engine: Engine | None = None,
+                   prompt_limit: int | None = None) -> Iterator[Progress | MigrationPlan]:
     """Progress events while the old version answers, then the MigrationPlan. Raises, with
-    nothing written, on any bad input (see the module docstring)."""
+    nothing written, on any bad input (see the module docstring). `prompt_limit`: at most that
+    many distillation and card prompts (a quick migration: tests, benchmarks)."""
     import time
 
     source, from_model, to_model = check_move(session, assistant, target)
     began = time.perf_counter()
     data: MigrationData | None = None
-    for item in collect(session.store, assistant, source, engine=engine):
+    for item in collect(session.store, assistant, source, engine=engine, limit=prompt_limit):
         if isinstance(item, MigrationData):
             data = item
         else:

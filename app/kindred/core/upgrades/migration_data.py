@@ -125,9 +125,11 @@ def past_prompts(store: Store, assistant_id: int, limit: int = MAX_PAST_PROMPTS)
     return out
 
 
-def split_prompts(store: Store, assistant_id: int, taught: Sequence[str]) -> Prompts:
+def split_prompts(store: Store, assistant_id: int, taught: Sequence[str],
+                  limit: int | None = None) -> Prompts:
     """(distill, card): the person's past prompts (every HELD_OUT_EVERY-th held out for the
-    card) and the shipped sets; prompts that were taught are left out of both."""
+    card) and the shipped sets; prompts that were taught are left out of both. `limit`: at most
+    that many of each (a quick migration, e.g. in tests)."""
     shipped = shipped_prompts()
     skip = {p.lower() for p in taught}
     own = [p for p in past_prompts(store, assistant_id) if p.lower() not in skip]
@@ -135,7 +137,8 @@ def split_prompts(store: Store, assistant_id: int, taught: Sequence[str]) -> Pro
     distill = [p for i, p in enumerate(own) if i % HELD_OUT_EVERY != HELD_OUT_EVERY - 1]
     card_set = {p.lower() for p in card + shipped.card}
     distill += [p for p in shipped.distill if p.lower() not in skip | card_set]
-    return Prompts(distill, card + [p for p in shipped.card if p.lower() not in skip])
+    card += [p for p in shipped.card if p.lower() not in skip]
+    return Prompts(distill[:limit], card[:limit])
 
 
 # -- the quality rules for a distilled answer ------------------------------------------------
@@ -195,13 +198,15 @@ def old_answer(engine: Engine, system: str, prompt: str) -> tuple[str, str | Non
 
 
 def collect(store: Store, assistant: Assistant, version: Version, *,
-            engine: Engine | None = None) -> Iterator[Progress | MigrationData]:
+            engine: Engine | None = None, limit: int | None = None
+            ) -> Iterator[Progress | MigrationData]:
     """Yield Progress, then the MigrationData. `engine`: one already on the old version's base
-    (its adapters are restored when done); else the old base is loaded here."""
+    (its adapters are restored when done); else the old base is loaded here. `limit`: see
+    `split_prompts`."""
     dataset = taught_dataset(store, version, assistant)
     replayed = [e for e in dataset.examples if e.kind in TAUGHT_KINDS]
     taught_prompts = [e.messages[-2]["content"] for e in replayed]
-    prompts = split_prompts(store, assistant.id, taught_prompts)
+    prompts = split_prompts(store, assistant.id, taught_prompts, limit)
     data = MigrationData(dataset.system_prompt, replayed, card_prompts=prompts.card)
     yield Progress(0.0, f"Replaying {len(replayed)} taught items; asking the old version "
                         f"{len(prompts.distill)} questions")
@@ -210,7 +215,7 @@ def collect(store: Store, assistant: Assistant, version: Version, *,
     if engine is None:
         from kindred.core.models import get_model
 
-        base = [m for m in _models_with_sha(store, version.base_sha256)]
+        base = _models_with_sha(store, version.base_sha256)
         if not base:
             raise KindredError(f"The base model of version {version.short} "
                                f"({version.base_sha256[:12]}) is not registered, so the old "

@@ -1,0 +1,117 @@
+"""`kindred migrate --to MODEL`: move an assistant to another base model, keeping what it learned.
+
+Like `kindred train`: the plan (what is replayed, what the old version teaches, how long) is shown,
+`[y/N]` asks for the `migrate` consent (`--yes` answers for you), the training process runs with
+progress on stderr, and the last line of stdout is the new candidate version's id. Then the
+migration card (old vs new) is measured and shown. Nothing changes in the chats until the version
+is activated (`kindred versions activate ID`, which switches the base, with consent).
+`--resume` continues a stopped or killed move.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from typing import Any
+
+from kindred.cli.teach import EXIT_REFUSED, _ask, _follow, _watch
+from kindred.core.errors import KindredError
+from kindred.core.session import Session, open_session
+from kindred.core.training import runner
+from kindred.core.training.config import TrainConfig
+from kindred.core.training.run import RunDir
+from kindred.core.upgrades import migration
+from kindred.core.upgrades.migration_data import Progress
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    p = commands.add_parser("migrate", parents=[common],
+                            help="move the assistant to another base model, keeping what it "
+                                 "learned")
+    p.add_argument("--to", metavar="MODEL",
+                   help="the new base model, as `kindred models list` shows it (id or name)")
+    p.add_argument("-a", "--assistant", help="assistant name (default: the first)")
+    p.add_argument("--steps", type=int, help="exact number of training steps")
+    p.add_argument("--yes", action="store_true", help="give consent without asking")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a stopped or interrupted move (follows a running one)")
+    p.set_defaults(run=run_migrate)
+
+
+def _config(args: argparse.Namespace) -> TrainConfig | None:
+    if args.steps is None:
+        return None
+    if args.steps < 1:
+        raise KindredError("--steps must be at least 1. Nothing was changed.")
+    return replace(TrainConfig(), steps=args.steps).validated()
+
+
+def _plan(session: Session, args: argparse.Namespace) -> migration.MigrationPlan:
+    assistant = session.assistant(args.assistant)
+    plan: migration.MigrationPlan | None = None
+    shown = -1.0
+    for item in migration.plan_migration(session, assistant, args.to, _config(args)):
+        if isinstance(item, Progress):
+            if item.fraction - shown >= 0.1 or item.fraction >= 1:
+                shown = item.fraction
+                print(f"[{item.fraction:4.0%}] {item.message}", file=sys.stderr, flush=True)
+        else:
+            plan = item
+    assert plan is not None
+    return plan
+
+
+def _card(session: Session, run: RunDir) -> None:
+    """Measure and show the migration card (stderr: stdout's last line stays the version)."""
+    version = migration.run_version(run)
+    if version is None:
+        return
+    print("Measuring the migration card (old and new versions answer the same questions)…",
+          file=sys.stderr, flush=True)
+    card: dict[str, Any] | None = None
+    for item in migration.measure(session, version):
+        if isinstance(item, dict):
+            card = item
+    for line in (card or {}).get("summary", []):
+        print(line, file=sys.stderr)
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    assistant = session.assistant(args.assistant)
+    run: RunDir | None = None
+    if args.resume:
+        if args.to or args.steps is not None:
+            raise KindredError("--resume goes on with the move's own settings; drop --to and "
+                               "--steps. Nothing was changed.")
+        going = [r for r in runner.running_runs(session, assistant.id)
+                 if r.plan().get("migration")]
+        if going:
+            code = _watch(session, going[-1])
+            if code == 0:
+                _card(session, going[-1])
+            return code
+        run = migration.resumable(session, assistant)
+        if run is None:
+            raise KindredError(f"There is no unfinished move of {assistant.name} to resume. "
+                               "Nothing was changed.")
+        decision = _ask(session, runner.request_resume(session.store, run),
+                        "Resume moving to the new model?", args.yes)
+    else:
+        if not args.to:
+            raise KindredError("Say which model to move to: `kindred migrate --to MODEL` (see "
+                               "`kindred models list`). Nothing was changed.")
+        plan = _plan(session, args)
+        decision = _ask(session, migration.request_migration(session.store, plan),
+                        f"Move to {plan.to_model.name}?", args.yes)
+        if decision.granted:
+            run = migration.start_migration(session, plan, decision)
+    if not decision.granted:
+        print("Nothing was moved; nothing was changed.", file=sys.stderr)
+        return EXIT_REFUSED
+    assert run is not None
+    code = _follow(session, run, decision, resume=args.resume)
+    if code == 0:
+        _card(session, run)
+    return code
