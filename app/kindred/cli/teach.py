@@ -242,6 +242,13 @@ def _conclude(outcome: dict[str, Any], code: int | None) -> int:
 
 
 def _show(event: dict[str, Any]) -> None:
+    """Print a progress event; one with missing or mistyped fields (a damaged progress file,
+    another trainer's lines) is skipped, never a crash of the command that follows the run."""
+    with contextlib.suppress(KeyError, TypeError, ValueError, IndexError):
+        _show_event(event)
+
+
+def _show_event(event: dict[str, Any]) -> None:
     kind = event["event"]
     if kind == "start" and event.get("resumed_from"):
         print(f"Resuming from the checkpoint at step {event['resumed_from']}.", file=sys.stderr)

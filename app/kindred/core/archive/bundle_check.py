@@ -308,7 +308,7 @@ def _check_events(events: list[Any]) -> None:
             payload = json.loads(event["payload"])
         except (TypeError, KeyError, ValueError) as exc:
             raise fail(f"The bundle's ledger holds a malformed event ({exc}).") from exc
-        if digest != event["hash"] or not isinstance(payload, dict):
+        if digest != event.get("hash") or not isinstance(payload, dict):
             raise fail(f"Ledger event {event.get('seq')} in the bundle was altered.")
 
 
