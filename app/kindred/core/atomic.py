@@ -22,6 +22,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from kindred.core.errors import disk_full, is_disk_full
 from kindred.core.paths import DataHome
 from kindred.core.store import DatabaseLockedError, Store
 
@@ -133,9 +134,16 @@ class Scratch:
 @contextlib.contextmanager
 def scratch(home: DataHome, label: str) -> Iterator[Path]:
     """A private folder to build something in; whatever is left in it is removed on exit."""
-    work = Scratch(home, label)
+    try:
+        work = Scratch(home, label)
+    except OSError as exc:
+        raise (disk_full(home.root) if is_disk_full(exc) else exc) from exc
     try:
         yield work.path
+    except Exception as exc:  # the disk filled up while building: the scratch folder goes
+        if is_disk_full(exc):
+            raise disk_full(home.root) from exc
+        raise
     finally:
         work.close()
 

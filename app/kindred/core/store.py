@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
-from kindred.core.errors import KindredError
+from kindred.core.errors import KindredError, disk_full, is_disk_full
 from kindred.core.paths import DataHome
 
 MIGRATIONS: list[list[str]] = [
@@ -240,6 +240,9 @@ class Store:
             raise _locked(self, exc) from exc
         try:
             yield self.db
+        except sqlite3.OperationalError as exc:
+            conn.execute("ROLLBACK")
+            raise _locked(self, exc) from exc
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -263,6 +266,8 @@ class DatabaseLockedError(KindredError):
 
 
 def _locked(store: Store, exc: sqlite3.OperationalError) -> Exception:
+    if is_disk_full(exc):
+        return disk_full(store.home.root)
     if "locked" in str(exc) or "busy" in str(exc):
         return DatabaseLockedError(
             f"The database {store.home.db_path} is locked by another program (another Kindred "

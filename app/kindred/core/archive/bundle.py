@@ -39,7 +39,7 @@ from kindred.core.archive.recovery import forget_orphans
 from kindred.core.archive.versions import Version, get_version, list_versions, version_dir
 from kindred.core.assistants import Assistant, Sampling, clean_name, get_assistant
 from kindred.core.atomic import db_write, fsync_dir, publish_dir, remove_tree, scratch, seal_dir
-from kindred.core.errors import KindredError
+from kindred.core.errors import KindredError, disk_full, is_disk_full
 from kindred.core.hashing import sha256_bytes, sha256_file
 from kindred.core.models import get_model
 from kindred.core.store import Store, insert, now
@@ -148,8 +148,10 @@ def export_bundle(store: Store, assistant: Assistant, path: str | Path) -> Expor
         with partial.open("rb") as handle:
             os.fsync(handle.fileno())
         os.replace(partial, path)
-    except BaseException:
+    except BaseException as exc:
         partial.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and is_disk_full(exc):
+            raise disk_full(path.parent) from exc
         raise
     fsync_dir(path.parent)
     digest = sha256_file(path)
