@@ -177,3 +177,16 @@ def test_export_into_a_missing_folder_is_a_message(session: Session, tmp_path: P
     export_bundle(session.store, session.assistant(), tmp_path / "x.bundle")
     assert not stale.exists()
     assert sorted(p.name for p in tmp_path.iterdir() if "partial" in p.name) == []
+
+
+def test_a_newer_schema_arriving_while_open_says_restart(session: Session) -> None:
+    """The app stays open while a newer Kindred upgrades the file: writes refuse, clearly."""
+    from kindred.core.store import MIGRATIONS, SchemaChangedError
+
+    newer = sqlite3.connect(session.home.db_path, isolation_level=None)
+    newer.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    newer.close()
+    before = feedback.list_feedback(session.store, session.assistant().id)
+    with pytest.raises(SchemaChangedError, match="restart Kindred"):
+        feedback.add_preference(session.store, session.assistant().id, "Be brief.")
+    assert feedback.list_feedback(session.store, session.assistant().id) == before

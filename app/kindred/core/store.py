@@ -238,6 +238,13 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise _locked(self, exc) from exc
+        newer = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if newer > len(MIGRATIONS):  # a newer Kindred upgraded the file while we were open
+            conn.execute("ROLLBACK")
+            raise SchemaChangedError(
+                f"A newer Kindred upgraded {self.home.db_path} (schema {newer}) while this one "
+                f"was open (it knows up to {len(MIGRATIONS)}). Nothing was changed; restart "
+                "Kindred with the newer version to go on.")
         try:
             yield self.db
         except sqlite3.OperationalError as exc:
@@ -263,6 +270,10 @@ class Store:
 
 class DatabaseLockedError(KindredError):
     """Another program holds the database; we wait a little, then say so instead of hanging."""
+
+
+class SchemaChangedError(KindredError):
+    """The database was upgraded by a newer Kindred while this program had it open."""
 
 
 def _locked(store: Store, exc: sqlite3.OperationalError) -> Exception:
