@@ -8,10 +8,23 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from kindred.ui.startup import since_start
 
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QWidget
+
 SMOKE_TIMEOUT_MS = 120_000
+
+
+def _bring_forward(window: QWidget) -> None:
+    from PySide6.QtCore import Qt
+
+    window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
+    window.show()
+    window.raise_()
+    window.activateWindow()
 
 
 def run_app(home: str | None, smoke: bool = False) -> int:
@@ -29,13 +42,26 @@ def run_app(home: str | None, smoke: bool = False) -> int:
     from kindred.ui.main_window import MainWindow
     from kindred.ui.theme import Theme
 
+    instance = None
+    if not smoke:  # one window per data home: a second start brings the first forward
+        from kindred.core.paths import resolve_home
+        from kindred.ui.single_instance import SingleInstance
+
+        root = resolve_home(home).root
+        instance = SingleInstance(root)
+        if instance.already_running() or not instance.listen():
+            print(f"Kindred is already open for {root}; its window was brought forward.",
+                  file=sys.stderr)
+            return 0
     Theme(app)
     app.setWindowIcon(app_icon())
     window = MainWindow(home)
     window.show()
-    if not smoke:
+    if instance is not None:
+        instance.activated.connect(lambda: _bring_forward(window))
         code = int(app.exec())
         window.shutdown()
+        instance.close()
         return code
 
     timings: dict[str, object] = {}
