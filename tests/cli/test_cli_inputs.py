@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def _run(*args: str | bytes) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable.encode(), b"-m", b"kindred",
@@ -40,3 +42,19 @@ def test_a_name_that_looks_like_an_id(tmp_path: Path) -> None:
     assert first.returncode == 0 and "pirate" not in first.stdout
     escape = _run("assistants", "create", "\x1b[31mRed", "--home", home)
     assert escape.returncode == 2 and "U+001B" in escape.stderr
+
+
+def test_a_new_home_under_a_read_only_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a read-only tmpfs needs root")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(folder)],
+                      capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        out = _run("examples", "list", "--home", str(folder / "home"))
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+    assert out.returncode == 2 and "cannot create its data home" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -25,7 +25,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from kindred.core.errors import KindredError
+from kindred.core.errors import KindredError, is_disk_full
 from kindred.core.training.job import run_job
 from kindred.core.training.run import ProgressLog, RunDir, StopFlag
 
@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         emit({"event": "error", "message": str(exc)})
         return EXIT_FAILED
     except Exception as exc:  # a crash still ends with a line the launcher can show
+        if is_disk_full(exc):  # a checkpoint or the base cache met a full disk
+            emit({"event": "error", "message": "The disk is full, so training stopped. The last "
+                  "complete checkpoint is kept; free some space, then `kindred train --resume` "
+                  "continues from it."})
+            return EXIT_FAILED
         traceback.print_exc(file=sys.stderr)
         emit({"event": "error", "message": f"Training crashed: {type(exc).__name__}: {exc}. "
               "The last checkpoint is kept; `kindred train --resume` continues from it."})

@@ -167,11 +167,14 @@ class ProgressLog:
 
     def __call__(self, event: dict[str, Any]) -> None:
         line = json.dumps(event, ensure_ascii=False, allow_nan=False) + "\n"
-        if self._file is None and self.run.path.is_dir():
-            self._file = self.run.progress_path.open("a", encoding="utf-8")
-        if self._file is not None:
-            self._file.write(line)
-            self._file.flush()
+        try:  # a full disk must not end the run either: the line still goes to stdout
+            if self._file is None and self.run.path.is_dir():
+                self._file = self.run.progress_path.open("a", encoding="utf-8")
+            if self._file is not None:
+                self._file.write(line)
+                self._file.flush()
+        except OSError:
+            self._file = None
         if self.stdout is not None:
             try:
                 self.stdout.write(line)
