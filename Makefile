@@ -1,5 +1,5 @@
 # The two commands of the README. Both install into .venv first if needed.
-.PHONY: run test lint bench
+.PHONY: run test lint bench dist
 
 run:
 	@scripts/bootstrap.sh
@@ -17,3 +17,7 @@ lint:
 bench:
 	@scripts/bootstrap.sh
 	.venv/bin/python bench/chat.py
+
+dist:
+	@scripts/bootstrap.sh
+	.venv/bin/python packaging/build.py
