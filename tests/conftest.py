@@ -11,6 +11,10 @@ from pathlib import Path
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Every trained candidate gets a real quality card; the suite measures it on a tiny set
+# (tests of the card itself use the shipped one).
+os.environ.setdefault("KINDRED_QUALITY_SET",
+                      str(Path(__file__).parent / "support" / "quality_tiny.json"))
 # A safety net: even a test that forgets its fixture never touches the real data home.
 os.environ["KINDRED_HOME"] = tempfile.mkdtemp(prefix="kindred-test-session-")
 

@@ -47,9 +47,10 @@ TEXTS = [
 
 
 def fast_config(**changes: Any) -> TrainConfig:
-    """Small and quick: rank 4 on q/v/down, few steps, high learning rate."""
+    """Small and quick: rank 4 on q/v/down, few steps, high learning rate, no replay (the
+    replay mix has tests of its own)."""
     base = TrainConfig(rank=4, alpha=8.0, targets=("q_proj", "v_proj", "down_proj"), lr=2e-3,
-                       steps=8, warmup_steps=1, checkpoint_every=2, threads=2)
+                       steps=8, warmup_steps=1, checkpoint_every=2, threads=2, replay=False)
     return replace(base, **changes).validated()
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from kindred.cli.output import confirm, print_json, print_table
 from kindred.core import consent
-from kindred.core.archive import ledger, versions
+from kindred.core.archive import cards, ledger, versions
 from kindred.core.archive import objects as archive
 from kindred.core.archive.adapter_import import import_adapter
 from kindred.core.archive.versions import Version
@@ -94,7 +94,7 @@ def describe(session: Session, version: Version) -> dict[str, Any]:
             "manifest": version.manifest, "verified": check.ok, "problems": check.problems,
             "active_periods": [list(p) for p in periods],
             "messages": versions.usage_counts(store, version.assistant_id).get(version.id, 0),
-            "events": events}
+            "events": events, "quality": cards.get_card(store, version.id)}
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -117,6 +117,9 @@ def run_show(args: argparse.Namespace) -> int:
     if info["migration"]:
         lines += [("migration", line) for line in info["migration"]["summary"]]
     lines += [(f"metric {k}", v) for k, v in sorted(info["metrics"].items())]
+    if info["quality"]:
+        lines += [("quality", line) for line in info["quality"]["summary"]]
+        lines += [("WARNING", flag) for flag in info["quality"]["flags"]]
     print_table(["FIELD", "VALUE"], lines)
     return 0
 

@@ -1,9 +1,10 @@
 """Reviewing a new candidate version: show, then ask.
 
-The current and the candidate version answer a few of the person's recent prompts (greedy, so the
-columns differ only by what was learned), computed by the core's `request_activation` on a pool
-thread with its own engine and database connection. The answers go into the activation consent
-dialog, side by side; the decision is carried out through the gated core functions.
+The candidate's quality card (measured against the base before anyone is asked) and the current
+and the candidate version's answers to prompts the training never saw (greedy, so the columns
+differ only by what was learned), computed by the core's `request_activation` on a pool thread
+with its own engine and database connection, go into the activation consent dialog; the decision
+is carried out through the gated core functions.
 """
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from kindred.core.archive import versions
+from kindred.core.archive.cards import get_card
 from kindred.core.assistants import get_assistant
 from kindred.core.consent import ConsentRequest, Decision
 from kindred.core.errors import KindredError
 from kindred.core.session import Session
+from kindred.core.upgrades import rollout
 from kindred.ui.dialogs.consent import ConsentDialog
+from kindred.ui.quality_card import QualityCard
+from kindred.ui.rollout_ui import mode_box, phase_in_job, review_texts, start_phase_in
 from kindred.ui.tasks import Task, run_task
 from kindred.ui.widgets import SideBySide
 
@@ -79,15 +84,26 @@ class CandidateReviewer(QObject):
         self.task: Task | None = None
         self.dialog: ConsentDialog | None = None
         self.side_by_side: SideBySide | None = None
+        self.choice: QWidget | None = None  # Phase in or Switch now, asked first
+        self.quality_card: QualityCard | None = None
 
     def review(self, version_id: str) -> None:
-        if self.task is not None:
+        """First how it comes in (Phase in, the default, or Switch now), then the answers."""
+        if self.task is not None or self.choice is not None:
             return
+        name = versions.name_of(self.session.store,
+                                versions.get_version(self.session.store, version_id))
+        self.choice = mode_box(self.host, name, lambda mode: self._review(version_id, mode))
+        self.choice.finished.connect(lambda _r: setattr(self, "choice", None))
+        self.choice.open()
+
+    def _review(self, version_id: str, mode: str) -> None:
         self.busy_changed.emit(True)
         self.said.emit("Asking the current and the new version a few of your recent "
                        "questions…", False)
         home = self.session.home.root
-        self.task = run_task(lambda: activation_job(home, version_id), on_done=self._ask,
+        job = phase_in_job if mode == "phase" else activation_job
+        self.task = run_task(lambda: job(home, version_id), on_done=self._ask,
                              on_error=self._failed, parent=self.host)
 
     def _failed(self, message: str) -> None:
@@ -106,18 +122,25 @@ class CandidateReviewer(QObject):
         now_name = names.get(current.id, current.short) if current else "the base model"
         new_name = names.get(version.id, version.short)
         evidence = {k: v for k, v in request.evidence.items()
-                    if k not in ("side_by_side", "metrics")}
+                    if k not in ("side_by_side", "metrics", "quality")}
         evidence["how_training_went"] = how_it_went(version.metrics)
         self.side_by_side = SideBySide(list(request.evidence.get("side_by_side") or []),
                                        (f"Now ({now_name})", f"Candidate ({new_name})"),
                                        ("current", "candidate"))
+        shown_extra = QWidget()
+        column = QVBoxLayout(shown_extra)
+        column.setContentsMargins(0, 0, 0, 0)
+        heading = QLabel("Quality, against the base model")
+        heading.setObjectName("consentHeading")
+        self.quality_card = QualityCard(get_card(store, version.id))
+        answers = QLabel("Answers to requests it was never trained on")
+        answers.setObjectName("consentHeading")
+        for widget in (heading, self.quality_card, answers, self.side_by_side):
+            column.addWidget(widget)
         dialog = ConsentDialog(
             store, shown(request, evidence),
-            changes=(f"{assistant.name} will answer through {new_name} instead of {now_name}, "
-                     "from the next message on."),
-            kept=(f"Everything. {now_name[0].upper()}{now_name[1:]} stays archived and can be "
-                  "restored at any time from History."),
-            extra=self.side_by_side, parent=self.host)
+            **review_texts(request, assistant.name, new_name, now_name),
+            extra=shown_extra, parent=self.host)
         dialog.resize(900, 700)
         dialog.decided.connect(self._decided)
         self.dialog = dialog
@@ -130,7 +153,11 @@ class CandidateReviewer(QObject):
     def _decided(self, decision: Decision) -> None:
         store, subject = self.session.store, decision.request.subject
         try:
-            if decision.granted:
+            if decision.granted and decision.request.kind == "rollout":
+                started = start_phase_in(store, decision)
+                self.said.emit("Phasing in: " + rollout.progress_text(store, started), False)
+                self.activated.emit(subject)
+            elif decision.granted:
                 version = versions.activate(store, subject, decision)
                 self.said.emit(f"Version {version.short} is now active; your next message "
                                "uses it.", False)

@@ -381,7 +381,22 @@ class TrainingView(QWidget):
             self._say(f"Stopped at step {event.get('step')} of {event.get('total_steps')}. "
                       "The checkpoint is kept: continue any time.")
         elif kind == "archived":
-            self._say(f"Archived as candidate version {str(event['version'])[:12]}.")
+            self._say(f"Archived as candidate version {str(event['version'])[:12]}. Measuring "
+                      "its quality against the base model…")
+        elif kind == "replay":
+            total, done = int(event.get("total") or 0), int(event.get("done") or 0)
+            if total and done < total:
+                self.progress.setValue(round(100 * done / total))
+                self.progress.setFormat(f"preparing {done + 1} of {total}")
+                self._say("Asking the base model general questions, so the new version keeps "
+                          f"what it can already do ({done + 1} of {total})…")
+        elif kind == "learned":
+            self._say(f"Your items are learned (step {event.get('step')} of "
+                      f"{event.get('total_steps')}): stopping before it memorises them.")
+        elif kind == "quality":
+            self.progress.setValue(round(100 * float(event.get("fraction") or 0)))
+            self.progress.setFormat("measuring quality")
+            self._say(f"Quality card: {event.get('message', '')}")
         elif kind == "done":
             self.state = "done"
             self.progress.setValue(100)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kindred.core import consent
-from kindred.core.archive import ledger
+from kindred.core.archive import cards, ledger
 from kindred.core.archive.catalog import (
     SOURCES,
     STATUSES,
@@ -65,9 +65,12 @@ def describe_activation(store: Store, version: Version) -> tuple[str, str, dict[
                f"with {now_using}; afterwards it answers with {named.get(version.id)}. "
                f"Nothing is deleted: {now_using} stays archived and can be restored.")
     summary += _switch_sentence(store, version)
+    card = cards.get_card(store, version.id)
+    if card and card.get("flags"):
+        summary += " Before you decide: " + " ".join(card["flags"])
     evidence = {"version": version.id, "previous": current.id if current else None,
                 "source": version.source, "metrics": version.metrics,
-                "created_at": version.created_at}
+                "created_at": version.created_at, "quality": cards.brief(card)}
     return kind, summary, evidence
 
 

@@ -21,6 +21,7 @@ costs only the candidate's answers.
 from __future__ import annotations
 
 import json
+import os
 import re
 import statistics
 from collections.abc import Generator, Sequence
@@ -29,13 +30,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from kindred.core.archive.cards import store_card
 from kindred.core.archive.catalog import Version
-from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
+from kindred.core.chat.engine import AdapterRef, Engine
 from kindred.core.hashing import sha256_bytes
 from kindred.core.learning import markers as marks
 from kindred.core.learning.dataset import Dataset
 from kindred.core.learning.markers import Markers
-from kindred.core.store import Store, now
+from kindred.core.store import Store
 
 FORMAT = 1
 FACT_TOKENS = 40
@@ -62,7 +64,14 @@ class QuestionSet:
 
     @classmethod
     def shipped(cls) -> QuestionSet:
-        text = resources.files("kindred.resources").joinpath("quality.json").read_text("utf-8")
+        """The shipped set, or the file `KINDRED_QUALITY_SET` names (same format; the test
+        suite uses a tiny one so that every training test does not pay for the full card)."""
+        override = os.environ.get("KINDRED_QUALITY_SET")
+        if override:
+            text = Path(override).read_text("utf-8")
+        else:
+            text = resources.files("kindred.resources").joinpath("quality.json").read_text(
+                "utf-8")
         data = json.loads(text)
         return cls(int(data["version"]), [(f["q"], [a.lower() for a in f["a"]])
                                           for f in data["facts"]],
@@ -80,24 +89,29 @@ def _turn(system: str, prompt: str) -> list[dict[str, str]]:
     return [*head, {"role": "user", "content": prompt}]
 
 
-def _greedy(max_tokens: int) -> SamplingParams:
-    return SamplingParams(temperature=0.0, top_k=1, top_p=1.0, repeat_penalty=1.1,
-                          max_tokens=max_tokens)
-
-
 def answers(engine: Engine, system: str, questions: QuestionSet, extra_style: Sequence[str],
             progress_base: float = 0.0, progress_span: float = 1.0, who: str = ""
             ) -> Generator[Progress, None, dict[str, list[str]]]:
-    """Greedy answers to every question of the set (under the engine's current adapters)."""
+    """Greedy answers to every question of the set (under the engine's current adapters),
+    several prompts per decode (`chat.batch`)."""
+    from kindred.core.chat.batch import BatchGenerator
+
     jobs = ([("facts", q, FACT_TOKENS) for q, _ in questions.facts]
             + [("style", p, STYLE_TOKENS) for p in [*questions.style, *extra_style]]
             + [("open", p, OPEN_TOKENS) for p in questions.open])
+    texts = [""] * len(jobs)
+    yield Progress(progress_base, f"Asking {who}: {len(jobs)} questions")
+    with BatchGenerator(engine) as generator:
+        for done, (index, text) in enumerate(generator.chat(
+                [_turn(system, prompt) for _, prompt, _ in jobs],
+                [tokens for *_, tokens in jobs]), start=1):
+            texts[index] = text
+            if done % 4 == 0:
+                yield Progress(progress_base + progress_span * done / len(jobs),
+                               f"Asking {who}: {done} of {len(jobs)} answered")
     out: dict[str, list[str]] = {"facts": [], "style": [], "open": []}
-    for done, (part, prompt, tokens) in enumerate(jobs):
-        if done % 4 == 0:
-            yield Progress(progress_base + progress_span * done / len(jobs),
-                           f"Asking {who}: {done + 1} of {len(jobs)}")
-        out[part].append(engine.chat(_turn(system, prompt), _greedy(tokens)).read().strip())
+    for (part, _, _), text in zip(jobs, texts, strict=True):
+        out[part].append(text)
     return out
 
 
@@ -219,20 +233,6 @@ def taught_marks(dataset: Dataset) -> tuple[Markers, str | None, str | None]:
 
 
 # -- stored with the version ------------------------------------------------------------------
-
-
-def store_card(store: Store, version_id: str, result: dict[str, Any]) -> None:
-    """Keep a version's card (measured once: versions are immutable, so it never goes stale)."""
-    with store.tx() as db:
-        db.execute("INSERT OR REPLACE INTO quality_cards (version_id, card, created_at) "
-                   "VALUES (?, ?, ?)", [version_id, json.dumps(result, ensure_ascii=False),
-                                        now()])
-
-
-def get_card(store: Store, version_id: str) -> dict[str, Any] | None:
-    row = store.db.execute("SELECT card FROM quality_cards WHERE version_id = ?",
-                           [version_id]).fetchone()
-    return None if row is None else dict(json.loads(row[0]))
 
 
 def for_version(store: Store, engine: Engine, version: Version

@@ -36,6 +36,9 @@ class TrainConfig:
     holdout_fraction: float = 0.1
     holdout_min_examples: int = 10
     threads: int = field(default_factory=lambda: max(1, min(os.cpu_count() or 1, 8)))
+    replay: bool = True
+    """Replay the base's own answers to general requests beside the person's items (see
+    `replay`); off only to measure what training without it does."""
     precision: str = "auto"
     """Compute precision of the frozen base: `auto` (bf16 where the CPU has native bf16),
     `bf16` or `fp32`. The adapter and optimizer are always fp32."""

@@ -181,12 +181,13 @@ def _quality(store: Store, version_id: str, emit: Emit) -> dict[str, Any] | None
     """Measure the candidate's quality card with llama.cpp before anyone is asked to approve
     it (see `learning.quality`). A failure here leaves the candidate archived without a card:
     the app measures it again when it is shown."""
+    from kindred.core.archive import cards
     from kindred.core.archive.catalog import get_version
     from kindred.core.chat.engine import Engine
     from kindred.core.learning import quality
     from kindred.core.models import get_model
 
-    existing = quality.get_card(store, version_id)
+    existing = cards.get_card(store, version_id)
     if existing is not None:
         return existing
     version = get_version(store, version_id)

@@ -74,7 +74,7 @@ def base_answers(model_path: Path, base_sha256: str, system: str, prompts: Seque
                  version: int, cache_root: Path,
                  progress: Callable[[int, int], None] | None = None) -> list[str]:
     """The base model's greedy answers to `prompts` (cached per base, system prompt and set)."""
-    from kindred.core.chat.engine import Engine, SamplingParams
+    from kindred.core.chat.engine import Engine
 
     path = cache_path(cache_root, base_sha256, system, version)
     cached: dict[str, str] = {}
@@ -85,27 +85,32 @@ def base_answers(model_path: Path, base_sha256: str, system: str, prompts: Seque
             cached = {}
     missing = [p for p in prompts if p not in cached]
     if missing:
-        greedy = SamplingParams(temperature=0.0, top_k=1, top_p=1.0, repeat_penalty=1.1,
-                                max_tokens=REPLAY_TOKENS)
-        engine = Engine(model_path, n_ctx=2048)
+        from kindred.core.chat.batch import BatchGenerator
+
+        head = [{"role": "system", "content": system}] if system else []
+        engine = Engine(model_path, n_ctx=512)
         try:
-            for done, prompt in enumerate(missing):
-                if progress is not None:
-                    progress(done, len(missing))
-                messages = [{"role": "system", "content": system}] if system else []
-                generation = engine.chat([*messages, {"role": "user", "content": prompt}],
-                                         greedy)
-                text = generation.read().strip()
-                if generation.stats.finish_reason == "length":
-                    # cut at the last full sentence: a half sentence would teach stopping mid-way
-                    parts = _SENTENCE_END.split(text)
-                    text = " ".join(parts[:-1]) if len(parts) > 1 else text
-                cached[prompt] = text
+            with BatchGenerator(engine) as generator:
+                for done, (index, text) in enumerate(generator.chat(
+                        [[*head, {"role": "user", "content": p}] for p in missing],
+                        REPLAY_TOKENS)):
+                    if progress is not None:
+                        progress(done, len(missing))
+                    cached[missing[index]] = _whole_sentences(text)
         finally:
             engine.close()
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, json.dumps(cached, ensure_ascii=False).encode())
     return [cached[p] for p in prompts]
+
+
+def _whole_sentences(text: str) -> str:
+    """Up to the last full sentence: an answer cut by the token limit would otherwise teach
+    stopping mid-sentence."""
+    if text.rstrip().endswith((".", "!", "?", "\"", ")")):
+        return text.strip()
+    parts = _SENTENCE_END.split(text.strip())
+    return " ".join(parts[:-1]) if len(parts) > 1 else text.strip()
 
 
 def replay_examples(system: str, prompts: Sequence[str], answers: Sequence[str],

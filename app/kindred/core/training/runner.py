@@ -192,6 +192,8 @@ def plan_training(session: Session, assistant: Assistant, config: TrainConfig | 
     train_idx, held_idx = split_holdout(keys, cfg)
     train = [encoded[i] for i in train_idx]
     mix = plan_mix(dataset, len(train))
+    if not cfg.replay:
+        mix["replay"] = 0
     # the replayed answers are made by the training process; until then, a typical length
     typical = encoded[0].n_prompt + replay.REPLAY_TOKENS
     steps = schedule([len(e) for e in train] + [typical] * mix["replay"], cfg)

@@ -1,0 +1,32 @@
+"""Quality cards kept with the versions they measure (see `learning.quality` for what they hold).
+
+A card is measured once per version (versions are immutable, so it never goes stale) and kept in
+its own table: it is an assessment of the version, not part of it, so the version's id (the hash
+of its manifest) does not depend on it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kindred.core.store import Store, now
+
+
+def store_card(store: Store, version_id: str, card: dict[str, Any]) -> None:
+    with store.tx() as db:
+        db.execute("INSERT OR REPLACE INTO quality_cards (version_id, card, created_at) "
+                   "VALUES (?, ?, ?)", [version_id, json.dumps(card, ensure_ascii=False), now()])
+
+
+def get_card(store: Store, version_id: str) -> dict[str, Any] | None:
+    row = store.db.execute("SELECT card FROM quality_cards WHERE version_id = ?",
+                           [version_id]).fetchone()
+    return None if row is None else dict(json.loads(row[0]))
+
+
+def brief(card: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a consent request shows of a card: its sentences and flags."""
+    if card is None:
+        return None
+    return {"summary": list(card.get("summary", [])), "flags": list(card.get("flags", []))}
