@@ -191,6 +191,8 @@ def test_killed_migration_is_resumed_not_restarted(session: Session,
             proc.kill()  # killed mid-run, as by a power cut
             break
     proc.wait()
+    assert proc.stdout is not None
+    proc.stdout.close()
     assert migration.resumable(session, session.assistant()) is not None
     before = home_state(session)
     with pytest.raises(KindredError, match="unfinished"):
