@@ -275,7 +275,8 @@ class TeachView(QWidget):
                               _when(f.updated_at)])
         for row in range(self.ratings.rowCount()):
             cell = self.ratings.item(row, 0)
-            cell.setIcon(icon("thumbs-up" if cell.text() == "Liked" else "thumbs-down"))
+            if cell is not None:
+                cell.setIcon(icon("thumbs-up" if cell.text() == "Liked" else "thumbs-down"))
         self._update_flip()
 
     def _fill_preferences(self, prefs: list[Feedback]) -> None:

@@ -107,8 +107,9 @@ class UsageView(QWidget):
         self.table.setObjectName("ledgerTable")
         self.table.setHorizontalHeaderLabels(COLUMNS)
         for col, name in enumerate(COLUMNS):
-            if name in ICONS:
-                self.table.horizontalHeaderItem(col).setIcon(icon(ICONS[name]))
+            header_item = self.table.horizontalHeaderItem(col)
+            if name in ICONS and header_item is not None:
+                header_item.setIcon(icon(ICONS[name]))
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
