@@ -128,6 +128,8 @@ def test_correct_train_review_approve_and_chat_with_the_new_version(  # type: ig
     assert notice is not None and notice.isVisible()
     qtbot.mouseClick(notice.review_button, Qt.MouseButton.LeftButton)
     reviewer = view.reviewer
+    switch = next(b for b in reviewer.choice.buttons() if b.text() == "Switch now")
+    qtbot.mouseClick(switch, Qt.MouseButton.LeftButton)  # (Phase in: test_gui_rollout.py)
     dialog = consent_dialog(qtbot, reviewer, "activate", REVIEW_TIMEOUT_MS)
     assert dialog.request.subject == candidate
     columns = reviewer.side_by_side

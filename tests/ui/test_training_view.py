@@ -191,6 +191,8 @@ def test_train_pause_stop_continue_then_review_and_activate(qtbot, make_window, 
     assert "is ready" in notice.label.text()
     notice.review_button.click()
     reviewer: CandidateReviewer = view.reviewer
+    switch = next(b for b in reviewer.choice.buttons() if b.text() == "Switch now")  # type: ignore[union-attr]
+    switch.click()  # Phase in is the default (tests/e2e/test_gui_rollout.py)
     qtbot.waitUntil(lambda: reviewer.dialog is not None, timeout=ANSWERS_TIMEOUT_MS)
     dialog = reviewer.dialog
     assert dialog.request.kind == "activate" and dialog.request.subject == candidate
@@ -213,6 +215,8 @@ def test_refusing_a_candidate_keeps_it_archived_as_refused(qtbot, session, model
     candidate = make_version(session, model_path, seed=3)
     view = make_view(qtbot, session)
     view.review(candidate.id)
+    switch = next(b for b in view.reviewer.choice.buttons() if b.text() == "Switch now")
+    switch.click()
     qtbot.waitUntil(lambda: view.reviewer.dialog is not None, timeout=ANSWERS_TIMEOUT_MS)
     dialog = view.reviewer.dialog
     assert dialog.request.evidence["how_training_went"] == ("no before-and-after figures were "

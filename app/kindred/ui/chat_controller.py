@@ -32,7 +32,9 @@ from kindred.core.chat.engine import GenerationStats
 from kindred.core.errors import KindredError, NotFoundError
 from kindred.core.learning import feedback
 from kindred.core.session import Session
+from kindred.core.upgrades import rollout
 from kindred.ui.inference import EngineInfo, InferenceThread
+from kindred.ui.rollout_ui import TrialTurn, wanted_adapters
 
 if TYPE_CHECKING:
     from kindred.ui.chat_view import ChatView
@@ -47,6 +49,7 @@ class Turn:
     replaces: int | None = None
     request_id: int | None = None
     discarded: bool = False
+    trial: TrialTurn | None = None  # both versions answer, blind (a side-by-side trial)
 
 
 class ChatController(QObject):
@@ -65,6 +68,9 @@ class ChatController(QObject):
     feedback_changed = Signal(int, object, bool)  # message id, rating (+1/-1/None), corrected
     feedback_failed = Signal(int, str)          # message id, what went wrong
     error = Signal(str)
+    rollout_changed = Signal(object)            # Rollout: a step was taken, held or stopped
+    version_retired = Signal(str)               # a version stopped being used: interview it
+    trial_round = Signal(int, object)           # conversation id, trial Round to pick in
 
     def __init__(self, session: Session, inference: InferenceThread,
                  parent: QObject | None = None) -> None:
@@ -240,7 +246,8 @@ class ChatController(QObject):
         self.conversation = get_conversation(self.store, self.conversation.id)
         self.user_message_added.emit(self.conversation.id, text)
         self.conversations_changed.emit()
-        self._start(Turn(self.conversation.id, prepared))
+        self._start(Turn(self.conversation.id, prepared,
+                         trial=TrialTurn.open_for(self.store, self.assistant.id)))
         return True
 
     def regenerate(self) -> bool:
@@ -273,8 +280,8 @@ class ChatController(QObject):
         version reloads the engine first, so no answer comes from adapters no longer chosen."""
         self.assistant = get_assistant(self.store, self.assistant.id)
         info = self.engine_info
-        wanted = [self.assistant.active_version] if self.assistant.active_version else []
-        if self.ready and info is not None and [k for k, _ in info.adapters] != wanted:
+        if self.ready and info is not None and info.adapters != wanted_adapters(
+                self.store, self.assistant):
             self.reload_engine()
 
     def _start(self, turn: Turn) -> None:
@@ -287,6 +294,10 @@ class ChatController(QObject):
             self._dispatch(turn)
 
     def _dispatch(self, turn: Turn) -> None:
+        if turn.trial is not None:
+            turn.request_id = self.inference.generate_with(
+                turn.prepared.messages, turn.prepared.sampling, turn.trial.next_refs(self.store))
+            return
         turn.request_id = self.inference.generate(turn.prepared.messages,
                                                   turn.prepared.sampling)
 
@@ -298,16 +309,18 @@ class ChatController(QObject):
 
     def _piece(self, request_id: int, text: str) -> None:
         turn = self._current(request_id)
-        if turn is not None and not turn.discarded:
+        if turn is not None and not turn.discarded and turn.trial is None:
             self.answer_piece.emit(turn.conversation_id, text)
 
     def _finished(self, request_id: int, text: str, stats: GenerationStats) -> None:
         turn = self._current(request_id)
         if turn is None:
             return
+        if turn.trial is not None and self._trial_answered(turn, text, stats):
+            return
         self.turn = None
         message: Message | None = None
-        if not turn.discarded:
+        if not turn.discarded and turn.trial is None:
             try:
                 message = chat.save_answer(self.store, turn.conversation_id, text, stats,
                                            replaces=turn.replaces)
@@ -320,6 +333,42 @@ class ChatController(QObject):
         self.context_measured.emit(turn.conversation_id, stats.dropped_messages)
         self.busy_changed.emit(False)
         self.conversations_changed.emit()
+        if message is not None and turn.trial is None:
+            self.after_answer()
+
+    def after_answer(self) -> None:
+        """The rollout's pace: a step that is due is taken now, and the engine follows."""
+        try:
+            changed = rollout.advance_if_due(self.store, self.assistant.id)
+        except KindredError as exc:
+            self.error.emit(str(exc))
+            return
+        if changed is None:
+            return
+        self.rollout_changed.emit(changed)
+        if changed.state != "stopped":
+            self.reload_engine()
+        if changed.state == "finished" and changed.from_version:
+            self.version_retired.emit(changed.from_version)
+
+    def _trial_answered(self, turn: Turn, text: str, stats: GenerationStats) -> bool:
+        """A trial turn's answer: the first sends the second; the second records the round.
+        Returns True while the turn goes on (the second answer is being produced)."""
+        assert turn.trial is not None
+        turn.trial.results.append((text, stats))
+        if len(turn.trial.results) < 2 and not turn.discarded \
+                and stats.finish_reason != "cancelled":
+            self._dispatch(turn)
+            return True
+        if len(turn.trial.results) == 2 and not turn.discarded:
+            try:
+                round_ = turn.trial.record(self.store, turn.conversation_id)
+            except KindredError as exc:
+                self.error.emit(str(exc))
+            else:
+                self.trial_round.emit(turn.conversation_id, round_)
+        turn.trial.results.clear()  # nothing more to save for this turn
+        return False
 
     def _failed(self, request_id: int, message: str) -> None:
         turn = self._current(request_id)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QPushButton,
+    QTextBrowser,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -37,6 +38,7 @@ from kindred.core.session import Session
 from kindred.ui.dialogs.compare import CompareDialog
 from kindred.ui.dialogs.consent import ConsentDialog
 from kindred.ui.icons import icon, set_icon
+from kindred.ui.rollout_ui import record_html
 from kindred.ui.tasks import Task, run_task
 from kindred.ui.theme import mix
 from kindred.ui.widgets import page_heading
@@ -152,6 +154,10 @@ class HistoryView(QWidget):
         self.details.setObjectName("emptyHint")
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.records = QTextBrowser()  # a retired version's interview and report
+        self.records.setObjectName("retirementRecords")
+        self.records.setMaximumHeight(280)
+        self.records.hide()
         self.status = QLabel()
         self.status.setObjectName("dialogStatus")
         self.status.setWordWrap(True)
@@ -165,6 +171,7 @@ class HistoryView(QWidget):
         layout.addLayout(tools)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.details)
+        layout.addWidget(self.records)
         layout.addWidget(self.status)
         self.refresh()
 
@@ -273,6 +280,7 @@ class HistoryView(QWidget):
             self.retire_button.setEnabled(False)
             self.compare_button.setEnabled(False)
             self.details.setText("The base model alone, without any adapter.")
+            self.records.hide()
             return
         kind = versions.consent_kind_for(self.session.store, version)
         self.restore_button.setText("Restore" if kind == "restore" else "Activate")
@@ -285,6 +293,9 @@ class HistoryView(QWidget):
             f"{self._name(version)} · id {version.id}\nParent: {parent} · "
             f"size {version.size_bytes / 1e6:.1f} MB · status since "
             f"{datetime.fromtimestamp(version.status_at).strftime('%Y-%m-%d %H:%M')}")
+        records = record_html(self.session.store, version.id)
+        self.records.setHtml(records)
+        self.records.setVisible(bool(records))
 
     def _name(self, version: Version) -> str:
         return self.names.get(version.id) or versions.name_of(self.session.store, version)

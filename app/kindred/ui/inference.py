@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from kindred.core.chat.engine import GenerationStats, Message, SamplingParams
+from kindred.core.chat.engine import AdapterRef, GenerationStats, Message, SamplingParams
 from kindred.core.errors import KindredError
 
 
@@ -45,7 +45,7 @@ class InferenceWorker(QObject):
         self.home = home
         self._session: Any = None
         self._engine: Any = None
-        self._engine_key: tuple[str, str | None] | None = None
+        self._engine_key: tuple[str, tuple[tuple[str, float], ...]] | None = None
         self._lock = threading.Lock()
         self._stop_request: int | None = None
 
@@ -84,11 +84,12 @@ class InferenceWorker(QObject):
             self._session = open_session(self.home)
         assistant = get_assistant(self._session.store, assistant_id)
         model = self._session.model_for(assistant)
-        key = (model.sha256, assistant.active_version)
+        refs = runtime.adapter_refs_for(self._session, assistant)  # a rollout's blend, if any
+        key = (model.sha256, tuple((r.key, r.scale) for r in refs))
         if self._engine is not None and self._engine_key is not None \
                 and self._engine_key[0] == model.sha256:
             if self._engine_key != key:
-                self._engine.set_adapters(runtime.adapter_refs_for(self._session, assistant))
+                self._engine.set_adapters(refs)
         else:
             engine = runtime.load_engine(self._session, assistant)
             self._close_engine()
@@ -102,6 +103,30 @@ class InferenceWorker(QObject):
     def generate(self, request_id: int, messages: list[Message],
                  sampling: SamplingParams) -> None:
         """Stream one answer. Cancelled requests still finish, with what was produced."""
+        self._generate(request_id, messages, sampling)
+
+    @Slot(int, object, object, object)
+    def generate_with(self, request_id: int, messages: list[Message], sampling: SamplingParams,
+                      refs: list[AdapterRef]) -> None:
+        """One answer through other adapters (a side-by-side trial); the assistant's own set is
+        put back afterwards, so the next ordinary answer is unaffected."""
+        engine = self._engine
+        if engine is None:
+            self.failed.emit(request_id, "The model is not loaded; nothing was sent.")
+            return
+        previous = engine.adapters
+        try:
+            engine.set_adapters(refs)
+        except KindredError as exc:
+            self.failed.emit(request_id, str(exc))
+            return
+        try:
+            self._generate(request_id, messages, sampling)
+        finally:
+            engine.set_adapters(previous)
+
+    def _generate(self, request_id: int, messages: list[Message],
+                  sampling: SamplingParams) -> None:
         engine = self._engine
         if engine is None:
             self.failed.emit(request_id, "The model is not loaded; nothing was sent.")
@@ -155,6 +180,7 @@ class InferenceThread(QObject):
 
     _load = Signal(int)
     _generate = Signal(int, object, object)
+    _generate_with = Signal(int, object, object, object)
     _measure = Signal(int, object, object)
     _close = Signal()
 
@@ -166,6 +192,7 @@ class InferenceThread(QObject):
         self.worker.moveToThread(self.worker_thread)
         self._load.connect(self.worker.load)
         self._generate.connect(self.worker.generate)
+        self._generate_with.connect(self.worker.generate_with)
         self._measure.connect(self.worker.measure)
         self._close.connect(self.worker.close)
         self._next_id = 0
@@ -178,6 +205,13 @@ class InferenceThread(QObject):
         """Queue a generation; returns its request id (the signals carry it)."""
         self._next_id += 1
         self._generate.emit(self._next_id, messages, sampling)
+        return self._next_id
+
+    def generate_with(self, messages: list[Message], sampling: SamplingParams,
+                      refs: list[AdapterRef]) -> int:
+        """Queue a generation through `refs` instead of the assistant's adapters (a trial)."""
+        self._next_id += 1
+        self._generate_with.emit(self._next_id, messages, sampling, refs)
         return self._next_id
 
     def measure(self, conversation_id: int, messages: list[Message],

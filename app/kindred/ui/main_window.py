@@ -34,6 +34,7 @@ from kindred.core.assistants import Assistant
 from kindred.core.chat.conversations import Conversation, Message, list_messages
 from kindred.core.errors import KindredError
 from kindred.core.session import Session, open_session
+from kindred.core.upgrades.rollout import blend_label
 from kindred.ui.chat_controller import ChatController
 from kindred.ui.chat_view import ChatView
 from kindred.ui.dialogs.add_model import AddModelDialog
@@ -43,6 +44,7 @@ from kindred.ui.icons import app_icon, icon, set_icon
 from kindred.ui.inference import InferenceThread
 from kindred.ui.insight_view import InsightView
 from kindred.ui.ledger_view import LedgerView
+from kindred.ui.rollout_ui import InterviewRunner, RolloutBar, TrialPanel, wanted_adapters
 from kindred.ui.sidebar import Sidebar
 from kindred.ui.teach_view import TeachView
 from kindred.ui.training_view import TrainingView
@@ -55,6 +57,8 @@ SHORTCUTS = [
     ("Ctrl+Shift+R", "Regenerate the last answer"), ("Ctrl+Shift+C", "Copy the last answer"),
     ("F2", "Rename the conversation"), ("Del", "Delete the conversation (in the list)"),
     ("Ctrl+L", "Go to the message box"), ("Ctrl+,", "Assistant settings"),
+    ("Ctrl+Alt+P", "Pause or resume the rollout"), ("Ctrl+Alt+N", "Next rollout step now"),
+    ("Ctrl+Alt+B", "Roll back the rollout"), ("Ctrl+Alt+T", "Start a side-by-side trial"),
     ("Ctrl+1…9", "Switch page"), ("Ctrl+Q", "Quit"),
 ]
 
@@ -111,7 +115,18 @@ class MainWindow(QMainWindow):
         self.splitter = QSplitter()
         self.splitter.setObjectName("chatSplitter")
         self.splitter.addWidget(self.sidebar)
-        self.splitter.addWidget(self.chat_view)
+        # Gradual replacement: the rollout bar and the trial's pick sit above the chat.
+        self.rollout_bar = RolloutBar(self.session)
+        self.trial_panel = TrialPanel(self.session)
+        self.interviews = InterviewRunner(self.session, self)
+        chat_column = QWidget()
+        column = QVBoxLayout(chat_column)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        for part in (self.rollout_bar, self.trial_panel):
+            column.addWidget(part)
+        column.addWidget(self.chat_view, 1)
+        self.splitter.addWidget(chat_column)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setCollapsible(1, False)
         self.splitter.setSizes([270, 910])
@@ -122,9 +137,11 @@ class MainWindow(QMainWindow):
         self.add_page("Teach", self.teach, "teach")
         self.training = TrainingView(self.session)
         self.training.active_changed.connect(self.controller.reload_engine)
+        self.training.active_changed.connect(self._versions_changed)
         self.add_page("Training", self.training, "training")
         self.history = HistoryView(self.session)
         self.history.active_changed.connect(self.controller.reload_engine)
+        self.history.active_changed.connect(self._versions_changed)
         self.add_page("History", self.history, "history")
         self.ledger = LedgerView(self.session)
         self.add_page("Ledger", self.ledger, "ledger")
@@ -224,6 +241,10 @@ class MainWindow(QMainWindow):
         self._action("Ctrl+L", lambda: self.chat_view.composer.setFocus())
         self._action("Ctrl+,", self.open_settings)
         self._action("Ctrl+Q", self.close)
+        self._action("Ctrl+Alt+P", self.rollout_bar.toggle_pause)
+        self._action("Ctrl+Alt+N", self.rollout_bar.next_step)
+        self._action("Ctrl+Alt+B", self.rollout_bar.roll_back)
+        self._action("Ctrl+Alt+T", self.rollout_bar.start_trial)
         self._action("Del", lambda: self._delete_current(), widget=self.sidebar.list)
 
     def _more_menu(self) -> QMenu:
@@ -257,6 +278,21 @@ class MainWindow(QMainWindow):
         c.engine_changed.connect(self._engine_changed)
         c.speed_changed.connect(lambda v: self.speed_label.setText(f"{v:.1f} tok/s"))
         c.error.connect(view.show_error)
+        c.rollout_changed.connect(lambda r: self._versions_changed())
+        c.version_retired.connect(self.interviews.hold)
+        c.answer_saved.connect(lambda *_: self.rollout_bar.refresh())  # answers to the next step
+        c.trial_round.connect(self._if_current(self.trial_panel.show_round))
+        bar = self.rollout_bar
+        bar.changed.connect(self.controller.reload_engine)
+        bar.changed.connect(self._versions_changed)
+        bar.retired.connect(self.interviews.hold)
+        bar.message.connect(lambda text, error: view.show_error(text) if error
+                            else self.statusBar().showMessage(text, 8000))
+        self.trial_panel.picked.connect(self._trial_picked)
+        self.interviews.progress.connect(lambda text, _f: self.statusBar().showMessage(text))
+        self.interviews.finished.connect(self._interviewed)
+        self.interviews.failed.connect(lambda m: self.statusBar().showMessage(
+            f"The retirement interview could not be held: {m}", 10000))
         view.send_requested.connect(self._send)
         view.stop_requested.connect(c.stop)
         view.regenerate_requested.connect(c.regenerate)
@@ -292,16 +328,36 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{assistant.name} — Kindred")
         model = self.session.model_for(assistant)
         self.model_label.setText(model.name)
-        active = assistant.active_version
-        self._show_adapters([(active, 1.0)] if active else [])
+        self.rollout_bar.set_assistant(assistant.id)
+        self.trial_panel.hide()
+        self._show_adapters(wanted_adapters(self.session.store, assistant))
+
+    def _versions_changed(self) -> None:
+        """A rollout moved, or History changed the active version: bar, status, interviews."""
+        self.rollout_bar.refresh()
+        self.history.refresh()
+        self.interviews.catch_up(self.controller.assistant.id)
+
+    def _trial_picked(self) -> None:
+        conversation = self.controller.conversation
+        if conversation is not None:
+            self.chat_view.show_messages(list_messages(self.session.store, conversation.id))
+        self.rollout_bar.refresh()
+        self.controller.after_answer()  # a tally that stops losing lets a held rollout go on
+
+    def _interviewed(self, version_id: str) -> None:
+        name = versions.names(self.session.store, self.controller.assistant.id).get(
+            version_id, version_id[:12])
+        self.statusBar().showMessage(f"{name} was interviewed before retiring; its interview "
+                                     "and report are in History.", 10000)
+        self.history.refresh()
 
     def _show_adapters(self, adapters: list[tuple[str, float]]) -> None:
         """The status bar names versions as the History page does ("Version 2"), ids in the tip."""
         named = versions.names(self.session.store, self.controller.assistant.id) \
             if adapters else {}
-        text = ", ".join(named.get(key, key[:12]) + ("" if scale == 1.0 else f" ×{scale:g}")
-                         for key, scale in adapters)
-        self.adapter_label.setText(f"Adapter: {text or 'none'}")
+        text = blend_label(named, adapters) if adapters else "none"  # "Version 3 · 50 % Version 4"
+        self.adapter_label.setText(f"Adapter: {text}")
         self.adapter_label.setToolTip("\n".join(f"{named.get(k, k[:12])}: id {k}, scale {s:g}"
                                                 for k, s in adapters)
                                       or "No adapter: the base model answers as it came.")

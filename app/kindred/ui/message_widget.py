@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.chat.conversations import Message
+from kindred.core.upgrades.rollout import blend_label
 from kindred.ui.icons import icon_text, set_icon
 from kindred.ui.widgets import MarkdownView
 
@@ -39,10 +40,7 @@ def describe(message: Message, names: dict[str, str] | None = None) -> str:
     if message.tok_s:
         parts.append(f"{message.tok_s:.0f} tok/s")
     if message.role == "assistant":
-        named = names or {}
-        adapters = ", ".join(named.get(v, v[:8]) + ("" if s == 1.0 else f" ×{s:g}")
-                             for v, s in message.adapters)
-        parts.append(adapters or "base model")
+        parts.append(blend_label(names or {}, message.adapters))  # "Version 3 · 50 % Version 4"
     return " · ".join(parts)
 
 

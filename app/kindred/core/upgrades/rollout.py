@@ -489,12 +489,18 @@ def resume(store: Store, assistant_id: int, *, via: str) -> Rollout:
 def roll_back(store: Store, assistant_id: int, *, via: str) -> Rollout:
     """Back to the outgoing version alone, at once: the person's decision, recorded as such.
 
-    The incoming version is kept archived with status `refused` (it can be phased in again).
+    The incoming version is kept archived with status `refused` (it can be phased in again);
+    a side-by-side trial of it ends too (its tally is kept).
     """
+    from kindred.core.upgrades import trial
+
     if via not in consent.VIAS:
         raise KindredError(f"Unknown channel '{via}'; use one of {', '.join(consent.VIAS)}.")
     with db_write(store):
         rollout = _open(store, assistant_id)
+        running = trial.current(store, assistant_id)
+        if running is not None and running.b_version == rollout.to_version:
+            trial.end(store, assistant_id)
         at = now()
         _write(store, rollout.id, state="rolled_back", ended_at=at,
                reason=f"rolled back by you at step {rollout.step} of {rollout.steps}")
