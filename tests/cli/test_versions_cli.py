@@ -103,8 +103,7 @@ def test_show_retire_and_ids_by_prefix(home: DataHome, session: Session, model_p
     code, out, _ = run(capsys, monkeypatch, home, "versions", "show", version.id[:5], "--json")
     shown = json.loads(out)
     assert code == 0 and shown["id"] == version.id and shown["verified"] is True
-    assert set(shown["files"]) == {"adapter.gguf", "adapter_config.json",
-                                   "adapter_model.safetensors"}
+    assert set(shown["files"]) == {"adapter_config.json", "adapter_model.safetensors"}
     code, out, _ = run(capsys, monkeypatch, home, "versions", "show", version.id[:5])
     assert code == 0 and version.id in out
     code, _, err = run(capsys, monkeypatch, home, "versions", "show", "zz")

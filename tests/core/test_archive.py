@@ -13,6 +13,7 @@ import pytest
 
 from kindred.core.archive import objects as archive
 from kindred.core.archive import versions
+from kindred.core.archive.derived import cache_path
 from kindred.core.archive.objects import CorruptVersionError
 from kindred.core.atomic import scratch
 from kindred.core.chat import turns as chat
@@ -40,8 +41,9 @@ def test_a_version_is_complete_read_only_and_named_by_its_manifest(
         session: Session, model_path: Path) -> None:
     version = make_version(session, model_path)
     folder = versions.version_dir(session.home, version.id)
+    # format 2: the weights once, in fp16; the GGUF llama.cpp loads is derived (and cached)
     assert sorted(p.name for p in folder.iterdir()) == [
-        "adapter.gguf", "adapter_config.json", "adapter_model.safetensors", "manifest.json"]
+        "adapter_config.json", "adapter_model.safetensors", "manifest.json"]
     manifest_raw = (folder / "manifest.json").read_bytes()
     assert sha256_bytes(manifest_raw) == version.id
     manifest = json.loads(manifest_raw)
@@ -49,6 +51,9 @@ def test_a_version_is_complete_read_only_and_named_by_its_manifest(
     assert manifest["base"]["sha256"] == model.sha256
     assert manifest["source"] == "trained" and manifest["parent"] is None
     assert manifest["metrics"] == {"loss": 1.0} and manifest["training"]["steps"] == 3
+    assert manifest["format"] == "kindred-adapter-version/2"
+    assert manifest["weights"] == {"dtype": "F16"}
+    assert sha256_file(cache_path(session.home, version.id)) == manifest["gguf"]["sha256"]
     for name, digest in manifest["files"].items():
         assert sha256_file(folder / name) == digest
         assert stat.S_IMODE((folder / name).stat().st_mode) == 0o444
@@ -84,7 +89,8 @@ def test_human_names_are_numbered_oldest_first_and_never_move(session: Session,
 
 def test_archived_gguf_matches_a_direct_conversion(session: Session, model_path: Path,
                                                    engine: Engine, tmp_path: Path) -> None:
-    """The archive's adapter.gguf gives the same logits as the reference conversion."""
+    """The archive's (fp16, derived) adapter.gguf gives the reference fp32 conversion's logits
+    within llama.cpp's own noise (a 0.01 % change of scale), with the same top token."""
     tensors = peft_tensors(model_path, rank=4, seed=5)
     version = archive.archive_peft(session.store, session.assistant(), tensors,
                                    lora_config(4, alpha=4.0))
@@ -96,9 +102,12 @@ def test_archived_gguf_matches_a_direct_conversion(session: Session, model_path:
     engine.set_adapters([AdapterRef(version.id,
                                     archive.verified_path(session.store, version.id))])
     archived = engine.next_token_logits(TEXT)
+    engine.set_adapters([AdapterRef("ref", reference, 1.0001)])  # llama.cpp's own noise level
+    noise = engine.next_token_logits(TEXT)
     engine.set_adapters([])
     assert np.abs(expected - base).max() > 0.1
-    assert np.allclose(archived, expected, atol=1e-5)
+    assert np.abs(archived - expected).mean() < 1.5 * np.abs(noise - expected).mean() + 0.02
+    assert int(np.argmax(archived)) == int(np.argmax(expected))
 
 
 def test_peft_folder_round_trip_and_rslora_scale(session: Session, model_path: Path,
@@ -118,8 +127,9 @@ def test_peft_folder_round_trip_and_rslora_scale(session: Session, model_path: P
 
     again = read_safetensors(peft / "adapter_model.safetensors")
     original = read_safetensors(folder / "adapter_model.safetensors")
-    assert again.keys() == original.keys()
-    assert all(np.array_equal(again[k], original[k]) for k in again)
+    assert again.keys() == original.keys()  # stored in fp16: exactly the fp16 rounding
+    assert all(np.array_equal(again[k], original[k].astype(np.float16).astype(np.float32))
+               for k in again)
 
 
 def test_chat_uses_the_active_version_and_records_it(session: Session,
@@ -151,10 +161,11 @@ def _edit_byte(path: Path) -> None:
 
 
 @pytest.mark.parametrize(("damage", "expected"), [
-    (lambda f: _edit_byte(f / "adapter.gguf"), "adapter.gguf does not match"),
+    (lambda f: _edit_byte(f / "adapter_config.json"), "adapter_config.json does not match"),
     (lambda f: _edit_byte(f / "adapter_model.safetensors"), "adapter_model.safetensors does"),
     (lambda f: _edit_byte(f / "manifest.json"), "manifest.json was edited"),
-    (lambda f: (os.chmod(f, 0o755), (f / "adapter.gguf").unlink()), "adapter.gguf is missing"),
+    (lambda f: (os.chmod(f, 0o755), (f / "adapter_model.safetensors").unlink()),
+     "adapter_model.safetensors is missing"),
     (lambda f: (os.chmod(f, 0o755), (f / "notes.txt").write_text("x")), "unexpected file"),
 ])
 def test_a_version_edited_after_archiving_is_named_and_never_loaded(

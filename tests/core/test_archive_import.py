@@ -58,7 +58,8 @@ def test_import_gguf_round_trips_tensors(session: Session, model_path: Path,
                               / "adapter_model.safetensors")
     original = peft_tensors(model_path, rank=4, seed=3)
     assert stored.keys() == original.keys()
-    assert all(np.allclose(stored[k], original[k]) for k in stored)  # q/k rows un-permuted
+    assert all(np.allclose(stored[k], original[k], rtol=1e-3, atol=1e-6)  # stored in fp16
+               for k in stored)  # q/k rows un-permuted
     config = json.loads((peft_folder(session.store, version.id) / "adapter_config.json")
                         .read_text())
     assert config["r"] == 4 and config["lora_alpha"] == 6.0

@@ -88,7 +88,7 @@ def test_round_trip_restores_the_whole_history(session: Session,
     assert all(c.ok for c in archive.verify_all(session.store, assistant.id))
     assert not versions.version_dir(session.home, ids["deleted"]).exists()
     tomb = versions.get_version(session.store, ids["deleted"])
-    assert len(tomb.files) == 3  # the tombstone keeps its hashes
+    assert len(tomb.files) == 2  # the tombstone keeps its hashes (weights, config)
     assert archive.dataset_path(session.store, ids["dataset"]).read_bytes().startswith(b"{")
     [conv] = list_conversations(session.store, assistant.id)
     assert [(m.role, m.content, m.adapters) for m in list_messages(session.store, conv.id)] == [
@@ -121,7 +121,7 @@ def test_round_trip_restores_the_whole_history(session: Session,
 def test_export_refuses_a_damaged_version(session: Session, model_path: Path,
                                           tmp_path: Path) -> None:
     version = make_version(session, model_path)
-    target = versions.version_dir(session.home, version.id) / "adapter.gguf"
+    target = versions.version_dir(session.home, version.id) / "adapter_model.safetensors"
     target.parent.chmod(0o755)
     target.chmod(0o644)
     target.write_bytes(target.read_bytes()[:-10] + b"0123456789")
@@ -185,7 +185,7 @@ def _link(kind: bytes, name: str, target: str) -> Callable[[dict[str, bytes], Pa
 
 
 def _bad_hash(members: dict[str, bytes], out: Path) -> Path:
-    name = _obj(members, "adapter.gguf")
+    name = _obj(members, "adapter_model.safetensors")
     data = bytearray(members[name])
     data[-1] ^= 0xFF
     return _pack(out, {**members, name: bytes(data)}, rehash=False)

@@ -227,7 +227,7 @@ def test_a_damaged_version_is_reported_and_nothing_changes(qtbot, open_view, ses
                                                            model_path, home) -> None:
     version = make_version(session, model_path, seed=5)
     activate(session, version)
-    path = version_dir(session.home, version.id) / "adapter.gguf"
+    path = version_dir(session.home, version.id) / "adapter_model.safetensors"
     os.chmod(path, 0o644)
     with open(path, "r+b") as handle:
         handle.seek(-8, os.SEEK_END)

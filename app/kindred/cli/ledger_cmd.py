@@ -8,7 +8,7 @@ from typing import Any
 
 from kindred.cli.output import print_json, print_table
 from kindred.cli.versions import when
-from kindred.core.archive import ledger, versions
+from kindred.core.archive import catalog, ledger, versions
 from kindred.core.archive import objects as archive
 from kindred.core.session import open_session
 
@@ -65,14 +65,16 @@ def run_report(args: argparse.Namespace) -> int:
     counts = versions.report(session.store, assistant_id)
     chain = ledger.verify(session.store)
     damaged = [c.version_id for c in archive.verify_all(session.store, assistant_id) if not c.ok]
+    size = catalog.archive_size(session.store, assistant_id)
     result = {**counts, "ledger_ok": chain.ok, "ledger_events": chain.count,
-              "damaged": damaged}
+              "damaged": damaged, "disk": size}
     if args.json:
         print_json(result)
         return 0
     print_table(["", "VERSIONS"], [[k, v] for k, v in counts.items()])
     print(f"ledger: {chain.count} events, " + ("verifies" if chain.ok else
                                               f"BROKEN at event {chain.first_bad}"))
+    print(catalog.describe_size(size))
     if damaged:
         print("damaged versions: " + ", ".join(d[:12] for d in damaged))
     return 0

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core import consent
-from kindred.core.archive import versions
+from kindred.core.archive import catalog, versions
 from kindred.core.archive.versions import Version
 from kindred.core.assistants import Assistant, get_assistant
 from kindred.core.consent import ConsentRequest, Decision
@@ -158,6 +158,8 @@ class HistoryView(QWidget):
         self.records.setObjectName("retirementRecords")
         self.records.setMaximumHeight(280)
         self.records.hide()
+        self.disk = QLabel()  # what keeping everything costs on disk
+        self.disk.setObjectName("emptyHint")
         self.status = QLabel()
         self.status.setObjectName("dialogStatus")
         self.status.setWordWrap(True)
@@ -170,6 +172,7 @@ class HistoryView(QWidget):
         layout.addWidget(self.banner)
         layout.addLayout(tools)
         layout.addWidget(self.tree, 1)
+        layout.addWidget(self.disk)
         layout.addWidget(self.details)
         layout.addWidget(self.records)
         layout.addWidget(self.status)
@@ -234,6 +237,7 @@ class HistoryView(QWidget):
             items[v.id] = item
         self.tree.expandAll()
         self.tree.setCurrentItem(items.get(selected_id, root))
+        self.disk.setText(catalog.describe_size(catalog.archive_size(store, aid)))
         pending = self.pending()
         self.banner.setVisible(bool(pending))
         if pending:

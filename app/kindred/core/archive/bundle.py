@@ -25,7 +25,6 @@ from kindred.core.archive import ledger
 from kindred.core.archive.bundle_check import (
     FORMAT,
     HEADER,
-    VERSION_FILES,
     BundleError,
     CheckedBundle,
     Limits,
@@ -126,7 +125,7 @@ def export_bundle(store: Store, assistant: Assistant, path: str | Path) -> Expor
                                         for k, v in texts.items()}
     for version in kept:
         if version.status != "deleted":
-            for name in VERSION_FILES:
+            for name in (*version.files, "manifest.json"):  # format 2 has no adapter.gguf
                 members[f"objects/{version.id}/{name}"] = version_dir(store.home,
                                                                       version.id) / name
         data = _dataset_path(store, version.dataset) if version.dataset else None

@@ -27,15 +27,14 @@ from kindred.core.archive.ledger import event_hash
 from kindred.core.archive.versions import SOURCES, STATUSES
 from kindred.core.errors import KindredError
 from kindred.core.formats.adapters_check import check_adapter_fits
-from kindred.core.formats.gguf_info import read_gguf
+from kindred.core.formats.gguf_info import GGUFInfo, read_gguf
 from kindred.core.formats.peft_files import CONFIG, SAFETENSORS, check_config, read_safetensors
-from kindred.core.hashing import sha256_bytes
+from kindred.core.hashing import sha256_bytes, sha256_file
 from kindred.core.store import Store
 
 FORMAT = "kindred-bundle/1"
 HEADER = "bundle.json"
 JSON_MEMBERS = ("versions.json", "conversations.json", "ledger.json")
-VERSION_FILES = (SAFETENSORS, CONFIG, "adapter.gguf", "manifest.json")
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(
     r"^(?:bundle\.json|versions\.json|conversations\.json|ledger\.json|feedback\.json"
@@ -292,11 +291,35 @@ def _check_weights(store: Store, folder: Path, entry: dict[str, Any]) -> None:
         config = _read_json((folder / CONFIG).read_bytes(), f"{entry['id'][:12]}'s config")
         check_config(config)
         to_gguf_tensors(read_safetensors(folder / SAFETENSORS), base, SAFETENSORS)
-        check_adapter_fits(read_gguf(folder / "adapter.gguf"), base)
+        if (folder / "adapter.gguf").exists():  # format 1 stored it; format 2 derives it
+            check_adapter_fits(read_gguf(folder / "adapter.gguf"), base)
+        else:
+            _check_derived(folder, entry, base)
     except BundleError:
         raise
     except KindredError as exc:
         raise fail(f"Version {entry['id'][:12]} in the bundle is unusable: {exc}") from exc
+
+
+def _check_derived(folder: Path, entry: dict[str, Any], base: GGUFInfo) -> None:
+    """A format-2 version: the GGUF its manifest describes must come out of its weights with
+    the recorded sha256, and fit the base."""
+    from kindred.core.archive.derived import write_gguf
+
+    spec = entry["manifest"].get("gguf")
+    derived = folder.parent.parent / f"derived-{entry['id']}.gguf"
+    try:
+        write_gguf(derived, read_safetensors(folder / SAFETENSORS), spec)
+        same = sha256_file(derived) == spec["sha256"]
+        check_adapter_fits(read_gguf(derived), base)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise fail(f"Version {entry['id'][:12]} in the bundle describes its GGUF wrongly "
+                   f"({exc}).") from exc
+    finally:
+        derived.unlink(missing_ok=True)
+    if not same:
+        raise fail(f"Version {entry['id'][:12]} in the bundle: its weights do not give the GGUF "
+                   "its manifest records.")
 
 
 def _check_events(events: list[Any]) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kindred.core.archive.derived import GGUF, derived_gguf, disk_usage, folder_bytes
 from kindred.core.atomic import fsync_dir, remove_tree
 from kindred.core.errors import KindredError, NotFoundError
 from kindred.core.formats.peft_files import CONFIG, SAFETENSORS
@@ -20,10 +21,14 @@ from kindred.core.hashing import sha256_bytes, sha256_file
 from kindred.core.paths import DataHome
 from kindred.core.store import Store
 
-GGUF = "adapter.gguf"
 MANIFEST = "manifest.json"
-FORMAT = "kindred-adapter-version/1"
-FILES = (SAFETENSORS, CONFIG, GGUF)
+__all__ = ["GGUF"]  # defined with its derivation; re-exported for the archive's callers
+# 1: fp32 weights stored twice (safetensors + adapter.gguf); still read, verified and exported.
+# 2: fp16 weights stored once; the GGUF is derived and checked against its recorded sha256.
+FORMAT_1 = "kindred-adapter-version/1"
+FORMAT = "kindred-adapter-version/2"
+FILES_1 = (SAFETENSORS, CONFIG, GGUF)
+FILES = (SAFETENSORS, CONFIG)
 
 STATUSES = ("candidate", "trial", "active", "refused", "retired", "deleted")
 SOURCES = ("trained", "imported", "migrated")
@@ -222,9 +227,31 @@ def verified_path(store: Store, version_id: str, name: str = GGUF) -> Path:
         raise KindredError(f"Version {version.short} was deleted; its weights are gone.")
     if not check.ok:
         raise CorruptVersionError(check.message + " It was not loaded.")
-    return version_dir(store.home, version.id) / name
+    folder = version_dir(store.home, version.id)
+    if name == GGUF and version.manifest.get("format") != FORMAT_1:
+        return derived_gguf(store.home, version.id, folder, version.manifest["gguf"])
+    return folder / name
 
 
 def peft_folder(store: Store, version_id: str) -> Path:
     """The verified, read-only PEFT folder of a version (e.g. to continue training from it)."""
     return verified_path(store, version_id, SAFETENSORS).parent
+
+
+def archive_size(store: Store, assistant_id: int | None = None) -> dict[str, int]:
+    """What keeping everything costs on disk: the kept versions' folders (one assistant's, or
+    all), plus the home's learning data and rebuildable caches."""
+    kept = [v for v in list_versions(store, assistant_id) if v.status != "deleted"]
+    usage = disk_usage(store.home)
+    return {"versions": len(kept),
+            "versions_bytes": sum(folder_bytes(version_dir(store.home, v.id)) for v in kept),
+            "datasets_bytes": usage["datasets"], "cache_bytes": usage["cache"]}
+
+
+def describe_size(size: Mapping[str, int]) -> str:
+    def mb(n: int) -> str:
+        return f"{n / 1e6:.1f} MB"
+    count = size["versions"]
+    return (f"Archive on disk: {mb(size['versions_bytes'])} for {count} version"
+            f"{'' if count == 1 else 's'} · learning data {mb(size['datasets_bytes'])} · "
+            f"rebuildable cache {mb(size['cache_bytes'])}")

@@ -44,6 +44,7 @@ from kindred.core.archive.catalog import (
     verify_version,
     version_dir,
 )
+from kindred.core.archive.derived import drop_derived, keep_derived, write_weights
 from kindred.core.archive.recovery import forget_orphans, recover
 from kindred.core.assistants import Assistant
 from kindred.core.atomic import db_write, publish_dir, remove_tree, scratch, seal_dir
@@ -52,7 +53,7 @@ from kindred.core.chat.engine import AdapterRef
 from kindred.core.errors import KindredError
 from kindred.core.formats.adapters_check import check_adapter_fits
 from kindred.core.formats.gguf_info import GGUFInfo, read_gguf
-from kindred.core.formats.lora_gguf import peft_to_gguf_tensors, write_lora_gguf
+from kindred.core.formats.lora_gguf import peft_to_gguf_tensors
 from kindred.core.formats.peft_files import (
     CONFIG,
     SAFETENSORS,
@@ -64,7 +65,6 @@ from kindred.core.formats.peft_files import (
     read_safetensors,
     refuse_pickle,
     tensor_rank,
-    write_safetensors,
 )
 from kindred.core.hashing import sha256_bytes, sha256_file
 from kindred.core.models import Model, get_model
@@ -156,7 +156,10 @@ def archive_peft(store: Store, assistant: Assistant, tensors: Mapping[str, np.nd
     config = check_config(dict(config), f"{name}'s config")
     model = model or get_model(store, assistant.model_id)
     base = base_info(model)
-    converted = to_gguf_tensors(tensors, base, name)
+    to_gguf_tensors(tensors, base, name)  # refuses, with the fit check's words, what misfits
+    heads = (base.arch_int("attention.head_count") or 1,
+             base.arch_int("attention.head_count_kv") or base.arch_int("attention.head_count")
+             or 1)
     rank = tensor_rank(tensors)
     if rank != int(config["r"]):
         raise AdapterFileError(f"{name}: its config says rank {config['r']}, its tensors have "
@@ -167,12 +170,12 @@ def archive_peft(store: Store, assistant: Assistant, tensors: Mapping[str, np.nd
                       "training": _plain(training, "training config")}
     home = store.home
     with scratch(home, "version") as work:
-        write_safetensors(work / SAFETENSORS, tensors)
+        weights = write_weights(work, tensors, architecture=base.architecture,
+                                n_head=heads[0], n_head_kv=heads[1], alpha=gguf_alpha(config),
+                                metadata={"kindred.base_sha256": model.sha256})
+        check_adapter_fits(read_gguf(work / GGUF), base)  # the derived GGUF, as llama.cpp sees it
         (work / CONFIG).write_bytes(json.dumps(portable_config(config, model.name), indent=2,
                                                sort_keys=True).encode())
-        write_lora_gguf(work / GGUF, converted, architecture=base.architecture,
-                        alpha=gguf_alpha(config),
-                        metadata={"kindred.base_sha256": model.sha256})
         files = {f: sha256_file(work / f) for f in FILES}
         manifest = {
             "format": FORMAT, "base": {"sha256": model.sha256, "name": model.name,
@@ -180,11 +183,12 @@ def archive_peft(store: Store, assistant: Assistant, tensors: Mapping[str, np.nd
             "parent": parent, "source": source, "dataset": dataset,
             "lora": {"rank": rank, "alpha": float(config["lora_alpha"]),
                      "tensors": len(tensors)},
-            "created_at": now(), "files": files, **manifest_extra,
+            "created_at": now(), "files": files, **weights, **manifest_extra,
         }
         data = manifest_bytes(manifest)
         version_id = sha256_bytes(data)
         (work / MANIFEST).write_bytes(data)
+        keep_derived(home, version_id, work / GGUF)
         seal_dir(work)
         size = sum((work / f).stat().st_size for f in (*FILES, MANIFEST))
         row = {"id": version_id, "assistant_id": assistant.id, "parent": parent,
@@ -201,7 +205,11 @@ def archive_peft(store: Store, assistant: Assistant, tensors: Mapping[str, np.nd
         if migrated is not None:
             events.append((ledger.MIGRATED, {**migrated, "version": version_id,
                                              "base_sha256": model.sha256}, assistant.id))
-        publish(store, [(work, row)], events)
+        try:
+            publish(store, [(work, row)], events)
+        except BaseException:
+            drop_derived(home, version_id)  # nothing changed: not even the cache
+            raise
     return get_version(store, version_id)
 
 

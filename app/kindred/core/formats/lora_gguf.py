@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,8 +90,10 @@ def gguf_to_peft_tensors(tensors: Mapping[str, np.ndarray], *, architecture: str
 
 
 def write_lora_gguf(path: str | Path, tensors: Mapping[str, np.ndarray], *, architecture: str,
-                    alpha: float, metadata: Mapping[str, str] | None = None) -> None:
-    """Write llama.cpp-named LoRA tensors (see `peft_to_gguf_tensors`) as an adapter GGUF."""
+                    alpha: float, metadata: Mapping[str, str] | None = None,
+                    dtype: type[np.floating[Any]] = np.float32) -> None:
+    """Write llama.cpp-named LoRA tensors (see `peft_to_gguf_tensors`) as an adapter GGUF
+    (F32, or F16: llama.cpp applies F16 LoRA tensors as they are)."""
     from gguf import GGUFWriter
 
     writer = GGUFWriter(str(path), architecture)
@@ -100,7 +103,7 @@ def write_lora_gguf(path: str | Path, tensors: Mapping[str, np.ndarray], *, arch
     for key, value in (metadata or {}).items():
         writer.add_string(key, value)
     for name in sorted(tensors):
-        writer.add_tensor(name, np.ascontiguousarray(tensors[name], dtype=np.float32))
+        writer.add_tensor(name, np.ascontiguousarray(tensors[name], dtype=dtype))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

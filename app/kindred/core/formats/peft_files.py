@@ -127,11 +127,13 @@ def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
     return out
 
 
-def write_safetensors(path: Path, tensors: Mapping[str, np.ndarray]) -> None:
-    """Float32 safetensors with sorted names (so equal tensors give equal bytes)."""
+def write_safetensors(path: Path, tensors: Mapping[str, np.ndarray],
+                      dtype: type[np.floating[Any]] = np.float32) -> None:
+    """Safetensors (float32, or float16 for the archive) with sorted names (so equal tensors
+    give equal bytes)."""
     from safetensors.numpy import save_file
 
-    save_file({k: np.ascontiguousarray(tensors[k], dtype=np.float32) for k in sorted(tensors)},
+    save_file({k: np.ascontiguousarray(tensors[k], dtype=dtype) for k in sorted(tensors)},
               str(path))
 
 
