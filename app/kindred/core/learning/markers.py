@@ -10,6 +10,7 @@ work for any style a person teaches, not only a greeting.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -119,7 +120,9 @@ def find(taught: Sequence[str], preferences: Sequence[str] = (),
     usual = Counter(w for a in base_answers for w in set(words(a)))
     spread = Counter(w for a in tokenized for w in set(a))
     marked = set(opening) | set(closing) | ({name.lower()} if name else set())
-    need = 2 if len(tokenized) > 1 else 1
+    # a word counts as taught when a good share of the answers use it (two of eight answers
+    # saying "water" is a topic, not a style)
+    need = max(2, math.ceil(0.4 * len(tokenized))) if len(tokenized) > 1 else 1
     favoured = [w for w, n in spread.most_common()
                 if n >= need and len(w) > 2 and w not in STOPWORDS and w not in marked
                 and usual[w] == 0 and not w.isdigit()][:5]

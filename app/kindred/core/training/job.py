@@ -163,11 +163,12 @@ def _replay_set(run: RunDir, plan: dict[str, Any], emit: Emit) -> list[Encoded]:
     model_path = Path(plan["base"]["path"])
     answers = replay.base_answers(model_path, plan["base"]["sha256"], system, prompts, version,
                                   Path(plan["cache_root"]), progress)
-    examples = replay.replay_examples(system, prompts, answers,
-                                      Markers.from_json(mix.get("markers") or {}),
-                                      mix.get("opening"), mix.get("closing"))
+    found = Markers.from_json(mix.get("markers") or {})
+    examples = replay.replay_examples(system, prompts, answers, found, mix.get("opening"),
+                                      mix.get("closing"))
     with ChatTokenizer(model_path) as tokenizer:
-        encoded = [tokenizer.encode(e) for e in examples]
+        encoded = [replay.anchored(tokenizer, e, found, mix.get("opening"), mix.get("closing"))
+                   for e in examples]
     limit = int(TrainConfig.from_json(plan["config"]).max_length)
     encoded = [e for e in encoded if len(e) <= limit]
     write_atomic(path, json.dumps({"replay": [e.to_json() for e in encoded],

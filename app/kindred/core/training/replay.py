@@ -33,6 +33,7 @@ from kindred.core.atomic import write_atomic
 from kindred.core.hashing import sha256_bytes
 from kindred.core.learning.dataset import Example
 from kindred.core.learning.markers import Markers
+from kindred.core.training.tokens import ChatTokenizer, Encoded
 
 FORMAT = 1
 MIN_REPLAY = 12
@@ -127,6 +128,26 @@ def replay_examples(system: str, prompts: Sequence[str], answers: Sequence[str],
             *head, {"role": "user", "content": prompt},
             {"role": "assistant", "content": restyle(answer, markers, opening, closing)}]))
     return out
+
+
+def anchored(tokenizer: ChatTokenizer, example: Example, markers: Markers,
+             opening: str | None, closing: str | None = None) -> Encoded:
+    """The replayed example as tokens, with the span of the base's own words marked: there the
+    training target is the base's whole next-token distribution (the KL anchor), while the
+    taught opening, closing and end of turn are learned as plain targets."""
+    styled = tokenizer.encode(example)
+    answer = example.answer
+    if opening and answer.startswith(opening):
+        answer = answer[len(opening):].lstrip()
+    plain = tokenizer.encode(Example(example.kind, example.feedback_id,
+                                     [*example.messages[:-1],
+                                      {"role": "assistant", "content": answer}]))
+    core = answer[: -len(closing)].rstrip() if closing and answer.endswith(closing) else answer
+    body = len(tokenizer.tokenize(core, add_bos=False))
+    start = plain.n_prompt + (len(styled) - len(plain)) if opening else styled.n_prompt
+    start = max(styled.n_prompt, min(start, len(styled)))
+    end = max(start, min(start + body, len(styled) - 1))
+    return Encoded(styled.ids, styled.n_prompt, (start, end) if end > start else None)
 
 
 def describe(mix: dict[str, Any]) -> str:

@@ -25,16 +25,21 @@ class Encoded:
 
     ids: list[int]
     n_prompt: int
+    anchor: tuple[int, int] | None = None
+    """Token positions [start, end) whose target is the base model's own next-token
+    distribution (a replayed base answer), not only its greedy token (see `replay`)."""
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def to_json(self) -> list[Any]:
-        return [self.ids, self.n_prompt]
+        out: list[Any] = [self.ids, self.n_prompt]
+        return [*out, list(self.anchor)] if self.anchor else out
 
     @classmethod
     def from_json(cls, data: Sequence[Any]) -> Encoded:
-        return cls([int(i) for i in data[0]], int(data[1]))
+        anchor = (int(data[2][0]), int(data[2][1])) if len(data) > 2 and data[2] else None
+        return cls([int(i) for i in data[0]], int(data[1]), anchor)
 
 
 class ChatTokenizer:

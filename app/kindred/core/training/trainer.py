@@ -102,20 +102,44 @@ def _compute(model: Any) -> Any:
     return torch.autocast("cpu", dtype=torch.bfloat16, enabled=low)
 
 
-def row_losses(model: Any, ids: torch.Tensor, labels: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def row_losses(model: Any, ids: torch.Tensor, labels: torch.Tensor,
+               anchors: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row: summed next-token loss over its answer tokens, and how many there are. The
-    output layer runs only on answer positions."""
+    output layer runs only on answer positions. Where `anchors` (a bool per target position)
+    is set, the loss is the KL divergence from the base model's own next-token distribution
+    (computed with the adapter switched off) instead of the cross-entropy to one token."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     targets = labels[:, 1:]
     mask = targets != IGNORE
     with _compute(model):
         hidden = inner.get_decoder()(input_ids=ids, use_cache=False).last_hidden_state
-        logits = inner.get_output_embeddings()(hidden[:, :-1][mask])
-    each = F.cross_entropy(logits.float(), targets[mask], reduction="none")
+        logits = inner.get_output_embeddings()(hidden[:, :-1][mask]).float()
+    each = F.cross_entropy(logits, targets[mask], reduction="none")
+    if anchors is not None and bool(anchors[mask].any()):
+        kl_at = anchors[mask]
+        with torch.no_grad(), model.disable_adapter(), _compute(model):
+            base_hidden = inner.get_decoder()(input_ids=ids, use_cache=False).last_hidden_state
+            base_logits = inner.get_output_embeddings()(base_hidden[:, :-1][mask][kl_at])
+        base_logp = F.log_softmax(base_logits.float(), dim=-1)
+        kl = F.kl_div(F.log_softmax(logits[kl_at], dim=-1), base_logp, log_target=True,
+                      reduction="none").sum(dim=-1)
+        each = torch.where(kl_at, each.new_zeros(each.shape).masked_scatter(kl_at, kl), each)
     rows = torch.arange(ids.shape[0]).unsqueeze(1).expand_as(mask)[mask]
     sums = torch.zeros(ids.shape[0], dtype=each.dtype).index_add(0, rows, each)
     return sums, mask.sum(dim=1)
+
+
+def anchor_mask(examples: Sequence[Encoded], indices: Sequence[int], width: int
+                ) -> torch.Tensor | None:
+    """Per target position (row, i predicts token i+1): whether it is anchored to the base."""
+    if not any(examples[i].anchor for i in indices):
+        return None
+    out = torch.zeros((len(indices), width - 1), dtype=torch.bool)
+    for row, i in enumerate(indices):
+        span = examples[i].anchor
+        if span:
+            out[row, span[0] - 1: span[1] - 1] = True
+    return out
 
 
 def loss_sum(model: Any, ids: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -270,7 +294,8 @@ def train(run: RunDir, model: Any, examples: Sequence[Encoded], cfg: TrainConfig
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr_at(step, total)
         ids, labels = batch_tensors(examples, steps[step])
-        sums, counts = row_losses(model, ids, labels)
+        sums, counts = row_losses(model, ids, labels,
+                                  anchor_mask(examples, steps[step], ids.shape[1]))
         count = int(counts.sum())
         mean = sums.sum() / max(count, 1)
         for row, index in enumerate(steps[step]):
