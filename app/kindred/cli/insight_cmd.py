@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from kindred.cli.output import print_json, print_table
+from kindred.core.archive import cards
 from kindred.core.archive.versions import active_version
 from kindred.core.chat.engine import Engine
 from kindred.core.chat.usage import usage
@@ -51,12 +52,19 @@ def learned(args: argparse.Namespace) -> int:
             result = event
     engine.close()
     assert result is not None
+    result = {**result, "quality": cards.get_card(session.store, result["version"])}
     if args.json:
         print_json(result)
         return 0
     print(f"What version {result['version'][:12]} learned (against {result['against'][:12]}):")
     for sentence in result["summary"]:
         print(f"  • {sentence}")
+    if result["quality"]:
+        print("\nQuality, against the base model, on questions its training never saw:")
+        for line in result["quality"]["summary"]:
+            print(f"  • {line}")
+        for flag in result["quality"]["flags"]:
+            print(f"  ! {flag}")
     if result["preferences"]:
         print("\nStated preferences it learned from:")
         for text in result["preferences"]:
