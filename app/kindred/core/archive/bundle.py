@@ -32,6 +32,7 @@ from kindred.core.archive.bundle_check import (
     fail,
 )
 from kindred.core.archive.bundle_feedback import export_feedback, import_feedback
+from kindred.core.archive.bundle_records import export_records, import_records
 from kindred.core.archive.objects import dataset_path as _dataset_path
 from kindred.core.archive.objects import verify_version
 from kindred.core.archive.recovery import forget_orphans
@@ -121,6 +122,9 @@ def export_bundle(store: Store, assistant: Assistant, path: str | Path) -> Expor
             "SELECT * FROM ledger WHERE assistant_id = ? ORDER BY seq", [assistant.id])],
         "feedback.json": export_feedback(store, assistant.id),
     }
+    records, record_files = export_records(store, [v.id for v in kept])
+    if records:
+        texts["retirement.json"] = records
     members: dict[str, bytes | Path] = {k: json.dumps(v, ensure_ascii=False).encode()
                                         for k, v in texts.items()}
     for version in kept:
@@ -131,6 +135,7 @@ def export_bundle(store: Store, assistant: Assistant, path: str | Path) -> Expor
         data = _dataset_path(store, version.dataset) if version.dataset else None
         if data is not None and data.is_file():
             members[f"datasets/{version.dataset}"] = data
+    members.update(record_files)  # interviews and reports, content addressed
     files = {name: {"sha256": sha256_bytes(v) if isinstance(v, bytes) else sha256_file(v),
                     "size": len(v) if isinstance(v, bytes) else v.stat().st_size}
              for name, v in members.items()}
@@ -290,6 +295,7 @@ def _write(store: Store, checked: CheckedBundle, name: str, persona: str,
                               {"version": was_active, "was": "active", "active": None,
                                "previous": was_active, "reason": "imported; restore to use"},
                               assistant_id)
+            placed += import_records(db, store, checked.staging, checked.records)
             for data_id in checked.datasets:
                 target = _dataset_path(store, data_id)
                 if not target.exists():

@@ -3,7 +3,8 @@
 A bundle is an uncompressed tar: `bundle.json` (format, the assistant, and the sha256 and size of
 every other member), `versions.json`, `conversations.json`, `ledger.json`, `feedback.json` (the
 learning data; optional), each version's four files under `objects/<id>/`, and learning-data
-snapshots under `datasets/<id>`. Every member must
+snapshots under `datasets/<id>`, and retirement interviews and reports
+(`retirement.json`, files under `records/<sha256>`; see `bundle_records`). Every member must
 be a regular file with a name from that fixed list (so no absolute paths, `..`, links or devices),
 within the size limits, and hash to what `bundle.json` says; each version must be self-certifying
 (its manifest hashes to its id and lists its files' hashes), its safetensors and GGUF must parse
@@ -23,6 +24,7 @@ from typing import IO, Any
 
 from kindred.core.archive.bundle_feedback import check_feedback
 from kindred.core.archive.bundle_fields import FieldError, check_fields
+from kindred.core.archive.bundle_records import check_records
 from kindred.core.archive.ledger import event_hash
 from kindred.core.archive.versions import SOURCES, STATUSES
 from kindred.core.errors import KindredError
@@ -39,7 +41,7 @@ _HEX = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(
     r"^(?:bundle\.json|versions\.json|conversations\.json|ledger\.json|feedback\.json"
     r"|objects/[0-9a-f]{64}/(?:adapter_model\.safetensors|adapter_config\.json|adapter\.gguf"
-    r"|manifest\.json)|datasets/[0-9a-f]{64})$"
+    r"|manifest\.json)|datasets/[0-9a-f]{64}|retirement\.json|records/[0-9a-f]{64})$"
 )
 _CHUNK = 1 << 20
 
@@ -70,6 +72,7 @@ class CheckedBundle:
     staging: Path
     datasets: list[str] = field(default_factory=list)
     feedback: list[dict[str, Any]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)  # interviews and reports
 
 
 def fail(message: str) -> BundleError:
@@ -187,7 +190,8 @@ def _check_tar(store: Store, tar: tarfile.TarFile, name: str, staging: Path,
         header=header, versions=_read_json(texts["versions.json"], "versions.json"),
         conversations=_read_json(texts["conversations.json"], "conversations.json"),
         events=_read_json(texts["ledger.json"], "ledger.json"), staging=staging,
-        feedback=_read_json(texts.get("feedback.json", b"[]"), "feedback.json"))
+        feedback=_read_json(texts.get("feedback.json", b"[]"), "feedback.json"),
+        records=_read_json(texts.get("retirement.json", b"[]"), "retirement.json"))
     _check_contents(store, bundle, members)
     return bundle
 
@@ -250,7 +254,8 @@ def _check_contents(store: Store, bundle: CheckedBundle,
             bundle.datasets.append(data_id)
     _check_events(bundle.events)
     _check_conversations(bundle.conversations)
-    problem = check_feedback(bundle.feedback, bundle.conversations)
+    problem = check_feedback(bundle.feedback, bundle.conversations) \
+        or check_records(bundle.records, bundle.staging, seen)
     if problem:
         raise fail(f"The bundle is malformed: {problem}.")
     try:  # types and ranges, as strict as the CLI's own input (bundle_fields)

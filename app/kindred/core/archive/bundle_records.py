@@ -1,0 +1,94 @@
+"""Retirement records in bundles: each version's interview and post-deployment report travel
+with it (`retirement.json` lists them; the files go under `records/<sha256>`), and an import
+refuses any record whose bytes no longer hash to its name, that names another version, or that
+belongs to a version the bundle does not hold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from kindred.core.hashing import sha256_bytes
+from kindred.core.store import Store
+
+KINDS = {"interview": "interviews", "report": "reports"}
+
+
+def export_records(store: Store, version_ids: list[str]) -> tuple[list[dict[str, Any]],
+                                                                    dict[str, Path]]:
+    """(entries for retirement.json, {member name: record file}) for these versions."""
+    from kindred.core.upgrades.retirement import record_path
+
+    entries: list[dict[str, Any]] = []
+    files: dict[str, Path] = {}
+    wanted = set(version_ids)
+    for kind, table in KINDS.items():
+        columns = "version_id, sha256, created_at" + (", questions" if kind == "interview"
+                                                       else "")
+        for row in store.db.execute(f"SELECT {columns} FROM {table}").fetchall():
+            if row[0] not in wanted:
+                continue
+            entry = {"kind": kind, "version": row[0], "sha256": row[1], "created_at": row[2]}
+            if kind == "interview":
+                entry["questions"] = row[3]
+            entries.append(entry)
+            files[f"records/{row[1]}"] = record_path(store, str(row[1]))
+    return entries, files
+
+
+def check_records(entries: Any, staging: Path, versions: set[str]) -> str | None:
+    """What is wrong with the bundle's retirement records, or None."""
+    if not isinstance(entries, list):
+        return "its retirement records are malformed"
+    seen: set[tuple[str, str]] = set()
+    for entry in entries:
+        if not isinstance(entry, dict) or entry.get("kind") not in KINDS:
+            return "a retirement record has no valid kind"
+        version, digest = str(entry.get("version")), str(entry.get("sha256"))
+        if version not in versions:
+            return f"a retirement record belongs to version {version[:12]}, not in the bundle"
+        if (entry["kind"], version) in seen:
+            return f"version {version[:12]} has two {entry['kind']}s"
+        seen.add((entry["kind"], version))
+        path = staging / "records" / digest
+        if not path.is_file():
+            return f"the {entry['kind']} of version {version[:12]} is missing"
+        data = path.read_bytes()
+        if sha256_bytes(data) != digest:
+            return f"the {entry['kind']} of version {version[:12]} was altered"
+        try:
+            content = json.loads(data)
+        except ValueError:
+            return f"the {entry['kind']} of version {version[:12]} is not JSON"
+        if not isinstance(content, dict) or content.get("version") != version \
+                or content.get("kind") != entry["kind"]:
+            return f"the {entry['kind']} of version {version[:12]} describes something else"
+    return None
+
+
+def import_records(db: sqlite_utils.Database, store: Store, staging: Path,
+                   entries: list[dict[str, Any]]) -> list[Path]:
+    """Rows inside the caller's transaction, files into the archive; returns the files placed
+    (for the caller to remove if the transaction fails)."""
+    from kindred.core.upgrades.retirement import record_path
+
+    placed: list[Path] = []
+    for entry in entries:
+        row: dict[str, Any] = {"version_id": entry["version"], "sha256": entry["sha256"],
+                               "created_at": float(entry.get("created_at") or 0.0)}
+        if entry["kind"] == "interview":
+            row["questions"] = str(entry.get("questions") or "")
+        db.table(KINDS[entry["kind"]]).insert(row)
+        target = record_path(store, entry["sha256"])
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = staging / "records" / entry["sha256"]
+            os.chmod(source, 0o444)
+            os.rename(source, target)
+            placed.append(target)
+    return placed
