@@ -10,7 +10,8 @@ start would: open the home (recovery runs), and check
 - stuck: after the crash, the same operation (if it had not happened) cannot be done again.
 Operations: archive a version, activate (consent), retire the active version (consent), delete
 (consent), bundle import, adapter import (`versions import`), a burst of ledger appends
-(consent requests). Not covered yet: rollout steps, migration, the schema upgrade.
+(consent requests), the schema upgrade of an old database. Not covered yet: rollout steps,
+migration to another base.
 
     python bench/faults.py --json [--trials N] [--seed S] [--ops archive,activate,...]
 
@@ -24,6 +25,7 @@ import json
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -37,7 +39,8 @@ TESTS = Path(__file__).resolve().parents[1] / "tests"
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-OPS = ("archive", "activate", "retire", "delete", "import", "adapter", "ledger")
+OPS = ("archive", "activate", "retire", "delete", "import", "adapter", "ledger", "upgrade")
+SOURCE = {"import": "empty", "upgrade": "old"}
 BIG = "layers=tuple(range(12)), rank=16"  # a few MB per version: a window worth killing in
 
 WORKER = textwrap.dedent(f"""
@@ -45,10 +48,15 @@ WORKER = textwrap.dedent(f"""
     sys.path.insert(0, {str(TESTS)!r})
     from kindred.core.session import open_session
     home, op, plan = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    if op == "upgrade":  # killed while an old database is being brought up to date
+        print("ready", flush=True)
     session = open_session(home)
-    print("ready", flush=True)
+    if op != "upgrade":
+        print("ready", flush=True)
     store = session.store
-    if op == "archive":
+    if op == "upgrade":
+        pass
+    elif op == "archive":
         from kindred.core.models import embedded_model_path
         from support.archive_helpers import make_version
         make_version(session, embedded_model_path(), seed=77, {BIG})
@@ -121,8 +129,33 @@ def prepare(root: Path) -> dict[str, Any]:
     export_bundle(session.store, session.assistant(), root / "full.bundle")
     session.close()
     open_session(root / "empty").close()
+    _old_home(root / "old")
     write_peft_folder(model, root / "peft", seed=9, rank=16, layers=tuple(range(12)))
     return plan
+
+
+def _old_home(root: Path) -> None:
+    """A data home whose database stopped at schema 2 (as an old Kindred left it)."""
+    from kindred.core.paths import resolve_home
+    from kindred.core.store import MIGRATIONS
+
+    home = resolve_home(root)
+    conn = sqlite3.connect(home.db_path, isolation_level=None)
+    for number, statements in enumerate(MIGRATIONS[:2], start=1):
+        conn.execute("BEGIN")
+        for sql in statements:
+            conn.execute(sql)
+        conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")
+    conn.close()
+
+
+def _schema(home: Path) -> int:
+    conn = sqlite3.connect(home / "kindred.db")
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
 
 
 def _start(home: Path, op: str, plan: dict[str, Any]) -> subprocess.Popen[str]:
@@ -204,7 +237,7 @@ def _happened(op: str, before: dict[str, Any], after: dict[str, Any],
 
 def trial(tally: Tally, root: Path, op: str, plan: dict[str, Any], duration: float,
           rng: random.Random, baseline: dict[str, dict[str, Any]]) -> None:
-    source = root / ("empty" if op == "import" else "full")
+    source = root / SOURCE.get(op, "full")
     home = root / "trial"
     if home.exists():
         shutil.rmtree(home)
@@ -216,6 +249,7 @@ def trial(tally: Tally, root: Path, op: str, plan: dict[str, Any], duration: flo
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     before = baseline[op]
+    schema = _schema(home)
     try:
         after = _state(home, op, plan)
     except Exception as exc:  # a home that no longer opens is the worst case
@@ -229,7 +263,9 @@ def trial(tally: Tally, root: Path, op: str, plan: dict[str, Any], duration: flo
             after["rows"][version_id] != "deleted" and not after["checks"].get(version_id))
         if gone and not (op == "delete" and version_id == plan["delete"]["version"]):
             tally.bad("lost", op, version_id[:12])
-    done = _happened(op, before, after, plan)
+    from kindred.core.store import MIGRATIONS
+
+    done = (schema == len(MIGRATIONS)) if op == "upgrade" else _happened(op, before, after, plan)
     if done is None or after["leftovers"]:
         tally.bad("half_done", op, f"happened={done}, leftovers={after['leftovers'][:3]}")
     if done:
@@ -237,7 +273,7 @@ def trial(tally: Tally, root: Path, op: str, plan: dict[str, Any], duration: flo
         return
     try:  # what did not happen can be done now
         out = subprocess.run([sys.executable, "-c", WORKER.replace(
-            'print("ready", flush=True)', ""), str(home), op, json.dumps(plan)],
+            'print("ready", flush=True)', "pass"), str(home), op, json.dumps(plan)],
             capture_output=True, text=True, timeout=600, check=False)
         if "done" not in out.stdout:
             tally.bad("stuck", op, out.stderr.strip().splitlines()[-1] if out.stderr else "?")
@@ -254,10 +290,11 @@ def campaign(trials: int, seed_value: int, ops: tuple[str, ...] = OPS,
         durations: dict[str, float] = {}
         baseline: dict[str, dict[str, Any]] = {}
         for op in ops:
-            source = root / ("empty" if op == "import" else "full")
-            baseline[op] = _state(source, op, plan)
+            source = root / SOURCE.get(op, "full")
             probe = root / "probe"
             shutil.copytree(source, probe)
+            baseline[op] = _state(root / "empty", op, plan) if op == "upgrade" else \
+                _state(source, op, plan)
             durations[op] = _run_to_end(probe, op, plan)
             shutil.rmtree(probe)
         tally = Tally()
