@@ -82,6 +82,14 @@ def _export_in_home(home: Path, assistant_id: int, path: str) -> object:
         session.close()
 
 
+def _source(version: versions.Version) -> str:
+    """How a version came to be; a migrated one names the base it moved to (the lineage crosses
+    bases there)."""
+    if version.source == "migrated":
+        return f"migrated to {version.manifest.get('base', {}).get('name', 'another model')}"
+    return version.source
+
+
 class HistoryView(QWidget):
     active_changed = Signal()  # the assistant's active version changed: reload the engine
 
@@ -212,7 +220,7 @@ class HistoryView(QWidget):
             item = QTreeWidgetItem([
                 self.names.get(v.id, v.short),
                 datetime.fromtimestamp(v.created_at).strftime("%Y-%m-%d %H:%M"),
-                v.source, v.status, duration(active_for), str(counts.get(v.id, 0))])
+                _source(v), v.status, duration(active_for), str(counts.get(v.id, 0))])
             item.setData(0, Qt.ItemDataRole.UserRole, v.id)
             item.setToolTip(0, f"{self.names.get(v.id, v.short)}\nid {v.id}")
             if v.status == "active":

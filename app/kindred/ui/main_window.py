@@ -34,6 +34,7 @@ from kindred.core.assistants import Assistant
 from kindred.core.chat.conversations import Conversation, Message, list_messages
 from kindred.core.errors import KindredError
 from kindred.core.session import Session, open_session
+from kindred.core.training.config import TrainConfig
 from kindred.core.upgrades.rollout import blend_label
 from kindred.ui.chat_controller import ChatController
 from kindred.ui.chat_view import ChatView
@@ -258,6 +259,8 @@ class MainWindow(QMainWindow):
         menu.addAction(icon("user"), "New assistant…", self.new_assistant)
         menu.addAction(icon("settings"), "Assistant settings…", self.open_settings)
         menu.addAction(icon("model"), "Add a model…", self.add_model)
+        menu.addAction(icon("model"), "Move to another model…",
+                       lambda: self.move_model())
         menu.addSeparator()
         menu.addAction("Keyboard shortcuts", self.show_shortcuts)
         menu.addAction("About Kindred", self.show_about)
@@ -495,6 +498,22 @@ class MainWindow(QMainWindow):
         dialog.model_added.connect(lambda m: self.statusBar().showMessage(
             f"Added {m.name}. Pick it when you create an assistant.", 6000))
         self._open(dialog)
+
+    def move_model(self, config: TrainConfig | None = None,
+                   prompt_limit: int | None = None) -> None:
+        """Move the assistant to another base model, keeping what it learned (`config` and
+        `prompt_limit`: a quicker move, for tests)."""
+        from kindred.ui.dialogs.migrate import MigrateDialog
+
+        dialog = MigrateDialog(self.session, self.controller.assistant, self, config=config,
+                               prompt_limit=prompt_limit)
+        dialog.switched.connect(lambda _v: self._base_switched())
+        self._open(dialog)
+
+    def _base_switched(self) -> None:
+        self.controller.assistant_updated()
+        self.controller.reload_engine()
+        self.history.refresh()
 
     def show_shortcuts(self) -> None:
         rows = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>"
