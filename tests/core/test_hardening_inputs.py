@@ -50,6 +50,10 @@ def _feedback_time(m: dict[str, bytes]) -> dict[str, bytes]:
     return _json(m, "feedback.json", lambda f: f[0].__setitem__("created_at", "abc"))
 
 
+def _feedback_updated_null(m: dict[str, bytes]) -> dict[str, bytes]:
+    return _json(m, "feedback.json", lambda f: f[0].__setitem__("updated_at", None))
+
+
 def _huge_preference(m: dict[str, bytes]) -> dict[str, bytes]:
     def grow(items: list[dict[str, Any]]) -> None:
         pref = next(i for i in items if i["kind"] == "preference")
@@ -77,6 +81,7 @@ FORGED = [
     ("temperature text", _sampling("temperature", "hot"), "temperature must be a number"),
     ("conversation created_at abc", _conversation_time, "conversation 1's creation time"),
     ("feedback created_at abc", _feedback_time, "learning-data item 1's creation time"),
+    ("feedback updated_at null", _feedback_updated_null, "update time is not a time"),
     ("39 kB preference", _huge_preference, "too long"),
     ("activated in 1970", _forged_1970, "impossible time"),
     ("name with NUL", _named("Evil\x00Twin"), "control character U\\+0000"),

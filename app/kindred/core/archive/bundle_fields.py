@@ -106,7 +106,8 @@ def check_fields(header: dict[str, Any], versions: list[Any], conversations: lis
             if item.get(key) is not None:
                 check_text(item[key], f"{where}'s {key}", limit if key == "answer" else MAX_TEXT)
         check_time(item.get("created_at"), f"{where}'s creation time")
-        check_time(item.get("updated_at"), f"{where}'s update time", optional=True)
+        if "updated_at" in item:  # absent: the creation time; present: a time (never null)
+            check_time(item["updated_at"], f"{where}'s update time")
         if item.get("active", 1) not in (0, 1):  # True and False compare equal to 1 and 0
             raise FieldError(f"{where}'s 'active' is neither 0 nor 1")
     previous = EARLIEST
