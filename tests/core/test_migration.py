@@ -233,3 +233,39 @@ def test_migrate_to_gemma_another_architecture_and_tokenizer(session: Session,
         assert [r.key for r in engine.adapters] == [new_id]
     finally:
         engine.close()
+
+
+def test_switching_base_needs_that_model_file(session: Session, model_path: Path,
+                                              sibling_model_path: Path, tmp_path: Path) -> None:
+    """A version made for another base switches the assistant to it (with consent) only while
+    that model's file is there; without it a clear error, nothing changed; back works too."""
+    import shutil
+
+    from kindred.core.archive import objects as archive
+    from support.archive_helpers import activate, lora_config, make_version
+    from support.lora import peft_tensors
+
+    embedded = session.model_for(session.assistant())
+    old = make_version(session, model_path)
+    activate(session, old)
+    copy = tmp_path / "sibling.gguf"
+    shutil.copy(sibling_model_path, copy)
+    target = add_model(session.store, copy)
+    new = archive.archive_peft(session.store, session.assistant(),
+                               peft_tensors(model_path, layers=(0,), seed=3), lora_config(4),
+                               source="migrated", parent=old.id, model=target,
+                               migrated={"from_version": old.id})
+    assert new.base_sha256 == target.sha256 and new.parent == old.id
+    decision = grant(session, "activate", new)
+    copy.rename(tmp_path / "moved.gguf")
+    before = home_state(session)
+    with pytest.raises(KindredError, match="is missing"):
+        archive_versions.activate(session.store, new.id, decision)
+    assert home_state(session) == before
+    (tmp_path / "moved.gguf").rename(copy)
+    archive_versions.activate(session.store, new.id, decision)
+    assert session.assistant().model_id == target.id
+    back = get_version(session.store, old.id)
+    archive_versions.activate(session.store, old.id, grant(session, "restore", back))
+    assert session.assistant().model_id == embedded.id
+    assert migration.migrated_event(session.store, new.id)["from_version"] == old.id
