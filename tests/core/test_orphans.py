@@ -39,3 +39,16 @@ def test_an_orphan_is_reclaimed_when_its_weights_are_archived_again(
         assert [o.id for o in orphans(third.store)] == [other.id]
     finally:
         third.close()
+
+
+def test_versions_verify_reports_what_was_set_aside(session: Session, model_path: Path) -> None:
+    import subprocess
+    import sys
+
+    lost = make_version(session, model_path, seed=11)
+    session.store.db.execute("DELETE FROM versions WHERE id = ?", [lost.id])
+    out = subprocess.run([sys.executable, "-m", "kindred", "versions", "verify", "--home",
+                          str(session.home.root)], capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    assert f"SET ASIDE {lost.id[:12]}" in out.stdout

@@ -219,4 +219,11 @@ def run_verify(args: argparse.Namespace) -> int:
             print(("OK   " if check.ok else "BAD  ") + check.message)
         bad = sum(not c.ok for c in checks)
         print(f"{len(checks) - bad} of {len(checks)} versions verify.")
+        from kindred.core.archive.recovery import orphans
+
+        kept = orphans(session.store)  # copies a crash set aside whose weights no version has
+        for orphan in kept:
+            print(f"SET ASIDE {orphan.id[:12]} ({orphan.size_bytes / 1e6:.1f} MB) in "
+                  f"{orphan.path}: left by a crash before it was recorded; archiving the same "
+                  "adapter again reclaims it.")
     return 0 if all(c.ok for c in checks) else 1
