@@ -20,7 +20,8 @@ from kindred.core.chat.engine import Engine, Message
 from kindred.core.errors import KindredError
 
 PENALTY_LAST_N = 64
-"""llama.cpp's default window for the repeat penalty."""
+"""llama.cpp's default window for the repeat penalty: over the tokens generated so far (the
+sampler only sees what it sampled, never the prompt)."""
 
 
 @dataclass
@@ -90,7 +91,7 @@ class BatchGenerator:
         prompts = [self.engine.tokenize_chat(list(c)) for c in conversations]
         for start in range(0, len(prompts), self.n_seq):
             wave = [_Seq(i, slot, p[-(self.n_ctx_seq // 2):],
-                         min(limits[i], self.n_ctx_seq // 2), list(p[-PENALTY_LAST_N:]))
+                         min(limits[i], self.n_ctx_seq // 2), [])
                     for slot, (i, p) in enumerate(
                         enumerate(prompts[start:start + self.n_seq], start))]
             yield from self._wave(wave, repeat_penalty)

@@ -22,8 +22,8 @@ class TrainConfig:
     rank: int = 8
     alpha: float = 16.0
     targets: tuple[str, ...] = ALL_TARGETS
-    lr: float = 5e-4
-    epochs: int = 2
+    lr: float = 1e-3
+    epochs: int = 3
     steps: int | None = None
     """Exact number of optimiser steps; when None: `epochs` passes, but at least `min_steps`."""
     min_steps: int = 8
