@@ -51,7 +51,9 @@ def test_learning_rate_warms_up_then_decays_and_round_trips() -> None:
     assert all(a >= b for a, b in itertools.pairwise(rates[3:]))
     assert rates[-1] >= 1e-4
     assert TrainConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg
-    assert TrainConfig().total_steps(2) == 30 and TrainConfig(epochs=20).total_steps(2) == 40
+    # at least min_steps (a single taught item still teaches), else epochs x batches
+    assert TrainConfig().total_steps(2) == 8 and TrainConfig().total_steps(5) == 15
+    assert TrainConfig(epochs=20).total_steps(2) == 40
     assert TrainConfig(steps=5).total_steps(100) == 5
 
 
@@ -142,3 +144,11 @@ def test_command_environment_and_line_parsing(tmp_path: Path) -> None:
 def test_human_durations() -> None:
     assert [estimate.human(s) for s in (0.2, 45, 200, 7300)] == ["1 s", "45 s", "3 min",
                                                                  "2 h 2 min"]
+
+
+def test_the_early_stop_waits_until_every_taught_item_was_seen() -> None:
+    from kindred.core.training.trainer import _taught_loss
+
+    assert _taught_loss({0: (3.0, 10)}, 2) is None  # item 1 never seen yet
+    assert _taught_loss({0: (3.0, 10), 1: (1.0, 10)}, 2) == pytest.approx(0.2)
+    assert _taught_loss({}, 0) is None
