@@ -13,6 +13,7 @@ from kindred.core.learning import feedback
 from kindred.core.session import Session
 from kindred.core.training import replay, runner
 from kindred.core.training.run import RunDir
+from kindred.core.training.tokens import Encoded
 from support.cli import kindred
 from support.training_helpers import (
     add_examples,
@@ -72,9 +73,21 @@ def test_the_replay_mix_is_trained_beside_the_persons_items(session: Session) ->
     assert len(mix["replay"]) >= replay.MIN_REPLAY - 2  # a degenerate answer may be left out
     assert all(t.startswith("Ahoy, Sam!") for t in texts)  # restyled with the taught opening
     assert sum(len(t.split()) for t in texts) / len(texts) > 12  # not one-liners
+    # the base's own words are anchored to its distribution, the taught opening is not
+    anchors = [Encoded.from_json(e) for e in mix["replay"]]
+    assert all(a.anchor and a.n_prompt < a.anchor[0] < a.anchor[1] < len(a) for a in anchors)
     metrics = versions.get_version(session.store, version_id).metrics
     assert metrics["replayed"] == len(mix["replay"]) and metrics["examples"] == len(SAM)
     start = next(e for e in events if e["event"] == "replay")
     assert start["total"] == replay.replay_count(len(SAM), len(replay.shipped_prompts()[1]))
     # what the plan promised the person is what ran
     assert json.loads(run.plan_path.read_text())["mix"]["replay"] == start["total"]
+
+
+def test_an_over_trained_candidate_is_flagged(session: Session) -> None:
+    # one-line answers drilled hard with nothing to keep it general: what the first versions did
+    add_examples(session, SAM)
+    version_id, _, _ = _train(session, steps=40, lr=4e-3)
+    card = cards.get_card(session.store, version_id)
+    assert card is not None
+    assert any("as long as the base model's" in f or "forgot" in f for f in card["flags"]), card
