@@ -144,14 +144,15 @@ def _save(store: Store, table: str, version_id: str, content: dict[str, Any],
 
 
 def hold_interview(session: Session, version_id: str, *, engine: Engine | None = None,
-                   max_tokens: int = ANSWER_TOKENS
+                   max_tokens: int | None = None
                    ) -> Generator[Progress | Record, None, Record]:
     """Ask the version the shipped questions (greedy) and store the answers verbatim.
 
     Yields Progress events, then the stored Record (the background-task helper passes the last
     event on as the result); returns it too. Held before: yields and returns the stored one,
     unchanged. `engine` (on the version's base) is borrowed and its adapters restored after;
-    without one, an engine is loaded and closed here.
+    without one, an engine is loaded and closed here. Answers are as long as the assistant's
+    own answers may be, at most `ANSWER_TOKENS` (or `max_tokens`).
     """
     store = session.store
     version = get_version(store, version_id)
@@ -166,6 +167,8 @@ def hold_interview(session: Session, version_id: str, *, engine: Engine | None =
     assistant = session.assistant(version.assistant_id)
     model = _model_for(store, version.base_sha256)
     persona = system_prompt(store, assistant)
+    if max_tokens is None:
+        max_tokens = min(ANSWER_TOKENS, assistant.sampling.max_tokens)
     sampling = SamplingParams(temperature=0.0, top_p=1.0, top_k=1, repeat_penalty=1.1,
                               max_tokens=max_tokens)
     yield Progress(0.0, f"Interviewing {names(store, version.assistant_id).get(version.id)}")
