@@ -87,3 +87,12 @@ def test_follow_ends_when_the_trainer_is_gone_without_a_last_word(tmp_path: Path
     # A finished run shows its last attempt, to the end.
     _lines(run, {"event": "done", "version": "v"})
     assert [e["event"] for e in follow(run, poll_s=0.05)] == ["start", "step", "done"]
+
+
+def test_progress_lines_with_infinite_or_nan_numbers_are_not_events() -> None:
+    from kindred.core.training.runner import parse_line
+
+    for bad in (b'{"event": "step", "eta_s": Infinity}', b'{"event": "step", "loss": NaN}',
+                b'{"event": "step", "eta_s": 1e400}'):
+        assert parse_line(bad) is None
+    assert parse_line(b'{"event": "step", "eta_s": 2.5}') == {"event": "step", "eta_s": 2.5}

@@ -244,7 +244,7 @@ def _conclude(outcome: dict[str, Any], code: int | None) -> int:
 def _show(event: dict[str, Any]) -> None:
     """Print a progress event; one with missing or mistyped fields (a damaged progress file,
     another trainer's lines) is skipped, never a crash of the command that follows the run."""
-    with contextlib.suppress(KeyError, TypeError, ValueError, IndexError):
+    with contextlib.suppress(KeyError, TypeError, ValueError, IndexError, OverflowError):
         _show_event(event)
 
 

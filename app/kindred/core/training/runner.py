@@ -289,6 +289,17 @@ def launch(run: RunDir, decision: Decision | int, *, resume: bool = False
                             start_new_session=True)
 
 
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"{name} in a progress line")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):  # 1e400 reads as infinity
+        raise ValueError(f"{text} in a progress line")
+    return value
+
+
 def parse_line(line: str | bytes) -> dict[str, Any] | None:
     """One progress event from a line of the training process's stdout, or None."""
     if isinstance(line, bytes):
@@ -296,8 +307,8 @@ def parse_line(line: str | bytes) -> dict[str, Any] | None:
     line = line.strip()
     if not line.startswith("{"):
         return None
-    try:
-        event = json.loads(line)
+    try:  # NaN and Infinity are refused: the trainer never writes them (allow_nan=False)
+        event = json.loads(line, parse_constant=_not_a_number, parse_float=_finite)
     except ValueError:
         return None
     return event if isinstance(event, dict) and isinstance(event.get("event"), str) else None
