@@ -102,3 +102,24 @@ def test_a_page_opened_during_a_run_follows_it_and_can_pause_and_stop(  # type: 
     qtbot.waitUntil(lambda: view.state == "stopped", timeout=TRAIN_TIMEOUT_MS)
     assert run.status() == "stopped" and run.last_checkpoint() is not None
     assert view.continue_button.isVisible()
+
+
+def test_a_damaged_progress_file_does_not_break_the_page(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from kindred.ui.training_widgets import RunFollower
+
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    run.plan_path.write_text(json.dumps({"assistant_id": 1, "total_steps": 3}))
+    run.progress_path.write_text("\n".join([
+        '{"event": "step", "step": 1, "total_steps": 3, "loss": 2.0, "eta_s": 5}',
+        '{"event": "step", "step": "two", "loss": {"x": 1}}',
+        '{"event": "step", "step": 3, "eta_s": Infinity}',
+        '{"event": "done", "version": ["not", "text"]}', "garbage", ""]))
+    follower = RunFollower(run)
+    seen: list[dict[str, object]] = []
+    follower.progressed.connect(lambda event, replayed: seen.append(event))
+    follower.start()
+    follower.stop()
+    assert [e.get("step") for e in seen] == [1]

@@ -120,11 +120,26 @@ class RunFollower(QObject):
         *lines, self.buffer = self.buffer.split(b"\n")
         for line in lines:
             event = runner.parse_line(line)
-            if event is None:
+            if event is None or not _sane(event):
                 continue
             if event["event"] in TERMINAL and not replayed:
                 self.finished = True
             self.progressed.emit(event, replayed)
+
+
+_NUMBERS = ("step", "total_steps", "loss", "lr", "tokens", "tokens_per_s", "eta_s",
+            "elapsed_s", "load_s", "train_loss", "heldout_loss", "examples", "done", "total",
+            "fraction")
+
+
+def _sane(event: dict[str, object]) -> bool:
+    """A damaged progress file (or another program's lines) must not break the page: numeric
+    fields must be numbers, and texts text."""
+    for key in _NUMBERS:
+        value = event.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            return False
+    return all(isinstance(event.get(k, ""), str) for k in ("version", "message", "when"))
 
 
 class LossChart(ChartView):
