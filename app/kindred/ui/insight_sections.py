@@ -33,6 +33,7 @@ from kindred.ui.charts import (
     section,
     unique_labels,
 )
+from kindred.ui.quality_card import QualityCard
 from kindred.ui.widgets import MarkdownView, SideBySide
 
 MODULE_NAMES = {  # llama.cpp tensor names, in reading order, with plain names
@@ -40,7 +41,7 @@ MODULE_NAMES = {  # llama.cpp tensor names, in reading order, with plain names
     "attn_output": "attention · output", "ffn_gate": "feed-forward · gate",
     "ffn_up": "feed-forward · up", "ffn_down": "feed-forward · down",
 }
-SECTIONS = ("summary", "evidence", "probes", "tokens", "layers", "fit")
+SECTIONS = ("summary", "quality", "evidence", "probes", "tokens", "layers", "fit")
 EXAMPLES_SHOWN = 5
 TOKENS_SHOWN = 8
 BAR_HEIGHT = 34  # per horizontal bar: less and QtCharts elides the labels to "…"
@@ -85,6 +86,7 @@ class InsightReport(QWidget):
         self.heatmap = Heatmap()
         self.fit_chart: ChartView | None = None
         self.sections: dict[str, QFrame] = {}
+        self.quality_card: QualityCard | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 8, 12)
         layout.setSpacing(14)
@@ -109,6 +111,14 @@ class InsightReport(QWidget):
         other = "the base model, before any learning" if against == "base" else self.names.get(
             against, f"version {against[:12]}")
         return f"{version} compared with {other}."
+
+    def _quality(self, result: dict[str, Any]) -> QFrame:
+        card, layout = section("Did it stay itself?",
+                               "Against the base model, on questions its training never saw: "
+                               "what you taught, general knowledge, answer length, repetition.")
+        self.quality_card = QualityCard(result.get("quality"))
+        layout.addWidget(self.quality_card)
+        return card
 
     def _summary(self, result: dict[str, Any]) -> QFrame:
         card, layout = section("In short", self.comparison_text(result))

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core.archive import versions
+from kindred.core.archive import cards, versions
 from kindred.core.assistants import Assistant, get_assistant
 from kindred.core.session import Session
 from kindred.ui.insight_sections import InsightReport
@@ -357,6 +357,7 @@ class InsightView(QWidget):
         old = self.report_scroll.takeWidget()
         if old is not None:
             old.deleteLater()
-        self.report = InsightReport(result, self.names)
+        card = cards.get_card(self.session.store, str(result.get("version", "")))
+        self.report = InsightReport({**result, "quality": card}, self.names)
         self.report_scroll.setWidget(self.report)
         self.report_scroll.verticalScrollBar().setValue(0)
