@@ -110,7 +110,7 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
     parent = archive.peft_folder(store, plan["parent"]) if plan.get("parent") else None
     model = trainer.build_peft(base, cfg, parent)
     if checkpoint is None:
-        start = {"train_loss_start": trainer.evaluate(model, train_set),
+        start = {"train_loss_start": trainer.evaluate(model, train_set[:taught]),
                  "heldout_loss_start": trainer.evaluate(model, held_out)}
         run.write_state(start_metrics=start)
     else:
@@ -124,7 +124,7 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
         last = run.last_checkpoint()
         _stopped(run, emit, outcome.step, last[1] if last else None, outcome.total_steps)
         return None
-    end = {"train_loss": trainer.evaluate(model, train_set),
+    end = {"train_loss": trainer.evaluate(model, train_set[:taught]),
            "heldout_loss": trainer.evaluate(model, held_out)}
     emit({"event": "eval", "when": "end", **end, "rss_mb": peak_rss_mb()})
     metrics = {**start, **end, "precision": precision,
