@@ -183,7 +183,7 @@ class Engine:
 
     def room_for(self, sampling: SamplingParams) -> int:
         """Tokens kept free for the answer."""
-        return min(sampling.max_tokens, max(16, self.n_ctx // 4))
+        return int(min(sampling.max_tokens, max(16, self.n_ctx // 4)))
 
     def left_out(self, messages: Sequence[Message], sampling: SamplingParams | None = None
                  ) -> int:
