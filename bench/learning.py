@@ -8,7 +8,9 @@ training never saw and that are not the app's own quality set either (this file'
 everyday requests (style), factual questions (retention) and open questions (length, loops).
 
 Prints per scenario (one JSON line with --json): style_share (answers showing the taught
-opening), facts_base, facts_candidate, open_length_ratio, repetition_base,
+opening; null when nothing checkable was taught, as in `short`), everyday_length_ratio (answer
+length on the everyday requests against the base's: below 1 is right for `short`), facts_base,
+facts_candidate, open_length_ratio, repetition_base,
 repetition_candidate, time_to_candidate_s (from the plan to an archived candidate with its
 quality card, base already cached), steps, stopped_early, and the app's own card flags.
 Targets (issue 8): style_share >= 0.8; facts_candidate >= facts_base - 1; open_length_ratio
@@ -121,7 +123,7 @@ def run_scenario(name: str, work: Path) -> dict[str, Any]:
     began = time.perf_counter()
     plan = runner.plan_training(session, assistant)
     request = runner.request_training(session.store, plan)
-    decision = consent.decide(session.store, request.id, granted=True, via="cli")
+    decision = consent.decide(session.store, request.id, granted=True, via="cli-flag")
     run = runner.start_training(session, plan, decision)
     proc = subprocess.run(runner.training_command(run, decision), env=runner.training_env(),
                           capture_output=True, text=True, check=False)
@@ -149,12 +151,16 @@ def run_scenario(name: str, work: Path) -> dict[str, Any]:
         engine.close()
     metrics = done.get("metrics", {})
     share = result["style"]["share"]
+    styled = result["samples"][:len(QUESTIONS.style)]
+    base_words = statistics.fmean(len(markers.words(s["base"])) for s in styled)
+    mine_words = statistics.fmean(len(markers.words(s["candidate"])) for s in styled)
     return {
         "scenario": name, "style_share": share,
         "style_share_base": result["style"]["base_share"],
         "facts_base": result["facts"]["base"], "facts_candidate": result["facts"]["candidate"],
         "facts_total": result["facts"]["total"],
         "open_length_ratio": result["open"]["ratio"],
+        "everyday_length_ratio": round(mine_words / base_words, 3) if base_words else None,
         "repetition_base": result["repetition"]["base"],
         "repetition_candidate": result["repetition"]["candidate"],
         "time_to_candidate_s": round(elapsed, 1),

@@ -152,3 +152,22 @@ def test_the_early_stop_waits_until_every_taught_item_was_seen() -> None:
     assert _taught_loss({0: (3.0, 10)}, 2) is None  # item 1 never seen yet
     assert _taught_loss({0: (3.0, 10), 1: (1.0, 10)}, 2) == pytest.approx(0.2)
     assert _taught_loss({}, 0) is None
+
+
+def test_a_taught_answer_can_leave_its_end_of_turn_as_context(model_path: Path) -> None:
+    from kindred.core.learning.dataset import Example
+    from kindred.core.training.tokens import ChatTokenizer, Encoded
+    from kindred.core.training.trainer import IGNORE, batch_tensors
+
+    example = Example("correction", 1, [{"role": "user", "content": "Lunch?"},
+                                        {"role": "assistant", "content": "Ahoy, Sam! Soup."}])
+    with ChatTokenizer(model_path) as tokenizer:
+        full = tokenizer.encode(example)
+        open_end = tokenizer.encode(example, learn_stop=False)
+        said = tokenizer.tokenize("Ahoy, Sam! Soup.", add_bos=False)
+    assert full.ids == open_end.ids and full.target_end is None
+    assert open_end.target_end == open_end.n_prompt + len(said) < len(open_end)
+    assert Encoded.from_json(open_end.to_json()) == open_end
+    _, labels = batch_tensors([open_end], [0])
+    targets = [int(t) for t in labels[0] if t != IGNORE]
+    assert targets == said  # the answer's words, not the end-of-turn

@@ -179,8 +179,10 @@ def plan_training(session: Session, assistant: Assistant, config: TrainConfig | 
             "or state a preference first (`kindred examples add`, `kindred teach`). "
             "Nothing was changed.")
     limit = min(cfg.max_length, model.context_length or cfg.max_length)
+    # short answers are learned as such only when the person asked for them (see Encoded)
+    learn_stop = quality.taught_marks(dataset)[0].brevity == "short" or not cfg.replay
     with ChatTokenizer(model.path) as tokenizer:
-        encoded = [tokenizer.encode(e) for e in dataset.examples]
+        encoded = [tokenizer.encode(e, learn_stop=learn_stop) for e in dataset.examples]
     for example, enc in zip(dataset.examples, encoded, strict=True):
         if len(enc) > limit:
             what = example.messages[-2]["content"][:40].replace("\n", " ")

@@ -32,14 +32,24 @@ class Encoded:
     def __len__(self) -> int:
         return len(self.ids)
 
+    target_end: int | None = None
+    """Targets stop here (None: at the end). A taught answer's end-of-turn is left out when the
+    person did not ask for short answers: the model learns what to say, not to stop after one
+    line (the replayed base answers keep teaching when to stop)."""
+
     def to_json(self) -> list[Any]:
         out: list[Any] = [self.ids, self.n_prompt]
-        return [*out, list(self.anchor)] if self.anchor else out
+        if self.anchor or self.target_end is not None:
+            out.append(list(self.anchor) if self.anchor else None)
+        if self.target_end is not None:
+            out.append(self.target_end)
+        return out
 
     @classmethod
     def from_json(cls, data: Sequence[Any]) -> Encoded:
         anchor = (int(data[2][0]), int(data[2][1])) if len(data) > 2 and data[2] else None
-        return cls([int(i) for i in data[0]], int(data[1]), anchor)
+        end = int(data[3]) if len(data) > 3 and data[3] is not None else None
+        return cls([int(i) for i in data[0]], int(data[1]), anchor, end)
 
 
 class ChatTokenizer:
@@ -64,7 +74,9 @@ class ChatTokenizer:
     def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
         return list(self._model.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
 
-    def encode(self, example: Example) -> Encoded:
+    def encode(self, example: Example, *, learn_stop: bool = True) -> Encoded:
+        """The example as tokens; with `learn_stop` False the end-of-turn after the answer is
+        context, not a target."""
         prompt = self._prompt(messages=example.prompt_messages)
         full = self._full(messages=example.messages).prompt
         if not full.startswith(prompt.prompt) or len(full) == len(prompt.prompt):
@@ -72,8 +84,15 @@ class ChatTokenizer:
                                "prompt, so Kindred cannot tell which tokens to learn. "
                                "Nothing was changed.")
         prompt_ids = self.tokenize(prompt.prompt, add_bos=not prompt.added_special)
-        answer_ids = self.tokenize(full[len(prompt.prompt):], add_bos=False)
-        return Encoded(prompt_ids + answer_ids, len(prompt_ids))
+        rest = full[len(prompt.prompt):]
+        answer_ids = self.tokenize(rest, add_bos=False)
+        end = None
+        at = rest.find(example.answer) if example.answer else -1
+        if not learn_stop and at >= 0:
+            said = len(self.tokenize(rest[:at + len(example.answer)], add_bos=False))
+            if 0 < said < len(answer_ids):
+                end = len(prompt_ids) + said
+        return Encoded(prompt_ids + answer_ids, len(prompt_ids), None, end)
 
     def close(self) -> None:
         self._model.close()

@@ -67,14 +67,16 @@ def lora_parameters(model: Any) -> list[tuple[str, torch.nn.Parameter]]:
 
 def batch_tensors(examples: Sequence[Encoded], indices: Sequence[int]
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids and labels (-100 on the prompt and the padding)."""
+    """Right-padded ids and labels (-100 on the prompt, the padding and anything after an
+    example's `target_end`)."""
     width = max(len(examples[i]) for i in indices)
     ids = torch.zeros((len(indices), width), dtype=torch.long)
     labels = torch.full((len(indices), width), IGNORE, dtype=torch.long)
     for row, i in enumerate(indices):
         ex = examples[i]
         ids[row, : len(ex)] = torch.tensor(ex.ids)
-        labels[row, ex.n_prompt: len(ex)] = torch.tensor(ex.ids[ex.n_prompt:])
+        end = len(ex) if ex.target_end is None else ex.target_end
+        labels[row, ex.n_prompt: end] = torch.tensor(ex.ids[ex.n_prompt: end])
     return ids, labels
 
 
