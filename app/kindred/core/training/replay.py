@@ -2,27 +2,22 @@
 
 Why: trained on a handful of one-line corrections alone, the first versions learned the style and
 also "every answer is one line": facts fell from 13 to 8 of 14 and open answers to 0.18x the
-base's length. What this mix does, and why each part (measured with `bench/learning.py`):
+base's length. What works on these machines (measured with `bench/learning.py`):
 
 - **Self-distillation replay.** The base model's own greedy answers (llama.cpp, with the chat's
   system prompt) to general requests (`resources/replay.json`, never used to measure quality) are
-  trained on beside the person's items; about as many as taught items (at least 12, at most the
-  set), made once per base and system prompt and cached.
-- **A KL anchor on them.** On the base's own words the target is the base's whole next-token
-  distribution (the reference pass runs with the adapter switched off), not only its greedy
-  token: every step pulls the candidate back towards what the base did on general requests. It
-  is the cheapest anchor on a CPU (no second model in memory).
-- **Restyled replay.** Plain base answers would teach "greet only when asked about food", so the
+  trained on beside the person's items, so every step also pulls towards what the base already
+  did well: length, facts, no loops. It is the cheapest anchor to the base that works on a CPU
+  (no second model in memory, unlike a KL term); the answers are cached per base and system prompt.
+- **Restyled replay.** Plain base answers would teach "greet only when asked about food". So the
   marks the person's answers share (an opening like "Ahoy, Sam!", a closing) are put on the
-  replayed answers as plain targets, and a stated wish for short answers trims them to their
-  first sentences: the style is learned on general requests too.
-- **What to say, not when to stop.** A taught answer's end-of-turn is context, not a target,
-  unless the person asked for short answers (`Encoded.target_end`): eight one-line corrections
-  no longer teach that every answer is one line; the replayed answers teach when to stop.
-- **Few passes, early stop.** Three passes at most, stopping once the person's items are learned
-  (their loss below `trainer.STOP_LOSS`): more steps only memorised them word for word.
+  replayed answers too, and a stated wish for short answers trims them to their first sentences:
+  the style is learned on general requests without teaching one-line answers.
+- **Enough replay, few passes.** About as many replayed answers as taught items (at least 12, at
+  most the whole set), two passes, and an early stop once the person's items are learned well
+  (their loss below `STOP_LOSS`): more steps only memorised the taught answers word for word.
 
-Runs in the training process (llama.cpp for the answers; no torch needed for this part).
+Runs in the training process (llama.cpp here; no torch needed for this part).
 """
 
 from __future__ import annotations
