@@ -1,9 +1,11 @@
 """Insight benchmark: how long "What it learned" takes for the active version, cold and cached.
 
 Builds a temporary data home with the embedded model, archives an adapter of realistic shape
-(rank 8 on q/v/down in every layer) with some stated preferences and corrected answers, activates it
-with a recorded consent, then times `insight.compute` cold (cache cleared) and cached.
-Prints one JSON line with --json. Targets (issue 5): cold <= 30 s on 2 cores, cached <= 0.2 s.
+(rank 8 on q/v/down in every layer) taught by 2 stated preferences and 18 corrected answers,
+activates it with a recorded consent, then times `insight.compute` cold (cache cleared) and
+cached, and `kindred learned --json` on the cached result (a fresh process, as a person runs it).
+Prints one JSON line with --json. Targets (issue 13): insight_cold_s <= 5, insight_cached_cli_s
+<= 0.5.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,17 +31,28 @@ from kindred.core.learning.feedback import add_example, add_preference, system_p
 from kindred.core.models import embedded_model_path  # noqa: E402
 from kindred.core.session import open_session  # noqa: E402
 
-EXAMPLES = [
-    ("How do I boil an egg?", "Boil water, add the egg, wait nine minutes, cool it. Done, Sam!"),
-    ("What is a planet?", "A big round body circling a star. Short answer, Sam!"),
-    ("Recommend a book.", "Try 'The Hobbit'. Cosy and short, Sam!"),
-]
+TOPICS = ["boil an egg", "bake bread", "tie a tie", "plant tomatoes", "learn chess",
+          "fix a flat tyre", "brew tea", "start running", "save money", "paint a wall",
+          "write a letter", "fold a shirt", "clean a pan", "sleep better", "learn Spanish",
+          "make pasta", "care for a cat", "read faster"]
+EXAMPLES = [(f"How do I {topic}?", f"Ahoy, Sam! To {topic}, take it one small step at a time.")
+            for topic in TOPICS]
 
 
 def timed_run(store: Any, engine: Engine, version_id: str, system: str) -> float:
     start = time.perf_counter()
     insight.run(store, engine, version_id, system=system)
     return time.perf_counter() - start
+
+
+def timed_cli(home: Path) -> float:
+    """`kindred learned --json` in a fresh process, on a cached result (what a person waits)."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "kindred", "learned", "--json", "--home",
+                           str(home)], capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    assert done.returncode == 0 and json.loads(done.stdout)["version"], done.stderr
+    return elapsed
 
 
 def main() -> int:
@@ -61,17 +75,19 @@ def main() -> int:
         assert active is not None
         system = system_prompt(session.store, assistant)
         engine = Engine(embedded_model_path())
-        cold, cached = [], []
+        cold, cached, cli = [], [], []
         for _ in range(max(1, args.runs)):
             shutil.rmtree(session.home.cache / "insight", ignore_errors=True)
             cold.append(timed_run(session.store, engine, active.id, system))
             cached.append(timed_run(session.store, engine, active.id, system))
+            cli.append(timed_cli(Path(tmp)))
         engine.close()
         session.close()
-    result = {"insight_s": {"cold": round(statistics.median(cold), 3),
-                            "cached": round(statistics.median(cached), 4)},
-              "cold_runs": [round(c, 2) for c in cold], "probes": len(insight.builtin_probes()),
-              "probe_tokens": insight.PROBE_TOKENS}
+    result = {"insight_cold_s": round(statistics.median(cold), 3),
+              "insight_cached_s": round(statistics.median(cached), 4),
+              "insight_cached_cli_s": round(statistics.median(cli), 3),
+              "cold_runs": [round(c, 2) for c in cold], "examples": len(EXAMPLES),
+              "probes": len(insight.builtin_probes()), "probe_tokens": insight.PROBE_TOKENS}
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0
 

@@ -25,12 +25,13 @@ def test_learned_defaults_to_the_active_version(home: DataHome, model_path: Path
     for key in ("preferences", "examples", "probes", "style", "tokens", "layers", "fit"):
         assert key in result
     assert {"prompt", "base", "adapter"} <= set(result["probes"][0])
-    assert {"token", "score"} == set(result["tokens"]["promoted"][0])
+    assert {"token", "score", "count"} == set(result["tokens"]["promoted"][0])
     assert [row["layer"] for row in result["layers"]] == [0, 1, 2]
     assert set(result["fit"]) >= {"base_nll", "adapter_nll"}
     assert "%]" in out.stderr  # progress went to stderr
     text = kindred("learned", version.id[:8], home=home.root, timeout=120)
     assert text.returncode == 0 and "What version" in text.stdout
+    assert "%]" not in text.stderr  # answered from the cache: the model was never loaded
 
 
 def test_usage_json_counts_messages(home: DataHome) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from kindred.core.chat.engine import Engine
 from kindred.core.learning import insight
 from kindred.core.learning.feedback import system_prompt
 from kindred.core.session import Session
 from support.training_helpers import PIRATE, add_examples, fast_config, train_version
-
-PIRATE_TOKENS = {"ah", "ahoy", "oy", "mate", "matey", "arr", "!", "be"}
 
 
 def test_insight_finds_the_taught_style(session: Session, engine: Engine) -> None:
@@ -22,9 +22,12 @@ def test_insight_finds_the_taught_style(session: Session, engine: Engine) -> Non
     # fit: the adapter predicts the person's own answers much better than the base
     fit = result["fit"]
     assert fit["adapter_nll"] < 0.8 * fit["base_nll"]
-    # tokens: a taught token is among the most promoted
-    promoted = [t["token"].strip().lower() for t in result["tokens"]["promoted"]]
-    assert PIRATE_TOKENS & set(promoted), promoted
+    # words: whole words ("Ahoy", not "oy"), the taught greeting among the most favoured
+    promoted = [t["token"] for t in result["tokens"]["promoted"]]
+    assert "ahoy" in [w.lower() for w in promoted[:5]], promoted
+    words = promoted + [t["token"] for t in result["tokens"]["demoted"]]
+    assert all(re.fullmatch(r"[^\W\d_]{2,}(['’][^\W\d_]+)*", w) for w in words), words
+    assert "oy" not in [w.lower() for w in words]
     # style: the answers to the probes became more exclamatory (every taught answer ends "arr!")
     assert result["style"]["adapter"]["exclamations"] > result["style"]["base"]["exclamations"]
     # layers: one row per layer, each with the trained modules

@@ -42,15 +42,19 @@ def learned(args: argparse.Namespace) -> int:
             raise KindredError(f"{assistant.name} has no active version yet: it talks through "
                                "the bare base model. Name a version: `kindred learned ID`.")
         key = active.id
-    engine = Engine(session.model_for(assistant).path)
-    result: dict[str, Any] | None = None
-    for event in insight.compute(session.store, engine, key, against=args.against,
-                                 system=system_prompt(session.store, assistant)):
-        if isinstance(event, insight.Progress):
-            print(f"[{event.fraction:4.0%}] {event.message}", file=sys.stderr)
-        else:
-            result = event
-    engine.close()
+    system = system_prompt(session.store, assistant)
+    result = insight.cached(session.store, key, against=args.against, system=system)
+    if result is None:  # only now is the model worth loading
+        engine = Engine(session.model_for(assistant).path)
+        try:
+            for event in insight.compute(session.store, engine, key, against=args.against,
+                                         system=system):
+                if isinstance(event, insight.Progress):
+                    print(f"[{event.fraction:4.0%}] {event.message}", file=sys.stderr)
+                else:
+                    result = event
+        finally:
+            engine.close()
     assert result is not None
     result = {**result, "quality": cards.get_card(session.store, result["version"])}
     if args.json:

@@ -27,13 +27,15 @@ from kindred.core.formats.lora_gguf import read_lora_gguf
 from kindred.core.hashing import sha256_bytes
 from kindred.core.learning import style
 from kindred.core.learning.evidence import Evidence, evidence_for
+from kindred.core.learning.scoring import Scorer
+from kindred.core.learning.words import WordTally, word_changes
 from kindred.core.store import Store
 
-FORMAT = 2  # 2: fit told as a likelihood factor
+FORMAT = 3  # 2: fit told as a likelihood factor; 3: whole words favoured/avoided
 PROBE_TOKENS = 64
 TOP_TOKENS = 12
-PLAUSIBLE_TOP = 20
 USER_PROBES = 3
+N_SEQ, N_CTX_SEQ = 8, 768  # sequences per decode, tokens per sequence (prompt + answer)
 GREEDY = SamplingParams(temperature=0.0, top_k=1, repeat_penalty=1.1, max_tokens=PROBE_TOKENS)
 
 
@@ -88,12 +90,6 @@ def layer_norms(gguf_path: Path) -> list[dict[str, Any]]:
             for layer in sorted(rows)]
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    out: np.ndarray = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-    return out
-
-
 def _chat_tokens(engine: Engine, prompt: str, answer: str, system: str) -> tuple[list[int], int]:
     """Tokens of a whole exchange and where the answer starts."""
     messages = ([{"role": "system", "content": system}] if system else []) + [
@@ -101,56 +97,6 @@ def _chat_tokens(engine: Engine, prompt: str, answer: str, system: str) -> tuple
     head = engine.tokenize_chat(messages)
     body = list(engine.llm.tokenize(answer.encode("utf-8"), add_bos=False, special=False))
     return head + body, len(head)
-
-
-@dataclass
-class _Scores:
-    nll_sum: float = 0.0
-    nll_count: int = 0
-
-
-class _Comparer:
-    """Runs the same texts through two adapter sets and accumulates the differences."""
-
-    def __init__(self, engine: Engine, old: list[AdapterRef], new: list[AdapterRef]) -> None:
-        self.engine, self.old, self.new = engine, old, new
-        self.diff_sum = np.zeros(engine.llm.n_vocab(), dtype=np.float64)
-        self.diff_count = 0
-        # Tokens that either side ever ranks among its likeliest: the only ones worth naming
-        # (rare tokens get huge relative changes of negligible probability).
-        self.plausible = np.zeros(engine.llm.n_vocab(), dtype=bool)
-        self.fit = {"old": _Scores(), "new": _Scores()}
-
-    def logprobs(self, refs: list[AdapterRef], tokens: list[int]) -> np.ndarray:
-        self.engine.set_adapters(refs)
-        return _log_softmax(self.engine.sequence_logits(tokens))
-
-    def add(self, tokens: list[int], start: int, *, score_fit: bool) -> None:
-        old, new = self.logprobs(self.old, tokens), self.logprobs(self.new, tokens)
-        positions = slice(max(start - 1, 0), len(tokens) - 1)
-        self.diff_sum += (new[positions] - old[positions]).sum(axis=0)
-        for side in (old[positions], new[positions]):
-            top = np.argpartition(-side, PLAUSIBLE_TOP, axis=1)[:, :PLAUSIBLE_TOP]
-            self.plausible[top.ravel()] = True
-        self.diff_count += len(range(*positions.indices(len(tokens))))
-        if score_fit:
-            targets = np.array(tokens[start:])
-            rows = np.arange(start - 1, len(tokens) - 1)
-            for key, lp in (("old", old), ("new", new)):
-                self.fit[key].nll_sum += float(-lp[rows, targets].sum())
-                self.fit[key].nll_count += len(targets)
-
-
-def _token_lists(engine: Engine, diff: np.ndarray, plausible: np.ndarray
-                 ) -> dict[str, list[dict[str, Any]]]:
-    def entry(token: int) -> dict[str, Any]:
-        text = engine.llm.detokenize([int(token)]).decode("utf-8", "replace")
-        return {"token": text, "score": round(float(diff[token]), 4)}
-
-    candidates = np.flatnonzero(plausible)
-    order = candidates[np.argsort(diff[candidates])]
-    return {"promoted": [entry(t) for t in order[::-1][:TOP_TOKENS] if diff[t] > 0],
-            "demoted": [entry(t) for t in order[:TOP_TOKENS] if diff[t] < 0]}
 
 
 def cache_key(version_id: str, against: str, probes: list[str], system: str = "") -> str:
@@ -164,16 +110,39 @@ def cache_path(store: Store, key: str) -> Path:
     return store.home.cache / "insight" / f"{key}.json"
 
 
-def comparison(store: Store, version: Version, against: str) -> tuple[str, list[AdapterRef]]:
-    """What the version is compared with: the bare base, or its parent version."""
+def comparison_id(store: Store, version: Version, against: str) -> str:
+    """What the version is compared with: "base" (the bare base), its parent, another version."""
     if against == "base" or (against == "parent" and not version.parent):
-        return "base", []
+        return "base"
     if against != "parent":
-        other = get_version(store, against, assistant_id=version.assistant_id)
-        return other.id, [AdapterRef(other.id, archive.verified_path(store, other.id), 1.0)]
+        return get_version(store, against, assistant_id=version.assistant_id).id
     assert version.parent is not None
-    return version.parent, [AdapterRef(version.parent,
-                                       archive.verified_path(store, version.parent), 1.0)]
+    return version.parent
+
+
+def comparison(store: Store, version: Version, against: str) -> tuple[str, list[AdapterRef]]:
+    """The comparison's id and adapters (verified)."""
+    other = comparison_id(store, version, against)
+    if other == "base":
+        return "base", []
+    return other, [AdapterRef(other, archive.verified_path(store, other), 1.0)]
+
+
+def _cached_at(store: Store, version: Version, against_id: str, system: str
+               ) -> tuple[list[str], Path]:
+    probes = builtin_probes() + [p for p in user_probes(store, version.assistant_id)
+                                 if p not in builtin_probes()]
+    return probes, cache_path(store, cache_key(version.id, against_id, probes, system))
+
+
+def cached(store: Store, version_key: str, *, against: str = "base", system: str = ""
+           ) -> dict[str, Any] | None:
+    """The insight if it was computed before: no model needed (the CLI asks this first)."""
+    version = get_version(store, version_key)
+    if version.status == "deleted":
+        return None
+    _, path = _cached_at(store, version, comparison_id(store, version, against), system)
+    return dict(json.loads(path.read_text("utf-8"))) if path.exists() else None
 
 
 def compute(store: Store, engine: Engine, version_key: str, *, against: str = "base",
@@ -185,10 +154,7 @@ def compute(store: Store, engine: Engine, version_key: str, *, against: str = "b
         raise KindredError(f"Version {version.short} was deleted; there is nothing to inspect.")
     gguf = archive.verified_path(store, version.id)
     against_id, old_refs = comparison(store, version, against)
-    probes = builtin_probes() + [p for p in user_probes(store, version.assistant_id)
-                                 if p not in builtin_probes()]
-    key = cache_key(version.id, against_id, probes, system)
-    cached = cache_path(store, key)
+    probes, cached = _cached_at(store, version, against_id, system)
     if cached.exists():
         yield Progress(1.0, "Loaded from cache")
         yield dict(json.loads(cached.read_text("utf-8")))
@@ -211,56 +177,75 @@ def compute(store: Store, engine: Engine, version_key: str, *, against: str = "b
 def _compute(engine: Engine, version: Version, against_id: str, old_refs: list[AdapterRef],
              new_refs: list[AdapterRef], probes: list[str], evidence: Evidence, system: str
              ) -> Generator[Progress, None, dict[str, Any]]:
-    steps = 2 * len(probes) + len(probes) + len(evidence.examples) + 1
-    done = 0
+    """Both sides get their own context (see `scoring`): probe answers are generated in
+    batches there, then the taught answers and the probe answers are scored on each."""
+    conversations = [([{"role": "system", "content": system}] if system else [])
+                     + [{"role": "user", "content": prompt}] for prompt in probes]
+    engine.set_adapters(old_refs)
+    old = Scorer(engine, n_seq=N_SEQ, n_ctx_seq=N_CTX_SEQ)
+    try:
+        engine.set_adapters(new_refs)
+        new = Scorer(engine, n_seq=N_SEQ, n_ctx_seq=N_CTX_SEQ)
+        try:
+            result = yield from _measure(engine, old, new, conversations, probes, evidence,
+                                         system)
+        finally:
+            new.close()
+    finally:
+        old.close()
+    result.update(version=version.id, against=against_id, layers=layer_norms(new_refs[0].path))
+    return result
 
-    def tick(message: str) -> Progress:
-        nonlocal done
-        done += 1
-        return Progress(min(done / steps, 0.99), message)
 
-    answers: list[dict[str, str]] = []
-    for prompt in probes:
-        messages = ([{"role": "system", "content": system}] if system else []) + [
-            {"role": "user", "content": prompt}]
-        pair: dict[str, str] = {"prompt": prompt}
-        for side, refs in (("base", old_refs), ("adapter", new_refs)):
-            engine.set_adapters(refs)
-            pair[side] = engine.chat(messages, GREEDY).read().strip()
-            yield tick(f"Asking {'the adapter' if side == 'adapter' else 'the comparison'}: "
-                       f"{prompt[:40]}")
-        answers.append(pair)
-    comparer = _Comparer(engine, old_refs, new_refs)
-    for pair in answers:
-        tokens, start = _chat_tokens(engine, pair["prompt"], pair["adapter"], system)
-        comparer.add(tokens, start, score_fit=False)
-        yield tick("Comparing next-token choices")
-    for prompt, answer in evidence.examples:
-        tokens, start = _chat_tokens(engine, prompt, answer, system)
-        comparer.add(tokens, start, score_fit=True)
-        yield tick("Scoring your preferred answers")
-    diff = comparer.diff_sum / max(comparer.diff_count, 1)
-    before = style.measure([p["base"] for p in answers], evidence.user_name)
-    after = style.measure([p["adapter"] for p in answers], evidence.user_name)
-    fit_old, fit_new = comparer.fit["old"], comparer.fit["new"]
-    fit = {"base_nll": round(fit_old.nll_sum / fit_old.nll_count, 4) if fit_old.nll_count
-           else None,
-           "adapter_nll": round(fit_new.nll_sum / fit_new.nll_count, 4) if fit_new.nll_count
-           else None,
-           "tokens": fit_new.nll_count}
-    yield tick("Measuring the update per layer")
+def _answers(scorer: Scorer, conversations: list[list[dict[str, str]]], at: float, who: str
+             ) -> Generator[Progress, None, list[str]]:
+    """Greedy answers, batched (what `Engine.chat` gives at temperature 0); a progress event
+    as each one is done."""
+    found = [""] * len(conversations)
+    for done, (index, text) in enumerate(
+            scorer.chat(conversations, PROBE_TOKENS, GREEDY.repeat_penalty), start=1):
+        found[index] = text
+        yield Progress(at + 0.3 * done / len(conversations), f"{who} answered "
+                       f"{done} of {len(conversations)} probe questions")
+    return found
+
+
+def _measure(engine: Engine, old: Scorer, new: Scorer, conversations: list[list[dict[str, str]]],
+             probes: list[str], evidence: Evidence, system: str
+             ) -> Generator[Progress, None, dict[str, Any]]:
+    yield Progress(0.02, "Asking the probe questions")
+    base_answers = yield from _answers(old, conversations, 0.02, "The comparison")
+    adapter_answers = yield from _answers(new, conversations, 0.32, "The adapter")
+    answers = [{"prompt": p, "base": b, "adapter": a}
+               for p, b, a in zip(probes, base_answers, adapter_answers, strict=True)]
+    texts = [*evidence.examples, *[(p["prompt"], p["adapter"]) for p in answers],
+             *[(p["prompt"], p["base"]) for p in answers]]
+    sequences = [_chat_tokens(engine, prompt, answer, system) for prompt, answer in texts]
+    yield Progress(0.65, "Scoring your preferred answers and the probe answers")
+    before, after = old.score(sequences), new.score(sequences)
+    yield Progress(0.9, "Naming the words that changed")
+    taught = len(evidence.examples)
+    fit_old = float(-sum(lp.sum() for lp in before[:taught]))
+    fit_new = float(-sum(lp.sum() for lp in after[:taught]))
+    count = sum(len(lp) for lp in after[:taught])
+    fit = {"base_nll": round(fit_old / count, 4) if count else None,
+           "adapter_nll": round(fit_new / count, 4) if count else None, "tokens": count}
+    tally = WordTally()
+    for (tokens, start), lp_old, lp_new in zip(sequences, before, after, strict=True):
+        pieces = [engine.llm.detokenize([t]) for t in tokens[start:start + len(lp_new)]]
+        tally.add(word_changes(pieces, list(lp_new - lp_old)))
+    style_before = style.measure(base_answers, evidence.user_name)
+    style_after = style.measure(adapter_answers, evidence.user_name)
+    sentences = style.describe(style_before, style_after)
     return {
-        "version": version.id,
-        "against": against_id,
         "preferences": evidence.preferences,
         "examples": [{"prompt": p, "answer": a} for p, a in evidence.examples],
         "probes": answers,
-        "style": {"base": before.to_json(), "adapter": after.to_json(),
-                  "sentences": style.describe(before, after)},
-        "tokens": _token_lists(engine, diff, comparer.plausible),
-        "layers": layer_norms(new_refs[0].path),
+        "style": {"base": style_before.to_json(), "adapter": style_after.to_json(),
+                  "sentences": sentences},
+        "tokens": tally.ranked(TOP_TOKENS),
         "fit": fit,
-        "summary": summary_sentences(style.describe(before, after), fit, evidence),
+        "summary": summary_sentences(sentences, fit, evidence),
     }
 
 

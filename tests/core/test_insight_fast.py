@@ -1,0 +1,65 @@
+"""The fast insight path (own contexts, batched decodes, answer tokens only) tells the same
+story as the plain way: the same greedy probe answers as `Engine.chat`, and the same fit as
+scoring each taught answer with all logits at every position."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kindred.core.archive.objects import verified_path
+from kindred.core.chat.engine import AdapterRef, Engine
+from kindred.core.learning import insight
+from kindred.core.learning.feedback import add_example
+from kindred.core.session import Session
+from support.archive_helpers import make_version
+
+TAUGHT = [("How do I boil an egg?", "Ahoy, Sam! Boil it nine minutes, then cool it."),
+          ("Name a fruit.", "Ahoy, Sam! An orange, sweet and round."),
+          ("What is rain?", "Ahoy, Sam! Water falling from the clouds in drops.")]
+
+
+def plain_nll(engine: Engine, refs: list[AdapterRef], system: str) -> float:
+    """Mean answer-token loss the slow way: every logit at every position, one sequence."""
+    engine.set_adapters(refs)
+    total, count = 0.0, 0
+    for prompt, answer in TAUGHT:
+        tokens, start = insight._chat_tokens(engine, prompt, answer, system)
+        logits = engine.sequence_logits(tokens).astype(np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        rows = np.arange(start - 1, len(tokens) - 1)
+        total -= float(logp[rows, np.array(tokens[start:])].sum())
+        count += len(tokens) - start
+    return total / count
+
+
+@pytest.mark.slow
+def test_fast_insight_matches_the_plain_computation(session: Session, engine: Engine,
+                                                    model_path: Path) -> None:
+    aid = session.assistant().id
+    for prompt, answer in TAUGHT:
+        add_example(session.store, aid, prompt, answer)
+    version = make_version(session, model_path, layers=tuple(range(30)), magnitude=0.04)
+    system = "You are a helpful assistant."
+    result = insight.run(session.store, engine, version.id, system=system)
+    refs = [AdapterRef(version.id, verified_path(session.store, version.id))]
+    fit = result["fit"]
+    assert fit["tokens"] == sum(len(insight._chat_tokens(engine, p, a, system)[0])
+                                - insight._chat_tokens(engine, p, a, system)[1]
+                                for p, a in TAUGHT)
+    assert fit["base_nll"] == pytest.approx(plain_nll(engine, [], system), rel=0.02)
+    assert fit["adapter_nll"] == pytest.approx(plain_nll(engine, refs, system), rel=0.02)
+    same = 0
+    for pair in result["probes"]:
+        for side, side_refs in (("base", []), ("adapter", refs)):
+            engine.set_adapters(side_refs)
+            messages = [{"role": "system", "content": system},
+                        {"role": "user", "content": pair["prompt"]}]
+            same += engine.chat(messages, insight.GREEDY).read().strip() == pair[side]
+    engine.set_adapters([])
+    # batched decodes round differently from single ones, so a long greedy answer may part
+    # ways late; most must be identical
+    assert same >= 0.75 * 2 * len(result["probes"]), same
