@@ -2,22 +2,27 @@
 
 Why: trained on a handful of one-line corrections alone, the first versions learned the style and
 also "every answer is one line": facts fell from 13 to 8 of 14 and open answers to 0.18x the
-base's length. What works on these machines (measured with `bench/learning.py`):
+base's length. What this mix does, and why each part (measured with `bench/learning.py`):
 
 - **Self-distillation replay.** The base model's own greedy answers (llama.cpp, with the chat's
   system prompt) to general requests (`resources/replay.json`, never used to measure quality) are
-  trained on beside the person's items, so every step also pulls towards what the base already
-  did well: length, facts, no loops. It is the cheapest anchor to the base that works on a CPU
-  (no second model in memory, unlike a KL term); the answers are cached per base and system prompt.
-- **Restyled replay.** Plain base answers would teach "greet only when asked about food". So the
+  trained on beside the person's items; about as many as taught items (at least 12, at most the
+  set), made once per base and system prompt and cached.
+- **A KL anchor on them.** On the base's own words the target is the base's whole next-token
+  distribution (the reference pass runs with the adapter switched off), not only its greedy
+  token: every step pulls the candidate back towards what the base did on general requests. It
+  is the cheapest anchor on a CPU (no second model in memory).
+- **Restyled replay.** Plain base answers would teach "greet only when asked about food", so the
   marks the person's answers share (an opening like "Ahoy, Sam!", a closing) are put on the
-  replayed answers too, and a stated wish for short answers trims them to their first sentences:
-  the style is learned on general requests without teaching one-line answers.
-- **Enough replay, few passes.** About as many replayed answers as taught items (at least 12, at
-  most the whole set), two passes, and an early stop once the person's items are learned well
-  (their loss below `STOP_LOSS`): more steps only memorised the taught answers word for word.
+  replayed answers as plain targets, and a stated wish for short answers trims them to their
+  first sentences: the style is learned on general requests too.
+- **What to say, not when to stop.** A taught answer's end-of-turn is context, not a target,
+  unless the person asked for short answers (`Encoded.target_end`): eight one-line corrections
+  no longer teach that every answer is one line; the replayed answers teach when to stop.
+- **Few passes, early stop.** Three passes at most, stopping once the person's items are learned
+  (their loss below `trainer.STOP_LOSS`): more steps only memorised them word for word.
 
-Runs in the training process (llama.cpp here; no torch needed for this part).
+Runs in the training process (llama.cpp for the answers; no torch needed for this part).
 """
 
 from __future__ import annotations
@@ -132,22 +137,33 @@ def replay_examples(system: str, prompts: Sequence[str], answers: Sequence[str],
 
 def anchored(tokenizer: ChatTokenizer, example: Example, markers: Markers,
              opening: str | None, closing: str | None = None) -> Encoded:
-    """The replayed example as tokens, with the span of the base's own words marked: there the
-    training target is the base's whole next-token distribution (the KL anchor), while the
-    taught opening, closing and end of turn are learned as plain targets."""
+    """The replayed example as tokens, with the span of the base's own words marked and the
+    plain answer (no opening, no closing) kept as the reference: on that span the target is the
+    base's whole next-token distribution *as it answered without the taught marks*, so the
+    candidate learns to greet and then answer exactly as the base would have. (Anchoring to
+    the base's distribution after the greeting taught its confusion at an unfamiliar start:
+    "Ahoy, Sam! Ahoy, Sam.") The opening, closing and end of turn stay plain targets."""
     styled = tokenizer.encode(example)
-    answer = example.answer
-    if opening and answer.startswith(opening):
-        answer = answer[len(opening):].lstrip()
+    core = example.answer
+    if opening and core.startswith(opening):
+        core = core[len(opening):].lstrip()
+    if closing and core.endswith(closing):
+        core = core[: -len(closing)].rstrip()
     plain = tokenizer.encode(Example(example.kind, example.feedback_id,
                                      [*example.messages[:-1],
-                                      {"role": "assistant", "content": answer}]))
-    core = answer[: -len(closing)].rstrip() if closing and answer.endswith(closing) else answer
+                                      {"role": "assistant", "content": core}]))
     body = len(tokenizer.tokenize(core, add_bos=False))
-    start = plain.n_prompt + (len(styled) - len(plain)) if opening else styled.n_prompt
-    start = max(styled.n_prompt, min(start, len(styled)))
-    end = max(start, min(start + body, len(styled) - 1))
-    return Encoded(styled.ids, styled.n_prompt, (start, end) if end > start else None)
+    # the body after its first token (whose spacing depends on what precedes it) is the same
+    # tokens in both; find it in the styled answer
+    tail = plain.ids[plain.n_prompt + 1: plain.n_prompt + body]
+    if len(tail) < 2:
+        return styled
+    for start in range(styled.n_prompt, min(len(styled) - len(tail), styled.n_prompt + 64) + 1):
+        if styled.ids[start: start + len(tail)] == tail:
+            return Encoded(styled.ids, styled.n_prompt, (start, start + len(tail)),
+                           reference=(plain.ids[: plain.n_prompt + body],
+                                      plain.n_prompt + 1))
+    return styled
 
 
 def describe(mix: dict[str, Any]) -> str:

@@ -37,19 +37,25 @@ class Encoded:
     person did not ask for short answers: the model learns what to say, not to stop after one
     line (the replayed base answers keep teaching when to stop)."""
 
+    reference: tuple[list[int], int] | None = None
+    """With `anchor`: the sequence the base's reference distribution is computed on, and where
+    the anchored span starts in it (the same words, without the taught opening)."""
+
     def to_json(self) -> list[Any]:
         out: list[Any] = [self.ids, self.n_prompt]
-        if self.anchor or self.target_end is not None:
-            out.append(list(self.anchor) if self.anchor else None)
-        if self.target_end is not None:
-            out.append(self.target_end)
-        return out
+        extra = [list(self.anchor) if self.anchor else None, self.target_end,
+                 [self.reference[0], self.reference[1]] if self.reference else None]
+        while extra and extra[-1] is None:
+            extra.pop()
+        return out + extra
 
     @classmethod
     def from_json(cls, data: Sequence[Any]) -> Encoded:
         anchor = (int(data[2][0]), int(data[2][1])) if len(data) > 2 and data[2] else None
         end = int(data[3]) if len(data) > 3 and data[3] is not None else None
-        return cls([int(i) for i in data[0]], int(data[1]), anchor, end)
+        ref = ([int(i) for i in data[4][0]], int(data[4][1])) if len(data) > 4 and data[4] \
+            else None
+        return cls([int(i) for i in data[0]], int(data[1]), anchor, end, ref)
 
 
 class ChatTokenizer:

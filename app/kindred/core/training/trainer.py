@@ -105,11 +105,15 @@ def _compute(model: Any) -> Any:
 
 
 def row_losses(model: Any, ids: torch.Tensor, labels: torch.Tensor,
-               anchors: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               anchors: torch.Tensor | None = None,
+               references: Sequence[tuple[list[int], int, int] | None] = ()
+               ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row: summed next-token loss over its answer tokens, and how many there are. The
     output layer runs only on answer positions. Where `anchors` (a bool per target position)
-    is set, the loss is the KL divergence from the base model's own next-token distribution
-    (computed with the adapter switched off) instead of the cross-entropy to one token."""
+    is set, the loss is the KL divergence from the base model's next-token distribution on the
+    row's reference sequence (`references[row]`: its ids, where the span starts there, and the
+    span's length), computed with the adapter switched off, instead of the cross-entropy to
+    one token."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     targets = labels[:, 1:]
     mask = targets != IGNORE
@@ -119,10 +123,7 @@ def row_losses(model: Any, ids: torch.Tensor, labels: torch.Tensor,
     each = F.cross_entropy(logits, targets[mask], reduction="none")
     if anchors is not None and bool(anchors[mask].any()):
         kl_at = anchors[mask]
-        with torch.no_grad(), model.disable_adapter(), _compute(model):
-            base_hidden = inner.get_decoder()(input_ids=ids, use_cache=False).last_hidden_state
-            base_logits = inner.get_output_embeddings()(base_hidden[:, :-1][mask][kl_at])
-        base_logp = F.log_softmax(base_logits.float(), dim=-1)
+        base_logp = _reference_logp(model, inner, references)
         kl = F.kl_div(F.log_softmax(logits[kl_at], dim=-1), base_logp, log_target=True,
                       reduction="none").sum(dim=-1)
         each = torch.where(kl_at, each.new_zeros(each.shape).masked_scatter(kl_at, kl), each)
@@ -131,17 +132,39 @@ def row_losses(model: Any, ids: torch.Tensor, labels: torch.Tensor,
     return sums, mask.sum(dim=1)
 
 
-def anchor_mask(examples: Sequence[Encoded], indices: Sequence[int], width: int
-                ) -> torch.Tensor | None:
-    """Per target position (row, i predicts token i+1): whether it is anchored to the base."""
-    if not any(examples[i].anchor for i in indices):
-        return None
+def _reference_logp(model: Any, inner: Any,
+                    references: Sequence[tuple[list[int], int, int] | None]) -> torch.Tensor:
+    """The base's log-probabilities over each anchored span, row after row (the order in which
+    the anchored positions appear in the flattened batch)."""
+    present = [r for r in references if r is not None]
+    width = max(len(r[0]) for r in present)
+    ref_ids = torch.zeros((len(present), width), dtype=torch.long)
+    for row, (seq, _, _) in enumerate(present):
+        ref_ids[row, : len(seq)] = torch.tensor(seq)
+    with torch.no_grad(), model.disable_adapter(), _compute(model):
+        hidden = inner.get_decoder()(input_ids=ref_ids, use_cache=False).last_hidden_state
+        picked = torch.cat([hidden[row, start - 1: start - 1 + length]
+                            for row, (_, start, length) in enumerate(present)])
+        logits = inner.get_output_embeddings()(picked)
+    return F.log_softmax(logits.float(), dim=-1)
+
+
+def anchor_inputs(examples: Sequence[Encoded], indices: Sequence[int], width: int
+                  ) -> tuple[torch.Tensor | None, list[tuple[list[int], int, int] | None]]:
+    """Per target position (row, i predicts token i+1): whether it is anchored to the base; and
+    per row its reference (sequence, start of the span in it, span length)."""
+    if not any(examples[i].anchor and examples[i].reference for i in indices):
+        return None, []
     out = torch.zeros((len(indices), width - 1), dtype=torch.bool)
+    refs: list[tuple[list[int], int, int] | None] = []
     for row, i in enumerate(indices):
-        span = examples[i].anchor
-        if span:
+        span, ref = examples[i].anchor, examples[i].reference
+        if span and ref:
             out[row, span[0] - 1: span[1] - 1] = True
-    return out
+            refs.append((ref[0], ref[1], span[1] - span[0]))
+        else:
+            refs.append(None)
+    return out, refs
 
 
 def loss_sum(model: Any, ids: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -297,7 +320,7 @@ def train(run: RunDir, model: Any, examples: Sequence[Encoded], cfg: TrainConfig
             group["lr"] = cfg.lr_at(step, total)
         ids, labels = batch_tensors(examples, steps[step])
         sums, counts = row_losses(model, ids, labels,
-                                  anchor_mask(examples, steps[step], ids.shape[1]))
+                                  *anchor_inputs(examples, steps[step], ids.shape[1]))
         count = int(counts.sum())
         mean = sums.sum() / max(count, 1)
         for row, index in enumerate(steps[step]):
