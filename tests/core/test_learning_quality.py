@@ -87,7 +87,7 @@ def test_the_replay_mix_is_trained_beside_the_persons_items(session: Session) ->
 def test_an_over_trained_candidate_is_flagged(session: Session) -> None:
     # one-line answers drilled hard with nothing to keep it general: what the first versions did
     add_examples(session, SAM)
-    version_id, _, _ = _train(session, steps=40, lr=4e-3)
+    version_id, _, _ = _train(session, steps=24, lr=6e-3)
     card = cards.get_card(session.store, version_id)
     assert card is not None
     assert any("as long as the base model's" in f or "forgot" in f for f in card["flags"]), card
