@@ -31,7 +31,7 @@ def test_a_regression_is_said_before_the_bars(qtbot: QtBot, tmp_path: Path) -> N
     assert "Before you decide" in widget.flags.text() and "forgot 1 of the 2" in \
         widget.flags.text()
     rows = rows_of(card)
-    assert [r.label for r in rows][0] == "Shows what you taught (new requests)"
+    assert rows[0].label == "Shows what you taught (new requests)"
     assert rows[0].candidate == 1.0 and rows[0].base == 0.0
     facts = next(r for r in rows if r.label.startswith("General"))
     assert facts.warn and facts.candidate_text == "1 of 2"
