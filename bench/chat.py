@@ -5,6 +5,8 @@ Prints one JSON line (with --json) or a short report:
   threads), median of alternating runs;
 - switch_ms: time to change the active adapter set and be ready to decode: the set_adapters()
   call plus what the first decode after it costs beyond a steady one-token decode (median);
+- switch_ms_two_adapters: the same for a rollout step with two adapters active: from
+  (A at 1-t, B at t) to the next step's scales (issue 9: no dearer than switch_ms);
 - reload_ms: what a raw llama-cpp-python user does instead: a new Llama(..., lora_path=...),
   measured the same way (construction plus its first decode's extra cost);
 - smoke: `kindred gui --smoke` start-up timings (median of runs), unless --no-gui.
@@ -94,6 +96,31 @@ def switch_and_reload(engine: Engine, model: Path, adapter: Path, runs: int) -> 
     return {"switch_ms": statistics.median(switches), "reload_ms": statistics.median(reloads)}
 
 
+def rollout_steps(engine: Engine, first: Path, second: Path, runs: int) -> float:
+    """Median ms of one rollout step (two adapters, new scales) until ready to decode."""
+    def timed(action: Any, *args: Any) -> float:
+        start = time.perf_counter()
+        action(*args)
+        return (time.perf_counter() - start) * 1000
+
+    hi = engine.llm.tokenize(b"Hi")
+
+    def decode() -> None:
+        engine.llm.reset()
+        engine.llm.eval(hi)
+
+    blends = [[AdapterRef("a", first, 1 - t), AdapterRef("b", second, t)]
+              for t in (0.25, 0.5, 0.75)]
+    engine.set_adapters(blends[0])  # first load of both files: measured apart
+    steps = []
+    for i in range(runs):
+        cost = timed(engine.set_adapters, blends[(i + 1) % len(blends)])
+        first_decode = timed(decode)
+        steps.append(cost + max(0.0, first_decode - timed(decode)))
+    engine.set_adapters([])
+    return statistics.median(steps)
+
+
 def gui_smoke(runs: int) -> dict[str, Any]:
     results = []
     with tempfile.TemporaryDirectory() as home:
@@ -133,12 +160,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         adapter = make_lora_gguf(model, Path(tmp) / "bench-lora.gguf", rank=8)
         swap = switch_and_reload(engine, model, adapter, max(5, args.runs))
+        other = make_lora_gguf(model, Path(tmp) / "bench-lora-b.gguf", rank=8, seed=1)
+        step_ms = rollout_steps(engine, adapter, other, max(5, args.runs))
     engine.close()
     result: dict[str, Any] = {
         "decode_ratio": round(statistics.median(app_runs) / statistics.median(raw_runs), 3),
         "app_tok_s": round(statistics.median(app_runs), 1),
         "raw_tok_s": round(statistics.median(raw_runs), 1),
         "switch_ms": round(swap["switch_ms"], 2),
+        "switch_ms_two_adapters": round(step_ms, 2),
         "reload_ms": round(swap["reload_ms"], 2),
         "switch_vs_reload": round(swap["switch_ms"] / swap["reload_ms"], 3),
         "threads": THREADS,
