@@ -570,6 +570,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("splitter", self.splitter.saveState())
         self._remember_place()
         self.settings.sync()
+        self.interviews.stop()
         self.inference.shutdown()
         # The stopped answer's "finished" is queued for us: deliver it so it is saved.
         QCoreApplication.sendPostedEvents(self.controller)

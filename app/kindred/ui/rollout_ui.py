@@ -484,6 +484,13 @@ class InterviewRunner(QObject):
     def busy(self) -> bool:
         return self.task is not None
 
+    def stop(self) -> None:
+        """At shutdown: the running interview stops before its next question (nothing is
+        stored; `kindred versions interview` or the next retirement holds it again)."""
+        self.queue.clear()
+        if self.task is not None:
+            self.task.cancel()
+
     def _next(self) -> None:
         if self.task is not None or not self.queue:
             return
