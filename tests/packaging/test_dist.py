@@ -135,6 +135,13 @@ def test_chat_and_a_two_step_training_from_the_bundle(unpacked: Path, user_home:
     assert [v["status"] for v in listed] == ["candidate"]
     verify = run([app, "versions", "verify"], env)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "(no adapter)" in chat.stderr
+
+    activated = run([app, "versions", "activate", listed[0]["id"], "--yes"], env)
+    assert activated.returncode == 0, activated.stderr
+    again = run([app, "chat", "-m", "Hello!"], env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "(Version 1)" in again.stderr  # the trained version answers now
 
 
 def test_install_and_uninstall_in_a_users_home(unpacked: Path, user_home: Path) -> None:
