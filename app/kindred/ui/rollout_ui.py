@@ -2,7 +2,7 @@
 choice, and retirement interviews run in the background.
 
 - `RolloutBar`: a slim bar above the chat while a rollout is open: where it stands ("Version 3 ·
-  50 % Version 4 · step 2 of 4 · 3 of 10 answers to the next step") and Pause / Resume, Next step
+  50 % Version 4 · step 2 of 4 · next step in 7 answers") and Pause / Resume, Next step
   now (asks consent, with the trial's tally), Roll back (one click and a confirmation; recorded
   as the person's decision) and Trial. Shortcuts: Ctrl+Alt+P pause/resume, Ctrl+Alt+N next step,
   Ctrl+Alt+B roll back, Ctrl+Alt+T trial.
@@ -101,6 +101,7 @@ class RolloutBar(QFrame):
         self.assistant_id = session.assistant().id
         self.dialog: QWidget | None = None
         self.setObjectName("rolloutBar")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
         self.label = QLabel()
         self.label.setObjectName("rolloutText")
         self.label.setWordWrap(True)

@@ -192,13 +192,14 @@ def answers_since(store: Store, rollout: Rollout) -> int:
 
 
 def progress_text(store: Store, rollout: Rollout) -> str:
-    """Where the rollout stands, in one line ("Version 4 at 50 % · step 2 of 4 · 3 of 10 …")."""
+    """Where the rollout stands, in one line ("Version 3 · 50 % Version 4 · step 2 of 4 · next
+    step in 7 answers")."""
     named = names(store, rollout.assistant_id)
     head = f"{blend_label(named, rollout.adapters)} · step {rollout.step} of {rollout.steps}"
     if rollout.state == "running":
         if rollout.plan.every_answers is not None:
-            done = min(answers_since(store, rollout), rollout.plan.every_answers)
-            head += f" · {done} of {rollout.plan.every_answers} answers to the next step"
+            left = max(0, rollout.plan.every_answers - answers_since(store, rollout))
+            head += f" · next step in {left} answer{'s' if left != 1 else ''}"
         else:
             due = rollout.step_at + (rollout.plan.every_days or 0) * DAY_S
             head += f" · next step in {max(0.0, (due - now()) / DAY_S):.1f} days"
