@@ -162,9 +162,13 @@ def run_activate(args: argparse.Namespace) -> int:
         kept = f" It stays archived as {changed.status}." if changed else ""
         print(f"Not {kind}d: you refused.{kept} Nothing else was changed.")
         return 1
+    previous = versions.active_version(session.store, version.assistant_id)
     done = versions.activate(session.store, version.id, decision)
     print(f"Version {done.short} is now active for "
           f"{get_assistant(session.store, done.assistant_id).name}.")
+    if previous is not None:  # it stopped being used: its retirement interview is due
+        print(f"{versions.name_of(session.store, previous)} is retired; hold its retirement "
+              f"interview with: kindred versions interview {previous.short}")
     return 0
 
 
