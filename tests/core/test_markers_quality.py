@@ -109,3 +109,16 @@ def test_answers_count_as_correct_on_whole_words_only() -> None:
     assert not quality.correct("Parisian food is great.", ["paris"])
     assert quality.correct("There are 7.", ["seven", "7"])
     assert not quality.correct("There are 17.", ["7"])
+
+
+def test_a_wish_for_short_answers_is_a_style_the_card_checks() -> None:
+    brief = Markers(brevity="short")
+    mine = {"facts": ["Paris.", "Seven.", "Jupiter."],
+            "style": ["Pasta.", "Go to sleep early."], "open": ["Pedals turn a chain."]}
+    base = {**BASE_ANSWERS, "style": ["You could cook a pasta with tomatoes tonight.",
+                                      "Go to bed early."]}
+    card = quality.card(QUESTIONS, base, mine, brief, QUESTIONS.style)
+    assert card["style"]["primary"] == "brevity"
+    assert card["style"]["share"] == 0.5 and card["style"]["base_share"] == 0.0
+    assert card["flags"] == []  # short open answers are what was asked for
+    assert "keeps answers shorter than the base model" in card["summary"][0]

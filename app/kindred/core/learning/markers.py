@@ -77,7 +77,8 @@ class Markers:
         if self.favoured:
             parts.append("uses " + ", ".join(f"\"{w}\"" for w in self.favoured[:4]))
         if self.brevity:
-            parts.append(f"keeps answers {self.brevity}")
+            parts.append(f"keeps answers {'shorter' if self.brevity == 'short' else 'longer'}"
+                         " than the base model")
         return "; ".join(parts) if parts else "no style marks"
 
 

@@ -47,6 +47,9 @@ MAX_LOST_SHARE = 0.1
 MIN_OPEN_RATIO = 0.5
 MAX_REPETITION_RISE = 0.05
 HELDOUT_PROMPTS = 4
+BREVITY = 0.8
+"""An answer shows a wish for short answers when it is under 0.8x the base's (long: over
+1.25x)."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,16 @@ def card(questions: QuestionSet, base: dict[str, list[str]], mine: dict[str, lis
         return {k: round(sum(f[k] for f in found) / max(1, len(found)), 3) for k in keys}
 
     style_base, style_mine = share(base["style"]), share(mine["style"])
+    if markers.brevity:
+        # a wish for short (long) answers shows as answers clearly shorter (longer) than the
+        # base's own answer to the same request; the base, compared with itself, never does
+        shorter = markers.brevity == "short"
+        pairs = list(zip(base["style"], mine["style"], strict=True))
+        shown = [(len(marks.words(m)) < BREVITY * len(marks.words(b))) if shorter
+                 else (len(marks.words(m)) * BREVITY > len(marks.words(b))) for b, m in pairs]
+        style_mine["brevity"] = round(sum(shown) / max(1, len(shown)), 3)
+        style_base["brevity"] = 0.0
+        main = main or "brevity"
     result: dict[str, Any] = {
         "format": FORMAT, "set": questions.version, "markers": markers.to_json(),
         "style": {"primary": main, "prompts": len(mine["style"]),
