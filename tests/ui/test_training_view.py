@@ -221,7 +221,10 @@ def test_refusing_a_candidate_keeps_it_archived_as_refused(qtbot, session, model
     dialog = view.reviewer.dialog
     assert dialog.request.evidence["how_training_went"] == ("no before-and-after figures were "
                                                             "recorded")
-    assert len(view.reviewer.side_by_side.views) == 3  # three recent (or fallback) prompts
+    # four prompts its training never saw (no recent chats here: new everyday requests)
+    assert len(view.reviewer.side_by_side.views) == 4
+    # a version without a card gets one measured before the person is asked
+    assert view.reviewer.quality_card is not None and view.reviewer.quality_card.bars
     dialog.refuse_button.click()
     assert versions.get_version(session.store, candidate.id).status == "refused"
     assert session.assistant().active_version is None
