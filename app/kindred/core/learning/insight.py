@@ -11,7 +11,6 @@ import json
 import math
 from collections import Counter
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from kindred.core.learning import style
 from kindred.core.learning.evidence import Evidence, evidence_for
 from kindred.core.learning.scoring import Scorer
 from kindred.core.learning.words import WordTally, word_changes
+from kindred.core.progress import Progress as Progress
 from kindred.core.store import Store
 
 FORMAT = 3  # 2: fit told as a likelihood factor; 3: whole words favoured/avoided
@@ -37,12 +37,6 @@ TOP_TOKENS = 12
 USER_PROBES = 3
 N_SEQ, N_CTX_SEQ = 8, 768  # sequences per decode, tokens per sequence (prompt + answer)
 GREEDY = SamplingParams(temperature=0.0, top_k=1, repeat_penalty=1.1, max_tokens=PROBE_TOKENS)
-
-
-@dataclass(frozen=True)
-class Progress:
-    fraction: float
-    message: str
 
 
 def builtin_probes() -> list[str]:

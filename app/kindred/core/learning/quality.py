@@ -37,6 +37,7 @@ from kindred.core.hashing import sha256_bytes
 from kindred.core.learning import markers as marks
 from kindred.core.learning.dataset import Dataset
 from kindred.core.learning.markers import Markers
+from kindred.core.progress import Progress as Progress
 from kindred.core.store import Store
 
 FORMAT = 1
@@ -50,12 +51,6 @@ HELDOUT_PROMPTS = 4
 BREVITY = 0.8
 """An answer shows a wish for short answers when it is under 0.8x the base's (long: over
 1.25x)."""
-
-
-@dataclass(frozen=True)
-class Progress:
-    fraction: float
-    message: str
 
 
 @dataclass(frozen=True)

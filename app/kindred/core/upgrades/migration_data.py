@@ -32,6 +32,7 @@ from kindred.core.assistants import Assistant
 from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
 from kindred.core.errors import KindredError
 from kindred.core.learning.dataset import Dataset, Example, build_dataset
+from kindred.core.progress import Progress as Progress
 from kindred.core.store import Store
 
 DISTILL_TOKENS = 96
@@ -42,12 +43,6 @@ HELD_OUT_EVERY = 4
 """Every 4th of the person's past prompts is held out for the card (never distilled)."""
 TAUGHT_KINDS = ("correction", "liked", "preference")
 DISTILLED = "distilled"
-
-
-@dataclass(frozen=True)
-class Progress:
-    fraction: float
-    message: str
 
 
 @dataclass(frozen=True)

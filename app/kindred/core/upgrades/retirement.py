@@ -31,18 +31,13 @@ from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
 from kindred.core.errors import KindredError, NotFoundError
 from kindred.core.hashing import sha256_bytes
 from kindred.core.learning.feedback import system_prompt
+from kindred.core.progress import Progress as Progress
 from kindred.core.session import Session
 from kindred.core.store import Store, now
 
 FORMAT = 1
 ANSWER_TOKENS = 160
 IN_USE = ("active", "trial")
-
-
-@dataclass(frozen=True)
-class Progress:
-    fraction: float
-    message: str
 
 
 @dataclass(frozen=True)
