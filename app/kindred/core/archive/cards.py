@@ -1,4 +1,4 @@
-"""Quality cards kept with the versions they measure (see `learning.quality` for what they hold).
+"""Cards kept with the versions they measure: quality (see `learning.quality`) and migration.
 
 A card is measured once per version (versions are immutable, so it never goes stale) and kept in
 its own table: it is an assessment of the version, not part of it, so the version's id (the hash
@@ -12,15 +12,20 @@ from typing import Any
 
 from kindred.core.store import Store, now
 
+TABLES = {"quality": "quality_cards", "migration": "migration_cards"}
+"""A version's quality card (`learning.quality`) and, for a migrated one, its migration card
+(`upgrades.migration_card`)."""
 
-def store_card(store: Store, version_id: str, card: dict[str, Any]) -> None:
+
+def store_card(store: Store, version_id: str, card: dict[str, Any], kind: str = "quality"
+               ) -> None:
     with store.tx() as db:
-        db.execute("INSERT OR REPLACE INTO quality_cards (version_id, card, created_at) "
+        db.execute(f"INSERT OR REPLACE INTO {TABLES[kind]} (version_id, card, created_at) "
                    "VALUES (?, ?, ?)", [version_id, json.dumps(card, ensure_ascii=False), now()])
 
 
-def get_card(store: Store, version_id: str) -> dict[str, Any] | None:
-    row = store.db.execute("SELECT card FROM quality_cards WHERE version_id = ?",
+def get_card(store: Store, version_id: str, kind: str = "quality") -> dict[str, Any] | None:
+    row = store.db.execute(f"SELECT card FROM {TABLES[kind]} WHERE version_id = ?",
                            [version_id]).fetchone()
     return None if row is None else dict(json.loads(row[0]))
 

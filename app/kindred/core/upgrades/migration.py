@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from kindred.core import consent
-from kindred.core.archive import ledger
+from kindred.core.archive import cards, ledger
 from kindred.core.archive.catalog import Version, active_version, get_version, verify_version
 from kindred.core.assistants import Assistant
 from kindred.core.chat.engine import Engine
@@ -32,7 +32,7 @@ from kindred.core.consent import ConsentRequest, Decision
 from kindred.core.errors import KindredError
 from kindred.core.models import Model, get_model
 from kindred.core.session import Session
-from kindred.core.store import Store, now
+from kindred.core.store import Store
 from kindred.core.training import estimate, runner
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.run import RunDir
@@ -236,15 +236,11 @@ def measure(session: Session, version_key: str) -> Iterator[Progress | dict[str,
 
 
 def store_card(store: Store, version_id: str, card: dict[str, Any]) -> None:
-    with store.tx() as db:
-        db.execute("INSERT OR REPLACE INTO migration_cards (version_id, card, created_at) "
-                   "VALUES (?, ?, ?)", [version_id, json.dumps(card, ensure_ascii=False), now()])
+    cards.store_card(store, version_id, card, "migration")
 
 
 def get_card(store: Store, version_id: str) -> dict[str, Any] | None:
-    row = store.db.execute("SELECT card FROM migration_cards WHERE version_id = ?",
-                           [version_id]).fetchone()
-    return None if row is None else dict(json.loads(row[0]))
+    return cards.get_card(store, version_id, "migration")
 
 
 def distill_estimate_s(prompts: int, model: Model) -> float:
