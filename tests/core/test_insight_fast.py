@@ -52,14 +52,28 @@ def test_fast_insight_matches_the_plain_computation(session: Session, engine: En
                                 for p, a in TAUGHT)
     assert fit["base_nll"] == pytest.approx(plain_nll(engine, [], system), rel=0.02)
     assert fit["adapter_nll"] == pytest.approx(plain_nll(engine, refs, system), rel=0.02)
-    same = 0
+    # Probe answers: greedy like `Engine.chat`, but several sequences share each decode, and
+    # llama.cpp's sums round differently with the batch shape (the Q4_1 base quantizes
+    # activations, so near-ties flip), so long answers part ways; what must hold is that they
+    # start alike and are as likely, token for token, as the plain greedy answers.
+    first_same, gaps = 0, []
     for pair in result["probes"]:
         for side, side_refs in (("base", []), ("adapter", refs)):
             engine.set_adapters(side_refs)
             messages = [{"role": "system", "content": system},
                         {"role": "user", "content": pair["prompt"]}]
-            same += engine.chat(messages, insight.GREEDY).read().strip() == pair[side]
+            plain = engine.chat(messages, insight.GREEDY).read().strip()
+            first_same += plain.split()[:1] == pair[side].split()[:1]
+            gaps.append(mean_logprob(engine, pair["prompt"], pair[side], system)
+                        - mean_logprob(engine, pair["prompt"], plain, system))
     engine.set_adapters([])
-    # batched decodes round differently from single ones, so a long greedy answer may part
-    # ways late; most must be identical
-    assert same >= 0.75 * 2 * len(result["probes"]), same
+    assert first_same >= 0.75 * len(gaps), first_same
+    assert abs(float(np.mean(gaps))) < 0.25, gaps
+
+
+def mean_logprob(engine: Engine, prompt: str, answer: str, system: str) -> float:
+    tokens, start = insight._chat_tokens(engine, prompt, answer, system)
+    logits = engine.sequence_logits(tokens).astype(np.float64)[start - 1:-1]
+    logits -= logits.max(axis=1, keepdims=True)
+    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return float(logp[np.arange(len(logp)), np.array(tokens[start:])].mean())
