@@ -215,6 +215,9 @@ def test_a_version_for_another_base_model_is_not_activated(
         "INSERT INTO models (id, name, path, sha256, architecture, size_bytes, added_at) "
         "VALUES ('other', 'Other', ?, ?, 'llama', 1, 0)", [str(model.path), "e" * 64])
     session.store.db.execute("UPDATE assistants SET model_id = 'other' WHERE id = 1")
-    with pytest.raises(KindredError, match="made for another base model"):
+    # the version's own base is no longer registered: activating it cannot move the assistant
+    session.store.db.execute("UPDATE models SET sha256 = ? WHERE id != 'other'", ["f" * 64])
+    with pytest.raises(KindredError, match="not among your models"):
         versions.activate(session.store, first.id, grant(session, "activate", first))
     assert session.assistant().active_version is None
+    assert session.assistant().model_id == "other"  # nothing was changed
