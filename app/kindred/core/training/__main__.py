@@ -79,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     except Exception as exc:  # a crash still ends with a line the launcher can show
         if is_disk_full(exc):  # a checkpoint or the base cache met a full disk
-            emit({"event": "error", "message": "The disk is full, so training stopped. The last "
-                  "complete checkpoint is kept; free some space, then `kindred train --resume` "
-                  "continues from it."})
+            emit({"event": "error", "message": "The disk is full, so training stopped; nothing "
+                  "was lost (the last complete checkpoint is kept, nothing half-written is). Free "
+                  "some space, then `kindred train --resume` continues from it."})
             return EXIT_FAILED
         traceback.print_exc(file=sys.stderr)
         emit({"event": "error", "message": f"Training crashed: {type(exc).__name__}: {exc}. "
