@@ -1,4 +1,8 @@
-"""`kindred models ...` and `kindred assistants ...`."""
+"""`kindred models ...` and `kindred assistants ...`.
+
+`models remove` unregisters a model (the file is kept) after a `[y/N]` consent that names the
+archived versions made for it (`--yes` gives it on the command line); see `core.model_removal`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ import argparse
 from dataclasses import replace
 from typing import Any
 
-from kindred.cli.output import print_json, print_table
+from kindred.cli.output import confirm, print_json, print_table
+from kindred.core import consent, model_removal
 from kindred.core.assistants import Sampling, create_assistant, list_assistants
 from kindred.core.models import add_model, list_models
 from kindred.core.session import open_session
@@ -21,6 +26,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("add", parents=[common], help="check and register a GGUF base model")
     p.add_argument("path")
     p.set_defaults(run=models_add)
+    p = sub.add_parser("remove", parents=[common],
+                       help="forget a model (its file is kept; versions made for it stay "
+                            "archived)")
+    p.add_argument("model", help="id, name or sha256, as `kindred models list` shows it")
+    p.add_argument("--yes", action="store_true", help="give your consent without a prompt")
+    p.set_defaults(run=models_remove)
 
     assistants = commands.add_parser("assistants", parents=[common], help="your assistants")
     sub = assistants.add_subparsers(dest="action", required=True)
@@ -55,7 +66,28 @@ def models_add(args: argparse.Namespace) -> int:
     session = open_session(args.home)
     model = add_model(session.store, args.path)
     print(f"Added {model.name} ({model.architecture}, {model.size_bytes / 1e6:.0f} MB)")
+    kept = model_removal.usable_again(session.store, model)
+    if kept:
+        print(f"{len(kept)} archived version{'s' if len(kept) > 1 else ''} made for it "
+              f"can be used again: {', '.join(v.short for v in kept)}")
     print(model.id)
+    return 0
+
+
+def models_remove(args: argparse.Namespace) -> int:
+    session = open_session(args.home)
+    store = session.store
+    plan = model_removal.plan_removal(store, args.model)  # refuses with a reason, asking nothing
+    request = model_removal.request_removal(store, plan)
+    print(plan.summary())
+    granted = confirm(f"Remove {plan.model.name} from Kindred's models?", args.yes)
+    decision = consent.decide(store, request.id, granted=granted,
+                              via="cli-flag" if args.yes else "cli-prompt")
+    if not granted:
+        print("Not removed: you refused. Nothing was changed.")
+        return 1
+    model = model_removal.remove_model(store, plan.model.id, decision)
+    print(f"Removed {model.name} from Kindred's models; the file {model.path} is kept.")
     return 0
 
 

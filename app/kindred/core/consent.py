@@ -25,7 +25,8 @@ from kindred.core.atomic import db_write
 from kindred.core.errors import KindredError, NotFoundError
 from kindred.core.store import Store, insert, now
 
-KINDS = ("train", "activate", "restore", "rollout", "migrate", "interrupt", "delete", "retire")
+KINDS = ("train", "activate", "restore", "rollout", "migrate", "interrupt", "delete", "retire",
+         "remove_model")
 VIAS = ("gui", "cli-prompt", "cli-flag")
 
 

@@ -150,8 +150,12 @@ class CorruptVersionError(KindredError):
 
 @dataclass(frozen=True)
 class VersionCheck:
+    """A version's own files checked; `base_missing` says (without making it damaged) that the
+    base model it was made for cannot be used now."""
+
     version_id: str
     problems: list[str] = field(default_factory=list)
+    base_missing: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -160,11 +164,27 @@ class VersionCheck:
     @property
     def message(self) -> str:
         if self.ok:
-            return f"Version {self.version_id[:12]} verifies."
+            base = f"; {self.base_missing}" if self.base_missing else ""
+            return f"Version {self.version_id[:12]} verifies{base}."
         return f"Version {self.version_id[:12]} is damaged: " + "; ".join(self.problems) + "."
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.version_id, "ok": self.ok, "problems": self.problems}
+        return {"id": self.version_id, "ok": self.ok, "problems": self.problems,
+                "base_missing": self.base_missing}
+
+
+def missing_base(store: Store, version: Version) -> str | None:
+    """Why the base model `version` was made for cannot be used now (not registered, or its
+    file is gone), named by the manifest's name and the sha256; None when it can be used."""
+    row = store.db.execute("SELECT name, path FROM models WHERE sha256 = ?",
+                           [version.base_sha256]).fetchone()
+    if row is None:
+        name = (version.manifest.get("base") or {}).get("name") or "its base model"
+        return (f"its base model {name} (sha256 {version.base_sha256[:12]}) is not among your "
+                "models; add that file again (`kindred models add FILE`) to use it")
+    if not Path(row[1]).is_file():
+        return f"its base model {row[0]} is registered but its file {row[1]} is missing"
+    return None
 
 
 def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
@@ -211,7 +231,7 @@ def verify_version(store: Store, version_id: str) -> VersionCheck:
     problems = check_folder(version_dir(store.home, version.id), version.id)
     if sha256_bytes(manifest_bytes(version.manifest)) != version.id:
         problems.append("its database record does not match its manifest")
-    return VersionCheck(version.id, problems)
+    return VersionCheck(version.id, problems, missing_base(store, version))
 
 
 def verify_all(store: Store, assistant_id: int | None = None) -> list[VersionCheck]:

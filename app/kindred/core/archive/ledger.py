@@ -20,6 +20,7 @@ GENESIS = "0" * 64
 
 # The event kinds written by the core (others may add their own kinds).
 MODEL_ADDED = "model_added"
+MODEL_REMOVED = "model_removed"  # unregistered with consent; the file is kept
 ASSISTANT_CREATED = "assistant_created"
 VERSION_ARCHIVED = "version_archived"
 CONSENT_REQUESTED = "consent_requested"
