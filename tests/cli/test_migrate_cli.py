@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kindred.core import consent
 from kindred.core.archive import versions as archive_versions
 from kindred.core.archive.catalog import get_version
 from kindred.core.learning import feedback
@@ -68,3 +69,22 @@ def test_migrate_refused_then_done_and_shown(home: DataHome, session: Session,
     assert shown["migration"]["from"]["version"] == old.id
     assert "Taught answers" in " ".join(shown["migration"]["summary"])
     assert "Taught answers" in done.stderr
+
+
+def test_train_resume_of_a_stopped_move_says_it_is_the_move(home: DataHome,
+                                                            session: Session) -> None:
+    run = home.runs / "move-1"
+    run.mkdir(parents=True)
+    (run / "plan.json").write_text(json.dumps({
+        "assistant_id": session.assistant().id, "created_at": 1.0, "total_steps": 12,
+        "consent_kind": "migrate", "migration": {"to_base": {"name": "Other Model"}}}))
+    (run / "state.json").write_text(json.dumps({"status": "killed"}))
+    for command in (["train", "--resume"], ["migrate", "--resume"]):
+        out = kindred(*command, home=home.root, input="n\n")
+        assert out.returncode == 1, out.stderr
+        assert "Resuming the move to Other Model (training run move-1), killed" in out.stderr
+        assert "Resume the move to Other Model? [y/N]" in out.stderr
+        assert "Nothing was moved" in out.stderr and out.stdout == ""
+    requests = [r for r, _ in consent.history(session.store)]
+    assert [(r.kind, r.subject) for r in requests] == [("migrate", "move-1")] * 2
+    assert requests[0].summary.startswith("Resume the move to Other Model")

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from kindred.cli.teach import EXIT_REFUSED, _ask, _follow, _watch
+from kindred.core.assistants import Assistant
 from kindred.core.errors import KindredError
 from kindred.core.session import Session, open_session
 from kindred.core.training import runner
@@ -77,41 +78,52 @@ def _card(session: Session, run: RunDir) -> None:
         print(line, file=sys.stderr)
 
 
+def resume_move(session: Session, assistant: Assistant, yes: bool) -> int:
+    """Follow the assistant's running move, or resume its stopped or killed one (asking the
+    `migrate` consent again); then measure and show the migration card. `kindred train
+    --resume` comes here too when the unfinished run is a move."""
+    going = [r for r in runner.running_runs(session, assistant.id) if r.plan().get("migration")]
+    if going:
+        code = _watch(session, going[-1])
+        if code == 0:
+            _card(session, going[-1])
+        return code
+    run = migration.resumable(session, assistant)
+    if run is None:
+        raise KindredError(f"There is no unfinished move of {assistant.name} to resume. "
+                           "Nothing was changed.")
+    print(f"Resuming {runner.describe_run(run)}.", file=sys.stderr)
+    to_base = run.plan()["migration"].get("to_base") or {}
+    decision = _ask(session, runner.request_resume(session.store, run),
+                    f"Resume the move to {to_base.get('name') or 'the new model'}?", yes)
+    if not decision.granted:
+        print("Nothing was moved; nothing was changed.", file=sys.stderr)
+        return EXIT_REFUSED
+    code = _follow(session, run, decision, resume=True)
+    if code == 0:
+        _card(session, run)
+    return code
+
+
 def run_migrate(args: argparse.Namespace) -> int:
     session = open_session(args.home)
     assistant = session.assistant(args.assistant)
-    run: RunDir | None = None
     if args.resume:
         if args.to or args.steps is not None:
             raise KindredError("--resume goes on with the move's own settings; drop --to and "
                                "--steps. Nothing was changed.")
-        going = [r for r in runner.running_runs(session, assistant.id)
-                 if r.plan().get("migration")]
-        if going:
-            code = _watch(session, going[-1])
-            if code == 0:
-                _card(session, going[-1])
-            return code
-        run = migration.resumable(session, assistant)
-        if run is None:
-            raise KindredError(f"There is no unfinished move of {assistant.name} to resume. "
-                               "Nothing was changed.")
-        decision = _ask(session, runner.request_resume(session.store, run),
-                        "Resume moving to the new model?", args.yes)
-    else:
-        if not args.to:
-            raise KindredError("Say which model to move to: `kindred migrate --to MODEL` (see "
-                               "`kindred models list`). Nothing was changed.")
-        plan = _plan(session, args)
-        decision = _ask(session, migration.request_migration(session.store, plan),
-                        f"Move to {plan.to_model.name}?", args.yes)
-        if decision.granted:
-            run = migration.start_migration(session, plan, decision)
+        return resume_move(session, assistant, args.yes)
+    if not args.to:
+        raise KindredError("Say which model to move to: `kindred migrate --to MODEL` (see "
+                           "`kindred models list`). Nothing was changed.")
+    plan = _plan(session, args)
+    decision = _ask(session, migration.request_migration(session.store, plan),
+                    f"Move to {plan.to_model.name}?", args.yes)
     if not decision.granted:
         print("Nothing was moved; nothing was changed.", file=sys.stderr)
         return EXIT_REFUSED
-    assert run is not None
-    code = _follow(session, run, decision, resume=args.resume)
+    run = migration.start_migration(session, plan, decision)
+    code = _follow(session, run, decision, resume=False)
     if code == 0:
         _card(session, run)
     return code

@@ -148,6 +148,11 @@ def train(args: argparse.Namespace) -> int:
             raise KindredError("--resume and --follow go on with a run's own settings; drop "
                                "--steps and --epochs. Nothing was changed.")
         going = runner.running_runs(session, assistant.id)
+        target = going[-1] if going else runner.resumable_run(session, assistant.id)
+        if args.resume and target is not None and target.plan().get("migration"):
+            from kindred.cli.migrate import resume_move  # a move: its consent, then its card
+
+            return resume_move(session, assistant, args.yes)
         if going:
             return _watch(session, going[-1])
         if args.follow:
@@ -184,13 +189,14 @@ def _follow(session: Session, run: RunDir, decision: consent.Decision, *, resume
                 _show(event)
                 outcome = event if event["event"] in ("done", "stopped", "error") else outcome
         code = process.wait()
-    return _conclude(outcome, code)
+    return _conclude(outcome, code, run)
 
 
 def _watch(session: Session, run: RunDir) -> int:
     """Follow a run some other command or window started (through its run folder)."""
     state, total = run.state(), run.plan().get("total_steps", "?")
-    print(f"Training run {run.id} is already running (process {state.get('pid', '?')}, "
+    title = runner.run_title(run)
+    print(f"{title[0].upper()}{title[1:]} is already running (process {state.get('pid', '?')}, "
           f"{total} steps); following it. Ctrl+C asks before stopping it; if this command "
           "ends, the run carries on.", file=sys.stderr)
     outcome: dict[str, Any] = {}
@@ -198,7 +204,7 @@ def _watch(session: Session, run: RunDir) -> int:
         for event in follow(run):
             _show(event)
             outcome = event if event["event"] in ("done", "stopped", "error") else outcome
-    return _conclude(outcome, None)
+    return _conclude(outcome, None, run)
 
 
 @contextlib.contextmanager
@@ -226,18 +232,19 @@ def _asking_before_stop(session: Session, run: RunDir) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _conclude(outcome: dict[str, Any], code: int | None) -> int:
+def _conclude(outcome: dict[str, Any], code: int | None, run: RunDir) -> int:
     kind = outcome.get("event")
     if kind == "done" and code in (0, None):
         print(outcome["version"])
         return 0
+    again = "migrate" if run.plan().get("migration") else "train"
     if kind == "stopped":
         print(f"Training stopped at step {outcome['step']}; the checkpoint is kept. "
-              "`kindred train --resume` continues it.", file=sys.stderr)
+              f"`kindred {again} --resume` continues it.", file=sys.stderr)
         return EXIT_STOPPED
     message = outcome.get("message") or (
         "The training process ended unexpectedly" + (f" (exit {code})" if code else "")
-        + ". Checkpoints are kept; `kindred train --resume` continues from the last one.")
+        + f". Checkpoints are kept; `kindred {again} --resume` continues from the last one.")
     raise KindredError(message)
 
 

@@ -210,6 +210,9 @@ class TrainingView(QWidget):
                                                                     self.assistant.id)
         self.continue_button.setVisible(resumable is not None)
         self.continue_button.setToolTip(runner.describe_run(resumable) if resumable else "")
+        move = resumable is not None and bool(resumable.plan().get("migration"))
+        self.continue_button.setText("Continue the move…" if move else
+                                     "Continue where it stopped…")
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -293,7 +296,7 @@ class TrainingView(QWidget):
             return
         dialog = ConsentDialog(
             self.session.store, request,
-            changes=(f"Training continues: {runner.describe_run(run)}. When it finishes you "
+            changes=(f"It continues {runner.describe_run(run)}. When it finishes you "
                      "get a candidate version to review; nothing changes in your chats until "
                      "you approve it."),
             kept="Everything; the version you talk to now stays active.", parent=self)

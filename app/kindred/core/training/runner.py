@@ -328,11 +328,19 @@ def resumable_run(session: Session, assistant_id: int) -> RunDir | None:
     return None
 
 
+def run_title(run: RunDir) -> str:
+    """"training run X", or "the move to MODEL (training run X)" for a migration's run."""
+    to_base = (run.plan().get("migration") or {}).get("to_base") or {}
+    if to_base:
+        return f"the move to {to_base.get('name') or 'another model'} (training run {run.id})"
+    return f"training run {run.id}"
+
+
 def describe_run(run: RunDir) -> str:
     plan = run.plan()
     last = run.last_checkpoint()
     where = f"step {last[0]} of {plan.get('total_steps', '?')}" if last else "the beginning"
-    return f"training run {run.id} ({run.status()}), from {where}"
+    return f"{run_title(run)}, {run.status()}, from {where}"
 
 
 def request_resume(store: Store, run: RunDir) -> ConsentRequest:

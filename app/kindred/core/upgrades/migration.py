@@ -135,9 +135,9 @@ def check_move(session: Session, assistant: Assistant, target: str | Model
         raise KindredError(check.message + " It cannot be carried over; nothing was changed.")
     unfinished = resumable(session, assistant)
     if unfinished is not None:
-        raise KindredError(f"A move to another model is unfinished "
-                           f"({runner.describe_run(unfinished)}). Resume it "
-                           "(`kindred migrate --resume`) first. Nothing was changed.")
+        raise KindredError(f"An earlier move is unfinished: {runner.describe_run(unfinished)}. "
+                           "Resume it first (Move to another model… → Resume, or `kindred "
+                           "migrate --resume`). Nothing was changed.")
     return source, from_model, to_model
 
 

@@ -113,6 +113,8 @@ class MigrateDialog(QDialog):
         body.setLayout(self.details)
         self.move_button = QPushButton("Move…")
         self.move_button.clicked.connect(self.ask_move)
+        self.resume_button = QPushButton("Resume the move…")
+        self.resume_button.clicked.connect(self.ask_resume)
         self.switch_button = QPushButton("Use the new version…")
         self.switch_button.clicked.connect(lambda: self.ask_switch(self.new_version))
         self.back_button = QPushButton("Go back to the old version…")
@@ -121,7 +123,8 @@ class MigrateDialog(QDialog):
         close.clicked.connect(self.reject)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
-        for button in (self.move_button, self.switch_button, self.back_button):
+        for button in (self.resume_button, self.move_button, self.switch_button,
+                       self.back_button):
             button.hide()
             buttons.addWidget(button)
         buttons.addWidget(close)
@@ -134,6 +137,12 @@ class MigrateDialog(QDialog):
         layout.addWidget(self.error)
         layout.addWidget(scrolled(body), 1)
         layout.addLayout(buttons)
+        unfinished = migration.resumable(session, assistant)
+        if unfinished is not None:  # a killed or stopped move goes on before any other
+            self.plan_button.setEnabled(False)
+            self._say(f"An earlier move is unfinished: {runner.describe_run(unfinished)}. "
+                      "Resume it to go on; its checkpoint is kept.")
+            self.resume_button.show()
 
     # -- plan ------------------------------------------------------------------------------------
 
@@ -196,7 +205,43 @@ class MigrateDialog(QDialog):
             return
         try:
             self.run = migration.start_migration(self.session, self.plan, decision)
-            argv = runner.training_command(self.run, decision)
+        except KindredError as exc:
+            self._fail(f"The move could not start: {exc}")
+            return
+        self._launch(decision, resume=False)
+
+    def ask_resume(self) -> None:
+        """Ask (kind `migrate`, as for the move itself) to resume the unfinished move."""
+        run = migration.resumable(self.session, self.assistant)
+        if run is None:
+            return
+        try:
+            request = runner.request_resume(self.session.store, run)
+        except KindredError as exc:
+            self._fail(str(exc))
+            return
+        dialog = ConsentDialog(
+            self.session.store, request, parent=self,
+            changes=f"It continues {runner.describe_run(run)}; then the migration card compares "
+                    "the old and new versions (a candidate: your chats do not change until you "
+                    "choose to use it).",
+            kept="Everything; the version you talk to now stays active.")
+        dialog.decided.connect(lambda decision: self._resume_decided(run, decision))
+        self._open(dialog)
+
+    def _resume_decided(self, run: RunDir, decision: Decision) -> None:
+        if not decision.granted:
+            self._say("Refused and recorded. The move stays stopped; its checkpoint is kept.")
+            return
+        self.run = run
+        self.resume_button.hide()
+        self._launch(decision, resume=True)
+
+    def _launch(self, decision: Decision, *, resume: bool) -> None:
+        """Start the training process of `self.run` in its own session and follow it."""
+        assert self.run is not None
+        try:
+            argv = runner.training_command(self.run, decision, resume=resume)
             with (self.run.path / "stderr.log").open("ab") as log:
                 self.process = subprocess.Popen(
                     argv, env=runner.training_env(), stdin=subprocess.DEVNULL,
@@ -228,8 +273,10 @@ class MigrateDialog(QDialog):
             self.measure()
         elif kind in ("error", "stopped"):
             self._stop_following()
-            self._fail(str(event.get("message") or "The move stopped; it can be resumed "
-                           "(`kindred migrate --resume`)."))
+            self._fail(str(event.get("message") or "The move stopped; its checkpoint is "
+                           "kept and it can be resumed."))
+            self.resume_button.setVisible(
+                migration.resumable(self.session, self.assistant) is not None)
 
     def _stop_following(self) -> None:
         if self.follower is not None:
