@@ -259,6 +259,7 @@ class MainWindow(QMainWindow):
         menu.addAction(icon("user"), "New assistant…", self.new_assistant)
         menu.addAction(icon("settings"), "Assistant settings…", self.open_settings)
         menu.addAction(icon("model"), "Add a model…", self.add_model)
+        menu.addAction(icon("model"), "Remove a model…", self.remove_model)
         menu.addAction(icon("model"), "Move to another model…",
                        lambda: self.move_model())
         menu.addSeparator()
@@ -497,6 +498,15 @@ class MainWindow(QMainWindow):
         dialog = AddModelDialog(self.session.home.root, self)
         dialog.model_added.connect(lambda m: self.statusBar().showMessage(
             f"Added {m.name}. Pick it when you create an assistant.", 6000))
+        self._open(dialog)
+
+    def remove_model(self) -> None:
+        """Forget a base model (its file is kept), with consent; see core.model_removal."""
+        from kindred.ui.dialogs.remove_model import RemoveModelDialog
+
+        dialog = RemoveModelDialog(self.session, self)
+        dialog.removed.connect(lambda m: self.statusBar().showMessage(
+            f"Removed {m.name} from Kindred's models; its file is kept.", 6000))
         self._open(dialog)
 
     def move_model(self, config: TrainConfig | None = None,

@@ -38,6 +38,7 @@ TITLES = {
     "retire": "Retire the active version?", "delete": "Delete a version's weights?",
     "train": "Start training?", "interrupt": "Interrupt training?",
     "rollout": "Start a gradual replacement?", "migrate": "Move to a new base model?",
+    "remove_model": "Remove a model from Kindred?",
 }
 LABELS = {"version": "Version", "previous": "Replaces", "source": "Source",
           "metrics": "Training metrics", "created_at": "Created"}
