@@ -24,6 +24,7 @@ from kindred.core.assistants import Sampling, update_assistant
 from kindred.core.chat.conversations import list_conversations, list_messages
 from kindred.core.paths import DataHome
 from kindred.core.session import Session
+from kindred.core.upgrades import retirement
 from support.archive_helpers import make_version, write_peft_folder
 
 
@@ -78,22 +79,32 @@ def test_import_activate_by_prompt_and_chat_through_it(home: DataHome, session: 
 def test_yes_flag_is_recorded_as_cli_flag_consent(
         home: DataHome, session: Session, model_path: Path,
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    update_assistant(session.store, 1, sampling=Sampling(temperature=0.0, max_tokens=4))
     first = make_version(session, model_path, seed=1)
     second = make_version(session, model_path, seed=2, parent=first.id)
     code, out, _ = run(capsys, monkeypatch, home, "versions", "activate", first.id, "--yes")
     assert code == 0 and "now active" in out
-    code, _, _ = run(capsys, monkeypatch, home, "versions", "activate", second.id[:6], "--yes")
-    assert code == 0
+    assert "Version 1 is interviewed when it steps down" not in out  # nothing to replace
+    code, out, err = run(capsys, monkeypatch, home, "versions", "activate", second.id[:6],
+                         "--yes")
+    assert code == 0 and "Version 1 is interviewed when it steps down" in out
+    # The version that stepped down was interviewed at once (its answers capped at 4 tokens).
+    held = retirement.interview_for(session.store, first.id)
+    assert held is not None and "retirement interview" in err
+    assert len(held.content["answers"]) == len(retirement.question_set()[1])
     code, out, _ = run(capsys, monkeypatch, home, "versions", "restore", first.id[:6],
                        stdin="")  # no answer (EOF) means no
     assert code == 1 and session.assistant().active_version == second.id
+    assert f"kindred versions interview {first.short}" in out  # its consent links it
     code, _, _ = run(capsys, monkeypatch, home, "versions", "restore", first.id[:6], "--yes")
     assert code == 0 and session.assistant().active_version == first.id
     history = consent.history(session.store, 1)
     assert [(r.kind, d.granted if d else None, d.via if d else None) for r, d in history] == [
         ("activate", True, "cli-flag"), ("activate", True, "cli-flag"),
         ("restore", False, "cli-prompt"), ("restore", True, "cli-flag")]
-    assert ledger.events(session.store)[-1].kind == ledger.RESTORED
+    # Restoring the first retired the second, which was interviewed and reported at once.
+    assert [e.kind for e in ledger.events(session.store)[-3:]] == [
+        ledger.RESTORED, ledger.INTERVIEWED, ledger.REPORTED]
 
 
 def test_show_retire_and_ids_by_prefix(home: DataHome, session: Session, model_path: Path,
@@ -111,8 +122,10 @@ def test_show_retire_and_ids_by_prefix(home: DataHome, session: Session, model_p
     run(capsys, monkeypatch, home, "versions", "activate", version.id, "--yes")
     code, _, err = run(capsys, monkeypatch, home, "versions", "retire", version.id, stdin="n\n")
     assert code == 1 and session.assistant().active_version == version.id
+    update_assistant(session.store, 1, sampling=Sampling(temperature=0.0, max_tokens=4))
     code, out, _ = run(capsys, monkeypatch, home, "versions", "retire", version.id, "--yes")
     assert code == 0 and "weights are kept" in out
+    assert retirement.interview_for(session.store, version.id) is not None  # was in use
     assert session.assistant().active_version is None
     assert versions.get_version(session.store, version.id).status == "retired"
 

@@ -90,6 +90,12 @@ def test_interview_and_report_are_stored_once_and_never_change(
     assert (second.sha256, second.content) == (report.sha256, report.content)
     assert len(ledger.events(session.store, kind=ledger.REPORTED)) == 1
 
+    # The successor's consent links what the versions before it said (issue 9).
+    c = make_version(session, model_path, seed=2, parent=b)
+    _, _, evidence = versions.describe_activation(session.store, c)
+    assert evidence["interviews"] == [{"version": b, "interview": None},
+                                      {"version": a, "interview": record.sha256}]
+
     live = retirement.report_for(session.store, b)  # still active: provisional, not stored
     assert live.content["final"] is False and retirement.stored_report(session.store, b) is None
     assert any(line[0] == "answers given" for line in retirement.report_lines(content))
@@ -108,6 +114,7 @@ def test_only_a_retired_version_gets_a_stored_report(session: Session, model_pat
     assert retirement.report_for(session.store, version.id).content["final"] is False
     assert retirement.stored_report(session.store, version.id) is None
     versions.retire(session.store, version.id)
+    assert retirement.pending(session.store, version.assistant_id) == []  # never in use
     assert retirement.report_for(session.store, version.id).content["final"] is True
     assert retirement.stored_report(session.store, version.id) is not None
     with pytest.raises(retirement.KindredError, match="registered"):

@@ -1,5 +1,6 @@
 """In the window alone: phase a candidate in, see the blend in every answer's small print and the
-status bar, run a trial round (blind pick), and roll back with one click plus confirmation."""
+status bar, run a trial round (blind pick), roll back with one click plus confirmation, switch,
+find the retired version's interview and report in History, and see the next consent link them."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from PySide6.QtWidgets import QMessageBox, QPushButton
 from kindred.core.archive import ledger, versions
 from kindred.core.paths import DataHome
 from kindred.core.session import open_session
-from kindred.core.upgrades import rollout, trial
+from kindred.core.upgrades import retirement, rollout, trial
 from kindred.ui.dialogs.consent import ConsentDialog
+from kindred.ui.retirement_records import RecordsDialog
 from support.archive_helpers import activate, make_version
 from ui.conftest_ui import send, wait_idle
 
@@ -106,3 +108,42 @@ def test_phase_in_blend_trial_and_roll_back(qtbot, make_window, home: DataHome, 
     wait_idle(qtbot, window)
     assert small_print(window).endswith("Version 1")
     assert window.adapter_label.text() == "Adapter: Version 1"
+
+    # Switch now to the new version: the one stepping down is interviewed in the background,
+    # and History shows its interview and report.
+    reviewer.review(b.id)
+    click(reviewer.choice, "Switch now")  # type: ignore[arg-type]
+    qtbot.waitUntil(lambda: isinstance(reviewer.dialog, ConsentDialog)
+                    and reviewer.dialog.request.kind == "activate", timeout=REVIEW_TIMEOUT_MS)
+    switch = reviewer.dialog
+    assert switch.interviews is not None and "interviewed when it steps down" in \
+        switch.interviews.text()  # Version 1 has not stepped down yet
+    switch.approve_button.click()
+    assert versions.get_version(store, a.id).status == "retired"
+    qtbot.waitUntil(lambda: retirement.interview_for(store, a.id) is not None, timeout=180_000)
+    qtbot.waitUntil(lambda: not window.interviews.busy, timeout=60_000)
+    window.history.refresh()
+    window.history.select(a.id)
+    records = window.history.records.toPlainText()
+    assert "Retirement interview" in records and "Post-deployment report" in records
+    first_question = retirement.question_set()[1][0]
+    assert first_question in records
+    window.stack.setCurrentWidget(window.history)
+    shot(window, "history-interview.png")
+
+    # The next candidate's consent links to what Version 1 said as it stepped down.
+    c = make_version(window.session, model_path, seed=2, parent=b.id)
+    reviewer.review(c.id)
+    click(reviewer.choice, "Switch now")  # type: ignore[arg-type]
+    qtbot.waitUntil(lambda: isinstance(reviewer.dialog, ConsentDialog)
+                    and reviewer.dialog.request.subject == c.id, timeout=REVIEW_TIMEOUT_MS)
+    successor = reviewer.dialog
+    assert successor.interviews is not None
+    assert "Read Version 1's retirement interview" in successor.interviews.text()
+    successor.open_records(f"record:{a.id}")
+    opened = successor.findChild(RecordsDialog)
+    assert opened is not None and first_question in opened.browser.toPlainText()
+    shot(successor, "consent-interview-links.png")
+    opened.close()
+    successor.refuse_button.click()
+    assert versions.active_version(store, aid).id == b.id  # type: ignore[union-attr]

@@ -6,8 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from kindred.cli.output import print_json, print_table
-from kindred.cli.versions import when
+from kindred.cli.output import print_json, print_table, when
 from kindred.core.archive import catalog, ledger, versions
 from kindred.core.archive import objects as archive
 from kindred.core.session import open_session

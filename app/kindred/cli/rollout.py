@@ -12,8 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from kindred.cli.output import confirm, print_json, print_table
-from kindred.cli.versions import when
+from kindred.cli.output import confirm, print_json, print_table, when
 from kindred.core import consent
 from kindred.core.archive import versions
 from kindred.core.errors import KindredError
@@ -164,15 +163,36 @@ def _finished_text(session: Session, done: rollout.Rollout) -> str:
 
 
 def interview_now(session: Session, version_id: str) -> None:
-    """Hold a retiring version's interview here, with progress on stderr."""
-    name = versions.names(session.store, session.assistant().id).get(version_id, version_id)
-    print(f"Holding {name}'s retirement interview…", file=sys.stderr)
-    for event in retirement.hold_interview(session, version_id):
-        if isinstance(event, retirement.Progress):
-            print(f"  {event.message}", file=sys.stderr)
-    retirement.report_for(session.store, version_id)
+    """Hold a retiring version's interview here, with progress on stderr. The change it follows
+    is already made: Ctrl+C or a failure leaves the interview pending (the app holds it when
+    it next opens, `kindred versions interview` at any time), never undoes the change."""
+    version = versions.get_version(session.store, version_id)
+    name = versions.name_of(session.store, version)
+    print(f"Holding {name}'s retirement interview (Ctrl+C: later)…", file=sys.stderr)
+    try:
+        for event in retirement.hold_interview(session, version_id):
+            if isinstance(event, retirement.Progress):
+                print(f"  {event.message}", file=sys.stderr)
+        retirement.report_for(session.store, version_id)
+    except (KindredError, KeyboardInterrupt) as exc:
+        why = "stopped" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        print(f"The interview was not held ({why}); it is still due: kindred versions "
+              f"interview {version.short}", file=sys.stderr)
+        return
     print(f"Its interview and report: kindred versions interview {version_id[:12]} / "
           f"kindred versions report {version_id[:12]}")
+
+
+def print_interviews(session: Session, evidence: dict[str, Any]) -> None:
+    """The predecessors' interviews a consent links to, as commands to read them."""
+    for item in evidence.get("interviews") or []:
+        version = versions.get_version(session.store, item["version"])
+        name = versions.name_of(session.store, version)
+        if item.get("interview"):
+            print(f"What {name} said as it stepped down: kindred versions interview "
+                  f"{version.short}")
+        else:
+            print(f"{name} is interviewed when it steps down.")
 
 
 def run_pause(args: argparse.Namespace) -> int:

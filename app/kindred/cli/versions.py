@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 from typing import Any
 
-from kindred.cli.output import confirm, print_json, print_table
+from kindred.cli.output import confirm, print_json, print_table, when
+from kindred.cli.rollout import add_version_commands, interview_now, print_interviews
 from kindred.core import consent
 from kindred.core.archive import cards, ledger, versions
 from kindred.core.archive import objects as archive
@@ -53,13 +53,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--confirm", metavar="ID", help="the version id, typed out, as consent")
     p = add("verify", run_verify, "recompute every hash of every kept version")
     p.add_argument("--json", action="store_true")
-    from kindred.cli.rollout import add_version_commands  # interview, report
-
-    add_version_commands(add)
-
-
-def when(timestamp: float | None) -> str:
-    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M") if timestamp else "-"
+    add_version_commands(add)  # interview, report
 
 
 def _names(session: Session) -> dict[int, str]:
@@ -156,6 +150,7 @@ def run_activate(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     kind, summary, evidence = versions.describe_activation(session.store, version)
+    print_interviews(session, evidence)
     decision = _ask(session, kind, version, summary, evidence, args.yes)
     if not decision.granted:
         changed = versions.record_refusal(session.store, decision)
@@ -166,9 +161,10 @@ def run_activate(args: argparse.Namespace) -> int:
     done = versions.activate(session.store, version.id, decision)
     print(f"Version {done.short} is now active for "
           f"{get_assistant(session.store, done.assistant_id).name}.")
-    if previous is not None:  # it stopped being used: its retirement interview is due
-        print(f"{versions.name_of(session.store, previous)} is retired; hold its retirement "
-              f"interview with: kindred versions interview {previous.short}")
+    if previous is not None:  # it stopped being used for good: its interview is held now
+        print(f"{versions.name_of(session.store, previous)} is retired (archived, "
+              "restorable).")
+        interview_now(session, previous.id)
     return 0
 
 
@@ -184,6 +180,8 @@ def run_retire(args: argparse.Namespace) -> int:
             return 1
     done = versions.retire(session.store, version.id, decision)
     print(f"Version {done.short} is retired; its weights are kept.")
+    if decision is not None:  # it was in use: it is interviewed as it steps down
+        interview_now(session, done.id)
     return 0
 
 

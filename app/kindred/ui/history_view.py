@@ -38,7 +38,7 @@ from kindred.core.session import Session
 from kindred.ui.dialogs.compare import CompareDialog
 from kindred.ui.dialogs.consent import ConsentDialog
 from kindred.ui.icons import icon, set_icon
-from kindred.ui.rollout_ui import record_html
+from kindred.ui.retirement_records import record_html
 from kindred.ui.tasks import Task, run_task
 from kindred.ui.theme import mix
 from kindred.ui.widgets import page_heading

@@ -413,6 +413,8 @@ class MainWindow(QMainWindow):
         elif state == "ready":
             self.state_label.setText("Ready")
             self.chat_view.set_ready(True)
+            # Interviews left unfinished (the app closed during one) resume once chat is up.
+            self.interviews.catch_up(self.controller.assistant.id)
             info = self.controller.engine_info
             if info is not None:
                 self.model_label.setText(info.model_name)
@@ -523,7 +525,7 @@ class MainWindow(QMainWindow):
     def _base_switched(self) -> None:
         self.controller.assistant_updated()
         self.controller.reload_engine()
-        self.history.refresh()
+        self._versions_changed()  # the version that stepped down is interviewed
 
     def show_shortcuts(self) -> None:
         rows = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>"

@@ -518,31 +518,3 @@ class InterviewRunner(QObject):
         else:
             self.failed.emit(error)
         self._next()
-
-
-def record_html(store: Store, version_id: str) -> str:
-    """History's section for a retired version: its interview and report (escaped)."""
-    from html import escape
-
-    parts: list[str] = []
-    try:
-        interview = retirement.interview_for(store, version_id)
-        version = versions.get_version(store, version_id)
-        report = retirement.report_for(store, version_id) if version.status == "retired" \
-            else None
-    except KindredError as exc:
-        return f"<p><b>Retirement records:</b> {escape(str(exc))}</p>"
-    if interview is not None:
-        parts.append(f"<h3>Retirement interview</h3><p style='color:gray'>Question set "
-                     f"{escape(interview.content['questions'])}, greedy, answers verbatim "
-                     f"(sha256 {interview.sha256[:12]}).</p>")
-        for item in interview.content["answers"]:
-            parts.append(f"<p><b>{escape(item['question'])}</b><br>"
-                         f"{escape(item['answer']).replace(chr(10), '<br>')}</p>")
-    elif version.status == "retired":
-        parts.append("<h3>Retirement interview</h3><p>Not held yet.</p>")
-    if report is not None:
-        rows = "".join(f"<tr><td><b>{escape(k)}</b>&nbsp;&nbsp;</td><td>{escape(v)}</td></tr>"
-                       for k, v in retirement.report_lines(report.content))
-        parts.append(f"<h3>Post-deployment report</h3><table>{rows}</table>")
-    return "".join(parts)

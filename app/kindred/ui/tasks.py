@@ -8,6 +8,7 @@ Only `KindredError`s are expected; anything else is reported with its type so it
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import traceback
 from collections.abc import Callable
@@ -50,15 +51,22 @@ class Task(QRunnable):
                         result.close()
                         return
                     last = event
-                    self.signals.progress.emit(event)
+                    self._emit(self.signals.progress, event)
                 result = last
         except KindredError as exc:
-            self.signals.failed.emit(str(exc))
+            self._emit(self.signals.failed, str(exc))
         except Exception as exc:  # unexpected: say what it was, keep the app alive
             traceback.print_exc()
-            self.signals.failed.emit(f"Unexpected error ({type(exc).__name__}): {exc}")
+            self._emit(self.signals.failed, f"Unexpected error ({type(exc).__name__}): {exc}")
         else:
-            self.signals.done.emit(result)
+            self._emit(self.signals.done, result)
+
+    @staticmethod
+    def _emit(signal: Any, value: Any) -> None:
+        """Emit, unless the application is already gone (a task outliving the app at exit
+        has nobody left to tell; its work is either stored or, like an interview, resumed)."""
+        with contextlib.suppress(RuntimeError):  # "Signal source has been deleted"
+            signal.emit(value)
 
 
 def run_task(fn: Callable[[], Any], *, on_done: Callable[[Any], None] | None = None,

@@ -70,8 +70,33 @@ def describe_activation(store: Store, version: Version) -> tuple[str, str, dict[
         summary += " Before you decide: " + " ".join(card["flags"])
     evidence = {"version": version.id, "previous": current.id if current else None,
                 "source": version.source, "metrics": version.metrics,
-                "created_at": version.created_at, "quality": cards.brief(card)}
+                "created_at": version.created_at, "quality": cards.brief(card),
+                "interviews": predecessor_interviews(store, version)}
     return kind, summary, evidence
+
+
+def predecessor_interviews(store: Store, version: Version, limit: int = 5
+                           ) -> list[dict[str, Any]]:
+    """What the versions around `version` said as they stepped down, for its consent: the
+    version it replaces (its interview's sha256, or None: it is interviewed when it steps down),
+    its own (a restored version was interviewed when it retired), its retired ancestors, then
+    the latest retired versions that were interviewed. The person reads them before deciding."""
+    aid = version.assistant_id
+    held = {str(r[0]): str(r[1]) for r in store.db.execute(
+        "SELECT i.version_id, i.sha256 FROM interviews i JOIN versions v ON v.id = i.version_id"
+        " WHERE v.assistant_id = ? ORDER BY i.created_at DESC", [aid]).fetchall()}
+    current = active_version(store, aid)
+    order: list[str] = [current.id] if current and current.id != version.id else []
+    order += [version.id] if version.id in held else []
+    lineage = {v.id: v for v in list_versions(store, aid)}
+    cursor = version.parent
+    while cursor and cursor in lineage and cursor not in order and cursor != version.id:
+        order.append(cursor)
+        cursor = lineage[cursor].parent
+    order += [vid for vid in held if vid not in order]
+    outgoing = order[0] if current and order and order[0] == current.id else None
+    chosen = [vid for vid in order if vid in held or vid == outgoing][:limit]
+    return [{"version": vid, "interview": held.get(vid)} for vid in chosen]
 
 
 def describe_retire(store: Store, version: Version) -> tuple[str, str, dict[str, Any]]:

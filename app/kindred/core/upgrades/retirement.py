@@ -216,12 +216,14 @@ def _model_for(store: Store, base_sha256: str) -> dict[str, Any]:
 
 
 def pending(store: Store, assistant_id: int) -> list[str]:
-    """Retired versions whose interview was never held (oldest first)."""
+    """Retired versions that were in use once and whose interview was never held (oldest
+    first). A candidate set aside unused has nothing to tell about its time in use."""
     rows = store.db.execute(
         "SELECT v.id FROM versions v LEFT JOIN interviews i ON i.version_id = v.id "
         "WHERE v.assistant_id = ? AND v.status = 'retired' AND i.version_id IS NULL "
         "ORDER BY v.status_at", [assistant_id]).fetchall()
-    return [str(r[0]) for r in rows]
+    used = active_periods(store, assistant_id)
+    return [str(r[0]) for r in rows if str(r[0]) in used]
 
 
 # -- the post-deployment report --------------------------------------------------------------

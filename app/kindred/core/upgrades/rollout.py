@@ -234,7 +234,8 @@ def describe_start(store: Store, version: Version, plan: Plan
         summary += f" While a side-by-side trial says {b} answers worse, the rollout waits."
     evidence = {"action": "start", "version": version.id,
                 "previous": outgoing.id if outgoing else None, "plan": plan.to_json(),
-                "metrics": version.metrics, **_trial_evidence(store, outgoing, version)}
+                "metrics": version.metrics, **_trial_evidence(store, outgoing, version),
+                "interviews": versions.predecessor_interviews(store, version)}
     return "rollout", summary, evidence
 
 
@@ -254,6 +255,8 @@ def describe_next_step(store: Store, assistant_id: int) -> tuple[str, str, dict[
                     f"{_label(named, a)} is retired (archived, interviewed, restorable).")
     evidence = {"action": "next_step", "rollout": rollout.id, "version": b.id,
                 "step": target, "adapters": after, **_trial_evidence(store, a, b)}
+    if target == rollout.steps:  # the outgoing version steps down: what it and others said
+        evidence["interviews"] = versions.predecessor_interviews(store, b)
     tally = evidence.get("trial")
     if tally and tally.get("decisive"):
         summary += f" Side-by-side trial so far: {tally['text']}."

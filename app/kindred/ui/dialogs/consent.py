@@ -31,6 +31,7 @@ from kindred.core.archive import versions
 from kindred.core.consent import ConsentRequest, Decision
 from kindred.core.errors import KindredError
 from kindred.core.store import Store
+from kindred.ui.retirement_records import LINK, RecordsDialog, records_link
 from kindred.ui.widgets import error_label, scrolled
 
 TITLES = {
@@ -124,11 +125,16 @@ class ConsentDialog(QDialog):
         named = versions.names(store, request.assistant_id)
         for key, value in sorted(request.evidence.items(),
                                  key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
+            if key == "interviews":
+                continue  # shown as links of their own, below
             name = escape(LABELS.get(key, key.replace("_", " ").capitalize()))
             row = QLabel(f"<b>{name}:</b> {_value(key, value, named)}")
             row.setTextFormat(Qt.TextFormat.RichText)
             row.setWordWrap(True)
             grid.addWidget(row)
+        self.interviews = self._interview_links(request.evidence.get("interviews"))
+        if self.interviews is not None:
+            grid.addWidget(self.interviews)
         if not request.evidence:
             grid.addWidget(QLabel("No further evidence was attached."))
         if extra is not None:
@@ -176,6 +182,25 @@ class ConsentDialog(QDialog):
         layout.addWidget(note)
         layout.addLayout(buttons)
         summary.setFocus()  # focus on the text, never on a button
+
+    def _interview_links(self, items: Any) -> QLabel | None:
+        """The predecessors' retirement interviews, each a link to its records (issue 9: the
+        successor's consent links to what the versions before it said)."""
+        if not isinstance(items, list) or not items:
+            return None
+        lines = [records_link(self.store, self.request.assistant_id, str(item["version"]),
+                              item.get("interview"))
+                 for item in items if isinstance(item, dict) and "version" in item]
+        label = QLabel("<b>Said as they stepped down:</b><br>" + "<br>".join(lines))
+        label.setObjectName("interviewLinks")
+        label.setTextFormat(Qt.TextFormat.RichText)
+        label.setWordWrap(True)
+        label.linkActivated.connect(self.open_records)
+        return label
+
+    def open_records(self, href: str) -> None:
+        if href.startswith(LINK):
+            RecordsDialog(self.store, href[len(LINK):], self).open()
 
     @classmethod
     def ask(cls, store: Store, kind: str, assistant_id: int, subject: str, summary: str,
