@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest_ui import send, wait_idle
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
 from kindred.core.chat.conversations import earlier_answers, list_conversations, list_messages
+from kindred.core.learning import feedback
 from kindred.core.session import Session
 
 
@@ -143,3 +145,23 @@ def test_deleting_the_conversation_being_answered_stops_and_saves_nothing(qtbot,
     send(qtbot, window, "Still there?")  # the chat goes on
     wait_idle(qtbot, window)
     assert [m.role for m in messages_in_db(session)] == ["user", "assistant"]
+
+
+@pytest.mark.slow  # the first prompt fills half the context (about 2,000 tokens)
+def test_preferences_too_long_for_the_context_show_a_note_until_they_fit(  # type: ignore[no-untyped-def]
+        qtbot, make_window, session) -> None:
+    aid = session.assistant().id
+    added = [feedback.add_preference(session.store, aid, f"Rule {i}: " + "be precise " * 40)
+             for i in range(80)]
+    window = make_window(max_tokens=4)
+    note = window.chat_view.system_note
+    assert not note.isVisible()
+    send(qtbot, window, "Hi.")
+    qtbot.waitUntil(lambda: not window.controller.busy, timeout=240_000)
+    assert note.isVisible(), "the answer did not see every preference: the chat says so"
+    assert "oldest stated preferences" in note.text() and "Nothing was deleted" in note.text()
+    for item in added[:-3]:  # the person turns the old ones off: everything fits again
+        feedback.remove_feedback(session.store, item.id)
+    send(qtbot, window, "Hi again.")
+    wait_idle(qtbot, window)
+    assert not note.isVisible() and note.text() == ""

@@ -62,6 +62,7 @@ class ChatController(QObject):
     answer_removed = Signal(int)                # conversation id (regenerate)
     user_message_added = Signal(int, str)       # conversation id, text
     context_measured = Signal(int, int)         # conversation id, first messages out of memory
+    system_note_changed = Signal(str)           # persona/preferences left out ("" = all fit)
     busy_changed = Signal(bool)
     engine_changed = Signal(str, str)           # state (loading/ready/failed), detail
     speed_changed = Signal(float)               # tok/s of the last answer
@@ -331,6 +332,7 @@ class ChatController(QObject):
             self.speed_changed.emit(stats.tok_s)
         self.answer_saved.emit(turn.conversation_id, message)
         self.context_measured.emit(turn.conversation_id, stats.dropped_messages)
+        self.system_note_changed.emit(stats.system_note or "")
         self.busy_changed.emit(False)
         self.conversations_changed.emit()
         if message is not None and turn.trial is None:
@@ -382,13 +384,15 @@ class ChatController(QObject):
     # -- feedback on answers (thumbs, corrections) -------------------------------------------
 
     def attach_feedback(self, view: ChatView) -> None:
-        """Let `view` show saved feedback and ask for changes; the writes happen here."""
+        """Let `view` show saved feedback and ask for changes (the writes happen here), and
+        what the answers could not see of the persona and preferences."""
         view.feedback_lookup = self.feedback_states
         view.answers = self
         view.rate_requested.connect(self.rate)
         view.correct_requested.connect(self.correct)
         self.feedback_changed.connect(view.set_feedback)
         self.feedback_failed.connect(view.feedback_failed)
+        self.system_note_changed.connect(view.set_system_note)
 
     def names(self) -> dict[str, str]:
         """Version names ("Version 2") for the small print under answers."""

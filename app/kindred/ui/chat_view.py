@@ -131,6 +131,16 @@ class ChatView(QWidget):
 
         self.title = QLabel("New chat")
         self.title.setObjectName("chatTitle")
+        # What of the persona and stated preferences the last answer could not see (they did
+        # not fit the model's context, see core/chat/system_budget); hidden when all fit.
+        self.system_note = QLabel()
+        self.system_note.setObjectName("systemNote")
+        self.system_note.setWordWrap(True)
+        self.system_note.setToolTip(
+            "The assistant's instructions (its persona and your stated preferences) take more "
+            "room than the model's context can give them, so part of them was left out when it "
+            "answered. Everything is still stored.")
+        self.system_note.hide()
         header = QHBoxLayout()
         header.setContentsMargins(20, 12, 20, 12)
         header.addWidget(self.title)
@@ -202,6 +212,7 @@ class ChatView(QWidget):
         line.setObjectName("separator")
         line.setFixedHeight(1)
         layout.addWidget(line)
+        layout.addWidget(self.system_note)
         layout.addWidget(self.pages, 1)
         layout.addLayout(bottom)
         self._update_controls()
@@ -210,6 +221,7 @@ class ChatView(QWidget):
 
     def set_assistant_name(self, name: str) -> None:
         self.author = name
+        self.set_system_note("")  # another assistant, or its persona changed: said anew
         self.empty.set_assistant(name)
         self.composer.setPlaceholderText(f"Message {name}…")
 
@@ -245,6 +257,11 @@ class ChatView(QWidget):
         self.column_layout.insertWidget(self.column_layout.indexOf(widgets[count]),
                                         self.memory_marker)
         self.memory_marker.show()
+
+    def set_system_note(self, note: str) -> None:
+        """Say what the last answer did not see of the persona and preferences ("" = all)."""
+        self.system_note.setText(note)
+        self.system_note.setVisible(bool(note))
 
     def add_user_message(self, text: str) -> None:
         self._add("user", text)
