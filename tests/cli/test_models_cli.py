@@ -57,6 +57,10 @@ def test_models_remove_then_add_again(capsys: pytest.CaptureFixture[str],
             f"{sibling.sha256[:12]}) is not among your models") in out
     checks = json.loads(run(capsys, monkeypatch, home, "versions", "verify", "--json")[1])
     assert [c["id"] for c in checks if c["base_missing"]] == [old.id]
+    shown = json.loads(run(capsys, monkeypatch, home, "versions", "show", old.short, "--json")[1])
+    assert shown["verified"] and sibling.sha256[:12] in shown["base_missing"]
+    code, out, _ = run(capsys, monkeypatch, home, "versions", "show", old.short)
+    assert code == 0 and "not among your models" in out
     code, _, err = run(capsys, monkeypatch, home, "versions", "activate", old.short, "--yes")
     assert code == 2 and "Add that model file again" in err
 

@@ -86,6 +86,7 @@ def describe(session: Session, version: Version) -> dict[str, Any]:
               if version.id in (e.payload.get("version"), e.payload.get("subject"))]
     return {**version.to_json(), "assistant": get_assistant(store, version.assistant_id).name,
             "manifest": version.manifest, "verified": check.ok, "problems": check.problems,
+            "base_missing": check.base_missing,
             "active_periods": [list(p) for p in periods],
             "messages": versions.usage_counts(store, version.assistant_id).get(version.id, 0),
             "events": events, "quality": cards.get_card(store, version.id)}
@@ -105,6 +106,8 @@ def run_show(args: argparse.Namespace) -> int:
              ("created", when(info["created_at"])), ("base sha256", info["base_sha256"]),
              ("dataset", info["dataset"] or "-"), ("messages answered", info["messages"]),
              ("verified", "yes" if info["verified"] else "NO: " + "; ".join(info["problems"]))]
+    if info["base_missing"]:  # a removed model: the version is kept, not damaged
+        lines.append(("base model", info["base_missing"]))
     lines += [(f"active from {when(a)}", f"to {when(b) if b else 'now'}")
               for a, b in info["active_periods"]]
     lines += [(f"file {name}", digest) for name, digest in sorted(info["files"].items())]
