@@ -199,7 +199,7 @@ def test_killed_migration_is_resumed_not_restarted(session: Session,
         last(migration.plan_migration(session, session.assistant(), target.id))
     assert home_state(session) == before
     req = runner.request_resume(session.store, run)
-    assert req.kind == "migrate"
+    assert req.kind == "migrate" and req.summary.startswith(f"Resume the move to {target.name}")
     again = consent.decide(session.store, req.id, granted=True, via="cli-flag")
     code, done = run_process(run, again, resume=True, timeout=900)
     assert code == 0, done[-3:]
@@ -208,6 +208,16 @@ def test_killed_migration_is_resumed_not_restarted(session: Session,
     version = get_version(session.store, str(done[-1]["version"]))
     assert version.source == "migrated" and version.base_sha256 == target.sha256
     assert json.loads(run.plan_path.read_text())["consent_kind"] == "migrate"
+    # with the default settings (fast_config turns replay off), the new base keeps its general
+    # ability as any training does (issue 8): its own answers to general requests are replayed,
+    # with the KL anchor, beside the moved items (the training process reads plan["base"])
+    from kindred.core.training import replay
+    from kindred.core.upgrades.migration_data import to_dataset
+
+    default = runner.plan_training(session, session.assistant(), model=target,
+                                   dataset=to_dataset(plan.data, plan.assistant_id,
+                                                      target.sha256))
+    assert default.mix["replay"] >= replay.MIN_REPLAY and default.model.sha256 == target.sha256
 
 
 @pytest.mark.slow
