@@ -4,8 +4,6 @@ freed. Needs root (mount); skipped elsewhere."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,41 +16,15 @@ from kindred.core.errors import DiskFullError
 from kindred.core.learning import feedback
 from kindred.core.session import Session, open_session
 from support.archive_helpers import make_version
+from support.disk import fill, small_tmpfs
 
 BIG = {"layers": tuple(range(12)), "rank": 16}  # about 3 MB written per version
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(mount)],
-                          capture_output=True, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with small_tmpfs(tmp_path / "disk", "12m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def _fill(disk: Path, leave: int) -> Path:
-    """Take all free space but `leave` bytes."""
-    filler = disk / "filler"
-    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
-    with filler.open("wb") as handle:
-        remaining = max(0, free - leave)
-        while remaining > 0:
-            chunk = min(remaining, 1 << 20)
-            try:
-                handle.write(b"\0" * chunk)
-                handle.flush()
-            except OSError:
-                break
-            remaining -= chunk
-    return filler
 
 
 def _home_is_sound(session: Session) -> None:
@@ -65,7 +37,7 @@ def test_archive_db_and_export_on_a_full_disk(small_disk: Path, model_path: Path
     session = open_session(small_disk / "home")
     try:
         first = make_version(session, model_path, seed=1, **BIG)
-        filler = _fill(small_disk, 512 * 1024)
+        filler = fill(small_disk, 512 * 1024)
         with pytest.raises(DiskFullError, match=r"is full.*nothing was lost"):
             make_version(session, model_path, seed=2, **BIG)
         assert [v.id for v in versions.list_versions(session.store)] == [first.id]
@@ -75,7 +47,7 @@ def test_archive_db_and_export_on_a_full_disk(small_disk: Path, model_path: Path
             export_bundle(session.store, session.assistant(), small_disk / "out.bundle")
         assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "home"]
 
-        more = _fill(small_disk / "home", 0)  # now not a byte left, even for the database
+        more = fill(small_disk / "home", 0)  # now not a byte left, even for the database
         with pytest.raises(DiskFullError, match="is full"):
             for i in range(200):
                 feedback.add_preference(session.store, session.assistant().id, f"Rule {i}" * 40)
