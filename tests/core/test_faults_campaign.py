@@ -1,7 +1,9 @@
 """A fixed-seed subset of bench/faults.py: one SIGKILL at a random point of each writing
-operation (archive, activate, retire, delete, bundle import, adapter import, ledger appends);
-after each, the home verifies, nothing was lost, the operation happened fully or not at all, and
-what did not happen can be done again."""
+operation (archive, activate, retire, delete, bundle import, adapter import, ledger appends, the
+schema upgrade, the rollout's start, next step, last step and roll back, and a move to another
+base in the training process); after each, the home verifies, nothing was lost, the operation
+happened fully or not at all, what did not happen can be done again, and a killed move resumes
+to its end."""
 
 from __future__ import annotations
 
