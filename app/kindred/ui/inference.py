@@ -48,6 +48,8 @@ class InferenceWorker(QObject):
         self._engine_key: tuple[str, tuple[tuple[str, float], ...]] | None = None
         self._lock = threading.Lock()
         self._stop_request: int | None = None
+        self._answering: Any = None  # the engine generating now (a trial may use another base)
+        self._others: dict[str, Any] = {}  # base sha256 -> engine, for cross-base trials
 
     # -- called from the main thread -------------------------------------------------------
 
@@ -55,7 +57,7 @@ class InferenceWorker(QObject):
         """Stop request `request_id` (even if it has not started yet). Thread-safe."""
         with self._lock:
             self._stop_request = request_id
-            engine = self._engine
+            engine = self._answering or self._engine
         if engine is not None:
             engine.cancel()
 
@@ -109,28 +111,39 @@ class InferenceWorker(QObject):
     def generate_with(self, request_id: int, messages: list[Message], sampling: SamplingParams,
                       refs: list[AdapterRef]) -> None:
         """One answer through other adapters (a side-by-side trial); the assistant's own set is
-        put back afterwards, so the next ordinary answer is unaffected."""
+        put back afterwards, so the next ordinary answer is unaffected. A version made for
+        another base (a migration's trial) answers on that base, in an engine kept for it."""
+        from kindred.core.upgrades import trial
+
         engine = self._engine
         if engine is None:
             self.failed.emit(request_id, "The model is not loaded; nothing was sent.")
             return
-        previous = engine.adapters
         try:
+            base = trial.side_base(self._session.store, refs[0].key) if refs else None
+            if base is not None:
+                if base not in self._others:
+                    self._others[base] = trial.side_engine(self._session.store,
+                                                           refs[0].key, engine.n_ctx)
+                engine = self._others[base]
+            previous = engine.adapters
             engine.set_adapters(refs)
         except KindredError as exc:
             self.failed.emit(request_id, str(exc))
             return
         try:
-            self._generate(request_id, messages, sampling)
+            self._generate(request_id, messages, sampling, engine)
         finally:
             engine.set_adapters(previous)
 
     def _generate(self, request_id: int, messages: list[Message],
-                  sampling: SamplingParams) -> None:
-        engine = self._engine
+                  sampling: SamplingParams, engine: Any = None) -> None:
+        engine = engine or self._engine
         if engine is None:
             self.failed.emit(request_id, "The model is not loaded; nothing was sent.")
             return
+        with self._lock:
+            self._answering = engine
         try:
             generation = engine.chat(messages, sampling)
             for text in generation:
@@ -146,6 +159,9 @@ class InferenceWorker(QObject):
         except Exception as exc:
             traceback.print_exc()
             self.failed.emit(request_id, f"The answer failed ({type(exc).__name__}: {exc}).")
+        finally:
+            with self._lock:
+                self._answering = None
 
     @Slot(int, object, object)
     def measure(self, conversation_id: int, messages: list[Message],
@@ -171,8 +187,10 @@ class InferenceWorker(QObject):
     def _close_engine(self) -> None:
         with self._lock:
             engine, self._engine = self._engine, None
-        if engine is not None:
-            engine.close()
+            others, self._others = list(self._others.values()), {}
+        for one in [engine, *others]:
+            if one is not None:
+                one.close()
 
 
 class InferenceThread(QObject):

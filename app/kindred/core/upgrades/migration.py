@@ -240,7 +240,48 @@ def store_card(store: Store, version_id: str, card: dict[str, Any]) -> None:
 
 
 def get_card(store: Store, version_id: str) -> dict[str, Any] | None:
-    return cards.get_card(store, version_id, "migration")
+    """The stored migration card, with the side-by-side trial's tally (key `trial`, and a line
+    of its summary) once the person has tried old against new: trials come after measuring,
+    so the tally is read when the card is."""
+    card = cards.get_card(store, version_id, "migration")
+    if card is None:
+        return None
+    tally = trial_tally(store, card)
+    if tally is None:
+        return card
+    return {**card, "trial": tally, "summary": [
+        *card.get("summary", []),
+        f"Side-by-side trial (your blind picks): the new version {tally['text']}."]}
+
+
+def trial_tally(store: Store, card: dict[str, Any]) -> dict[str, Any] | None:
+    """The new version's wins, ties and losses against the old one, over every trial of the
+    pair in either role (tried as the candidate, or as the active version after the switch)."""
+    from kindred.core.upgrades import trial
+
+    old = (card.get("from") or {}).get("version")
+    new = (card.get("to") or {}).get("version")
+    if not old or not new:
+        return None
+    assistant_id = get_version(store, new).assistant_id
+    tried = trial.tally(store, assistant_id, old, new)
+    reverse = trial.tally(store, assistant_id, new, old)
+    both = trial.Tally(tried.wins + reverse.losses, tried.ties + reverse.ties,
+                       tried.losses + reverse.wins)
+    return both.to_json() if both.rounds else None
+
+
+def pending(store: Store, assistant: Assistant) -> Version | None:
+    """The newest migrated version waiting for the person's decision (a candidate or on trial,
+    learned from the version the assistant uses now), if any."""
+    active = active_version(store, assistant.id)
+    if active is None:
+        return None
+    row = store.db.execute("SELECT id FROM versions WHERE assistant_id = ? AND source = "
+                           "'migrated' AND status IN ('candidate', 'trial') AND parent = ? "
+                           "ORDER BY created_at DESC LIMIT 1", [assistant.id, active.id]
+                           ).fetchone()
+    return get_version(store, str(row[0])) if row else None
 
 
 def distill_estimate_s(prompts: int, model: Model) -> float:

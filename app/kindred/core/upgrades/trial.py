@@ -11,6 +11,11 @@ rollout while B loses (see `rollout.advance_if_due`).
 
 The GUI produces the two answers on its inference thread and calls `record_round`; the CLI and
 tests use `run_round`, which does the same with an engine in this thread.
+
+Across bases (a migrated version against the old one, issue 10) there is no blend, but there is a
+trial: each side answers on the base its version was made for (`side_base`), so the answering
+side needs its own engine when its base is not the assistant's (`run_round` opens one; the GUI's
+inference worker keeps one). The tally goes on the migration card.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kindred.core.archive import ledger
-from kindred.core.archive.catalog import get_version, names, verified_path
+from kindred.core.archive.catalog import get_version, missing_base, names, verified_path
 from kindred.core.assistants import Assistant
 from kindred.core.atomic import db_write
 from kindred.core.chat import turns
@@ -175,6 +180,9 @@ def start(store: Store, assistant_id: int, b_version: str | None = None,
     if version.status in ("active", "deleted") or b == a:
         raise KindredError(f"Version {version.short} is {version.status}; try a candidate "
                            "against it instead. Nothing was changed.")
+    if (missing := missing_base(store, version)) is not None:
+        raise KindredError(f"Version {version.short} cannot answer: {missing}. "
+                           "Nothing was changed.")
     with db_write(store) as db:
         if current(store, assistant_id) is not None:
             raise KindredError("A trial is already running; finish or end it first. "
@@ -206,6 +214,28 @@ def end(store: Store, assistant_id: int) -> Trial:
 def side_refs(store: Store, version_id: str | None) -> list[AdapterRef]:
     """The adapters one side answers with (verified first): the version alone, or none."""
     return [AdapterRef(version_id, verified_path(store, version_id), 1.0)] if version_id else []
+
+
+def side_base(store: Store, version_id: str | None) -> str | None:
+    """The base model (sha256) a side answers on when it is not the assistant's own, else None
+    (the bare base side, and versions made for the assistant's base)."""
+    if version_id is None:
+        return None
+    version = get_version(store, version_id)
+    row = store.db.execute("SELECT m.sha256 FROM assistants a JOIN models m ON m.id = "
+                           "a.model_id WHERE a.id = ?", [version.assistant_id]).fetchone()
+    return None if row is not None and row[0] == version.base_sha256 else version.base_sha256
+
+
+def side_engine(store: Store, version_id: str, n_ctx: int) -> Engine:
+    """An engine on the base `version_id` was made for, for its side of a cross-base trial
+    (the caller closes it); a clear KindredError if that base was removed or its file is gone."""
+    from kindred.core.models import get_model
+
+    version = get_version(store, version_id)
+    if (missing := missing_base(store, version)) is not None:
+        raise KindredError(f"Version {version.short} cannot answer: {missing}.")
+    return Engine(get_model(store, version.base_sha256).path, n_ctx=n_ctx)
 
 
 def shuffle(rng: random.Random | None = None) -> str:
@@ -322,14 +352,21 @@ def run_round(store: Store, engine: Engine, assistant: Assistant, conversation_i
     order = [first_is, "b" if first_is == "a" else "a"]
     previous = engine.adapters
     results: list[tuple[str, GenerationStats]] = []
+    others: dict[str, Engine] = {}  # a side on another base answers on its own base
     try:
         for side in order:
-            engine.set_adapters(side_refs(store, trial.a_version if side == "a"
-                                          else trial.b_version))
-            generation = engine.chat(prepared.messages, prepared.sampling)
+            version = trial.a_version if side == "a" else trial.b_version
+            base = side_base(store, version)
+            if base is not None and base not in others:
+                others[base] = side_engine(store, str(version), engine.n_ctx)
+            answering = others[base] if base is not None else engine
+            answering.set_adapters(side_refs(store, version))
+            generation = answering.chat(prepared.messages, prepared.sampling)
             results.append((generation.read(), generation.stats))
     finally:
         engine.set_adapters(previous)
+        for other in others.values():
+            other.close()
     return record_round(store, trial, conversation_id, first_is, results[0], results[1])
 
 

@@ -115,6 +115,10 @@ class MigrateDialog(QDialog):
         self.move_button.clicked.connect(self.ask_move)
         self.resume_button = QPushButton("Resume the move…")
         self.resume_button.clicked.connect(self.ask_resume)
+        self.try_button = QPushButton("Try both side by side…")
+        self.try_button.setToolTip("Your next messages are answered by both versions, each on "
+                                   "its own model, unnamed; you pick the better answer.")
+        self.try_button.clicked.connect(self.try_both)
         self.switch_button = QPushButton("Use the new version…")
         self.switch_button.clicked.connect(lambda: self.ask_switch(self.new_version))
         self.back_button = QPushButton("Go back to the old version…")
@@ -123,8 +127,8 @@ class MigrateDialog(QDialog):
         close.clicked.connect(self.reject)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
-        for button in (self.resume_button, self.move_button, self.switch_button,
-                       self.back_button):
+        for button in (self.resume_button, self.move_button, self.try_button,
+                       self.switch_button, self.back_button):
             button.hide()
             buttons.addWidget(button)
         buttons.addWidget(close)
@@ -143,6 +147,11 @@ class MigrateDialog(QDialog):
             self._say(f"An earlier move is unfinished: {runner.describe_run(unfinished)}. "
                       "Resume it to go on; its checkpoint is kept.")
             self.resume_button.show()
+        waiting = migration.pending(session.store, assistant)
+        card = migration.get_card(session.store, waiting.id) if waiting else None
+        if waiting is not None and card is not None:  # a move made earlier, not decided yet
+            self.new_version = waiting.id
+            self._measured(card)
 
     # -- plan ------------------------------------------------------------------------------------
 
@@ -304,6 +313,24 @@ class MigrateDialog(QDialog):
                                        ("old", "new"))
         self.details.addWidget(self.side_by_side)
         self.switch_button.show()
+        self.try_button.show()
+
+    def try_both(self) -> None:
+        """A blind side-by-side trial, old against new, each on its own base: the tally
+        joins the migration card (and the switch's consent)."""
+        if self.new_version is None:
+            return
+        from kindred.core.upgrades import trial
+
+        try:
+            started = trial.start(self.session.store, self.assistant.id, self.new_version)
+        except KindredError as exc:
+            self._fail(str(exc))
+            return
+        self.try_button.hide()
+        self._say(f"Trial started: your next {started.prompts} messages in the chat are "
+                  "answered by both versions, unnamed; pick the better answer each time. The "
+                  "tally then appears on this card (Move to another model…).")
 
     # -- switching and going back ---------------------------------------------------------------
 
@@ -317,6 +344,11 @@ class MigrateDialog(QDialog):
         except KindredError as exc:
             self._fail(str(exc))
             return
+        card = migration.get_card(store, version.id) if version_id == self.new_version else None
+        if card and card.get("trial"):
+            summary += (f" Side-by-side trial (your blind picks): the new version "
+                        f"{card['trial']['text']}.")
+            evidence = {**evidence, "trial": card["trial"]}
         dialog = ConsentDialog.ask(
             store, kind, version.assistant_id, version.id, summary, evidence, parent=self,
             changes="The assistant answers with this version, on its own base model.",
