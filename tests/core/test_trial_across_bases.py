@@ -3,11 +3,14 @@ for, in its own llama.cpp engine, and the tally joins the migration card."""
 
 from __future__ import annotations
 
+import io
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from kindred.cli import main
 from kindred.core import consent, model_removal
 from kindred.core.archive import objects as archive
 from kindred.core.assistants import update_assistant
@@ -23,8 +26,9 @@ from support.lora import peft_tensors
 
 @pytest.mark.slow
 def test_old_and_new_answer_each_on_its_own_base(session: Session, engine: Engine,
-                                                 model_path: Path,
-                                                 sibling_model_path: Path) -> None:
+                                                 model_path: Path, sibling_model_path: Path,
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     store = session.store
     assistant = session.assistant()
     sibling = add_model(store, sibling_model_path)
@@ -59,6 +63,10 @@ def test_old_and_new_answer_each_on_its_own_base(session: Session, engine: Engin
     assert card is not None and card["trial"]["wins"] == 1 and card["trial"]["rounds"] == 1
     assert card["summary"][-1].startswith("Side-by-side trial (your blind picks): the new "
                                           "version won 1, tied 0, lost 0")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("n\n"))  # the switch is asked with it
+    assert main(["versions", "activate", new.short, "--home", str(session.home.root)]) == 1
+    asked = capsys.readouterr().out
+    assert "Side-by-side trial (your blind picks): the new version won 1" in asked
 
     # B answers on its own base: with that model removed meanwhile it cannot answer at all
     # (on the assistant's engine it would have, misleadingly) and no round is recorded

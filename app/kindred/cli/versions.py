@@ -153,6 +153,9 @@ def run_activate(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     kind, summary, evidence = versions.describe_activation(session.store, version)
+    from kindred.core.upgrades.migration import add_trial_to_consent
+
+    summary, evidence = add_trial_to_consent(session.store, version, summary, evidence)
     print_interviews(session, evidence)
     decision = _ask(session, kind, version, summary, evidence, args.yes)
     if not decision.granted:

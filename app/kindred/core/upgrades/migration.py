@@ -271,6 +271,19 @@ def trial_tally(store: Store, card: dict[str, Any]) -> dict[str, Any] | None:
     return both.to_json() if both.rounds else None
 
 
+def add_trial_to_consent(store: Store, version: Version, summary: str,
+                         evidence: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The switch to a migrated version, asked with its side-by-side tally (if the person ran a
+    trial): the consent summary says it and the evidence keeps it."""
+    if version.source != "migrated":
+        return summary, evidence
+    card = get_card(store, version.id)
+    if not card or not card.get("trial"):
+        return summary, evidence
+    return (f"{summary} Side-by-side trial (your blind picks): the new version "
+            f"{card['trial']['text']}.", {**evidence, "trial": card["trial"]})
+
+
 def pending(store: Store, assistant: Assistant) -> Version | None:
     """The newest migrated version waiting for the person's decision (a candidate or on trial,
     learned from the version the assistant uses now), if any."""

@@ -344,11 +344,7 @@ class MigrateDialog(QDialog):
         except KindredError as exc:
             self._fail(str(exc))
             return
-        card = migration.get_card(store, version.id) if version_id == self.new_version else None
-        if card and card.get("trial"):
-            summary += (f" Side-by-side trial (your blind picks): the new version "
-                        f"{card['trial']['text']}.")
-            evidence = {**evidence, "trial": card["trial"]}
+        summary, evidence = migration.add_trial_to_consent(store, version, summary, evidence)
         dialog = ConsentDialog.ask(
             store, kind, version.assistant_id, version.id, summary, evidence, parent=self,
             changes="The assistant answers with this version, on its own base model.",
