@@ -22,6 +22,10 @@ base's length. What this mix does, and why each part (measured with `bench/learn
 - **Few passes, early stop.** Three passes at most, stopping once the person's items are learned
   (their loss below `trainer.STOP_LOSS`): more steps only memorised them word for word.
 
+A move to another base model (`upgrades/migration`) gets the same mix on the *new* base: its own
+answers, restyled, with the KL anchor on its own distribution, beside the moved items (part (c) of
+a migration's data: what keeps the new base's general ability).
+
 Runs in the training process (llama.cpp for the answers; no torch needed for this part).
 """
 
