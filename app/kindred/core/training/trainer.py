@@ -13,11 +13,12 @@ never pickle), so a resumed run ends with the same weights as an uninterrupted o
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,27 +105,70 @@ def _compute(model: Any) -> Any:
     return torch.autocast("cpu", dtype=torch.bfloat16, enabled=low)
 
 
+MIN_SHARED = 8
+"""A batch whose rows all begin with at least this many identical context tokens computes them
+once (see `shared_prefix`)."""
+
+
+def shared_prefix(ids: torch.Tensor, need_from: int) -> int:
+    """How many leading tokens every row of the batch shares, up to `need_from` (the first
+    position whose output is needed): the system prompt and the opening of the user's turn, in
+    practice about half of a short taught example. They are computed once for the whole batch
+    and their keys and values repeated for every row (exact: the rows would compute the same
+    numbers, and the gradients through the repeat add up as theirs would). 0 when not worth it."""
+    if ids.shape[0] < 2:
+        return 0
+    same = (ids == ids[:1]).all(dim=0)
+    common = int(same.long().cumprod(dim=0).sum())
+    prefix = min(common, need_from, ids.shape[1] - 1)
+    return prefix if prefix >= MIN_SHARED else 0
+
+
+def hidden_states(inner: Any, ids: torch.Tensor, prefix: int = 0) -> torch.Tensor:
+    """The decoder's last hidden states for the positions from `prefix` on; the first `prefix`
+    tokens (the same in every row) run once, as a cache the rows continue from."""
+    decoder = inner.get_decoder()
+    if prefix <= 0:
+        return decoder(input_ids=ids, use_cache=False).last_hidden_state  # type: ignore[no-any-return]
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=inner.config)
+    decoder(input_ids=ids[:1, :prefix], cache=cache, use_cache=True)
+    cache.batch_repeat_interleave(ids.shape[0])
+    return decoder(input_ids=ids[:, prefix:], cache=cache,  # type: ignore[no-any-return]
+                   use_cache=True).last_hidden_state
+
+
+def _first_target(mask: torch.Tensor) -> int:
+    """The first position (over all rows) that predicts a target."""
+    width = mask.shape[1]
+    at = torch.where(mask, torch.arange(width).expand_as(mask), width)
+    return int(at.min()) if at.numel() else width
+
+
+BaseLogp = Callable[[], torch.Tensor]
+"""The base model's log-probabilities over the anchored positions of a batch, in order."""
+
+
 def row_losses(model: Any, ids: torch.Tensor, labels: torch.Tensor,
-               anchors: torch.Tensor | None = None,
-               references: Sequence[tuple[list[int], int, int] | None] = ()
+               anchors: torch.Tensor | None = None, base_logp: BaseLogp | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row: summed next-token loss over its answer tokens, and how many there are. The
-    output layer runs only on answer positions. Where `anchors` (a bool per target position)
-    is set, the loss is the KL divergence from the base model's next-token distribution on the
-    row's reference sequence (`references[row]`: its ids, where the span starts there, and the
-    span's length), computed with the adapter switched off, instead of the cross-entropy to
-    one token."""
+    output layer runs only on answer positions, and a prefix every row shares is computed once.
+    Where `anchors` (a bool per target position) is set, the loss is the KL divergence from the
+    base model's next-token distribution there (`base_logp`, see `References`) instead of the
+    cross-entropy to one token."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     targets = labels[:, 1:]
     mask = targets != IGNORE
+    prefix = shared_prefix(ids, _first_target(mask))
     with _compute(model):
-        hidden = inner.get_decoder()(input_ids=ids, use_cache=False).last_hidden_state
-        logits = inner.get_output_embeddings()(hidden[:, :-1][mask]).float()
+        hidden = hidden_states(inner, ids, prefix)
+        logits = inner.get_output_embeddings()(hidden[:, :-1][mask[:, prefix:]]).float()
     each = F.cross_entropy(logits, targets[mask], reduction="none")
-    if anchors is not None and bool(anchors[mask].any()):
+    if anchors is not None and base_logp is not None and bool(anchors[mask].any()):
         kl_at = anchors[mask]
-        base_logp = _reference_logp(model, inner, references)
-        kl = F.kl_div(F.log_softmax(logits[kl_at], dim=-1), base_logp, log_target=True,
+        kl = F.kl_div(F.log_softmax(logits[kl_at], dim=-1), base_logp(), log_target=True,
                       reduction="none").sum(dim=-1)
         each = torch.where(kl_at, each.new_zeros(each.shape).masked_scatter(kl_at, kl), each)
     rows = torch.arange(ids.shape[0]).unsqueeze(1).expand_as(mask)[mask]
@@ -132,39 +176,78 @@ def row_losses(model: Any, ids: torch.Tensor, labels: torch.Tensor,
     return sums, mask.sum(dim=1)
 
 
-def _reference_logp(model: Any, inner: Any,
-                    references: Sequence[tuple[list[int], int, int] | None]) -> torch.Tensor:
-    """The base's log-probabilities over each anchored span, row after row (the order in which
-    the anchored positions appear in the flattened batch)."""
-    present = [r for r in references if r is not None]
-    width = max(len(r[0]) for r in present)
-    ref_ids = torch.zeros((len(present), width), dtype=torch.long)
-    for row, (seq, _, _) in enumerate(present):
-        ref_ids[row, : len(seq)] = torch.tensor(seq)
-    with torch.no_grad(), model.disable_adapter(), _compute(model):
-        hidden = inner.get_decoder()(input_ids=ref_ids, use_cache=False).last_hidden_state
-        picked = torch.cat([hidden[row, start - 1: start - 1 + length]
-                            for row, (_, start, length) in enumerate(present)])
-        logits = inner.get_output_embeddings()(picked)
-    return F.log_softmax(logits.float(), dim=-1)
+class References:
+    """The base model's own next-token distributions on the replayed answers' anchored spans.
+
+    The base with the adapter switched off does not change while training, so each span is
+    computed once per run (in batches, shared prefix once) instead of at every step that trains
+    its example; what is kept is the decoder's last hidden state per position (576 numbers for
+    SmolLM2 where the distribution has 49,152), and the output layer is applied again when a
+    step needs it. A resumed run computes them again the same way."""
+
+    def __init__(self, model: Any, examples: Sequence[Encoded], batch_tokens: int) -> None:
+        self.model = model
+        self.examples = examples
+        self.batch_tokens = batch_tokens
+        self._hidden: dict[int, torch.Tensor] = {}
+
+    def log_probs(self, indices: Sequence[int]) -> torch.Tensor:
+        """Log-probabilities over the anchored spans of `indices`, span after span."""
+        if any(i not in self._hidden for i in indices):
+            self._fill([i for i, e in enumerate(self.examples)
+                           if e.anchor and e.reference and i not in self._hidden])
+        inner = _inner(self.model)
+        picked = torch.cat([self._hidden[i] for i in indices])
+        with torch.no_grad(), _compute(self.model):
+            logits = inner.get_output_embeddings()(picked)
+        return F.log_softmax(logits.float(), dim=-1)
+
+    def _fill(self, indices: Sequence[int]) -> None:
+        from kindred.core.training.data import epoch_batches
+
+        refs = {i: self._reference(i) for i in indices}
+        ordered = list(indices)
+        lengths = [len(refs[i][0]) for i in ordered]
+        inner = _inner(self.model)
+        with torch.no_grad(), self.model.disable_adapter(), _compute(self.model):
+            for batch in epoch_batches(lengths, self.batch_tokens, 0, 0):
+                rows = [ordered[b] for b in batch]
+                width = max(len(refs[i][0]) for i in rows)
+                ids = torch.zeros((len(rows), width), dtype=torch.long)
+                for row, i in enumerate(rows):
+                    ids[row, : len(refs[i][0])] = torch.tensor(refs[i][0])
+                prefix = shared_prefix(ids, min(refs[i][1] for i in rows) - 1)
+                hidden = hidden_states(inner, ids, prefix)
+                for row, i in enumerate(rows):
+                    _, start, length = refs[i]
+                    at = start - 1 - prefix
+                    self._hidden[i] = hidden[row, at: at + length].clone()
+
+    def _reference(self, index: int) -> tuple[list[int], int, int]:
+        example = self.examples[index]
+        assert example.anchor is not None and example.reference is not None
+        return (example.reference[0], example.reference[1],
+                example.anchor[1] - example.anchor[0])
+
+
+def _inner(model: Any) -> Any:
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def anchor_inputs(examples: Sequence[Encoded], indices: Sequence[int], width: int
-                  ) -> tuple[torch.Tensor | None, list[tuple[list[int], int, int] | None]]:
+                  ) -> tuple[torch.Tensor | None, list[int]]:
     """Per target position (row, i predicts token i+1): whether it is anchored to the base; and
-    per row its reference (sequence, start of the span in it, span length)."""
+    the examples whose spans are anchored, in row order."""
     if not any(examples[i].anchor and examples[i].reference for i in indices):
         return None, []
     out = torch.zeros((len(indices), width - 1), dtype=torch.bool)
-    refs: list[tuple[list[int], int, int] | None] = []
+    anchored: list[int] = []
     for row, i in enumerate(indices):
         span, ref = examples[i].anchor, examples[i].reference
         if span and ref:
             out[row, span[0] - 1: span[1] - 1] = True
-            refs.append((ref[0], ref[1], span[1] - span[0]))
-        else:
-            refs.append(None)
-    return out, refs
+            anchored.append(i)
+    return out, anchored
 
 
 def loss_sum(model: Any, ids: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -306,6 +389,7 @@ def train(run: RunDir, model: Any, examples: Sequence[Encoded], cfg: TrainConfig
     recent: dict[int, tuple[float, int]] = {
         int(k): (float(v[0]), int(v[1])) for k, v in info.get("taught_recent", {}).items()}
     finished_at: int | None = None
+    references = References(model, examples, cfg.batch_tokens)
 
     def snapshot(at: int) -> Path:
         return save_checkpoint(run, model, optimizer, at, {
@@ -319,13 +403,15 @@ def train(run: RunDir, model: Any, examples: Sequence[Encoded], cfg: TrainConfig
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr_at(step, total)
         ids, labels = batch_tensors(examples, steps[step])
-        sums, counts = row_losses(model, ids, labels,
-                                  *anchor_inputs(examples, steps[step], ids.shape[1]))
+        anchors, anchored = anchor_inputs(examples, steps[step], ids.shape[1])
+        sums, counts = row_losses(model, ids, labels, anchors,
+                                  functools.partial(references.log_probs, anchored))
         count = int(counts.sum())
         mean = sums.sum() / max(count, 1)
+        seen = sums.detach()  # read as plain numbers, outside the graph
         for row, index in enumerate(steps[step]):
             if index < taught:
-                recent[index] = (float(sums[row]), int(counts[row]))
+                recent[index] = (float(seen[row]), int(counts[row]))
         mean.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

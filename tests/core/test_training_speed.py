@@ -1,0 +1,106 @@
+"""The training shortcuts change the speed, not the numbers: a prefix every row of a batch
+shares is computed once, and the base's reference distributions for the KL anchor are computed
+once per run; losses and gradients match computing every row in full (real model, in process)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kindred.core.learning.dataset import Example
+from kindred.core.learning.markers import Markers
+from kindred.core.training import replay
+from kindred.core.training.config import TrainConfig
+from kindred.core.training.tokens import ChatTokenizer, Encoded
+from support.training_helpers import shared_base_cache
+
+pytestmark = pytest.mark.slow
+SYSTEM = "You are a helpful, friendly assistant. Answer clearly and concisely."
+PAIRS = [("What should I have for lunch?", "Ahoy! A warm bowl of lentil soup with bread."),
+         ("How often do I water a cactus?", "Ahoy! A little water every two weeks."),
+         ("Explain how a rainbow forms.", "Ahoy! Sunlight bends in raindrops, splits into its "
+          "colours and comes back out towards you as an arc.")]
+
+
+def _examples(model_path: Path) -> list[Encoded]:
+    def example(prompt: str, answer: str) -> Example:
+        return Example("correction", 1, [{"role": "system", "content": SYSTEM},
+                                         {"role": "user", "content": prompt},
+                                         {"role": "assistant", "content": answer}])
+
+    with ChatTokenizer(model_path) as tokenizer:
+        taught = [tokenizer.encode(example(p, a), learn_stop=False) for p, a in PAIRS[:2]]
+        anchored = replay.anchored(tokenizer, example(*PAIRS[2]), Markers(), "Ahoy!")
+    assert anchored.anchor is not None and anchored.reference is not None
+    return [*taught, anchored]
+
+
+def _model(model_path: Path) -> Any:
+    import torch
+
+    from kindred.core.hashing import sha256_file
+    from kindred.core.training import base_cache, trainer
+
+    torch.set_num_threads(2)
+    base = base_cache.load_cached(shared_base_cache(), sha256_file(model_path))
+    model = trainer.build_peft(base, TrainConfig(rank=4, targets=("q_proj", "v_proj",
+                                                                  "down_proj")))
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # a trained-looking adapter: B is zero at init
+        for name, param in trainer.lora_parameters(model):
+            if "lora_B" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.02)
+    return model
+
+
+def _losses_and_grads(model: Any, examples: list[Encoded], references: Any
+                      ) -> tuple[Any, dict[str, Any]]:
+    from functools import partial
+
+    from kindred.core.training import trainer
+
+    model.zero_grad(set_to_none=True)
+    rows = list(range(len(examples)))
+    ids, labels = trainer.batch_tensors(examples, rows)
+    anchors, anchored = trainer.anchor_inputs(examples, rows, ids.shape[1])
+    sums, _ = trainer.row_losses(model, ids, labels, anchors,
+                                 partial(references.log_probs, anchored))
+    sums.sum().backward()
+    return sums.detach(), {n: p.grad.clone() for n, p in trainer.lora_parameters(model)}
+
+
+def test_shared_prefix_and_cached_references_give_the_same_losses_and_gradients(
+        model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from kindred.core.training import trainer
+
+    examples = _examples(model_path)
+    model = _model(model_path)
+    ids, labels = trainer.batch_tensors(examples, [0, 1, 2])
+    prefix = trainer.shared_prefix(ids, trainer._first_target(labels[:, 1:] != trainer.IGNORE))
+    assert prefix >= 20  # the system prompt and the opening of the user's turn
+
+    fast, fast_grads = _losses_and_grads(model, examples,
+                                         trainer.References(model, examples, 512))
+    # the reference the old way: the base (adapter off) on the plain answer, row by row, in full
+    ref_ids, start = examples[2].reference  # type: ignore[misc]
+    span = examples[2].anchor[1] - examples[2].anchor[0]  # type: ignore[index]
+    with torch.no_grad(), model.disable_adapter():
+        logits = model(input_ids=torch.tensor([ref_ids])).logits[0, start - 1: start - 1 + span]
+    expected = torch.log_softmax(logits.float(), dim=-1)
+    cached = trainer.References(model, examples, 512).log_probs([2])
+    assert cached.shape == expected.shape
+    torch.testing.assert_close(cached, expected, rtol=1e-4, atol=1e-4)
+
+    monkeypatch.setattr(trainer, "MIN_SHARED", 10**6)  # every row computed in full
+    slow, slow_grads = _losses_and_grads(model, examples,
+                                         trainer.References(model, examples, 512))
+    torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-4)
+    assert float(slow[2]) > 0 and fast_grads.keys() == slow_grads.keys()
+    for name, grad in slow_grads.items():
+        assert float(grad.abs().max()) > 0, name
+        # fp32 rounding only (measured: at most 8e-6 of the gradient's norm)
+        assert float((fast_grads[name] - grad).norm()) <= 1e-4 * float(grad.norm()), name
