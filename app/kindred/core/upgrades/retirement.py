@@ -34,6 +34,8 @@ from kindred.core.learning.feedback import system_prompt
 from kindred.core.progress import Progress as Progress
 from kindred.core.session import Session
 from kindred.core.store import Store, now
+from kindred.core.upgrades import trial
+from kindred.core.upgrades.rollout_state import in_open_rollout
 
 FORMAT = 1
 ANSWER_TOKENS = 160
@@ -237,23 +239,14 @@ def report_for(store: Store, version_id: str) -> Record:
     if (existing := stored_report(store, version.id)) is not None:
         return existing
     content = build_report(store, version.id)
-    if version.status != "retired" or _in_rollout(store, version.id):
+    if version.status != "retired" or in_open_rollout(store, version.id):
         content["final"] = False
         return Record("report", version.id, sha256_bytes(record_bytes(content)), content, now())
     return _save(store, "reports", version.id, content, ledger.REPORTED, {})
 
 
-def _in_rollout(store: Store, version_id: str) -> bool:
-    row = store.db.execute("SELECT 1 FROM rollouts WHERE state IN ('running', 'paused', "
-                           "'held', 'stopped') AND ? IN (from_version, to_version)",
-                           [version_id]).fetchone()
-    return row is not None
-
-
 def build_report(store: Store, version_id: str) -> dict[str, Any]:
     """Everything known about a version's time in use, from the database and the ledger."""
-    from kindred.core.upgrades import trial
-
     version = get_version(store, version_id)
     aid = version.assistant_id
     named = names(store, aid)

@@ -26,8 +26,9 @@ from kindred.core.atomic import db_write
 from kindred.core.consent import ConsentError, Decision
 from kindred.core.errors import KindredError, NotFoundError
 from kindred.core.store import Store, now
+from kindred.core.upgrades import trial
+from kindred.core.upgrades.rollout_state import OPEN_STATES
 
-OPEN_STATES = ("running", "paused", "held", "stopped")
 STATES = (*OPEN_STATES, "finished", "rolled_back")
 DEFAULT_STEPS = 4
 DEFAULT_EVERY_ANSWERS = 10
@@ -264,8 +265,6 @@ def describe_next_step(store: Store, assistant_id: int) -> tuple[str, str, dict[
 
 
 def _trial_evidence(store: Store, a: Version | None, b: Version) -> dict[str, Any]:
-    from kindred.core.upgrades import trial
-
     result = trial.tally(store, b.assistant_id, a.id if a else None, b.id)
     return {"trial": result.to_json()} if result.rounds else {}
 
@@ -420,8 +419,6 @@ def advance_if_due(store: Store, assistant_id: int) -> Rollout | None:
         return None
     if problem := _damage(store, rollout):
         return _stop_for_damage(store, rollout, problem)
-    from kindred.core.upgrades import trial
-
     with db_write(store):
         fresh = current(store, assistant_id)
         if fresh is None or fresh.id != rollout.id or fresh.step != rollout.step \
@@ -496,8 +493,6 @@ def roll_back(store: Store, assistant_id: int, *, via: str) -> Rollout:
     The incoming version is kept archived with status `refused` (it can be phased in again);
     a side-by-side trial of it ends too (its tally is kept).
     """
-    from kindred.core.upgrades import trial
-
     if via not in consent.VIAS:
         raise KindredError(f"Unknown channel '{via}'; use one of {', '.join(consent.VIAS)}.")
     with db_write(store):

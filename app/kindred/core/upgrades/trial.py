@@ -34,6 +34,7 @@ from kindred.core.chat.conversations import Message, get_message
 from kindred.core.chat.engine import AdapterRef, Engine, GenerationStats
 from kindred.core.errors import KindredError, NotFoundError
 from kindred.core.store import Store, now
+from kindred.core.upgrades.rollout_state import open_pair
 
 DEFAULT_PROMPTS = 5
 CHOICES = ("a", "b", "same")
@@ -153,10 +154,8 @@ def get_trial(store: Store, trial_id: int) -> Trial:
 def default_pair(store: Store, assistant_id: int) -> tuple[str | None, str | None]:
     """(A, B) to compare now: the open rollout's pair, else the active version and the newest
     candidate (B None if there is nothing to try)."""
-    from kindred.core.upgrades import rollout
-
-    if (open_rollout := rollout.current(store, assistant_id)) is not None:
-        return open_rollout.from_version, open_rollout.to_version
+    if (pair := open_pair(store, assistant_id)) is not None:
+        return pair
     active = store.db.execute("SELECT active_version FROM assistants WHERE id = ?",
                               [assistant_id]).fetchone()
     row = store.db.execute("SELECT id FROM versions WHERE assistant_id = ? AND status IN "
