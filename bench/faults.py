@@ -52,8 +52,11 @@ SOURCE = {"import": "empty", "upgrade": "old", "rollout_step": "rolling",
 CONSENTED = ("activate", "retire", "delete", "rollout_start", "rollout_step", "rollout_finish")
 ROLLOUT_STEPS = 3
 QUICK_MIGRATION = 2  # distillation and card prompts, and training steps x2: a short trial
-# The quality card measured after archiving is not what is tested here: its small set.
-os.environ.setdefault("KINDRED_QUALITY_SET", str(TESTS / "support" / "quality_tiny.json"))
+# The quality card a training run measures after archiving is not what is tested here: the
+# smallest set (one fact, one style request, no open answer) keeps a move's trial short.
+CARD_SET = {"version": 9002, "about": "fault campaign", "open": [],
+            "facts": [{"q": "What is the capital of France?", "a": ["paris"]}],
+            "style": ["Give me a tip for sleeping better."]}
 BIG = "layers=tuple(range(12)), rank=16"  # a few MB per version: a window worth killing in
 
 WORKER = textwrap.dedent(f"""
@@ -560,25 +563,39 @@ def _after_migration(tally: Tally, home: Path, plan: dict[str, Any], before: dic
 def campaign(trials: int, seed_value: int, ops: tuple[str, ...] = OPS,
              work: Path | None = None) -> dict[str, Any]:
     rng = random.Random(seed_value)
+    saved = os.environ.get("KINDRED_QUALITY_SET")
     with tempfile.TemporaryDirectory(prefix="kfaults-") as tmp:
         root = work or Path(tmp)
-        plan = prepare(root, ops)
-        windows: dict[str, list[tuple[float, float]]] = {}
-        baseline: dict[str, dict[str, Any]] = {}
-        for op in ops:
-            source = root / SOURCE.get(op, "full")
-            probe = root / "trial"  # the trials' own path: a run's plan names its home
-            if probe.exists():
-                shutil.rmtree(probe)
-            _copy_home(source, probe)
-            baseline[op] = _state(root / "empty", op, plan) if op == "upgrade" else \
-                _state(source, op, plan)
-            windows[op] = _run_to_end(probe, op, plan)
+        (root / "card-set.json").write_text(json.dumps(CARD_SET))
+        os.environ["KINDRED_QUALITY_SET"] = str(root / "card-set.json")  # for the processes
+        try:
+            return _campaign(root, trials, seed_value, ops, rng)
+        finally:
+            if saved is None:
+                os.environ.pop("KINDRED_QUALITY_SET", None)
+            else:
+                os.environ["KINDRED_QUALITY_SET"] = saved
+
+
+def _campaign(root: Path, trials: int, seed_value: int, ops: tuple[str, ...],
+              rng: random.Random) -> dict[str, Any]:
+    plan = prepare(root, ops)
+    windows: dict[str, list[tuple[float, float]]] = {}
+    baseline: dict[str, dict[str, Any]] = {}
+    for op in ops:
+        source = root / SOURCE.get(op, "full")
+        probe = root / "trial"  # the trials' own path: a run's plan names its home
+        if probe.exists():
             shutil.rmtree(probe)
-        tally = Tally()
-        for index in range(trials):
-            op = ops[index % len(ops)]
-            trial(tally, root, op, plan, windows[op], rng, baseline)
+        _copy_home(source, probe)
+        baseline[op] = _state(root / "empty", op, plan) if op == "upgrade" else \
+            _state(source, op, plan)
+        windows[op] = _run_to_end(probe, op, plan)
+        shutil.rmtree(probe)
+    tally = Tally()
+    for index in range(trials):
+        op = ops[index % len(ops)]
+        trial(tally, root, op, plan, windows[op], rng, baseline)
     return {"trials": tally.trials, "lost": tally.lost, "corrupt": tally.corrupt,
             "half_done": tally.half_done, "stuck": tally.stuck,
             "completed_before_kill": tally.happened, "by_op": tally.by_op,
