@@ -98,6 +98,18 @@ def pack(folder: Path, archive: Path) -> None:
     tmp.replace(archive)
 
 
+def source_state() -> dict[str, object]:
+    """The commit the bundle is built from, and whether the working tree differed from it
+    (the bundle packs the working tree: a release is built from a clean checkout)."""
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True,
+                              check=False)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    changed = git("status", "--porcelain", "--", *SOURCES)
+    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(changed)}
+
+
 def build(dist_dir: Path, reuse: bool) -> dict[str, object]:
     _, folder, archive, record_path = names(dist_dir)
     stamp = fingerprint()
@@ -117,7 +129,11 @@ def build(dist_dir: Path, reuse: bool) -> dict[str, object]:
     strip_torch(folder)
     add_integration(folder)
     pack(folder, archive)
-    record = {"archive": archive.name, "fingerprint": stamp,
+    state = source_state()
+    if state["dirty"]:
+        print("build.py: the working tree has uncommitted changes to the app; they are packed "
+              "too (build a release from a clean checkout).", file=sys.stderr)
+    record = {"archive": archive.name, "fingerprint": stamp, **state,
               "build_s": round(time.monotonic() - started, 1),
               "pyinstaller_s": round(pyinstaller_s, 1),
               "archive_mb": round(archive.stat().st_size / 1e6, 1),

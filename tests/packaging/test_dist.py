@@ -93,6 +93,10 @@ def test_the_archive_is_one_folder_with_the_app_and_its_installer(built: dict[st
         assert f"{top}/{needed}" in names
     assert any(n.startswith(f"{top}/_internal/llama_cpp/lib/libllama.so") for n in names)
     assert not any("/torch/include/" in n or "/torch/test/" in n for n in names)
+    # The display stack is the person's own (X11/xcb, fonts, GL): never the build host's.
+    host_only = [n for n in names if os.path.basename(n).startswith(
+        ("libX11", "libxcb", "libfontconfig.", "libfreetype.", "libGL.", "libEGL.", "libgtk-"))]
+    assert host_only == []
 
 
 def test_version_and_gui_start_without_python(unpacked: Path, user_home: Path) -> None:
