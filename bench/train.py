@@ -8,9 +8,15 @@ Prints one JSON line (with --json) or a short report:
 - peak_rss_mb: the training process's peak resident memory (wait4 rusage of that process).
 - cached_load_ratio: its base load from the cache / its first load from the GGUF (both as the
   training process reports them in its `loaded` line; the first run starts with an empty cache).
+- time_to_candidate_s: from the plan to a candidate archived with its quality card, for the same
+  24 examples with the app's default settings, base cached, nothing else cached; with the
+  phases it spent its time in (`--no-candidate` skips it).
 Raw figures too, including cpu_time_ratio (the same ratio per CPU-second of each process, which
 is steadier than wall time on a machine shared with other work).
-Targets (issue 4): train_ratio >= 2.0, peak_rss_mb <= 3072, cached_load_ratio <= 0.15.
+KINDRED_BENCH_PRECISION=fp32 measures the app as on a CPU without native bf16 (the naive loop is
+always fp32).
+Targets (issue 4): train_ratio >= 2.0, peak_rss_mb <= 3072, cached_load_ratio <= 0.15;
+(issue 13) train_ratio >= 3.0 in fp32, time_to_candidate_s <= 60.
 """
 
 from __future__ import annotations
@@ -34,7 +40,12 @@ from kindred.core.training import runner
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.run import RunDir
 
-THREADS = max(1, min(os.cpu_count() or 1, 8))
+THREADS = int(os.environ.get("KINDRED_BENCH_THREADS") or max(1, min(os.cpu_count() or 1, 8)))
+"""Both sides' threads (1 gives steadier ratios on a machine busy with other work)."""
+CARD_SET = {"version": 9002, "facts": [{"q": "What is the capital of France?", "a": ["paris"]}],
+            "open": ["Explain how a bicycle works."], "style": ["What should I cook tonight?"]}
+"""The ratio runs measure training steps: their quality card asks three questions, not the
+shipped set (the time_to_candidate_s run measures the real card)."""
 PRECISION = os.environ.get("KINDRED_BENCH_PRECISION", "auto")  # fp32: measure batching alone
 SUBJECTS = ["tea", "bicycles", "rain", "libraries", "gardens", "trains", "owls", "bread",
             "chess", "rivers", "violins", "snow", "maps", "bees", "lighthouses", "clocks",
@@ -63,14 +74,15 @@ def bench_config() -> TrainConfig:
                    precision=PRECISION).validated()
 
 
-def app_run(session: Session) -> dict[str, Any]:
+def app_run(session: Session, card_set: Path) -> dict[str, Any]:
     """One real training run through the runner; figures from its JSON lines and rusage."""
     assistant = session.assistant()
     plan = runner.plan_training(session, assistant, bench_config())
     req = runner.request_training(session.store, plan)
     decision = consent.decide(session.store, req.id, granted=True, via="cli-flag")
     run = runner.start_training(session, plan, decision)
-    proc = subprocess.Popen(runner.training_command(run, decision), env=runner.training_env(),
+    env = {**runner.training_env(), "KINDRED_QUALITY_SET": str(card_set)}
+    proc = subprocess.Popen(runner.training_command(run, decision), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     events = [e for e in (runner.parse_line(line) for line in proc.stdout) if e is not None]
@@ -88,8 +100,60 @@ def app_run(session: Session) -> dict[str, Any]:
             "loaded_rss_mb": loaded.get("rss_mb")}
 
 
+def candidate_run(root: Path, cache_from: Path) -> dict[str, Any]:
+    """time_to_candidate_s: a fresh data home with the base already cached (hard links to the
+    cache the first run built) but nothing else (no replayed answers, no base half of the
+    quality card: someone's first training), the app's default settings, the same 24 examples;
+    wall time from the plan to the `done` line (candidate archived with its quality card), and
+    where it went (the time each phase's first line arrived)."""
+    session = open_session(root / "candidate")
+    assistant = session.assistant()
+    for item in cache_from.iterdir():
+        target = session.home.cache / "bases" / item.name
+        target.mkdir(parents=True, exist_ok=True)
+        for part in item.iterdir():
+            os.link(part, target / part.name)
+    for prompt, answer in examples():
+        feedback.add_example(session.store, assistant.id, prompt, answer)
+    began = time.perf_counter()
+    cfg = replace(TrainConfig(), precision=PRECISION).validated()  # the app's own threads
+    plan = runner.plan_training(session, assistant, cfg)
+    req = runner.request_training(session.store, plan)
+    decision = consent.decide(session.store, req.id, granted=True, via="cli-flag")
+    run = runner.start_training(session, plan, decision)
+    proc = subprocess.Popen(runner.training_command(run, decision), env=runner.training_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    first: dict[str, float] = {"process": time.perf_counter() - began}
+    events = []
+    for line in proc.stdout:
+        event = runner.parse_line(line)
+        if event is not None:
+            events.append(event)
+            first.setdefault(event["event"], time.perf_counter() - began)
+    proc.wait()
+    total = time.perf_counter() - began
+    session.close()
+    if proc.returncode != 0 or "done" not in first:
+        raise SystemExit(f"training failed: {events[-1:]}")
+    metrics = events[-1].get("metrics", {})
+    at = {k: first.get(k, first["process"]) for k in ("start", "loading", "loaded", "step",
+                                                       "archived", "done")}
+    return {"time_to_candidate_s": round(total, 1),
+            "phases_s": {"plan": round(first["process"], 1),
+                         "start_up": round(at["start"] - first["process"], 1),
+                         "replay": round(at["loading"] - at["start"], 1),
+                         "load": round(at["loaded"] - at["loading"], 1),
+                         "first_eval": round(at["step"] - at["loaded"], 1),
+                         "train_eval_save": round(at["archived"] - at["step"], 1),
+                         "quality_card": round(at["done"] - at["archived"], 1)},
+            "steps": metrics.get("steps"), "replayed": metrics.get("replayed"),
+            "train_tokens_per_s": metrics.get("tokens_per_s")}
+
+
 def naive_run(session: Session, run_id: str) -> dict[str, Any]:
-    """The baseline in its own process, on the tokens the app trained on."""
+    """The baseline in its own process, on the tokens the app trained on (the person's items
+    and the replayed base answers; before 2026-12-01 evening the person's items only)."""
     run = RunDir(session.home.runs / run_id)
     proc = subprocess.run([sys.executable, __file__, "--naive", str(run.path)],
                           capture_output=True, text=True, env=runner.training_env(), check=False)
@@ -115,6 +179,9 @@ def naive_main(run_path: Path) -> None:
     model = trainer.build_peft(base, cfg)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
     data = [Encoded.from_json(e) for e in run.tokens()["train"]]
+    replayed = run.path / "replay.json"  # the same mix the app trained on, with a plain loss
+    if replayed.is_file():
+        data += [Encoded.from_json(e) for e in json.loads(replayed.read_text())["replay"]]
     start, cpu_start, tokens = time.perf_counter(), time.process_time(), 0
     for ex in data:
         ids = torch.tensor([ex.ids])
@@ -133,6 +200,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="one JSON line")
     parser.add_argument("--runs", type=int, default=2, help="alternating runs of each")
+    parser.add_argument("--no-candidate", action="store_true",
+                        help="skip the time_to_candidate_s run")
     parser.add_argument("--naive", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive:
@@ -143,9 +212,11 @@ def main() -> int:
         assistant = session.assistant()
         for prompt, answer in examples():
             feedback.add_example(session.store, assistant.id, prompt, answer)
+        card_set = Path(tmp) / "card-set.json"
+        card_set.write_text(json.dumps(CARD_SET))
         apps, naives = [], []
         for _ in range(max(1, args.runs)):
-            apps.append(app_run(session))
+            apps.append(app_run(session, card_set))
             naives.append(naive_run(session, apps[-1]["run"]))
         first = [a for a in apps if not a["cached"]]
         cached = [a for a in apps if a["cached"]]
@@ -172,6 +243,8 @@ def main() -> int:
             "app_precision": apps[-1]["precision"], "app_batch_tokens": bench_config().batch_tokens,
         }
         session.close()
+        if not args.no_candidate:
+            result.update(candidate_run(Path(tmp), Path(tmp) / "home" / "cache" / "bases"))
     if args.json:
         print(json.dumps(result))
     else:
