@@ -66,6 +66,8 @@ WORKER = textwrap.dedent(f"""
     sys.path.insert(0, {str(TESTS)!r})
     from kindred.core.session import open_session
     home, op, plan = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    if op.startswith("rollout") or op == "rollback":  # imported before "ready": the kill
+        from kindred.core.upgrades import rollout     # window is the change itself
     if op == "upgrade":  # killed while an old database is being brought up to date
         print("ready", flush=True)
     session = open_session(home)
@@ -94,14 +96,11 @@ WORKER = textwrap.dedent(f"""
         for i in range(40):
             consent.request(store, "activate", session.assistant().id, "x" * 64, f"ask {{i}}")
     elif op == "rollout_start":
-        from kindred.core.upgrades import rollout
         rollout.start(store, plan[op]["version"], rollout.Plan(steps={ROLLOUT_STEPS}),
                       plan[op]["consent"])
     elif op in ("rollout_step", "rollout_finish"):
-        from kindred.core.upgrades import rollout
         rollout.next_step(store, session.assistant().id, plan[op]["consent"])
     elif op == "rollback":
-        from kindred.core.upgrades import rollout
         rollout.roll_back(store, session.assistant().id, via="cli-prompt")
     elif op == "migrate":  # this process becomes the training process: the kill lands in it
         import os
