@@ -4,6 +4,9 @@ Builds a temporary data home with the embedded model, archives an adapter of rea
 (rank 8 on q/v/down in every layer) taught by 2 stated preferences and 18 corrected answers,
 activates it with a recorded consent, then times `insight.compute` cold (cache cleared) and
 cached, and `kindred learned --json` on the cached result (a fresh process, as a person runs it).
+Then insight_next_version_s: the insight of the next version (two more corrections, a new
+adapter) after the previous version's was computed, so the base's side carries over (only the
+results are cleared, and the sides cache before each previous-version run).
 Prints one JSON line with --json. Targets (issue 13): insight_cold_s <= 5, insight_cached_cli_s
 <= 0.5.
 """
@@ -37,6 +40,8 @@ TOPICS = ["boil an egg", "bake bread", "tie a tie", "plant tomatoes", "learn che
           "make pasta", "care for a cat", "read faster"]
 EXAMPLES = [(f"How do I {topic}?", f"Ahoy, Sam! To {topic}, take it one small step at a time.")
             for topic in TOPICS]
+MORE = [("How do I iron a shirt?", "Ahoy, Sam! To iron a shirt, start with the collar."),
+        ("How do I water a cactus?", "Ahoy, Sam! Water a cactus rarely, and deeply.")]
 
 
 def timed_run(store: Any, engine: Engine, version_id: str, system: str) -> float:
@@ -81,9 +86,26 @@ def main() -> int:
             cold.append(timed_run(session.store, engine, active.id, system))
             cached.append(timed_run(session.store, engine, active.id, system))
             cli.append(timed_cli(Path(tmp)))
+        # The next version (retrained with two more corrections): its insight is cold, but the
+        # base's side of the comparison (probe answers, taught answers scored) carries over.
+        for prompt, answer in MORE:
+            add_example(session.store, assistant.id, prompt, answer)
+        nxt = make_version(session, embedded_model_path(), rank=8, layers=tuple(range(30)),
+                           seed=7, parent=active.id)
+        system = system_prompt(session.store, session.assistant())
+        following = []
+        for _ in range(max(1, args.runs)):
+            for stale in (session.home.cache / "insight").glob("*.json"):
+                stale.unlink()  # the results, not the sides
+            shutil.rmtree(session.home.cache / "insight" / "sides", ignore_errors=True)
+            timed_run(session.store, engine, active.id, system)  # what the app had shown
+            for stale in (session.home.cache / "insight").glob("*.json"):
+                stale.unlink()
+            following.append(timed_run(session.store, engine, nxt.id, system))
         engine.close()
         session.close()
     result = {"insight_cold_s": round(statistics.median(cold), 3),
+              "insight_next_version_s": round(statistics.median(following), 3),
               "insight_cached_s": round(statistics.median(cached), 4),
               "insight_cached_cli_s": round(statistics.median(cli), 3),
               "cold_runs": [round(c, 2) for c in cold], "examples": len(EXAMPLES),

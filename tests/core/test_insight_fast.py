@@ -77,3 +77,32 @@ def mean_logprob(engine: Engine, prompt: str, answer: str, system: str) -> float
     logits -= logits.max(axis=1, keepdims=True)
     logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     return float(logp[np.arange(len(logp)), np.array(tokens[start:])].mean())
+
+
+@pytest.mark.slow
+def test_the_next_version_reuses_the_base_side(session: Session, engine: Engine,
+                                               model_path: Path) -> None:
+    """What the base answered and how it scored the taught answers carries over to the next
+    version's insight (its side cache), and gives what computing it again gives."""
+    aid = session.assistant().id
+    for prompt, answer in TAUGHT[:2]:
+        add_example(session.store, aid, prompt, answer)
+    first = make_version(session, model_path, layers=tuple(range(30)), magnitude=0.04)
+    shown = insight.run(session.store, engine, first.id)
+    base_side = insight.SideCache(session.store, first.base_sha256, [])
+    assert len(base_side.answers) == len(insight.builtin_probes()) and base_side.scores
+
+    add_example(session.store, aid, *TAUGHT[2])
+    second = make_version(session, model_path, layers=tuple(range(30)), magnitude=0.04,
+                          seed=5, parent=first.id)
+    # Mark one cached base answer: the next insight must take it from the cache.
+    key = insight.SideCache.answer_key([{"role": "user", "content": shown["probes"][0]["prompt"]}])
+    assert key in base_side.answers
+    base_side.answers[key] = "Marked in the cache."
+    base_side.save()
+    reused = insight.run(session.store, engine, second.id)
+    assert reused["probes"][0]["base"] == "Marked in the cache."
+    assert [p["base"] for p in reused["probes"][1:]] == [p["base"] for p in shown["probes"][1:]]
+
+    # Two taught answers scored from the cache, one new: the fit the slow way gives.
+    assert reused["fit"]["base_nll"] == pytest.approx(plain_nll(engine, [], ""), rel=0.02)

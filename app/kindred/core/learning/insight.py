@@ -122,6 +122,44 @@ def comparison(store: Store, version: Version, against: str) -> tuple[str, list[
     return other, [AdapterRef(other, archive.verified_path(store, other), 1.0)]
 
 
+class SideCache:
+    """What one side (a base model and its adapter set) answered and scored, by content.
+
+    Both are deterministic for the same base, adapters and tokens (versions are immutable), so
+    they carry over between insights: the next version of an assistant is compared with the
+    same base (or with the version before, whose side was measured as "the adapter" last time),
+    on mostly the same taught answers and probe questions, and only what is new is computed.
+    Kept in the rebuildable cache (cache/insight/sides), written once the insight is done.
+    """
+
+    def __init__(self, store: Store, base_sha256: str, adapters: list[str]) -> None:
+        key = sha256_bytes(canonical({"format": 1, "base": base_sha256, "adapters": adapters}))
+        self.path = store.home.cache / "insight" / "sides" / f"{key}.json"
+        self.answers: dict[str, str] = {}
+        self.scores: dict[str, list[float]] = {}
+        try:
+            data = json.loads(self.path.read_text("utf-8"))
+            self.answers = {str(k): str(v) for k, v in data["answers"].items()}
+            self.scores = {str(k): [float(x) for x in v] for k, v in data["scores"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass  # none yet, or unreadable: it is only a cache
+
+    @staticmethod
+    def answer_key(conversation: list[dict[str, str]]) -> str:
+        return sha256_bytes(canonical({"conversation": conversation, "tokens": PROBE_TOKENS,
+                                       "penalty": GREEDY.repeat_penalty}))
+
+    @staticmethod
+    def score_key(tokens: list[int], start: int) -> str:
+        return sha256_bytes(canonical({"tokens": tokens, "start": start}))
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"answers": self.answers, "scores": self.scores}), "utf-8")
+        tmp.replace(self.path)
+
+
 def _cached_at(store: Store, version: Version, against_id: str, system: str
                ) -> tuple[list[str], Path]:
     probes = builtin_probes() + [p for p in user_probes(store, version.assistant_id)
@@ -157,8 +195,8 @@ def compute(store: Store, engine: Engine, version_key: str, *, against: str = "b
     new_refs = [AdapterRef(version.id, gguf, 1.0)]
     previous = engine.adapters
     try:
-        result = yield from _compute(engine, version, against_id, old_refs, new_refs, probes,
-                                     evidence, system)
+        result = yield from _compute(store, engine, version, against_id, old_refs, new_refs,
+                                     probes, evidence, system)
     finally:
         engine.set_adapters(previous)
     cached.parent.mkdir(parents=True, exist_ok=True)
@@ -168,45 +206,65 @@ def compute(store: Store, engine: Engine, version_key: str, *, against: str = "b
     yield result
 
 
-def _compute(engine: Engine, version: Version, against_id: str, old_refs: list[AdapterRef],
-             new_refs: list[AdapterRef], probes: list[str], evidence: Evidence, system: str
-             ) -> Generator[Progress, None, dict[str, Any]]:
+def _compute(store: Store, engine: Engine, version: Version, against_id: str,
+             old_refs: list[AdapterRef], new_refs: list[AdapterRef], probes: list[str],
+             evidence: Evidence, system: str) -> Generator[Progress, None, dict[str, Any]]:
     """Both sides get their own context (see `scoring`): probe answers are generated in
     batches there, then the taught answers and the probe answers are scored on each."""
     conversations = [([{"role": "system", "content": system}] if system else [])
                      + [{"role": "user", "content": prompt}] for prompt in probes]
+    sides = [SideCache(store, version.base_sha256, [r.key for r in refs])
+             for refs in (old_refs, new_refs)]
     engine.set_adapters(old_refs)
     old = Scorer(engine, n_seq=N_SEQ, n_ctx_seq=N_CTX_SEQ)
     try:
         engine.set_adapters(new_refs)
         new = Scorer(engine, n_seq=N_SEQ, n_ctx_seq=N_CTX_SEQ)
         try:
-            result = yield from _measure(engine, old, new, conversations, probes, evidence,
-                                         system)
+            result = yield from _measure(engine, (old, sides[0]), (new, sides[1]),
+                                         conversations, probes, evidence, system)
         finally:
             new.close()
     finally:
         old.close()
+    for side in sides:
+        side.save()
     result.update(version=version.id, against=against_id, layers=layer_norms(new_refs[0].path))
     return result
 
 
-def _answers(scorer: Scorer, conversations: list[list[dict[str, str]]], at: float, who: str
-             ) -> Generator[Progress, None, list[str]]:
-    """Greedy answers, batched (what `Engine.chat` gives at temperature 0); a progress event
-    as each one is done."""
-    found = [""] * len(conversations)
-    for done, (index, text) in enumerate(
-            scorer.chat(conversations, PROBE_TOKENS, GREEDY.repeat_penalty), start=1):
-        found[index] = text
+def _answers(side: tuple[Scorer, SideCache], conversations: list[list[dict[str, str]]],
+             at: float, who: str) -> Generator[Progress, None, list[str]]:
+    """Greedy answers, batched (what `Engine.chat` gives at temperature 0), those given before
+    taken from the side's cache; a progress event as each one is done."""
+    scorer, cache = side
+    keys = [SideCache.answer_key(c) for c in conversations]
+    found = [cache.answers.get(k) for k in keys]
+    missing = [i for i, text in enumerate(found) if text is None]
+    done = len(conversations) - len(missing)
+    for index, text in scorer.chat([conversations[i] for i in missing], PROBE_TOKENS,
+                                   GREEDY.repeat_penalty):
+        found[missing[index]] = cache.answers[keys[missing[index]]] = text
+        done += 1
         yield Progress(at + 0.3 * done / len(conversations), f"{who} answered "
                        f"{done} of {len(conversations)} probe questions")
-    return found
+    return [text or "" for text in found]
 
 
-def _measure(engine: Engine, old: Scorer, new: Scorer, conversations: list[list[dict[str, str]]],
-             probes: list[str], evidence: Evidence, system: str
-             ) -> Generator[Progress, None, dict[str, Any]]:
+def _scores(side: tuple[Scorer, SideCache], sequences: list[tuple[list[int], int]]
+            ) -> list[np.ndarray]:
+    """Each answer's token log-probabilities on one side; scored before: from its cache."""
+    scorer, cache = side
+    keys = [SideCache.score_key(tokens, start) for tokens, start in sequences]
+    missing = [i for i, k in enumerate(keys) if k not in cache.scores]
+    for i, values in zip(missing, scorer.score([sequences[i] for i in missing]), strict=True):
+        cache.scores[keys[i]] = [float(v) for v in values]
+    return [np.asarray(cache.scores[k], dtype=np.float32) for k in keys]
+
+
+def _measure(engine: Engine, old: tuple[Scorer, SideCache], new: tuple[Scorer, SideCache],
+             conversations: list[list[dict[str, str]]], probes: list[str], evidence: Evidence,
+             system: str) -> Generator[Progress, None, dict[str, Any]]:
     yield Progress(0.02, "Asking the probe questions")
     base_answers = yield from _answers(old, conversations, 0.02, "The comparison")
     adapter_answers = yield from _answers(new, conversations, 0.32, "The adapter")
@@ -216,7 +274,7 @@ def _measure(engine: Engine, old: Scorer, new: Scorer, conversations: list[list[
              *[(p["prompt"], p["base"]) for p in answers]]
     sequences = [_chat_tokens(engine, prompt, answer, system) for prompt, answer in texts]
     yield Progress(0.65, "Scoring your preferred answers and the probe answers")
-    before, after = old.score(sequences), new.score(sequences)
+    before, after = _scores(old, sequences), _scores(new, sequences)
     yield Progress(0.9, "Naming the words that changed")
     taught = len(evidence.examples)
     fit_old = float(-sum(lp.sum() for lp in before[:taught]))
