@@ -15,6 +15,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # (tests of the card itself use the shipped one).
 os.environ.setdefault("KINDRED_QUALITY_SET",
                       str(Path(__file__).parent / "support" / "quality_tiny.json"))
+# Retirement interviews are held for real wherever a version steps down; short answers here.
+os.environ.setdefault("KINDRED_INTERVIEW_TOKENS", "8")
 # A safety net: even a test that forgets its fixture never touches the real data home.
 os.environ["KINDRED_HOME"] = tempfile.mkdtemp(prefix="kindred-test-session-")
 

@@ -16,6 +16,7 @@ Migration (issue 10) builds on `hold_interview(session, version_id)` and `report
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +40,15 @@ from kindred.core.upgrades.rollout_state import in_open_rollout
 
 FORMAT = 1
 ANSWER_TOKENS = 160
+
+
+def answer_tokens() -> int:
+    """How long each interview answer may be: `ANSWER_TOKENS`, or `KINDRED_INTERVIEW_TOKENS`
+    (the test suite holds every interview for real, with short answers)."""
+    try:
+        return max(1, int(os.environ.get("KINDRED_INTERVIEW_TOKENS", ANSWER_TOKENS)))
+    except ValueError:
+        return ANSWER_TOKENS
 IN_USE = ("active", "trial")
 
 
@@ -165,7 +175,7 @@ def hold_interview(session: Session, version_id: str, *, engine: Engine | None =
     model = _model_for(store, version.base_sha256)
     persona = system_prompt(store, assistant)
     if max_tokens is None:
-        max_tokens = min(ANSWER_TOKENS, assistant.sampling.max_tokens)
+        max_tokens = min(answer_tokens(), assistant.sampling.max_tokens)
     sampling = SamplingParams(temperature=0.0, top_p=1.0, top_k=1, repeat_penalty=1.1,
                               max_tokens=max_tokens)
     yield Progress(0.0, f"Interviewing {names(store, version.assistant_id).get(version.id)}")
