@@ -332,7 +332,7 @@ def _remember(tally: Tally, kind: str, what: str, sample: bytes) -> None:
 def campaign(cases: int, seed_value: int, only: tuple[str, ...] = KINDS,
              work: Path | None = None) -> dict[str, Any]:
     """Run about `cases` cases spread over the readers in `only`; returns the figures."""
-    from kindred.cli.teach import _show
+    from kindred.cli.run_follow import _show
     from kindred.core.archive.bundle import import_bundle
     from kindred.core.formats.gguf_info import read_gguf
     from kindred.core.formats.peft_files import read_config, read_safetensors

@@ -15,7 +15,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from kindred.cli.teach import EXIT_REFUSED, _ask, _follow, _watch
+from kindred.cli.run_follow import EXIT_REFUSED, ask, follow_run, watch
 from kindred.core.assistants import Assistant
 from kindred.core.errors import KindredError
 from kindred.core.session import Session, open_session
@@ -84,7 +84,7 @@ def resume_move(session: Session, assistant: Assistant, yes: bool) -> int:
     --resume` comes here too when the unfinished run is a move."""
     going = [r for r in runner.running_runs(session, assistant.id) if r.plan().get("migration")]
     if going:
-        code = _watch(session, going[-1])
+        code = watch(session, going[-1])
         if code == 0:
             _card(session, going[-1])
         return code
@@ -94,12 +94,12 @@ def resume_move(session: Session, assistant: Assistant, yes: bool) -> int:
                            "Nothing was changed.")
     print(f"Resuming {runner.describe_run(run)}.", file=sys.stderr)
     to_base = run.plan()["migration"].get("to_base") or {}
-    decision = _ask(session, runner.request_resume(session.store, run),
+    decision = ask(session, runner.request_resume(session.store, run),
                     f"Resume the move to {to_base.get('name') or 'the new model'}?", yes)
     if not decision.granted:
         print("Nothing was moved; nothing was changed.", file=sys.stderr)
         return EXIT_REFUSED
-    code = _follow(session, run, decision, resume=True)
+    code = follow_run(session, run, decision, resume=True)
     if code == 0:
         _card(session, run)
     return code
@@ -117,13 +117,13 @@ def run_migrate(args: argparse.Namespace) -> int:
         raise KindredError("Say which model to move to: `kindred migrate --to MODEL` (see "
                            "`kindred models list`). Nothing was changed.")
     plan = _plan(session, args)
-    decision = _ask(session, migration.request_migration(session.store, plan),
+    decision = ask(session, migration.request_migration(session.store, plan),
                     f"Move to {plan.to_model.name}?", args.yes)
     if not decision.granted:
         print("Nothing was moved; nothing was changed.", file=sys.stderr)
         return EXIT_REFUSED
     run = migration.start_migration(session, plan, decision)
-    code = _follow(session, run, decision, resume=False)
+    code = follow_run(session, run, decision, resume=False)
     if code == 0:
         _card(session, run)
     return code
