@@ -203,7 +203,11 @@ class TrainingView(QWidget):
                  "It starts its first version on the base model.")
         self.data_label.setText(f"{describe_counts(taught).capitalize()}. {start}")
         if self.run is None:
-            running = runner.running_runs(self.session, self.assistant.id)
+            # A run that has written its end still holds its lock for a moment while its
+            # process exits: following it again then would replay that end as an earlier
+            # attempt's and wait for a process that is leaving (it is done, not running).
+            running = [r for r in runner.running_runs(self.session, self.assistant.id)
+                       if r.state().get("status") not in ("stopped", "done", "failed")]
             if running:
                 self.attach(running[-1])
         resumable = None if self._busy() else runner.resumable_run(self.session,
