@@ -179,8 +179,8 @@ def interview_now(session: Session, version_id: str) -> None:
         print(f"The interview was not held ({why}); it is still due: kindred versions "
               f"interview {version.short}", file=sys.stderr)
         return
-    print(f"Its interview and report: kindred versions interview {version_id[:12]} / "
-          f"kindred versions report {version_id[:12]}")
+    print(f"Its interview and report: kindred versions interview {version.short} / "
+          f"kindred versions report {version.short}")
 
 
 def print_interviews(session: Session, evidence: dict[str, Any]) -> None:

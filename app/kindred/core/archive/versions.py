@@ -86,15 +86,14 @@ def predecessor_interviews(store: Store, version: Version, limit: int = 5
         "SELECT i.version_id, i.sha256 FROM interviews i JOIN versions v ON v.id = i.version_id"
         " WHERE v.assistant_id = ? ORDER BY i.created_at DESC", [aid]).fetchall()}
     current = active_version(store, aid)
-    order: list[str] = [current.id] if current and current.id != version.id else []
-    order += [version.id] if version.id in held else []
+    outgoing = current.id if current and current.id != version.id else None
+    order = [vid for vid in (outgoing, version.id) if vid is not None]
     lineage = {v.id: v for v in list_versions(store, aid)}
     cursor = version.parent
-    while cursor and cursor in lineage and cursor not in order and cursor != version.id:
+    while cursor and cursor in lineage and cursor not in order:
         order.append(cursor)
         cursor = lineage[cursor].parent
     order += [vid for vid in held if vid not in order]
-    outgoing = order[0] if current and order and order[0] == current.id else None
     chosen = [vid for vid in order if vid in held or vid == outgoing][:limit]
     return [{"version": vid, "interview": held.get(vid)} for vid in chosen]
 

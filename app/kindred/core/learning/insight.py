@@ -20,6 +20,7 @@ import numpy as np
 from kindred.core.archive import objects as archive
 from kindred.core.archive.ledger import canonical
 from kindred.core.archive.versions import Version, get_version
+from kindred.core.atomic import write_atomic
 from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
 from kindred.core.errors import KindredError
 from kindred.core.formats.lora_gguf import read_lora_gguf
@@ -154,10 +155,8 @@ class SideCache:
         return sha256_bytes(canonical({"tokens": tokens, "start": start}))
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"answers": self.answers, "scores": self.scores}), "utf-8")
-        tmp.replace(self.path)
+        write_atomic(self.path, json.dumps({"answers": self.answers,
+                                            "scores": self.scores}).encode())
 
 
 def _cached_at(store: Store, version: Version, against_id: str, system: str
@@ -199,10 +198,7 @@ def compute(store: Store, engine: Engine, version_key: str, *, against: str = "b
                                      probes, evidence, system)
     finally:
         engine.set_adapters(previous)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, ensure_ascii=False), "utf-8")
-    tmp.replace(cached)
+    write_atomic(cached, json.dumps(result, ensure_ascii=False).encode("utf-8"))
     yield result
 
 

@@ -40,6 +40,7 @@ from kindred.core.upgrades.rollout_state import in_open_rollout
 
 FORMAT = 1
 ANSWER_TOKENS = 160
+IN_USE = ("active", "trial")
 
 
 def answer_tokens() -> int:
@@ -49,7 +50,6 @@ def answer_tokens() -> int:
         return max(1, int(os.environ.get("KINDRED_INTERVIEW_TOKENS", ANSWER_TOKENS)))
     except ValueError:
         return ANSWER_TOKENS
-IN_USE = ("active", "trial")
 
 
 @dataclass(frozen=True)
