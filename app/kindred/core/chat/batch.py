@@ -6,6 +6,11 @@ matrix-matrix products, so the measurement passes (quality cards, replayed base 
 fraction of asking one prompt after another. Answers are what `Engine.chat` gives with
 temperature 0 (argmax after llama.cpp's repeat penalty over the last 64 tokens), on a second
 context of the engine's own model with the engine's current adapters.
+
+The start every prompt shares (the system prompt and the opening of the user's turn, often
+more than half of a short request) is evaluated once, in the first slot, and shared with the
+others; it stays there for the next wave (and, on a `Scorer`, for the scoring after it), so it
+is evaluated once per context, not once per prompt.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kindred.core.chat.engine import Engine, Message
+from kindred.core.chat.window import common_prefix
 from kindred.core.errors import KindredError
 
 PENALTY_LAST_N = 64
@@ -32,6 +38,19 @@ class _Seq:
     limit: int
     history: list[int]
     out: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A greedy answer, its tokens (end-of-turn not included) and, when asked for, each token's
+    log-probability under the model (before the repeat penalty): the answer scored as it was
+    written, so whoever scores it on the same context need not evaluate it again."""
+
+    index: int
+    text: str
+    tokens: list[int]
+    logprobs: list[float]
 
 
 class BatchGenerator:
@@ -56,6 +75,8 @@ class BatchGenerator:
             raise KindredError("llama.cpp could not make a context for batched answers.")
         self.n_vocab = engine.llm.n_vocab()
         self.batch = llama_cpp.llama_batch_init(512, 0, n_seq)
+        self._kept: list[int] = []
+        """The tokens slot 0 holds from position 0 (see `_share`)."""
         refs = engine.adapters
         if refs:
             handles = [engine._load_adapter(r.path) for r in refs]
@@ -86,6 +107,14 @@ class BatchGenerator:
     def chat(self, conversations: Sequence[Sequence[Message]], max_tokens: Sequence[int] | int,
              repeat_penalty: float = 1.1) -> Iterator[tuple[int, str]]:
         """(index, answer) for each conversation, as they finish (greedy)."""
+        for answer in self.answers(conversations, max_tokens, repeat_penalty):
+            yield answer.index, answer.text
+
+    def answers(self, conversations: Sequence[Sequence[Message]],
+                max_tokens: Sequence[int] | int, repeat_penalty: float = 1.1, *,
+                scored: bool = False) -> Iterator[Answer]:
+        """Each conversation's greedy `Answer`, as they finish; `scored`: with its tokens'
+        log-probabilities."""
         limits = ([max_tokens] * len(conversations) if isinstance(max_tokens, int)
                   else list(max_tokens))
         prompts = [self.engine.tokenize_chat(list(c)) for c in conversations]
@@ -94,25 +123,29 @@ class BatchGenerator:
                          min(limits[i], self.n_ctx_seq // 2), [])
                     for slot, (i, p) in enumerate(
                         enumerate(prompts[start:start + self.n_seq], start))]
-            yield from self._wave(wave, repeat_penalty)
+            yield from self._wave(wave, repeat_penalty, scored)
 
-    def _wave(self, wave: list[_Seq], penalty: float) -> Iterator[tuple[int, str]]:
+    def _wave(self, wave: list[_Seq], penalty: float, scored: bool) -> Iterator[Answer]:
         import llama_cpp
 
         vocab = self.engine.llm._model.vocab
-        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(self.ctx), True)
         outputs = self._prefill(wave)
         while outputs:
             active: list[tuple[_Seq, int]] = []
             for seq, logits in outputs:
-                token = self._pick(logits, seq.history, penalty)
+                if scored:
+                    top = float(logits.max())
+                    logsum = top + float(np.log(np.exp(logits - top).sum()))
+                token = self._pick(logits.copy() if scored else logits, seq.history, penalty)
                 if llama_cpp.llama_vocab_is_eog(vocab, token):
-                    yield seq.index, self._text(seq.out)
+                    yield self._answer(seq)
                     continue
                 seq.out.append(token)
+                if scored:
+                    seq.logprobs.append(float(logits[token]) - logsum)
                 seq.history = ([*seq.history, token])[-PENALTY_LAST_N:]
                 if len(seq.out) >= seq.limit:
-                    yield seq.index, self._text(seq.out)
+                    yield self._answer(seq)
                     continue
                 active.append((seq, token))
             if not active:
@@ -122,9 +155,38 @@ class BatchGenerator:
             self._decode()
             outputs = [(seq, self._logits(j)) for j, (seq, _) in enumerate(active)]
 
+    def _answer(self, seq: _Seq) -> Answer:
+        return Answer(seq.index, self._text(seq.out), list(seq.out), list(seq.logprobs))
+
+    def _share(self, prefix: list[int], slots: int) -> None:
+        """Leave `prefix` (and nothing else) in slots 0..slots-1: what slot 0 already holds of
+        it is kept, the rest evaluated once there, then the cells are shared with the other
+        slots (a unified cache stores them once)."""
+        import llama_cpp
+
+        memory = llama_cpp.llama_get_memory(self.ctx)
+        keep = common_prefix(self._kept, prefix)
+        for slot in range(1, self.n_seq):
+            llama_cpp.llama_memory_seq_rm(memory, slot, -1, -1)
+        llama_cpp.llama_memory_seq_rm(memory, 0, keep, -1)
+        self._kept = list(prefix[:keep])
+        for begin in range(keep, len(prefix), 512):
+            chunk = range(begin, min(begin + 512, len(prefix)))
+            self._fill([(0, prefix[pos], pos) for pos in chunk], [False] * len(chunk))
+            self._decode()
+        self._kept = list(prefix)
+        for slot in range(1, slots):
+            llama_cpp.llama_memory_seq_cp(memory, 0, slot, -1, -1)
+
     def _prefill(self, wave: list[_Seq]) -> list[tuple[_Seq, np.ndarray]]:
-        """Feed every prompt (in chunks of the batch size); each one's next-token logits."""
-        pending = [(seq, token, pos) for seq in wave for pos, token in enumerate(seq.prompt)]
+        """Feed every prompt (their shared start once, the rest in chunks of the batch size);
+        each one's next-token logits."""
+        shared = min(len(seq.prompt) - 1 for seq in wave)
+        for seq in wave[1:]:
+            shared = min(shared, common_prefix(wave[0].prompt, seq.prompt))
+        self._share(wave[0].prompt[:shared], len(wave))
+        pending = [(seq, token, pos) for seq in wave
+                   for pos, token in enumerate(seq.prompt) if pos >= shared]
         first: dict[int, np.ndarray] = {}
         for begin in range(0, len(pending), 512):
             chunk = pending[begin:begin + 512]

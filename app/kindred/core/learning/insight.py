@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -230,17 +230,25 @@ def _compute(store: Store, engine: Engine, version: Version, against_id: str,
 
 
 def _answers(side: tuple[Scorer, SideCache], conversations: list[list[dict[str, str]]],
-             at: float, who: str) -> Generator[Progress, None, list[str]]:
+             at: float, who: str, exchange: Callable[[int, str], tuple[list[int], int]]
+             ) -> Generator[Progress, None, list[str]]:
     """Greedy answers, batched (what `Engine.chat` gives at temperature 0), those given before
-    taken from the side's cache; a progress event as each one is done."""
+    taken from the side's cache; a progress event as each one is done. Each new answer comes
+    with its tokens' log-probabilities on this side: when the answer's text tokenizes back to
+    the same tokens (`exchange` gives the scored sequence), that is its score here, and it is
+    not evaluated again."""
     scorer, cache = side
     keys = [SideCache.answer_key(c) for c in conversations]
     found = [cache.answers.get(k) for k in keys]
     missing = [i for i, text in enumerate(found) if text is None]
     done = len(conversations) - len(missing)
-    for index, text in scorer.chat([conversations[i] for i in missing], PROBE_TOKENS,
-                                   GREEDY.repeat_penalty):
-        found[missing[index]] = cache.answers[keys[missing[index]]] = text
+    for answer in scorer.answers([conversations[i] for i in missing], PROBE_TOKENS,
+                                 GREEDY.repeat_penalty, scored=True):
+        index = missing[answer.index]
+        found[index] = cache.answers[keys[index]] = answer.text
+        tokens, start = exchange(index, answer.text)
+        if start <= N_CTX_SEQ // 2 and tokens[start:] == answer.tokens:
+            cache.scores[SideCache.score_key(tokens, start)] = answer.logprobs
         done += 1
         yield Progress(at + 0.3 * done / len(conversations), f"{who} answered "
                        f"{done} of {len(conversations)} probe questions")
@@ -262,8 +270,11 @@ def _measure(engine: Engine, old: tuple[Scorer, SideCache], new: tuple[Scorer, S
              conversations: list[list[dict[str, str]]], probes: list[str], evidence: Evidence,
              system: str) -> Generator[Progress, None, dict[str, Any]]:
     yield Progress(0.02, "Asking the probe questions")
-    base_answers = yield from _answers(old, conversations, 0.02, "The comparison")
-    adapter_answers = yield from _answers(new, conversations, 0.32, "The adapter")
+    def exchange(index: int, answer: str) -> tuple[list[int], int]:
+        return _chat_tokens(engine, probes[index], answer, system)
+
+    base_answers = yield from _answers(old, conversations, 0.02, "The comparison", exchange)
+    adapter_answers = yield from _answers(new, conversations, 0.32, "The adapter", exchange)
     answers = [{"prompt": p, "base": b, "adapter": a}
                for p, b, a in zip(probes, base_answers, adapter_answers, strict=True)]
     texts = [*evidence.examples, *[(p["prompt"], p["adapter"]) for p in answers],

@@ -4,8 +4,10 @@ Insight used to ask llama.cpp for all 49,152 logits at every position of one seq
 and to clear the cache (system prompt included) at every adapter switch. Here each adapter set
 gets its own context on the engine's model (the adapters never change on it, so nothing is
 evaluated twice), several sequences share each decode, their common start (the system prompt)
-is evaluated once and copied to the others, and logits are requested only where an answer token
-is predicted; of each row only that token's log-probability is kept.
+is evaluated once per context and shared with the others (see `BatchGenerator._share`), and
+logits are requested only where an answer token is predicted; of each row only that token's
+log-probability is kept. An answer generated on the same context was scored as it was written
+(`BatchGenerator.answers(scored=True)`) and is not evaluated again.
 """
 
 from __future__ import annotations
@@ -33,16 +35,10 @@ class Scorer(BatchGenerator):
         return out
 
     def _score_wave(self, wave: list[tuple[list[int], int]]) -> list[np.ndarray]:
-        import llama_cpp
-
-        memory = llama_cpp.llama_get_memory(self.ctx)
-        llama_cpp.llama_memory_clear(memory, True)
         shared = min(len(t) for t, _ in wave)
         for tokens, start in wave:
             shared = min(shared, common_prefix(wave[0][0], tokens), max(start - 1, 0))
-        self._feed([(0, wave[0][0][pos], pos, -1) for pos in range(shared)])
-        for slot in range(1, len(wave)):
-            llama_cpp.llama_memory_seq_cp(memory, 0, slot, -1, -1)
+        self._share(wave[0][0][:shared], len(wave))
         pending = [(slot, tokens[pos], pos,
                     tokens[pos + 1] if start - 1 <= pos < len(tokens) - 1 else -1)
                    for slot, (tokens, start) in enumerate(wave)
@@ -67,10 +63,14 @@ class Scorer(BatchGenerator):
             if not wanted:
                 continue
             ptr = llama_cpp.llama_get_logits(self.ctx)
+            # llama.cpp's own output buffer, overwritten by the next decode: worked in place
+            # (no copies of a rows x 49,152 matrix)
             logits = np.ctypeslib.as_array(ptr, shape=(len(wanted), self.n_vocab))
-            top = logits.max(axis=1)
-            logsum = top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
             targets = np.array([t for _, t in wanted])
-            values = logits[np.arange(len(wanted)), targets] - logsum
+            top = logits.max(axis=1)
+            values = logits[np.arange(len(wanted)), targets] - top
+            np.subtract(logits, top[:, None], out=logits)
+            np.exp(logits, out=logits)
+            values -= np.log(logits.sum(axis=1))
             found += [(slot, float(v)) for (slot, _), v in zip(wanted, values, strict=True)]
         return found
