@@ -1,9 +1,13 @@
 """A fixed-seed subset of bench/faults.py: one SIGKILL at a random point of each writing
 operation (archive, activate, retire, delete, bundle import, adapter import, ledger appends, the
-schema upgrade, the rollout's start, next step, last step and roll back, and a move to another
-base in the training process); after each, the home verifies, nothing was lost, the operation
-happened fully or not at all, what did not happen can be done again, and a killed move resumes
-to its end."""
+schema upgrade, the rollout's start, next step, last step and roll back); after each, the home
+verifies, nothing was lost, the operation happened fully or not at all, and what did not happen
+can be done again.
+
+The campaign's thirteenth operation, a move to another base killed in the training process, is
+left to the benchmark (`bench/faults.py`, every operation) and to test_migration's killed move
+that resumes: here it cost more than all the others together (a training process on a second
+base, run to its end once to time it, then killed and resumed)."""
 
 from __future__ import annotations
 
@@ -23,8 +27,9 @@ def test_one_kill_in_each_writing_operation_loses_and_breaks_nothing(tmp_path: P
     faults = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = faults
     spec.loader.exec_module(faults)
-    result = faults.campaign(len(faults.OPS), seed_value=1201, work=tmp_path)
-    assert result["trials"] == len(faults.OPS)
-    assert set(result["by_op"]) == set(faults.OPS)
+    ops = tuple(op for op in faults.OPS if op != "migrate")
+    result = faults.campaign(len(ops), seed_value=1201, ops=ops, work=tmp_path)
+    assert result["trials"] == len(ops)
+    assert set(result["by_op"]) == set(ops)
     for key in ("lost", "corrupt", "half_done", "stuck"):
         assert result[key] == 0, result["problems"]
