@@ -86,12 +86,6 @@ class BatchGenerator:
                 self.close()
                 raise KindredError("llama.cpp refused the adapter set for batched answers.")
 
-    def set_threads(self, threads: int) -> None:
-        """Threads for this context's decodes (two contexts working at once share the cores)."""
-        import llama_cpp
-
-        llama_cpp.llama_set_n_threads(self.ctx, threads, threads)
-
     def close(self) -> None:
         import llama_cpp
 

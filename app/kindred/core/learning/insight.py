@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
-from queue import Empty, SimpleQueue
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -233,19 +230,18 @@ def _compute(store: Store, engine: Engine, version: Version, against_id: str,
 
 
 def _answers(side: tuple[Scorer, SideCache], conversations: list[list[dict[str, str]]],
-             exchange: Callable[[int, str], tuple[list[int], int]],
-             told: Callable[[], None]) -> list[str]:
+             at: float, who: str, exchange: Callable[[int, str], tuple[list[int], int]]
+             ) -> Generator[Progress, None, list[str]]:
     """Greedy answers, batched (what `Engine.chat` gives at temperature 0), those given before
-    taken from the side's cache; `told()` as each one is done. Each new answer comes with its
-    tokens' log-probabilities on this side: when the answer's text tokenizes back to the same
-    tokens (`exchange` gives the scored sequence), that is its score here, and it is not
-    evaluated again."""
+    taken from the side's cache; a progress event as each one is done. Each new answer comes
+    with its tokens' log-probabilities on this side: when the answer's text tokenizes back to
+    the same tokens (`exchange` gives the scored sequence), that is its score here, and it is
+    not evaluated again."""
     scorer, cache = side
     keys = [SideCache.answer_key(c) for c in conversations]
     found = [cache.answers.get(k) for k in keys]
     missing = [i for i, text in enumerate(found) if text is None]
-    for _ in range(len(conversations) - len(missing)):
-        told()
+    done = len(conversations) - len(missing)
     for answer in scorer.answers([conversations[i] for i in missing], PROBE_TOKENS,
                                  GREEDY.repeat_penalty, scored=True):
         index = missing[answer.index]
@@ -253,7 +249,9 @@ def _answers(side: tuple[Scorer, SideCache], conversations: list[list[dict[str, 
         tokens, start = exchange(index, answer.text)
         if start <= N_CTX_SEQ // 2 and tokens[start:] == answer.tokens:
             cache.scores[SideCache.score_key(tokens, start)] = answer.logprobs
-        told()
+        done += 1
+        yield Progress(at + 0.3 * done / len(conversations), f"{who} answered "
+                       f"{done} of {len(conversations)} probe questions")
     return [text or "" for text in found]
 
 
@@ -268,27 +266,6 @@ def _scores(side: tuple[Scorer, SideCache], sequences: list[tuple[list[int], int
     return [np.asarray(cache.scores[k], dtype=np.float32) for k in keys]
 
 
-T = TypeVar("T")
-
-
-def _side_by_side(old: Callable[[], T], new: Callable[[], T], events: SimpleQueue[Progress],
-                  ) -> Generator[Progress, None, tuple[T, T]]:
-    """Run both sides' work at once, each on its own context with half the threads (two
-    small decodes side by side keep the cores busier than one after the other), passing on
-    the progress events they put in `events` as they come."""
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="insight") as pool:
-        futures = [pool.submit(old), pool.submit(new)]
-        while not all(f.done() for f in futures):
-            try:
-                event = events.get(timeout=0.05)
-            except Empty:
-                continue
-            yield event
-        while not events.empty():
-            yield events.get()
-        return futures[0].result(), futures[1].result()
-
-
 def _measure(engine: Engine, old: tuple[Scorer, SideCache], new: tuple[Scorer, SideCache],
              conversations: list[list[dict[str, str]]], probes: list[str], evidence: Evidence,
              system: str) -> Generator[Progress, None, dict[str, Any]]:
@@ -297,31 +274,15 @@ def _measure(engine: Engine, old: tuple[Scorer, SideCache], new: tuple[Scorer, S
     def exchange(index: int, answer: str) -> tuple[list[int], int]:
         return _chat_tokens(engine, probes[index], answer, system)
 
-    events: SimpleQueue[Progress] = SimpleQueue()
-    done = [0]
-    lock = threading.Lock()
-
-    def told() -> None:
-        with lock:
-            done[0] += 1
-            events.put(Progress(0.02 + 0.6 * done[0] / (2 * len(conversations)),
-                                f"{done[0]} of {2 * len(conversations)} probe answers given "
-                                "(the comparison and the adapter)"))
-
-    threads = max(1, int(getattr(engine.llm, "n_threads", 2)) // 2)
-    for scorer, _ in (old, new):
-        scorer.set_threads(threads)
-    base_answers, adapter_answers = yield from _side_by_side(
-        lambda: _answers(old, conversations, exchange, told),
-        lambda: _answers(new, conversations, exchange, told), events)
+    base_answers = yield from _answers(old, conversations, 0.02, "The comparison", exchange)
+    adapter_answers = yield from _answers(new, conversations, 0.32, "The adapter", exchange)
     answers = [{"prompt": p, "base": b, "adapter": a}
                for p, b, a in zip(probes, base_answers, adapter_answers, strict=True)]
     texts = [*evidence.examples, *[(p["prompt"], p["adapter"]) for p in answers],
              *[(p["prompt"], p["base"]) for p in answers]]
     sequences = [_chat_tokens(engine, prompt, answer, system) for prompt, answer in texts]
     yield Progress(0.65, "Scoring your preferred answers and the probe answers")
-    before, after = yield from _side_by_side(lambda: _scores(old, sequences),
-                                             lambda: _scores(new, sequences), events)
+    before, after = _scores(old, sequences), _scores(new, sequences)
     yield Progress(0.9, "Naming the words that changed")
     taught = len(evidence.examples)
     fit_old = float(-sum(lp.sum() for lp in before[:taught]))
