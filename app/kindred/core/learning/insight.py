@@ -36,7 +36,8 @@ FORMAT = 3  # 2: fit told as a likelihood factor; 3: whole words favoured/avoide
 PROBE_TOKENS = 64
 TOP_TOKENS = 12
 USER_PROBES = 3
-N_SEQ, N_CTX_SEQ = 8, 768  # sequences per decode, tokens per sequence (prompt + answer)
+N_SEQ, N_CTX_SEQ = 9, 768  # sequences per decode (the 6 built-in probes and 3 of the person's:
+# one wave of answers), tokens per sequence (prompt + answer)
 GREEDY = SamplingParams(temperature=0.0, top_k=1, repeat_penalty=1.1, max_tokens=PROBE_TOKENS)
 
 
