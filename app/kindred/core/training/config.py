@@ -1,9 +1,16 @@
 """Training settings: LoRA shape, optimisation, batching. Plain data, no torch.
 
 The defaults suit 1 to 500 short personal examples on a CPU with no knob to turn: rank 8 on
-every linear layer of the attention and MLP blocks, three passes over the person's items plus
-the replayed base answers (see `replay`), stopping early once the items are learned, and at
-least `min_steps` optimiser steps so a single taught item still teaches something.
+every linear layer of the attention and MLP blocks of the upper two thirds of the decoder layers,
+three passes over the person's items plus the replayed base answers (see `replay`), stopping
+early once the items are learned, and at least `min_steps` optimiser steps so a single taught
+item still teaches something.
+
+Which layers are adapted is part of the adapter's shape: `layers` lists them (peft's
+`layers_to_transform`, written into adapter_config.json), None meaning every layer, as in every
+version archived before 2026-12-02. A new adapter gets the top `top_layers` share of the base's
+layers (`for_depth`, when the base's depth is known); a child keeps its parent's layers
+(`with_lora_of`), so a child of an all-layer parent stays an all-layer adapter.
 """
 
 from __future__ import annotations
@@ -43,6 +50,15 @@ class TrainConfig:
     precision: str = "auto"
     """Compute precision of the frozen base: `auto` (bf16 where the CPU has native bf16),
     `bf16` or `fp32`. The adapter and optimizer are always fp32."""
+    top_layers: float = 0.67
+    """The share of the decoder's layers a new adapter adapts, counted from the output end: the
+    frozen layers below run once per example, without gradients, and their outputs are kept
+    (see `trainer.Frozen`). 1.0: every layer. 0.67 (SmolLM2: layers 9-29 of 30) kept the
+    learning bench's figures of all layers; the top half trained faster but halved the length
+    of open answers in the greeting scenario (bench/learning.py, 2026-12-01)."""
+    layers: tuple[int, ...] | None = None
+    """The adapted layers (0 = nearest the input), sorted; None: every layer. Set by `for_depth`
+    from `top_layers`, or from the parent adapter by `with_lora_of`."""
 
     def validated(self) -> TrainConfig:
         checks = [
@@ -61,6 +77,10 @@ class TrainConfig:
             (0 <= self.holdout_fraction < 0.5, "holdout_fraction must be in [0, 0.5)"),
             (1 <= self.threads <= 256, "threads must be at least 1"),
             (self.precision in ("auto", "bf16", "fp32"), "precision must be auto, bf16 or fp32"),
+            (0 < self.top_layers <= 1, "top_layers must be in (0, 1]"),
+            (self.layers is None or (bool(self.layers) and list(self.layers)
+                                     == sorted(set(self.layers)) and self.layers[0] >= 0),
+             "layers must be distinct layer numbers, sorted"),
         ]
         for ok, message in checks:
             if not ok:
@@ -84,6 +104,7 @@ class TrainConfig:
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["targets"] = list(self.targets)
+        out["layers"] = None if self.layers is None else list(self.layers)
         return out
 
     @classmethod
@@ -91,12 +112,38 @@ class TrainConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         if "targets" in known:
             known["targets"] = tuple(known["targets"])
+        if known.get("layers") is not None:
+            known["layers"] = tuple(int(i) for i in known["layers"])
+        if "top_layers" not in known:  # written before layer subsets: every layer was adapted
+            known["top_layers"] = 1.0
         return cls(**known).validated()
 
+    def for_depth(self, n_layers: int) -> TrainConfig:
+        """The layers to adapt on a base of `n_layers` decoder layers: the given ones (checked
+        to exist), else the top `top_layers` share of them (None when that is all of them)."""
+        if self.layers is not None:
+            if self.layers[-1] >= n_layers:
+                raise KindredError(f"The adapter adapts layer {self.layers[-1]}, but this model "
+                                   f"has {n_layers} layers. Nothing was changed.")
+            return self
+        count = max(1, min(n_layers, math.ceil(n_layers * self.top_layers - 1e-9)))
+        if count >= n_layers:
+            return self
+        return replace(self, layers=tuple(range(n_layers - count, n_layers))).validated()
+
+    def lowest_layer(self) -> int:
+        """The first adapted layer: those below it never change."""
+        return 0 if self.layers is None else self.layers[0]
+
     def with_lora_of(self, peft_config: dict[str, Any]) -> TrainConfig:
-        """Continuing a parent adapter keeps its LoRA shape (rank, alpha, target modules)."""
+        """Continuing a parent adapter keeps its LoRA shape (rank, alpha, target modules, and
+        layers: a parent without `layers_to_transform` adapts every layer, so its child does)."""
         targets = peft_config.get("target_modules") or list(self.targets)
         if isinstance(targets, str):
             targets = [targets]
+        raw = peft_config.get("layers_to_transform")
+        layers: list[int] = [int(raw)] if isinstance(raw, int) else [int(i) for i in raw or []]
         return replace(self, rank=int(peft_config["r"]), alpha=float(peft_config["lora_alpha"]),
-                       targets=tuple(t for t in ALL_TARGETS if t in set(targets))).validated()
+                       targets=tuple(t for t in ALL_TARGETS if t in set(targets)),
+                       layers=None if not layers else tuple(sorted({int(i) for i in layers})),
+                       top_layers=self.top_layers if layers else 1.0).validated()

@@ -109,9 +109,12 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
     emit({"event": "precision", "precision": precision})
     parent = archive.peft_folder(store, plan["parent"]) if plan.get("parent") else None
     model = trainer.build_peft(base, cfg, parent)
+    # the frozen layers' outputs, computed once for the whole run (the same way on a resume)
+    frozen = trainer.Frozen.for_model(model)
+    frozen.prepare([e.ids for e in train_set], cfg.batch_tokens)
     if checkpoint is None:
-        start = {"train_loss_start": trainer.evaluate(model, train_set[:taught]),
-                 "heldout_loss_start": trainer.evaluate(model, held_out)}
+        start = {"train_loss_start": trainer.evaluate(model, train_set[:taught], frozen=frozen),
+                 "heldout_loss_start": trainer.evaluate(model, held_out, frozen=frozen)}
         run.write_state(start_metrics=start)
     else:
         start = dict(run.state().get("start_metrics") or {})
@@ -119,13 +122,13 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
           "heldout_loss": start.get("heldout_loss_start")})
     outcome = trainer.train(run, model, train_set, cfg, emit, stop,
                             resume_from=checkpoint[1] if checkpoint else None,
-                            taught=taught)
+                            taught=taught, frozen=frozen)
     if not outcome.finished:
         last = run.last_checkpoint()
         _stopped(run, emit, outcome.step, last[1] if last else None, outcome.total_steps)
         return None
-    end = {"train_loss": trainer.evaluate(model, train_set[:taught]),
-           "heldout_loss": trainer.evaluate(model, held_out)}
+    end = {"train_loss": trainer.evaluate(model, train_set[:taught], frozen=frozen),
+           "heldout_loss": trainer.evaluate(model, held_out, frozen=frozen)}
     emit({"event": "eval", "when": "end", **end, "rss_mb": peak_rss_mb()})
     metrics = {**start, **end, "precision": precision,
                "steps": outcome.step, "planned_steps": outcome.total_steps,

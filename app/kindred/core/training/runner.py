@@ -171,6 +171,10 @@ def plan_training(session: Session, assistant: Assistant, config: TrainConfig | 
     parent, parent_config = _parent_for(store, assistant, model)
     if parent_config is not None:
         cfg = cfg.with_lora_of(parent_config)
+    info = read_gguf(model.path)
+    depth = info.arch_int("block_count")
+    if depth:  # which layers a new adapter adapts, named in the consent's evidence
+        cfg = cfg.for_depth(depth)
     if dataset is None:
         dataset = build_dataset(store, assistant, model.sha256)
     if not dataset.examples:
@@ -202,7 +206,7 @@ def plan_training(session: Session, assistant: Assistant, config: TrainConfig | 
     from kindred.core.training.base_cache import is_cached
 
     cached = is_cached(session.home.cache, model.sha256)
-    seconds = estimate.seconds(read_gguf(model.path), steps, [len(e) for e in encoded],
+    seconds = estimate.seconds(info, steps, [len(e) for e in encoded],
                                [len(e) for e in train] + [typical] * mix["replay"],
                                cached=cached) + estimate.replay_seconds(mix["replay"])
     run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"

@@ -8,9 +8,12 @@ an fp32 adapter and optimizer (mixed precision), another ~1.4x; no dropout. The 
 row of a batch shares (system prompt, start of the user's turn: about 40 of a short taught
 example's 70 tokens) is computed once per batch, and the KL anchor's base distributions once per
 run: a taught batch costs 38% less CPU, a replayed one 20% (fp32, 1 thread), same numbers.
-Every LoRA target is adapted in every layer, so the backward pass goes down to the first layer
-and no frozen layer's output can be kept across passes; the floating-point work per trained
-token is then about 2/3 of the naive loop's, which bounds the gain in fp32.
+A new adapter adapts only the upper layers (`TrainConfig.top_layers`; a child keeps its
+parent's layers, and every version before 2026-12-02 adapts all of them): the layers below
+never change, so their output per example is computed once per run without gradients and kept
+(`Frozen`), every later pass starts at the lowest adapted layer, and the backward pass stops
+there. The output layer runs once per position, on the rows its loss needs (cross-entropy or
+the KL anchor), never on both.
 
 Everything that decides the result (LoRA init, batch order, learning-rate schedule) is a function
 of the seed and the step, and checkpoints hold the exact adapter and optimizer state (safetensors,
@@ -19,12 +22,13 @@ never pickle), so a resumed run ends with the same weights as an uninterrupted o
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,8 +54,10 @@ def build_peft(base: Any, cfg: TrainConfig, parent_folder: Path | None = None) -
     from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
 
     torch.manual_seed(cfg.seed)
+    cfg = cfg.for_depth(int(base.config.num_hidden_layers))
     lora = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha,  # type: ignore[arg-type]
                       target_modules=list(cfg.targets),
+                      layers_to_transform=None if cfg.layers is None else list(cfg.layers),
                       lora_dropout=0.0, bias="none", task_type="CAUSAL_LM")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # peft calls transformers' deprecated names
@@ -130,19 +136,157 @@ def shared_prefix(ids: torch.Tensor, need_from: int) -> int:
     return prefix if prefix >= MIN_SHARED else 0
 
 
-def hidden_states(inner: Any, ids: torch.Tensor, prefix: int = 0) -> torch.Tensor:
+@dataclass(frozen=True)
+class Below:
+    """What the frozen layers below `first` output for each row of a batch (right-padded):
+    the upper layers start from it instead of from the tokens."""
+
+    first: int
+    hidden: torch.Tensor
+
+
+class _Skipped(torch.nn.Module):
+    """Stands in for a decoder layer that is not run: passes the hidden states through, and
+    keeps the layer's slot of a KV cache as long as the sequence (one number per position), so the
+    model's own position and mask logic, which reads the first layers' cache, stays right."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+    def forward(self, hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        cache = kwargs.get("cache", kwargs.get("past_key_values"))
+        if cache is not None:
+            rows, length = hidden_states.shape[:2]
+            empty = hidden_states.new_zeros((rows, 1, length, 1))
+            cache.update(empty, empty, self.index)
+        return hidden_states
+
+
+@contextlib.contextmanager
+def _running(decoder: Any, keep: range, *, norm: bool = True) -> Iterator[None]:
+    """Run only the decoder layers in `keep` (the others pass their input through), and the
+    final norm only if `norm`. The model's own forward runs, so masks, rotary positions and
+    per-layer attention types stay its own."""
+    layers = decoder.layers
+    saved, saved_norm = list(layers), decoder.norm
+    try:
+        for index in range(len(layers)):
+            if index not in keep:
+                layers[index] = _Skipped(index)
+        if not norm:
+            decoder.norm = torch.nn.Identity()
+        yield
+    finally:
+        for index, layer in enumerate(saved):
+            layers[index] = layer
+        decoder.norm = saved_norm
+
+
+def hidden_states(inner: Any, ids: torch.Tensor, prefix: int = 0, below: Below | None = None
+                  ) -> torch.Tensor:
     """The decoder's last hidden states for the positions from `prefix` on; the first `prefix`
-    tokens (the same in every row) run once, as a cache the rows continue from."""
+    tokens (the same in every row) run once, as a cache the rows continue from. With `below`,
+    only the layers from `below.first` up run, starting from the frozen layers' outputs."""
     decoder = inner.get_decoder()
+    if below is None:
+        return _forward(decoder, inner.config, "input_ids", ids, prefix)
+    with _running(decoder, range(below.first, len(decoder.layers))):
+        return _forward(decoder, inner.config, "inputs_embeds", below.hidden, prefix)
+
+
+def _forward(decoder: Any, config: Any, name: str, value: torch.Tensor, prefix: int, *,
+             whole: bool = False) -> torch.Tensor:
+    """The decoder on `value` (ids or input vectors, by `name`): outputs from `prefix` on, or
+    at every position if `whole`; a shared prefix runs once for all rows."""
     if prefix <= 0:
-        return decoder(input_ids=ids, use_cache=False).last_hidden_state  # type: ignore[no-any-return]
+        return decoder(**{name: value}, use_cache=False).last_hidden_state  # type: ignore[no-any-return]
     from transformers import DynamicCache
 
-    cache = DynamicCache(config=inner.config)
-    decoder(input_ids=ids[:1, :prefix], cache=cache, use_cache=True)
-    cache.batch_repeat_interleave(ids.shape[0])
-    return decoder(input_ids=ids[:, prefix:], cache=cache,  # type: ignore[no-any-return]
-                   use_cache=True).last_hidden_state
+    cache = DynamicCache(config=config)
+    head = decoder(**{name: value[:1, :prefix]}, cache=cache, use_cache=True).last_hidden_state
+    cache.batch_repeat_interleave(value.shape[0])
+    tail = decoder(**{name: value[:, prefix:]}, cache=cache, use_cache=True).last_hidden_state
+    if whole:
+        return torch.cat([head.expand(value.shape[0], -1, -1), tail], dim=1)
+    return tail  # type: ignore[no-any-return]
+
+
+FROZEN_BUDGET = 512 * 1024 * 1024
+"""Bytes of frozen-layer outputs kept per run (SmolLM2, fp32: about 230,000 tokens); past it,
+the rest are computed again when needed (still without gradients)."""
+
+
+class Frozen:
+    """The outputs of the layers below the lowest adapted one, kept per token sequence.
+
+    Those layers have no adapter, so what they output for an example never changes during a
+    run: it is computed once (no gradients, shared prefix once per batch) and every later pass
+    over the example (each epoch, the evaluations, the KL anchor's references, which run the
+    base with the adapter off) starts at the first adapted layer; the backward pass stops there
+    too. `prepare` computes the training set's outputs in a fixed grouping before the first
+    step, so a resumed run starts from exactly the same numbers."""
+
+    def __init__(self, model: Any, first: int, budget: int = FROZEN_BUDGET) -> None:
+        self.model = model
+        self.first = first
+        self.budget = budget
+        self._kept: dict[tuple[int, ...], torch.Tensor] = {}
+        self._bytes = 0
+
+    @classmethod
+    def for_model(cls, model: Any) -> Frozen:
+        """For a peft model: from its adapter's lowest layer (0, nothing frozen, without one)."""
+        config = getattr(model, "peft_config", {}).get("default")
+        layers = getattr(config, "layers_to_transform", None)
+        if isinstance(layers, int):
+            layers = [layers]
+        return cls(model, min(layers) if layers else 0)
+
+    def prepare(self, sequences: Sequence[Sequence[int]], batch_tokens: int) -> None:
+        """Compute (and keep) the outputs of `sequences` in length-grouped batches."""
+        from kindred.core.training.data import epoch_batches
+
+        if self.first <= 0:
+            return
+        todo = list({tuple(s): None for s in sequences if tuple(s) not in self._kept})
+        for batch in epoch_batches([len(s) for s in todo], batch_tokens, 0, 0):
+            self._compute([todo[b] for b in batch])
+
+    def below(self, sequences: Sequence[Sequence[int]], width: int) -> Below | None:
+        """The frozen outputs of a batch's rows (right-padded with zeros to `width`), or None
+        when no layer is frozen."""
+        if self.first <= 0:
+            return None
+        keys = [tuple(s) for s in sequences]
+        fresh = self._compute([k for k in dict.fromkeys(keys) if k not in self._kept])
+        rows = [self._kept[k] if k in self._kept else fresh[k] for k in keys]
+        out = rows[0].new_zeros((len(rows), width, rows[0].shape[-1]))
+        for row, value in enumerate(rows):
+            out[row, : value.shape[0]] = value
+        return Below(self.first, out)
+
+    def _compute(self, keys: Sequence[tuple[int, ...]]) -> dict[tuple[int, ...], torch.Tensor]:
+        if not keys:
+            return {}
+        width = max(len(k) for k in keys)
+        ids = torch.zeros((len(keys), width), dtype=torch.long)
+        for row, key in enumerate(keys):
+            ids[row, : len(key)] = torch.tensor(key)
+        prefix = shared_prefix(ids, width - 1)
+        inner = _inner(self.model)
+        decoder = inner.get_decoder()
+        with torch.no_grad(), _compute(self.model), _running(decoder, range(self.first),
+                                                              norm=False):
+            rest = _forward(decoder, inner.config, "input_ids", ids, prefix, whole=True)
+        out: dict[tuple[int, ...], torch.Tensor] = {}
+        for row, key in enumerate(keys):
+            value = rest[row, : len(key)].clone()
+            out[key] = value
+            if self._bytes + value.nbytes <= self.budget:
+                self._kept[key] = value
+                self._bytes += value.nbytes
+        return out
 
 
 def _first_target(mask: torch.Tensor) -> int:
@@ -157,26 +301,34 @@ BaseLogp = Callable[[], torch.Tensor]
 
 
 def row_losses(model: Any, ids: torch.Tensor, labels: torch.Tensor,
-               anchors: torch.Tensor | None = None, base_logp: BaseLogp | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+               anchors: torch.Tensor | None = None, base_logp: BaseLogp | None = None,
+               below: Below | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row: summed next-token loss over its answer tokens, and how many there are. The
     output layer runs only on answer positions, and a prefix every row shares is computed once.
     Where `anchors` (a bool per target position) is set, the loss is the KL divergence from the
     base model's next-token distribution there (`base_logp`, see `References`) instead of the
-    cross-entropy to one token."""
+    cross-entropy to one token. With `below` (see `Frozen`), only the adapted layers run."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     targets = labels[:, 1:]
     mask = targets != IGNORE
     prefix = shared_prefix(ids, _first_target(mask))
+    wanted = targets[mask]
+    kl_at = anchors[mask] if anchors is not None and base_logp is not None else None
+    if kl_at is not None and not bool(kl_at.any()):
+        kl_at = None
+    plain = None if kl_at is None else ~kl_at
     with _compute(model):
-        hidden = hidden_states(inner, ids, prefix)
-        logits = inner.get_output_embeddings()(hidden[:, :-1][mask[:, prefix:]]).float()
-    each = F.cross_entropy(logits, targets[mask], reduction="none")
-    if anchors is not None and base_logp is not None and bool(anchors[mask].any()):
-        kl_at = anchors[mask]
-        kl = F.kl_div(F.log_softmax(logits[kl_at], dim=-1), base_logp(), log_target=True,
+        hidden = hidden_states(inner, ids, prefix, below)[:, :-1][mask[:, prefix:]]
+        output = inner.get_output_embeddings()
+        # the output layer (49k wide) runs once per position, on the rows each loss needs
+        logits = output(hidden if plain is None else hidden[plain]).float()
+        anchored = None if kl_at is None else output(hidden[kl_at]).float()
+    each = F.cross_entropy(logits, wanted if plain is None else wanted[plain], reduction="none")
+    if kl_at is not None and plain is not None and anchored is not None and base_logp:
+        kl = F.kl_div(F.log_softmax(anchored, dim=-1), base_logp(), log_target=True,
                       reduction="none").sum(dim=-1)
-        each = torch.where(kl_at, each.new_zeros(each.shape).masked_scatter(kl_at, kl), each)
+        each = (kl.new_zeros(wanted.shape).masked_scatter(plain, each)
+                .masked_scatter(kl_at, kl))
     rows = torch.arange(ids.shape[0]).unsqueeze(1).expand_as(mask)[mask]
     sums = torch.zeros(ids.shape[0], dtype=each.dtype).index_add(0, rows, each)
     return sums, mask.sum(dim=1)
@@ -191,10 +343,12 @@ class References:
     SmolLM2 where the distribution has 49,152), and the output layer is applied again when a
     step needs it. A resumed run computes them again the same way."""
 
-    def __init__(self, model: Any, examples: Sequence[Encoded], batch_tokens: int) -> None:
+    def __init__(self, model: Any, examples: Sequence[Encoded], batch_tokens: int,
+                 frozen: Frozen | None = None) -> None:
         self.model = model
         self.examples = examples
         self.batch_tokens = batch_tokens
+        self.frozen = frozen
         self._hidden: dict[int, torch.Tensor] = {}
 
     def log_probs(self, indices: Sequence[int]) -> torch.Tensor:
@@ -223,7 +377,9 @@ class References:
                 for row, i in enumerate(rows):
                     ids[row, : len(refs[i][0])] = torch.tensor(refs[i][0])
                 prefix = shared_prefix(ids, min(refs[i][1] for i in rows) - 1)
-                hidden = hidden_states(inner, ids, prefix)
+                below = self.frozen.below([refs[i][0] for i in rows], width) \
+                    if self.frozen is not None else None
+                hidden = hidden_states(inner, ids, prefix, below)
                 for row, i in enumerate(rows):
                     _, start, length = refs[i]
                     at = start - 1 - prefix
@@ -256,14 +412,17 @@ def anchor_inputs(examples: Sequence[Encoded], indices: Sequence[int], width: in
     return out, anchored
 
 
-def loss_sum(model: Any, ids: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
+def loss_sum(model: Any, ids: torch.Tensor, labels: torch.Tensor, below: Below | None = None
+             ) -> tuple[torch.Tensor, int]:
     """Summed next-token loss over the answer tokens of the batch, and their count."""
-    sums, counts = row_losses(model, ids, labels)
+    sums, counts = row_losses(model, ids, labels, below=below)
     return sums.sum(), int(counts.sum())
 
 
-def evaluate(model: Any, examples: Sequence[Encoded], batch_tokens: int = 1024) -> float | None:
-    """Mean loss per answer token over `examples` (None if there are none)."""
+def evaluate(model: Any, examples: Sequence[Encoded], batch_tokens: int = 1024,
+             frozen: Frozen | None = None) -> float | None:
+    """Mean loss per answer token over `examples` (None if there are none); the frozen layers'
+    outputs from `frozen` where it has them."""
     if not examples:
         return None
     order = sorted(range(len(examples)), key=lambda i: len(examples[i]))
@@ -275,7 +434,10 @@ def evaluate(model: Any, examples: Sequence[Encoded], batch_tokens: int = 1024) 
                                   <= batch_tokens):
                 batch.append(i)
                 continue
-            loss, n = loss_sum(model, *batch_tensors(examples, batch))
+            ids, labels = batch_tensors(examples, batch)
+            below = frozen.below([examples[b].ids for b in batch], ids.shape[1]) \
+                if frozen is not None else None
+            loss, n = loss_sum(model, ids, labels, below)
             total, count = total + float(loss), count + n
             batch = [i] if i is not None else []
     return total / max(count, 1)
@@ -370,8 +532,8 @@ only memorised them word for word (the loss fell to 0.09 and answers shrank to o
 
 
 def train(run: RunDir, model: Any, examples: Sequence[Encoded], cfg: TrainConfig, emit: Emit,
-          stop: StopFlag, *, resume_from: Path | None = None, taught: int | None = None
-          ) -> Outcome:
+          stop: StopFlag, *, resume_from: Path | None = None, taught: int | None = None,
+          frozen: Frozen | None = None) -> Outcome:
     """Run the schedule from the start or from a checkpoint; checkpoint every
     `cfg.checkpoint_every` steps and when asked to stop. The first `taught` examples are the
     person's (the rest replayed base answers): when `cfg.steps` is not fixed, the run stops
@@ -395,7 +557,10 @@ def train(run: RunDir, model: Any, examples: Sequence[Encoded], cfg: TrainConfig
     recent: dict[int, tuple[float, int]] = {
         int(k): (float(v[0]), int(v[1])) for k, v in info.get("taught_recent", {}).items()}
     finished_at: int | None = None
-    references = References(model, examples, cfg.batch_tokens)
+    if frozen is None:
+        frozen = Frozen.for_model(model)
+    frozen.prepare([e.ids for e in examples], cfg.batch_tokens)
+    references = References(model, examples, cfg.batch_tokens, frozen)
 
     def snapshot(at: int) -> Path:
         return save_checkpoint(run, model, optimizer, at, {
@@ -411,7 +576,9 @@ def train(run: RunDir, model: Any, examples: Sequence[Encoded], cfg: TrainConfig
         ids, labels = batch_tensors(examples, steps[step])
         anchors, anchored = anchor_inputs(examples, steps[step], ids.shape[1])
         sums, counts = row_losses(model, ids, labels, anchors,
-                                  functools.partial(references.log_probs, anchored))
+                                  functools.partial(references.log_probs, anchored),
+                                  frozen.below([examples[i].ids for i in steps[step]],
+                                               ids.shape[1]))
         count = int(counts.sum())
         mean = sums.sum() / max(count, 1)
         seen = sums.detach()  # read as plain numbers, outside the graph
