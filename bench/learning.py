@@ -15,6 +15,8 @@ repetition_candidate, time_to_candidate_s (from the plan to an archived candidat
 quality card, base already cached), steps, stopped_early, and the app's own card flags.
 Targets (issue 8): style_share >= 0.8; facts_candidate >= facts_base - 1; open_length_ratio
 >= 0.6 where brevity was not asked for; repetition_candidate <= repetition_base + 0.02.
+KINDRED_BENCH_TOP_LAYERS (e.g. 1.0, 0.5, 0.33) trains with another share of adapted layers than
+the app's default, to compare.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,7 @@ from kindred.core.learning import feedback, markers, quality
 from kindred.core.models import embedded_model_path
 from kindred.core.session import open_session
 from kindred.core.training import base_cache, runner
+from kindred.core.training.config import TrainConfig
 
 CACHE = Path(tempfile.gettempdir()) / f"kindred-bench-learning-cache-{os.getuid()}"
 
@@ -108,6 +112,13 @@ def link_cache(home_cache: Path, sha: str) -> None:
             os.link(item, target / item.name)
 
 
+def bench_config() -> TrainConfig:
+    """The app's defaults, or another share of adapted layers (KINDRED_BENCH_TOP_LAYERS)."""
+    top = os.environ.get("KINDRED_BENCH_TOP_LAYERS")
+    cfg = TrainConfig()
+    return replace(cfg, top_layers=float(top)).validated() if top else cfg
+
+
 def run_scenario(name: str, work: Path) -> dict[str, Any]:
     spec = SCENARIOS[name]
     _, sha = shared_base()
@@ -121,7 +132,7 @@ def run_scenario(name: str, work: Path) -> dict[str, Any]:
     for prompt, answer in spec["pairs"]:
         feedback.add_example(session.store, assistant.id, prompt, answer)
     began = time.perf_counter()
-    plan = runner.plan_training(session, assistant)
+    plan = runner.plan_training(session, assistant, bench_config())
     request = runner.request_training(session.store, plan)
     decision = consent.decide(session.store, request.id, granted=True, via="cli-flag")
     run = runner.start_training(session, plan, decision)
@@ -165,6 +176,8 @@ def run_scenario(name: str, work: Path) -> dict[str, Any]:
         "repetition_candidate": result["repetition"]["candidate"],
         "time_to_candidate_s": round(elapsed, 1),
         "steps": metrics.get("steps"), "stopped_early": metrics.get("stopped_early"),
+        "layers": (f"{plan.config.layers[0]}-{plan.config.layers[-1]}" if plan.config.layers
+                   else "all"),
         "replayed": metrics.get("replayed"), "final_step_loss": metrics.get("final_step_loss"),
         "app_card_flags": card.get("flags"),
         "samples": [{k: s[k][:160] for k in ("prompt", "base", "candidate")}

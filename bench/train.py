@@ -4,7 +4,12 @@ Prints one JSON line (with --json) or a short report:
 - train_ratio: tokens/s of the app's training process (its own step timing, real tokens only,
   no padding) / tokens/s of a naive PEFT loop (batch 1: `model(input_ids, labels).loss`, backward,
   AdamW step, per example) on the same examples, same base (the dequantized embedded model from
-  the cache), same LoRA settings and init, same threads. Runs alternate; medians.
+  the cache), same rank, targets, init and threads, with a LoRA on every layer (PEFT's default,
+  and the app's own shape until 2026-12-02). Runs alternate; medians.
+- train_ratio_same_layers: the same against a naive loop that adapts only the layers the app
+  adapts (by default the upper half: autograd then stops its backward pass there by itself, so
+  this ratio leaves out what adapting fewer layers saves and shows what batching, the shared
+  prefix, answer-only logits and the kept frozen-layer outputs add).
 - peak_rss_mb: the training process's peak resident memory (wait4 rusage of that process).
 - cached_load_ratio: its base load from the cache / its first load from the GGUF (both as the
   training process reports them in its `loaded` line; the first run starts with an empty cache).
@@ -97,7 +102,12 @@ def app_run(session: Session, card_set: Path) -> dict[str, Any]:
             "tokens_per_cpu_s": steps[-1]["tokens"] / steps[-1]["cpu_s"],
             "load_s": loaded["load_s"], "cached": loaded["cached"],
             "peak_rss_mb": usage.ru_maxrss / 1024, "run": run.id, "precision": precision,
+            "layers": _span(plan.config.layers),
             "loaded_rss_mb": loaded.get("rss_mb")}
+
+
+def _span(layers: tuple[int, ...] | None) -> str:
+    return "all" if layers is None else f"{layers[0]}-{layers[-1]}"
 
 
 def candidate_run(root: Path, cache_from: Path) -> dict[str, Any]:
@@ -151,11 +161,13 @@ def candidate_run(root: Path, cache_from: Path) -> dict[str, Any]:
             "train_tokens_per_s": metrics.get("tokens_per_s")}
 
 
-def naive_run(session: Session, run_id: str) -> dict[str, Any]:
+def naive_run(session: Session, run_id: str, layers: str = "all") -> dict[str, Any]:
     """The baseline in its own process, on the tokens the app trained on (the person's items
-    and the replayed base answers; before 2026-12-01 evening the person's items only)."""
+    and the replayed base answers; before 2026-12-01 evening the person's items only), with a
+    LoRA on every layer (`all`) or on the app's layers (`same`)."""
     run = RunDir(session.home.runs / run_id)
-    proc = subprocess.run([sys.executable, __file__, "--naive", str(run.path)],
+    proc = subprocess.run([sys.executable, __file__, "--naive", str(run.path),
+                           "--naive-layers", layers],
                           capture_output=True, text=True, env=runner.training_env(), check=False)
     if proc.returncode != 0:
         raise SystemExit(f"naive loop failed: {proc.stderr[-2000:]}")
@@ -163,7 +175,7 @@ def naive_run(session: Session, run_id: str) -> dict[str, Any]:
     return result
 
 
-def naive_main(run_path: Path) -> None:
+def naive_main(run_path: Path, layers: str) -> None:
     """batch 1, full logits, loss from the model: what a first PEFT script does."""
     import torch
 
@@ -173,6 +185,8 @@ def naive_main(run_path: Path) -> None:
     run = RunDir(run_path)
     plan = run.plan()
     cfg = TrainConfig.from_json(plan["config"])
+    if layers == "all":
+        cfg = replace(cfg, layers=None, top_layers=1.0)
     torch.set_num_threads(cfg.threads)
     base, _ = base_cache.load_base(Path(plan["base"]["path"]), plan["base"]["sha256"],
                                    Path(plan["cache_root"]))
@@ -202,10 +216,14 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=2, help="alternating runs of each")
     parser.add_argument("--no-candidate", action="store_true",
                         help="skip the time_to_candidate_s run")
+    parser.add_argument("--no-same-layers", action="store_true",
+                        help="skip the naive loop on the app's layers (train_ratio_same_layers)")
     parser.add_argument("--naive", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--naive-layers", choices=("all", "same"), default="all",
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive:
-        naive_main(args.naive)
+        naive_main(args.naive, args.naive_layers)
         return 0
     with tempfile.TemporaryDirectory(prefix="kindred-bench-train-") as tmp:
         session = open_session(Path(tmp) / "home")
@@ -214,10 +232,12 @@ def main() -> int:
             feedback.add_example(session.store, assistant.id, prompt, answer)
         card_set = Path(tmp) / "card-set.json"
         card_set.write_text(json.dumps(CARD_SET))
-        apps, naives = [], []
+        apps, naives, sames = [], [], []
         for _ in range(max(1, args.runs)):
             apps.append(app_run(session, card_set))
             naives.append(naive_run(session, apps[-1]["run"]))
+            if not args.no_same_layers:
+                sames.append(naive_run(session, apps[-1]["run"], "same"))
         first = [a for a in apps if not a["cached"]]
         cached = [a for a in apps if a["cached"]]
         if not first or not cached:
@@ -235,13 +255,24 @@ def main() -> int:
             "cpu_time_ratio": round(
                 statistics.median(a["tokens_per_cpu_s"] for a in apps)
                 / statistics.median(n["tokens_per_cpu_s"] for n in naives), 3),
+            "train_ratios": [round(a["tokens_per_s"] / n["tokens_per_s"], 3)
+                             for a, n in zip(apps, naives, strict=True)],
             "app_runs": [round(a["tokens_per_s"], 1) for a in apps],
             "app_peak_rss_mb": [round(a["peak_rss_mb"]) for a in apps],
             "app_rss_after_load_mb": [a["loaded_rss_mb"] for a in apps],
             "naive_runs": [round(n["tokens_per_s"], 1) for n in naives],
             "examples": len(examples()), "threads": THREADS,
             "app_precision": apps[-1]["precision"], "app_batch_tokens": bench_config().batch_tokens,
+            "app_layers": apps[-1]["layers"],
         }
+        if sames:
+            same_rate = statistics.median(n["tokens_per_s"] for n in sames)
+            result.update({
+                "train_ratio_same_layers": round(app_rate / same_rate, 3),
+                "cpu_time_ratio_same_layers": round(
+                    statistics.median(a["tokens_per_cpu_s"] for a in apps)
+                    / statistics.median(n["tokens_per_cpu_s"] for n in sames), 3),
+                "naive_same_layers_runs": [round(n["tokens_per_s"], 1) for n in sames]})
         session.close()
         if not args.no_candidate:
             result.update(candidate_run(Path(tmp), Path(tmp) / "home" / "cache" / "bases"))
