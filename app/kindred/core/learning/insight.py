@@ -65,8 +65,10 @@ def user_probes(store: Store, assistant_id: int, limit: int = USER_PROBES) -> li
     return [example[key] for key, _ in groups.most_common(limit)]
 
 
-def layer_norms(gguf_path: Path) -> list[dict[str, Any]]:
-    """‖B·A‖ (Frobenius, times alpha/rank) per layer and module, from the adapter's weights.
+def layer_norms(gguf_path: Path, depth: int | None = None) -> list[dict[str, Any]]:
+    """‖B·A‖ (Frobenius, times alpha/rank) per layer and module, from the adapter's weights;
+    with the base's `depth`, a row (with no modules) for each layer the adapter leaves alone too
+    (new adapters adapt only the upper layers), so the picture shows the whole model.
 
     Uses ‖BA‖² = Σ (BᵀB ∘ AAᵀ), which needs only r×r products.
     """
@@ -82,6 +84,8 @@ def layer_norms(gguf_path: Path) -> list[dict[str, Any]]:
         gram = (b.T @ b) * (a @ a.T)
         norm = float(np.sqrt(max(gram.sum(), 0.0))) * alpha / rank
         rows.setdefault(int(layer), {})[module] = round(norm, 6)
+    for index in range(depth or 0):
+        rows.setdefault(index, {})
     return [{"layer": layer, "modules": rows[layer], "total": round(sum(rows[layer].values()), 6)}
             for layer in sorted(rows)]
 
@@ -226,7 +230,8 @@ def _compute(store: Store, engine: Engine, version: Version, against_id: str,
         old.close()
     for side in sides:
         side.save()
-    result.update(version=version.id, against=against_id, layers=layer_norms(new_refs[0].path))
+    result.update(version=version.id, against=against_id,
+                  layers=layer_norms(new_refs[0].path, engine.base_info.arch_int("block_count")))
     return result
 
 
