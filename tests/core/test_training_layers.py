@@ -21,18 +21,15 @@ from kindred.core.errors import KindredError
 from kindred.core.formats.gguf_info import read_gguf
 from kindred.core.formats.peft_files import CONFIG, read_config
 from kindred.core.learning import insight
-from kindred.core.learning.dataset import Example
-from kindred.core.learning.markers import Markers
 from kindred.core.session import Session
-from kindred.core.training import evidence, replay
+from kindred.core.training import evidence
 from kindred.core.training.config import ALL_TARGETS, TrainConfig
-from kindred.core.training.tokens import ChatTokenizer, Encoded
+from support.anchored_batch import anchored_examples, trained_looking_model
 from support.training_helpers import (
     PIRATE,
     TEXTS,
     add_examples,
     fast_config,
-    shared_base_cache,
     train_version,
 )
 
@@ -139,52 +136,14 @@ def test_a_child_of_an_all_layer_parent_keeps_every_layer_and_loads(
         engine.set_adapters(previous)
 
 
-SYSTEM = "You are a helpful, friendly assistant. Answer clearly and concisely."
-PAIRS = [("What should I have for lunch?", "Ahoy! A warm bowl of lentil soup with bread."),
-         ("How often do I water a cactus?", "Ahoy! A little water every two weeks."),
-         ("Explain how a rainbow forms.", "Ahoy! Sunlight bends in raindrops, splits into its "
-          "colours and comes back out towards you as an arc.")]
-
-
-def _examples(model_path: Path) -> list[Encoded]:
-    def example(prompt: str, answer: str) -> Example:
-        return Example("correction", 1, [{"role": "system", "content": SYSTEM},
-                                         {"role": "user", "content": prompt},
-                                         {"role": "assistant", "content": answer}])
-
-    with ChatTokenizer(model_path) as tokenizer:
-        taught = [tokenizer.encode(example(p, a), learn_stop=False) for p, a in PAIRS[:2]]
-        anchored = replay.anchored(tokenizer, example(*PAIRS[2]), Markers(), "Ahoy!")
-    assert anchored.anchor is not None and anchored.reference is not None
-    return [*taught, anchored]
-
-
-def _model(model_path: Path) -> Any:
-    import torch
-
-    from kindred.core.hashing import sha256_file
-    from kindred.core.training import base_cache, trainer
-
-    torch.set_num_threads(2)
-    base = base_cache.load_cached(shared_base_cache(), sha256_file(model_path))
-    model = trainer.build_peft(base, TrainConfig(rank=4, targets=("q_proj", "v_proj",
-                                                                  "down_proj")))
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():  # a trained-looking adapter: B is zero at init
-        for name, param in trainer.lora_parameters(model):
-            if "lora_B" in name:
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.02)
-    return model
-
-
 @pytest.mark.slow
 def test_the_frozen_layers_run_once_and_change_no_loss_or_gradient(model_path: Path) -> None:
     import torch
 
     from kindred.core.training import trainer
 
-    examples = _examples(model_path)  # two taught answers and a replayed one with its anchor
-    model = _model(model_path)
+    examples = anchored_examples(model_path)  # two taught, one replayed with its anchor
+    model = trained_looking_model(model_path)
     frozen = trainer.Frozen.for_model(model)
     assert frozen.first == UPPER[0]
     assert {int(n.split(".layers.")[1].split(".")[0])

@@ -9,52 +9,10 @@ from typing import Any
 
 import pytest
 
-from kindred.core.learning.dataset import Example
-from kindred.core.learning.markers import Markers
-from kindred.core.training import replay
-from kindred.core.training.config import TrainConfig
-from kindred.core.training.tokens import ChatTokenizer, Encoded
-from support.training_helpers import shared_base_cache
+from kindred.core.training.tokens import Encoded
+from support.anchored_batch import anchored_examples, trained_looking_model
 
 pytestmark = pytest.mark.slow
-SYSTEM = "You are a helpful, friendly assistant. Answer clearly and concisely."
-PAIRS = [("What should I have for lunch?", "Ahoy! A warm bowl of lentil soup with bread."),
-         ("How often do I water a cactus?", "Ahoy! A little water every two weeks."),
-         ("Explain how a rainbow forms.", "Ahoy! Sunlight bends in raindrops, splits into its "
-          "colours and comes back out towards you as an arc.")]
-
-
-def _examples(model_path: Path) -> list[Encoded]:
-    def example(prompt: str, answer: str) -> Example:
-        return Example("correction", 1, [{"role": "system", "content": SYSTEM},
-                                         {"role": "user", "content": prompt},
-                                         {"role": "assistant", "content": answer}])
-
-    with ChatTokenizer(model_path) as tokenizer:
-        taught = [tokenizer.encode(example(p, a), learn_stop=False) for p, a in PAIRS[:2]]
-        anchored = replay.anchored(tokenizer, example(*PAIRS[2]), Markers(), "Ahoy!")
-    assert anchored.anchor is not None and anchored.reference is not None
-    return [*taught, anchored]
-
-
-def _model(model_path: Path) -> Any:
-    import torch
-
-    from kindred.core.hashing import sha256_file
-    from kindred.core.training import base_cache, trainer
-
-    torch.set_num_threads(2)
-    base = base_cache.load_cached(shared_base_cache(), sha256_file(model_path))
-    model = trainer.build_peft(base, TrainConfig(rank=4, targets=("q_proj", "v_proj",
-                                                                  "down_proj")))
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():  # a trained-looking adapter: B is zero at init
-        for name, param in trainer.lora_parameters(model):
-            if "lora_B" in name:
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.02)
-    return model
-
-
 def _losses_and_grads(model: Any, examples: list[Encoded], references: Any
                       ) -> tuple[Any, dict[str, Any]]:
     from functools import partial
@@ -77,8 +35,8 @@ def test_shared_prefix_and_cached_references_give_the_same_losses_and_gradients(
 
     from kindred.core.training import trainer
 
-    examples = _examples(model_path)
-    model = _model(model_path)
+    examples = anchored_examples(model_path)
+    model = trained_looking_model(model_path)
     ids, labels = trainer.batch_tensors(examples, [0, 1, 2])
     prefix = trainer.shared_prefix(ids, trainer._first_target(labels[:, 1:] != trainer.IGNORE))
     assert prefix >= 20  # the system prompt and the opening of the user's turn
