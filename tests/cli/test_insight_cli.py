@@ -26,7 +26,9 @@ def test_learned_defaults_to_the_active_version(home: DataHome, model_path: Path
         assert key in result
     assert {"prompt", "base", "adapter"} <= set(result["probes"][0])
     assert {"token", "score", "count"} == set(result["tokens"]["promoted"][0])
-    assert [row["layer"] for row in result["layers"]] == [0, 1, 2]
+    # a row per layer of the base: this adapter changed layers 0-2 only
+    assert [row["layer"] for row in result["layers"]] == list(range(30))
+    assert [row["layer"] for row in result["layers"] if row["modules"]] == [0, 1, 2]
     assert set(result["fit"]) >= {"base_nll", "adapter_nll"}
     assert "%]" in out.stderr  # progress went to stderr
     text = kindred("learned", version.id[:8], home=home.root, timeout=120)

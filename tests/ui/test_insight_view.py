@@ -133,7 +133,9 @@ def test_computes_in_the_background_and_renders_every_section(qtbot, open_view, 
     assert promoted.count() == min(8, len(result["tokens"]["promoted"]))
     top = result["tokens"]["promoted"][0]
     assert promoted.at(promoted.count() - 1) == pytest.approx(abs(top["score"]))
-    assert view.report.heatmap.columns == ["0", "1", "2"]  # one column per layer
+    # one column per layer of the base; this adapter changed layers 0-2, the rest stay empty
+    assert view.report.heatmap.columns == [str(i) for i in range(30)]
+    assert all(v is None for row in view.report.heatmap.values for v in row[3:])
     assert view.report.heatmap.rows == [MODULE_NAMES[m] for m in ("attn_q", "attn_v", "ffn_down")]
     assert view.report.heatmap.values[0][0] == result["layers"][0]["modules"]["attn_q"] > 0
     assert view.report.fit_chart is not None
