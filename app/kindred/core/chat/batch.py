@@ -133,16 +133,14 @@ class BatchGenerator:
         while outputs:
             active: list[tuple[_Seq, int]] = []
             for seq, logits in outputs:
-                if scored:
-                    top = float(logits.max())
-                    logsum = top + float(np.log(np.exp(logits - top).sum()))
-                token = self._pick(logits.copy() if scored else logits, seq.history, penalty)
+                raw = logits.copy() if scored else logits  # _pick applies the penalty in place
+                token = self._pick(logits, seq.history, penalty)
                 if llama_cpp.llama_vocab_is_eog(vocab, token):
                     yield self._answer(seq)
                     continue
                 seq.out.append(token)
                 if scored:
-                    seq.logprobs.append(float(logits[token]) - logsum)
+                    seq.logprobs.append(float(token_logprobs(raw[None, :], [token])[0]))
                 seq.history = ([*seq.history, token])[-PENALTY_LAST_N:]
                 if len(seq.out) >= seq.limit:
                     yield self._answer(seq)
@@ -158,12 +156,18 @@ class BatchGenerator:
     def _answer(self, seq: _Seq) -> Answer:
         return Answer(seq.index, self._text(seq.out), list(seq.out), list(seq.logprobs))
 
-    def _share(self, prefix: list[int], slots: int) -> None:
-        """Leave `prefix` (and nothing else) in slots 0..slots-1: what slot 0 already holds of
-        it is kept, the rest evaluated once there, then the cells are shared with the other
-        slots (a unified cache stores them once)."""
+    def _share(self, sequences: Sequence[Sequence[int]], limit: int) -> int:
+        """Leave the start all `sequences` have in common (at most `limit` tokens), and nothing
+        else, in slots 0..len(sequences)-1: what slot 0 already holds of it is kept, the rest
+        evaluated once there, then the cells are shared with the other slots (a unified cache
+        stores them once). Returns its length."""
         import llama_cpp
 
+        shared = limit
+        for tokens in sequences[1:]:
+            shared = min(shared, common_prefix(sequences[0], tokens))
+        prefix = list(sequences[0][:max(shared, 0)])
+        slots = len(sequences)
         memory = llama_cpp.llama_get_memory(self.ctx)
         keep = common_prefix(self._kept, prefix)
         for slot in range(1, self.n_seq):
@@ -177,14 +181,13 @@ class BatchGenerator:
         self._kept = list(prefix)
         for slot in range(1, slots):
             llama_cpp.llama_memory_seq_cp(memory, 0, slot, -1, -1)
+        return len(prefix)
 
     def _prefill(self, wave: list[_Seq]) -> list[tuple[_Seq, np.ndarray]]:
         """Feed every prompt (their shared start once, the rest in chunks of the batch size);
         each one's next-token logits."""
-        shared = min(len(seq.prompt) - 1 for seq in wave)
-        for seq in wave[1:]:
-            shared = min(shared, common_prefix(wave[0].prompt, seq.prompt))
-        self._share(wave[0].prompt[:shared], len(wave))
+        shared = self._share([seq.prompt for seq in wave],
+                             min(len(seq.prompt) - 1 for seq in wave))
         pending = [(seq, token, pos) for seq in wave
                    for pos, token in enumerate(seq.prompt) if pos >= shared]
         first: dict[int, np.ndarray] = {}
@@ -230,6 +233,17 @@ class BatchGenerator:
 
     def _text(self, tokens: list[int]) -> str:
         return str(self.engine.llm.detokenize(tokens).decode("utf-8", "replace")).strip()
+
+
+def token_logprobs(logits: np.ndarray, targets: Sequence[int]) -> np.ndarray:
+    """log softmax(row)[target] for each row of `logits` and its target. Works in `logits`
+    (overwritten: no copy of a rows x 49,152 matrix)."""
+    rows = np.arange(len(targets))
+    top = logits.max(axis=1)
+    values = logits[rows, np.asarray(targets)] - top
+    np.subtract(logits, top[:, None], out=logits)
+    np.exp(logits, out=logits)
+    return np.asarray(values - np.log(logits.sum(axis=1)))
 
 
 def greedy_answers(engine: Engine, conversations: Sequence[Sequence[Message]],

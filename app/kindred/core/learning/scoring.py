@@ -16,8 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kindred.core.chat.batch import BatchGenerator
-from kindred.core.chat.window import common_prefix
+from kindred.core.chat.batch import BatchGenerator, token_logprobs
 
 
 class Scorer(BatchGenerator):
@@ -35,10 +34,8 @@ class Scorer(BatchGenerator):
         return out
 
     def _score_wave(self, wave: list[tuple[list[int], int]]) -> list[np.ndarray]:
-        shared = min(len(t) for t, _ in wave)
-        for tokens, start in wave:
-            shared = min(shared, common_prefix(wave[0][0], tokens), max(start - 1, 0))
-        self._share(wave[0][0][:shared], len(wave))
+        shared = self._share([tokens for tokens, _ in wave],
+                             min(min(len(t), max(s - 1, 0)) for t, s in wave))
         pending = [(slot, tokens[pos], pos,
                     tokens[pos + 1] if start - 1 <= pos < len(tokens) - 1 else -1)
                    for slot, (tokens, start) in enumerate(wave)
@@ -64,13 +61,7 @@ class Scorer(BatchGenerator):
                 continue
             ptr = llama_cpp.llama_get_logits(self.ctx)
             # llama.cpp's own output buffer, overwritten by the next decode: worked in place
-            # (no copies of a rows x 49,152 matrix)
             logits = np.ctypeslib.as_array(ptr, shape=(len(wanted), self.n_vocab))
-            targets = np.array([t for _, t in wanted])
-            top = logits.max(axis=1)
-            values = logits[np.arange(len(wanted)), targets] - top
-            np.subtract(logits, top[:, None], out=logits)
-            np.exp(logits, out=logits)
-            values -= np.log(logits.sum(axis=1))
+            values = token_logprobs(logits, [t for _, t in wanted])
             found += [(slot, float(v)) for (slot, _), v in zip(wanted, values, strict=True)]
         return found
