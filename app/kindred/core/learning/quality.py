@@ -44,6 +44,7 @@ FORMAT = 1
 FACT_TOKENS = 40
 STYLE_TOKENS = 72
 OPEN_TOKENS = 160
+LIMITS = (FACT_TOKENS, STYLE_TOKENS, OPEN_TOKENS)
 MAX_LOST_SHARE = 0.1
 MIN_OPEN_RATIO = 0.5
 MAX_REPETITION_RISE = 0.05
@@ -59,6 +60,10 @@ class QuestionSet:
     facts: list[tuple[str, list[str]]]
     open: list[str]
     style: list[str]
+    tokens: tuple[int, int, int] = LIMITS
+    """Answer limits (facts, style, open). A set may name its own ("tokens" in its file): the
+    test suite's tiny set asks for shorter open answers, whose longest answer otherwise sets
+    the length of every card there."""
 
     @classmethod
     def shipped(cls) -> QuestionSet:
@@ -71,9 +76,12 @@ class QuestionSet:
             text = resources.files("kindred.resources").joinpath("quality.json").read_text(
                 "utf-8")
         data = json.loads(text)
+        limits = {"facts": FACT_TOKENS, "style": STYLE_TOKENS, "open": OPEN_TOKENS,
+                  **data.get("tokens", {})}
         return cls(int(data["version"]), [(f["q"], [a.lower() for a in f["a"]])
                                           for f in data["facts"]],
-                   list(data["open"]), list(data["style"]))
+                   list(data["open"]), list(data["style"]),
+                   (int(limits["facts"]), int(limits["style"]), int(limits["open"])))
 
 
 def correct(answer: str, accepted: Sequence[str]) -> bool:
@@ -94,9 +102,10 @@ def answers(engine: Engine, system: str, questions: QuestionSet, extra_style: Se
     several prompts per decode (`chat.batch`)."""
     from kindred.core.chat.batch import BatchGenerator
 
-    jobs = ([("facts", q, FACT_TOKENS) for q, _ in questions.facts]
-            + [("style", p, STYLE_TOKENS) for p in [*questions.style, *extra_style]]
-            + [("open", p, OPEN_TOKENS) for p in questions.open])
+    facts, style, open_ = questions.tokens
+    jobs = ([("facts", q, facts) for q, _ in questions.facts]
+            + [("style", p, style) for p in [*questions.style, *extra_style]]
+            + [("open", p, open_) for p in questions.open])
     texts = [""] * len(jobs)
     yield Progress(progress_base, f"Asking {who}: {len(jobs)} questions")
     with BatchGenerator(engine) as generator:
@@ -115,8 +124,11 @@ def answers(engine: Engine, system: str, questions: QuestionSet, extra_style: Se
 
 def base_cache_key(base_sha256: str, system: str, questions: QuestionSet,
                    extra_style: Sequence[str]) -> str:
-    body = json.dumps({"format": FORMAT, "base": base_sha256, "system": system,
-                       "set": questions.version, "extra": list(extra_style)}, sort_keys=True)
+    key: dict[str, Any] = {"format": FORMAT, "base": base_sha256, "system": system,
+                           "set": questions.version, "extra": list(extra_style)}
+    if questions.tokens != LIMITS:  # the shipped limits keep the keys they had
+        key["tokens"] = list(questions.tokens)
+    body = json.dumps(key, sort_keys=True)
     return sha256_bytes(body.encode())
 
 
