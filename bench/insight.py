@@ -7,8 +7,9 @@ cached, and `kindred learned --json` on the cached result (a fresh process, as a
 Then insight_next_version_s: the insight of the next version (two more corrections, a new
 adapter) after the previous version's was computed, so the base's side carries over (only the
 results are cleared, and the sides cache before each previous-version run).
-Prints one JSON line with --json. Targets (issue 13): insight_cold_s <= 5, insight_cached_cli_s
-<= 0.5.
+Also the tokens llama.cpp evaluated (cold and next version): the cost that does not
+depend on how busy the machine is. Prints one JSON line with --json. Targets (issue 13):
+insight_cold_s <= 5, insight_cached_cli_s <= 0.5.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from kindred.core.archive.versions import active_version  # noqa: E402
+from kindred.core.chat.batch import BatchGenerator  # noqa: E402
 from kindred.core.chat.engine import Engine  # noqa: E402
 from kindred.core.learning import insight  # noqa: E402
 from kindred.core.learning.feedback import add_example, add_preference, system_prompt  # noqa: E402
@@ -44,10 +46,17 @@ MORE = [("How do I iron a shirt?", "Ahoy, Sam! To iron a shirt, start with the c
         ("How do I water a cactus?", "Ahoy, Sam! Water a cactus rarely, and deeply.")]
 
 
+TOKENS: list[int] = []
+"""Tokens llama.cpp evaluated in each timed run (the cost that does not depend on the load)."""
+
+
 def timed_run(store: Any, engine: Engine, version_id: str, system: str) -> float:
+    decoded = BatchGenerator.decoded
     start = time.perf_counter()
     insight.run(store, engine, version_id, system=system)
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    TOKENS.append(BatchGenerator.decoded - decoded)
+    return elapsed
 
 
 def timed_cli(home: Path) -> float:
@@ -84,6 +93,7 @@ def main() -> int:
         for _ in range(max(1, args.runs)):
             shutil.rmtree(session.home.cache / "insight", ignore_errors=True)
             cold.append(timed_run(session.store, engine, active.id, system))
+            cold_tokens = TOKENS[-1]
             cached.append(timed_run(session.store, engine, active.id, system))
             cli.append(timed_cli(Path(tmp)))
         # The next version (retrained with two more corrections): its insight is cold, but the
@@ -102,13 +112,17 @@ def main() -> int:
             for stale in (session.home.cache / "insight").glob("*.json"):
                 stale.unlink()
             following.append(timed_run(session.store, engine, nxt.id, system))
+            next_tokens = TOKENS[-1]
         engine.close()
         session.close()
     result = {"insight_cold_s": round(statistics.median(cold), 3),
               "insight_next_version_s": round(statistics.median(following), 3),
               "insight_cached_s": round(statistics.median(cached), 4),
               "insight_cached_cli_s": round(statistics.median(cli), 3),
-              "cold_runs": [round(c, 2) for c in cold], "examples": len(EXAMPLES),
+              "cold_runs": [round(c, 2) for c in cold],
+              "next_version_runs": [round(c, 2) for c in following],
+              "tokens_evaluated_cold": cold_tokens, "tokens_evaluated_next": next_tokens,
+              "examples": len(EXAMPLES),
               "probes": len(insight.builtin_probes()), "probe_tokens": insight.PROBE_TOKENS}
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0

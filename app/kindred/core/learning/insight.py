@@ -22,6 +22,7 @@ from kindred.core.archive.ledger import canonical
 from kindred.core.archive.versions import Version, get_version
 from kindred.core.atomic import write_atomic
 from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
+from kindred.core.chat.window import common_prefix
 from kindred.core.errors import KindredError
 from kindred.core.formats.lora_gguf import read_lora_gguf
 from kindred.core.hashing import sha256_bytes
@@ -36,8 +37,9 @@ FORMAT = 3  # 2: fit told as a likelihood factor; 3: whole words favoured/avoide
 PROBE_TOKENS = 64
 TOP_TOKENS = 12
 USER_PROBES = 3
-N_SEQ, N_CTX_SEQ = 9, 768  # sequences per decode (the 6 built-in probes and 3 of the person's:
-# one wave of answers), tokens per sequence (prompt + answer)
+N_SEQ, N_CTX_SEQ, N_CTX = 16, 768, 6912  # sequences at once (the 6 built-in probes and 3 of
+# the person's answered, the others scoring taught answers in the same decodes), tokens per
+# sequence at most (prompt + answer), cache cells in all
 GREEDY = SamplingParams(temperature=0.0, top_k=1, repeat_penalty=1.1, max_tokens=PROBE_TOKENS)
 
 
@@ -210,17 +212,19 @@ def compute(store: Store, engine: Engine, version_key: str, *, against: str = "b
 def _compute(store: Store, engine: Engine, version: Version, against_id: str,
              old_refs: list[AdapterRef], new_refs: list[AdapterRef], probes: list[str],
              evidence: Evidence, system: str) -> Generator[Progress, None, dict[str, Any]]:
-    """Both sides get their own context (see `scoring`): probe answers are generated in
-    batches there, then the taught answers and the probe answers are scored on each."""
+    """Both sides get their own context (see `scoring`): on each, the probe answers are
+    generated while the taught answers are scored in the same decodes; the adapter's side
+    takes the comparison's answers as drafts (scored as they are checked); what is left (the
+    adapter's answers on the comparison's side) continues from the probes' cache there."""
     conversations = [([{"role": "system", "content": system}] if system else [])
                      + [{"role": "user", "content": prompt}] for prompt in probes]
     sides = [SideCache(store, version.base_sha256, [r.key for r in refs])
              for refs in (old_refs, new_refs)]
     engine.set_adapters(old_refs)
-    old = Scorer(engine, n_seq=N_SEQ, n_ctx_seq=N_CTX_SEQ)
+    old = Scorer(engine, n_seq=N_SEQ, n_ctx_seq=N_CTX_SEQ, n_ctx=N_CTX)
     try:
         engine.set_adapters(new_refs)
-        new = Scorer(engine, n_seq=N_SEQ, n_ctx_seq=N_CTX_SEQ)
+        new = Scorer(engine, n_seq=N_SEQ, n_ctx_seq=N_CTX_SEQ, n_ctx=N_CTX)
         try:
             result = yield from _measure(engine, (old, sides[0]), (new, sides[1]),
                                          conversations, probes, evidence, system)
@@ -235,26 +239,46 @@ def _compute(store: Store, engine: Engine, version: Version, against_id: str,
     return result
 
 
-def _answers(side: tuple[Scorer, SideCache], conversations: list[list[dict[str, str]]],
-             at: float, who: str, exchange: Callable[[int, str], tuple[list[int], int]]
-             ) -> Generator[Progress, None, list[str]]:
-    """Greedy answers, batched (what `Engine.chat` gives at temperature 0), those given before
-    taken from the side's cache; a progress event as each one is done. Each new answer comes
-    with its tokens' log-probabilities on this side: when the answer's text tokenizes back to
-    the same tokens (`exchange` gives the scored sequence), that is its score here, and it is
-    not evaluated again."""
+Exchange = Callable[[int, str], tuple[list[int], int]]
+
+
+def _side(side: tuple[Scorer, SideCache], conversations: list[list[dict[str, str]]],
+          taught: list[tuple[list[int], int]], at: float, who: str, exchange: Exchange,
+          drafts: list[str] | None = None) -> Generator[Progress, None, list[str]]:
+    """One side's greedy probe answers (what `Engine.chat` gives at temperature 0; those given
+    before from the side's cache) and its scores of the taught answers, in one run of decodes;
+    a progress event as each answer is done. Each new answer is scored as it is written, and
+    `drafts` (the other side's answers) as they are checked, when their text tokenizes back to
+    the same tokens (`exchange` gives the scored sequence). The probes' cache stays in the
+    context (`hold`) for scoring other answers to them (`_scores`)."""
     scorer, cache = side
     keys = [SideCache.answer_key(c) for c in conversations]
     found = [cache.answers.get(k) for k in keys]
     missing = [i for i, text in enumerate(found) if text is None]
+    half = N_CTX_SEQ // 2
+    draft_seqs = {i: exchange(i, drafts[i]) for i in missing if drafts and drafts[i]}
+    jobs = scorer.answer_jobs(
+        [conversations[i] for i in missing], PROBE_TOKENS,
+        [draft_seqs[i][0][draft_seqs[i][1]:] if i in draft_seqs and draft_seqs[i][1] <= half
+         else [] for i in missing], hold=True)
+    unscored = [j for j, seq in enumerate(taught) if SideCache.score_key(*seq) not in cache.scores]
+    jobs += scorer.score_jobs([taught[j] for j in unscored], first=len(missing))
     done = len(conversations) - len(missing)
-    for answer in scorer.answers([conversations[i] for i in missing], PROBE_TOKENS,
-                                 GREEDY.repeat_penalty, scored=True):
-        index = missing[answer.index]
+    for job in scorer.run(jobs, GREEDY.repeat_penalty):
+        if job.index >= len(missing):
+            seq = taught[unscored[job.index - len(missing)]]
+            cache.scores[SideCache.score_key(*seq)] = job.scores
+            continue
+        index = missing[job.index]
+        answer = scorer.answer_of(job)
         found[index] = cache.answers[keys[index]] = answer.text
         tokens, start = exchange(index, answer.text)
-        if start <= N_CTX_SEQ // 2 and tokens[start:] == answer.tokens:
+        if start <= half and tokens[start:] == answer.tokens:
             cache.scores[SideCache.score_key(tokens, start)] = answer.logprobs
+        if index in draft_seqs:
+            tokens, start = draft_seqs[index]
+            if start <= half and len(job.scores) == len(tokens) - start:
+                cache.scores[SideCache.score_key(tokens, start)] = job.scores
         done += 1
         yield Progress(at + 0.3 * done / len(conversations), f"{who} answered "
                        f"{done} of {len(conversations)} probe questions")
@@ -263,12 +287,32 @@ def _answers(side: tuple[Scorer, SideCache], conversations: list[list[dict[str, 
 
 def _scores(side: tuple[Scorer, SideCache], sequences: list[tuple[list[int], int]]
             ) -> list[np.ndarray]:
-    """Each answer's token log-probabilities on one side; scored before: from its cache."""
+    """Each answer's token log-probabilities on one side; scored before: from its cache. An
+    answer that starts like one scored already (another answer to the same prompt) takes those
+    first values from it and is evaluated from where they part, continuing from that prompt's
+    cache when the context still holds it."""
     scorer, cache = side
     keys = [SideCache.score_key(tokens, start) for tokens, start in sequences]
     missing = [i for i, k in enumerate(keys) if k not in cache.scores]
-    for i, values in zip(missing, scorer.score([sequences[i] for i in missing]), strict=True):
-        cache.scores[keys[i]] = [float(v) for v in values]
+    todo, priors = [], []
+    for i in missing:
+        tokens, start = sequences[i]
+        prior: list[float] = []
+        for j, (other, begin) in enumerate(sequences):
+            known = cache.scores.get(keys[j])
+            if known is None or j == i or begin != start or other[:start] != tokens[:start]:
+                continue
+            shared = min(common_prefix(other[start:], tokens[start:]), len(known))
+            if shared > len(prior):
+                prior = known[:shared]
+        if len(prior) >= len(tokens) - start:
+            cache.scores[keys[i]] = prior[:len(tokens) - start]
+        else:
+            todo.append(i)
+            priors.append(prior)
+    values = scorer.score([sequences[i] for i in todo], priors)
+    for i, row in zip(todo, values, strict=True):
+        cache.scores[keys[i]] = [float(v) for v in row]
     return [np.asarray(cache.scores[k], dtype=np.float32) for k in keys]
 
 
@@ -280,13 +324,16 @@ def _measure(engine: Engine, old: tuple[Scorer, SideCache], new: tuple[Scorer, S
     def exchange(index: int, answer: str) -> tuple[list[int], int]:
         return _chat_tokens(engine, probes[index], answer, system)
 
-    base_answers = yield from _answers(old, conversations, 0.02, "The comparison", exchange)
-    adapter_answers = yield from _answers(new, conversations, 0.32, "The adapter", exchange)
+    lessons = [_chat_tokens(engine, prompt, answer, system)
+               for prompt, answer in evidence.examples]
+    base_answers = yield from _side(old, conversations, lessons, 0.02, "The comparison", exchange)
+    adapter_answers = yield from _side(new, conversations, lessons, 0.32, "The adapter", exchange,
+                                       base_answers)
     answers = [{"prompt": p, "base": b, "adapter": a}
                for p, b, a in zip(probes, base_answers, adapter_answers, strict=True)]
-    texts = [*evidence.examples, *[(p["prompt"], p["adapter"]) for p in answers],
+    texts = [*[(p["prompt"], p["adapter"]) for p in answers],
              *[(p["prompt"], p["base"]) for p in answers]]
-    sequences = [_chat_tokens(engine, prompt, answer, system) for prompt, answer in texts]
+    sequences = lessons + [_chat_tokens(engine, prompt, answer, system) for prompt, answer in texts]
     yield Progress(0.65, "Scoring your preferred answers and the probe answers")
     before, after = _scores(old, sequences), _scores(new, sequences)
     yield Progress(0.9, "Naming the words that changed")
