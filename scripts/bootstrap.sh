@@ -20,7 +20,12 @@ echo "Installing Kindred into .venv (the first time takes several minutes: llama
 # llama.cpp for any x86-64 from the last decade (AVX2/FMA/F16C), not -march=native: a native
 # build on a host that reports AMX crashed with SIGILL (tileloadd) where the kernel does not
 # grant AMX, and the same library goes into the desktop bundle. No cached wheel: it may be native.
-LLAMA_CMAKE_ARGS=${LLAMA_CMAKE_ARGS:-"-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"}
+# ggml's own thread pool, not OpenMP: the training process (torch, with OMP_WAIT_POLICY=PASSIVE
+# so it yields the cores to the chat) also runs llama.cpp for the replay and the quality card;
+# there OpenMP's sleeping barriers made every decode ~20% slower, and llama.cpp's libgomp took
+# the place of torch's own (measured in a test-sized run: 21.7/19.1 s with OpenMP, 18.2/13.6 s
+# without; the chat's decode speed the same).
+LLAMA_CMAKE_ARGS=${LLAMA_CMAKE_ARGS:-"-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_OPENMP=OFF"}
 if ! .venv/bin/python -c 'import llama_cpp' 2>/dev/null || [ -n "${KINDRED_REBUILD_LLAMA:-}" ]; then
   CMAKE_ARGS="$LLAMA_CMAKE_ARGS" .venv/bin/python -m pip install --quiet --no-cache-dir \
     --force-reinstall --no-deps "llama-cpp-python==0.3.36"
