@@ -9,7 +9,9 @@ Prints (one JSON line with --json): style_share_old and style_share_new (held-ou
 the taught opening, old version on SmolLM2 vs new on Gemma), negative_flips (taught answers the old
 version reproduces and the new one no longer does) with taught_items, likelihood_factor_old/new
 (taught answers, adapter vs its own base alone), facts_new_base and facts_new (the quality card's
-shipped facts: Gemma alone vs the migrated version), migrate_s (plan to card, Gemma cached).
+shipped facts: Gemma alone vs the migrated version), migrate_s (plan to card, Gemma cached) and
+its phases: collect_s (the old version answers), training_s (the training process, with its
+replay and quality card), card_s (the migration card).
 Targets (issue 10): style_share_new >= style_share_old - 0.1; negative_flips <= 10 % of taught
 items; facts_new >= facts_new_base - 1. `--quick` proves the script works in a few minutes
 (few steps and prompts: its figures are not the measurement).
@@ -96,7 +98,9 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
     decision = consent.decide(session.store,
                               migration.request_migration(session.store, moving).id,
                               granted=True, via="cli-flag")
+    training_began = time.perf_counter()
     new_id = run_training(session, moving.training, decision)
+    measured = time.perf_counter()
     card: dict[str, Any] = {}
     for item in migration.measure(session, new_id):
         if isinstance(item, dict):
@@ -111,7 +115,9 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
         "likelihood_factor_new": card["likelihood_factor"]["new"],
         "facts_new_base": facts.get("base"), "facts_new": facts.get("candidate"),
         "facts_total": facts.get("total"), "agreement": card["agreement"],
-        "migrate_s": round(elapsed, 1), "steps": moving.training.total_steps,
+        "migrate_s": round(elapsed, 1), "collect_s": round(moving.collect_s, 1),
+        "training_s": round(measured - training_began, 1),
+        "card_s": round(began + elapsed - measured, 1), "steps": moving.training.total_steps,
         "distilled": moving.data.counts()["distilled"], "quick": quick,
         "samples": [{k: s[k][:160] for k in ("prompt", "old", "new")}
                     for s in card["samples"][:3]],
