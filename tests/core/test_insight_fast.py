@@ -5,6 +5,7 @@ scoring each taught answer with all logits at every position."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from kindred.core.archive.objects import verified_path
 from kindred.core.chat.engine import AdapterRef, Engine
 from kindred.core.learning import insight
 from kindred.core.learning.feedback import add_example
+from kindred.core.learning.scoring import Scorer
+from kindred.core.learning.words import WordTally, word_changes
 from kindred.core.session import Session
 from support.archive_helpers import make_version
 
@@ -69,6 +72,35 @@ def test_fast_insight_matches_the_plain_computation(session: Session, engine: En
     engine.set_adapters([])
     assert first_same >= 0.75 * len(gaps), first_same
     assert abs(float(np.mean(gaps))) < 0.25, gaps
+    # The words it favours and avoids: the shortcuts (drafts scored while checked, the
+    # comparison continuing from the probes' cache past the start both answers share) name the
+    # same words, with the same changes, as scoring every answer afresh on each side.
+    plain_words = fresh_words(engine, result, refs, system)
+    for kind in ("promoted", "demoted"):
+        fast = {t["token"]: t["score"] for t in result["tokens"][kind]}
+        slow = {t["token"]: t["score"] for t in plain_words[kind]}
+        top = [w for w in list(slow)[:5] if w in fast]
+        assert len(top) >= 4, (kind, fast, slow)
+        assert all(abs(fast[w] - slow[w]) < 0.3 for w in top), (kind, fast, slow)
+
+
+def fresh_words(engine: Engine, result: dict[str, Any], refs: list[AdapterRef], system: str
+                ) -> dict[str, Any]:
+    """The insight's word ranking from answers scored afresh: new contexts, no shortcuts."""
+    texts = [*TAUGHT, *[(p["prompt"], p["adapter"]) for p in result["probes"]],
+             *[(p["prompt"], p["base"]) for p in result["probes"]]]
+    sequences = [insight._chat_tokens(engine, p, a, system) for p, a in texts]
+    scores = []
+    for side in ([], refs):
+        engine.set_adapters(side)
+        with Scorer(engine, n_seq=4) as scorer:
+            scores.append(scorer.score(sequences))
+    engine.set_adapters([])
+    tally = WordTally()
+    for (tokens, start), before, after in zip(sequences, *scores, strict=True):
+        pieces = [engine.llm.detokenize([t]) for t in tokens[start:start + len(after)]]
+        tally.add(word_changes(pieces, list(after - before)))
+    return tally.ranked(insight.TOP_TOKENS)
 
 
 def mean_logprob(engine: Engine, prompt: str, answer: str, system: str) -> float:
