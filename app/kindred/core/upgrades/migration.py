@@ -46,8 +46,10 @@ from kindred.core.upgrades.migration_data import (
     to_dataset,
 )
 
-ANSWER_S_PER_TOKEN = 1 / 60
-"""llama.cpp decode speed for estimates (SmolLM2 runs ~110 tok/s on 2 cores; bigger bases less)."""
+ANSWER_S_PER_TOKEN = 1 / 120
+"""llama.cpp speed for estimates of the old version's answers and the card, both batched
+(several answers per decode): SmolLM2 gave 20 answers of at most 96 tokens in 10 s on 2 busy
+cores (~180 tok/s; one at a time, 20 s); estimates count the full token limit; bigger bases less."""
 
 
 @dataclass(frozen=True)
