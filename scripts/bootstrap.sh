@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Create .venv at the repo root and install Kindred with everything it needs (idempotent:
-# re-runs only when pyproject.toml changed). llama-cpp-python compiles from source the first
-# time (about 5 minutes on 2 cores); pip caches the wheel afterwards.
+# re-runs only when pyproject.toml changed, or with KINDRED_REBUILD_LLAMA=1, which also rebuilds
+# llama.cpp). llama-cpp-python compiles from source the first time (a few minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 stamp=.venv/.kindred-installed
-if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ -x .venv/bin/kindred ]; then
+if [ -z "${KINDRED_REBUILD_LLAMA:-}" ] && [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] \
+   && [ -x .venv/bin/kindred ]; then
   exit 0
 fi
 if [ ! -x .venv/bin/python ]; then
