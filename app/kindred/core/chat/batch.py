@@ -131,7 +131,13 @@ class BatchGenerator:
         params.kv_unified = True
         threads = engine.llm.n_threads if hasattr(engine.llm, "n_threads") else 2
         params.n_threads = params.n_threads_batch = int(threads)
-        self.ctx = llama_cpp.llama_init_from_model(engine.llm._model.model, params)
+        # as the engine's own context: without flash attention (llama.cpp's default turns it on,
+        # and its different rounding turned near-tied greedy answers into other words)
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        from llama_cpp._utils import suppress_stdout_stderr
+
+        with suppress_stdout_stderr(disable=False):  # llama.cpp's notes (Gemma's SWA cache)
+            self.ctx = llama_cpp.llama_init_from_model(engine.llm._model.model, params)
         if not self.ctx:
             raise KindredError("llama.cpp could not make a context for batched answers.")
         self.n_vocab = engine.llm.n_vocab()
