@@ -26,7 +26,8 @@ echo "Installing Kindred into .venv (the first time takes several minutes: llama
 # there OpenMP's sleeping barriers made every decode ~20% slower, and llama.cpp's libgomp took
 # the place of torch's own (measured in a test-sized run: 21.7/19.1 s with OpenMP, 18.2/13.6 s
 # without; the chat's decode speed the same).
-LLAMA_CMAKE_ARGS=${LLAMA_CMAKE_ARGS:-"-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_OPENMP=OFF"}
+# No multimodal library (LLAVA_BUILD=OFF: mtmd is not compiled or shipped): Kindred chats in text.
+LLAMA_CMAKE_ARGS=${LLAMA_CMAKE_ARGS:-"-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_OPENMP=OFF -DLLAVA_BUILD=OFF"}
 if ! .venv/bin/python -c 'import llama_cpp' 2>/dev/null || [ -n "${KINDRED_REBUILD_LLAMA:-}" ]; then
   CMAKE_ARGS="$LLAMA_CMAKE_ARGS" .venv/bin/python -m pip install --quiet --no-cache-dir \
     --force-reinstall --no-deps "llama-cpp-python==0.3.36"
