@@ -409,13 +409,6 @@ def log_sum_exp(logits: np.ndarray) -> np.ndarray:
     return np.asarray(top + np.log(logits.sum(axis=1)))
 
 
-def token_logprobs(logits: np.ndarray, targets: Sequence[int]) -> np.ndarray:
-    """log softmax(row)[target] for each row of `logits` and its target. Works in `logits`
-    (overwritten)."""
-    values = logits[np.arange(len(targets)), np.asarray(targets)]
-    return np.asarray(values - log_sum_exp(logits))
-
-
 def greedy_answers(engine: Engine, conversations: Sequence[Sequence[Message]],
                    max_tokens: Sequence[int] | int, *, n_seq: int = 8) -> list[str]:
     """Every conversation's greedy answer, in order."""
