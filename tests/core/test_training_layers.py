@@ -140,11 +140,11 @@ def test_a_child_of_an_all_layer_parent_keeps_every_layer_and_loads(
 def test_the_frozen_layers_run_once_and_change_no_loss_or_gradient(model_path: Path) -> None:
     import torch
 
-    from kindred.core.training import trainer
+    from kindred.core.training import forward, trainer
 
     examples = anchored_examples(model_path)  # two taught, one replayed with its anchor
     model = trained_looking_model(model_path)
-    frozen = trainer.Frozen.for_model(model)
+    frozen = forward.Frozen.for_model(model)
     assert frozen.first == UPPER[0]
     assert {int(n.split(".layers.")[1].split(".")[0])
             for n, _ in trainer.lora_parameters(model)} == set(UPPER)
@@ -152,7 +152,7 @@ def test_the_frozen_layers_run_once_and_change_no_loss_or_gradient(model_path: P
     lowest = model.get_base_model().get_decoder().layers[0]
     hook = lowest.register_forward_hook(lambda *_: calls.append(1))
 
-    def step(kept: trainer.Frozen | None) -> tuple[Any, dict[str, Any]]:
+    def step(kept: forward.Frozen | None) -> tuple[Any, dict[str, Any]]:
         model.zero_grad(set_to_none=True)
         rows = [0, 1, 2]
         ids, labels = trainer.batch_tensors(examples, rows)
@@ -197,13 +197,13 @@ def test_frozen_layers_on_gemma_with_its_sliding_window_layers(gemma_model_path:
     rotary table): starting at its 6th layer from kept outputs gives the same numbers."""
     import torch
 
-    from kindred.core.training import base_cache, trainer
+    from kindred.core.training import base_cache, forward, trainer
     from support.bases import gemma_base_cache, gemma_expected_sha256
 
     torch.set_num_threads(2)
     base = base_cache.load_cached(gemma_base_cache(), gemma_expected_sha256())
     model = trainer.build_peft(base, TrainConfig(rank=4, targets=("q_proj", "down_proj")))
-    frozen = trainer.Frozen.for_model(model)
+    frozen = forward.Frozen.for_model(model)
     assert frozen.first == 5  # the top 0.67 of 18 layers: 5-17
     generator = torch.Generator().manual_seed(2)
     with torch.no_grad():
@@ -219,9 +219,9 @@ def test_frozen_layers_on_gemma_with_its_sliding_window_layers(gemma_model_path:
     for i, row in enumerate(rows):
         ids[i, : len(row)] = torch.tensor(row)
         labels[i, 30: len(row)] = torch.tensor(row[30:])
-    assert trainer.shared_prefix(ids, 29) == 24
+    assert forward.shared_prefix(ids, 29) == 24
 
-    def losses(below: trainer.Below | None) -> tuple[Any, list[Any]]:
+    def losses(below: forward.Below | None) -> tuple[Any, list[Any]]:
         model.zero_grad(set_to_none=True)
         sums, _ = trainer.row_losses(model, ids, labels, below=below)
         sums.sum().backward()

@@ -33,12 +33,12 @@ def test_shared_prefix_and_cached_references_give_the_same_losses_and_gradients(
         model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from kindred.core.training import trainer
+    from kindred.core.training import forward, trainer
 
     examples = anchored_examples(model_path)
     model = trained_looking_model(model_path)
     ids, labels = trainer.batch_tensors(examples, [0, 1, 2])
-    prefix = trainer.shared_prefix(ids, trainer._first_target(labels[:, 1:] != trainer.IGNORE))
+    prefix = forward.shared_prefix(ids, trainer._first_target(labels[:, 1:] != trainer.IGNORE))
     assert prefix >= 20  # the system prompt and the opening of the user's turn
 
     fast, fast_grads = _losses_and_grads(model, examples,
@@ -53,7 +53,7 @@ def test_shared_prefix_and_cached_references_give_the_same_losses_and_gradients(
     assert cached.shape == expected.shape
     torch.testing.assert_close(cached, expected, rtol=1e-4, atol=1e-4)
 
-    monkeypatch.setattr(trainer, "MIN_SHARED", 10**6)  # every row computed in full
+    monkeypatch.setattr(forward, "MIN_SHARED", 10**6)  # every row computed in full
     slow, slow_grads = _losses_and_grads(model, examples,
                                          trainer.References(model, examples, 512))
     torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-4)

@@ -53,7 +53,7 @@ class TrainConfig:
     top_layers: float = 0.67
     """The share of the decoder's layers a new adapter adapts, counted from the output end: the
     frozen layers below run once per example, without gradients, and their outputs are kept
-    (see `trainer.Frozen`). 1.0: every layer. 0.67 (SmolLM2: layers 9-29 of 30) kept the
+    (see `forward.Frozen`). 1.0: every layer. 0.67 (SmolLM2: layers 9-29 of 30) kept the
     learning bench's figures of all layers; the top half trained faster but halved the length
     of open answers in the greeting scenario (bench/learning.py, 2026-12-01)."""
     layers: tuple[int, ...] | None = None

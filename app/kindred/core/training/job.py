@@ -82,7 +82,7 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
     import torch
 
     from kindred.core.archive import objects as archive
-    from kindred.core.training import base_cache, trainer
+    from kindred.core.training import base_cache, forward, trainer
 
     began = time.perf_counter()
     cfg = TrainConfig.from_json(plan["config"])
@@ -110,7 +110,7 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
     parent = archive.peft_folder(store, plan["parent"]) if plan.get("parent") else None
     model = trainer.build_peft(base, cfg, parent)
     # the frozen layers' outputs, computed once for the whole run (the same way on a resume)
-    frozen = trainer.Frozen.for_model(model)
+    frozen = forward.Frozen.for_model(model)
     frozen.prepare([e.ids for e in train_set], cfg.batch_tokens)
     if checkpoint is None:
         start = {"train_loss_start": trainer.evaluate(model, train_set[:taught], frozen=frozen),
