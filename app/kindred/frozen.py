@@ -1,8 +1,9 @@
-"""The desktop bundle's one executable (packaging/kindred.spec): GUI, CLI and training worker.
+"""The desktop bundle's one executable (packaging/kindred.spec): GUI, CLI and the workers.
 
 In the bundle `sys.executable` is the app itself and there is no Python beside it, so the
-trainer is started as `kindred --training-worker RUN --consent ID` (`runner.training_command`).
-That argument is handled here before anything else is imported. Two guards keep a frozen app
+trainer is started as `kindred --training-worker RUN --consent ID` (`runner.training_command`)
+and the preparation of a base as `kindred --prepare-worker` (`prepare.command`). Those
+arguments are handled here before anything else is imported. Two guards keep a frozen app
 from multiplying: multiprocessing's children are caught by `freeze_support`, and a process
 started from inside the training worker never opens the GUI.
 """
@@ -15,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from kindred.core.training import WORKER_ARG
+from kindred.core.training import PREPARE_ARG, WORKER_ARG
 
 IN_WORKER = "KINDRED_IN_TRAINING_WORKER"
 """Set by the training worker for everything it starts: such a process must not open the GUI."""
@@ -49,6 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kindred.core.training.__main__ import main as worker_main
 
         exit_now(worker_main(args[1:]))
+    if args[:1] == [PREPARE_ARG]:
+        os.environ[IN_WORKER] = "1"
+        from kindred.core.training.prepare import exit_now as prepare_exit
+        from kindred.core.training.prepare import main as prepare_main
+
+        prepare_exit(prepare_main(args[1:]))
     if os.environ.get(IN_WORKER) and opens_gui(args):
         print("kindred: started from inside a training worker with "
               f"{' '.join(args) or 'no command'}: not opening the app again.", file=sys.stderr)

@@ -132,6 +132,38 @@ def base_cache_key(base_sha256: str, system: str, questions: QuestionSet,
     return sha256_bytes(body.encode())
 
 
+def base_cache_file(cache_dir: Path, base_sha256: str, system: str, questions: QuestionSet,
+                    extra_style: Sequence[str] = ()) -> Path:
+    """Where the base's half of a card is cached (`base_cache_key`)."""
+    return cache_dir / f"{base_cache_key(base_sha256, system, questions, extra_style)}.json"
+
+
+def cached_base(path: Path | None) -> dict[str, list[str]] | None:
+    """The cached base half, or None when there is none (or it is unreadable)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        return dict(json.loads(path.read_text("utf-8")))
+    except (ValueError, TypeError):
+        return None
+
+
+def base_half(engine: Engine, system: str, questions: QuestionSet, extra_style: Sequence[str],
+              cached: Path | None, progress_span: float = 1.0
+              ) -> Generator[Progress, None, dict[str, list[str]]]:
+    """The base model's answers (the engine's adapters are switched off), written atomically
+    to `cached` when given: what every card of this base and system prompt compares with."""
+    engine.set_adapters([])
+    base = yield from answers(engine, system, questions, extra_style, 0.0, progress_span,
+                              "the base model")
+    if cached is not None:
+        from kindred.core.atomic import write_atomic
+
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(cached, json.dumps(base).encode())
+    return base
+
+
 def compute(engine: Engine, *, base_sha256: str, system: str, markers: Markers,
             candidate: Sequence[AdapterRef], heldout_prompts: Sequence[str] = (),
             cache_dir: Path | None = None, questions: QuestionSet | None = None
@@ -139,24 +171,12 @@ def compute(engine: Engine, *, base_sha256: str, system: str, markers: Markers,
     """Progress events, then the card (a dict). Leaves the engine on the candidate's adapters."""
     questions = questions or QuestionSet.shipped()
     extra = list(heldout_prompts)[:HELDOUT_PROMPTS]
-    key = base_cache_key(base_sha256, system, questions, extra)
-    cached = cache_dir / f"{key}.json" if cache_dir is not None else None
-    base: dict[str, list[str]] | None = None
-    fresh = False
-    if cached is not None and cached.is_file():
-        try:
-            base = json.loads(cached.read_text("utf-8"))
-        except ValueError:
-            base = None
+    cached = (base_cache_file(cache_dir, base_sha256, system, questions, extra)
+              if cache_dir is not None else None)
+    base = cached_base(cached)
+    fresh = base is None
     if base is None:
-        engine.set_adapters([])
-        base = yield from answers(engine, system, questions, extra, 0.0, 0.5, "the base model")
-        fresh = True
-        if cached is not None:
-            from kindred.core.atomic import write_atomic
-
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(cached, json.dumps(base).encode())
+        base = yield from base_half(engine, system, questions, extra, cached, 0.5)
     engine.set_adapters(list(candidate))
     start = 0.5 if fresh else 0.0
     mine = yield from answers(engine, system, questions, extra, start, 1.0 - start,

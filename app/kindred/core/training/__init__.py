@@ -8,3 +8,5 @@ imports torch; `trainer`, `base_cache` and `job` do, and only run in the trainin
 WORKER_ARG = "--training-worker"
 """In the desktop bundle there is no Python to run `-m kindred.core.training` with: the app's
 own executable is started with this first argument instead (see `kindred.frozen`)."""
+PREPARE_ARG = "--prepare-worker"
+"""The same for the process that prepares a base for training (`training.prepare`)."""

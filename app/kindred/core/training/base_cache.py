@@ -27,6 +27,10 @@ from kindred.core.errors import KindredError
 
 CACHE_FORMAT = "kindred-base-cache/2"  # 1: fp32 weights; 2: fp16 weights, upcast on load
 WEIGHTS = "model.safetensors"
+PARTIAL = ".partial"
+STALE_AFTER_S = 24 * 3600.0
+"""A scratch folder whose writer's process id is alive is left alone until it is this old (the
+id may have been reused)."""
 
 
 def _quiet_transformers() -> None:
@@ -63,10 +67,51 @@ def load_from_gguf(gguf_path: Path) -> Any:
                            "Nothing was changed.") from exc
 
 
+def _writer_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def clean_stale(cache_root: Path) -> list[str]:
+    """Remove the scratch folders of cache builds whose process died (a SIGKILL, a power cut
+    skips the cleanup in `save_cache`): each holds up to a model's size in fp16 that nothing
+    will ever read. A build still going (its process alive) is kept. Returns the names
+    removed."""
+    folder = cache_root / "bases"
+    removed: list[str] = []
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        if not (entry.name.startswith(".") and entry.name.endswith(PARTIAL)):
+            continue
+        parts = entry.name[1: -len(PARTIAL)].split("-")
+        try:
+            pid = int(parts[1])
+        except (IndexError, ValueError):
+            pid = 0
+        try:
+            age = time.time() - entry.lstat().st_mtime
+        except FileNotFoundError:  # its writer just finished or cleaned up
+            continue
+        if pid > 0 and _writer_alive(pid) and age < STALE_AFTER_S:
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry.name)
+    return removed
+
+
 def save_cache(model: Any, cache_root: Path, base_sha256: str) -> Path:
     """Write the dequantized weights (fp16) and config (without the GGUF quantization marker)."""
     final = cache_dir(cache_root, base_sha256)
-    work = final.parent / f".{base_sha256[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
+    clean_stale(cache_root)
+    work = final.parent / f".{base_sha256[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}{PARTIAL}"
     work.mkdir(parents=True)
     try:
         _save_half(model, work / WEIGHTS)

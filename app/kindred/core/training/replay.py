@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -84,15 +84,38 @@ def base_answers(model_path: Path, base_sha256: str, system: str, prompts: Seque
                  version: int, cache_root: Path,
                  progress: Callable[[int, int], None] | None = None) -> list[str]:
     """The base model's greedy answers to `prompts` (cached per base, system prompt and set)."""
+    answers = answer_missing(model_path, base_sha256, system, prompts, version, cache_root)
+    while True:
+        try:
+            done, total = next(answers)
+        except StopIteration as finished:
+            return list(finished.value)
+        if progress is not None:
+            progress(done, total)
+
+
+def cached_answers(cache_root: Path, base_sha256: str, system: str, version: int
+                   ) -> dict[str, str]:
+    """The cached answers for this base, system prompt and set (empty when none or unreadable)."""
+    path = cache_path(cache_root, base_sha256, system, version)
+    if path.is_file():
+        try:
+            return dict(json.loads(path.read_text("utf-8")))
+        except (ValueError, TypeError):
+            return {}
+    return {}
+
+
+def answer_missing(model_path: Path, base_sha256: str, system: str, prompts: Sequence[str],
+                   version: int, cache_root: Path
+                   ) -> Generator[tuple[int, int], None, list[str]]:
+    """`base_answers` as a generator: yields (answered, missing) before each new answer, then
+    returns the answers; the cache file is replaced atomically once all of them are made (so a
+    process killed half-way leaves the cache as it was)."""
     from kindred.core.chat.engine import Engine
 
     path = cache_path(cache_root, base_sha256, system, version)
-    cached: dict[str, str] = {}
-    if path.is_file():
-        try:
-            cached = dict(json.loads(path.read_text("utf-8")))
-        except ValueError:
-            cached = {}
+    cached = cached_answers(cache_root, base_sha256, system, version)
     missing = [p for p in prompts if p not in cached]
     if missing:
         from kindred.core.chat.batch import BatchGenerator
@@ -104,8 +127,7 @@ def base_answers(model_path: Path, base_sha256: str, system: str, prompts: Seque
                 for done, (index, text) in enumerate(generator.chat(
                         [[*head, {"role": "user", "content": p}] for p in missing],
                         REPLAY_TOKENS)):
-                    if progress is not None:
-                        progress(done, len(missing))
+                    yield done, len(missing)
                     cached[missing[index]] = _whole_sentences(text)
         finally:
             engine.close()
