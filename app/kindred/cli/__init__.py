@@ -13,7 +13,7 @@ from kindred.core.errors import KindredError
 # The command modules in kindred.cli, by name (to add a command, append its module's name).
 # Each is imported when a parser needs it, so opening the app does not load the others.
 COMMAND_MODULES = ["gui", "chat", "catalog", "versions", "ledger_cmd", "bundle_cmd",
-                   "insight_cmd", "teach", "rollout", "migrate"]
+                   "insight_cmd", "teach", "rollout", "migrate", "prepare_cmd"]
 
 
 def build_parser(only: Sequence[str] | None = None) -> argparse.ArgumentParser:

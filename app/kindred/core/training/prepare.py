@@ -35,6 +35,7 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Generator, Mapping
@@ -196,6 +197,22 @@ def command(python: str | None = None) -> list[str]:
 
 def target_line(target: Target) -> bytes:
     return (json.dumps(target.to_json()) + "\n").encode()
+
+
+def launch(target: Target, **popen: Any) -> subprocess.Popen[str]:
+    """Start the preparation process with its target (CLI, bench, tests; the GUI uses QProcess);
+    its events come as lines on its stdout."""
+    from kindred.core.training.runner import training_env
+
+    process = subprocess.Popen(command(), env=training_env(), stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True, encoding="utf-8", **popen)
+    assert process.stdin is not None
+    try:
+        process.stdin.write(target_line(target).decode())
+        process.stdin.close()
+    except OSError:  # it died at once: its exit code and stderr say why
+        pass
+    return process
 
 
 def lower_priority() -> int:
