@@ -1,6 +1,8 @@
 """The training shortcuts change the speed, not the numbers: a prefix every row of a batch
-shares is computed once, and the base's reference distributions for the KL anchor are computed
-once per run; losses and gradients match computing every row in full (real model, in process)."""
+shares is computed once, the base's reference distributions for the KL anchor are computed
+once per run, and each LoRA layer runs as one autograd node; losses and gradients match
+computing every row in full with peft's own layers (real model, in process). The prompt runs
+without gradients: the losses are still exactly the model's own."""
 
 from __future__ import annotations
 
@@ -62,3 +64,45 @@ def test_shared_prefix_and_cached_references_give_the_same_losses_and_gradients(
         assert float(grad.abs().max()) > 0, name
         # fp32 rounding only (measured: at most 8e-6 of the gradient's norm)
         assert float((fast_grads[name] - grad).norm()) <= 1e-4 * float(grad.norm()), name
+
+
+def test_the_losses_are_the_model_s_own_with_the_prompt_run_without_gradients(
+        model_path: Path) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from kindred.core.training import trainer
+
+    examples = anchored_examples(model_path)[:2]  # taught rows: plain cross-entropy
+    model = trained_looking_model(model_path)
+    ids, labels = trainer.batch_tensors(examples, [0, 1])
+    sums, counts = trainer.row_losses(model, ids, labels)
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[:, :-1].float()
+    expected = F.cross_entropy(logits.transpose(1, 2), labels[:, 1:], ignore_index=trainer.IGNORE,
+                               reduction="none").sum(dim=1)
+    torch.testing.assert_close(sums.detach(), expected, rtol=1e-4, atol=1e-4)
+    assert counts.tolist() == (labels[:, 1:] != trainer.IGNORE).sum(dim=1).tolist()
+    sums.sum().backward()
+    grads = [p.grad for _, p in trainer.lora_parameters(model)]
+    assert all(g is not None and float(g.abs().max()) > 0 for g in grads)
+
+
+def test_fused_lora_layers_give_peft_s_losses_and_gradients(model_path: Path) -> None:
+    import torch
+
+    from kindred.core.training import lora_kernel, trainer
+
+    examples = anchored_examples(model_path)
+    model = trained_looking_model(model_path)
+    plain, plain_grads = _losses_and_grads(model, examples,
+                                           trainer.References(model, examples, 512))
+    assert lora_kernel.fuse(model) == 21 * 3  # q, v and down on the upper 21 of 30 layers
+    assert lora_kernel.fuse(model) == 0  # once is enough
+    # (the references run the base with the adapter off: peft's path, inside the fused model)
+    fused, fused_grads = _losses_and_grads(model, examples,
+                                           trainer.References(model, examples, 512))
+    torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-5)
+    for name, grad in plain_grads.items():
+        assert float(grad.abs().max()) > 0, name
+        assert float((fused_grads[name] - grad).norm()) <= 1e-4 * float(grad.norm()), name

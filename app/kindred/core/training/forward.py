@@ -95,32 +95,44 @@ def _running(decoder: Any, keep: range, *, norm: bool = True) -> Iterator[None]:
         decoder.norm = saved_norm
 
 
-def hidden_states(inner: Any, ids: torch.Tensor, prefix: int = 0, below: Below | None = None
-                  ) -> torch.Tensor:
-    """The decoder's last hidden states for the positions from `prefix` on; the first `prefix`
-    tokens (the same in every row) run once, as a cache the rows continue from. With `below`,
-    only the layers from `below.first` up run, starting from the frozen layers' outputs."""
+def hidden_states(inner: Any, ids: torch.Tensor, start: int = 0, below: Below | None = None,
+                  *, shared: int = 0) -> torch.Tensor:
+    """The decoder's last hidden states for the positions from `start` on. The positions before
+    `start` are context (the prompt): they run without gradients, their keys and values enter
+    the backward pass as constants, and the first `shared` of them (the same in every row) run
+    once for all rows. With `below`, only the layers from `below.first` up run, starting from
+    the frozen layers' outputs."""
     decoder = inner.get_decoder()
     if below is None:
-        return _forward(decoder, inner.config, "input_ids", ids, prefix)
+        return _forward(decoder, inner.config, "input_ids", ids, start, shared)
     with _running(decoder, range(below.first, len(decoder.layers))):
-        return _forward(decoder, inner.config, "inputs_embeds", below.hidden, prefix)
+        return _forward(decoder, inner.config, "inputs_embeds", below.hidden, start, shared)
 
 
-def _forward(decoder: Any, config: Any, name: str, value: torch.Tensor, prefix: int, *,
-             whole: bool = False) -> torch.Tensor:
-    """The decoder on `value` (ids or input vectors, by `name`): outputs from `prefix` on, or
-    at every position if `whole`; a shared prefix runs once for all rows."""
-    if prefix <= 0:
+def _forward(decoder: Any, config: Any, name: str, value: torch.Tensor, start: int,
+             shared: int = 0, *, whole: bool = False) -> torch.Tensor:
+    """The decoder on `value` (ids or input vectors, by `name`): outputs from `start` on, or
+    at every position if `whole`; the positions before `start` run without gradients as a
+    cache the rest continues from, the first `shared` of them once for all rows."""
+    if start <= 0:
         return decoder(**{name: value}, use_cache=False).last_hidden_state  # type: ignore[no-any-return]
     from transformers import DynamicCache
 
+    rows, shared = value.shape[0], min(shared, start)
     cache = DynamicCache(config=config)
-    head = decoder(**{name: value[:1, :prefix]}, cache=cache, use_cache=True).last_hidden_state
-    cache.batch_repeat_interleave(value.shape[0])
-    tail = decoder(**{name: value[:, prefix:]}, cache=cache, use_cache=True).last_hidden_state
+    heads: list[torch.Tensor] = []
+    with torch.no_grad():
+        if shared > 0:
+            head = decoder(**{name: value[:1, :shared]}, cache=cache,
+                           use_cache=True).last_hidden_state
+            cache.batch_repeat_interleave(rows)
+            heads.append(head.expand(rows, -1, -1))
+        if start > shared:
+            heads.append(decoder(**{name: value[:, shared:start]}, cache=cache,
+                                 use_cache=True).last_hidden_state)
+    tail = decoder(**{name: value[:, start:]}, cache=cache, use_cache=True).last_hidden_state
     if whole:
-        return torch.cat([head.expand(value.shape[0], -1, -1), tail], dim=1)
+        return torch.cat([*heads, tail], dim=1)
     return tail  # type: ignore[no-any-return]
 
 
@@ -190,7 +202,7 @@ class Frozen:
         decoder = inner.get_decoder()
         with torch.no_grad(), autocast_for(self.model), _running(decoder, range(self.first),
                                                               norm=False):
-            rest = _forward(decoder, inner.config, "input_ids", ids, prefix, whole=True)
+            rest = _forward(decoder, inner.config, "input_ids", ids, prefix, prefix, whole=True)
         out: dict[tuple[int, ...], torch.Tensor] = {}
         for row, key in enumerate(keys):
             value = rest[row, : len(key)].clone()

@@ -82,7 +82,7 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
     import torch
 
     from kindred.core.archive import objects as archive
-    from kindred.core.training import base_cache, forward, trainer
+    from kindred.core.training import base_cache, forward, lora_kernel, trainer
 
     began = time.perf_counter()
     cfg = TrainConfig.from_json(plan["config"])
@@ -109,6 +109,7 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
     emit({"event": "precision", "precision": precision})
     parent = archive.peft_folder(store, plan["parent"]) if plan.get("parent") else None
     model = trainer.build_peft(base, cfg, parent)
+    lora_kernel.fuse(model)
     # the frozen layers' outputs, computed once for the whole run (the same way on a resume)
     frozen = forward.Frozen.for_model(model)
     frozen.prepare([e.ids for e in train_set], cfg.batch_tokens)
