@@ -45,6 +45,7 @@ from kindred.ui.icons import app_icon, icon, set_icon
 from kindred.ui.inference import InferenceThread
 from kindred.ui.insight_view import InsightView
 from kindred.ui.ledger_view import LedgerView
+from kindred.ui.preparation import Preparation
 from kindred.ui.rollout_ui import InterviewRunner, RolloutBar, TrialPanel, wanted_adapters
 from kindred.ui.sidebar import Sidebar
 from kindred.ui.teach_view import TeachView
@@ -62,6 +63,9 @@ SHORTCUTS = [
     ("Ctrl+Alt+B", "Roll back the rollout"), ("Ctrl+Alt+T", "Start a side-by-side trial"),
     ("Ctrl+1…9", "Switch page"), ("Ctrl+Q", "Quit"),
 ]
+PREPARING_TIP = ("Kindred prepares the base model for training in the background, once per model: "
+                 "its answers to general requests, its half of the quality card and its "
+                 "weights for training. Your first training is then as quick as the later ones.")
 
 
 class MainWindow(QMainWindow):
@@ -150,6 +154,7 @@ class MainWindow(QMainWindow):
         self.add_page("What it learned", self.insight, "insight")
         self.usage = UsageView(self.session)
         self.add_page("Usage", self.usage, "usage")
+        self.preparation = Preparation(self.session, self)
 
         self._build_status_bar()
         self._build_shortcuts()
@@ -218,9 +223,14 @@ class MainWindow(QMainWindow):
                            (self.speed_label, "Speed of the last answer")):
             label.setObjectName("statusItem")
             label.setToolTip(tip)
+        self.prepare_label = QLabel()
+        self.prepare_label.setObjectName("statusItem")
+        self.prepare_label.setToolTip(PREPARING_TIP)
+        self.prepare_label.hide()
         bar.addWidget(self.busy_bar)
         bar.addWidget(self.state_label)
-        for label in (self.model_label, self.adapter_label, self.speed_label):
+        for label in (self.prepare_label, self.model_label, self.adapter_label,
+                      self.speed_label):
             bar.addPermanentWidget(label)
 
     def _action(self, keys: str, slot: object, *, widget: QWidget | None = None) -> QAction:
@@ -297,6 +307,12 @@ class MainWindow(QMainWindow):
         self.interviews.finished.connect(self._interviewed)
         self.interviews.failed.connect(lambda m: self.statusBar().showMessage(
             f"The retirement interview could not be held: {m}", 10000))
+        prep = self.preparation
+        prep.progressed.connect(self._preparing)
+        prep.finished.connect(lambda _prepared: self.prepare_label.hide())
+        c.feedback_changed.connect(lambda *_: prep.consider())
+        self.teach.changed.connect(prep.consider)
+        self.training.following.connect(prep.set_training)
         view.send_requested.connect(self._send)
         view.stop_requested.connect(c.stop)
         view.regenerate_requested.connect(c.regenerate)
@@ -335,6 +351,13 @@ class MainWindow(QMainWindow):
         self.rollout_bar.set_assistant(assistant.id)
         self.trial_panel.hide()
         self._show_adapters(wanted_adapters(self.session.store, assistant))
+        self.preparation.consider(assistant.id)
+
+    def _preparing(self, fraction: float, message: str) -> None:
+        self.prepare_label.setText(
+            f"Preparing for your first training… {fraction:.0%} (once per model)")
+        self.prepare_label.setToolTip(f"{PREPARING_TIP}\n\nNow: {message}")
+        self.prepare_label.show()
 
     def _versions_changed(self) -> None:
         """A rollout moved, or History changed the active version: bar, status, interviews."""
@@ -520,6 +543,8 @@ class MainWindow(QMainWindow):
         dialog = MigrateDialog(self.session, self.controller.assistant, self, config=config,
                                prompt_limit=prompt_limit)
         dialog.switched.connect(lambda _v: self._base_switched())
+        self.preparation.block()  # a move trains on another base: leave it the cores
+        dialog.finished.connect(lambda _r: self.preparation.unblock())
         self._open(dialog)
 
     def _base_switched(self) -> None:
@@ -583,6 +608,7 @@ class MainWindow(QMainWindow):
         self._remember_place()
         self.settings.sync()
         self.interviews.stop()
+        self.preparation.stop(wait=True)
         self.inference.shutdown()
         # The stopped answer's "finished" is queued for us: deliver it so it is saved.
         QCoreApplication.sendPostedEvents(self.controller)

@@ -65,6 +65,7 @@ def plan_job(home: Path, assistant_id: int, config: TrainConfig | None) -> runne
 class TrainingView(QWidget):
     active_changed = Signal()  # a candidate was activated: the chat reloads its engine
     candidate_ready = Signal(str)  # a run archived a new candidate version
+    following = Signal(bool)  # a run started (or was found running) / ended
 
     def __init__(self, session: Session, parent: QWidget | None = None, *,
                  config: TrainConfig | None = None) -> None:
@@ -353,6 +354,7 @@ class TrainingView(QWidget):
         self.follower.lost.connect(self._lost)
         self.follower.start()
         self._update_buttons()
+        self.following.emit(True)
 
     def _detach(self) -> None:
         if self.follower is not None:
@@ -440,6 +442,7 @@ class TrainingView(QWidget):
         self._detach()
         self.run, self.pid, self.paused = None, 0, False
         self.refresh()
+        self.following.emit(False)
 
     # -- pause and stop ----------------------------------------------------------------------
 

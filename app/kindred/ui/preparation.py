@@ -1,0 +1,176 @@
+"""Preparing the base for training in the background, quietly (`core.training.prepare`).
+
+Once an assistant has been taught something (a rating, a correction, a preference) and its base
+is not prepared yet, the work every first training on that base would otherwise do (the base's
+replayed answers, its half of the quality card, its weights for training) runs in its own
+low-priority process, attached to this window by a QProcess: the GUI never imports torch and
+never waits for it. It stops (SIGTERM; what was finished is kept) when a training or a move
+starts, and when the window closes; the training then does what is still missing itself, as
+before. No consent: it changes no adapter and writes caches only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
+
+from kindred.core.errors import KindredError
+from kindred.core.learning import feedback
+from kindred.core.session import Session
+from kindred.core.training import prepare, runner
+from kindred.core.training.run import list_runs
+
+DELAY_MS = 5000
+"""Wait this long after something changed (start-up, a taught item) before starting: the window
+and the chat's model load first."""
+STOP_WAIT_MS = 3000
+SWITCH = "KINDRED_BACKGROUND_PREPARE"
+"""Set to 0 to never prepare in the background (the test suite does, except where it tests
+this)."""
+
+
+class Preparation(QObject):
+    progressed = Signal(float, str)  # fraction, message
+    finished = Signal(bool)  # True: prepared; False: stopped, failed or nothing to do
+
+    def __init__(self, session: Session, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.assistant_id = 0
+        self.process: QProcess | None = None
+        self.blocked = 0  # > 0 while a move to another base is being set up or runs
+        self.training = False  # the Training page follows a run
+        self.delay_ms = DELAY_MS
+        self.started_count = 0
+        self.last_error = ""
+        self._buffer = b""
+        self._target: prepare.Target | None = None
+        self._failed: set[tuple[str, str]] = set()  # not retried in this window
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._maybe_start)
+
+    def running(self) -> bool:
+        return self.process is not None
+
+    def consider(self, assistant_id: int | None = None) -> None:
+        """Something changed (the assistant, what it was taught, a training ended): start
+        preparing after a short delay if there is a reason to."""
+        if assistant_id is not None:
+            self.assistant_id = assistant_id
+        if os.environ.get(SWITCH, "1") == "0":
+            return
+        if not self.running():
+            self._timer.start(self.delay_ms)
+
+    def needed(self) -> prepare.Target | None:
+        """The target to prepare now, or None (nothing taught, already prepared, a training
+        runs, or the base cannot be trained on)."""
+        if self.running() or self.blocked or self.training or not self.assistant_id:
+            return None
+        store = self.session.store
+        if not any(feedback.counts(store, self.assistant_id).values()):
+            return None
+        if any(run.is_running() for run in list_runs(self.session.home.runs)):
+            return None
+        try:
+            target = prepare.target_for(store, self.assistant_id)
+        except KindredError:
+            return None
+        if target is None or (target.base_sha256, target.system) in self._failed \
+                or prepare.is_prepared(target):
+            return None
+        return target
+
+    def _maybe_start(self) -> None:
+        target = self.needed()
+        if target is not None:
+            self.start(target)
+
+    def start(self, target: prepare.Target) -> None:
+        argv = prepare.command()
+        process = QProcess(self)
+        env = QProcessEnvironment()
+        for key, value in runner.training_env().items():
+            env.insert(key, value)
+        process.setProcessEnvironment(env)
+        process.setProgram(argv[0])
+        process.setArguments(argv[1:])
+        process.setProcessChannelMode(QProcess.ProcessChannelMode.SeparateChannels)
+        process.setStandardErrorFile(QProcess.nullDevice())
+        process.readyReadStandardOutput.connect(self._read)
+        process.finished.connect(self._ended)
+        process.errorOccurred.connect(self._failed_to_start)
+        self.process = process
+        self._target = target
+        self._buffer = b""
+        self.started_count += 1
+        self.progressed.emit(0.0, "Starting")
+        process.start()
+        process.write(prepare.target_line(target))
+        process.closeWriteChannel()
+
+    def _read(self) -> None:
+        if self.process is None:
+            return
+        self._buffer += bytes(self.process.readAllStandardOutput().data())
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            event = runner.parse_line(line)
+            if event is None:
+                continue
+            if event["event"] == "progress":
+                with contextlib.suppress(TypeError, ValueError):
+                    self.progressed.emit(float(event.get("fraction") or 0.0),
+                                         str(event.get("message", "")))
+            elif event["event"] == "error":
+                self.last_error = str(event.get("message", ""))
+
+    def _ended(self, code: int, status: QProcess.ExitStatus) -> None:
+        self._read()
+        process, self.process = self.process, None
+        if process is not None:
+            process.deleteLater()
+        crashed = status != QProcess.ExitStatus.NormalExit
+        if not crashed and code in (prepare.EXIT_FAILED, prepare.EXIT_CRASH) and self._target:
+            self._failed.add((self._target.base_sha256, self._target.system))
+        self.finished.emit(code == prepare.EXIT_DONE and not crashed)
+
+    def _failed_to_start(self, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart and self.process is not None:
+            self.last_error = "The preparation process could not start."
+            process, self.process = self.process, None
+            process.deleteLater()
+            self.finished.emit(False)
+
+    def stop(self, *, wait: bool = False) -> None:
+        """SIGTERM: the worker stops at once, keeping what it finished (caches are written
+        whole or not at all). `wait` (closing the app): give it a moment, then kill it."""
+        self._timer.stop()
+        process = self.process
+        if process is None:
+            return
+        process.terminate()
+        if wait and not process.waitForFinished(STOP_WAIT_MS):
+            process.kill()
+            process.waitForFinished(STOP_WAIT_MS)
+
+    def set_training(self, going: bool) -> None:
+        """A training run started or was found running (stop: it does what is missing
+        itself), or it ended (perhaps it was stopped before preparing everything)."""
+        self.training = going
+        if going:
+            self.stop()
+        else:
+            self.consider()
+
+    def block(self) -> None:
+        """A move to another base starts: stop, and do not start again until `unblock`."""
+        self.blocked += 1
+        self.stop()
+
+    def unblock(self) -> None:
+        self.blocked = max(0, self.blocked - 1)
+        self.consider()
