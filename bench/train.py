@@ -14,8 +14,13 @@ Prints one JSON line (with --json) or a short report:
 - cached_load_ratio: its base load from the cache / its first load from the GGUF (both as the
   training process reports them in its `loaded` line; the first run starts with an empty cache).
 - time_to_candidate_s: from the plan to a candidate archived with its quality card, for the same
-  24 examples with the app's default settings, base cached, nothing else cached; with the
-  phases it spent its time in (`--no-candidate` skips it).
+  24 examples with the app's default settings, in a fresh data home whose base was prepared
+  first by the app's own preparation step (`kindred.core.training.prepare`, the worker process
+  the app starts in the background; its time is `prepare_s`, not counted), with the phases it
+  spent its time in (`phases_s`). time_to_first_candidate_s: the same in a fresh data home with
+  the base's weights cached and nothing else (the replayed answers and the card's base half are
+  made during the run; `first_phases_s`), as before preparation existed. `--no-candidate`
+  skips both.
 Raw figures too, including cpu_time_ratio (the same ratio per CPU-second of each process, which
 is steadier than wall time on a machine shared with other work).
 KINDRED_BENCH_PRECISION=fp32 measures the app as on a CPU without native bf16 (the naive loop is
@@ -110,21 +115,40 @@ def _span(layers: tuple[int, ...] | None) -> str:
     return "all" if layers is None else f"{layers[0]}-{layers[-1]}"
 
 
-def candidate_run(root: Path, cache_from: Path) -> dict[str, Any]:
-    """time_to_candidate_s: a fresh data home with the base already cached (hard links to the
-    cache the first run built) but nothing else (no replayed answers, no base half of the
-    quality card: someone's first training), the app's default settings, the same 24 examples;
-    wall time from the plan to the `done` line (candidate archived with its quality card), and
-    where it went (the time each phase's first line arrived)."""
-    session = open_session(root / "candidate")
+def candidate_run(root: Path, cache_from: Path, *, prepared: bool) -> dict[str, Any]:
+    """A fresh data home, the app's default settings, the same 24 examples; wall time from the
+    plan to the `done` line (candidate archived with its quality card), and where it went (the
+    time each phase's first line arrived).
+
+    prepared: the base is prepared first by the real preparation process (replayed answers,
+    the card's base half, the weights, all made by it in this home) and only then is the clock
+    started: time_to_candidate_s. Otherwise the base's weights are cached (hard links to the
+    cache the first ratio run built) and nothing else, someone's first training before
+    preparation existed: time_to_first_candidate_s."""
+    from kindred.core.training import prepare
+
+    session = open_session(root / ("candidate-prepared" if prepared else "candidate"))
     assistant = session.assistant()
-    for item in cache_from.iterdir():
-        target = session.home.cache / "bases" / item.name
-        target.mkdir(parents=True, exist_ok=True)
-        for part in item.iterdir():
-            os.link(part, target / part.name)
     for prompt, answer in examples():
         feedback.add_example(session.store, assistant.id, prompt, answer)
+    extra: dict[str, Any] = {}
+    if prepared:
+        target = prepare.target_for(session.store, assistant.id)
+        assert target is not None
+        start = time.perf_counter()
+        with prepare.launch(target, stderr=subprocess.DEVNULL) as process:
+            assert process.stdout is not None
+            done = [e for e in map(runner.parse_line, process.stdout) if e is not None]
+        if process.returncode != 0 or not prepare.is_prepared(target):
+            raise SystemExit(f"preparation failed: {done[-1:]}")
+        extra = {"prepare_s": round(time.perf_counter() - start, 1),
+                 "prepared": done[-1].get("prepared")}
+    else:
+        for item in cache_from.iterdir():
+            target_dir = session.home.cache / "bases" / item.name
+            target_dir.mkdir(parents=True, exist_ok=True)
+            for part in item.iterdir():
+                os.link(part, target_dir / part.name)
     began = time.perf_counter()
     cfg = replace(TrainConfig(), precision=PRECISION).validated()  # the app's own threads
     plan = runner.plan_training(session, assistant, cfg)
@@ -149,16 +173,19 @@ def candidate_run(root: Path, cache_from: Path) -> dict[str, Any]:
     metrics = events[-1].get("metrics", {})
     at = {k: first.get(k, first["process"]) for k in ("start", "loading", "loaded", "step",
                                                        "archived", "done")}
-    return {"time_to_candidate_s": round(total, 1),
-            "phases_s": {"plan": round(first["process"], 1),
-                         "start_up": round(at["start"] - first["process"], 1),
-                         "replay": round(at["loading"] - at["start"], 1),
-                         "load": round(at["loaded"] - at["loading"], 1),
-                         "first_eval": round(at["step"] - at["loaded"], 1),
-                         "train_eval_save": round(at["archived"] - at["step"], 1),
-                         "quality_card": round(at["done"] - at["archived"], 1)},
-            "steps": metrics.get("steps"), "replayed": metrics.get("replayed"),
-            "train_tokens_per_s": metrics.get("tokens_per_s")}
+    phases = {"plan": round(first["process"], 1),
+              "start_up": round(at["start"] - first["process"], 1),
+              "replay": round(at["loading"] - at["start"], 1),
+              "load": round(at["loaded"] - at["loading"], 1),
+              "first_eval": round(at["step"] - at["loaded"], 1),
+              "train_eval_save": round(at["archived"] - at["step"], 1),
+              "quality_card": round(at["done"] - at["archived"], 1)}
+    if prepared:
+        return {"time_to_candidate_s": round(total, 1), "phases_s": phases, **extra,
+                "steps": metrics.get("steps"), "replayed": metrics.get("replayed"),
+                "train_tokens_per_s": metrics.get("tokens_per_s")}
+    return {"time_to_first_candidate_s": round(total, 1), "first_phases_s": phases,
+            "first_steps": metrics.get("steps")}
 
 
 def naive_run(session: Session, run_id: str, layers: str = "all") -> dict[str, Any]:
@@ -215,7 +242,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="one JSON line")
     parser.add_argument("--runs", type=int, default=2, help="alternating runs of each")
     parser.add_argument("--no-candidate", action="store_true",
-                        help="skip the time_to_candidate_s run")
+                        help="skip the time_to_candidate_s and time_to_first_candidate_s runs")
     parser.add_argument("--no-same-layers", action="store_true",
                         help="skip the naive loop on the app's layers (train_ratio_same_layers)")
     parser.add_argument("--naive", type=Path, help=argparse.SUPPRESS)
@@ -275,7 +302,9 @@ def main() -> int:
                 "naive_same_layers_runs": [round(n["tokens_per_s"], 1) for n in sames]})
         session.close()
         if not args.no_candidate:
-            result.update(candidate_run(Path(tmp), Path(tmp) / "home" / "cache" / "bases"))
+            bases = Path(tmp) / "home" / "cache" / "bases"
+            result.update(candidate_run(Path(tmp), bases, prepared=False))
+            result.update(candidate_run(Path(tmp), bases, prepared=True))
     if args.json:
         print(json.dumps(result))
     else:
