@@ -172,6 +172,8 @@ class TrainingView(QWidget):
     def set_assistant(self, assistant: Assistant) -> None:
         if assistant.id != self.assistant.id:
             # A run of the previous assistant goes on; coming back to it re-attaches.
+            if self.follower is not None:
+                self.following.emit(False)  # no longer followed here (its lock says it runs)
             self._detach()
             self.run, self.pid, self.paused, self.state = None, 0, False, "idle"
             self.candidate = None
