@@ -51,9 +51,13 @@ def test_shared_prefix_and_cached_references_give_the_same_losses_and_gradients(
     with torch.no_grad(), model.disable_adapter():
         logits = model(input_ids=torch.tensor([ref_ids])).logits[0, start - 1: start - 1 + span]
     expected = torch.log_softmax(logits.float(), dim=-1)
-    cached = trainer.References(model, examples, 512).log_probs([2])
+    references = trainer.References(model, examples, 512)
+    cached = references.log_probs([2])
     assert cached.shape == expected.shape
-    torch.testing.assert_close(cached, expected, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(cached, expected, rtol=1e-3, atol=1e-3)  # kept in fp16
+    # kept or made again (nothing kept: as after a resume), the numbers are the same
+    assert torch.equal(references.log_probs([2]), cached)
+    assert torch.equal(trainer.References(model, examples, 512, budget=0).log_probs([2]), cached)
 
     monkeypatch.setattr(forward, "MIN_SHARED", 10**6)  # every row computed in full
     slow, slow_grads = _losses_and_grads(model, examples,
@@ -97,7 +101,7 @@ def test_fused_lora_layers_give_peft_s_losses_and_gradients(model_path: Path) ->
     model = trained_looking_model(model_path)
     plain, plain_grads = _losses_and_grads(model, examples,
                                            trainer.References(model, examples, 512))
-    assert lora_kernel.fuse(model) == 21 * 3  # q, v and down on the upper 21 of 30 layers
+    assert lora_kernel.fuse(model) == 15 * 3  # q, v and down on the upper 15 of 30 layers
     assert lora_kernel.fuse(model) == 0  # once is enough
     # (the references run the base with the adapter off: peft's path, inside the fused model)
     fused, fused_grads = _losses_and_grads(model, examples,

@@ -166,33 +166,53 @@ def row_losses(model: Any, ids: torch.Tensor, labels: torch.Tensor,
     return sums, mask.sum(dim=1)
 
 
+REFERENCE_BUDGET = 256 * 1024 * 1024
+"""Bytes of the base's log-probabilities kept per run (fp16: about 2,700 anchored positions of
+SmolLM2's 49,152 tokens, the replayed answers of a run of 24 taught items twice over); past it,
+they are computed again from the hidden states when needed."""
+
+
 class References:
     """The base model's own next-token distributions on the replayed answers' anchored spans.
 
     The base with the adapter switched off does not change while training, so each span is
     computed once per run (in batches, shared prefix once) instead of at every step that trains
     its example; what is kept is the decoder's last hidden state per position (576 numbers for
-    SmolLM2 where the distribution has 49,152), and the output layer is applied again when a
-    step needs it. A resumed run computes them again the same way."""
+    SmolLM2 where the distribution has 49,152), and the distributions themselves within a
+    budget. A resumed run computes them again the same way."""
 
     def __init__(self, model: Any, examples: Sequence[Encoded], batch_tokens: int,
-                 frozen: Frozen | None = None) -> None:
+                 frozen: Frozen | None = None, budget: int = REFERENCE_BUDGET) -> None:
         self.model = model
         self.examples = examples
         self.batch_tokens = batch_tokens
         self.frozen = frozen
+        self.budget = budget
         self._hidden: dict[int, torch.Tensor] = {}
+        self._kept: dict[int, torch.Tensor] = {}
+        self._bytes = 0
 
     def log_probs(self, indices: Sequence[int]) -> torch.Tensor:
-        """Log-probabilities over the anchored spans of `indices`, span after span."""
+        """Log-probabilities over the anchored spans of `indices`, span after span: from the
+        kept hidden states (the output layer and a log-softmax over the whole vocabulary) the
+        first time, then kept within `budget` bytes for the next epochs. Always rounded to fp16
+        (kept or not), so a resumed run, which starts with nothing kept, gets the same numbers."""
         if any(i not in self._hidden for i in indices):
             self._fill([i for i, e in enumerate(self.examples)
                            if e.anchor and e.reference and i not in self._hidden])
-        inner = base_of(self.model)
-        picked = torch.cat([self._hidden[i] for i in indices])
-        with torch.no_grad(), autocast_for(self.model):
-            logits = inner.get_output_embeddings()(picked)
-        return F.log_softmax(logits.float(), dim=-1)
+        made: dict[int, torch.Tensor] = {}
+        output = base_of(self.model).get_output_embeddings()
+        for i in dict.fromkeys(indices):
+            if i in self._kept:
+                continue
+            # one span at a time: the same matrix product whichever step asks first
+            with torch.no_grad(), autocast_for(self.model):
+                logits = output(self._hidden[i])
+            made[i] = F.log_softmax(logits.float(), dim=-1).half()
+            if self._bytes + made[i].nbytes <= self.budget:
+                self._kept[i] = made[i]
+                self._bytes += made[i].nbytes
+        return torch.cat([made[i] if i in made else self._kept[i] for i in indices]).float()
 
     def _fill(self, indices: Sequence[int]) -> None:
         from kindred.core.training.data import epoch_batches
@@ -371,7 +391,8 @@ def train(run: RunDir, model: Any, examples: Sequence[Encoded], cfg: TrainConfig
     lengths = [len(e) for e in examples]
     steps = schedule(lengths, cfg)
     params = [p for _, p in lora_parameters(model)]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    # fused: one kernel over all the adapter's tensors per step instead of a dozen passes
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0, fused=True)
     start, info = 0, dict[str, Any](losses=[], tokens=0, elapsed_s=0.0)
     if resume_from is not None:
         info = load_checkpoint(resume_from, model, optimizer)
