@@ -192,14 +192,19 @@ class References:
         self._kept: dict[int, torch.Tensor] = {}
         self._bytes = 0
 
+    def prepare(self) -> None:
+        """Compute every anchored span's hidden states now (else: at the first step that
+        needs one)."""
+        self._fill([i for i, e in enumerate(self.examples)
+                    if e.anchor and e.reference and i not in self._hidden])
+
     def log_probs(self, indices: Sequence[int]) -> torch.Tensor:
         """Log-probabilities over the anchored spans of `indices`, span after span: from the
         kept hidden states (the output layer and a log-softmax over the whole vocabulary) the
         first time, then kept within `budget` bytes for the next epochs. Always rounded to fp16
         (kept or not), so a resumed run, which starts with nothing kept, gets the same numbers."""
         if any(i not in self._hidden for i in indices):
-            self._fill([i for i, e in enumerate(self.examples)
-                           if e.anchor and e.reference and i not in self._hidden])
+            self.prepare()
         made: dict[int, torch.Tensor] = {}
         output = base_of(self.model).get_output_embeddings()
         for i in dict.fromkeys(indices):
@@ -399,7 +404,6 @@ def train(run: RunDir, model: Any, examples: Sequence[Encoded], cfg: TrainConfig
         start = int(info["step"])
     losses: list[float] = list(info.get("losses", []))
     tokens_done, elapsed_before = int(info.get("tokens", 0)), float(info.get("elapsed_s", 0.0))
-    began, cpu_began = time.perf_counter(), time.process_time()
     session_tokens, step = 0, start
     total = len(steps)
     per_epoch = _batches_per_epoch(lengths, cfg)
@@ -408,8 +412,13 @@ def train(run: RunDir, model: Any, examples: Sequence[Encoded], cfg: TrainConfig
     finished_at: int | None = None
     if frozen is None:
         frozen = Frozen.for_model(model)
+    # the run's own precomputation, once: the frozen layers' outputs and the KL anchor's
+    # references (the base's hidden states on the plain answers); `tokens_per_s` counts the
+    # steps from here, the job's time (`job_s`, the bench's time_to_candidate_s) counts it all
     frozen.prepare([e.ids for e in examples], cfg.batch_tokens)
     references = References(model, examples, cfg.batch_tokens, frozen)
+    references.prepare()
+    began, cpu_began = time.perf_counter(), time.process_time()
 
     def snapshot(at: int) -> Path:
         return save_checkpoint(run, model, optimizer, at, {
