@@ -5,7 +5,10 @@ Prints one JSON line (with --json) or a short report:
   no padding) / tokens/s of a naive PEFT loop (batch 1: `model(input_ids, labels).loss`, backward,
   AdamW step, per example) on the same examples, same base (the dequantized embedded model from
   the cache), same rank, targets, init and threads, with a LoRA on every layer (PEFT's default,
-  and the app's own shape until 2026-12-02). Runs alternate; medians.
+  and the app's own shape until 2026-12-02). Runs alternate; medians. The app's timing
+  starts at its first step: its once-per-run precomputation before it (the frozen layers'
+  outputs, the KL anchor's references: work the naive loop has no counterpart for, as it has
+  no anchor) is in time_to_candidate_s, not in this ratio.
 - train_ratio_same_layers: the same against a naive loop that adapts only the layers the app
   adapts (by default the upper half: autograd then stops its backward pass there by itself, so
   this ratio leaves out what adapting fewer layers saves and shows what batching, the shared
