@@ -154,6 +154,11 @@ def _owner_alive(name: str) -> bool:
         pid = int(parts[-2])
     except (IndexError, ValueError):
         return False
+    return process_alive(pid)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs (this one included; someone else's counts too)."""
     if pid == os.getpid():
         return True
     try:

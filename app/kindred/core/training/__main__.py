@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 
 from kindred.core.errors import KindredError, is_disk_full
 from kindred.core.training.job import run_job
-from kindred.core.training.run import ProgressLog, RunDir, StopFlag
+from kindred.core.training.run import ProgressLog, RunDir, StopFlag, renice
 
 EXIT_DONE, EXIT_CRASH, EXIT_FAILED, EXIT_STOPPED = 0, 1, 2, 3
 # Training is background work: at a lower priority it gives the cores to the chat while an
@@ -39,14 +39,7 @@ DEFAULT_NICE = 10
 
 def lower_priority() -> int:
     """Renice this process (KINDRED_TRAIN_NICE, default 10); returns the niceness now."""
-    try:
-        wanted = int(os.environ.get("KINDRED_TRAIN_NICE", DEFAULT_NICE))
-    except ValueError:
-        wanted = DEFAULT_NICE
-    try:
-        return os.nice(max(0, wanted - os.nice(0)))
-    except OSError:  # not permitted here: train at the normal priority
-        return os.nice(0)
+    return renice("KINDRED_TRAIN_NICE", DEFAULT_NICE)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from kindred.core.atomic import process_alive
 from kindred.core.errors import KindredError
 
 CACHE_FORMAT = "kindred-base-cache/2"  # 1: fp32 weights; 2: fp16 weights, upcast on load
@@ -67,18 +68,6 @@ def load_from_gguf(gguf_path: Path) -> Any:
                            "Nothing was changed.") from exc
 
 
-def _writer_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
 def clean_stale(cache_root: Path) -> list[str]:
     """Remove the scratch folders of cache builds whose process died (a SIGKILL, a power cut
     skips the cleanup in `save_cache`): each holds up to a model's size in fp16 that nothing
@@ -100,7 +89,7 @@ def clean_stale(cache_root: Path) -> list[str]:
             age = time.time() - entry.lstat().st_mtime
         except FileNotFoundError:  # its writer just finished or cleaned up
             continue
-        if pid > 0 and _writer_alive(pid) and age < STALE_AFTER_S:
+        if pid > 0 and process_alive(pid) and age < STALE_AFTER_S:
             continue
         shutil.rmtree(entry, ignore_errors=True)
         removed.append(entry.name)

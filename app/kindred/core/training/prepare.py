@@ -220,14 +220,9 @@ def launch(target: Target, **popen: Any) -> subprocess.Popen[str]:
 def lower_priority() -> int:
     """Renice this process (KINDRED_PREPARE_NICE, default 19: it is background work that
     nobody waits for); returns the niceness now."""
-    try:
-        wanted = int(os.environ.get("KINDRED_PREPARE_NICE", DEFAULT_NICE))
-    except ValueError:
-        wanted = DEFAULT_NICE
-    try:
-        return os.nice(max(0, wanted - os.nice(0)))
-    except OSError:
-        return os.nice(0)
+    from kindred.core.training.run import renice
+
+    return renice("KINDRED_PREPARE_NICE", DEFAULT_NICE)
 
 
 class Stopped(BaseException):

@@ -314,3 +314,16 @@ def list_runs(runs_root: Path, assistant_id: int | None = None) -> list[RunDir]:
             if assistant_id is None or int(plan.get("assistant_id", -1)) == assistant_id:
                 found.append((float(plan.get("created_at", 0.0)), entry.name, run))
     return [run for _, _, run in sorted(found, key=lambda item: item[:2])]
+
+
+def renice(variable: str, default: int) -> int:
+    """Lower this process's priority to the niceness in `variable` (else `default`): background
+    work gives the cores to the chat. Returns the niceness now (unchanged where not permitted)."""
+    try:
+        wanted = int(os.environ.get(variable, default))
+    except ValueError:
+        wanted = default
+    try:
+        return os.nice(max(0, wanted - os.nice(0)))
+    except OSError:  # not permitted here: run at the normal priority
+        return os.nice(0)
