@@ -30,8 +30,8 @@ def test_insight_finds_the_taught_style(session: Session, engine: Engine) -> Non
     assert "oy" not in [w.lower() for w in words]
     # style: the answers to the probes became more exclamatory (every taught answer ends "arr!")
     assert result["style"]["adapter"]["exclamations"] > result["style"]["base"]["exclamations"]
-    # layers: one row per layer of the base; a new adapter changes the upper half of the 30
-    # (15-29), each with the trained modules, and leaves the rows below empty
+    # layers: one row per layer of the base; a new adapter changes the upper 0.67 of the 30
+    # (9-29), each with the trained modules, and leaves the rows below empty
     assert [row["layer"] for row in result["layers"]] == list(range(30))
-    assert all(not row["modules"] and row["total"] == 0 for row in result["layers"][:15])
-    assert set(result["layers"][20]["modules"]) == {"attn_q", "attn_v", "ffn_down"}
+    assert all(not row["modules"] and row["total"] == 0 for row in result["layers"][:9])
+    assert set(result["layers"][14]["modules"]) == {"attn_q", "attn_v", "ffn_down"}

@@ -97,7 +97,9 @@ def test_llama_cpp_adapter_matches_peft(session: Session, engine: Engine, model_
     # the test can tell: the adapter really changes the logits, and a wrong port is caught
     assert agreement(bare, adapted)[1] < corr
     wrong_same, wrong_corr = agreement(wrong, adapted)
-    assert wrong_corr < 0.99 and wrong_same < same, (wrong_same, wrong_corr, same, corr)
+    # (how far off depends on how many layers the adapter changes: by far more than the right one)
+    assert wrong_same < same and 1 - wrong_corr > 5 * (1 - corr), (wrong_same, wrong_corr,
+                                                                    same, corr)
     print(f"{len(ids)} positions: argmax agreement {same:.3f}, corr {corr:.4f} (bare base: "
           f"{base_same:.3f}, {base_corr:.4f}); base-vs-adapter corr "
           f"{agreement(bare, adapted)[1]:.4f}; unpermuted {wrong_same:.3f}/{wrong_corr:.4f}")

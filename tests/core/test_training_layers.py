@@ -34,19 +34,19 @@ from support.training_helpers import (
 )
 
 DEPTH = 30  # SmolLM2-135M's decoder layers
-UPPER = list(range(15, 30))  # the default: the top half of them
+UPPER = list(range(9, 30))  # the default: the top 0.67 of them
 GREEDY = SamplingParams(temperature=0.0, max_tokens=24)
 
 
 def test_layer_settings_resolve_and_children_keep_their_parents_layers() -> None:
     cfg = TrainConfig()
     assert cfg.for_depth(DEPTH).layers == tuple(UPPER)
-    assert cfg.for_depth(18).layers == tuple(range(9, 18))  # Gemma 3 270M
-    assert replace(cfg, top_layers=0.67).for_depth(DEPTH).layers == tuple(range(9, 30))
+    assert cfg.for_depth(18).layers == tuple(range(5, 18))  # Gemma 3 270M
+    assert replace(cfg, top_layers=0.5).for_depth(DEPTH).layers == tuple(range(15, 30))
     assert replace(cfg, top_layers=1.0).for_depth(DEPTH).layers is None
     resolved = cfg.for_depth(DEPTH)
     assert TrainConfig.from_json(resolved.to_json()) == resolved
-    assert resolved.lowest_layer() == 15 and TrainConfig(top_layers=1.0).lowest_layer() == 0
+    assert resolved.lowest_layer() == 9 and TrainConfig(top_layers=1.0).lowest_layer() == 0
     # a run planned before layer subsets (no top_layers in its plan) resumes as all-layer
     assert TrainConfig.from_json({"rank": 4}).for_depth(DEPTH).layers is None
 
@@ -205,7 +205,7 @@ def test_frozen_layers_on_gemma_with_its_sliding_window_layers(gemma_model_path:
     base = base_cache.load_cached(gemma_base_cache(), gemma_expected_sha256())
     model = trainer.build_peft(base, TrainConfig(rank=4, targets=("q_proj", "down_proj")))
     frozen = forward.Frozen.for_model(model)
-    assert frozen.first == 9  # the top half of 18 layers: 9-17
+    assert frozen.first == 5  # the top 0.67 of 18 layers: 5-17
     generator = torch.Generator().manual_seed(2)
     with torch.no_grad():
         for name, param in trainer.lora_parameters(model):

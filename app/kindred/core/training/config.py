@@ -1,7 +1,7 @@
 """Training settings: LoRA shape, optimisation, batching. Plain data, no torch.
 
 The defaults suit 1 to 500 short personal examples on a CPU with no knob to turn: rank 8 on
-every linear layer of the attention and MLP blocks of the upper half of the decoder layers,
+every linear layer of the attention and MLP blocks of the upper two thirds of the decoder layers,
 three passes over the person's items plus the replayed base answers (see `replay`), stopping
 early once the items are learned, and at least `min_steps` optimiser steps so a single taught
 item still teaches something.
@@ -50,16 +50,15 @@ class TrainConfig:
     precision: str = "auto"
     """Compute precision of the frozen base: `auto` (bf16 where the CPU has native bf16),
     `bf16` or `fp32`. The adapter and optimizer are always fp32."""
-    top_layers: float = 0.5
+    top_layers: float = 0.67
     """The share of the decoder's layers a new adapter adapts, counted from the output end: the
     frozen layers below run once per example, without gradients, and their outputs are kept
-    (see `forward.Frozen`). 1.0: every layer. 0.5 (SmolLM2: layers 15-29 of 30) since the
-    prompt runs without gradients: bench/learning.py (greeting / short) then kept the base's
-    facts (7 of 14 / 7 of 14, against 7 / 5 for 0.67 with gradients through the prompt), open
-    answers 0.42x the base's length (0.44x) and the taught style (1.0 / 0.9), 2026-12-02.
-    Before that change the top half had cut open answers to 0.28x (0.67 was chosen then).
-    Adapters made from 2026-12-01 to 2026-12-02 adapt 0.67 (layers 9-29), and their children
-    keep that."""
+    (see `forward.Frozen`). 1.0: every layer. 0.67 (SmolLM2: layers 9-29 of 30) kept the
+    learning bench's figures of all layers. The top half trains about 1.3x faster per token
+    but shortens open answers in bench/learning.py's greeting scenario: 0.28x the base's
+    length against 0.50x (2026-12-01); with the prompt run without gradients 0.42x and 0.36x
+    against 0.51x for 0.67 (2026-12-02); 0.4 of the layers also forgot facts (greeting: 2 of the
+    base's 6 kept, the card 9 of 13 forgotten)."""
     layers: tuple[int, ...] | None = None
     """The adapted layers (0 = nearest the input), sorted; None: every layer. Set by `for_depth`
     from `top_layers`, or from the parent adapter by `with_lora_of`."""
