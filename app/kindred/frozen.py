@@ -46,16 +46,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         prepare_environment(os.environ, Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)))
     if args[:1] == [WORKER_ARG]:
         os.environ[IN_WORKER] = "1"
-        from kindred.core.training.__main__ import exit_now
         from kindred.core.training.__main__ import main as worker_main
+        from kindred.core.training.run import exit_now
 
         exit_now(worker_main(args[1:]))
     if args[:1] == [PREPARE_ARG]:
         os.environ[IN_WORKER] = "1"
-        from kindred.core.training.prepare import exit_now as prepare_exit
         from kindred.core.training.prepare import main as prepare_main
+        from kindred.core.training.run import exit_now
 
-        prepare_exit(prepare_main(args[1:]))
+        exit_now(prepare_main(args[1:]))
     if os.environ.get(IN_WORKER) and opens_gui(args):
         print("kindred: started from inside a training worker with "
               f"{' '.join(args) or 'no command'}: not opening the app again.", file=sys.stderr)

@@ -7,7 +7,12 @@ lines, and neither needs to know which operation it is watching.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -15,3 +20,15 @@ class Progress:
     fraction: float
     """Done so far, 0 to 1."""
     message: str
+
+
+def run_to_end(work: Generator[Item, None, Result],
+               each: Callable[[Item], None] | None = None) -> Result:
+    """Drive a generator to its end, handing each yielded item to `each`; its return value."""
+    while True:
+        try:
+            item = next(work)
+        except StopIteration as finished:
+            return finished.value  # type: ignore[no-any-return]
+        if each is not None:
+            each(item)

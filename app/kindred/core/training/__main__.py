@@ -8,27 +8,25 @@ message (the `error` line), 1 unexpected crash.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: never download
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("TQDM_DISABLE", "1")  # progress is reported as JSON lines instead
-# Threads that sleep instead of spinning while they wait: the GUI's llama.cpp and other programs
-# share the cores, and spinning threads then slowed training 3-9x in our measurements.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import argparse
-import contextlib
 import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from kindred.core.errors import KindredError, is_disk_full
 from kindred.core.training.job import run_job
-from kindred.core.training.run import ProgressLog, RunDir, StopFlag, renice
+from kindred.core.training.run import (
+    ProgressLog,
+    RunDir,
+    StopFlag,
+    exit_now,
+    renice,
+    worker_defaults,
+)
+
+worker_defaults()  # before torch or transformers are imported (`job` imports them when it runs)
 
 EXIT_DONE, EXIT_CRASH, EXIT_FAILED, EXIT_STOPPED = 0, 1, 2, 3
 # Training is background work: at a lower priority it gives the cores to the chat while an
@@ -109,16 +107,6 @@ class _Tolerant:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.original, name)
-
-
-def exit_now(code: int) -> NoReturn:
-    """End the training process at once: everything is on disk and the store is closed, so
-    tearing down torch's and llama.cpp's threads and a few GB of tensors (about a second the
-    waiting window would see) buys nothing."""
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # nobody reads: the run folder has it
-            stream.flush()
-    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -43,10 +42,10 @@ import time
 from collections.abc import Generator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 from kindred.core.errors import KindredError
-from kindred.core.progress import Progress
+from kindred.core.progress import Progress, run_to_end
 from kindred.core.store import Store
 
 PARTS = ("replay", "quality", "weights")
@@ -245,10 +244,9 @@ def _hold_lock(cache_root: Path) -> IO[bytes] | None:
 
 def main(argv: list[str] | None = None, stdin: IO[str] | None = None) -> int:
     """The preparation process: target on stdin, JSON lines on stdout."""
-    for key, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"),
-                       ("HF_HUB_DISABLE_TELEMETRY", "1"), ("TQDM_DISABLE", "1"),
-                       ("OMP_WAIT_POLICY", "PASSIVE")):
-        os.environ.setdefault(key, value)  # before torch or transformers are imported
+    from kindred.core.training.run import worker_defaults
+
+    worker_defaults()  # before torch or transformers are imported
     lower_priority()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -280,15 +278,9 @@ def main(argv: list[str] | None = None, stdin: IO[str] | None = None) -> int:
             began = time.perf_counter()
             todo = missing(target)
             emit({"event": "start", "missing": todo, "base": target.name})
-            work = prepare(target, todo)
-            while True:
-                try:
-                    item = next(work)
-                except StopIteration as finished:
-                    made = list(finished.value)
-                    break
-                emit({"event": "progress", "fraction": round(item.fraction, 3),
-                      "message": item.message})
+            made = run_to_end(prepare(target, todo), lambda item: emit({
+                "event": "progress", "fraction": round(item.fraction, 3),
+                "message": item.message}))
             emit({"event": "done", "prepared": made,
                   "seconds": round(time.perf_counter() - began, 1)})
             return EXIT_DONE
@@ -308,13 +300,7 @@ def main(argv: list[str] | None = None, stdin: IO[str] | None = None) -> int:
         return EXIT_CRASH
 
 
-def exit_now(code: int) -> NoReturn:
-    """End at once (the caches are written; tearing down torch's threads buys nothing)."""
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    os._exit(code)
-
-
 if __name__ == "__main__":
+    from kindred.core.training.run import exit_now
+
     exit_now(main())

@@ -42,6 +42,7 @@ from kindred.core.atomic import write_atomic
 from kindred.core.hashing import sha256_bytes
 from kindred.core.learning.dataset import Example
 from kindred.core.learning.markers import Markers
+from kindred.core.progress import run_to_end
 from kindred.core.training.tokens import ChatTokenizer, Encoded
 
 FORMAT = 1
@@ -85,13 +86,7 @@ def base_answers(model_path: Path, base_sha256: str, system: str, prompts: Seque
                  progress: Callable[[int, int], None] | None = None) -> list[str]:
     """The base model's greedy answers to `prompts` (cached per base, system prompt and set)."""
     answers = answer_missing(model_path, base_sha256, system, prompts, version, cache_root)
-    while True:
-        try:
-            done, total = next(answers)
-        except StopIteration as finished:
-            return list(finished.value)
-        if progress is not None:
-            progress(done, total)
+    return run_to_end(answers, None if progress is None else (lambda item: progress(*item)))
 
 
 def cached_answers(cache_root: Path, base_sha256: str, system: str, version: int

@@ -33,6 +33,7 @@ from kindred.core.errors import KindredError, NotFoundError
 from kindred.core.hashing import sha256_bytes
 from kindred.core.learning.feedback import system_prompt
 from kindred.core.progress import Progress as Progress
+from kindred.core.progress import run_to_end
 from kindred.core.session import Session
 from kindred.core.store import Store, now
 from kindred.core.upgrades import trial
@@ -210,12 +211,7 @@ def hold_interview(session: Session, version_id: str, *, engine: Engine | None =
 
 def interview(session: Session, version_id: str, **kwargs: Any) -> Record:
     """`hold_interview` run to its end (CLI, tests)."""
-    gen = hold_interview(session, version_id, **kwargs)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+    return run_to_end(hold_interview(session, version_id, **kwargs))
 
 
 def _model_for(store: Store, base_sha256: str) -> dict[str, Any]:
