@@ -45,7 +45,7 @@ from kindred.ui.icons import app_icon, icon, set_icon
 from kindred.ui.inference import InferenceThread
 from kindred.ui.insight_view import InsightView
 from kindred.ui.ledger_view import LedgerView
-from kindred.ui.preparation import Preparation
+from kindred.ui.preparation import Preparation, status_label
 from kindred.ui.rollout_ui import InterviewRunner, RolloutBar, TrialPanel, wanted_adapters
 from kindred.ui.sidebar import Sidebar
 from kindred.ui.teach_view import TeachView
@@ -63,9 +63,6 @@ SHORTCUTS = [
     ("Ctrl+Alt+B", "Roll back the rollout"), ("Ctrl+Alt+T", "Start a side-by-side trial"),
     ("Ctrl+1…9", "Switch page"), ("Ctrl+Q", "Quit"),
 ]
-PREPARING_TIP = ("Kindred prepares the base model for training in the background, once per model: "
-                 "its answers to general requests, its half of the quality card and its "
-                 "weights for training. Your first training is then as quick as the later ones.")
 
 
 class MainWindow(QMainWindow):
@@ -223,14 +220,10 @@ class MainWindow(QMainWindow):
                            (self.speed_label, "Speed of the last answer")):
             label.setObjectName("statusItem")
             label.setToolTip(tip)
-        self.prepare_label = QLabel()
-        self.prepare_label.setObjectName("statusItem")
-        self.prepare_label.setToolTip(PREPARING_TIP)
-        self.prepare_label.hide()
+        self.prepare_label = status_label(self.preparation)
         bar.addWidget(self.busy_bar)
         bar.addWidget(self.state_label)
-        for label in (self.prepare_label, self.model_label, self.adapter_label,
-                      self.speed_label):
+        for label in (self.prepare_label, self.model_label, self.adapter_label, self.speed_label):
             bar.addPermanentWidget(label)
 
     def _action(self, keys: str, slot: object, *, widget: QWidget | None = None) -> QAction:
@@ -307,12 +300,9 @@ class MainWindow(QMainWindow):
         self.interviews.finished.connect(self._interviewed)
         self.interviews.failed.connect(lambda m: self.statusBar().showMessage(
             f"The retirement interview could not be held: {m}", 10000))
-        prep = self.preparation
-        prep.progressed.connect(self._preparing)
-        prep.finished.connect(lambda _prepared: self.prepare_label.hide())
-        c.feedback_changed.connect(lambda *_: prep.consider())
-        self.teach.changed.connect(prep.consider)
-        self.training.following.connect(prep.set_training)
+        c.feedback_changed.connect(lambda *_: self.preparation.consider())
+        self.teach.changed.connect(self.preparation.consider)
+        self.training.following.connect(self.preparation.set_training)
         view.send_requested.connect(self._send)
         view.stop_requested.connect(c.stop)
         view.regenerate_requested.connect(c.regenerate)
@@ -352,12 +342,6 @@ class MainWindow(QMainWindow):
         self.trial_panel.hide()
         self._show_adapters(wanted_adapters(self.session.store, assistant))
         self.preparation.consider(assistant.id)
-
-    def _preparing(self, fraction: float, message: str) -> None:
-        self.prepare_label.setText(
-            f"Preparing for your first training… {fraction:.0%} (once per model)")
-        self.prepare_label.setToolTip(f"{PREPARING_TIP}\n\nNow: {message}")
-        self.prepare_label.show()
 
     def _versions_changed(self) -> None:
         """A rollout moved, or History changed the active version: bar, status, interviews."""

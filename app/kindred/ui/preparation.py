@@ -15,6 +15,7 @@ import contextlib
 import os
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
+from PySide6.QtWidgets import QLabel
 
 from kindred.core.errors import KindredError
 from kindred.core.learning import feedback
@@ -174,3 +175,25 @@ class Preparation(QObject):
     def unblock(self) -> None:
         self.blocked = max(0, self.blocked - 1)
         self.consider()
+
+
+TIP = ("Kindred prepares the base model for training in the background, once per model: its "
+       "answers to general requests, its half of the quality card and its weights for "
+       "training. Your first training is then as quick as the later ones.")
+
+
+def status_label(preparation: Preparation) -> QLabel:
+    """The status bar's quiet word on it: shown with its progress while it runs, else hidden."""
+    label = QLabel()
+    label.setObjectName("statusItem")
+    label.setToolTip(TIP)
+    label.hide()
+
+    def progressed(fraction: float, message: str) -> None:
+        label.setText(f"Preparing for your first training… {fraction:.0%} (once per model)")
+        label.setToolTip(f"{TIP}\n\nNow: {message}")
+        label.show()
+
+    preparation.progressed.connect(progressed)
+    preparation.finished.connect(label.hide)
+    return label
