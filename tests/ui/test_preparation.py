@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from pytestqt.qtbot import QtBot
 
+from kindred.core.atomic import process_alive
 from kindred.core.learning import feedback
 from kindred.core.paths import DataHome
 from kindred.core.session import open_session
@@ -21,7 +23,7 @@ PREPARE_TIMEOUT_MS = 120_000
 
 @pytest.mark.slow
 def test_the_window_prepares_once_something_is_taught(
-        qtbot, home: DataHome, make_window: Callable[..., MainWindow],  # type: ignore[no-untyped-def]
+        qtbot: QtBot, home: DataHome, make_window: Callable[..., MainWindow],
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(preparation.SWITCH, "1")
     monkeypatch.setattr(preparation, "DELAY_MS", 50)
@@ -55,4 +57,30 @@ def test_the_window_prepares_once_something_is_taught(
     window.teach.changed.emit()
     qtbot.wait(300)
     assert prep.started_count == 2 and not prep.running()
+    session.close()
+
+
+@pytest.mark.slow
+def test_closing_the_window_mid_preparation_ends_the_worker_and_leaves_nothing_half_made(
+        qtbot: QtBot, home: DataHome, make_window: Callable[..., MainWindow],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(preparation.SWITCH, "1")
+    monkeypatch.setattr(preparation, "DELAY_MS", 50)
+    session = open_session(home.root)
+    feedback.add_example(session.store, session.assistant().id, "Hi?", "Ahoy, matey!")
+    target = almost_prepared(session)
+    window = make_window(ready=False)
+    prep = window.preparation
+    with qtbot.waitSignal(prep.progressed, timeout=PREPARE_TIMEOUT_MS,
+                          check_params_cb=lambda _f, message: message != "Starting"):
+        window.teach.changed.emit()  # the worker reports: working on the card's base half
+    assert prep.process is not None
+    pid = int(prep.process.processId())
+    assert process_alive(pid)
+
+    window.close()  # as a person quits mid-way: the worker is told to stop, then waited for
+    assert not prep.running() and not process_alive(pid)
+    # the card's base half is whole (if the tiny question set was done first) or absent
+    assert prepare.missing(target) in ([], ["quality"])
+    assert not [p for p in home.cache.rglob("*") if p.name.endswith((".partial", ".tmp"))]
     session.close()
