@@ -15,9 +15,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # (tests of the card itself use the shipped one).
 os.environ.setdefault("KINDRED_QUALITY_SET",
                       str(Path(__file__).parent / "support" / "quality_tiny.json"))
-# The window prepares a base for training in the background once something is taught; only the
-# tests of that (tests/ui/test_preparation.py) let it, so no other test shares its cores with it.
+# The window prepares a base for training in the background once something is taught, and works
+# out a new version's insight ahead; only the tests of those (tests/ui/test_preparation.py,
+# tests/ui/test_insight_ahead.py) let it, so no other test shares its cores with them.
 os.environ.setdefault("KINDRED_BACKGROUND_PREPARE", "0")
+os.environ.setdefault("KINDRED_BACKGROUND_INSIGHT", "0")
 # Retirement interviews are held for real wherever a version steps down; short answers here.
 os.environ.setdefault("KINDRED_INTERVIEW_TOKENS", "8")
 # A safety net: even a test that forgets its fixture never touches the real data home.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from kindred.core.assistants import create_assistant, get_assistant
+from kindred.core.learning import feedback, insight
 from kindred.core.paths import DataHome
 from kindred.core.session import open_session
 from support.archive_helpers import activate, make_version
@@ -45,3 +47,28 @@ def test_usage_json_counts_messages(home: DataHome) -> None:
     assert sum(day["messages"] for day in data["per_day"].values()) == 1
     assert data["days_together"] == 1
     assert "base" in kindred("usage", home=home.root).stdout
+
+
+def test_learned_background_fills_the_cache_quietly_with_the_versions_own_prompt(
+        home: DataHome, model_path: Path) -> None:
+    """What the window runs when a training made a version: nothing on stdout, progress on
+    stderr, and the cache the What-it-learned page reads (under the system prompt of the
+    version's own assistant, not the first one's)."""
+    session = open_session(home.root)
+    session.assistant()  # the first assistant, with no preferences
+    other = create_assistant(session.store, "Robin", persona="You are terse.")
+    feedback.add_preference(session.store, other.id, "Call me Ada")
+    feedback.add_example(session.store, other.id, "Any tea?", "Mint tea, Ada.")
+    version = make_version(session, model_path, layers=(0, 1, 2), assistant=other)
+    system = feedback.system_prompt(session.store, get_assistant(session.store, other.id))
+    assert "Ada" in system and insight.cached(session.store, version.id, system=system) is None
+    session.close()
+
+    out = kindred("learned", version.id, "--background", home=home.root, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "" and "%]" in out.stderr
+    session = open_session(home.root)
+    result = insight.cached(session.store, version.id, system=system)
+    session.close()
+    assert result is not None and result["version"] == version.id
+    assert result["preferences"] == ["Call me Ada"]

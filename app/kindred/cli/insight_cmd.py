@@ -8,13 +8,17 @@ from typing import Any
 
 from kindred.cli.output import print_json, print_table
 from kindred.core.archive import cards
-from kindred.core.archive.versions import active_version
+from kindred.core.archive.versions import active_version, get_version
+from kindred.core.assistants import get_assistant
 from kindred.core.chat.engine import Engine
 from kindred.core.chat.usage import usage
 from kindred.core.errors import KindredError
 from kindred.core.learning import insight
 from kindred.core.learning.feedback import system_prompt
 from kindred.core.session import open_session
+from kindred.core.training.run import renice
+
+BACKGROUND_NICE_VARIABLE = "KINDRED_INSIGHT_NICE"
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -25,6 +29,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--against", default="base",
                    help="compare with 'base' (default), 'parent', or another version id")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--background", action="store_true",
+                   help="at the lowest priority, only fill the cache (the app runs this when a "
+                        "training made a new version); progress on stderr, nothing on stdout")
     p.set_defaults(run=learned)
     p = commands.add_parser("usage", parents=[common], help="messages per version and per day")
     p.add_argument("-a", "--assistant", help="assistant name (default: the first)")
@@ -42,7 +49,11 @@ def learned(args: argparse.Namespace) -> int:
             raise KindredError(f"{assistant.name} has no active version yet: it talks through "
                                "the bare base model. Name a version: `kindred learned ID`.")
         key = active.id
+    elif not args.assistant:  # a version named alone: its own assistant's system prompt
+        assistant = get_assistant(session.store, get_version(session.store, key).assistant_id)
     system = system_prompt(session.store, assistant)
+    if args.background:
+        renice(BACKGROUND_NICE_VARIABLE, 19)
     result = insight.cached(session.store, key, against=args.against, system=system)
     if result is None:  # only now is the model worth loading
         engine = Engine(session.model_for(assistant).path)
@@ -56,6 +67,8 @@ def learned(args: argparse.Namespace) -> int:
         finally:
             engine.close()
     assert result is not None
+    if args.background:
+        return 0
     result = {**result, "quality": cards.get_card(session.store, result["version"])}
     if args.json:
         print_json(result)

@@ -32,7 +32,9 @@ from PySide6.QtWidgets import (
 
 from kindred.core.archive import cards, versions
 from kindred.core.assistants import Assistant, get_assistant
+from kindred.core.progress import Progress
 from kindred.core.session import Session
+from kindred.ui.insight_ahead import InsightAhead
 from kindred.ui.insight_sections import InsightReport
 from kindred.ui.insight_sections import label as _label
 from kindred.ui.tasks import Task, run_task
@@ -103,6 +105,8 @@ class InsightView(QWidget):
         self.elapsed = 0.0
         self.progress_values: list[int] = []
         self.report: InsightReport | None = None
+        self.ahead: InsightAhead | None = None
+        self.following_ahead: str | None = None  # the version whose background run is shown
         self.setObjectName("page")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
 
@@ -257,7 +261,8 @@ class InsightView(QWidget):
         if key == self.shown_key:
             self.stack.setCurrentIndex(2)
             return
-        if self.task is not None and key == self.task_key:
+        if (self.task is not None and key == self.task_key) or (
+                self.following_ahead is not None and key == (self.following_ahead, "base")):
             return  # already being worked out
         if self.isVisible() and key != self.cancelled_key:
             self.start()
@@ -286,6 +291,14 @@ class InsightView(QWidget):
                       "chatting meanwhile.", button=False)
         home, aid = self.session.home.root, self.assistant.id
         version_id, against = key
+        if (self.ahead is not None and against == "base"
+                and self.ahead.running_for() == version_id):
+            # already being worked out in the background since the training: follow that
+            self.following_ahead = version_id
+            self.task, self.task_key = None, None
+            self._progress(Progress(*self.ahead.last_progress))
+            return
+        self.following_ahead = None
         task: Task | None = None
 
         def done(result: Any) -> None:
@@ -312,12 +325,32 @@ class InsightView(QWidget):
             message = message.replace(word, plain)
         self.progress_label.setText(message)
 
-    def cancel(self) -> None:
-        """Stop computing (at the core's next step); nothing is cached for a cancelled run."""
-        if self.task is None:
+    def follow(self, ahead: InsightAhead) -> None:
+        """Show the background run's progress instead of starting the same work again."""
+        self.ahead = ahead
+        ahead.progressed.connect(self._ahead_progressed)
+        ahead.finished.connect(self._ahead_finished)
+
+    def _ahead_progressed(self, fraction: float, message: str) -> None:
+        if self.following_ahead is not None and self.task is None:
+            self._progress(Progress(fraction, message))
+
+    def _ahead_finished(self, version_id: str, _cached: bool) -> None:
+        if self.following_ahead != version_id:
             return
-        self.task.cancel()
+        self.following_ahead = None
+        if self.current_key() == (version_id, "base"):
+            self.start()  # from the cache now (or, if it was stopped, worked out here)
+
+    def cancel(self) -> None:
+        """Stop computing (at the core's next step); nothing is cached for a cancelled run.
+        A background run being followed goes on; the page just stops showing it."""
+        if self.task is None and self.following_ahead is None:
+            return
+        if self.task is not None:
+            self.task.cancel()
         self.task = None
+        self.following_ahead = None
         self.cancelled_key = self.current_key()
         self.progress_box.hide()
         self.progress_label.hide()

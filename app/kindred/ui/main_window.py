@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QFrame,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QMainWindow,
     QMenu,
@@ -32,17 +31,18 @@ from PySide6.QtWidgets import (
 from kindred.core.archive import versions
 from kindred.core.assistants import Assistant
 from kindred.core.chat.conversations import Conversation, Message, list_messages
-from kindred.core.errors import KindredError
 from kindred.core.session import Session, open_session
 from kindred.core.training.config import TrainConfig
 from kindred.core.upgrades.rollout import blend_label
 from kindred.ui.chat_controller import ChatController
 from kindred.ui.chat_view import ChatView
+from kindred.ui.conversation_dialogs import delete_dialog, rename_dialog
 from kindred.ui.dialogs.add_model import AddModelDialog
 from kindred.ui.dialogs.assistant import AssistantDialog
 from kindred.ui.history_view import HistoryView
 from kindred.ui.icons import app_icon, icon, set_icon
 from kindred.ui.inference import InferenceThread
+from kindred.ui.insight_ahead import InsightAhead
 from kindred.ui.insight_view import InsightView
 from kindred.ui.ledger_view import LedgerView
 from kindred.ui.preparation import Preparation, status_label
@@ -51,7 +51,6 @@ from kindred.ui.sidebar import Sidebar
 from kindred.ui.teach_view import TeachView
 from kindred.ui.training_view import TrainingView
 from kindred.ui.usage_view import UsageView
-from kindred.ui.widgets import destructive_box
 
 SHORTCUTS = [
     ("Ctrl+N", "New chat"), ("Ctrl+F", "Search conversations"), ("Enter", "Send"),
@@ -152,6 +151,8 @@ class MainWindow(QMainWindow):
         self.usage = UsageView(self.session)
         self.add_page("Usage", self.usage, "usage")
         self.preparation = Preparation(self.session, self)
+        self.insight_ahead = InsightAhead(self.session, self)
+        self.insight.follow(self.insight_ahead)
 
         self._build_status_bar()
         self._build_shortcuts()
@@ -303,6 +304,8 @@ class MainWindow(QMainWindow):
         c.feedback_changed.connect(lambda *_: self.preparation.consider())
         self.teach.changed.connect(self.preparation.consider)
         self.training.following.connect(self.preparation.set_training)
+        self.training.candidate_ready.connect(self.insight_ahead.consider)
+        self.training.following.connect(self.insight_ahead.training_started)
         view.send_requested.connect(self._send)
         view.stop_requested.connect(c.stop)
         view.regenerate_requested.connect(c.regenerate)
@@ -462,34 +465,10 @@ class MainWindow(QMainWindow):
             self.delete_conversation(cid)
 
     def rename_conversation(self, conversation_id: int) -> None:
-        from kindred.core.chat.conversations import get_conversation
-
-        conversation = get_conversation(self.session.store, conversation_id)
-        dialog = QInputDialog(self)
-        dialog.setWindowTitle("Rename conversation")
-        dialog.setLabelText("New title:")
-        dialog.setTextValue(conversation.title)
-        dialog.setOkButtonText("Rename")
-
-        def done(title: str) -> None:
-            try:
-                self.controller.rename(conversation_id, title)
-            except KindredError as exc:
-                self.chat_view.show_error(f"{exc} The title was not changed.")
-        dialog.textValueSelected.connect(done)
-        self._open(dialog)
+        self._open(rename_dialog(self, self.controller, self.chat_view, conversation_id))
 
     def delete_conversation(self, conversation_id: int) -> None:
-        from kindred.core.chat.conversations import get_conversation
-
-        conversation = get_conversation(self.session.store, conversation_id)
-        # every message goes, answers Regenerate replaced included
-        count = len(list_messages(self.session.store, conversation_id, replaced=True))
-        self._open(destructive_box(
-            self, "Delete conversation?",
-            f"Delete “{conversation.title}” and its {count} messages?",
-            "This cannot be undone. What your assistant has learned is not affected.", "Delete",
-            lambda: self.controller.delete(conversation_id), icon=QMessageBox.Icon.Warning))
+        self._open(delete_dialog(self, self.controller, conversation_id))
 
     def open_settings(self) -> None:
         dialog = AssistantDialog(self.session, self.controller.assistant, self)
@@ -528,6 +507,7 @@ class MainWindow(QMainWindow):
                                prompt_limit=prompt_limit)
         dialog.switched.connect(lambda _v: self._base_switched())
         self.preparation.block()  # a move trains on another base: leave it the cores
+        self.insight_ahead.stop()
         dialog.finished.connect(lambda _r: self.preparation.unblock())
         self._open(dialog)
 
@@ -593,6 +573,7 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.interviews.stop()
         self.preparation.stop(wait=True)
+        self.insight_ahead.stop(wait=True)
         self.inference.shutdown()
         # The stopped answer's "finished" is queued for us: deliver it so it is saved.
         QCoreApplication.sendPostedEvents(self.controller)

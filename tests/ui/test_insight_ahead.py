@@ -1,0 +1,105 @@
+"""A new version's insight is worked out ahead, in a low-priority process of the app's own CLI:
+the What-it-learned page follows it instead of starting the same work, then shows the result from
+the cache; a training that starts stops it, and nothing half-made is left."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from kindred.core.archive.versions import Version
+from kindred.core.atomic import process_alive
+from kindred.core.learning import feedback, insight
+from kindred.core.paths import DataHome
+from kindred.core.session import open_session
+from kindred.ui import insight_ahead
+from kindred.ui.main_window import MainWindow
+from support.archive_helpers import make_version
+
+AHEAD_TIMEOUT_MS = 600_000  # a cold insight at nice 19 on a busy 2-core machine
+
+
+def test_the_command_is_the_apps_own_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    home = Path("/data/home")
+    assert insight_ahead.command(home, "abc", python="/py") == [
+        "/py", "-m", "kindred", "learned", "abc", "--home", "/data/home", "--background"]
+    monkeypatch.setattr(sys, "frozen", True, raising=False)  # the desktop bundle: no Python
+    assert insight_ahead.command(home, "abc")[:2] == [sys.executable, "learned"]
+    assert insight_ahead.parse_progress("[ 42%] The adapter answered 2 of 6 probe questions") \
+        == (0.42, "The adapter answered 2 of 6 probe questions")
+    assert insight_ahead.parse_progress("llama.cpp says something") is None
+
+
+def taught_version(home: DataHome, model_path: Path) -> Version:
+    session = open_session(home.root)
+    try:
+        aid = session.assistant().id
+        feedback.add_preference(session.store, aid, "Call me Sam")
+        feedback.add_example(session.store, aid, "What's a good breakfast?",
+                             "Oats with berries, Sam. Quick and filling!")
+        version: Version = make_version(session, model_path, seed=3, layers=(0, 1, 2))
+        return version
+    finally:
+        session.close()
+
+
+def niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+@pytest.mark.slow
+def test_a_new_version_is_worked_out_ahead_and_the_page_follows_it(
+        qtbot: QtBot, home: DataHome, model_path: Path,
+        make_window: Callable[..., MainWindow], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(insight_ahead.SWITCH, "1")
+    version = taught_version(home, model_path)
+    window = make_window(ready=False)
+    ahead, page = window.insight_ahead, window.insight
+    system = feedback.system_prompt(window.session.store, window.session.assistant())
+    assert insight.cached(window.session.store, version.id, system=system) is None
+
+    window.training.candidate_ready.emit(version.id)  # as a training that made it announces
+    assert ahead.running_for() == version.id and ahead.process is not None
+    pid = int(ahead.process.processId())
+    if sys.platform.startswith("linux"):  # at the lowest priority: the chat keeps the cores
+        qtbot.waitUntil(lambda: niceness(pid) == 19, timeout=60_000)
+
+    window.show_page("What it learned")
+    page.pick(version.id, "base")
+    assert page.following_ahead == version.id and page.task is None  # no second computation
+    assert page.progress_box.isVisible()
+    with qtbot.waitSignal(ahead.finished, timeout=AHEAD_TIMEOUT_MS) as done:
+        pass
+    assert done.args == [version.id, True] and not process_alive(pid)
+    assert insight.cached(window.session.store, version.id, system=system) is not None
+    qtbot.waitUntil(lambda: page.shown_key == (version.id, "base"), timeout=30_000)
+    assert page.result is not None and page.result["version"] == version.id
+    assert page.following_ahead is None
+
+    window.training.candidate_ready.emit(version.id)  # known already: nothing starts
+    assert ahead.running_for() is None and ahead.started_count == 1
+
+
+@pytest.mark.slow
+def test_a_training_that_starts_stops_it_and_nothing_half_made_is_kept(
+        qtbot: QtBot, home: DataHome, model_path: Path,
+        make_window: Callable[..., MainWindow], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(insight_ahead.SWITCH, "1")
+    version = taught_version(home, model_path)
+    window = make_window(ready=False)
+    ahead = window.insight_ahead
+    window.training.candidate_ready.emit(version.id)
+    with qtbot.waitSignal(ahead.progressed, timeout=AHEAD_TIMEOUT_MS):
+        pass  # under way
+    assert ahead.process is not None
+    pid = int(ahead.process.processId())
+    with qtbot.waitSignal(ahead.finished, timeout=30_000) as stopped:
+        window.training.following.emit(True)
+    assert stopped.args == [version.id, False] and not process_alive(pid)
+    system = feedback.system_prompt(window.session.store, window.session.assistant())
+    assert insight.cached(window.session.store, version.id, system=system) is None
+    assert not [p for p in home.cache.rglob("*") if p.name.endswith(".partial")]
