@@ -4,9 +4,12 @@ Builds a temporary data home with the embedded model, archives an adapter of rea
 (rank 8 on q/v/down in every layer) taught by 2 stated preferences and 18 corrected answers,
 activates it with a recorded consent, then times `insight.compute` cold (cache cleared) and
 cached, and `kindred learned --json` on the cached result (a fresh process, as a person runs it).
-Then insight_next_version_s: the insight of the next version (two more corrections, a new
-adapter) after the previous version's was computed, so the base's side carries over (only the
-results are cleared, and the sides cache before each previous-version run).
+insight_background_s: the same cold insight as the app starts it when a training made a version
+(`kindred learned VERSION --background`: its own process at nice 19, model load included),
+after which the page opens at once. Then insight_next_version_s: the insight of the next
+version (two more corrections, a new adapter) after the previous version's was computed, so
+the base's side carries over (only the results are cleared, and the sides cache before each
+previous-version run).
 Also the tokens llama.cpp evaluated (cold and next version): the cost that does not
 depend on how busy the machine is, and cold_tokens_per_s, what llama.cpp gets through per second
 in those runs. Prints one JSON line with --json. Targets (issue 13): insight_cold_s <= 5,
@@ -79,6 +82,19 @@ def timed_cli(home: Path) -> float:
     return elapsed
 
 
+def timed_background(home: Path, version_id: str) -> float:
+    """`kindred learned VERSION --background` on nothing cached: what the window starts when a
+    training made a version (its own process, model load included, at nice 19), until the
+    page would open at once."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "kindred", "learned", version_id, "--home",
+                           str(home), "--background"], capture_output=True, text=True,
+                          check=False)
+    elapsed = time.perf_counter() - start
+    assert done.returncode == 0 and not done.stdout, done.stderr
+    return elapsed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
@@ -99,13 +115,15 @@ def main() -> int:
         assert active is not None
         system = system_prompt(session.store, assistant)
         engine = Engine(embedded_model_path())
-        cold, cached, cli = [], [], []
+        cold, cached, cli, background = [], [], [], []
         for _ in range(max(1, args.runs)):
             shutil.rmtree(session.home.cache / "insight", ignore_errors=True)
             cold.append(timed_run(session.store, engine, active.id, system))
             cold_tokens = TOKENS[-1]
             cached.append(timed_run(session.store, engine, active.id, system))
             cli.append(timed_cli(Path(tmp)))
+            shutil.rmtree(session.home.cache / "insight", ignore_errors=True)
+            background.append(timed_background(Path(tmp), active.id))
         # The next version (retrained with two more corrections): its insight is cold, but the
         # base's side of the comparison (probe answers, taught answers scored) carries over.
         for prompt, answer in MORE:
@@ -129,6 +147,7 @@ def main() -> int:
               "insight_next_version_s": round(statistics.median(following), 3),
               "insight_cached_s": round(statistics.median(cached), 4),
               "insight_cached_cli_s": round(statistics.median(cli), 3),
+              "insight_background_s": round(statistics.median(background), 2),
               "cold_runs": [round(c, 2) for c in cold],
               "next_version_runs": [round(c, 2) for c in following],
               "tokens_evaluated_cold": cold_tokens, "tokens_evaluated_next": next_tokens,
