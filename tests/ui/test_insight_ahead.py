@@ -72,9 +72,14 @@ def test_a_new_version_is_worked_out_ahead_and_the_page_follows_it(
     page.pick(version.id, "base")
     assert page.following_ahead == version.id and page.task is None  # no second computation
     assert page.progress_box.isVisible()
+    shown: list[str] = []  # the page's progress line after each of the process's reports
+    ahead.progressed.connect(lambda *_: shown.append(page.progress_label.text()))
     with qtbot.waitSignal(ahead.finished, timeout=AHEAD_TIMEOUT_MS) as done:
         pass
     assert done.args == [version.id, True] and not process_alive(pid)
+    # in plain words: "the old version answered 3 of 6…", not "the comparison"/"the adapter"
+    assert any("old version answered" in text.lower() for text in shown), shown
+    assert not any("comparison" in t.lower() or "adapter" in t.lower() for t in shown), shown
     assert insight.cached(window.session.store, version.id, system=system) is not None
     qtbot.waitUntil(lambda: page.shown_key == (version.id, "base"), timeout=30_000)
     assert page.result is not None and page.result["version"] == version.id

@@ -287,7 +287,7 @@ class InsightView(QWidget):
         self.progress_box.show()
         self.progress_label.show()
         self._waiting("Working out what it learned: it answers a few questions the old way and "
-                      "the new way, and compares. This takes a minute or so; you can keep "
+                      "the new way, and compares. This can take up to a minute; you can keep "
                       "chatting meanwhile.", button=False)
         home, aid = self.session.home.root, self.assistant.id
         version_id, against = key
@@ -322,7 +322,8 @@ class InsightView(QWidget):
         self.progress.setValue(value)
         message = str(getattr(event, "message", ""))
         for word, plain in PLAIN_WORDS.items():
-            message = message.replace(word, plain)
+            message = message.replace(word, plain).replace(word.capitalize(),
+                                                           plain.capitalize())
         self.progress_label.setText(message)
 
     def follow(self, ahead: InsightAhead) -> None:
