@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytestqt.qtbot import QtBot
@@ -34,7 +35,12 @@ def test_the_command_is_the_apps_own_cli(monkeypatch: pytest.MonkeyPatch) -> Non
     assert insight_ahead.parse_progress("llama.cpp says something") is None
 
 
-def taught_version(home: DataHome, model_path: Path) -> Version:
+@pytest.fixture
+def taught(home: DataHome, model_path: Path, make_window: Callable[..., MainWindow],
+           monkeypatch: pytest.MonkeyPatch) -> tuple[MainWindow, Version]:
+    """A window on a home with a version taught by a preference and a corrected answer, its
+    insight not worked out yet, background insight switched on."""
+    monkeypatch.setenv(insight_ahead.SWITCH, "1")
     session = open_session(home.root)
     try:
         aid = session.assistant().id
@@ -42,9 +48,16 @@ def taught_version(home: DataHome, model_path: Path) -> Version:
         feedback.add_example(session.store, aid, "What's a good breakfast?",
                              "Oats with berries, Sam. Quick and filling!")
         version: Version = make_version(session, model_path, seed=3, layers=(0, 1, 2))
-        return version
     finally:
         session.close()
+    window = make_window(ready=False)
+    assert cached(window, version) is None
+    return window, version
+
+
+def cached(window: MainWindow, version: Version) -> dict[str, Any] | None:
+    system = feedback.system_prompt(window.session.store, window.session.assistant())
+    return insight.cached(window.session.store, version.id, system=system)
 
 
 def niceness(pid: int) -> int:
@@ -53,14 +66,9 @@ def niceness(pid: int) -> int:
 
 @pytest.mark.slow
 def test_a_new_version_is_worked_out_ahead_and_the_page_follows_it(
-        qtbot: QtBot, home: DataHome, model_path: Path,
-        make_window: Callable[..., MainWindow], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(insight_ahead.SWITCH, "1")
-    version = taught_version(home, model_path)
-    window = make_window(ready=False)
+        qtbot: QtBot, taught: tuple[MainWindow, Version]) -> None:
+    window, version = taught
     ahead, page = window.insight_ahead, window.insight
-    system = feedback.system_prompt(window.session.store, window.session.assistant())
-    assert insight.cached(window.session.store, version.id, system=system) is None
 
     window.training.candidate_ready.emit(version.id)  # as a training that made it announces
     assert ahead.running_for() == version.id and ahead.process is not None
@@ -80,7 +88,7 @@ def test_a_new_version_is_worked_out_ahead_and_the_page_follows_it(
     # in plain words: "the old version answered 3 of 6…", not "the comparison"/"the adapter"
     assert any("old version answered" in text.lower() for text in shown), shown
     assert not any("comparison" in t.lower() or "adapter" in t.lower() for t in shown), shown
-    assert insight.cached(window.session.store, version.id, system=system) is not None
+    assert cached(window, version) is not None
     qtbot.waitUntil(lambda: page.shown_key == (version.id, "base"), timeout=30_000)
     assert page.result is not None and page.result["version"] == version.id
     assert page.following_ahead is None
@@ -91,11 +99,8 @@ def test_a_new_version_is_worked_out_ahead_and_the_page_follows_it(
 
 @pytest.mark.slow
 def test_a_training_that_starts_stops_it_and_nothing_half_made_is_kept(
-        qtbot: QtBot, home: DataHome, model_path: Path,
-        make_window: Callable[..., MainWindow], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(insight_ahead.SWITCH, "1")
-    version = taught_version(home, model_path)
-    window = make_window(ready=False)
+        qtbot: QtBot, home: DataHome, taught: tuple[MainWindow, Version]) -> None:
+    window, version = taught
     ahead = window.insight_ahead
     window.training.candidate_ready.emit(version.id)
     with qtbot.waitSignal(ahead.progressed, timeout=AHEAD_TIMEOUT_MS):
@@ -105,6 +110,5 @@ def test_a_training_that_starts_stops_it_and_nothing_half_made_is_kept(
     with qtbot.waitSignal(ahead.finished, timeout=30_000) as stopped:
         window.training.following.emit(True)
     assert stopped.args == [version.id, False] and not process_alive(pid)
-    system = feedback.system_prompt(window.session.store, window.session.assistant())
-    assert insight.cached(window.session.store, version.id, system=system) is None
+    assert cached(window, version) is None
     assert not [p for p in home.cache.rglob("*") if p.name.endswith(".partial")]

@@ -21,12 +21,17 @@ from support.prepare_helpers import almost_prepared
 PREPARE_TIMEOUT_MS = 120_000
 
 
+@pytest.fixture
+def switched_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Background preparation on (the suite turns it off), after a short delay."""
+    monkeypatch.setenv(preparation.SWITCH, "1")
+    monkeypatch.setattr(preparation, "DELAY_MS", 50)
+
+
 @pytest.mark.slow
 def test_the_window_prepares_once_something_is_taught(
         qtbot: QtBot, home: DataHome, make_window: Callable[..., MainWindow],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(preparation.SWITCH, "1")
-    monkeypatch.setattr(preparation, "DELAY_MS", 50)
+        switched_on: None) -> None:
     session = open_session(home.root)
     target = almost_prepared(session)  # only the card's base half is left (a few seconds)
     window = make_window(ready=False)
@@ -63,9 +68,7 @@ def test_the_window_prepares_once_something_is_taught(
 @pytest.mark.slow
 def test_closing_the_window_mid_preparation_ends_the_worker_and_leaves_nothing_half_made(
         qtbot: QtBot, home: DataHome, make_window: Callable[..., MainWindow],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(preparation.SWITCH, "1")
-    monkeypatch.setattr(preparation, "DELAY_MS", 50)
+        switched_on: None) -> None:
     session = open_session(home.root)
     feedback.add_example(session.store, session.assistant().id, "Hi?", "Ahoy, matey!")
     target = almost_prepared(session)

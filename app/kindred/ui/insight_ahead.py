@@ -18,7 +18,7 @@ import re
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
+from PySide6.QtCore import QObject, QProcess, Signal
 
 from kindred.core.archive.versions import get_version
 from kindred.core.assistants import get_assistant
@@ -26,12 +26,11 @@ from kindred.core.errors import KindredError
 from kindred.core.learning import insight
 from kindred.core.learning.feedback import system_prompt
 from kindred.core.session import Session
-from kindred.core.training import runner
+from kindred.ui import worker_process
 
 SWITCH = "KINDRED_BACKGROUND_INSIGHT"
 """Set to 0 to never work insights out ahead (the test suite does, except where it tests
 this)."""
-STOP_WAIT_MS = 3000
 _PROGRESS = re.compile(r"^\[\s*(\d+)%\]\s*(.*)$")
 
 
@@ -61,7 +60,6 @@ class InsightAhead(QObject):
         self.version_id = ""
         self.started_count = 0
         self.last_progress: tuple[float, str] = (0.0, "")
-        self._buffer = b""
 
     def running_for(self) -> str | None:
         return self.version_id if self.process is not None else None
@@ -86,47 +84,29 @@ class InsightAhead(QObject):
             self.start(version_id)
 
     def start(self, version_id: str) -> None:
-        argv = command(self.session.home.root, version_id)
-        process = QProcess(self)
-        env = QProcessEnvironment()
-        for key, value in runner.training_env().items():
-            env.insert(key, value)
-        process.setProcessEnvironment(env)
-        process.setProgram(argv[0])
-        process.setArguments(argv[1:])
-        process.setProcessChannelMode(QProcess.ProcessChannelMode.SeparateChannels)
-        process.setStandardOutputFile(QProcess.nullDevice())
-        process.readyReadStandardError.connect(self._read)
-        process.finished.connect(self._ended)
-        process.errorOccurred.connect(self._failed_to_start)
-        self.process = process
         self.version_id = version_id
         self.started_count += 1
         self.last_progress = (0.0, "Starting")
-        self._buffer = b""
-        process.start()
+        self.process = worker_process.make(
+            self, command(self.session.home.root, version_id), stderr=True, line=self._line,
+            ended=self._ended, failed=self._failed_to_start)
+        self.process.start()
 
-    def _read(self) -> None:
-        if self.process is None:
-            return
-        self._buffer += bytes(self.process.readAllStandardError().data())
-        *lines, self._buffer = self._buffer.split(b"\n")
-        for line in lines:
-            found = parse_progress(line.decode("utf-8", "replace"))
-            if found is not None:
-                self.last_progress = found
-                self.progressed.emit(*found)
+    def _line(self, line: bytes) -> None:
+        found = parse_progress(line.decode("utf-8", "replace"))
+        if found is not None:
+            self.last_progress = found
+            self.progressed.emit(*found)
 
-    def _ended(self, code: int, status: QProcess.ExitStatus) -> None:
-        self._read()
+    def _ended(self, code: int, normal: bool) -> None:
         process, self.process = self.process, None
         if process is not None:
             process.deleteLater()
-        done = status == QProcess.ExitStatus.NormalExit and code == 0
-        self.finished.emit(self.version_id, done and not self.needed(self.version_id))
+        self.finished.emit(self.version_id,
+                           normal and code == 0 and not self.needed(self.version_id))
 
-    def _failed_to_start(self, error: QProcess.ProcessError) -> None:
-        if error == QProcess.ProcessError.FailedToStart and self.process is not None:
+    def _failed_to_start(self) -> None:
+        if self.process is not None:
             process, self.process = self.process, None
             process.deleteLater()
             self.finished.emit(self.version_id, False)
@@ -137,12 +117,5 @@ class InsightAhead(QObject):
             self.stop()
 
     def stop(self, *, wait: bool = False) -> None:
-        """SIGTERM (nothing is cached for an unfinished insight); `wait` (closing the app):
-        give it a moment, then kill it."""
-        process = self.process
-        if process is None:
-            return
-        process.terminate()
-        if wait and not process.waitForFinished(STOP_WAIT_MS):
-            process.kill()
-            process.waitForFinished(STOP_WAIT_MS)
+        """SIGTERM: nothing is cached for an unfinished insight."""
+        worker_process.stop(self.process, wait=wait)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
+from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 from PySide6.QtWidgets import QLabel
 
 from kindred.core.errors import KindredError
@@ -22,11 +22,11 @@ from kindred.core.learning import feedback
 from kindred.core.session import Session
 from kindred.core.training import prepare, runner
 from kindred.core.training.run import list_runs
+from kindred.ui import worker_process
 
 DELAY_MS = 5000
 """Wait this long after something changed (start-up, a taught item) before starting: the window
 and the chat's model load first."""
-STOP_WAIT_MS = 3000
 SWITCH = "KINDRED_BACKGROUND_PREPARE"
 """Set to 0 to never prepare in the background (the test suite does, except where it tests
 this)."""
@@ -46,7 +46,6 @@ class Preparation(QObject):
         self.delay_ms = DELAY_MS
         self.started_count = 0
         self.last_error = ""
-        self._buffer = b""
         self._target: prepare.Target | None = None
         self._failed: set[tuple[str, str]] = set()  # not retried in this window
         self._timer = QTimer(self)
@@ -91,56 +90,37 @@ class Preparation(QObject):
             self.start(target)
 
     def start(self, target: prepare.Target) -> None:
-        argv = prepare.command()
-        process = QProcess(self)
-        env = QProcessEnvironment()
-        for key, value in runner.training_env().items():
-            env.insert(key, value)
-        process.setProcessEnvironment(env)
-        process.setProgram(argv[0])
-        process.setArguments(argv[1:])
-        process.setProcessChannelMode(QProcess.ProcessChannelMode.SeparateChannels)
-        process.setStandardErrorFile(QProcess.nullDevice())
-        process.readyReadStandardOutput.connect(self._read)
-        process.finished.connect(self._ended)
-        process.errorOccurred.connect(self._failed_to_start)
-        self.process = process
         self._target = target
-        self._buffer = b""
         self.started_count += 1
         self.progressed.emit(0.0, "Starting")
+        process = self.process = worker_process.make(
+            self, prepare.command(), stderr=False, line=self._line, ended=self._ended,
+            failed=self._failed_to_start)
         process.start()
         process.write(prepare.target_line(target))
         process.closeWriteChannel()
 
-    def _read(self) -> None:
-        if self.process is None:
+    def _line(self, line: bytes) -> None:
+        event = runner.parse_line(line)
+        if event is None:
             return
-        self._buffer += bytes(self.process.readAllStandardOutput().data())
-        *lines, self._buffer = self._buffer.split(b"\n")
-        for line in lines:
-            event = runner.parse_line(line)
-            if event is None:
-                continue
-            if event["event"] == "progress":
-                with contextlib.suppress(TypeError, ValueError):
-                    self.progressed.emit(float(event.get("fraction") or 0.0),
-                                         str(event.get("message", "")))
-            elif event["event"] == "error":
-                self.last_error = str(event.get("message", ""))
+        if event["event"] == "progress":
+            with contextlib.suppress(TypeError, ValueError):
+                self.progressed.emit(float(event.get("fraction") or 0.0),
+                                     str(event.get("message", "")))
+        elif event["event"] == "error":
+            self.last_error = str(event.get("message", ""))
 
-    def _ended(self, code: int, status: QProcess.ExitStatus) -> None:
-        self._read()
+    def _ended(self, code: int, normal: bool) -> None:
         process, self.process = self.process, None
         if process is not None:
             process.deleteLater()
-        crashed = status != QProcess.ExitStatus.NormalExit
-        if not crashed and code in (prepare.EXIT_FAILED, prepare.EXIT_CRASH) and self._target:
+        if normal and code in (prepare.EXIT_FAILED, prepare.EXIT_CRASH) and self._target:
             self._failed.add((self._target.base_sha256, self._target.system))
-        self.finished.emit(code == prepare.EXIT_DONE and not crashed)
+        self.finished.emit(code == prepare.EXIT_DONE and normal)
 
-    def _failed_to_start(self, error: QProcess.ProcessError) -> None:
-        if error == QProcess.ProcessError.FailedToStart and self.process is not None:
+    def _failed_to_start(self) -> None:
+        if self.process is not None:
             self.last_error = "The preparation process could not start."
             process, self.process = self.process, None
             process.deleteLater()
@@ -150,13 +130,7 @@ class Preparation(QObject):
         """SIGTERM: the worker stops at once, keeping what it finished (caches are written
         whole or not at all). `wait` (closing the app): give it a moment, then kill it."""
         self._timer.stop()
-        process = self.process
-        if process is None:
-            return
-        process.terminate()
-        if wait and not process.waitForFinished(STOP_WAIT_MS):
-            process.kill()
-            process.waitForFinished(STOP_WAIT_MS)
+        worker_process.stop(self.process, wait=wait)
 
     def set_training(self, going: bool) -> None:
         """A training run started or was found running (stop: it does what is missing
