@@ -66,13 +66,16 @@ def niceness(pid: int) -> int:
 
 @pytest.mark.slow
 def test_a_new_version_is_worked_out_ahead_and_the_page_follows_it(
-        qtbot: QtBot, taught: tuple[MainWindow, Version]) -> None:
+        qtbot: QtBot, taught: tuple[MainWindow, Version], model_path: Path) -> None:
     window, version = taught
     ahead, page = window.insight_ahead, window.insight
+    newer: Version = make_version(window.session, model_path, seed=4, layers=(0, 1, 2))
 
     window.training.candidate_ready.emit(version.id)  # as a training that made it announces
     assert ahead.running_for() == version.id and ahead.process is not None
     pid = int(ahead.process.processId())
+    window.training.candidate_ready.emit(newer.id)  # another one meanwhile: waits its turn
+    assert ahead.running_for() == version.id and ahead.waiting == newer.id
     if sys.platform.startswith("linux"):  # at the lowest priority: the chat keeps the cores
         qtbot.waitUntil(lambda: niceness(pid) == 19, timeout=60_000)
 
@@ -93,8 +96,12 @@ def test_a_new_version_is_worked_out_ahead_and_the_page_follows_it(
     assert page.result is not None and page.result["version"] == version.id
     assert page.following_ahead is None
 
+    assert ahead.running_for() == newer.id  # then the newer one
+    with qtbot.waitSignal(ahead.finished, timeout=AHEAD_TIMEOUT_MS) as second:
+        pass
+    assert second.args == [newer.id, True] and cached(window, newer) is not None
     window.training.candidate_ready.emit(version.id)  # known already: nothing starts
-    assert ahead.running_for() is None and ahead.started_count == 1
+    assert ahead.running_for() is None and ahead.started_count == 2
 
 
 @pytest.mark.slow

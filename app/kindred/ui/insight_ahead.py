@@ -58,6 +58,7 @@ class InsightAhead(QObject):
         self.session = session
         self.process: QProcess | None = None
         self.version_id = ""
+        self.waiting = ""  # a newer version, to work out after the running one
         self.started_count = 0
         self.last_progress: tuple[float, str] = (0.0, "")
 
@@ -77,10 +78,13 @@ class InsightAhead(QObject):
             return False  # gone or unreadable: the page says why when asked
 
     def consider(self, version_id: str) -> None:
-        """A new version exists: work its insight out unless it is cached or one is running."""
-        if os.environ.get(SWITCH, "1") == "0" or self.process is not None:
+        """A new version exists: work its insight out unless it is cached (after the one
+        running, if any: the newest waits its turn)."""
+        if os.environ.get(SWITCH, "1") == "0":
             return
-        if self.needed(version_id):
+        if self.process is not None:
+            self.waiting = version_id if version_id != self.version_id else ""
+        elif self.needed(version_id):
             self.start(version_id)
 
     def start(self, version_id: str) -> None:
@@ -104,6 +108,9 @@ class InsightAhead(QObject):
             process.deleteLater()
         self.finished.emit(self.version_id,
                            normal and code == 0 and not self.needed(self.version_id))
+        if self.waiting and normal and code == 0:
+            waiting, self.waiting = self.waiting, ""
+            self.consider(waiting)
 
     def _failed_to_start(self) -> None:
         if self.process is not None:
@@ -117,5 +124,6 @@ class InsightAhead(QObject):
             self.stop()
 
     def stop(self, *, wait: bool = False) -> None:
-        """SIGTERM: nothing is cached for an unfinished insight."""
+        """SIGTERM: nothing is cached for an unfinished insight (nor started for one waiting)."""
+        self.waiting = ""
         worker_process.stop(self.process, wait=wait)
