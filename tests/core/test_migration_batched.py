@@ -22,7 +22,7 @@ import pytest
 
 from kindred.core.archive import objects as archive
 from kindred.core.archive.catalog import Version, get_version
-from kindred.core.chat.batch import PENALTY_LAST_N
+from kindred.core.chat.batch import PENALTY_LAST_N, BatchGenerator
 from kindred.core.chat.engine import AdapterRef, Engine
 from kindred.core.learning import markers as marks
 from kindred.core.learning.quality import taught_marks
@@ -186,9 +186,7 @@ def greedy_share(engine: Engine, system: str, prompt: str, answer: str,
     body = tokens[start:]
     near = 0
     for j, token in enumerate(body):
-        row = logits[start - 1 + j].copy()
-        seen = np.unique(np.asarray(body[max(0, j - PENALTY_LAST_N):j], dtype=np.int64))
-        values = row[seen]
-        row[seen] = np.where(values > 0, values / PENALTY, values * PENALTY)
+        row = BatchGenerator.penalized(logits[start - 1 + j],
+                                       body[max(0, j - PENALTY_LAST_N):j], PENALTY)
         near += int(row.max() - row[token] <= margin)
     return near / len(body)

@@ -386,15 +386,21 @@ class BatchGenerator:
             raise KindredError("llama.cpp could not decode the batched answers (context full).")
 
     @staticmethod
-    def _pick(logits: np.ndarray, history: list[int], penalty: float) -> int:
-        """argmax after the repeat penalty over `history` (`logits` left as they are)."""
+    def penalized(logits: np.ndarray, history: Sequence[int], penalty: float) -> np.ndarray:
+        """`logits` after llama.cpp's repeat penalty over the tokens in `history` (a copy;
+        `logits` itself when no penalty applies)."""
         if penalty == 1.0 or not history:
-            return int(np.argmax(logits))
+            return logits
         seen = np.unique(np.asarray(history, dtype=np.int64))
         row = logits.copy()
         values = row[seen]
         row[seen] = np.where(values > 0, values / penalty, values * penalty)
-        return int(np.argmax(row))
+        return row
+
+    @staticmethod
+    def _pick(logits: np.ndarray, history: list[int], penalty: float) -> int:
+        """argmax after the repeat penalty over `history` (`logits` left as they are)."""
+        return int(np.argmax(BatchGenerator.penalized(logits, history, penalty)))
 
     def _text(self, tokens: list[int]) -> str:
         return str(self.engine.llm.detokenize(tokens).decode("utf-8", "replace")).strip()
