@@ -103,9 +103,7 @@ class InsightAhead(QObject):
             self.progressed.emit(*found)
 
     def _ended(self, code: int, normal: bool) -> None:
-        process, self.process = self.process, None
-        if process is not None:
-            process.deleteLater()
+        self.process = None
         self.finished.emit(self.version_id,
                            normal and code == 0 and not self.needed(self.version_id))
         if self.waiting and normal and code == 0:
@@ -114,8 +112,7 @@ class InsightAhead(QObject):
 
     def _failed_to_start(self) -> None:
         if self.process is not None:
-            process, self.process = self.process, None
-            process.deleteLater()
+            self.process = None
             self.finished.emit(self.version_id, False)
 
     def training_started(self, going: bool) -> None:

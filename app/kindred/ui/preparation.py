@@ -112,9 +112,7 @@ class Preparation(QObject):
             self.last_error = str(event.get("message", ""))
 
     def _ended(self, code: int, normal: bool) -> None:
-        process, self.process = self.process, None
-        if process is not None:
-            process.deleteLater()
+        self.process = None
         if normal and code in (prepare.EXIT_FAILED, prepare.EXIT_CRASH) and self._target:
             self._failed.add((self._target.base_sha256, self._target.system))
         self.finished.emit(code == prepare.EXIT_DONE and normal)
@@ -122,8 +120,7 @@ class Preparation(QObject):
     def _failed_to_start(self) -> None:
         if self.process is not None:
             self.last_error = "The preparation process could not start."
-            process, self.process = self.process, None
-            process.deleteLater()
+            self.process = None
             self.finished.emit(False)
 
     def stop(self, *, wait: bool = False) -> None:

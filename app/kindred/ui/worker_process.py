@@ -15,10 +15,10 @@ STOP_WAIT_MS = 3000
 
 def make(parent: QObject, argv: Sequence[str], *, stderr: bool, line: Callable[[bytes], None],
          ended: Callable[[int, bool], None], failed: Callable[[], None]) -> QProcess:
-    """The process for `argv`, ready to `start()` (keep it first: `failed` may come at once);
-    `line` gets each line of its stdout (`stderr`: of its stderr), `ended`
-    the exit code and whether it exited normally (after the last line), `failed` is called
-    if it could not start at all."""
+    """The process for `argv`, ready to `start()` (keep it first: `failed` may come at once),
+    deleted once it ended or failed to start. `line` gets each line of its stdout (`stderr`:
+    of its stderr), `ended` the exit code and whether it exited normally (after the last
+    line), `failed` is called if it could not start at all."""
     process = QProcess(parent)
     env = QProcessEnvironment()
     for key, value in runner.training_env().items():
@@ -45,10 +45,12 @@ def make(parent: QObject, argv: Sequence[str], *, stderr: bool, line: Callable[[
     def finished(code: int, status: QProcess.ExitStatus) -> None:
         read()
         ended(code, status == QProcess.ExitStatus.NormalExit)
+        process.deleteLater()
 
     def error(kind: QProcess.ProcessError) -> None:
         if kind == QProcess.ProcessError.FailedToStart:
             failed()
+            process.deleteLater()
 
     process.finished.connect(finished)
     process.errorOccurred.connect(error)
