@@ -10,10 +10,16 @@ from collections.abc import Sequence
 from kindred import __version__
 from kindred.core.errors import KindredError
 
-# The command modules in kindred.cli, by name (to add a command, append its module's name).
-# Each is imported when a parser needs it, so opening the app does not load the others.
-COMMAND_MODULES = ["gui", "chat", "catalog", "versions", "ledger_cmd", "bundle_cmd",
-                   "insight_cmd", "teach", "rollout", "migrate", "prepare_cmd"]
+# Each command, by the module in kindred.cli that registers it (to add a command, add it here).
+# A command line that names one imports only its module: opening the app, or a quick command
+# such as `kindred learned` on a cached result, does not load the other commands' core parts.
+COMMANDS = {"gui": "gui", "chat": "chat", "models": "catalog", "assistants": "catalog",
+            "versions": "versions", "ledger": "ledger_cmd", "report": "ledger_cmd",
+            "export": "bundle_cmd", "import": "bundle_cmd", "learned": "insight_cmd",
+            "usage": "insight_cmd", "examples": "teach", "teach": "teach", "train": "teach",
+            "rollout": "rollout", "trial": "rollout", "migrate": "migrate",
+            "prepare": "prepare_cmd"}
+COMMAND_MODULES = list(dict.fromkeys(COMMANDS.values()))
 
 
 def build_parser(only: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -32,17 +38,31 @@ def build_parser(only: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _opens_the_app(argv: Sequence[str]) -> bool:
-    """No command (the GUI is the default) or `gui`; `--home DIR` may come first."""
+def _first_word(argv: Sequence[str]) -> str | None:
+    """The command the line names (`--home DIR` may come first), None when there is none."""
     rest = list(argv)
     while rest and rest[0].startswith("--home"):
         rest = rest[2:] if rest[0] == "--home" else rest[1:]
-    return not rest or rest[0] == "gui"
+    return rest[0] if rest else None
+
+
+def _opens_the_app(argv: Sequence[str]) -> bool:
+    """No command (the GUI is the default) or `gui`; `--home DIR` may come first."""
+    return _first_word(argv) in (None, "gui")
+
+
+def _modules_for(argv: Sequence[str]) -> list[str] | None:
+    """The command modules a parser for `argv` needs: the named command's own, or all of them
+    (help, a mistyped command: the full list of commands is what the person needs then)."""
+    if _opens_the_app(argv):
+        return ["gui"]
+    module = COMMANDS.get(_first_word(argv) or "")
+    return [module] if module else None
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     """The command line as a namespace; no command means `gui`; `home` is None when not given."""
-    parser = build_parser(["gui"] if _opens_the_app(argv) else None)
+    parser = build_parser(_modules_for(argv))
     args = parser.parse_args(argv)
     if args.command is None:  # plain `kindred` (what `make run` starts) opens the app
         home = getattr(args, "home", None)
