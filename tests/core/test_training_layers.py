@@ -235,3 +235,29 @@ def test_frozen_layers_on_gemma_with_its_sliding_window_layers(gemma_model_path:
         assert float(b.abs().max()) > 0
         # fp32 rounding only (measured: 1.5e-5 of the gradient's norm)
         assert float((a - b).norm()) <= 1e-4 * float(b.norm())
+
+
+def test_a_fresh_adapter_is_measured_with_it_switched_off(model_path: Path) -> None:
+    """The run's starting losses skip a fresh adapter's products (job.py): the same numbers,
+    since every B starts at zero; an adapter that learned anything is never skipped."""
+    import torch
+
+    from kindred.core.hashing import sha256_file
+    from kindred.core.training import base_cache, forward, lora_kernel, trainer
+    from support.training_helpers import shared_base_cache
+
+    examples = anchored_examples(model_path)
+    base = base_cache.load_cached(shared_base_cache(), sha256_file(model_path))
+    model = trainer.build_peft(base, TrainConfig(rank=4))
+    lora_kernel.fuse(model)
+    frozen = forward.Frozen.for_model(model)
+    assert trainer.adds_nothing(model)
+    with_it = trainer.evaluate(model, examples, frozen=frozen)
+    with model.disable_adapter():
+        without = trainer.evaluate(model, examples, frozen=frozen)
+    assert with_it == without
+    with torch.no_grad():
+        name, param = next((n, p) for n, p in trainer.lora_parameters(model) if "lora_B" in n)
+        param[0, 0] = 0.5
+    assert not trainer.adds_nothing(model), name
+    assert not trainer.adds_nothing(trained_looking_model(model_path))

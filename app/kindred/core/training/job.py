@@ -10,6 +10,8 @@ without training again, and one whose version is already archived just reports i
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import os
 import time
@@ -114,8 +116,13 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
     frozen = forward.Frozen.for_model(model)
     frozen.prepare([e.ids for e in train_set], cfg.batch_tokens)
     if checkpoint is None:
-        start = {"train_loss_start": trainer.evaluate(model, train_set[:taught], frozen=frozen),
-                 "heldout_loss_start": trainer.evaluate(model, held_out, frozen=frozen)}
+        # a fresh adapter adds nothing yet (every B is zero): the base alone gives the same
+        # numbers without the adapter's matrix products
+        fresh = trainer.adds_nothing(model)
+        with model.disable_adapter() if fresh else contextlib.nullcontext():
+            start = {"train_loss_start": trainer.evaluate(model, train_set[:taught],
+                                                          frozen=frozen),
+                     "heldout_loss_start": trainer.evaluate(model, held_out, frozen=frozen)}
         run.write_state(start_metrics=start)
     else:
         start = dict(run.state().get("start_metrics") or {})

@@ -83,6 +83,12 @@ def build_peft(base: Any, cfg: TrainConfig, parent_folder: Path | None = None) -
     return model
 
 
+def adds_nothing(model: Any) -> bool:
+    """Whether the adapter leaves the base's outputs as they are (a fresh one: peft starts
+    every B at zero), so anything measured before training may run with it switched off."""
+    return all(not bool(p.any()) for name, p in lora_parameters(model) if "lora_B" in name)
+
+
 def lora_parameters(model: Any) -> list[tuple[str, torch.nn.Parameter]]:
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
 
