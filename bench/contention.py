@@ -9,6 +9,10 @@ Prints one JSON line (with --json) or a short report:
   i.e. what lowering the priority buys.
 - train_tokens_per_s_*: the trainer's own speed in each case (it yields while answers are
   written, and takes the cores back between them).
+- during_insight_ratio: the same while "What it learned" is worked out in the app's own process
+  (insights computed over and over on a thread lowered as the window's background tasks are,
+  `tasks.run_task(background=True)`); insight_same_priority_ratio: with that thread at the
+  chat's priority, as every window task ran before 2026-12-02. Target >= 0.8.
 """
 
 from __future__ import annotations
@@ -96,6 +100,51 @@ def during(engine: Engine, nice: int, runs: int) -> tuple[float, float]:
         return speed, trainer_speed(events)
 
 
+def insight_load(lowered: bool, stop: threading.Event, done: list[float]) -> None:
+    """Insights of a taught version, cold, one after another until `stop` (each one's seconds
+    in `done`), on this thread: lowered first if asked, as the window's background pool does."""
+    import shutil
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from kindred.core.learning import insight
+    from kindred.core.priority import lower_this_thread
+    from support.archive_helpers import activate, make_version
+
+    if lowered:
+        lower_this_thread()
+    with tempfile.TemporaryDirectory(prefix="kindred-bench-insight-") as tmp:
+        session = open_session(Path(tmp) / "home")
+        for i in range(6):
+            feedback.add_example(session.store, session.assistant().id, f"How do I fold {i}?",
+                                 "Ahoy! Fold it in half, then in half again.")
+        version = make_version(session, embedded_model_path(), rank=8, layers=tuple(range(30)))
+        activate(session, version)
+        engine = Engine(embedded_model_path())
+        try:
+            while not stop.is_set():
+                shutil.rmtree(session.home.cache / "insight", ignore_errors=True)
+                began = time.perf_counter()
+                insight.run(session.store, engine, version.id)
+                done.append(time.perf_counter() - began)
+        finally:
+            engine.close()
+            session.close()
+
+
+def during_insight(engine: Engine, lowered: bool, runs: int) -> tuple[float, float]:
+    """Chat decode speed while insights are worked out; and the median insight's seconds."""
+    stop, done = threading.Event(), list[float]()
+    worker = threading.Thread(target=insight_load, args=(lowered, stop, done))
+    worker.start()
+    try:
+        time.sleep(3)  # its model loaded and computing
+        speed = decode_speed(engine, runs)
+    finally:
+        stop.set()
+        worker.join()
+    return speed, statistics.median(done) if done else 0.0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="one JSON line")
@@ -106,6 +155,8 @@ def main() -> int:
     alone = decode_speed(engine, args.runs)
     lowered, train_lowered = during(engine, 10, args.runs)
     same, train_same = during(engine, 0, args.runs)
+    insight_lowered, insight_s_lowered = during_insight(engine, True, args.runs)
+    insight_same, insight_s_same = during_insight(engine, False, args.runs)
     alone_again = decode_speed(engine, args.runs)
     base = statistics.median([alone, alone_again])
     result = {"during_training_ratio": round(lowered / base, 3),
@@ -114,6 +165,12 @@ def main() -> int:
               "same_priority_tok_s": round(same, 1),
               "train_tokens_per_s_lowered": round(train_lowered, 1),
               "train_tokens_per_s_same": round(train_same, 1),
+              "during_insight_ratio": round(insight_lowered / base, 3),
+              "insight_same_priority_ratio": round(insight_same / base, 3),
+              "during_insight_tok_s": round(insight_lowered, 1),
+              "insight_same_priority_tok_s": round(insight_same, 1),
+              "insight_s_lowered": round(insight_s_lowered, 1),
+              "insight_s_same": round(insight_s_same, 1),
               "threads": THREADS, "runs": args.runs}
     engine.close()
     if args.json:
@@ -121,7 +178,9 @@ def main() -> int:
     else:
         print(f"decode alone {base:.1f} tok/s; while training (lowered priority) {lowered:.1f} "
               f"({result['during_training_ratio']:.2f}x); trainer at chat priority {same:.1f} "
-              f"({result['same_priority_ratio']:.2f}x)")
+              f"({result['same_priority_ratio']:.2f}x); while an insight is worked out "
+              f"{insight_lowered:.1f} ({result['during_insight_ratio']:.2f}x; at chat priority "
+              f"{result['insight_same_priority_ratio']:.2f}x)")
     return 0
 
 

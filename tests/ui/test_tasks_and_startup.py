@@ -10,12 +10,13 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 
 from kindred.core.errors import KindredError
 from kindred.ui import startup, theme
-from kindred.ui.tasks import run_task
+from kindred.ui.tasks import run_task, wait_all
 
 
 def test_task_runs_off_the_main_thread_and_reports_on_it(qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -56,6 +57,32 @@ def test_task_errors_reach_the_error_callback(qtbot) -> None:  # type: ignore[no
     run_task(expected, on_error=errors.append)
     qtbot.waitUntil(lambda: bool(errors), timeout=5000)
     assert errors == ["That file is not a model. Nothing was changed."]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness: Linux")
+def test_background_tasks_run_behind_the_chat_and_so_do_the_threads_they_start(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """llama.cpp starts its threads from the task's thread for each computation: they inherit
+    its niceness, so an insight worked out while the person chats gets only what the chat
+    leaves. Ordinary tasks keep the app's priority."""
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def work() -> tuple[int, int]:
+        started: list[int] = []
+        thread = threading.Thread(target=lambda: started.append(niceness()))
+        thread.start()
+        thread.join()
+        return niceness(), started[0]
+
+    app_niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    seen: dict[str, tuple[int, int]] = {}
+    run_task(work, on_done=lambda v: seen.setdefault("background", v), background=True)
+    run_task(work, on_done=lambda v: seen.setdefault("ordinary", v))
+    qtbot.waitUntil(lambda: len(seen) == 2, timeout=5000)
+    assert seen["background"] == (19, 19)
+    assert seen["ordinary"] == (app_niceness, app_niceness)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == app_niceness  # the process itself: unchanged
+    assert wait_all(5000)
 
 
 def test_stylesheet_follows_the_palette(qapp: QApplication) -> None:

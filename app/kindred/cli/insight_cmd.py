@@ -15,8 +15,8 @@ from kindred.core.chat.usage import usage
 from kindred.core.errors import KindredError
 from kindred.core.learning import insight
 from kindred.core.learning.feedback import system_prompt
+from kindred.core.priority import renice
 from kindred.core.session import open_session
-from kindred.core.training.run import renice
 
 BACKGROUND_NICE_VARIABLE = "KINDRED_INSIGHT_NICE"
 

@@ -310,7 +310,8 @@ class InsightView(QWidget):
                 self._failed(message)
 
         task = run_task(lambda: insight_job(home, aid, version_id, against),
-                        on_done=done, on_error=failed, on_progress=self._progress, parent=self)
+                        on_done=done, on_error=failed, on_progress=self._progress, parent=self,
+                        background=True)  # "you can keep chatting meanwhile": behind the chat
         self.task, self.task_key = task, key
 
     def _progress(self, event: Any) -> None:

@@ -507,7 +507,7 @@ class InterviewRunner(QObject):
 
         self.task = run_task(lambda: interview_job(home, version_id), on_progress=progress,
                              on_done=lambda _r: self._ended(version_id, None),
-                             on_error=lambda m: self._ended(version_id, m))
+                             on_error=lambda m: self._ended(version_id, m), background=True)
 
     def _ended(self, version_id: str, error: str | None) -> None:
         self.task = None

@@ -4,6 +4,9 @@ A task is a plain function, or a generator that yields progress events (as the c
 operations do). It runs on Qt's global thread pool; the callbacks (`on_done`, `on_error`,
 `on_progress`) run on the main thread, so they may touch widgets and the database freely.
 Only `KindredError`s are expected; anything else is reported with its type so it is not lost.
+A `background` task (llama.cpp work the person need not wait for while chatting: an insight, a
+quality card, an interview) runs on a pool of its own whose threads run at the lowest priority,
+so an answer being written in the chat keeps its speed (bench/contention.py).
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 
 from kindred.core.errors import KindredError
+from kindred.core.priority import lower_this_thread
 
 _running: set[Task] = set()
+_pools: dict[str, QThreadPool] = {}
 
 
 class _Signals(QObject):
@@ -30,10 +35,11 @@ class _Signals(QObject):
 class Task(QRunnable):
     """One background job; keep the returned object if you want to `cancel()` it."""
 
-    def __init__(self, fn: Callable[[], Any]) -> None:
+    def __init__(self, fn: Callable[[], Any], background: bool = False) -> None:
         super().__init__()
         self.setAutoDelete(False)
         self.fn = fn
+        self.background = background
         self.signals = _Signals()
         self.cancelled = False
 
@@ -42,6 +48,8 @@ class Task(QRunnable):
         self.cancelled = True
 
     def run(self) -> None:
+        if self.background:
+            lower_this_thread()  # for good: this thread only ever runs background tasks
         try:
             result = self.fn()
             if inspect.isgenerator(result):
@@ -72,12 +80,13 @@ class Task(QRunnable):
 def run_task(fn: Callable[[], Any], *, on_done: Callable[[Any], None] | None = None,
              on_error: Callable[[str], None] | None = None,
              on_progress: Callable[[Any], None] | None = None,
-             parent: QObject | None = None) -> Task:
+             parent: QObject | None = None, background: bool = False) -> Task:
     """Start `fn` in the background; callbacks arrive on the main thread.
 
     With `parent`, callbacks are dropped once the parent is destroyed (a closed dialog).
+    `background`: at the lowest priority, behind the chat (see the module docstring).
     """
-    task = Task(fn)
+    task = Task(fn, background)
     _running.add(task)
 
     def finish() -> None:
@@ -102,10 +111,21 @@ def run_task(fn: Callable[[], Any], *, on_done: Callable[[Any], None] | None = N
     if on_progress is not None:
         task.signals.progress.connect(
             lambda event: None if task.cancelled else on_progress(event), queued)
-    QThreadPool.globalInstance().start(task)
+    _pool(background).start(task)
     return task
+
+
+def _pool(background: bool) -> QThreadPool:
+    """Qt's global pool, or the lowered one (made on first use; its threads stay lowered)."""
+    if not background:
+        return QThreadPool.globalInstance()
+    if "background" not in _pools:
+        _pools["background"] = QThreadPool()
+        _pools["background"].setMaxThreadCount(2)
+    return _pools["background"]
 
 
 def wait_all(timeout_ms: int = 30000) -> bool:
     """Block until every background task ended (at shutdown and in tests)."""
-    return bool(QThreadPool.globalInstance().waitForDone(timeout_ms))
+    done = QThreadPool.globalInstance().waitForDone(timeout_ms)
+    return bool(done and all(pool.waitForDone(timeout_ms) for pool in _pools.values()))

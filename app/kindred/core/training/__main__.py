@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from kindred.core.errors import KindredError, is_disk_full
+from kindred.core.priority import renice
 from kindred.core.training.job import run_job
 from kindred.core.training.run import (
     ProgressLog,
     RunDir,
     StopFlag,
     exit_now,
-    renice,
     worker_defaults,
 )
 

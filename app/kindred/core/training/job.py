@@ -11,7 +11,6 @@ without training again, and one whose version is already archived just reports i
 from __future__ import annotations
 
 import contextlib
-
 import json
 import os
 import time

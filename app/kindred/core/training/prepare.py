@@ -219,7 +219,7 @@ def launch(target: Target, **popen: Any) -> subprocess.Popen[str]:
 def lower_priority() -> int:
     """Renice this process (KINDRED_PREPARE_NICE, default 19: it is background work that
     nobody waits for); returns the niceness now."""
-    from kindred.core.training.run import renice
+    from kindred.core.priority import renice
 
     return renice("KINDRED_PREPARE_NICE", DEFAULT_NICE)
 

@@ -317,19 +317,6 @@ def list_runs(runs_root: Path, assistant_id: int | None = None) -> list[RunDir]:
     return [run for _, _, run in sorted(found, key=lambda item: item[:2])]
 
 
-def renice(variable: str, default: int) -> int:
-    """Lower this process's priority to the niceness in `variable` (else `default`): background
-    work gives the cores to the chat. Returns the niceness now (unchanged where not permitted)."""
-    try:
-        wanted = int(os.environ.get(variable, default))
-    except ValueError:
-        wanted = default
-    try:
-        return os.nice(max(0, wanted - os.nice(0)))
-    except OSError:  # not permitted here: run at the normal priority
-        return os.nice(0)
-
-
 WORKER_DEFAULTS = {
     "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",  # never download
     "HF_HUB_DISABLE_TELEMETRY": "1",
