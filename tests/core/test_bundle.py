@@ -297,7 +297,7 @@ BAD_BUNDLES: list[tuple[str, Callable[[dict[str, bytes], Path], Path], str]] = [
     ("manifest edited", _manifest_not_its_id, "does not hash to its id"),
     ("forged weights", _forged_version_with_corrupt_weights, "unusable.*truncated"),
     ("tampered ledger", _tampered_ledger, "was altered"),
-    ("unknown base model", _unknown_base, "needs the base model"),
+    ("unknown base model", _unknown_base, "answers with .* not among your models here"),
     ("malformed message", _malformed_message, "malformed message"),
     ("replaced backwards", _replaced_backwards, "malformed message"),
     ("missing version files", _version_without_files, "has no files in the bundle"),

@@ -11,12 +11,14 @@ import pytest
 from kindred.core import consent, model_removal
 from kindred.core.archive import ledger, versions
 from kindred.core.archive import objects as archive
-from kindred.core.archive.catalog import verify_version
+from kindred.core.archive.bundle import export_bundle, import_bundle
+from kindred.core.archive.bundle_check import BundleError
+from kindred.core.archive.catalog import get_version, verify_version
 from kindred.core.assistants import create_assistant, get_assistant
 from kindred.core.consent import ConsentError
 from kindred.core.errors import KindredError, NotFoundError
 from kindred.core.models import add_model, ensure_embedded_model, list_models
-from kindred.core.session import Session
+from kindred.core.session import Session, open_session
 from support.archive_helpers import activate, grant, lora_config, make_version
 from support.lora import peft_tensors
 
@@ -32,7 +34,8 @@ def _models(session: Session) -> list[str]:
 
 
 def test_remove_model_keeps_its_versions_restorable(session: Session, model_path: Path,
-                                                    sibling_model_path: Path) -> None:
+                                                    sibling_model_path: Path,
+                                                    tmp_path: Path) -> None:
     store = session.store
     embedded = ensure_embedded_model(store)
     sibling = add_model(store, sibling_model_path)
@@ -104,6 +107,9 @@ def test_remove_model_keeps_its_versions_restorable(session: Session, model_path
     with pytest.raises(KindredError, match=r"not among your models\. Add that model file again"):
         versions.activate(store, v1.id, grant(session, "activate", v1))
 
+    _a_bundle_keeps_versions_whose_base_is_gone(session, tmp_path, sibling_model_path,
+                                                 [v1.id, v3.id], v2.id)
+
     # the same file added again: they are usable again, and going there switches the base
     again = add_model(store, sibling_model_path)
     assert again.sha256 == sibling.sha256
@@ -111,3 +117,51 @@ def test_remove_model_keeps_its_versions_restorable(session: Session, model_path
     assert verify_version(store, v1.id).base_missing is None
     activate(session, v1)
     assert get_assistant(store, bo.id).model_id == sibling.id
+
+    # Bo now answers with the sibling: a home without that model cannot take Bo in
+    bundle = tmp_path / "bo-on-sibling.kindred"
+    export_bundle(store, get_assistant(store, bo.id), bundle)
+    third = open_session(tmp_path / "third")
+    try:
+        before = (third.store.db.execute("SELECT COUNT(*) FROM assistants").fetchone()[0],
+                  ledger.verify(third.store).count)
+        with pytest.raises(BundleError, match=r"Bo answers with .*not among your models here. "
+                                              r"Add that model file first.*Nothing was changed"):
+            import_bundle(third.store, bundle)
+        assert (third.store.db.execute("SELECT COUNT(*) FROM assistants").fetchone()[0],
+                ledger.verify(third.store).count) == before
+        assert third.store.db.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == 0
+    finally:
+        third.close()
+
+
+def _a_bundle_keeps_versions_whose_base_is_gone(session: Session, tmp_path: Path,
+                                                sibling_model_path: Path, waiting: list[str],
+                                                usable: str) -> None:
+    """Exported after their base was removed, imported into a home that never had it: the
+    versions come in archived and verified, flagged as waiting for their base, and become
+    usable when that file is added there (a bundle used to be refused outright then)."""
+    bundle = tmp_path / "bo.kindred"
+    export_bundle(session.store, get_assistant(session.store, get_version(
+        session.store, usable).assistant_id), bundle)
+    other = open_session(tmp_path / "other")
+    try:
+        result = import_bundle(other.store, bundle)
+        assert sorted(result.waiting) == sorted(waiting)
+        assert {v.id for v in result.versions} == {*waiting, usable}
+        for version_id in waiting:
+            check = verify_version(other.store, version_id)
+            assert check.ok and check.base_missing, check
+        assert verify_version(other.store, usable).base_missing is None
+        with pytest.raises(KindredError, match=r"not among your models"):
+            versions.activate(other.store, waiting[0], grant(
+                other, "activate", get_version(other.store, waiting[0])))
+        assert ledger.verify(other.store).ok
+        added = add_model(other.store, sibling_model_path)
+        assert sorted(v.id for v in model_removal.usable_again(other.store, added)) == \
+            sorted(waiting)
+        assert verify_version(other.store, waiting[0]).base_missing is None
+        activate(other, get_version(other.store, waiting[0]))
+        assert result.assistant.id == get_version(other.store, waiting[0]).assistant_id
+    finally:
+        other.close()

@@ -44,6 +44,10 @@ def run_import(args: argparse.Namespace) -> int:
     name = result.assistant.name
     print(f"Imported assistant {name}: {len(result.versions)} versions, "
           f"{result.conversations} conversations, {result.events} ledger events.")
+    if result.waiting:
+        print(f"{len(result.waiting)} of the versions were made for a base model that is not "
+              "among your models here; they are archived and verified, and become usable when "
+              "you add that model file (`kindred models add PATH`).")
     if result.was_active is None:
         return 0
     version = versions.get_version(session.store, result.was_active)

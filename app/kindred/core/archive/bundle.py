@@ -65,6 +65,9 @@ class ImportResult:
     conversations: int = 0
     events: int = 0
     datasets: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    """Versions made for a base model not among this home's models: archived like the others,
+    usable once that model file is added (see `model_removal.usable_again`)."""
 
 
 def _assistant_json(store: Store, assistant: Assistant) -> dict[str, Any]:
@@ -316,4 +319,4 @@ def _write(store: Store, checked: CheckedBundle, name: str, persona: str,
     return ImportResult(get_assistant(store, assistant_id),
                         [get_version(store, v["id"]) for v in checked.versions], was_active,
                         checked.digest, len(checked.conversations), len(checked.events),
-                        list(checked.datasets))
+                        list(checked.datasets), list(checked.waiting))

@@ -73,6 +73,9 @@ class CheckedBundle:
     datasets: list[str] = field(default_factory=list)
     feedback: list[dict[str, Any]] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)  # interviews and reports
+    waiting: list[str] = field(default_factory=list)
+    """Versions made for a base model not registered here: imported, checked against their own
+    content address; their fit to that base is checked when it is added and they are used."""
 
 
 def fail(message: str) -> BundleError:
@@ -214,7 +217,13 @@ def _check_contents(store: Store, bundle: CheckedBundle,
             or not isinstance(bundle.events, list):
         raise fail("The bundle's versions, conversations or ledger are malformed.")
     bases = {r[0] for r in store.db.execute("SELECT sha256 FROM models").fetchall()}
-    needed = {str(assistant.get("model_sha256"))}
+    if str(assistant.get("model_sha256")) not in bases:
+        # the assistant answers with it: without it there is nothing to chat with
+        named = str(assistant.get("model_name") or "its base model")
+        raise fail(f"{assistant['name']} answers with {named} (sha256 "
+                   f"{str(assistant.get('model_sha256'))[:12]}), which is not among your "
+                   "models here. Add that model file first (`kindred models add PATH`, or "
+                   "Add a model in the app), then import again.")
     objects = {n.split("/")[1] for n in members if n.startswith("objects/")}
     seen: set[str] = set()
     for entry in bundle.versions:
@@ -222,7 +231,6 @@ def _check_contents(store: Store, bundle: CheckedBundle,
         if version_id in seen:
             raise fail(f"The bundle lists version {version_id[:12]} twice.")
         seen.add(version_id)
-        needed.add(entry["base_sha256"])
         if store.db.execute("SELECT 1 FROM versions WHERE id = ?", [version_id]).fetchone():
             raise fail(f"Version {version_id[:12]} already exists in this data home (was this "
                        "bundle imported before?).")
@@ -239,13 +247,13 @@ def _check_contents(store: Store, bundle: CheckedBundle,
                        + "; ".join(problems) + ".")
     if objects - seen:
         raise fail(f"The bundle holds files of an unlisted version {sorted(objects - seen)[0]}.")
-    missing = sorted(needed - bases)
-    if missing:
-        raise fail(f"The bundle needs the base model with sha256 {missing[0]}, which is not "
-                   "registered here. Add it with `kindred models add PATH` first.")
     for entry in bundle.versions:
-        if entry["status"] != "deleted":
+        if entry["status"] == "deleted":
+            continue
+        if entry["base_sha256"] in bases:
             _check_weights(store, bundle.staging / "objects" / entry["id"], entry)
+        else:  # a base removed or never added here: kept, as after `models remove`
+            bundle.waiting.append(entry["id"])
     for member_name in members:
         if member_name.startswith("datasets/"):
             data_id = member_name.split("/")[1]
