@@ -55,7 +55,9 @@ def start_trainer(session: Session, nice: int) -> tuple[subprocess.Popen[str], E
     for i in range(12):
         feedback.add_example(session.store, session.assistant().id, f"Tell me about {i} owls.",
                              "Owls are quiet hunters of the night. " * (1 + i % 4))
-    cfg = replace(TrainConfig(), min_steps=10_000, threads=THREADS).validated()
+    # a fixed number of steps: a run planned by epochs stops once the items are learned
+    # (about 8 steps here), and the chat would then be measured against its quality card
+    cfg = replace(TrainConfig(), steps=10_000, threads=THREADS).validated()
     plan = runner.plan_training(session, session.assistant(), cfg)
     req = runner.request_training(session.store, plan)
     decision = consent.decide(session.store, req.id, granted=True, via="cli-flag")

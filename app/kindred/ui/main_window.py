@@ -14,6 +14,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
+    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -34,6 +35,7 @@ from kindred.core.chat.conversations import Conversation, Message, list_messages
 from kindred.core.session import Session, open_session
 from kindred.core.training.config import TrainConfig
 from kindred.core.upgrades.rollout import blend_label
+from kindred.ui.bundle_import import AssistantImport, Imported
 from kindred.ui.chat_controller import ChatController
 from kindred.ui.chat_view import ChatView
 from kindred.ui.conversation_dialogs import delete_dialog, rename_dialog
@@ -144,6 +146,9 @@ class MainWindow(QMainWindow):
         self.history.active_changed.connect(self.controller.reload_engine)
         self.history.active_changed.connect(self._versions_changed)
         self.add_page("History", self.history, "history")
+        self.assistant_import = AssistantImport(self.session.home.root, self)
+        self.assistant_import.imported.connect(self._assistant_imported)
+        self.assistant_import.failed.connect(self._import_failed)
         self.ledger = LedgerView(self.session)
         self.add_page("Ledger", self.ledger, "ledger")
         self.insight = InsightView(self.session)
@@ -261,6 +266,7 @@ class MainWindow(QMainWindow):
     def _fill_more(self, menu: QMenu) -> None:
         menu.clear()
         menu.addAction(icon("user"), "New assistant…", self.new_assistant)
+        menu.addAction(icon("archive"), "Import an assistant…", self.import_assistant)
         menu.addAction(icon("settings"), "Assistant settings…", self.open_settings)
         menu.addAction(icon("model"), "Add a model…", self.add_model)
         menu.addAction(icon("model"), "Remove a model…", self.remove_model)
@@ -481,6 +487,28 @@ class MainWindow(QMainWindow):
         dialog.rejected.connect(lambda: self.sidebar.set_assistants(
             self.controller.assistants(), self.controller.assistant.id))
         self._open(dialog)
+
+    def import_assistant(self, path: str | None = None) -> None:
+        """Restore an exported assistant (a .kindred bundle); `path` skips the file dialog."""
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Import an assistant", str(Path.home()),
+                                                  "Kindred bundles (*.kindred);;All files (*)")
+            if not path:
+                return
+        if self.assistant_import.start(path):
+            self.statusBar().showMessage(f"Checking and importing {Path(path).name}…")
+
+    def _assistant_imported(self, done: Imported) -> None:
+        self.controller.select_assistant(done.assistant_id)
+        self.statusBar().showMessage(done.sentence(), 15000)
+        if done.was_active:  # offered, through the usual consent, never switched on silently
+            self.show_page("History")
+            self.history.restore(versions.get_version(self.session.store, done.was_active))
+
+    def _import_failed(self, message: str) -> None:
+        self.statusBar().clearMessage()
+        self._open(QMessageBox(QMessageBox.Icon.Warning, "Import an assistant", message,
+                               parent=self))
 
     def add_model(self) -> None:
         dialog = AddModelDialog(self.session.home.root, self)
