@@ -46,6 +46,7 @@ def test_import_an_assistant_and_restore_its_version_with_consent(  # type: igno
     assert "Imported Ada: 2 version(s), 1 conversation(s)." in \
         window.statusBar().currentMessage()
     assert window.stack.currentWidget() is window.history
+    assert window.history.status.text().startswith("Imported Ada: 2 version(s)")
     store = window.session.store
     assert versions.active_version(store, window.controller.assistant.id) is None  # not yet
     dialog = window.history.dialog

@@ -312,7 +312,8 @@ class HistoryView(QWidget):
     def _name(self, version: Version) -> str:
         return self.names.get(version.id) or versions.name_of(self.session.store, version)
 
-    def _say(self, text: str, *, error: bool = False) -> None:
+    def say(self, text: str, *, error: bool = False) -> None:
+        """A line under the list that stays until the next one (the status bar's message fades)."""
         self.status.setText(text)
         self.status.setProperty("error", error)
         self.status.style().unpolish(self.status)
@@ -345,9 +346,9 @@ class HistoryView(QWidget):
             try:
                 versions.retire(self.session.store, version.id)
             except KindredError as exc:
-                self._say(str(exc), error=True)
+                self.say(str(exc), error=True)
                 return
-            self._say(f"{self._name(version)} retired. Its weights are kept; restore it any "
+            self.say(f"{self._name(version)} retired. Its weights are kept; restore it any "
                       "time.")
             self.refresh()
             return
@@ -366,7 +367,7 @@ class HistoryView(QWidget):
                                        summary, dict(evidence), changes=changes, kept=kept,
                                        parent=self)
         except KindredError as exc:
-            self._say(str(exc), error=True)
+            self.say(str(exc), error=True)
             return
         self._open_consent(dialog)
 
@@ -394,20 +395,20 @@ class HistoryView(QWidget):
         try:
             if not decision.granted:
                 versions.record_refusal(store, decision)
-                self._say("Refused and recorded. Nothing changed; the version stays archived.")
+                self.say("Refused and recorded. Nothing changed; the version stays archived.")
             elif req.kind in ("activate", "restore"):
                 version = versions.activate(store, req.subject, decision)
-                self._say(f"{self._name(version)} is now active.")
+                self.say(f"{self._name(version)} is now active.")
                 self.active_changed.emit()
             elif req.kind == "retire":
                 version = versions.retire(store, req.subject, decision)
-                self._say(f"{self._name(version)} retired; the base model answers now.")
+                self.say(f"{self._name(version)} retired; the base model answers now.")
                 self.active_changed.emit()
             elif req.kind == "delete":
                 version = versions.delete(store, req.subject, decision)
-                self._say(f"{self._name(version)}'s weights were deleted; its record stays.")
+                self.say(f"{self._name(version)}'s weights were deleted; its record stays.")
         except KindredError as exc:
-            self._say(str(exc), error=True)
+            self.say(str(exc), error=True)
         self.refresh()
 
     # -- compare, import, export -------------------------------------------------------------
@@ -447,7 +448,7 @@ class HistoryView(QWidget):
     def import_from(self, path: str) -> None:
         if self.task is not None:
             return
-        self._say(f"Checking and archiving {Path(path).name}…")
+        self.say(f"Checking and archiving {Path(path).name}…")
         home, aid = self.session.home.root, self.assistant.id
         self.task = run_task(lambda: _import_in_home(home, aid, path),
                              on_done=self._imported, on_error=self._failed, parent=self)
@@ -456,7 +457,7 @@ class HistoryView(QWidget):
         self.task = None
         self.refresh()
         self.select(version.id)
-        self._say(f"Imported as candidate {version.short}. Activate it to talk to it "
+        self.say(f"Imported as candidate {version.short}. Activate it to talk to it "
                   "(you will be asked).")
 
     def _pick_export(self) -> None:
@@ -469,7 +470,7 @@ class HistoryView(QWidget):
     def export_to(self, path: str) -> None:
         if self.task is not None:
             return
-        self._say(f"Exporting {self.assistant.name}…")
+        self.say(f"Exporting {self.assistant.name}…")
         home, aid = self.session.home.root, self.assistant.id
         self.task = run_task(lambda: _export_in_home(home, aid, path),
                              on_done=self._exported, on_error=self._failed, parent=self)
@@ -479,11 +480,11 @@ class HistoryView(QWidget):
         path = getattr(result, "path", "")
         count = getattr(result, "versions", 0)
         size = getattr(result, "size_bytes", 0) / 1e6
-        self._say(f"Exported {self.assistant.name} with {count} version(s) to {path} "
+        self.say(f"Exported {self.assistant.name} with {count} version(s) to {path} "
                   f"({size:.1f} MB).")
         self.refresh()
 
     def _failed(self, message: str) -> None:
         self.task = None
-        self._say(message, error=True)
+        self.say(message, error=True)
         self.refresh()

@@ -501,8 +501,9 @@ class MainWindow(QMainWindow):
     def _assistant_imported(self, done: Imported) -> None:
         self.controller.select_assistant(done.assistant_id)
         self.statusBar().showMessage(done.sentence(), 15000)
+        self.show_page("History")
+        self.history.say(done.sentence())
         if done.was_active:  # offered, through the usual consent, never switched on silently
-            self.show_page("History")
             self.history.restore(versions.get_version(self.session.store, done.was_active))
 
     def _import_failed(self, message: str) -> None:
