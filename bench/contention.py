@@ -11,8 +11,10 @@ Prints one JSON line (with --json) or a short report:
   written, and takes the cores back between them).
 - during_insight_ratio: the same while "What it learned" is worked out in the app's own process
   (insights computed over and over on a thread lowered as the window's background tasks are,
-  `tasks.run_task(background=True)`); insight_same_priority_ratio: with that thread at the
-  chat's priority, as every window task ran before 2026-12-02. Target >= 0.8.
+  `tasks.run_task(background=True)`; its batched decodes also hold off while an answer is
+  written, `core/chat/foreground.py`); insight_same_priority_ratio: with that thread at the
+  chat's priority (it still holds off between decodes; before 2026-12-02 neither was done and the
+  chat crawled at 0.7 tok/s, 0.007x). Target >= 0.8.
 """
 
 from __future__ import annotations
@@ -169,8 +171,8 @@ def main() -> int:
             note(f"training_{label}_tok_s", speed)
             note(f"train_tokens_per_s_{label}", trainer)
     if args.part in ("all", "insight"):
-        # at the chat's priority the two computations' threads wait for each other at every
-        # layer and an answer crawls (minutes): one answer is enough to show it
+        # one answer at the chat's priority: should the holding off between decodes fail,
+        # the two computations' threads wait for each other at every layer and it crawls
         for label, lowered, runs in (("lowered", True, args.runs), ("same", False, 1)):
             speed, seconds = during_insight(engine, lowered, runs)
             note(f"insight_{label}_tok_s", speed)

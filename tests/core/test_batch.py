@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from pathlib import Path
+
+from kindred.core.chat import foreground
 from kindred.core.chat.batch import BatchGenerator, greedy_answers
 from kindred.core.chat.engine import Engine, SamplingParams
 
@@ -24,3 +29,35 @@ def test_batched_answers_are_greedy_deterministic_and_bounded(engine: Engine) ->
     with BatchGenerator(engine, n_seq=2) as generator:
         order = [i for i, _ in generator.chat(CONVERSATIONS, 16)]
     assert sorted(order) == [0, 1, 2]
+
+
+def test_batched_work_on_another_thread_waits_while_the_chat_answers(engine: Engine,
+                                                                      model_path: Path) -> None:
+    """An insight computed on its own thread holds off between decodes while an answer is
+    being written (core/chat/foreground.py), and goes on as soon as it is done."""
+    assert foreground.wait_turn() == 0.0  # nothing being answered: no wait
+    other = Engine(model_path, n_ctx=1024)
+    done: list[list[str]] = []
+    waited: list[float] = []
+
+    def batch() -> None:
+        with BatchGenerator(other, n_seq=2) as generator:
+            done.append([text for _, text in generator.chat(CONVERSATIONS[:2], 4)])
+            waited.append(generator.waited_s)
+
+    try:
+        answer = iter(engine.chat(CONVERSATIONS[0], SamplingParams(temperature=0.0,
+                                                                   max_tokens=12)))
+        next(answer)  # the answer has begun (the prompt is evaluated, a piece is out)
+        worker = threading.Thread(target=batch)
+        worker.start()
+        time.sleep(1.0)  # alone, the two short answers take about 0.2 s
+        assert not done
+        with foreground.answering():  # the chat's own thread never waits for itself
+            assert foreground.wait_turn() == 0.0
+        for _ in answer:  # the answer ends: the batch goes on
+            pass
+        worker.join(timeout=60)
+        assert done and all(done[0]) and waited[0] >= 0.9
+    finally:
+        other.close()

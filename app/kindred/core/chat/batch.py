@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kindred.core.chat import foreground
 from kindred.core.chat.engine import Engine, Message
 from kindred.core.chat.window import common_prefix
 from kindred.core.errors import KindredError
@@ -149,6 +150,8 @@ class BatchGenerator:
         """Slots whose cache a finished job left (`Job.hold`): the tokens they hold."""
         self.evaluated = 0
         """Tokens decoded so far (for measurements)."""
+        self.waited_s = 0.0
+        """Seconds spent holding off while the chat wrote an answer (`foreground`)."""
         self.spread = SPREAD
         refs = engine.adapters
         if refs:
@@ -380,6 +383,7 @@ class BatchGenerator:
     def _decode(self) -> None:
         import llama_cpp
 
+        self.waited_s += foreground.wait_turn()  # an answer being written in the chat first
         self.evaluated += int(self.batch.n_tokens)
         BatchGenerator.decoded += int(self.batch.n_tokens)
         if llama_cpp.llama_decode(self.ctx, self.batch) != 0:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from kindred.core.chat import foreground
 from kindred.core.chat.system_budget import fit_system_message, system_limit
 from kindred.core.chat.window import common_prefix, shift_plan, stable_cut
 from kindred.core.errors import KindredError
@@ -210,6 +211,12 @@ class Engine:
 
     def _stream(self, tokens: list[int], sampling: SamplingParams, max_new: int,
                 stats: GenerationStats) -> Iterator[str]:
+        # batched work on other threads holds off until the answer is written (`foreground`)
+        with foreground.answering():
+            yield from self._answer(tokens, sampling, max_new, stats)
+
+    def _answer(self, tokens: list[int], sampling: SamplingParams, max_new: int,
+                stats: GenerationStats) -> Iterator[str]:
         import llama_cpp
 
         vocab = self.llm._model.vocab
@@ -226,6 +233,7 @@ class Engine:
         )
         try:
             for token in generator:
+                foreground.touch()
                 if first is None:
                     first = time.perf_counter()
                     stats.ttft_s = first - start
