@@ -3,10 +3,12 @@ threads (an insight worked out on What it learned) waits between its decodes.
 
 Lowering a thread's priority (`core.priority`) is not enough inside one process on two cores:
 llama.cpp's threads wait for each other at every layer, so a few slices given to the other
-computation still stall every token of the answer (bench/contention.py: the chat kept 0.73-0.81
-of its speed beside a lowered insight). Holding off between decodes costs the background work
-only the answer's own time. Across processes (training, the insight worked out ahead) the
-lowered priority is what keeps the chat fast.
+computation still stall every token of the answer. bench/contention.py, the chat's decode beside
+insights computed over and over (2026-12-02): neither 0.007 of its speed alone; the lowered
+thread 0.73-0.81; this hold at the same priority 0.35-0.40 (a decode already under way goes on);
+both 0.73-0.91 (median 0.81). Holding off costs the background work only the answer's own time.
+Across processes (training, the insight worked out ahead) the lowered priority is what keeps
+the chat fast.
 """
 
 from __future__ import annotations
