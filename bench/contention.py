@@ -149,6 +149,23 @@ def during_insight(engine: Engine, lowered: bool, runs: int) -> tuple[float, flo
     return speed, statistics.median(done) if done else 0.0
 
 
+OUTPUTS = {
+    "during_training_ratio": ("training_lowered_tok_s", True),
+    "same_priority_ratio": ("training_same_tok_s", True),
+    "during_training_tok_s": ("training_lowered_tok_s", False),
+    "same_priority_tok_s": ("training_same_tok_s", False),
+    "train_tokens_per_s_lowered": ("train_tokens_per_s_lowered", False),
+    "train_tokens_per_s_same": ("train_tokens_per_s_same", False),
+    "during_insight_ratio": ("insight_lowered_tok_s", True),
+    "insight_same_priority_ratio": ("insight_same_tok_s", True),
+    "during_insight_tok_s": ("insight_lowered_tok_s", False),
+    "insight_same_priority_tok_s": ("insight_same_tok_s", False),
+    "insight_s_lowered": ("insight_s_lowered", False),
+    "insight_s_same": ("insight_s_same", False),
+}
+"""Printed figure: (measured figure, whether it is divided by the chat's speed alone)."""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="one JSON line")
@@ -180,22 +197,10 @@ def main() -> int:
     base = statistics.median([alone, decode_speed(engine, args.runs)])
     result: dict[str, Any] = {"alone_tok_s": round(base, 1), "threads": THREADS,
                               "runs": args.runs}
-    if "training_lowered_tok_s" in measured:
-        result.update({
-            "during_training_ratio": round(measured["training_lowered_tok_s"] / base, 3),
-            "same_priority_ratio": round(measured["training_same_tok_s"] / base, 3),
-            "during_training_tok_s": round(measured["training_lowered_tok_s"], 1),
-            "same_priority_tok_s": round(measured["training_same_tok_s"], 1),
-            "train_tokens_per_s_lowered": round(measured["train_tokens_per_s_lowered"], 1),
-            "train_tokens_per_s_same": round(measured["train_tokens_per_s_same"], 1)})
-    if "insight_lowered_tok_s" in measured:
-        result.update({
-            "during_insight_ratio": round(measured["insight_lowered_tok_s"] / base, 3),
-            "insight_same_priority_ratio": round(measured["insight_same_tok_s"] / base, 3),
-            "during_insight_tok_s": round(measured["insight_lowered_tok_s"], 1),
-            "insight_same_priority_tok_s": round(measured["insight_same_tok_s"], 1),
-            "insight_s_lowered": round(measured["insight_s_lowered"], 1),
-            "insight_s_same": round(measured["insight_s_same"], 1)})
+    for name, (source, ratio) in OUTPUTS.items():
+        if source in measured:
+            value = measured[source] / base if ratio else measured[source]
+            result[name] = round(value, 3 if ratio else 1)
     engine.close()
     if args.json:
         print(json.dumps(result))
