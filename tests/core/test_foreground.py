@@ -60,7 +60,7 @@ def test_an_answer_without_progress_stops_holding_anyone_off(
         thread.join()
 
 
-def test_a_wait_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wait_is_bounded() -> None:
     thread, _ = _answer_elsewhere(2.0, touching=True)
     try:
         assert foreground.wait_turn(limit=0.3) < 1.5

@@ -62,9 +62,6 @@ class AssistantImport(QObject):
         self.home = home
         self.task: Task | None = None
 
-    def busy(self) -> bool:
-        return self.task is not None
-
     def start(self, path: str) -> bool:
         """Import `path` in the background; False (nothing started) while one is running."""
         if self.task is not None:

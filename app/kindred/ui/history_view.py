@@ -349,7 +349,7 @@ class HistoryView(QWidget):
                 self.say(str(exc), error=True)
                 return
             self.say(f"{self._name(version)} retired. Its weights are kept; restore it any "
-                      "time.")
+                     "time.")
             self.refresh()
             return
         kind, summary, evidence = versions.describe_retire(self.session.store, version)
@@ -458,7 +458,7 @@ class HistoryView(QWidget):
         self.refresh()
         self.select(version.id)
         self.say(f"Imported as candidate {version.short}. Activate it to talk to it "
-                  "(you will be asked).")
+                 "(you will be asked).")
 
     def _pick_export(self) -> None:
         default = str(Path.home() / f"{self.assistant.name}.kindred")
@@ -481,7 +481,7 @@ class HistoryView(QWidget):
         count = getattr(result, "versions", 0)
         size = getattr(result, "size_bytes", 0) / 1e6
         self.say(f"Exported {self.assistant.name} with {count} version(s) to {path} "
-                  f"({size:.1f} MB).")
+                 f"({size:.1f} MB).")
         self.refresh()
 
     def _failed(self, message: str) -> None:
