@@ -35,6 +35,7 @@ from kindred.core.chat.conversations import Conversation, Message, list_messages
 from kindred.core.session import Session, open_session
 from kindred.core.training.config import TrainConfig
 from kindred.core.upgrades.rollout import blend_label
+from kindred.ui.about import about_box, shortcuts_box
 from kindred.ui.bundle_import import AssistantImport, Imported
 from kindred.ui.chat_controller import ChatController
 from kindred.ui.chat_view import ChatView
@@ -53,17 +54,6 @@ from kindred.ui.sidebar import Sidebar
 from kindred.ui.teach_view import TeachView
 from kindred.ui.training_view import TrainingView
 from kindred.ui.usage_view import UsageView
-
-SHORTCUTS = [
-    ("Ctrl+N", "New chat"), ("Ctrl+F", "Search conversations"), ("Enter", "Send"),
-    ("Shift+Enter", "New line"), ("Esc", "Stop the answer"),
-    ("Ctrl+Shift+R", "Regenerate the last answer"), ("Ctrl+Shift+C", "Copy the last answer"),
-    ("F2", "Rename the conversation"), ("Del", "Delete the conversation (in the list)"),
-    ("Ctrl+L", "Go to the message box"), ("Ctrl+,", "Assistant settings"),
-    ("Ctrl+Alt+P", "Pause or resume the rollout"), ("Ctrl+Alt+N", "Next rollout step now"),
-    ("Ctrl+Alt+B", "Roll back the rollout"), ("Ctrl+Alt+T", "Start a side-by-side trial"),
-    ("Ctrl+1…9", "Switch page"), ("Ctrl+Q", "Quit"),
-]
 
 
 class MainWindow(QMainWindow):
@@ -546,21 +536,10 @@ class MainWindow(QMainWindow):
         self._versions_changed()  # the version that stepped down is interviewed
 
     def show_shortcuts(self) -> None:
-        rows = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>"
-                       for k, v in SHORTCUTS)
-        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts",
-                          f"<table>{rows}</table>", parent=self)
-        self._open(box)
+        self._open(shortcuts_box(self))
 
     def show_about(self) -> None:
-        from kindred import __version__
-
-        box = QMessageBox(QMessageBox.Icon.NoIcon, "About Kindred",
-                          f"<h3>Kindred {__version__}</h3><p>Your own local assistant. "
-                          "It runs on this computer, learns only with your consent, and "
-                          "never forgets what it learned.</p>", parent=self)
-        box.setIconPixmap(app_icon().pixmap(64, 64))
-        self._open(box)
+        self._open(about_box(self))
 
     def _open(self, dialog: QDialog) -> None:
         """Open window-modal without a nested event loop; tests find it as `self.dialog`."""
