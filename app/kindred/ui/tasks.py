@@ -4,8 +4,8 @@ A task is a plain function, or a generator that yields progress events (as the c
 operations do). It runs on Qt's global thread pool; the callbacks (`on_done`, `on_error`,
 `on_progress`) run on the main thread, so they may touch widgets and the database freely.
 Only `KindredError`s are expected; anything else is reported with its type so it is not lost.
-A `background` task (llama.cpp work the person need not wait for while chatting: an insight, a
-quality card, an interview) runs on a pool of its own whose threads run at the lowest priority,
+A `background` task (llama.cpp work the person need not wait for while chatting: an insight on
+What it learned, a retirement interview) runs on a pool of its own at the lowest priority,
 so an answer being written in the chat keeps its speed (bench/contention.py).
 """
 
