@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Create .venv at the repo root and install Kindred with everything it needs (idempotent:
-# re-runs only when pyproject.toml changed, or with KINDRED_REBUILD_LLAMA=1, which also rebuilds
-# llama.cpp). llama-cpp-python compiles from source the first time (a few minutes on 2 cores).
+# Create .venv at the repo root and install Kindred with everything it needs, at the exact
+# versions and hashes of requirements.lock (idempotent: re-runs only when pyproject.toml or the
+# lock changed, or with KINDRED_REBUILD_LLAMA=1, which also rebuilds llama.cpp).
+# llama-cpp-python compiles from source the first time (a few minutes on 2 cores).
+# `make lock` re-resolves the lock on purpose (scripts/relock.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 stamp=.venv/.kindred-installed
 if [ -z "${KINDRED_REBUILD_LLAMA:-}" ] && [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] \
-   && [ -x .venv/bin/kindred ]; then
+   && [ "$stamp" -nt requirements.lock ] && [ -x .venv/bin/kindred ]; then
   exit 0
 fi
 if [ ! -x .venv/bin/python ]; then
@@ -15,9 +17,12 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 echo "Installing Kindred into .venv (the first time takes several minutes: llama.cpp compiles)..." >&2
-.venv/bin/python -m pip install --quiet --upgrade pip
-# torch first, pinned: the CPU build; anything else would pull multi-GB CUDA packages.
-.venv/bin/python -m pip install --quiet "torch==2.13.0"
+lock=requirements.lock
+# One locked requirement (with its hash line) as a file of its own, for the steps that need it alone.
+locked() { awk -v n="$1" '$0 ~ "^"n"==" {p=1} p {print} p && !/\\$/ {exit}' "$lock" > "$2"; }
+one=$(mktemp); trap 'rm -f "$one"' EXIT
+# The locked pip first: the lock's hash checking and resolution are its.
+locked pip "$one" && .venv/bin/python -m pip install --quiet --require-hashes --no-deps -r "$one"
 # llama.cpp for any x86-64 from the last decade (AVX2/FMA/F16C), not -march=native: a native
 # build on a host that reports AMX crashed with SIGILL (tileloadd) where the kernel does not
 # grant AMX, and the same library goes into the desktop bundle. No cached wheel: it may be native.
@@ -28,11 +33,18 @@ echo "Installing Kindred into .venv (the first time takes several minutes: llama
 # without; the chat's decode speed the same).
 # No multimodal library (LLAVA_BUILD=OFF: mtmd is not compiled or shipped): Kindred chats in text.
 LLAMA_CMAKE_ARGS=${LLAMA_CMAKE_ARGS:-"-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_OPENMP=OFF -DLLAVA_BUILD=OFF"}
-if ! .venv/bin/python -c 'import llama_cpp' 2>/dev/null || [ -n "${KINDRED_REBUILD_LLAMA:-}" ]; then
+want=$(awk -F'[= ]+' '/^llama-cpp-python==/ {print $2}' "$lock")
+have=$(.venv/bin/python -c 'import llama_cpp; print(llama_cpp.__version__)' 2>/dev/null || true)
+if [ "$have" != "$want" ] || [ -n "${KINDRED_REBUILD_LLAMA:-}" ]; then
+  locked llama-cpp-python "$one"
   CMAKE_ARGS="$LLAMA_CMAKE_ARGS" .venv/bin/python -m pip install --quiet --no-cache-dir \
-    --force-reinstall --no-deps "llama-cpp-python==0.3.36"
+    --force-reinstall --no-deps --require-hashes -r "$one"
 fi
-.venv/bin/python -m pip install --quiet -e ".[test]"
+# Everything else at the locked versions (torch: the CPU build; anything else would pull
+# multi-GB CUDA packages), then Kindred itself (its dependencies are all locked).
+.venv/bin/python -m pip install --quiet --require-hashes -r "$lock"
+.venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+.venv/bin/python -m pip check >&2 || { echo "The lock does not satisfy pyproject.toml: run make lock." >&2; exit 1; }
 # An in-place update once left PySide6 without its __init__.py; check, and repair that case.
 check='import PySide6.QtWidgets, llama_cpp, kindred; assert PySide6.__version__'
 if ! .venv/bin/python -c "$check" 2>/dev/null; then
