@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from kindred.core.training import PREPARE_ARG, WORKER_ARG
+from kindred.core.training import PREPARE_ARG, SMOKE_ARG, WORKER_ARG
 
 IN_WORKER = "KINDRED_IN_TRAINING_WORKER"
 """Set by the training worker for everything it starts: such a process must not open the GUI."""
@@ -56,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kindred.core.training.run import exit_now
 
         exit_now(prepare_main(args[1:]))
+    if args[:1] == [SMOKE_ARG]:
+        from kindred.core.training.smoke import main as smoke_main
+
+        return smoke_main()
     if os.environ.get(IN_WORKER) and opens_gui(args):
         print("kindred: started from inside a training worker with "
               f"{' '.join(args) or 'no command'}: not opening the app again.", file=sys.stderr)

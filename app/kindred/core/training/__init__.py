@@ -10,3 +10,6 @@ WORKER_ARG = "--training-worker"
 own executable is started with this first argument instead (see `kindred.frozen`)."""
 PREPARE_ARG = "--prepare-worker"
 """The same for the process that prepares a base for training (`training.prepare`)."""
+SMOKE_ARG = "--smoke-worker"
+"""One training step on a tiny model made from a config (`training.smoke`): the build runs it
+inside the bundle, so a dependency the trainer needs but the bundle lacks fails the build."""

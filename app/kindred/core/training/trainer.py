@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -109,7 +110,12 @@ def batch_tensors(examples: Sequence[Encoded], indices: Sequence[int]
 
 
 def resolve_precision(precision: str) -> str:
-    """`auto`: bf16 where the CPU computes it natively (AVX512-BF16 or AMX), else fp32."""
+    """`auto`: bf16 where the CPU computes it natively (AVX512-BF16 or AMX), else fp32;
+    `KINDRED_TRAIN_PRECISION` (bf16 or fp32) overrides `auto`, so a test can train as a CPU
+    without bf16 would (the bundle test trains in both)."""
+    forced = os.environ.get("KINDRED_TRAIN_PRECISION", "")
+    if precision == "auto" and forced in ("bf16", "fp32"):
+        return forced
     if precision != "auto":
         return precision
     native = [getattr(torch.cpu, name, lambda: False)
