@@ -1,5 +1,5 @@
 # The two commands of the README. Both install into .venv first if needed.
-.PHONY: run test lint bench dist
+.PHONY: run test test-fast lint bench dist lock
 
 run:
 	@scripts/bootstrap.sh
@@ -8,6 +8,10 @@ run:
 test:
 	@scripts/bootstrap.sh
 	.venv/bin/python -m pytest
+
+test-fast:
+	@scripts/bootstrap.sh
+	.venv/bin/python -m pytest -m "not slow"
 
 lint:
 	@scripts/bootstrap.sh
@@ -21,3 +25,6 @@ bench:
 dist:
 	@scripts/bootstrap.sh
 	.venv/bin/python packaging/build.py
+
+lock:
+	scripts/relock.sh

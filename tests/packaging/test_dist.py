@@ -120,8 +120,12 @@ def test_without_a_display_the_bundle_explains_instead_of_aborting(unpacked: Pat
     assert "Could not load the Qt platform plugin" not in done.stderr
 
 
-def test_chat_and_a_two_step_training_from_the_bundle(unpacked: Path, user_home: Path) -> None:
-    env = clean_env(user_home)
+@pytest.mark.parametrize("precision", ["auto", "fp32"])
+def test_chat_and_a_two_step_training_from_the_bundle(unpacked: Path, user_home: Path,
+                                                      precision: str) -> None:
+    """auto is bf16 on a CPU with native bf16 (these machines); fp32 forced trains as a CPU
+    without it would. A dependency the trainer reaches only in one of them shows here."""
+    env = clean_env(user_home, KINDRED_TRAIN_PRECISION=precision)
     app = str(unpacked / "kindred")
     chat = run([app, "chat", "-m", "What is the capital of France?"], env)
     assert chat.returncode == 0, chat.stderr[-3000:]
@@ -140,6 +144,8 @@ def test_chat_and_a_two_step_training_from_the_bundle(unpacked: Path, user_home:
     assert versions.returncode == 0, versions.stderr
     listed = json.loads(versions.stdout)
     assert [v["status"] for v in listed] == ["candidate"]
+    if precision != "auto":
+        assert listed[0]["metrics"]["precision"] == precision
     verify = run([app, "versions", "verify"], env)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "(no adapter)" in chat.stderr
@@ -196,3 +202,24 @@ def _version() -> str:
     from kindred import __version__
 
     return __version__
+
+
+def test_the_build_ran_a_training_step_inside_the_bundle(built: dict[str, object],
+                                                         unpacked: Path, user_home: Path) -> None:
+    """The build's smoke step passed (it fails the build otherwise), and the unpacked app
+    runs it again in a clean environment: the trainer's imports and their data files are in."""
+    smoke = built.get("smoke")
+    assert isinstance(smoke, dict) and smoke["ok"] is True
+    done = run([str(unpacked / "kindred"), "--smoke-worker"], clean_env(user_home))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["ok"] is True and result["lora_grads"] > 0
+    assert result["transformers"] == _locked("transformers")
+
+
+def _locked(name: str) -> str:
+    """The version requirements.lock holds for `name`."""
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line.startswith(f"{name}=="):
+            return line.split("==", 1)[1].split()[0]
+    raise AssertionError(f"{name} is not in requirements.lock")
