@@ -54,7 +54,8 @@ def run_verify(args: argparse.Namespace) -> int:
     elif check.ok:
         print(f"The ledger verifies: {check.count} events, each chained to the one before.")
     else:
-        print(f"The ledger does NOT verify: {check.reason} (first bad event: {check.first_bad}).")
+        where = "" if check.first_bad is None else f" (first bad event: {check.first_bad})"
+        print(f"The ledger does NOT verify: {check.reason}{where}.")
     return 0 if check.ok else 1
 
 
@@ -71,8 +72,9 @@ def run_report(args: argparse.Namespace) -> int:
         print_json(result)
         return 0
     print_table(["", "VERSIONS"], [[k, v] for k, v in counts.items()])
-    print(f"ledger: {chain.count} events, " + ("verifies" if chain.ok else
-                                              f"BROKEN at event {chain.first_bad}"))
+    print(f"ledger: {chain.count} events, " + (
+        "verifies" if chain.ok else f"BROKEN at event {chain.first_bad}"
+        if chain.first_bad is not None else f"does NOT verify: {chain.reason}"))
     print(catalog.describe_size(size))
     if damaged:
         print("damaged versions: " + ", ".join(d[:12] for d in damaged))

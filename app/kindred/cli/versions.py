@@ -220,9 +220,15 @@ def run_delete(args: argparse.Namespace) -> int:
 def run_verify(args: argparse.Namespace) -> int:
     session = open_session(args.home)
     checks = archive.verify_all(session.store)
+    from kindred.core.archive.record_check import store_problems
+
+    records = store_problems(session.store)  # interviews and reports: files, fields, ledger
     if args.json:
-        print_json([c.to_json() for c in checks])
+        print_json([c.to_json() for c in checks]
+                   + [{"ok": False, "record": True, "message": p} for p in records])
     else:
+        for problem in records:
+            print(f"BAD  record: {problem}")
         for check in checks:
             print(("OK   " if check.ok else "BAD  ") + check.message)
         bad = sum(not c.ok for c in checks)
@@ -234,4 +240,4 @@ def run_verify(args: argparse.Namespace) -> int:
             print(f"SET ASIDE {orphan.id[:12]} ({orphan.size_bytes / 1e6:.1f} MB) in "
                   f"{orphan.path}: left by a crash before it was recorded; archiving the same "
                   "adapter again reclaims it.")
-    return 0 if all(c.ok for c in checks) else 1
+    return 0 if all(c.ok for c in checks) and not records else 1

@@ -32,6 +32,7 @@ from kindred.core.archive.bundle_check import (
     fail,
 )
 from kindred.core.archive.bundle_feedback import export_feedback, import_feedback
+from kindred.core.archive.bundle_ledger import export_events
 from kindred.core.archive.bundle_records import export_records, import_records
 from kindred.core.archive.objects import dataset_path as _dataset_path
 from kindred.core.archive.objects import verify_version
@@ -118,11 +119,11 @@ def export_bundle(store: Store, assistant: Assistant, path: str | Path) -> Expor
         check = verify_version(store, version.id)
         if not check.ok:
             raise KindredError(check.message + " Export refused; nothing was written.")
+    events, head = export_events(store, assistant.id)
     texts = {
         "versions.json": [_version_json(v) for v in kept],
         "conversations.json": _conversations_json(store, assistant.id),
-        "ledger.json": [dict(r) for r in store.db.query(
-            "SELECT * FROM ledger WHERE assistant_id = ? ORDER BY seq", [assistant.id])],
+        "ledger.json": events,
         "feedback.json": export_feedback(store, assistant.id),
     }
     records, record_files = export_records(store, [v.id for v in kept])
@@ -143,8 +144,8 @@ def export_bundle(store: Store, assistant: Assistant, path: str | Path) -> Expor
                     "size": len(v) if isinstance(v, bytes) else v.stat().st_size}
              for name, v in members.items()}
     header = json.dumps({"format": FORMAT, "created_at": now(),
-                         "assistant": _assistant_json(store, assistant), "files": files},
-                        ensure_ascii=False, indent=1).encode()
+                         "assistant": _assistant_json(store, assistant), "ledger_head": head,
+                         "files": files}, ensure_ascii=False, indent=1).encode()
     _remove_stale_partials(path)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
@@ -154,6 +155,7 @@ def export_bundle(store: Store, assistant: Assistant, path: str | Path) -> Expor
                 _add(tar, name, value)
         with partial.open("rb") as handle:
             os.fsync(handle.fileno())
+        _check_export(store, partial)
         os.replace(partial, path)
     except BaseException as exc:
         partial.unlink(missing_ok=True)
@@ -167,6 +169,18 @@ def export_bundle(store: Store, assistant: Assistant, path: str | Path) -> Expor
                       {"file": path.name, "sha256": digest, "versions": len(kept),
                        "bundle": sha256_bytes(header)}, assistant_id=assistant.id)
     return ExportResult(path, digest, path.stat().st_size, len(kept))
+
+
+def _check_export(store: Store, written: Path) -> None:
+    """An export is a backup that must restore: it is checked by the import's own code (every
+    check but "already in this home") before it is reported written."""
+    try:
+        with scratch(store.home, "bundle") as staging:
+            check_bundle(store, written, staging, Limits(), own=True)
+    except BundleError as exc:
+        problem = str(exc).removesuffix(" Nothing was changed.")
+        raise KindredError(f"The export would not import ({problem}); nothing was written. "
+                           "Please report this: it is a fault in Kindred.") from exc
 
 
 def _remove_stale_partials(path: Path) -> None:
@@ -283,10 +297,12 @@ def _write(store: Store, checked: CheckedBundle, name: str, persona: str,
                         db.execute("UPDATE messages SET replaced_by = ? WHERE id = ?",
                                    [message_ids[-1][m["replaced_by"]], own_id])
             import_feedback(db, assistant_id, checked.feedback, message_ids)
-            for event in checked.events:
+            for event in checked.events:  # the assistant's own (the chain's links are not)
                 payload = dict(json.loads(event["payload"]))
+                earlier = payload.get("origin")  # it came into the exporting home by a bundle
                 payload["origin"] = {"seq": event["seq"], "hash": event["hash"],
-                                     "bundle": checked.digest}
+                                     "bundle": checked.digest,
+                                     **({"from": earlier} if earlier else {})}
                 ledger.append(store, str(event["kind"]), payload, assistant_id,
                               at=float(event["at"]))
             ledger.append(store, ledger.IMPORTED,

@@ -24,8 +24,8 @@ from typing import IO, Any
 
 from kindred.core.archive.bundle_feedback import check_feedback
 from kindred.core.archive.bundle_fields import FieldError, check_fields
+from kindred.core.archive.bundle_ledger import HistoryError, check_chain, check_history
 from kindred.core.archive.bundle_records import check_records
-from kindred.core.archive.ledger import event_hash
 from kindred.core.archive.versions import SOURCES, STATUSES
 from kindred.core.errors import KindredError
 from kindred.core.formats.adapters_check import check_adapter_fits
@@ -34,7 +34,8 @@ from kindred.core.formats.peft_files import CONFIG, SAFETENSORS, check_config, r
 from kindred.core.hashing import sha256_bytes, sha256_file
 from kindred.core.store import Store
 
-FORMAT = "kindred-bundle/1"
+FORMAT = "kindred-bundle/2"  # 2: the ledger is one chain to a named head (`bundle_ledger`)
+READABLE = ("kindred-bundle/1", FORMAT)
 HEADER = "bundle.json"
 JSON_MEMBERS = ("versions.json", "conversations.json", "ledger.json")
 _HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -79,7 +80,10 @@ class CheckedBundle:
 
 
 def fail(message: str) -> BundleError:
-    return BundleError(f"{message} Nothing was changed.")
+    """The error for a refused bundle, saying once that nothing was changed (a message quoted
+    from an inner error may say it already: "...: Bad name. Nothing was changed.." )."""
+    text = re.sub(r"\.? Nothing was changed\.\.?", ".", message).rstrip()
+    return BundleError(f"{text} Nothing was changed.")
 
 
 def safe_member(member: tarfile.TarInfo) -> None:
@@ -126,21 +130,26 @@ def _copy_hashed(source: IO[bytes], target: Path | None, limit: int) -> tuple[st
     return digest.hexdigest(), b"".join(parts)
 
 
-def check_bundle(store: Store, path: Path, staging: Path, limits: Limits) -> CheckedBundle:
-    """Everything about the bundle at `path`, checked; weight files copied into `staging`."""
+def check_bundle(store: Store, path: Path, staging: Path, limits: Limits, *,
+                 own: bool = False) -> CheckedBundle:
+    """Everything about the bundle at `path`, checked; weight files copied into `staging`.
+
+    `own`: the bundle was just exported from this data home (`export_bundle` checks every export
+    with this code before it reports it written); its versions are here already, which is
+    otherwise a reason to refuse it."""
     if not path.is_file():
         raise fail(f"{path}: no such file.")
     if path.stat().st_size > limits.max_bundle:
         raise fail(f"{path.name} is larger than the {limits.max_bundle} bytes allowed.")
     try:
         with tarfile.open(path, "r:") as tar:
-            return _check_tar(store, tar, path.name, staging, limits)
+            return _check_tar(store, tar, path.name, staging, limits, own)
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise fail(f"{path.name} is not a readable Kindred bundle ({exc}).") from exc
 
 
 def _check_tar(store: Store, tar: tarfile.TarFile, name: str, staging: Path,
-               limits: Limits) -> CheckedBundle:
+               limits: Limits, own: bool) -> CheckedBundle:
     members: dict[str, tarfile.TarInfo] = {}
     total = 0
     for member in tar:
@@ -160,7 +169,7 @@ def _check_tar(store: Store, tar: tarfile.TarFile, name: str, staging: Path,
     if HEADER not in members:
         raise fail(f"{name} is not a Kindred bundle (it has no {HEADER}).")
     header = _read_json(_member_bytes(tar, members[HEADER], limits.max_json), HEADER)
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
+    if not isinstance(header, dict) or header.get("format") not in READABLE:
         raise fail(f"{name} is not a {FORMAT} bundle.")
     listed = header.get("files")
     if not isinstance(listed, dict) or set(listed) != set(members) - {HEADER}:
@@ -195,7 +204,7 @@ def _check_tar(store: Store, tar: tarfile.TarFile, name: str, staging: Path,
         events=_read_json(texts["ledger.json"], "ledger.json"), staging=staging,
         feedback=_read_json(texts.get("feedback.json", b"[]"), "feedback.json"),
         records=_read_json(texts.get("retirement.json", b"[]"), "retirement.json"))
-    _check_contents(store, bundle, members)
+    _check_contents(store, bundle, members, own)
     return bundle
 
 
@@ -207,7 +216,7 @@ def _member_bytes(tar: tarfile.TarFile, member: tarfile.TarInfo, limit: int) -> 
 
 
 def _check_contents(store: Store, bundle: CheckedBundle,
-                    members: dict[str, tarfile.TarInfo]) -> None:
+                    members: dict[str, tarfile.TarInfo], own: bool) -> None:
     from kindred.core.archive.objects import check_folder, manifest_bytes
 
     assistant = bundle.header.get("assistant")
@@ -231,7 +240,8 @@ def _check_contents(store: Store, bundle: CheckedBundle,
         if version_id in seen:
             raise fail(f"The bundle lists version {version_id[:12]} twice.")
         seen.add(version_id)
-        if store.db.execute("SELECT 1 FROM versions WHERE id = ?", [version_id]).fetchone():
+        if not own and store.db.execute("SELECT 1 FROM versions WHERE id = ?",
+                                        [version_id]).fetchone():
             raise fail(f"Version {version_id[:12]} already exists in this data home (was this "
                        "bundle imported before?).")
         folder = bundle.staging / "objects" / version_id
@@ -260,10 +270,16 @@ def _check_contents(store: Store, bundle: CheckedBundle,
             if sha256_bytes((bundle.staging / member_name).read_bytes()) != data_id:
                 raise fail(f"Dataset {data_id[:12]} does not match its id.")
             bundle.datasets.append(data_id)
-    _check_events(bundle.events)
+    try:
+        bundle.events = check_chain(bundle.events, bundle.header.get("ledger_head"),
+                                    linked=bundle.header.get("format") == FORMAT)
+        check_history(bundle.events, bundle.versions, assistant.get("active_version"))
+    except HistoryError as exc:
+        raise fail(f"The bundle is malformed: {exc}.") from exc
     _check_conversations(bundle.conversations)
+    events = [(str(e["kind"]), e["parsed"]) for e in bundle.events]
     problem = check_feedback(bundle.feedback, bundle.conversations) \
-        or check_records(bundle.records, bundle.staging, seen)
+        or check_records(bundle.records, bundle.staging, seen, events)
     if problem:
         raise fail(f"The bundle is malformed: {problem}.")
     try:  # types and ranges, as strict as the CLI's own input (bundle_fields)
@@ -335,37 +351,38 @@ def _check_derived(folder: Path, entry: dict[str, Any], base: GGUFInfo) -> None:
                    "its manifest records.")
 
 
-def _check_events(events: list[Any]) -> None:
-    for event in events:
-        try:
-            digest = event_hash(int(event["seq"]), float(event["at"]), str(event["kind"]),
-                                event["assistant_id"], str(event["payload"]),
-                                str(event["prev_hash"]))
-            payload = json.loads(event["payload"])
-        except (TypeError, KeyError, ValueError) as exc:
-            raise fail(f"The bundle's ledger holds a malformed event ({exc}).") from exc
-        if digest != event.get("hash") or not isinstance(payload, dict):
-            raise fail(f"Ledger event {event.get('seq')} in the bundle was altered.")
-
-
 def _check_conversations(conversations: list[Any]) -> None:
     for conv in conversations:
         if not isinstance(conv, dict) or not isinstance(conv.get("title"), str) \
                 or not isinstance(conv.get("messages"), list):
             raise fail("The bundle holds a malformed conversation.")
-        count = len(conv["messages"])
-        for index, message in enumerate(conv["messages"]):
+        messages = conv["messages"]
+        for message in messages:
             if not isinstance(message, dict) \
                     or message.get("role") not in ("system", "user", "assistant") \
                     or not isinstance(message.get("content"), str) \
-                    or not _adapters_ok(message.get("adapters", [])) \
-                    or not _replaced_by_ok(message.get("replaced_by"), index, count):
+                    or not _adapters_ok(message.get("adapters", [])):
                 raise fail("The bundle holds a malformed message.")
+        for index in range(len(messages)):
+            if not _replaced_by_ok(messages, index):
+                raise fail("The bundle holds a malformed message (an answer replaced by "
+                           "something that is not another answer of its conversation).")
 
 
-def _replaced_by_ok(value: Any, index: int, count: int) -> bool:
-    """A replaced answer points forward, to a later message of the same conversation."""
-    return value is None or (type(value) is int and index < value < count)
+def _replaced_by_ok(messages: list[dict[str, Any]], index: int) -> bool:
+    """A replaced answer points to another answer of the same conversation: a later one
+    (Regenerate) or an earlier one (the answer a side-by-side trial kept); following the
+    pointers from it ends at an answer shown now (no circle)."""
+    seen = {index}
+    current = index
+    while (target := messages[current].get("replaced_by")) is not None:
+        if type(target) is not int or not 0 <= target < len(messages) or target in seen \
+                or messages[current].get("role") != "assistant" \
+                or messages[target].get("role") != "assistant":
+            return False
+        seen.add(target)
+        current = target
+    return True
 
 
 def _adapters_ok(adapters: Any) -> bool:

@@ -1,19 +1,19 @@
 """Retirement records in bundles: each version's interview and post-deployment report travel
 with it (`retirement.json` lists them; the files go under `records/<sha256>`), and an import
-refuses any record whose bytes no longer hash to its name, that names another version, or that
-belongs to a version the bundle does not hold.
+refuses any record whose bytes no longer hash to its name, that names another version, that
+belongs to a version the bundle does not hold, that lacks a field the app reads (or has it of the
+wrong type), or that has no matching `interviewed`/`reported` event in the bundle's ledger.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from kindred.core.hashing import sha256_bytes
+from kindred.core.archive.record_check import file_problem, ledger_problem, row_problem
 from kindred.core.store import Store
 
 KINDS = {"interview": "interviews", "report": "reports"}
@@ -41,15 +41,19 @@ def export_records(store: Store, version_ids: list[str]) -> tuple[list[dict[str,
     return entries, files
 
 
-def check_records(entries: Any, staging: Path, versions: set[str]) -> str | None:
-    """What is wrong with the bundle's retirement records, or None."""
+def check_records(entries: Any, staging: Path, versions: set[str],
+                  events: list[tuple[str, dict[str, Any]]]) -> str | None:
+    """What is wrong with the bundle's retirement records, or None: each entry and file field
+    by field (`record_check`), and every record against its ledger event (`events`: the
+    bundle's (kind, payload) pairs), one for one."""
     if not isinstance(entries, list):
         return "its retirement records are malformed"
     seen: set[tuple[str, str]] = set()
     for entry in entries:
-        if not isinstance(entry, dict) or entry.get("kind") not in KINDS:
-            return "a retirement record has no valid kind"
-        version, digest = str(entry.get("version")), str(entry.get("sha256"))
+        problem = row_problem(entry)
+        if problem is not None:
+            return f"a retirement record is malformed ({problem})"
+        version, digest = entry["version"], entry["sha256"]
         if version not in versions:
             return f"a retirement record belongs to version {version[:12]}, not in the bundle"
         if (entry["kind"], version) in seen:
@@ -58,17 +62,11 @@ def check_records(entries: Any, staging: Path, versions: set[str]) -> str | None
         path = staging / "records" / digest
         if not path.is_file():
             return f"the {entry['kind']} of version {version[:12]} is missing"
-        data = path.read_bytes()
-        if sha256_bytes(data) != digest:
-            return f"the {entry['kind']} of version {version[:12]} was altered"
-        try:
-            content = json.loads(data)
-        except ValueError:
-            return f"the {entry['kind']} of version {version[:12]} is not JSON"
-        if not isinstance(content, dict) or content.get("version") != version \
-                or content.get("kind") != entry["kind"]:
-            return f"the {entry['kind']} of version {version[:12]} describes something else"
-    return None
+        problem = file_problem(path.read_bytes(), digest, entry["kind"], version)
+        if problem is not None:
+            return f"the {entry['kind']} of version {version[:12]}: {problem}"
+    mine = [(kind, payload) for kind, payload in events if payload.get("version") in versions]
+    return ledger_problem(entries, mine)
 
 
 def import_records(db: sqlite_utils.Database, store: Store, staging: Path,
@@ -80,9 +78,9 @@ def import_records(db: sqlite_utils.Database, store: Store, staging: Path,
     placed: list[Path] = []
     for entry in entries:
         row: dict[str, Any] = {"version_id": entry["version"], "sha256": entry["sha256"],
-                               "created_at": float(entry.get("created_at") or 0.0)}
+                               "created_at": float(entry["created_at"])}
         if entry["kind"] == "interview":
-            row["questions"] = str(entry.get("questions") or "")
+            row["questions"] = str(entry["questions"])
         db.table(KINDS[entry["kind"]]).insert(row)
         target = record_path(store, entry["sha256"])
         if not target.exists():

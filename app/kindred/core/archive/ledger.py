@@ -175,4 +175,9 @@ def verify(store: Store) -> LedgerCheck:
     problem = consent_problem(store)
     if problem is not None:
         return LedgerCheck(False, count, problem[0], problem[1])
+    from kindred.core.archive.record_check import store_problems
+
+    records = store_problems(store)  # interviews and reports against their events
+    if records:
+        return LedgerCheck(False, count, None, records[0])
     return LedgerCheck(True, count)

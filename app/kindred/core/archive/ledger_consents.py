@@ -16,6 +16,18 @@ from typing import Any
 from kindred.core.store import Store
 
 
+def origin_key(payload: dict[str, Any]) -> str:
+    """Where an event was first written: "" for this home, else the bundles it came through,
+    newest first ("b2/b1": imported from bundle b2, whose home had imported it from b1).
+    Consent request ids are only unique within one home, so they are compared per origin."""
+    parts: list[str] = []
+    origin: Any = payload.get("origin")
+    while isinstance(origin, dict) and len(parts) < 100:
+        parts.append(str(origin.get("bundle") or ""))
+        origin = origin.get("from")
+    return "/".join(parts)
+
+
 def consent_problem(store: Store) -> tuple[int, str] | None:
     """(seq, reason) of the first event citing a consent without its events, or None."""
     requested: set[tuple[str, int]] = set()
@@ -27,7 +39,7 @@ def consent_problem(store: Store) -> tuple[int, str] | None:
             continue  # the chain check reports it
         if not isinstance(payload, dict):
             continue
-        origin = str((payload.get("origin") or {}).get("bundle") or "")
+        origin = origin_key(payload)
         if kind == "consent_requested" and isinstance(payload.get("request"), int):
             requested.add((origin, payload["request"]))
             continue

@@ -26,6 +26,7 @@ from typing import Any
 
 from kindred.core.archive import ledger
 from kindred.core.archive.catalog import get_version, list_versions, names, verified_path
+from kindred.core.archive.record_check import content_problem
 from kindred.core.archive.versions import active_periods
 from kindred.core.atomic import db_write, write_atomic
 from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
@@ -106,7 +107,10 @@ def read_record(store: Store, digest: str) -> dict[str, Any]:
     if sha256_bytes(data) != digest:
         raise TamperedRecordError(f"The record {digest[:12]} was edited after it was stored "
                                   "(its sha256 no longer matches).")
-    return dict(json.loads(data))
+    try:
+        return dict(json.loads(data))
+    except (ValueError, TypeError) as exc:
+        raise TamperedRecordError(f"The record {digest[:12]} is not a JSON object.") from exc
 
 
 def _stored(store: Store, table: str, version_id: str) -> Record | None:
@@ -115,7 +119,13 @@ def _stored(store: Store, table: str, version_id: str) -> Record | None:
     if row is None:
         return None
     kind = "interview" if table == "interviews" else "report"
-    return Record(kind, version_id, str(row[0]), read_record(store, str(row[0])), float(row[1]))
+    content = read_record(store, str(row[0]))
+    problem = content_problem(content, kind, version_id)
+    if problem is not None:  # e.g. brought in by hand: never shown as the version's words
+        raise TamperedRecordError(f"The {kind} {str(row[0])[:12]} of version {version_id[:12]} "
+                                  f"is malformed ({problem}); `kindred versions verify` lists "
+                                  "what is wrong.")
+    return Record(kind, version_id, str(row[0]), content, float(row[1]))
 
 
 def interview_for(store: Store, version_id: str) -> Record | None:

@@ -1,0 +1,211 @@
+"""The ledger in an assistant bundle: one unbroken chain, and a history that fits the versions.
+
+Export (`export_events`) writes every ledger row from the assistant's first event to the ledger's
+head at that moment, in order. The assistant's own events are written whole; the rows between
+them that belong to another assistant or to the home itself (a model added, another assistant's
+consent) are written as *links*: their `seq`, `prev_hash` and `hash`, nothing of their content.
+`bundle.json` names the head (`ledger_head`).
+
+Import (`check_ledger`) then proves, before anything is written:
+
+- the chain: seqs run without a gap from the first row to the named head, each row's
+  `prev_hash` is the hash of the row before (the first row of a ledger starts from the genesis
+  hash), and every whole event hashes to its `hash`. An event removed, added, reordered or edited
+  without rewriting everything after it breaks the chain;
+- the history fits the versions the bundle carries: every version was archived in the ledger;
+  every deleted version has its tombstone (`deleted` event) and every tombstone its deleted
+  version; every event that cites a consent finds that consent asked and decided earlier in the
+  bundle (granted, or refused for a `refused` event), of the kind the change needs and for the
+  version it changed; `activated`/`restored` events name versions the bundle holds.
+
+A bundle written before links existed (`kindred-bundle/1`) has gaps where other assistants'
+events were; its events must still be in order, chained wherever two follow each other, and the
+history checks above apply in full.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from kindred.core.archive import ledger
+from kindred.core.archive.ledger_consents import origin_key
+from kindred.core.errors import KindredError
+from kindred.core.store import Store
+
+_HEX = re.compile(r"^[0-9a-f]{64}$")
+WHOLE = ("seq", "at", "kind", "assistant_id", "payload", "prev_hash", "hash")
+LINK = ("seq", "prev_hash", "hash")
+# The consent kind each version change cites (a `refused` event cites the refused request).
+# (A `retired` event may follow from another change's consent, e.g. a rollout's: any kind.)
+CONSENT_FOR = {ledger.ACTIVATED: ("activate", "restore"), ledger.RESTORED: ("activate", "restore"),
+               ledger.DELETED: ("delete",), ledger.REFUSED: ("activate", "restore")}
+ARCHIVING = (ledger.VERSION_ARCHIVED,)
+
+
+class HistoryError(KindredError):
+    """The bundle's ledger is not one unbroken chain, or does not fit its versions."""
+
+
+def export_events(store: Store, assistant_id: int) -> tuple[list[dict[str, Any]],
+                                                            dict[str, Any] | None]:
+    """(ledger.json entries, the head) for one assistant; ([], None) when it has no event."""
+    row = store.db.execute("SELECT MIN(seq) FROM ledger WHERE assistant_id = ?",
+                           [assistant_id]).fetchone()
+    if row is None or row[0] is None:
+        return [], None
+    head = store.db.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+    entries: list[dict[str, Any]] = []
+    for event in store.db.query("SELECT * FROM ledger WHERE seq BETWEEN ? AND ? ORDER BY seq",
+                                [int(row[0]), int(head[0])]):
+        if event["assistant_id"] == assistant_id:
+            entries.append({k: event[k] for k in WHOLE})
+        else:
+            entries.append({k: event[k] for k in LINK})
+    return entries, {"seq": int(head[0]), "hash": str(head[1])}
+
+
+def _whole(entry: Any, index: int) -> dict[str, Any] | None:
+    """The entry as a whole event (checked types), None for a link; HistoryError otherwise."""
+    if not isinstance(entry, dict):
+        raise HistoryError(f"ledger entry {index + 1} is not an object")
+    seq = entry.get("seq")
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+        raise HistoryError(f"ledger entry {index + 1} has no valid number")
+    for key in ("prev_hash", "hash"):
+        if not isinstance(entry.get(key), str) or not _HEX.match(entry[key]):
+            raise HistoryError(f"ledger event {seq} has no valid {key}")
+    if set(entry) == set(LINK):
+        return None
+    if set(entry) != set(WHOLE):
+        raise HistoryError(f"ledger event {seq} has unexpected or missing fields")
+    at, kind, owner, payload = entry["at"], entry["kind"], entry["assistant_id"], entry["payload"]
+    if isinstance(at, bool) or not isinstance(at, int | float) or not isinstance(kind, str) \
+            or not isinstance(payload, str) \
+            or not (owner is None or (isinstance(owner, int) and not isinstance(owner, bool))):
+        raise HistoryError(f"ledger event {seq} is malformed")
+    digest = ledger.event_hash(seq, float(at), kind, owner, payload, entry["prev_hash"])
+    try:
+        parsed = json.loads(payload)
+    except ValueError:
+        parsed = None
+    if digest != entry["hash"] or not isinstance(parsed, dict):
+        raise HistoryError(f"ledger event {seq} was altered (it no longer hashes to its "
+                           "recorded hash)")
+    return {**entry, "parsed": parsed}
+
+
+def check_chain(entries: Any, head: Any, *, linked: bool) -> list[dict[str, Any]]:
+    """The whole events of `entries` (each with its `parsed` payload), after checking that they
+    form one chain ending at `head` (`linked`: format 2; format 1 has gaps and no head)."""
+    if not isinstance(entries, list):
+        raise HistoryError("the ledger is not a list")
+    events: list[dict[str, Any]] = []
+    previous: dict[str, Any] | None = None
+    owners: set[int | None] = set()
+    for index, entry in enumerate(entries):
+        whole = _whole(entry, index)
+        seq = entry["seq"]
+        if previous is None:
+            if whole is None and linked:
+                raise HistoryError("the ledger does not start with one of the assistant's "
+                                   "events")
+            if seq == 1 and entry["prev_hash"] != ledger.GENESIS:
+                raise HistoryError("ledger event 1 does not start the chain")
+        elif seq <= previous["seq"] or (linked and seq != previous["seq"] + 1):
+            raise HistoryError(f"the ledger's chain is broken before event {seq} (an event "
+                               "was removed, added or moved)")
+        elif seq == previous["seq"] + 1 and entry["prev_hash"] != previous["hash"]:
+            raise HistoryError(f"the ledger's chain is broken at event {seq}: it does not "
+                               f"follow event {previous['seq']} (an event was removed, added "
+                               "or replaced)")
+        if whole is not None:
+            events.append(whole)
+            owners.add(whole["assistant_id"])
+        previous = entry
+    if len(owners) > 1:
+        raise HistoryError("the ledger mixes the events of several assistants")
+    if linked and previous is None and head is not None:
+        raise HistoryError("the bundle names a ledger head, but its ledger is empty")
+    if linked and previous is not None and (
+            not isinstance(head, dict)
+            or (head.get("seq"), head.get("hash")) != (previous["seq"], previous["hash"])):
+        raise HistoryError("the ledger does not end at the head the bundle names (events "
+                           "were removed from its end)")
+    return events
+
+
+def check_history(events: list[dict[str, Any]], versions: list[dict[str, Any]],
+                  active: Any) -> None:
+    """The events (whole, from `check_chain`) against the versions the bundle carries."""
+    status = {str(v["id"]): v["status"] for v in versions}
+    requests: dict[tuple[str, int], dict[str, Any]] = {}
+    decided: dict[tuple[str, int], bool] = {}
+    archived: set[str] = set()
+    tombstones: set[str] = set()
+    for event in events:
+        seq, kind, payload = event["seq"], event["kind"], event["parsed"]
+        origin = origin_key(payload)
+        request = payload.get("request")
+        version = payload.get("version")
+        if kind == ledger.CONSENT_REQUESTED:
+            if not isinstance(request, int) or (origin, request) in requests:
+                raise HistoryError(f"ledger event {seq} asks a consent that is malformed or "
+                                   "was asked before")
+            requests[(origin, request)] = payload
+            continue
+        if kind == ledger.CONSENT_DECIDED:
+            asked = requests.get((origin, request)) if isinstance(request, int) else None
+            if asked is None or (origin, request) in decided \
+                    or (payload.get("kind"), payload.get("subject")) != (asked.get("kind"),
+                                                                         asked.get("subject")):
+                raise HistoryError(f"ledger event {seq} decides a consent that was never asked, "
+                                   "was decided before, or was asked about something else")
+            decided[(origin, request)] = payload.get("granted") is True
+            continue
+        if kind in ARCHIVING and isinstance(version, str):
+            archived.add(version)
+        if kind == ledger.DELETED:
+            if status.get(str(version)) != "deleted":
+                raise HistoryError(f"ledger event {seq} records the deletion of version "
+                                   f"{str(version)[:12]}, which the bundle holds "
+                                   + (f"as {status[str(version)]}" if str(version) in status
+                                      else "nowhere"))
+            tombstones.add(str(version))
+        if kind in (ledger.ACTIVATED, ledger.RESTORED) and str(version) not in status:
+            raise HistoryError(f"ledger event {seq} ({kind}) names version "
+                               f"{str(version)[:12]}, which the bundle does not hold")
+        if "consent" in payload:
+            _check_citation(seq, kind, payload, requests, decided, origin)
+    for version_id, state in status.items():
+        if version_id not in archived:
+            raise HistoryError(f"version {version_id[:12]} was never archived in the ledger")
+        if state == "deleted" and version_id not in tombstones:
+            raise HistoryError(f"version {version_id[:12]} is deleted, but the ledger holds no "
+                               "tombstone (`deleted` event) for it")
+    if active is not None and status.get(str(active)) in (None, "deleted"):
+        raise HistoryError("the assistant's active version is not among its versions")
+
+
+def _check_citation(seq: int, kind: str, payload: dict[str, Any],
+                    requests: dict[tuple[str, int], dict[str, Any]],
+                    decided: dict[tuple[str, int], bool], origin: str) -> None:
+    cited = payload["consent"]
+    key = (origin, cited) if isinstance(cited, int) and not isinstance(cited, bool) else None
+    asked = requests.get(key) if key is not None else None
+    if key is None or asked is None:
+        raise HistoryError(f"ledger event {seq} ({kind}) cites consent {cited}, which was "
+                           "never asked in the ledger")
+    if key not in decided:
+        raise HistoryError(f"ledger event {seq} ({kind}) cites consent {cited}, which was "
+                           "never decided in the ledger")
+    if decided[key] != (kind != ledger.REFUSED):
+        raise HistoryError(f"ledger event {seq} ({kind}) cites consent {cited}, which the "
+                           "ledger records as " + ("granted" if decided[key] else "refused"))
+    wanted = CONSENT_FOR.get(kind)
+    if wanted is not None and (asked.get("kind") not in wanted
+                               or asked.get("subject") != payload.get("version")):
+        raise HistoryError(f"ledger event {seq} ({kind} of {str(payload.get('version'))[:12]}) "
+                           f"cites consent {cited}, which was given for a {asked.get('kind')} "
+                           f"of {str(asked.get('subject'))[:12]}")
