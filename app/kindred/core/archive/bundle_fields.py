@@ -68,7 +68,8 @@ def check_fields(header: dict[str, Any], versions: list[Any], conversations: lis
         name: Any = assistant.get("name")
         clean_name(name)
     except KindredError as exc:
-        raise FieldError(f"the assistant's name is unusable: {exc}") from exc
+        reason = str(exc).removesuffix(" Nothing was changed.").rstrip(".")
+        raise FieldError(f"the assistant's name is unusable: {reason}") from exc
     check_text(assistant.get("persona", ""), "the persona", MAX_PERSONA)
     sampling = assistant.get("sampling", {})
     if not isinstance(sampling, dict):
@@ -84,6 +85,7 @@ def check_fields(header: dict[str, Any], versions: list[Any], conversations: lis
         short = str(entry.get("id", ""))[:12]
         check_time(entry.get("created_at"), f"version {short}'s creation time")
         check_time(entry.get("status_at"), f"version {short}'s status time", optional=True)
+        _number(entry.get("size_bytes"), f"version {short}'s size", whole=True)
     for ci, conv in enumerate(conversations):
         where = f"conversation {ci + 1}"
         check_text(conv.get("title"), f"{where}'s title", MAX_TITLE, lines=False)

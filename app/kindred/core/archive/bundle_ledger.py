@@ -12,7 +12,8 @@ Import (`check_ledger`) then proves, before anything is written:
   `prev_hash` is the hash of the row before (the first row of a ledger starts from the genesis
   hash), and every whole event hashes to its `hash`. An event removed, added, reordered or edited
   without rewriting everything after it breaks the chain;
-- the history fits the versions the bundle carries: every version was archived in the ledger;
+- the history fits the versions the bundle carries: every version was archived in the ledger,
+  and every version archived there is in the bundle;
   every deleted version has its tombstone (`deleted` event) and every tombstone its deleted
   version; every event that cites a consent finds that consent asked and decided earlier in the
   bundle (granted, or refused for a `refused` event), of the kind the change needs and for the
@@ -164,8 +165,11 @@ def check_history(events: list[dict[str, Any]], versions: list[dict[str, Any]],
                                    "was decided before, or was asked about something else")
             decided[(origin, request)] = payload.get("granted") is True
             continue
-        if kind in ARCHIVING and isinstance(version, str):
-            archived.add(version)
+        if kind in ARCHIVING:
+            if str(version) not in status:
+                raise HistoryError(f"ledger event {seq} archives version {str(version)[:12]}, "
+                                   "which the bundle does not hold")
+            archived.add(str(version))
         if kind == ledger.DELETED:
             if status.get(str(version)) != "deleted":
                 raise HistoryError(f"ledger event {seq} records the deletion of version "
