@@ -17,7 +17,6 @@ import pytest
 from kindred.core import consent
 from kindred.core.archive import bundle as bundle_module
 from kindred.core.archive import ledger, versions
-from kindred.core.archive import objects as archive
 from kindred.core.archive.bundle import BundleError, export_bundle, import_bundle
 from kindred.core.atomic import remove_tree
 from kindred.core.chat.conversations import GenerationStats as Stats
@@ -329,7 +328,7 @@ def test_an_export_that_would_not_import_is_refused(session: Session, model_path
 
     monkeypatch.setattr(bundle_module, "_conversations_json", broken)
     target = tmp_path / "backup.bundle"
-    with pytest.raises(KindredError, match="would not import .*malformed message"):
+    with pytest.raises(KindredError, match=r"would not import .*malformed message"):
         export_bundle(session.store, session.assistant(), target)
     assert not target.exists() and list(tmp_path.glob(".*partial")) == []
     assert not any(e.kind == ledger.EXPORTED for e in ledger.events(session.store))
