@@ -224,7 +224,7 @@ def test_consent_misuse_is_refused_and_changes_nothing(session: Session, model_p
     assert rollout.current(session.store, aid).step == 1  # type: ignore[union-attr]
     moved = rollout.next_step(session.store, aid, grant_next(session))
     assert moved.step == 2
-    with pytest.raises(KindredError, match="already in progress"):
+    with pytest.raises(KindredError, match="is in progress"):
         rollout.start(session.store, other.id, plan, None)
 
 

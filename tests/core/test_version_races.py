@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from kindred.core import consent
 from kindred.core.archive import ledger, versions
 from kindred.core.archive.catalog import verify_version
+from kindred.core.consent import ConsentError
 from kindred.core.errors import KindredError
 from kindred.core.session import Session
 from kindred.core.store import Store, open_store
@@ -128,10 +130,16 @@ def test_retire_landing_while_activate_verifies_gives_a_clean_answer(
     outcome: dict[str, Any] = {}
     _once(monkeypatch, "verify_version",
           lambda: versions.retire(other, first.id, retirement.id), outcome)
-    versions.activate(session.store, second.id, activation)
+    # The activation's consent described replacing the first version, which the retire had
+    # already set aside: what the person read no longer holds, so it is refused as stale.
+    with pytest.raises(ConsentError, match="stale"):
+        versions.activate(session.store, second.id, activation)
     assert "error" not in outcome
     assert versions.get_version(session.store, first.id).status == "retired"
-    assert session.assistant().active_version == second.id
+    assert session.assistant().active_version is None
+    assert consent.get_decision(session.store, activation.id).used_at is None  # type: ignore[union-attr]
     _consistent(session)
+    versions.activate(session.store, second.id, grant(session, "activate", second))
+    assert session.assistant().active_version == second.id
     previous = [e for e in ledger.events(session.store) if e.kind == ledger.ACTIVATED][-1]
     assert previous.payload["previous"] is None  # the retire had already landed

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from kindred.core import consent
+from kindred.core.archive import assistant_state, versions
 from kindred.core.archive import objects as archive
-from kindred.core.archive import versions
 from kindred.core.archive.versions import Version
 from kindred.core.session import Session
 from support.lora import peft_tensors
@@ -48,8 +48,10 @@ def make_version(session: Session, model_path: Path, *, seed: int = 0, rank: int
 
 
 def grant(session: Session, kind: str, version: Version, via: str = "gui") -> consent.Decision:
+    """A granted consent asked against the assistant's state now (as every real request is)."""
+    state = assistant_state.fingerprint(session.store, version.assistant_id, version.id)
     req = consent.request(session.store, kind, version.assistant_id, version.id,
-                          f"{kind} {version.short}")
+                          f"{kind} {version.short}", {"state": state})
     return consent.decide(session.store, req.id, granted=True, via=via)
 
 

@@ -23,11 +23,11 @@ from typing import Any
 from kindred.core.archive import ledger
 from kindred.core.atomic import db_write
 from kindred.core.errors import KindredError, NotFoundError
+from kindred.core.states import ConsentKind, ConsentVia
 from kindred.core.store import Store, insert, now
 
-KINDS = ("train", "activate", "restore", "rollout", "migrate", "interrupt", "delete", "retire",
-         "remove_model")
-VIAS = ("gui", "cli-prompt", "cli-flag")
+KINDS = tuple(ConsentKind)
+VIAS = tuple(ConsentVia)
 
 
 class ConsentError(KindredError):
@@ -134,9 +134,13 @@ def decide(store: Store, request_id: int, *, granted: bool, via: str) -> Decisio
 
 
 def check(store: Store, decision: Decision | int | None, kind: str, assistant_id: int,
-          subject: str) -> Decision:
+          subject: str, *, state: str | None = None) -> Decision:
     """The gate's conditions without using the decision up: raise ConsentError unless
-    `decision` permits exactly this action (e.g. before a process that will `require` it)."""
+    `decision` permits exactly this action (e.g. before a process that will `require` it).
+
+    `state`: the fingerprint of the assistant's state now (`archive.assistant_state`); the
+    request must have been asked against the same one, else the consent is stale: what the
+    person read no longer describes what would happen."""
     what = f"{kind} of {subject[:12]}" if subject else kind
     if decision is None:
         raise ConsentError(f"The {what} needs your consent; none was given. Nothing was changed.")
@@ -155,6 +159,9 @@ def check(store: Store, decision: Decision | int | None, kind: str, assistant_id
         (req.kind != kind, f"it was given for a {req.kind}, not a {kind}"),
         (req.assistant_id != assistant_id, "it was given for another assistant"),
         (req.subject != subject, f"it was given for {req.subject[:12]}, not {subject[:12]}"),
+        (state is not None and req.evidence.get("state") != state,
+         "it is stale: what the assistant talks through changed after you were asked; ask "
+         "again"),
     ]
     for failed, reason in problems:
         if failed:
@@ -166,14 +173,14 @@ def check(store: Store, decision: Decision | int | None, kind: str, assistant_id
 
 
 def require(store: Store, decision: Decision | int | None, kind: str, assistant_id: int,
-            subject: str) -> Decision:
+            subject: str, *, state: str | None = None) -> Decision:
     """The gate: raise ConsentError unless `decision` permits exactly this action; use it up.
 
     Call it inside the transaction that performs the action, so a failed action leaves the
     decision unused.
     """
     with db_write(store) as db:
-        current = check(store, decision, kind, assistant_id, subject)
+        current = check(store, decision, kind, assistant_id, subject, state=state)
         used = now()
         db.execute("UPDATE consent_decisions SET used_at = ? WHERE request_id = ? "
                    "AND used_at IS NULL", [used, current.request.id])

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core.archive import versions
+from kindred.core.archive import assistant_state, versions
 from kindred.core.assistants import Assistant
 from kindred.core.chat.engine import AdapterRef, GenerationStats
 from kindred.core.consent import ConsentRequest, Decision
@@ -48,11 +48,8 @@ DEFAULT_PLAN = Plan()
 
 
 def wanted_adapters(store: Store, assistant: Assistant) -> list[tuple[str, float]]:
-    """What the assistant should be answering with now: a rollout's blend, else its version."""
-    blend = rollout.blend(store, assistant.id)
-    if blend is not None:
-        return blend
-    return [(assistant.active_version, 1.0)] if assistant.active_version else []
+    """What the assistant should be answering with now (the core's one answer to it)."""
+    return assistant_state.speaks_through(store, assistant.id)
 
 
 @dataclass

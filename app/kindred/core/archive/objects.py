@@ -268,18 +268,11 @@ def archive_peft_folder(store: Store, assistant: Assistant, folder: str | Path, 
 
 def adapter_refs(store: Store, assistant: Assistant) -> list[AdapterRef]:
     """The adapters the assistant talks through, verified first: an open rollout's blend
-    (outgoing at 1−t, incoming at t), else its active version alone."""
-    from kindred.core.upgrades import rollout  # upgrades build on the archive, not vice versa
+    (outgoing at 1−t, incoming at t), else its active version alone (`assistant_state`)."""
+    from kindred.core.archive import assistant_state
 
-    blend = rollout.blend(store, assistant.id)
-    if blend is not None:
-        return [AdapterRef(key, verified_path(store, key), scale) for key, scale in blend]
-    row = store.db.execute("SELECT active_version FROM assistants WHERE id = ?",
-                           [assistant.id]).fetchone()
-    active = row[0] if row else None
-    if not active:
-        return []
-    return [AdapterRef(active, verified_path(store, active), 1.0)]
+    return [AdapterRef(key, verified_path(store, key), scale)
+            for key, scale in assistant_state.speaks_through(store, assistant.id)]
 
 
 # -- datasets -----------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from kindred.core import consent
-from kindred.core.archive import cards, ledger
+from kindred.core.archive import assistant_state, cards, ledger
+from kindred.core.archive.assistant_state import StateError
 from kindred.core.archive.catalog import (
     SOURCES,
     STATUSES,
@@ -34,21 +35,23 @@ from kindred.core.archive.catalog import (
 from kindred.core.atomic import db_write
 from kindred.core.consent import ConsentError, Decision
 from kindred.core.errors import KindredError
-from kindred.core.store import Store, now
+from kindred.core.states import ConsentKind, VersionStatus
+from kindred.core.store import Store
 
-__all__ = ["SOURCES", "STATUSES", "Version", "active_version", "get_version", "list_versions",
-           "name_of", "names", "remove_object", "version_dir"]  # the catalog, re-exported
+__all__ = ["SOURCES", "STATUSES", "StateError", "Version", "active_version", "get_version",
+           "list_versions", "name_of", "names", "remove_object",
+           "version_dir"]  # the catalog, re-exported
 
 
 def consent_kind_for(store: Store, version: Version) -> str:
     """`restore` for a version that was active before (or retired), else `activate`."""
-    if version.status == "retired":
-        return "restore"
+    if version.status == VersionStatus.RETIRED:
+        return ConsentKind.RESTORE
     was_active = store.db.execute(
         "SELECT 1 FROM ledger WHERE assistant_id = ? AND kind IN (?, ?) "
         "AND json_extract(payload, '$.version') = ? LIMIT 1",
         [version.assistant_id, ledger.ACTIVATED, ledger.RESTORED, version.id]).fetchone()
-    return "restore" if was_active else "activate"
+    return ConsentKind.RESTORE if was_active else ConsentKind.ACTIVATE
 
 
 def describe_activation(store: Store, version: Version) -> tuple[str, str, dict[str, Any]]:
@@ -65,14 +68,22 @@ def describe_activation(store: Store, version: Version) -> tuple[str, str, dict[
                f"with {now_using}; afterwards it answers with {named.get(version.id)}. "
                f"Nothing is deleted: {now_using} stays archived and can be restored.")
     summary += _switch_sentence(store, version)
+    summary += _trial_sentence(store, version, kind)
     card = cards.get_card(store, version.id)
     if card and card.get("flags"):
         summary += " Before you decide: " + " ".join(card["flags"])
     evidence = {"version": version.id, "previous": current.id if current else None,
                 "source": version.source, "metrics": version.metrics,
                 "created_at": version.created_at, "quality": cards.brief(card),
-                "interviews": predecessor_interviews(store, version)}
+                "interviews": predecessor_interviews(store, version),
+                "state": assistant_state.fingerprint(store, version.assistant_id, version.id)}
     return kind, summary, evidence
+
+
+def _trial_sentence(store: Store, version: Version, action: str) -> str:
+    if not assistant_state.trial_ends_with(store, version.assistant_id, action, version.id):
+        return ""
+    return " The side-by-side trial that is open ends with this (its tally is kept)."
 
 
 def predecessor_interviews(store: Store, version: Version, limit: int = 5
@@ -103,7 +114,10 @@ def describe_retire(store: Store, version: Version) -> tuple[str, str, dict[str,
     summary = (f"Retire {_label(names(store, version.assistant_id), version)}, the active "
                "adapter: the assistant goes back to answering with its base model alone. The "
                "weights are kept and can be restored.")
-    return "retire", summary, {"version": version.id, "metrics": version.metrics}
+    summary += _trial_sentence(store, version, "retire")
+    return ConsentKind.RETIRE, summary, {
+        "version": version.id, "metrics": version.metrics,
+        "state": assistant_state.fingerprint(store, version.assistant_id, version.id)}
 
 
 def describe_delete(store: Store, version: Version) -> tuple[str, str, dict[str, Any]]:
@@ -115,8 +129,9 @@ def describe_delete(store: Store, version: Version) -> tuple[str, str, dict[str,
     summary = (f"Delete {_label(named, version)}: its weights ({version.size_bytes / 1e6:.1f} MB)"
                " are removed for good. A tombstone with its hashes stays in the archive and "
                "ledger" + (f"; {kept_by} keep it as their parent." if children else "."))
-    return "delete", summary, {"version": version.id, "files": version.files,
-                               "children": [v.short for v in children]}
+    return ConsentKind.DELETE, summary, {
+        "version": version.id, "files": version.files, "children": [v.short for v in children],
+        "state": assistant_state.fingerprint(store, version.assistant_id, version.id)}
 
 
 def _label(named: dict[str, str], version: Version) -> str:
@@ -168,56 +183,52 @@ def _switch_sentence(store: Store, version: Version) -> str:
             "its versions stay archived, and switching back works the same way.")
 
 
-def _set_status(store: Store, version_id: str, status: str) -> None:
-    store.db.execute("UPDATE versions SET status = ?, status_at = ? WHERE id = ?",
-                     [status, now(), version_id])
-
-
 def _usable(version: Version, action: str) -> None:
-    if version.status == "deleted":
+    if version.status == VersionStatus.DELETED:
         raise KindredError(f"Version {version.short} was deleted; it cannot be {action}. "
                            "Nothing was changed.")
 
 
 def activate(store: Store, version_id: str, decision: Decision | int | None) -> Version:
     """Make `version_id` what its assistant talks through (kind `activate`, or `restore` for a
-    version that was active before). The previously active version becomes `retired`.
+    version that was active before). The previously active version becomes `retired`; an open
+    side-by-side trial ends (its consent said so); during a rollout it is refused (finish or
+    roll back the phase-in first).
 
-    The weights are verified before the write transaction (hashing can take a while); the status
-    is read again inside it, so a delete or retire that landed meanwhile is seen, not undone."""
+    The weights are verified before the write transaction (hashing can take a while); the state
+    is read again inside it, so a delete, retire or rollout that landed meanwhile is seen, not
+    undone, and a consent asked against another state is refused as stale."""
     version = get_version(store, version_id)
     _activatable(store, version)
     check = verify_version(store, version.id)
     if not check.ok:
         raise KindredError(check.message + " It was not activated; nothing was changed.")
-    with db_write(store) as db:
+    with db_write(store):
         version = get_version(store, version.id)
         _activatable(store, version)
         kind = consent_kind_for(store, version)
-        used = consent.require(store, decision, kind, version.assistant_id, version.id)
-        previous = db.execute("SELECT active_version FROM assistants WHERE id = ?",
-                              [version.assistant_id]).fetchone()[0]
-        if previous:
-            _set_status(store, previous, "retired")
-        _set_status(store, version.id, "active")
-        db.execute("UPDATE assistants SET active_version = ? WHERE id = ?",
-                   [version.id, version.assistant_id])
+        aid = version.assistant_id
+        used = consent.require(store, decision, kind, aid, version.id,
+                               state=assistant_state.fingerprint(store, aid, version.id))
+        switch = base_switch(store, version)
+        if assistant_state.trial_ends_with(store, aid, kind, version.id):
+            assistant_state.end_trial(store, aid, ended_by=str(kind), consent=used.id)
+        previous = assistant_state.set_active(store, aid, version.id,
+                                              model_id=switch[1] if switch else None)
         payload: dict[str, Any] = {"version": version.id, "active": version.id,
                                    "previous": previous, "consent": used.id, "via": used.via}
-        switch = base_switch(store, version)
         if switch is not None:  # a version on another base: the assistant moves with it
-            db.execute("UPDATE assistants SET model_id = ? WHERE id = ?",
-                       [switch[1], version.assistant_id])
             payload.update(model=switch[1], previous_model=switch[0])
-        ledger.append(store, ledger.RESTORED if kind == "restore" else ledger.ACTIVATED,
-                      payload, assistant_id=version.assistant_id)
+        ledger.append(store, ledger.RESTORED if kind == ConsentKind.RESTORE else
+                      ledger.ACTIVATED, payload, assistant_id=aid)
     return get_version(store, version.id)
 
 
 def _activatable(store: Store, version: Version) -> None:
     _usable(version, "activated")
-    if version.status == "active":
+    if version.status == VersionStatus.ACTIVE:
         raise KindredError(f"Version {version.short} is already active. Nothing was changed.")
+    assistant_state.guard(store, version.assistant_id, "activate", version.id)
     base_switch(store, version)  # another base is fine if it is registered and present
 
 
@@ -229,34 +240,45 @@ def restore(store: Store, version_id: str, decision: Decision | int | None) -> V
 def retire(store: Store, version_id: str, decision: Decision | int | None = None) -> Version:
     """Set a version aside, keeping its weights. Retiring the *active* version returns the
     assistant to its base model, so that case needs a `retire` consent; others need none.
+    Either side of an open rollout cannot be retired (roll back or finish it first); retiring
+    a side of an open trial ends the trial.
 
     The status is read inside the write transaction: a version activated a moment ago by another
     program is seen as active (and needs the consent), never retired behind its back."""
-    with db_write(store) as db:
+    with db_write(store):
         version = get_version(store, version_id)
         _usable(version, "retired")
-        if version.status == "retired":
+        if version.status == VersionStatus.RETIRED:
             raise KindredError(f"Version {version.short} is already retired. Nothing was changed.")
-        payload: dict[str, Any] = {"version": version.id, "was": version.status}
-        if version.status == "active":
-            used = consent.require(store, decision, "retire", version.assistant_id, version.id)
-            db.execute("UPDATE assistants SET active_version = NULL WHERE id = ?",
-                       [version.assistant_id])
+        aid = version.assistant_id
+        assistant_state.guard(store, aid, "retire", version.id)
+        payload: dict[str, Any] = {"version": version.id, "was": str(version.status)}
+        ends_trial = assistant_state.trial_ends_with(store, aid, "retire", version.id)
+        if version.status == VersionStatus.ACTIVE:
+            used = consent.require(store, decision, ConsentKind.RETIRE, aid, version.id,
+                                   state=assistant_state.fingerprint(store, aid, version.id))
+            if ends_trial:
+                assistant_state.end_trial(store, aid, ended_by="retire", consent=used.id)
+            assistant_state.set_active(store, aid, None)
             payload.update(active=None, previous=version.id, consent=used.id, via=used.via)
-        _set_status(store, version.id, "retired")
-        ledger.append(store, ledger.RETIRED, payload, assistant_id=version.assistant_id)
+        else:
+            if ends_trial:
+                assistant_state.end_trial(store, aid, ended_by="retire")
+            assistant_state.set_status(store, version.id, VersionStatus.RETIRED)
+        ledger.append(store, ledger.RETIRED, payload, assistant_id=aid)
     return get_version(store, version.id)
 
 
 def mark_trial(store: Store, version_id: str) -> Version:
-    """A candidate enters a side-by-side trial or rollout (which carries its own consent)."""
+    """A version enters a rollout (which carries its own consent)."""
     with db_write(store):
         version = get_version(store, version_id)
-        if version.status not in ("candidate", "refused", "retired"):
+        if version.status not in (VersionStatus.CANDIDATE, VersionStatus.REFUSED,
+                                  VersionStatus.RETIRED):
             raise KindredError(f"Version {version.short} is {version.status}; "
-                               "it cannot go on trial.")
-        _set_status(store, version.id, "trial")
-        ledger.append(store, ledger.TRIAL, {"version": version.id, "was": version.status},
+                               "it cannot be phased in. Nothing was changed.")
+        assistant_state.set_status(store, version.id, VersionStatus.TRIAL)
+        ledger.append(store, ledger.TRIAL, {"version": version.id, "was": str(version.status)},
                       assistant_id=version.assistant_id)
     return get_version(store, version.id)
 
@@ -269,13 +291,13 @@ def record_refusal(store: Store, decision: Decision) -> Version | None:
     current = consent.get_decision(store, decision.id)
     if current is None or current.granted:
         raise ConsentError("Only a refused decision can be recorded as a refusal.")
-    if current.request.kind not in ("activate", "restore"):
+    if current.request.kind not in (ConsentKind.ACTIVATE, ConsentKind.RESTORE):
         return None
     with db_write(store):
         version = get_version(store, current.request.subject)
-        if version.status not in ("candidate", "trial"):
-            return None
-        _set_status(store, version.id, "refused")
+        if version.status != VersionStatus.CANDIDATE:
+            return None  # a version being phased in stays so: refusing it is rolling back
+        assistant_state.set_status(store, version.id, VersionStatus.REFUSED)
         ledger.append(store, ledger.REFUSED, {"version": version.id, "consent": current.id},
                       assistant_id=version.assistant_id)
     return get_version(store, version.id)
@@ -292,11 +314,14 @@ def delete(store: Store, version_id: str, decision: Decision | int | None) -> Ve
     with db_write(store):
         version = get_version(store, version_id)
         _usable(version, "deleted")
-        if version.status == "active":
+        if version.status == VersionStatus.ACTIVE:
             raise KindredError(f"Version {version.short} is active; activate another version or "
                                "retire it first. Nothing was changed.")
-        used = consent.require(store, decision, "delete", version.assistant_id, version.id)
-        _set_status(store, version.id, "deleted")
+        aid = version.assistant_id
+        assistant_state.guard(store, aid, "delete", version.id)
+        used = consent.require(store, decision, ConsentKind.DELETE, aid, version.id,
+                               state=assistant_state.fingerprint(store, aid, version.id))
+        assistant_state.set_status(store, version.id, VersionStatus.DELETED)
         ledger.append(store, ledger.DELETED,
                       {"version": version.id, "consent": used.id, "via": used.via,
                        "files": version.files, "size_bytes": version.size_bytes,
@@ -313,13 +338,15 @@ def answer(store: Store, request_id: int, *, granted: bool, via: str) -> Version
     `refused` (kept archived); otherwise nothing changes. Returns the version affected, if any.
     """
     req = consent.get_request(store, request_id)
-    actions = {"activate": activate, "restore": activate, "retire": retire, "delete": delete}
+    actions: dict[str, Any] = {ConsentKind.ACTIVATE: activate, ConsentKind.RESTORE: activate,
+                               ConsentKind.RETIRE: retire, ConsentKind.DELETE: delete}
     if req.kind not in actions:
         raise KindredError(f"A {req.kind} request is not about a version.")
     decision = consent.decide(store, request_id, granted=granted, via=via)
     if not granted:
         return record_refusal(store, decision)
-    return actions[req.kind](store, req.subject, decision)
+    done: Version = actions[req.kind](store, req.subject, decision)
+    return done
 
 
 def _status_changes(store: Store, assistant_id: int) -> Iterator[ledger.Event]:

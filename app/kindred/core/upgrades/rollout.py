@@ -20,16 +20,17 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from kindred.core import consent
-from kindred.core.archive import ledger, versions
+from kindred.core.archive import assistant_state, ledger, versions
 from kindred.core.archive.catalog import Version, get_version, names, verify_version
 from kindred.core.atomic import db_write
 from kindred.core.consent import ConsentError, Decision
 from kindred.core.errors import KindredError, NotFoundError
+from kindred.core.states import ConsentKind, ConsentVia, RolloutState, VersionStatus
 from kindred.core.store import Store, now
 from kindred.core.upgrades import trial
 from kindred.core.upgrades.rollout_state import OPEN_STATES
 
-STATES = (*OPEN_STATES, "finished", "rolled_back")
+STATES = tuple(RolloutState)
 DEFAULT_STEPS = 4
 DEFAULT_EVERY_ANSWERS = 10
 DAY_S = 86400.0
@@ -106,9 +107,9 @@ class Rollout:
     @property
     def adapters(self) -> list[tuple[str, float]]:
         """The blend as (version id, scale), outgoing first; B alone once finished."""
-        if self.state == "finished":
+        if self.state == RolloutState.FINISHED:
             return [(self.to_version, 1.0)]
-        if self.state == "rolled_back":
+        if self.state == RolloutState.ROLLED_BACK:
             return [(self.from_version, 1.0)] if self.from_version else []
         out = [(self.from_version, 1.0 - self.scale)] if self.from_version else []
         return [*out, (self.to_version, self.scale)]
@@ -197,14 +198,14 @@ def progress_text(store: Store, rollout: Rollout) -> str:
     step in 7 answers")."""
     named = names(store, rollout.assistant_id)
     head = f"{blend_label(named, rollout.adapters)} · step {rollout.step} of {rollout.steps}"
-    if rollout.state == "running":
+    if rollout.state == RolloutState.RUNNING:
         if rollout.plan.every_answers is not None:
             left = max(0, rollout.plan.every_answers - answers_since(store, rollout))
             head += f" · next step in {left} answer{'s' if left != 1 else ''}"
         else:
             due = rollout.step_at + (rollout.plan.every_days or 0) * DAY_S
             head += f" · next step in {max(0.0, (due - now()) / DAY_S):.1f} days"
-    elif rollout.state in ("paused", "held", "stopped"):
+    elif rollout.state in (RolloutState.PAUSED, RolloutState.HELD, RolloutState.STOPPED):
         head += f" · {rollout.state}" + (f": {rollout.reason}" if rollout.reason else "")
     return head
 
@@ -236,8 +237,9 @@ def describe_start(store: Store, version: Version, plan: Plan
     evidence = {"action": "start", "version": version.id,
                 "previous": outgoing.id if outgoing else None, "plan": plan.to_json(),
                 "metrics": version.metrics, **_trial_evidence(store, outgoing, version),
-                "interviews": versions.predecessor_interviews(store, version)}
-    return "rollout", summary, evidence
+                "interviews": versions.predecessor_interviews(store, version),
+                "state": assistant_state.fingerprint(store, version.assistant_id, version.id)}
+    return ConsentKind.ROLLOUT, summary, evidence
 
 
 def describe_next_step(store: Store, assistant_id: int) -> tuple[str, str, dict[str, Any]]:
@@ -255,13 +257,14 @@ def describe_next_step(store: Store, assistant_id: int) -> tuple[str, str, dict[
         summary += (f" This is the last step: {_label(named, b)} alone answers and "
                     f"{_label(named, a)} is retired (archived, interviewed, restorable).")
     evidence = {"action": "next_step", "rollout": rollout.id, "version": b.id,
-                "step": target, "adapters": after, **_trial_evidence(store, a, b)}
+                "step": target, "adapters": after, **_trial_evidence(store, a, b),
+                "state": assistant_state.fingerprint(store, assistant_id, b.id)}
     if target == rollout.steps:  # the outgoing version steps down: what it and others said
         evidence["interviews"] = versions.predecessor_interviews(store, b)
     tally = evidence.get("trial")
     if tally and tally.get("decisive"):
         summary += f" Side-by-side trial so far: {tally['text']}."
-    return "rollout", summary, evidence
+    return ConsentKind.ROLLOUT, summary, evidence
 
 
 def _trial_evidence(store: Store, a: Version | None, b: Version) -> dict[str, Any]:
@@ -314,18 +317,16 @@ def start(store: Store, version_id: str, plan: Plan, decision: Decision | int | 
     this plan). The assistant's active version (or the bare base) is the outgoing one."""
     plan = plan.validated()
     version = get_version(store, version_id)
-    if version.status in ("active", "deleted"):
-        raise KindredError(f"Version {version.short} is {version.status}; it cannot be phased "
-                           "in. Nothing was changed.")
-    versions._same_base(store, version)
+    _startable(store, version)
     check = verify_version(store, version.id)
     if not check.ok:
         raise KindredError(check.message + " The rollout did not start; nothing was changed.")
     with db_write(store) as db:
-        if current(store, version.assistant_id) is not None:
-            raise KindredError("A rollout is already in progress for this assistant; finish, "
-                               "roll back or wait for it. Nothing was changed.")
-        used = consent.require(store, decision, "rollout", version.assistant_id, version.id)
+        version = get_version(store, version.id)
+        _startable(store, version)
+        aid = version.assistant_id
+        used = consent.require(store, decision, ConsentKind.ROLLOUT, aid, version.id,
+                               state=assistant_state.fingerprint(store, aid, version.id))
         agreed = used.request.evidence
         if agreed.get("action") != "start" or agreed.get("plan") != plan.to_json():
             raise ConsentError(f"Consent {used.id} was given for another rollout plan, not "
@@ -343,7 +344,8 @@ def start(store: Store, version_id: str, plan: Plan, decision: Decision | int | 
             "assistant_id": version.assistant_id, "from_version": outgoing,
             "to_version": version.id, "steps": plan.steps, "step": 1,
             "every_answers": plan.every_answers, "every_days": plan.every_days,
-            "hold_on_loss": int(plan.hold_on_loss), "state": "running", "consent": used.id,
+            "hold_on_loss": int(plan.hold_on_loss), "state": RolloutState.RUNNING,
+            "consent": used.id,
             "started_at": at, "step_at": at}).last_rowid
         rollout = get(store, int(rollout_id or 0))
         _event(store, ledger.ROLLOUT_STARTED, rollout, plan=plan.to_json(), consent=used.id,
@@ -351,23 +353,38 @@ def start(store: Store, version_id: str, plan: Plan, decision: Decision | int | 
     return rollout
 
 
+def _startable(store: Store, version: Version) -> None:
+    """A version can be phased in when it is archived, not in use, made for the assistant's
+    base (a blend of two versions on different bases does not exist), and no other rollout is
+    open; a trial that is open must be of this same pair."""
+    if version.status in (VersionStatus.ACTIVE, VersionStatus.DELETED):
+        raise KindredError(f"Version {version.short} is {version.status}; it cannot be phased "
+                           "in. Nothing was changed.")
+    versions._same_base(store, version)
+    assistant_state.guard(store, version.assistant_id, "rollout", version.id)
+    snap = assistant_state.read(store, version.assistant_id)
+    if snap.trial is not None and (snap.trial.a_version, snap.trial.b_version) != (
+            snap.active, version.id):
+        raise KindredError("A side-by-side trial of another pair is open: end it first. "
+                           "Nothing was changed.")
+
+
 def _advance(store: Store, rollout: Rollout, *, by: str, consent_id: int) -> Rollout:
     """One step forward inside the caller's transaction; the last step finishes the rollout."""
     target = rollout.step + 1
     at = now()
     if target < rollout.steps:
-        _write(store, rollout.id, step=target, step_at=at, state="running", reason="")
+        _write(store, rollout.id, step=target, step_at=at, state=RolloutState.RUNNING, reason="")
         moved = get(store, rollout.id)
         _event(store, ledger.ROLLOUT_STEP, moved, by=by, consent=consent_id,
                adapters=moved.adapters)
         return moved
     outgoing = rollout.from_version
-    if outgoing:
-        versions._set_status(store, outgoing, "retired")
-    versions._set_status(store, rollout.to_version, "active")
-    store.db.execute("UPDATE assistants SET active_version = ? WHERE id = ?",
-                     [rollout.to_version, rollout.assistant_id])
-    _write(store, rollout.id, step=target, step_at=at, state="finished", reason="",
+    running = trial.current(store, rollout.assistant_id)
+    if running is not None:  # the pair it compared is no longer what answers
+        trial.end(store, rollout.assistant_id)
+    assistant_state.set_active(store, rollout.assistant_id, rollout.to_version)
+    _write(store, rollout.id, step=target, step_at=at, state=RolloutState.FINISHED, reason="",
            ended_at=at)
     done = get(store, rollout.id)
     _event(store, ledger.ROLLOUT_STEP, done, by=by, consent=consent_id, adapters=done.adapters)
@@ -383,8 +400,8 @@ def _stop_for_damage(store: Store, rollout: Rollout, problem: str) -> Rollout:
               "and resume.")
     with db_write(store):
         fresh = get(store, rollout.id)
-        if fresh.state != "stopped":
-            _write(store, rollout.id, state="stopped", reason=reason)
+        if fresh.state != RolloutState.STOPPED:
+            _write(store, rollout.id, state=RolloutState.STOPPED, reason=reason)
             _event(store, ledger.ROLLOUT_STOPPED, fresh, reason=reason)
     return get(store, rollout.id)
 
@@ -415,24 +432,25 @@ def advance_if_due(store: Store, assistant_id: int) -> Rollout | None:
     The plan's consent covers these steps; a trial that says B loses holds the rollout.
     """
     rollout = current(store, assistant_id)
-    if rollout is None or rollout.state not in ("running", "held") or not due(store, rollout):
+    moving = (RolloutState.RUNNING, RolloutState.HELD)
+    if rollout is None or rollout.state not in moving or not due(store, rollout):
         return None
     if problem := _damage(store, rollout):
         return _stop_for_damage(store, rollout, problem)
     with db_write(store):
         fresh = current(store, assistant_id)
         if fresh is None or fresh.id != rollout.id or fresh.step != rollout.step \
-                or fresh.state not in ("running", "held"):
+                or fresh.state not in (RolloutState.RUNNING, RolloutState.HELD):
             return None  # someone else moved it meanwhile
         decision = _plan_consent(store, fresh)
         tally = trial.tally(store, assistant_id, fresh.from_version, fresh.to_version)
         if fresh.plan.hold_on_loss and tally.losing:
-            if fresh.state == "held":
+            if fresh.state == RolloutState.HELD:
                 return None
             named = names(store, assistant_id)
             reason = (f"{named.get(fresh.to_version, 'the new version')} is losing the "
                       f"side-by-side trial ({tally.text})")
-            _write(store, fresh.id, state="held", reason=reason)
+            _write(store, fresh.id, state=RolloutState.HELD, reason=reason)
             _event(store, ledger.ROLLOUT_HELD, fresh, reason=reason, trial=tally.to_json())
             return get(store, fresh.id)
         return _advance(store, fresh, by="pace", consent_id=decision.id)
@@ -446,7 +464,10 @@ def next_step(store: Store, assistant_id: int, decision: Decision | int | None) 
         raise RolloutStopped(stopped.reason)
     with db_write(store):
         fresh = _open(store, assistant_id)
-        used = consent.require(store, decision, "rollout", assistant_id, fresh.to_version)
+        used = consent.require(store, decision, ConsentKind.ROLLOUT, assistant_id,
+                               fresh.to_version,
+                               state=assistant_state.fingerprint(store, assistant_id,
+                                                                 fresh.to_version))
         agreed = used.request.evidence
         if agreed.get("action") != "next_step" or agreed.get("rollout") != fresh.id \
                 or agreed.get("step") != fresh.step + 1:
@@ -459,11 +480,11 @@ def pause(store: Store, assistant_id: int, *, via: str) -> Rollout:
     """Keep the current blend and stop advancing until resumed (the person's choice)."""
     with db_write(store):
         rollout = _open(store, assistant_id)
-        if rollout.state == "paused":
+        if rollout.state == RolloutState.PAUSED:
             raise KindredError("The rollout is already paused. Nothing was changed.")
-        if rollout.state == "stopped":
+        if rollout.state == RolloutState.STOPPED:
             raise KindredError("The rollout is stopped: " + rollout.reason)
-        _write(store, rollout.id, state="paused", reason="paused by you")
+        _write(store, rollout.id, state=RolloutState.PAUSED, reason="paused by you")
         _event(store, ledger.ROLLOUT_PAUSED, rollout, via=via)
     return get(store, rollout.id)
 
@@ -471,18 +492,18 @@ def pause(store: Store, assistant_id: int, *, via: str) -> Rollout:
 def resume(store: Store, assistant_id: int, *, via: str) -> Rollout:
     """Continue the agreed plan from where it paused (or stopped, once the files verify)."""
     rollout = _open(store, assistant_id)
-    if rollout.state == "running":
+    if rollout.state == RolloutState.RUNNING:
         raise KindredError("The rollout is already running. Nothing was changed.")
-    if rollout.state == "held":
+    if rollout.state == RolloutState.HELD:
         raise KindredError(f"The rollout waits because {rollout.reason}. Run more trial "
                            "rounds, or take the next step now. Nothing was changed.")
-    if rollout.state == "stopped" and (problem := _damage(store, rollout)):
+    if rollout.state == RolloutState.STOPPED and (problem := _damage(store, rollout)):
         raise RolloutStopped(problem + " The rollout stays stopped; roll it back.")
     with db_write(store):
         fresh = _open(store, assistant_id)
         if fresh.state != rollout.state:
             raise KindredError("The rollout changed meanwhile. Nothing was changed.")
-        _write(store, fresh.id, state="running", reason="")
+        _write(store, fresh.id, state=RolloutState.RUNNING, reason="")
         _event(store, ledger.ROLLOUT_RESUMED, fresh, via=via, was=fresh.state)
     return get(store, rollout.id)
 
@@ -494,16 +515,18 @@ def roll_back(store: Store, assistant_id: int, *, via: str) -> Rollout:
     a side-by-side trial of it ends too (its tally is kept).
     """
     if via not in consent.VIAS:
-        raise KindredError(f"Unknown channel '{via}'; use one of {', '.join(consent.VIAS)}.")
+        raise KindredError(f"Unknown channel '{via}'; use one of {', '.join(ConsentVia)}.")
     with db_write(store):
         rollout = _open(store, assistant_id)
         running = trial.current(store, assistant_id)
         if running is not None and running.b_version == rollout.to_version:
             trial.end(store, assistant_id)
         at = now()
-        _write(store, rollout.id, state="rolled_back", ended_at=at,
+        _write(store, rollout.id, state=RolloutState.ROLLED_BACK, ended_at=at,
                reason=f"rolled back by you at step {rollout.step} of {rollout.steps}")
-        versions._set_status(store, rollout.to_version, "refused")
+        # the incoming version was `trial` for the whole rollout (nothing else may change it
+        # meanwhile: assistant_state.guard); it steps back as refused, kept archived
+        assistant_state.set_status(store, rollout.to_version, VersionStatus.REFUSED)
         _event(store, ledger.ROLLED_BACK, rollout, via=via, decision="rolled back by the person",
                active=rollout.from_version, adapters=get(store, rollout.id).adapters)
     return get(store, rollout.id)

@@ -3,9 +3,10 @@ retirement need about rollouts, kept below all three so none of them imports ano
 
 from __future__ import annotations
 
+from kindred.core.states import OPEN_ROLLOUT
 from kindred.core.store import Store
 
-OPEN_STATES = ("running", "paused", "held", "stopped")
+OPEN_STATES = OPEN_ROLLOUT
 
 
 def open_pair(store: Store, assistant_id: int) -> tuple[str | None, str] | None:

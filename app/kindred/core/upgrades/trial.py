@@ -25,7 +25,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from kindred.core.archive import ledger
+from kindred.core.archive import assistant_state, ledger
 from kindred.core.archive.catalog import get_version, missing_base, names, verified_path
 from kindred.core.assistants import Assistant
 from kindred.core.atomic import db_write
@@ -197,16 +197,12 @@ def start(store: Store, assistant_id: int, b_version: str | None = None,
 
 def end(store: Store, assistant_id: int) -> Trial:
     """End the open trial early (or after its last round); the tally stays."""
-    with db_write(store) as db:
+    with db_write(store):
         trial = current(store, assistant_id)
         if trial is None:
             raise KindredError("No trial is running. Nothing was changed.")
-        db.execute("UPDATE trials SET ended_at = ? WHERE id = ?", [now(), trial.id])
-        ledger.append(store, ledger.TRIAL_ENDED,
-                      {"trial": trial.id, "a": trial.a_version, "b": trial.b_version,
-                       "tally": tally(store, assistant_id, trial.a_version,
-                                      trial.b_version).to_json()},
-                      assistant_id=assistant_id)
+        assistant_state.end_trial(store, assistant_id, tally=tally(
+            store, assistant_id, trial.a_version, trial.b_version).to_json())
     return get_trial(store, trial.id)
 
 
