@@ -68,7 +68,8 @@ def test_remove_model_keeps_its_versions_restorable(session: Session, model_path
     plan = model_removal.plan_removal(store, sibling.id)
     assert plan.versions == [v1] and plan.assistant_id == bo.id
     assert f"Version 1 of Bo ({v1.short}, candidate)" in plan.summary()
-    assert str(sibling.path) in plan.summary() and "not deleted" in plan.summary()
+    assert str(sibling.path) not in plan.summary() and "not deleted" in plan.summary()
+    assert str(sibling.path) not in json.dumps(plan.evidence())  # named by name and sha256
 
     refused = _decide(session, plan, granted=False)
     with pytest.raises(ConsentError, match="refused"):

@@ -47,8 +47,8 @@ class RemovalPlan:
 
     def summary(self) -> str:
         head = (f"Remove {self.model.name} (sha256 {self.model.sha256[:12]}) from Kindred's "
-                f"models. Kindred only forgets it: the file {self.model.path} is not deleted, "
-                "only Kindred's own rebuildable training cache of it is freed.")
+                "models. Kindred only forgets it: the model file itself is not deleted, only "
+                "Kindred's own rebuildable training cache of it is freed.")
         if not self.versions:
             return head + " No archived version was made for it. Add the file again at any time."
         listed = "; ".join(self.labels[v.id] for v in self.versions)
@@ -59,8 +59,10 @@ class RemovalPlan:
                 "(`kindred models add FILE`); then they work as before.")
 
     def evidence(self) -> dict[str, Any]:
+        # named by its name and sha256: where the person keeps their files is theirs, and the
+        # ledger (where consents are kept) travels in exported bundles
         return {"model": {"id": self.model.id, "name": self.model.name,
-                          "sha256": self.model.sha256, "path": str(self.model.path)},
+                          "sha256": self.model.sha256},
                 "versions": [v.id for v in self.versions],
                 "version_names": [self.labels[v.id] for v in self.versions]}
 
@@ -140,7 +142,7 @@ def remove_model(store: Store, key: str, decision: Decision | int | None) -> Mod
         db.execute("DELETE FROM models WHERE id = ?", [plan.model.id])
         ledger.append(store, ledger.MODEL_REMOVED,
                       {"model": plan.model.id, "sha256": plan.model.sha256,
-                       "name": plan.model.name, "path": str(plan.model.path),
+                       "name": plan.model.name,
                        "versions": [v.id for v in plan.versions], "file_kept": True,
                        "consent": used.id, "via": used.via}, assistant_id=plan.assistant_id)
     shutil.rmtree(store.home.cache / "bases" / plan.model.sha256, ignore_errors=True)
