@@ -137,19 +137,50 @@ def stored_report(store: Store, version_id: str) -> Record | None:
     return _stored(store, "reports", get_version(store, version_id).id)
 
 
+def use_began(store: Store, version_id: str) -> float | None:
+    """When the version last began answering (made active, or phased in by a rollout), or
+    None if it never answered anyone."""
+    version = get_version(store, version_id)
+    starts = [start for start, _ in active_periods(store, version.assistant_id).get(
+        version.id, [])]
+    starts += [float(r[0]) for r in store.db.execute(
+        "SELECT started_at FROM rollouts WHERE to_version = ?", [version.id]).fetchall()]
+    return max(starts) if starts else None
+
+
+def retirement_interview(store: Store, version_id: str) -> Record | None:
+    """The interview that speaks for the version's time in use, or None. One held before the
+    version last began answering (e.g. of a candidate, asked out of curiosity) stays stored and
+    in the ledger, but is not its retirement interview: retiring holds a new one."""
+    held = interview_for(store, version_id)
+    if held is None:
+        return None
+    began = use_began(store, version_id)
+    if began is not None and float(held.content.get("held_at", held.created_at)) < began:
+        return None
+    return held
+
+
 def _save(store: Store, table: str, version_id: str, content: dict[str, Any],
           event: str, extra: dict[str, Any]) -> Record:
-    """Write the file, then the row and its ledger event; a second writer's row wins."""
+    """Write the file, then the row and its ledger event; a second writer's row wins. An
+    interview held before the version's use is replaced in the row by its retirement interview
+    (the earlier record stays, named by its own ledger event)."""
     data = record_bytes(content)
     digest = put_record(store, data)
     with db_write(store) as db:
         existing = _stored(store, table, version_id)
-        if existing is not None:
+        if existing is not None and (table != "interviews"
+                                     or retirement_interview(store, version_id) is not None):
             return existing
         row: dict[str, Any] = {"version_id": version_id, "sha256": digest, "created_at": now()}
         if table == "interviews":
             row["questions"] = content["questions"]
-        db.table(table).insert(row)
+        if existing is not None:
+            db.table(table).update(version_id, row)
+            extra = {**extra, "replaces": existing.sha256}
+        else:
+            db.table(table).insert(row)
         version = get_version(store, version_id)
         ledger.append(store, event, {"version": version_id, "sha256": digest, **extra},
                       assistant_id=version.assistant_id)
@@ -174,7 +205,7 @@ def hold_interview(session: Session, version_id: str, *, engine: Engine | None =
     """
     store = session.store
     version = get_version(store, version_id)
-    if (existing := interview_for(store, version.id)) is not None:
+    if (existing := retirement_interview(store, version.id)) is not None:
         yield Progress(1.0, "The interview was held before")
         yield existing
         return existing
@@ -234,14 +265,15 @@ def _model_for(store: Store, base_sha256: str) -> dict[str, Any]:
 
 
 def pending(store: Store, assistant_id: int) -> list[str]:
-    """Retired versions that were in use once and whose interview was never held (oldest
-    first). A candidate set aside unused has nothing to tell about its time in use."""
+    """Retired versions that were in use once and whose retirement interview was never held
+    (oldest first). A candidate set aside unused has nothing to tell about its time in use; an
+    interview held before the version was used does not count (`retirement_interview`)."""
     rows = store.db.execute(
-        "SELECT v.id FROM versions v LEFT JOIN interviews i ON i.version_id = v.id "
-        "WHERE v.assistant_id = ? AND v.status = 'retired' AND i.version_id IS NULL "
-        "ORDER BY v.status_at", [assistant_id]).fetchall()
+        "SELECT id FROM versions WHERE assistant_id = ? AND status = 'retired' "
+        "ORDER BY status_at", [assistant_id]).fetchall()
     used = active_periods(store, assistant_id)
-    return [str(r[0]) for r in rows if str(r[0]) in used]
+    return [str(r[0]) for r in rows
+            if str(r[0]) in used and retirement_interview(store, str(r[0])) is None]
 
 
 # -- the post-deployment report --------------------------------------------------------------
@@ -335,7 +367,7 @@ def _insight_summary(store: Store, version_id: str) -> list[str] | None:
 def report_lines(content: dict[str, Any]) -> list[tuple[str, str]]:
     """The report as (field, text) lines, for people (the CLI and History share them)."""
     lines = [("version", f"{content['name']} ({content['version'][:12]}), {content['status']}"
-              + ("" if content.get("final", True) else " (still in use: provisional)")),
+              + _provisional(content)),
              ("created", _when(content["created_at"]))]
     for period in content["active"]:
         lines.append(("active", f"{_when(period['from'])} to "
@@ -353,6 +385,16 @@ def report_lines(content: dict[str, Any]) -> list[tuple[str, str]]:
     lines.append(("ledger", f"{len(content['ledger'])} events"))
     lines.append(("interview", content["interview"][:12] if content["interview"] else "not held"))
     return lines
+
+
+def _provisional(content: dict[str, Any]) -> str:
+    """How a report not yet final says why: in use now, never used, or used but not retired."""
+    if content.get("final", True):
+        return ""
+    if content["status"] in IN_USE or any(p["to"] is None for p in content["active"]):
+        return " (still in use: provisional)"
+    return " (never used: provisional)" if not content["active"] else \
+        " (not retired: provisional)"
 
 
 def _when(timestamp: float | None) -> str:
