@@ -20,7 +20,7 @@ from kindred.core.consent import ConsentError
 from kindred.core.session import Session
 from kindred.core.states import VersionStatus
 from kindred.core.upgrades import retirement, rollout, trial
-from support.archive_helpers import activate, grant, make_version
+from support.archive_helpers import activate, make_version
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,7 +83,7 @@ def test_activating_another_version_mid_rollout_is_refused(session: Session,
     v1, v2, v3 = three
     aid = session.assistant().id
     start_rollout(session, v2)
-    with pytest.raises(StateError, match="phase-in of Version 2 .* is in progress: finish it"):
+    with pytest.raises(StateError, match=r"phase-in of Version 2 .* is in progress: finish it"):
         versions.activate(session.store, v3, ask(session, v3))
     assert status(session, v3) == "candidate" and status(session, v1) == "active"
     done = next_step(session, aid)
