@@ -54,7 +54,7 @@ def test_chat_one_message(home: DataHome) -> None:
     assert out.returncode == 0, out.stderr
     assert "paris" in out.stdout.lower()
     bad = kindred("assistants", "create", "Hot", "--temperature", "9", home=home.root)
-    assert bad.returncode == 2 and "temperature must be between 0 and 5" in bad.stderr
+    assert bad.returncode == 2 and "--temperature: 9 is out of range" in bad.stderr
 
 
 def test_interactive_chat_reads_stdin_until_eof(home: DataHome) -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from kindred import __version__
 from kindred.core.errors import KindredError
@@ -22,12 +25,21 @@ COMMANDS = {"gui": "gui", "chat": "chat", "models": "catalog", "assistants": "ca
 COMMAND_MODULES = list(dict.fromkeys(COMMANDS.values()))
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a mistake on the command line told in one line (which option, what is
+    allowed; `--help` shows the usage), exit status 2 as before. Every command's parser is one
+    (argparse makes subparsers of the top parser's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message.rstrip('.')}. Nothing was changed.\n")
+
+
 def build_parser(only: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The full parser, or one with just the `only` commands (fast start of the GUI)."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--home", metavar="DIR", default=argparse.SUPPRESS,
                         help="data folder (default: $KINDRED_HOME or the user data dir)")
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="kindred", parents=[common],
         description="Chat with your own local assistant, and keep it.",
     )
@@ -82,9 +94,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     args = parse(given)
     try:
-        return int(args.run(args) or 0)
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:  # `kindred report | head -1`: the reader has all it wanted
+        _quiet_stdout()
+        return 141  # as a process ended by SIGPIPE
     except KindredError as exc:
-        print(f"kindred: {exc}", file=sys.stderr)
+        print(f"kindred: {once(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def once(message: str) -> str:
+    """The message with "Nothing was changed." said once (an error that quotes another may
+    repeat it: "...: Bad name. Nothing was changed.. Nothing was changed.")."""
+    return re.sub(r"(\.?) Nothing was changed\.(?:\.? Nothing was changed\.)+\.?",
+                  r"\1 Nothing was changed.", message)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so nothing more is written to the closed pipe (Python would
+    report the failed flush at exit)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

@@ -10,6 +10,7 @@ import argparse
 from dataclasses import replace
 from typing import Any
 
+from kindred.cli.numbers import number, whole
 from kindred.cli.output import confirm, print_json, print_table
 from kindred.core import consent, model_removal
 from kindred.core.assistants import Sampling, create_assistant, list_assistants
@@ -42,11 +43,13 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("name")
     p.add_argument("--model", help="base model id (default: the embedded model)")
     p.add_argument("--persona", help="system prompt")
-    p.add_argument("--temperature", type=float,
+    p.add_argument("--temperature", type=number(0, 5),
                    help="0 = always the likeliest word (default 0.7)")
-    p.add_argument("--top-p", type=float, help="nucleus sampling (default 0.95)")
-    p.add_argument("--top-k", type=int, help="sample among the k likeliest (default 40)")
-    p.add_argument("--max-tokens", type=int, help="longest answer (default 512)")
+    p.add_argument("--top-p", type=number(0, 1, above=True),
+                   help="nucleus sampling (default 0.95)")
+    p.add_argument("--top-k", type=whole(0, 1_000_000),
+                   help="sample among the k likeliest (default 40)")
+    p.add_argument("--max-tokens", type=whole(1, 32768), help="longest answer (default 512)")
     p.set_defaults(run=assistants_create)
 
 

@@ -15,6 +15,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+from kindred.cli.numbers import whole
 from kindred.cli.run_follow import EXIT_REFUSED, ask, follow_run, watch
 from kindred.core.assistants import Assistant
 from kindred.core.errors import KindredError
@@ -33,7 +34,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--to", metavar="MODEL",
                    help="the new base model, as `kindred models list` shows it (id or name)")
     p.add_argument("-a", "--assistant", help="assistant name (default: the first)")
-    p.add_argument("--steps", type=int, help="exact number of training steps")
+    p.add_argument("--steps", type=whole(1, 1_000_000), help="exact number of training steps")
     p.add_argument("--yes", action="store_true", help="give consent without asking")
     p.add_argument("--resume", action="store_true",
                    help="continue a stopped or interrupted move (follows a running one)")

@@ -12,6 +12,7 @@ import argparse
 import sys
 from typing import Any
 
+from kindred.cli.numbers import number, whole
 from kindred.cli.output import confirm, print_json, print_table, when
 from kindred.core import consent
 from kindred.core.archive import versions
@@ -34,13 +35,14 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
     p = add("start", run_start, "phase VERSION in over N steps")
     p.add_argument("version")
-    p.add_argument("--steps", type=int, default=rollout.DEFAULT_STEPS,
+    p.add_argument("--steps", type=whole(2, 20), default=rollout.DEFAULT_STEPS,
                    help=f"number of steps (default {rollout.DEFAULT_STEPS}: 25/50/75/100 %%)")
     pace = p.add_mutually_exclusive_group()
-    pace.add_argument("--every-answers", type=int, metavar="K",
+    pace.add_argument("--every-answers", type=whole(1, 100_000), metavar="K",
                       help=f"advance after every K answers (default "
                            f"{rollout.DEFAULT_EVERY_ANSWERS})")
-    pace.add_argument("--every-days", type=float, metavar="D", help="advance every D days")
+    pace.add_argument("--every-days", type=number(0, 3650, above=True), metavar="D",
+                      help="advance every D days")
     p.add_argument("--no-hold", action="store_true",
                    help="keep advancing even while a side-by-side trial says it answers worse")
     p.add_argument("--yes", action="store_true", help="give your consent without a prompt")
@@ -60,7 +62,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
                                       "chat`")
     p.add_argument("version", nargs="?", help="the version to try (default: the rollout's or "
                                               "the newest candidate)")
-    p.add_argument("--prompts", type=int, default=trial.DEFAULT_PROMPTS)
+    p.add_argument("--prompts", type=whole(1, 100), default=trial.DEFAULT_PROMPTS)
     p = add("status", run_trial_status, "the tally so far")
     p.add_argument("--json", action="store_true")
     add("end", run_trial_end, "end the trial now (the tally is kept)")
@@ -87,9 +89,11 @@ def run_start(args: argparse.Namespace) -> int:
     session = open_session(args.home)
     aid = _assistant_id(session, args)
     version = versions.get_version(session.store, args.version, assistant_id=aid)
+    by_days = args.every_days is not None  # (0 is refused where it is parsed, never a default)
     plan = Plan(steps=args.steps,
-                every_answers=None if args.every_days else
-                (args.every_answers or rollout.DEFAULT_EVERY_ANSWERS),
+                every_answers=None if by_days else
+                (rollout.DEFAULT_EVERY_ANSWERS if args.every_answers is None
+                 else args.every_answers),
                 every_days=args.every_days, hold_on_loss=not args.no_hold).validated()
     kind, summary, evidence = rollout.describe_start(session.store, version, plan)
     req = consent.request(session.store, kind, aid, version.id, summary, evidence)

@@ -15,6 +15,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+from kindred.cli.numbers import BIG, whole
 from kindred.cli.output import print_json, print_table
 from kindred.cli.run_follow import EXIT_REFUSED, ask, follow_run, watch
 from kindred.core.errors import KindredError
@@ -38,7 +39,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("-a", "--assistant", help="assistant name (default: the first)")
     p.set_defaults(run=examples_list)
     p = sub.add_parser("remove", parents=[common], help="forget one item for future training")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=whole(1, BIG))
     p.set_defaults(run=examples_remove)
 
     p = commands.add_parser("teach", parents=[common],
@@ -51,8 +52,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
                             help="train a new candidate version from your feedback")
     p.add_argument("-a", "--assistant", help="assistant name (default: the first)")
     p.add_argument("--yes", action="store_true", help="give consent without asking")
-    p.add_argument("--steps", type=int, help="exact number of training steps")
-    p.add_argument("--epochs", type=int, help="passes over the data")
+    p.add_argument("--steps", type=whole(1, 1_000_000), help="exact number of training steps")
+    p.add_argument("--epochs", type=whole(1, 1000), help="passes over the data")
     p.add_argument("--resume", action="store_true",
                    help="continue the last stopped or interrupted run (follows a running one)")
     p.add_argument("--follow", action="store_true",
