@@ -119,14 +119,18 @@ def row_problem(entry: Any) -> str | None:
 def ledger_problem(entries: list[dict[str, Any]], events: list[tuple[str, dict[str, Any]]]
                    ) -> str | None:
     """Records (kind, version, sha256) and their `interviewed`/`reported` ledger events
-    (kind, payload) must match one for one."""
+    (kind, payload, in ledger order) must match one for one. An event whose payload says it
+    `replaces` an earlier record (a retirement interview after one held before the version was
+    used) supersedes that record's event."""
     recorded = {(e["kind"], e["version"], e["sha256"]) for e in entries}
     logged: set[tuple[str, str, str]] = set()
     for kind, payload in events:
         for record_kind, event_kind in EVENTS.items():
             if kind == event_kind:
-                logged.add((record_kind, str(payload.get("version")),
-                            str(payload.get("sha256"))))
+                version = str(payload.get("version"))
+                if payload.get("replaces") is not None:
+                    logged.discard((record_kind, version, str(payload["replaces"])))
+                logged.add((record_kind, version, str(payload.get("sha256"))))
     for kind, version, digest in sorted(recorded - logged):
         return (f"the {kind} of version {version[:12]} ({digest[:12]}) has no "
                 f"'{EVENTS[kind]}' event in the ledger")
