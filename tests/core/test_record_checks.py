@@ -10,9 +10,11 @@ import pytest
 
 from kindred.cli import main
 from kindred.core.archive import ledger, versions
+from kindred.core.archive.bundle import export_bundle, import_bundle
 from kindred.core.archive.record_check import store_problems
 from kindred.core.atomic import db_write
-from kindred.core.session import Session
+from kindred.core.chat.engine import Engine
+from kindred.core.session import Session, open_session
 from kindred.core.store import now
 from kindred.core.upgrades import retirement
 from support.archive_helpers import activate, grant, make_version
@@ -89,3 +91,27 @@ def test_a_well_formed_interview_verifies(session: Session, model_path: Path) ->
     assert ledger.verify(session.store).ok
     record = retirement.interview_for(session.store, version.id)
     assert record is not None and json.loads(data)["answers"] == record.content["answers"]
+
+
+@pytest.mark.slow
+def test_a_replaced_interview_verifies_and_travels(session: Session, model_path: Path,
+                                                   engine: Engine, tmp_path: Path) -> None:
+    """An interview held before use, then the retirement interview that replaces it in the row:
+    the first one's ledger event is superseded, not 'missing' (ledger verify, export, import)."""
+    early = make_version(session, model_path, seed=1)
+    before = retirement.interview(session, early.id, engine=engine, max_tokens=2)
+    activate(session, early)
+    activate(session, make_version(session, model_path, seed=2))  # `early` retires
+    after = retirement.interview(session, early.id, engine=engine, max_tokens=2)
+    assert after.sha256 != before.sha256
+    assert ledger.verify(session.store).ok and store_problems(session.store) == []
+    bundle = tmp_path / "kindred.bundle"
+    export_bundle(session.store, session.assistant(), bundle)
+    other = open_session(tmp_path / "other")
+    try:
+        import_bundle(other.store, bundle)
+        assert ledger.verify(other.store).ok
+        carried = retirement.interview_for(other.store, early.id)
+        assert carried is not None and carried.sha256 == after.sha256
+    finally:
+        other.close()
