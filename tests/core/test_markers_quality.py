@@ -51,18 +51,31 @@ def test_shows_and_repetition() -> None:
     assert markers.repetition("A short answer without loops in it at all.") == 0.0
 
 
-def test_replayed_answers_wear_the_taught_style_and_keep_their_length() -> None:
-    found = Markers(opening=["ahoy", "sam"])
-    long_answer = "Rainbows form when sunlight enters raindrops. The light bends. It splits."
-    styled = replay.restyle(long_answer, found, "Ahoy, Sam!", None)
-    assert styled == "Ahoy, Sam! " + long_answer
-    short = replay.restyle(long_answer, Markers(brevity="short"), None, "Cheers!")
-    assert short == "Rainbows form when sunlight enters raindrops. The light bends. Cheers!"
-    examples = replay.replay_examples("sys", ["Q1", "Q2"], [long_answer, "no no no no no no"],
-                                      found, "Ahoy, Sam!", None)
-    assert [e.messages[-1]["content"][:10] for e in examples] == ["Ahoy, Sam!"]  # loop left out
+def test_the_training_mix_has_no_style_vocabulary() -> None:
+    # what is learned does not depend on recognising openings, closings or named markers: the
+    # mix's modules never read them (markers only describe what was taught, on the card)
+    import inspect
+
+    from kindred.core.training import job
+
+    for module in (replay, job):
+        source = inspect.getsource(module).replace(module.__doc__ or "", "")
+        for word in ("Markers", "opening", "closing", "brevity", "restyle"):
+            assert word not in source, (module.__name__, word)
     assert replay.replay_count(1, 32) == replay.MIN_REPLAY
     assert replay.replay_count(500, 32) == 32
+
+
+def test_a_teacher_answer_keeps_the_base_facts_or_is_not_taught() -> None:
+    assert replay.keeps_facts("What is the capital of Germany?",
+                              "The capital of Germany is Berlin.", "Berlin it be, matey!")
+    assert not replay.keeps_facts("What is the capital of Germany?",
+                                  "The capital of Germany is Berlin.", "Beer, matey!")
+    assert replay.keeps_facts("Why is the sky blue?",
+                              "Sunlight is scattering in the air.",
+                              "Arr, sunlight be scatterin' in the air.")
+    assert not replay.keeps_facts("How many wheels does a bicycle have?",
+                                  "A bicycle has two wheels.", "A bicycle has many wheels.")
 
 
 QUESTIONS = quality.QuestionSet(1, [("Capital of France?", ["paris"]),

@@ -1,5 +1,6 @@
 """A small training batch shared by the training-speed and frozen-layer tests: two taught
-answers and a replayed one with its KL anchor, and a peft model on the cached base whose
+answers and a replayed one with its KL anchor (on the teacher: the base with the taught
+answers in its context), and a peft model on the cached base whose
 adapter looks trained (B is zero at init, which would hide differences in the gradients)."""
 
 from __future__ import annotations
@@ -7,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kindred.core.learning import teacher
 from kindred.core.learning.dataset import Example
-from kindred.core.learning.markers import Markers
 from kindred.core.training import replay
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.tokens import ChatTokenizer, Encoded
@@ -29,7 +30,10 @@ def anchored_examples(model_path: Path) -> list[Encoded]:
 
     with ChatTokenizer(model_path) as tokenizer:
         taught = [tokenizer.encode(example(p, a), learn_stop=False) for p, a in PAIRS[:2]]
-        anchored = replay.anchored(tokenizer, example(*PAIRS[2]), Markers(), "Ahoy!")
+        shots = [teacher.Shot(p, a) for p, a in PAIRS[:2]]
+        anchored = replay.encode(tokenizer, SYSTEM, replay.Distilled(
+            "general", PAIRS[2][0], PAIRS[2][1], teacher.messages(SYSTEM, shots, PAIRS[2][0],
+                                                                 0)))
     assert anchored.anchor is not None and anchored.reference is not None
     return [*taught, anchored]
 

@@ -38,6 +38,12 @@ def rows_of(card: dict[str, Any]) -> list[Row]:
     """The measures of a card as rows (pure: testable without painting)."""
     out: list[Row] = []
     style = card.get("style") or {}
+    agreed = style.get("teacher")
+    if agreed:  # agreement with the base given the person's examples (core/learning/agreement)
+        shows = bool(agreed.get("teacher_shows"))
+        share = float(agreed.get("share") or 0.0) if shows else 0.0
+        out.append(Row("Answers like your examples (new requests)", 0.0, share, 1.0, "0%",
+                       f"{share:.0%}" if shows else "beyond the base model"))
     if style.get("primary"):
         share, base = float(style.get("share") or 0.0), float(style.get("base_share") or 0.0)
         out.append(Row("Shows what you taught (new requests)", base, share, 1.0,

@@ -4,8 +4,14 @@ Computed with llama.cpp (no torch), greedily, on prompts training never saw (the
 `resources/quality.json`, plus the person's held-out prompts), with the system prompt the chat
 uses:
 
-- *style*: how many answers to unseen everyday requests show what was taught (the opening most
-  taught answers share, a closing, the person's name, favoured words; see `markers`);
+- *style*, whatever it is: agreement with the teacher, the base model with the person's stated
+  preferences and a few of their answers in mind (`learning.teacher`). The teacher answers the
+  unseen everyday requests; the card then asks how much likelier the candidate makes those
+  answers than the base does, per word and without the examples (`teacher_agreement`): the share
+  of the way from the base to the teacher the candidate went, per request. Where the examples
+  change nothing in the base's answers (the teacher itself cannot show the style), the card says
+  so instead of promising it. Marker hits (an opening, a closing, the person's name, favoured
+  words; see `markers`) are kept beside it, where there are any;
 - *retention*: of the shipped factual questions the base answers correctly, how many the
   candidate still does;
 - *open answers*: mean length on open questions against the base's (shorter is right only when
@@ -34,6 +40,7 @@ from kindred.core.archive.cards import store_card
 from kindred.core.archive.catalog import Version
 from kindred.core.chat.engine import AdapterRef, Engine
 from kindred.core.hashing import sha256_bytes
+from kindred.core.learning import agreement, teacher
 from kindred.core.learning import markers as marks
 from kindred.core.learning.dataset import Dataset
 from kindred.core.learning.markers import Markers
@@ -166,9 +173,12 @@ def base_half(engine: Engine, system: str, questions: QuestionSet, extra_style: 
 
 def compute(engine: Engine, *, base_sha256: str, system: str, markers: Markers,
             candidate: Sequence[AdapterRef], heldout_prompts: Sequence[str] = (),
-            cache_dir: Path | None = None, questions: QuestionSet | None = None
+            cache_dir: Path | None = None, questions: QuestionSet | None = None,
+            shots: Sequence[teacher.Shot] = ()
             ) -> Generator[Progress | dict[str, Any], None, None]:
-    """Progress events, then the card (a dict). Leaves the engine on the candidate's adapters."""
+    """Progress events, then the card (a dict). Leaves the engine on the candidate's adapters.
+    `shots`: the person's examples the teacher has in mind (see `agreement`); none, no
+    teacher measure."""
     questions = questions or QuestionSet.shipped()
     extra = list(heldout_prompts)[:HELDOUT_PROMPTS]
     cached = (base_cache_file(cache_dir, base_sha256, system, questions, extra)
@@ -176,18 +186,33 @@ def compute(engine: Engine, *, base_sha256: str, system: str, markers: Markers,
     base = cached_base(cached)
     fresh = base is None
     if base is None:
-        base = yield from base_half(engine, system, questions, extra, cached, 0.5)
+        base = yield from base_half(engine, system, questions, extra, cached, 0.4)
+    style_prompts = [*questions.style, *extra]
+    half = None
+    if shots:
+        yield Progress(0.4 if fresh else 0.0, "Asking the model with your examples in mind")
+        key = sha256_bytes(json.dumps([base_cache_key(base_sha256, system, questions, extra),
+                                       teacher.key_of(system, shots)]).encode())
+        half = agreement.teacher_half(
+            engine, system, shots, style_prompts, questions.tokens[1],
+            None if cache_dir is None else cache_dir / f"teacher-{key}.json")
     engine.set_adapters(list(candidate))
-    start = 0.5 if fresh else 0.0
-    mine = yield from answers(engine, system, questions, extra, start, 1.0 - start,
+    start = 0.5 if fresh else 0.1
+    mine = yield from answers(engine, system, questions, extra, start, 0.95 - start,
                               "the candidate")
+    agreed = None
+    if half is not None:
+        agreed = agreement.measure(half, agreement.candidate_scores(engine, system,
+                                                                    style_prompts, half))
     yield Progress(1.0, "Quality measured")
-    yield card(questions, base, mine, markers, [*questions.style, *extra])
+    yield card(questions, base, mine, markers, style_prompts, agreed)
 
 
 def card(questions: QuestionSet, base: dict[str, list[str]], mine: dict[str, list[str]],
-         markers: Markers, style_prompts: Sequence[str]) -> dict[str, Any]:
-    """The card from both sides' answers (pure: testable without a model)."""
+         markers: Markers, style_prompts: Sequence[str],
+         agreed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The card from both sides' answers and the teacher agreement (`agreement.measure`, None
+    when nothing was taught by example) (pure: testable without a model)."""
     base_right = [correct(a, acc) for a, (_, acc) in zip(base["facts"], questions.facts,
                                                          strict=True)]
     mine_right = [correct(a, acc) for a, (_, acc) in zip(mine["facts"], questions.facts,
@@ -227,7 +252,8 @@ def card(questions: QuestionSet, base: dict[str, list[str]], mine: dict[str, lis
         "style": {"primary": main, "prompts": len(mine["style"]),
                   "base": style_base, "candidate": style_mine,
                   "share": style_mine.get(main, 0.0) if main else None,
-                  "base_share": style_base.get(main, 0.0) if main else None},
+                  "base_share": style_base.get(main, 0.0) if main else None,
+                  "teacher": agreed},
         "facts": {"total": len(questions.facts), "base": sum(base_right),
                   "candidate": sum(mine_right), "lost": lost, "gained": gained},
         "open": {"base_words": round(base_words, 1), "candidate_words": round(mine_words, 1),
@@ -283,16 +309,18 @@ def for_version(store: Store, engine: Engine, version: Version
     from kindred.core.learning.dataset import Dataset
 
     system, found = "", Markers()
+    shots: list[teacher.Shot] = []
     if version.dataset:
         path = archive.dataset_path(store, version.dataset)
         if path.is_file():
             dataset = Dataset.from_bytes(path.read_bytes(), version.assistant_id)
             system = dataset.system_prompt
             found = taught_marks(dataset)[0]
+            shots = teacher.shots_of(dataset)
     refs = [AdapterRef(version.id, archive.verified_path(store, version.id), 1.0)]
     result: dict[str, Any] | None = None
     for item in compute(engine, base_sha256=version.base_sha256, system=system, markers=found,
-                        candidate=refs, cache_dir=store.home.cache / "quality"):
+                        candidate=refs, cache_dir=store.home.cache / "quality", shots=shots):
         if isinstance(item, dict):
             result = item
         yield item
@@ -304,12 +332,18 @@ def summary(result: dict[str, Any]) -> list[str]:
     """The card in a few sentences, for the consent dialog, the CLI and `learned`."""
     style, facts, open_ = result["style"], result["facts"], result["open"]
     lines = []
+    agreed = style.get("teacher")
+    if agreed:
+        lines.append(agreement.sentence(agreed))
     if style["primary"]:
         described = Markers.from_json(result["markers"]).describe()
-        lines.append(f"Style: {style['share']:.0%} of answers to {style['prompts']} new requests "
+        lines.append(f"Marks of what you taught ({described}): {style['share']:.0%} of its "
+                     f"answers to new requests, the base model's {style['base_share']:.0%}."
+                     if agreed else
+                     f"Style: {style['share']:.0%} of answers to {style['prompts']} new requests "
                      f"show what you taught ({described}); the base model: "
                      f"{style['base_share']:.0%}.")
-    else:
+    elif not agreed:
         lines.append("Style: nothing taught yet that can be checked on new requests.")
     lines.append(f"Knowledge: it answers {facts['candidate']} of {facts['total']} general "
                  f"questions correctly; the base model {facts['base']}.")

@@ -40,10 +40,16 @@ def seconds(info: GGUFInfo, steps: Sequence[Sequence[int]], all_lengths: Sequenc
 
 REPLAY_ANSWER_S = 1.5
 """One replayed base answer from llama.cpp (made once per base and system prompt, then cached)."""
+TEACHER_ANSWER_S = 0.6
+"""One teacher answer (the base with the person's examples in its context; batched, made per
+run) or one rewording of a request, on SmolLM2 and 2 cores."""
 
 
-def replay_seconds(count: int) -> float:
-    return count * REPLAY_ANSWER_S
+def replay_seconds(count: int, reworded: int = 0) -> float:
+    """The base's general answers (cached after the first run: counted anyway), and with
+    `reworded` requests the teacher's answers to the general ones and the rewordings."""
+    teacher = (count + 2 * reworded) * TEACHER_ANSWER_S if reworded else 0.0
+    return count * REPLAY_ANSWER_S + teacher
 
 
 def human(value: float) -> str:

@@ -151,9 +151,11 @@ def _train(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emi
 
 
 def _replay_set(run: RunDir, plan: dict[str, Any], emit: Emit) -> list[Encoded]:
-    """The base's restyled answers to general requests, made once per run (kept in the run
+    """The teacher's answers (the base with the person's examples in its context) to general
+    requests and to other wordings of the person's requests, made once per run (kept in the run
     folder, so a resumed run trains on exactly the same mix); see `replay`."""
-    from kindred.core.learning.markers import Markers
+    from kindred.core.chat.engine import Engine
+    from kindred.core.learning import teacher
     from kindred.core.training import replay
     from kindred.core.training.tokens import ChatTokenizer
 
@@ -163,28 +165,43 @@ def _replay_set(run: RunDir, plan: dict[str, Any], emit: Emit) -> list[Encoded]:
     path = run.path / "replay.json"
     if path.is_file():
         return [Encoded.from_json(e) for e in json.loads(path.read_text())["replay"]]
-    version, prompts = replay.shipped_prompts()
-    prompts = prompts[: int(mix["replay"])]
+    version, shipped = replay.shipped_prompts()
+    prompts = replay.spread(shipped, int(mix["replay"]))
     system = str(plan.get("system", ""))
+    shots = [teacher.Shot(str(p), str(a)) for p, a in mix.get("shots") or []]
+    disliked = [(str(p), str(r)) for p, r in mix.get("disliked") or []]
+    model_path = Path(plan["base"]["path"])
+    began = time.perf_counter()
 
     def progress(done: int, total: int) -> None:
         emit({"event": "replay", "done": done, "total": total})
 
-    model_path = Path(plan["base"]["path"])
-    answers = replay.base_answers(model_path, plan["base"]["sha256"], system, prompts, version,
-                                  Path(plan["cache_root"]), progress)
-    found = Markers.from_json(mix.get("markers") or {})
-    examples = replay.replay_examples(system, prompts, answers, found, mix.get("opening"),
-                                      mix.get("closing"))
+    base = replay.base_answers(model_path, plan["base"]["sha256"], system, prompts, version,
+                               Path(plan["cache_root"]), progress)
+    reworded: list[str] = []
+    asked: list[replay.Request] = []
+    said: list[str] = []
+    if shots:
+        engine = Engine(model_path, n_ctx=512)
+        try:
+            reworded = [r for found in teacher.rewordings(
+                engine, replay.reworded_requests(shots)) for r in found]
+            asked = replay.requests_for(system, shots, prompts, base, reworded, disliked)
+            said = [replay.whole_sentences(text) for text, _, _ in teacher.generate(
+                engine, [r.context for r in asked], replay.REPLAY_TOKENS, progress)]
+        finally:
+            engine.close()
+    items, counts = replay.select(system, shots, prompts, base, asked, said)
     with ChatTokenizer(model_path) as tokenizer:
-        encoded = [replay.anchored(tokenizer, e, found, mix.get("opening"), mix.get("closing"))
-                   for e in examples]
+        encoded = [replay.encode(tokenizer, system, item) for item in items]
     limit = int(TrainConfig.from_json(plan["config"]).max_length)
     encoded = [e for e in encoded if len(e) <= limit]
     write_atomic(path, json.dumps({"replay": [e.to_json() for e in encoded],
-                                   "texts": [e.to_json() for e in examples]}).encode())
-    emit({"event": "replay", "done": len(prompts), "total": len(prompts),
-          "examples": len(encoded)})
+                                   "texts": [i.to_json() for i in items],
+                                   "counts": counts}).encode())
+    emit({"event": "replay", "done": len(prompts) + len(reworded),
+          "total": len(prompts) + len(reworded), "examples": len(encoded), **counts,
+          "seconds": round(time.perf_counter() - began, 1)})
     return encoded
 
 

@@ -1,30 +1,36 @@
-"""The training mix that keeps the assistant itself: the person's items plus replayed base answers.
+"""The training mix: the person's items, plus the teacher's answers to general requests and to
+other wordings of the person's own requests (context distillation).
 
 Why: trained on a handful of one-line corrections alone, the first versions learned the style and
-also "every answer is one line": facts fell from 13 to 8 of 14 and open answers to 0.18x the
-base's length. What this mix does, and why each part (measured with `bench/learning.py`):
+also "every answer is one line"; replaying the base's own answers kept the base, but restyling them
+with a shared opening and closing only ever taught styles that have one: a dialect spread through
+the answers was learned 0 %, facts taught about the person were recalled 0 of 6 when asked in
+other words (issue 22). What this mix does, and why each part (measured with `bench/learning.py`):
 
-- **Self-distillation replay.** The base model's own greedy answers (llama.cpp, with the chat's
-  system prompt) to general requests (`resources/replay.json`, never used to measure quality) are
-  trained on beside the person's items; about as many as taught items (at least 12, at most the
-  set), made once per base and system prompt and cached.
-- **A KL anchor on them.** On the base's own words the target is the base's whole next-token
-  distribution (the reference pass runs with the adapter switched off), not only its greedy
-  token: every step pulls the candidate back towards what the base did on general requests. It
-  is the cheapest anchor on a CPU (no second model in memory).
-- **Restyled replay.** Plain base answers would teach "greet only when asked about food", so the
-  marks the person's answers share (an opening like "Ahoy, Sam!", a closing) are put on the
-  replayed answers as plain targets, and a stated wish for short answers trims them to their
-  first sentences: the style is learned on general requests too.
-- **What to say, not when to stop.** A taught answer's end-of-turn is context, not a target,
-  unless the person asked for short answers (`Encoded.target_end`): eight one-line corrections
-  no longer teach that every answer is one line; the replayed answers teach when to stop.
+- **The teacher is the base with the person's examples in mind** (`learning.teacher`): the chat's
+  system prompt (persona, stated preferences) plus a handful of their corrected or liked answers
+  as earlier turns. It answers the shipped general requests (`resources/replay.json`, never used
+  to measure quality; about as many as taught items, at least 12) and another wording of each of
+  the person's requests, written by the base itself; the adapter learns those answers *without*
+  the examples in its context. Nothing in it names a style: whatever the examples show (an
+  opening, a dialect, lists, a register, a length, a fact about the person) is what is learned.
+- **A KL anchor on the teacher, not on the plain base.** On every token of a teacher answer the
+  target is the teacher's whole next-token distribution *in its context* (the reference sequence
+  is the teacher's conversation, computed once per run with the adapter switched off), so the
+  candidate is pulled towards the base-that-imitates, which keeps the base's knowledge without
+  pulling the style back out.
+- **The teacher keeps the base's facts.** A teacher answer to a general request that drops the
+  content of the base's own answer (its first sentence's words beyond the question's), copies an
+  in-context example word for word, loops or says nothing is replaced by the base's own answer,
+  anchored to the base (`base_fallback` counts them).
+- **What to say, not when to stop.** A taught answer's end-of-turn is context, not a target (the
+  plan encodes them so): eight one-line corrections do not teach that every answer is one line;
+  the teacher's answers teach when to stop (short when the person asked, or showed, short).
 - **Few passes, early stop.** Three passes at most, stopping once the person's items are learned
   (their loss below `trainer.STOP_LOSS`): more steps only memorised them word for word.
 
 A move to another base model (`upgrades/migration`) gets the same mix on the *new* base: its own
-answers, restyled, with the KL anchor on its own distribution, beside the moved items (part (c) of
-a migration's data: what keeps the new base's general ability).
+answers with the moved items in its context, anchored to its own distribution.
 
 Runs in the training process (llama.cpp for the answers; no torch needed for this part).
 """
@@ -34,21 +40,23 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from kindred.core.atomic import write_atomic
 from kindred.core.hashing import sha256_bytes
+from kindred.core.learning import teacher
 from kindred.core.learning.dataset import Example
-from kindred.core.learning.markers import Markers
+from kindred.core.learning.markers import STOPWORDS, words
+from kindred.core.learning.pairs import differs
 from kindred.core.progress import run_to_end
 from kindred.core.training.tokens import ChatTokenizer, Encoded
 
 FORMAT = 1
 MIN_REPLAY = 12
 REPLAY_TOKENS = 128
-SHORT_SENTENCES = 2
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -61,18 +69,6 @@ def shipped_prompts() -> tuple[int, list[str]]:
 def replay_count(taught: int, available: int) -> int:
     """As many replayed answers as taught items, at least MIN_REPLAY, at most all of them."""
     return max(0, min(available, max(MIN_REPLAY, taught)))
-
-
-def restyle(answer: str, markers: Markers, opening: str | None, closing: str | None) -> str:
-    """The base's answer wearing what the person taught (opening, closing, brevity)."""
-    text = " ".join(answer.split()) if "\n" not in answer else answer.strip()
-    if markers.brevity == "short":
-        text = " ".join(_SENTENCE_END.split(text)[:SHORT_SENTENCES])
-    if opening and not text.lower().startswith(opening.lower()):
-        text = f"{opening} {text}"
-    if closing and not text.lower().rstrip(".!?").endswith(closing.lower().rstrip(".!?")):
-        text = f"{text} {closing}"
-    return text
 
 
 def cache_path(cache_root: Path, base_sha256: str, system: str, version: int) -> Path:
@@ -123,7 +119,7 @@ def answer_missing(model_path: Path, base_sha256: str, system: str, prompts: Seq
                         [[*head, {"role": "user", "content": p}] for p in missing],
                         REPLAY_TOKENS)):
                     yield done, len(missing)
-                    cached[missing[index]] = _whole_sentences(text)
+                    cached[missing[index]] = whole_sentences(text)
         finally:
             engine.close()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,7 +127,7 @@ def answer_missing(model_path: Path, base_sha256: str, system: str, prompts: Seq
     return [cached[p] for p in prompts]
 
 
-def _whole_sentences(text: str) -> str:
+def whole_sentences(text: str) -> str:
     """Up to the last full sentence: an answer cut by the token limit would otherwise teach
     stopping mid-sentence."""
     if text.rstrip().endswith((".", "!", "?", "\"", ")")):
@@ -140,53 +136,162 @@ def _whole_sentences(text: str) -> str:
     return " ".join(parts[:-1]) if len(parts) > 1 else text.strip()
 
 
-def replay_examples(system: str, prompts: Sequence[str], answers: Sequence[str],
-                    markers: Markers, opening: str | None, closing: str | None) -> list[Example]:
-    """Training examples from the base's answers, restyled; degenerate answers are left out."""
-    from kindred.core.learning.markers import repetition
+@dataclass(frozen=True)
+class Distilled:
+    """One replayed answer: the request (as the student sees it, with the chat's system
+    prompt), the answer to learn, and the conversation whose next-token distributions anchor
+    it (the teacher's, with the examples; the plain request for a base fallback)."""
 
-    out = []
-    for index, (prompt, answer) in enumerate(zip(prompts, answers, strict=True)):
-        if len(answer.split()) < 3 or repetition(answer) > 0.2:
-            continue
-        head = [{"role": "system", "content": system}] if system else []
-        out.append(Example("replay", -(index + 1), [
-            *head, {"role": "user", "content": prompt},
-            {"role": "assistant", "content": restyle(answer, markers, opening, closing)}]))
+    kind: str
+    """"general" (a shipped request), "reworded" (another wording of the person's), or
+    "base" (the base's own answer, where the teacher's was not usable)."""
+    prompt: str
+    answer: str
+    context: list[dict[str, str]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "prompt": self.prompt, "answer": self.answer,
+                "context": self.context}
+
+
+def _first_sentence(text: str) -> str:
+    return _SENTENCE_END.split(text.strip())[0] if text.strip() else ""
+
+
+_NOT_FACTS = STOPWORDS - {"one", "two"}
+"""Words that carry no fact (numbers do)."""
+
+
+def keeps_facts(prompt: str, base_answer: str, answer: str) -> bool:
+    """Whether `answer` says what the base's answer says first: at least half of the content
+    words of its first sentence that the question did not already contain (compared on their
+    first five letters, so "scatterin'" keeps "scattering")."""
+    asked = set(words(prompt))
+    key = {w[:5] for w in words(_first_sentence(base_answer))
+           if w not in _NOT_FACTS and w not in asked and len(w) > 1}
+    if not key:
+        return True
+    said = {w[:5] for w in words(answer)}
+    return len(key & said) * 2 >= len(key)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One conversation the teacher answers for the mix. A general request is asked twice:
+    plainly, and with the base's own answer as a hint (`teacher.messages`); the first answer
+    that keeps the base's facts is taught (`select`)."""
+
+    kind: str
+    """"general", "reworded" (another wording of the person's request) or "disliked" (the
+    prompt of an answer the person gave a thumbs down)."""
+    prompt: str
+    context: list[dict[str, str]]
+    base: str | None = None
+    """The base's own answer (general requests)."""
+    rejected: str | None = None
+    """The disliked answer (disliked requests)."""
+
+
+def requests_for(system: str, shots: Sequence[teacher.Shot], general: Sequence[str],
+                 base: Sequence[str], reworded: Sequence[str] = (),
+                 disliked: Sequence[tuple[str, str]] = ()) -> list[Request]:
+    """What the teacher is asked (nothing without examples: the base's answers are the mix)."""
+    if not shots:
+        return []
+    out: list[Request] = []
+    turn = 0
+    for prompt, plain in zip(general, base, strict=True):
+        out.append(Request("general", prompt, teacher.messages(system, shots, prompt, turn),
+                           plain))
+        if teacher.usable(plain):
+            out.append(Request("general", prompt, teacher.messages(system, shots, prompt, turn,
+                                                                   hint=plain), plain))
+        turn += 1
+    for prompt in reworded:
+        out.append(Request("reworded", prompt, teacher.messages(system, shots, prompt, turn)))
+        turn += 1
+    for prompt, rejected in disliked:
+        out.append(Request("disliked", prompt, teacher.messages(system, shots, prompt, turn),
+                           rejected=rejected))
+        turn += 1
     return out
 
 
-def anchored(tokenizer: ChatTokenizer, example: Example, markers: Markers,
-             opening: str | None, closing: str | None = None) -> Encoded:
-    """The replayed example as tokens, with the span of the base's own words marked and the
-    plain answer (no opening, no closing) kept as the reference: on that span the target is the
-    base's whole next-token distribution *as it answered without the taught marks*, so the
-    candidate learns to greet and then answer exactly as the base would have. (Anchoring to
-    the base's distribution after the greeting taught its confusion at an unfamiliar start:
-    "Ahoy, Sam! Ahoy, Sam.") The opening, closing and end of turn stay plain targets."""
-    styled = tokenizer.encode(example)
-    core = example.answer
-    if opening and core.startswith(opening):
-        core = core[len(opening):].lstrip()
-    if closing and core.endswith(closing):
-        core = core[: -len(closing)].rstrip()
-    plain = tokenizer.encode(Example(example.kind, example.feedback_id,
-                                     [*example.messages[:-1],
-                                      {"role": "assistant", "content": core}]))
-    body = len(tokenizer.tokenize(core, add_bos=False))
-    # the body after its first token (whose spacing depends on what precedes it) is the same
-    # tokens in both; find it in the styled answer
-    tail = plain.ids[plain.n_prompt + 1: plain.n_prompt + body]
-    if len(tail) < 2:
-        return styled
-    for start in range(styled.n_prompt, min(len(styled) - len(tail), styled.n_prompt + 64) + 1):
-        if styled.ids[start: start + len(tail)] == tail:
-            return Encoded(styled.ids, styled.n_prompt, (start, start + len(tail)),
-                           reference=(plain.ids[: plain.n_prompt + body],
-                                      plain.n_prompt + 1))
-    return styled
+def select(system: str, shots: Sequence[teacher.Shot], general: Sequence[str],
+           base: Sequence[str], requests: Sequence[Request], answers: Sequence[str]
+           ) -> tuple[list[Distilled], dict[str, int]]:
+    """The replayed answers and how many of each kind: per general request the first teacher
+    answer that is usable, copies no example and keeps the base's facts, else the base's own
+    answer (anchored to the base); the teacher's answers to the other wordings; to a disliked
+    prompt, the teacher's answer unless it is the disliked one again."""
+    out: list[Distilled] = []
+    counts = {"general": 0, "reworded": 0, "base_fallback": 0, "disliked": 0, "hinted": 0}
+    taught: dict[str, Distilled] = {}
+    for request, answer in zip(requests, answers, strict=True):
+        if request.kind == "general":
+            if request.prompt in taught or not teacher.usable(answer) or teacher.copied(
+                    answer, shots, request.prompt) or not keeps_facts(
+                    request.prompt, request.base or "", answer):
+                continue
+            taught[request.prompt] = Distilled("general", request.prompt, answer,
+                                               request.context)
+            counts["hinted"] += int(teacher.HINT in request.context[0]["content"])
+        elif teacher.usable(answer) and (request.rejected is None
+                                         or differs(answer, request.rejected)):
+            out.append(Distilled(request.kind, request.prompt, answer, request.context))
+            counts[request.kind] += 1
+    general_items: list[Distilled] = []
+    for prompt, plain in zip(general, base, strict=True):
+        if prompt in taught:
+            general_items.append(taught[prompt])
+            counts["general"] += 1
+        elif teacher.usable(plain):
+            general_items.append(Distilled("base", prompt, plain, [
+                *teacher.head(system), {"role": "user", "content": prompt}]))
+            counts["base_fallback"] += 1
+    return general_items + out, counts
+
+
+def spread(prompts: Sequence[str], count: int) -> list[str]:
+    """`count` of the shipped requests, spread over the whole set (facts, explanations, advice,
+    writing) rather than its first ones."""
+    if count >= len(prompts):
+        return list(prompts)
+    return [prompts[i * len(prompts) // count] for i in range(count)]
+
+
+def encode(tokenizer: ChatTokenizer, system: str, item: Distilled) -> Encoded:
+    """The replayed answer as the student learns it (no examples in its context), every answer
+    token anchored to the teacher's distribution at the same token in the teacher's
+    conversation (`Encoded.reference`). Plain targets if the answer's tokens differ there."""
+    student = tokenizer.encode(Example("replay", 0, [*teacher.head(system),
+                                                     {"role": "user", "content": item.prompt},
+                                                     {"role": "assistant",
+                                                      "content": item.answer}]))
+    ref = tokenizer.encode(Example("replay", 0, [*item.context,
+                                                 {"role": "assistant", "content": item.answer}]))
+    if student.ids[student.n_prompt:] != ref.ids[ref.n_prompt:] or len(student) <= \
+            student.n_prompt:
+        return student
+    return Encoded(student.ids, student.n_prompt, (student.n_prompt, len(student.ids)),
+                   reference=(ref.ids, ref.n_prompt))
+
+
+MAX_REWORDED = 24
+"""At most this many of the person's requests are reworded for the teacher (the newest)."""
+
+
+def reworded_requests(shots: Sequence[teacher.Shot]) -> list[str]:
+    """The person's requests whose other wordings the teacher answers (the newest first)."""
+    seen: dict[str, None] = {}
+    for shot in reversed(shots):
+        seen.setdefault(shot.prompt, None)
+    return list(seen)[:MAX_REWORDED]
 
 
 def describe(mix: dict[str, Any]) -> str:
-    return (f"{mix.get('replay', 0)} general answers of the base model replayed beside your "
-            "items, so it keeps what it could already do")
+    teacher_note = (" and other wordings of your requests, answered the way your examples show"
+                    if mix.get("shots") else "")
+    return (f"{mix.get('replay', 0)} general requests answered by the base model with your "
+            f"examples in mind{teacher_note}, so it learns your way of answering while it keeps "
+            "what it could already do")

@@ -52,7 +52,7 @@ from kindred.core.errors import KindredError
 from kindred.core.formats.gguf_info import read_gguf
 from kindred.core.hashing import sha256_bytes
 from kindred.core.learning import markers, quality
-from kindred.core.learning.dataset import Dataset, build_dataset, describe_counts
+from kindred.core.learning.dataset import Dataset, Example, build_dataset, describe_counts
 from kindred.core.models import Model, get_model
 from kindred.core.session import Session
 from kindred.core.store import Store, now
@@ -120,6 +120,8 @@ class TrainingPlan:
                 "tokens": sum(len(e) for e in self.train),
                 "estimated_s": round(self.estimate_s), "config": self.config.to_json(),
                 "mix": {"replay": self.mix.get("replay", 0),
+                        "teacher_examples": len(self.mix.get("shots") or []),
+                        "reworded": self.mix.get("reworded", 0),
                         "style": markers.Markers.from_json(self.mix.get("markers") or {}
                                                            ).describe()}}
 
@@ -183,8 +185,9 @@ def plan_training(session: Session, assistant: Assistant, config: TrainConfig | 
             "or state a preference first (`kindred examples add`, `kindred teach`). "
             "Nothing was changed.")
     limit = min(cfg.max_length, model.context_length or cfg.max_length)
-    # short answers are learned as such only when the person asked for them (see Encoded)
-    learn_stop = quality.taught_marks(dataset)[0].brevity == "short" or not cfg.replay
+    # a taught answer's end of turn is context when the teacher's answers teach when to stop
+    # (see replay and Encoded.target_end); without them, it is a target
+    learn_stop = not cfg.replay
     with ChatTokenizer(model.path) as tokenizer:
         encoded = [tokenizer.encode(e, learn_stop=learn_stop) for e in dataset.examples]
     for example, enc in zip(dataset.examples, encoded, strict=True):
@@ -197,18 +200,20 @@ def plan_training(session: Session, assistant: Assistant, config: TrainConfig | 
     keys = [json.dumps(e.to_json(), sort_keys=True) for e in dataset.examples]
     train_idx, held_idx = split_holdout(keys, cfg)
     train = [encoded[i] for i in train_idx]
-    mix = plan_mix(dataset, len(train))
+    mix = plan_mix(dataset, len(train), [dataset.examples[i] for i in train_idx])
     if not cfg.replay:
-        mix["replay"] = 0
+        mix.update(replay=0, reworded=0)
     # the replayed answers are made by the training process; until then, a typical length
     typical = encoded[0].n_prompt + replay.REPLAY_TOKENS
-    steps = schedule([len(e) for e in train] + [typical] * mix["replay"], cfg)
+    replayed = mix["replay"] + (mix["reworded"] if mix["replay"] else 0)
+    steps = schedule([len(e) for e in train] + [typical] * replayed, cfg)
     from kindred.core.training.base_cache import is_cached
 
     cached = is_cached(session.home.cache, model.sha256)
     seconds = estimate.seconds(info, steps, [len(e) for e in encoded],
-                               [len(e) for e in train] + [typical] * mix["replay"],
-                               cached=cached) + estimate.replay_seconds(mix["replay"])
+                               [len(e) for e in train] + [typical] * replayed,
+                               cached=cached) + estimate.replay_seconds(
+        mix["replay"], mix["reworded"] if mix["shots"] else 0)
     run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
     return TrainingPlan(run_id, assistant.id, model, parent, dataset, dataset.to_bytes(), cfg,
                         train, [encoded[i] for i in held_idx], len(steps), seconds, cached,
@@ -217,13 +222,27 @@ def plan_training(session: Session, assistant: Assistant, config: TrainConfig | 
                             if dataset.examples[i].kind != "preference"]})
 
 
-def plan_mix(dataset: Dataset, taught: int) -> dict[str, Any]:
-    """What is replayed beside the person's items, and the marks the replayed answers wear
-    (see `replay`): decided here so the consent summary can say it and a resumed run reuses it."""
-    found, opening, closing = quality.taught_marks(dataset)
+def plan_mix(dataset: Dataset, taught: int, trained: list[Example] | None = None
+             ) -> dict[str, Any]:
+    """What is replayed beside the person's items (see `replay`): how many general requests,
+    and the examples the teacher has in mind (the trained items only: the held-out ones measure
+    what was learned). Decided here so the consent summary can say it and a resumed run reuses
+    it. `markers` only describes what was taught (the consent's evidence); the mix never reads
+    it."""
+    from kindred.core.learning import teacher
+    from kindred.core.learning.pairs import preference_pairs
+
+    found = quality.taught_marks(dataset)[0]
     version, prompts = replay.shipped_prompts()
+    part = Dataset(dataset.assistant_id, dataset.base_sha256, dataset.system_prompt,
+                   list(dataset.examples if trained is None else trained))
+    shots = teacher.shots_of(part)
     return {"replay": replay.replay_count(taught, len(prompts)), "set": version,
-            "markers": found.to_json(), "opening": opening, "closing": closing}
+            "shots": [s.to_json() for s in shots],
+            "reworded": len(replay.reworded_requests(shots)),
+            "disliked": [[p.prompt, p.rejected] for p in preference_pairs(dataset)
+                         if p.chosen is None][-replay.MAX_REWORDED:],
+            "pairs": len(preference_pairs(dataset)), "markers": found.to_json()}
 
 
 def request_training(store: Store, plan: TrainingPlan) -> ConsentRequest:

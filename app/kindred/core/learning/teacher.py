@@ -1,0 +1,239 @@
+"""The teacher: the base model with the person's examples in mind.
+
+Given the person's stated preferences (the chat's system prompt) and a few of their corrected or
+liked answers as earlier turns of the conversation (in-context examples), even a 135M base
+imitates them strongly: their opening, their dialect, their lists, their tone, the facts they
+told about themselves. Training distils that into the adapter (context distillation: Askell et
+al. 2021, Snell et al. 2022): the teacher answers general requests and other wordings of the
+person's own requests *with* the examples, the adapter learns to answer them that way *without*
+(`training.replay`), and the quality card measures how far the candidate moved from the base
+towards the teacher (`learning.quality`). Nothing here knows what a style is: no marker, no
+opening or closing, only the person's own examples.
+
+Which examples: for each request, the most relevant taught item first (words in common with the
+request: an item about the person's dog is in context when the request asks about the dog), then
+the others in rotation (a different handful per request, so no single example is copied into
+every answer), within a length budget (`SHOT_TOKENS`) so the teacher's context stays short.
+
+Other wordings of the person's requests are written by the model itself (`rewordings`, a
+few-shot prompt to the base), so what they taught about themselves is learned when asked
+differently, not only in their words.
+
+Pure functions over messages, plus the llama.cpp calls that answer (`answers`) and reword
+(`rewordings`); no torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from kindred.core.chat.engine import Engine
+from kindred.core.learning.dataset import Dataset
+from kindred.core.learning.markers import STOPWORDS, repetition, words
+
+MAX_SHOTS = 4
+"""Examples in the teacher's context per request."""
+SHOT_CHARS = 1400
+"""At most this many characters of examples in one context (about 350 tokens): a long taught
+answer takes the room of several short ones."""
+N_CTX_SEQ = 2048
+"""Room per sequence when the teacher answers (context, examples and the answer)."""
+COPY_SHARE = 0.6
+"""A teacher answer sharing more than this share of its word 3-grams with one in-context
+example's answer copied it (kept only when the request is a rewording of that example's)."""
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One in-context example: a request the person made and the answer they wanted."""
+
+    prompt: str
+    answer: str
+
+    def to_json(self) -> list[str]:
+        return [self.prompt, self.answer]
+
+
+def shots_of(dataset: Dataset) -> list[Shot]:
+    """The person's corrected and liked answers, oldest first (stated preferences are in the
+    system prompt already)."""
+    return [Shot(e.messages[-2]["content"], e.answer) for e in dataset.examples
+            if e.kind in ("correction", "liked")]
+
+
+def key_of(system: str, shots: Sequence[Shot]) -> str:
+    """A content key for what the teacher knows (for caches)."""
+    body = json.dumps({"format": FORMAT, "system": system,
+                       "shots": [s.to_json() for s in shots]}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _content(text: str) -> set[str]:
+    return {w for w in words(text) if w not in STOPWORDS and len(w) > 2}
+
+
+def choose(shots: Sequence[Shot], request: str, turn: int, count: int = MAX_SHOTS,
+           budget: int = SHOT_CHARS) -> list[int]:
+    """Which examples the teacher sees for `request` (the `turn`-th request asked): the most
+    relevant one (most content words in common with the request, if any), then the others in
+    rotation from `turn`; within `budget` characters (the first always fits); in taught order."""
+    if not shots:
+        return []
+    wanted = _content(request)
+    overlap = [len(wanted & _content(s.prompt + " " + s.answer)) for s in shots]
+    best = max(range(len(shots)), key=lambda i: (overlap[i], -i))
+    order = ([best] if overlap[best] > 0 else []) + [
+        (turn * count + j) % len(shots) for j in range(len(shots))]
+    chosen: list[int] = []
+    used = 0
+    for index in order:
+        if index in chosen:
+            continue
+        size = len(shots[index].prompt) + len(shots[index].answer)
+        if chosen and used + size > budget:
+            continue
+        chosen.append(index)
+        used += size
+        if len(chosen) >= count:
+            break
+    return sorted(chosen)
+
+
+def head(system: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": system}] if system else []
+
+
+HINT = "A correct answer to the next request, to give in your own way: "
+
+
+def messages(system: str, shots: Sequence[Shot], request: str, turn: int,
+             hint: str | None = None) -> list[dict[str, str]]:
+    """The teacher's conversation for `request`: the system prompt, the chosen examples as
+    earlier turns, then the request. `hint`: the base's own answer, added to the system prompt
+    (a teacher that lost a fact the base knows, say in the person's dialect, often keeps it
+    when told; see `training.replay`)."""
+    if hint:
+        system = f"{system}\n\n{HINT}{hint}" if system else f"{HINT}{hint}"
+    out = head(system)
+    for index in choose(shots, request, turn):
+        out += [{"role": "user", "content": shots[index].prompt},
+                {"role": "assistant", "content": shots[index].answer}]
+    return [*out, {"role": "user", "content": request}]
+
+
+def copied(answer: str, shots: Sequence[Shot], request: str) -> bool:
+    """Whether the answer repeats an example's answer nearly word for word although the
+    request is not about that example (the small base copies when it cannot imitate)."""
+    mine = _grams(answer)
+    if not mine:
+        return False
+    wanted = _content(request)
+    for shot in shots:
+        theirs = _grams(shot.answer)
+        if theirs and len(mine & theirs) / len(mine) > COPY_SHARE and not (
+                wanted and len(wanted & _content(shot.prompt)) >= max(1, len(wanted) // 2)):
+            return True
+    return False
+
+
+def _grams(text: str) -> set[tuple[str, ...]]:
+    found = words(text)
+    return {tuple(found[i:i + 3]) for i in range(len(found) - 2)}
+
+
+def usable(answer: str) -> bool:
+    """Not degenerate: a few words, no loop."""
+    return len(answer.split()) >= 3 and repetition(answer) <= 0.2
+
+
+def answers(engine: Engine, system: str, shots: Sequence[Shot], requests: Sequence[str],
+            max_tokens: int, progress: Callable[[int, int], None] | None = None,
+            *, scored: bool = False) -> list[tuple[str, list[int], list[float]]]:
+    """The teacher's greedy answers to `requests` (text, tokens, and with `scored` each token's
+    log-probability in the teacher's context), in order. The engine's adapters are switched
+    off: the teacher is the base model."""
+    return generate(engine, [messages(system, shots, r, i) for i, r in enumerate(requests)],
+                    max_tokens, progress, scored=scored)
+
+
+def generate(engine: Engine, conversations: Sequence[Sequence[dict[str, str]]], max_tokens: int,
+             progress: Callable[[int, int], None] | None = None, *, scored: bool = False
+             ) -> list[tuple[str, list[int], list[float]]]:
+    """The base's greedy answers to teacher conversations (see `answers`)."""
+    from kindred.core.chat.batch import BatchGenerator
+
+    engine.set_adapters([])
+    out: list[tuple[str, list[int], list[float]]] = [("", [], [])] * len(conversations)
+    with BatchGenerator(engine, n_seq=8, n_ctx_seq=N_CTX_SEQ) as generator:
+        for done, answer in enumerate(generator.answers(conversations, max_tokens,
+                                                        scored=scored), start=1):
+            out[answer.index] = (answer.text, answer.tokens, answer.logprobs)
+            if progress is not None:
+                progress(done, len(conversations))
+    return out
+
+
+# -- other wordings of the person's requests --------------------------------------------------
+
+REWORD_EXAMPLES = (
+    (("What should I eat tonight?", "What would be a good dinner for me this evening?"),
+     ("How do I fix a flat tyre?", "What is the way to repair a punctured tyre?"),
+     ("Where do I keep my passport?", "In which place is my passport kept?")),
+    (("Can you tell me my brother's job?", "What does my brother do for a living?"),
+     ("Which film should I watch?", "Could you recommend a movie for me to see?"),
+     ("When does the shop open?", "At what time is the shop opening?")),
+)
+"""Few-shot examples of rewording, one conversation per variant: the small base often copies
+the question back under one of them and rewords it under the other."""
+REWORD_SYSTEM = "You rewrite questions in other words. Keep the meaning. Answer with one question."
+REWORD_TOKENS = 40
+
+
+def reword_messages(request: str, variant: int = 0) -> list[dict[str, str]]:
+    out = head(REWORD_SYSTEM)
+    for before, after in REWORD_EXAMPLES[variant % len(REWORD_EXAMPLES)]:
+        out += [{"role": "user", "content": f"Rewrite: {before}"},
+                {"role": "assistant", "content": after}]
+    return [*out, {"role": "user", "content": f"Rewrite: {request}"}]
+
+
+def clean_rewording(request: str, text: str) -> str | None:
+    """The model's rewording if it is one: a single question of sensible length, not the
+    request itself, keeping at least one of its content words."""
+    line = text.strip().splitlines()[0].strip().strip('"') if text.strip() else ""
+    line = re.sub(r"^(rewrite|rewritten|question)\s*:\s*", "", line, flags=re.IGNORECASE)
+    if not line.endswith("?") or not 3 <= len(line.split()) <= 30:
+        return None
+    if words(line) == words(request):
+        return None
+    wanted = _content(request)
+    if wanted and 2 * len(wanted & _stems(line)) < len(wanted):
+        return None
+    return line
+
+
+def _stems(text: str) -> set[str]:
+    """Content words and their first five letters (so "cooking" keeps "cook")."""
+    found = _content(text)
+    return found | {w[:5] for w in found} | {w[:4] for w in found}
+
+
+def rewordings(engine: Engine, requests: Sequence[str]) -> list[list[str]]:
+    """Other wordings of each request (up to one per variant of `REWORD_EXAMPLES`, none where
+    the model's were not usable), by the base model, greedily."""
+    from kindred.core.chat.batch import greedy_answers
+
+    engine.set_adapters([])
+    asked = [(r, v) for v in range(len(REWORD_EXAMPLES)) for r in requests]
+    texts = greedy_answers(engine, [reword_messages(r, v) for r, v in asked], REWORD_TOKENS)
+    found: dict[str, list[str]] = {r: [] for r in requests}
+    for (request, _), text in zip(asked, texts, strict=True):
+        line = clean_rewording(request, text)
+        if line and words(line) not in [words(x) for x in found[request]]:
+            found[request].append(line)
+    return [found[r] for r in requests]
