@@ -17,6 +17,8 @@ import io
 import json
 import os
 import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,38 +116,40 @@ def export_bundle(store: Store, assistant: Assistant, path: str | Path) -> Expor
     if not path.parent.is_dir():
         raise KindredError(f"The folder {path.parent} does not exist; create it or choose "
                            "another place. Nothing was written.")
-    kept = list_versions(store, assistant.id)
-    for version in kept:
+    for version in list_versions(store, assistant.id):  # (the check after writing sees all)
         check = verify_version(store, version.id)
         if not check.ok:
             raise KindredError(check.message + " Export refused; nothing was written.")
-    events, head = export_events(store, assistant.id)
-    texts = {
-        "versions.json": [_version_json(v) for v in kept],
-        "conversations.json": _conversations_json(store, assistant.id),
-        "ledger.json": events,
-        "feedback.json": export_feedback(store, assistant.id),
-    }
-    records, record_files = export_records(store, [v.id for v in kept])
-    if records:
-        texts["retirement.json"] = records
-    members: dict[str, bytes | Path] = {k: json.dumps(v, ensure_ascii=False).encode()
-                                        for k, v in texts.items()}
-    for version in kept:
-        if version.status != "deleted":
-            for name in (*version.files, "manifest.json"):  # format 2 has no adapter.gguf
-                members[f"objects/{version.id}/{name}"] = version_dir(store.home,
-                                                                      version.id) / name
-        data = _dataset_path(store, version.dataset) if version.dataset else None
-        if data is not None and data.is_file():
-            members[f"datasets/{version.dataset}"] = data
-    members.update(record_files)  # interviews and reports, content addressed
-    files = {name: {"sha256": sha256_bytes(v) if isinstance(v, bytes) else sha256_file(v),
-                    "size": len(v) if isinstance(v, bytes) else v.stat().st_size}
-             for name, v in members.items()}
-    header = json.dumps({"format": FORMAT, "created_at": now(),
-                         "assistant": _assistant_json(store, assistant), "ledger_head": head,
-                         "files": files}, ensure_ascii=False, indent=1).encode()
+    with _snapshot(store):  # one consistent read: a change meanwhile is in it or not at all
+        assistant = get_assistant(store, assistant.id)  # as it is now, not as the caller saw it
+        kept = list_versions(store, assistant.id)
+        events, head = export_events(store, assistant.id)
+        texts = {
+            "versions.json": [_version_json(v) for v in kept],
+            "conversations.json": _conversations_json(store, assistant.id),
+            "ledger.json": events,
+            "feedback.json": export_feedback(store, assistant.id),
+        }
+        records, record_files = export_records(store, [v.id for v in kept])
+        if records:
+            texts["retirement.json"] = records
+        members: dict[str, bytes | Path] = {k: json.dumps(v, ensure_ascii=False).encode()
+                                            for k, v in texts.items()}
+        for version in kept:
+            if version.status != "deleted":
+                for name in (*version.files, "manifest.json"):  # format 2 has no adapter.gguf
+                    members[f"objects/{version.id}/{name}"] = version_dir(store.home,
+                                                                          version.id) / name
+            data = _dataset_path(store, version.dataset) if version.dataset else None
+            if data is not None and data.is_file():
+                members[f"datasets/{version.dataset}"] = data
+        members.update(record_files)  # interviews and reports, content addressed
+        files = {name: {"sha256": sha256_bytes(v) if isinstance(v, bytes) else sha256_file(v),
+                        "size": len(v) if isinstance(v, bytes) else v.stat().st_size}
+                 for name, v in members.items()}
+        header = json.dumps({"format": FORMAT, "created_at": now(),
+                             "assistant": _assistant_json(store, assistant), "ledger_head": head,
+                             "files": files}, ensure_ascii=False, indent=1).encode()
     _remove_stale_partials(path)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
@@ -169,6 +173,21 @@ def export_bundle(store: Store, assistant: Assistant, path: str | Path) -> Expor
                       {"file": path.name, "sha256": digest, "versions": len(kept),
                        "bundle": sha256_bytes(header)}, assistant_id=assistant.id)
     return ExportResult(path, digest, path.stat().st_size, len(kept))
+
+
+@contextmanager
+def _snapshot(store: Store) -> Iterator[None]:
+    """A read transaction (WAL: a fixed snapshot of the database while it lasts)."""
+    conn = store.db.conn
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
 
 
 def _check_export(store: Store, written: Path) -> None:

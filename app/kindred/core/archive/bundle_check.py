@@ -26,7 +26,7 @@ from kindred.core.archive.bundle_feedback import check_feedback
 from kindred.core.archive.bundle_fields import FieldError, check_fields
 from kindred.core.archive.bundle_ledger import HistoryError, check_chain, check_history
 from kindred.core.archive.bundle_records import check_records
-from kindred.core.archive.versions import SOURCES, STATUSES
+from kindred.core.archive.versions import SOURCES, STATUSES, version_dir
 from kindred.core.errors import KindredError
 from kindred.core.formats.adapters_check import check_adapter_fits
 from kindred.core.formats.gguf_info import GGUFInfo, read_gguf
@@ -71,9 +71,19 @@ class CheckedBundle:
     conversations: list[dict[str, Any]]
     events: list[dict[str, Any]]
     staging: Path
+    home: Store | None = None
+    """Set when the bundle was just exported from this home (`own`): its weights, datasets and
+    records are checked where the home keeps them (they hash to what the bundle holds), so the
+    check stages no copy of them."""
     datasets: list[str] = field(default_factory=list)
     feedback: list[dict[str, Any]] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)  # interviews and reports
+
+    def file(self, member: str) -> Path:
+        """Where a checked member's bytes are: staged, or (own export) the home's own file."""
+        if self.home is None:
+            return self.staging / member
+        return home_file(self.home, member)
     waiting: list[str] = field(default_factory=list)
     """Versions made for a base model not registered here: imported, checked against their own
     content address; their fit to that base is checked when it is added and they are used."""
@@ -110,8 +120,24 @@ def _read_json(data: bytes, name: str) -> Any:
         raise fail(f"The bundle's {name} is not valid JSON ({exc}).") from exc
 
 
-def _copy_hashed(source: IO[bytes], target: Path | None, limit: int) -> tuple[str, bytes]:
-    """Stream a member: its sha256, and its bytes if small (JSON) or a staged copy."""
+def home_file(store: Store, member: str) -> Path:
+    """The file of this home a bundle member was exported from."""
+    from kindred.core.archive.objects import dataset_path
+    from kindred.core.archive.record_check import record_file
+
+    kind, _, rest = member.partition("/")
+    if kind == "objects":
+        version_id, _, name = rest.partition("/")
+        return version_dir(store.home, version_id) / name
+    if kind == "datasets":
+        return dataset_path(store, rest)
+    return record_file(store.home.archive, rest)
+
+
+def _copy_hashed(source: IO[bytes], target: Path | None, limit: int, *, keep: bool = True
+                 ) -> tuple[str, bytes]:
+    """Stream a member: its sha256, and its bytes if small (JSON) or a staged copy (or, with
+    `keep` false, only its sha256)."""
     digest, parts, total = hashlib.sha256(), [], 0
     out = target.open("wb") if target else None
     try:
@@ -122,7 +148,7 @@ def _copy_hashed(source: IO[bytes], target: Path | None, limit: int) -> tuple[st
             digest.update(chunk)
             if out:
                 out.write(chunk)
-            else:
+            elif keep:
                 parts.append(chunk)
     finally:
         if out:
@@ -181,19 +207,21 @@ def _check_tar(store: Store, tar: tarfile.TarFile, name: str, staging: Path,
         entry = listed[member_name]
         if not isinstance(entry, dict) or entry.get("size") != member.size:
             raise fail(f"'{member_name}' does not have the size the bundle lists.")
-        target = None if member_name.endswith(".json") and member_name.count("/") == 0 \
-            else staging / member_name
+        text = member_name.endswith(".json") and member_name.count("/") == 0
+        target = None if text or own else staging / member_name
         if target is not None:
             target.parent.mkdir(parents=True, exist_ok=True)
         source = tar.extractfile(member)
         if source is None:
             raise fail(f"'{member_name}' cannot be read.")
-        digest, data = _copy_hashed(source, target, member.size)
+        digest, data = _copy_hashed(source, target, member.size, keep=text)
         if digest != entry.get("sha256"):
             raise fail(f"'{member_name}' does not match its recorded sha256 (damaged or "
                        "tampered with).")
-        if target is None:
+        if text:
             texts[member_name] = data
+        elif own and sha256_file(home_file(store, member_name)) != digest:
+            raise fail(f"'{member_name}' changed in this home while it was exported.")
     for required in JSON_MEMBERS:
         if required not in texts:
             raise fail(f"{name} lacks {required}.")
@@ -202,6 +230,7 @@ def _check_tar(store: Store, tar: tarfile.TarFile, name: str, staging: Path,
         header=header, versions=_read_json(texts["versions.json"], "versions.json"),
         conversations=_read_json(texts["conversations.json"], "conversations.json"),
         events=_read_json(texts["ledger.json"], "ledger.json"), staging=staging,
+        home=store if own else None,
         feedback=_read_json(texts.get("feedback.json", b"[]"), "feedback.json"),
         records=_read_json(texts.get("retirement.json", b"[]"), "retirement.json"))
     _check_contents(store, bundle, members, own)
@@ -244,7 +273,7 @@ def _check_contents(store: Store, bundle: CheckedBundle,
                                         [version_id]).fetchone():
             raise fail(f"Version {version_id[:12]} already exists in this data home (was this "
                        "bundle imported before?).")
-        folder = bundle.staging / "objects" / version_id
+        folder = bundle.file(f"objects/{version_id}/{CONFIG}").parent
         if entry["status"] == "deleted":
             if version_id in objects:
                 raise fail(f"Deleted version {version_id[:12]} still has files in the bundle.")
@@ -261,13 +290,14 @@ def _check_contents(store: Store, bundle: CheckedBundle,
         if entry["status"] == "deleted":
             continue
         if entry["base_sha256"] in bases:
-            _check_weights(store, bundle.staging / "objects" / entry["id"], entry)
+            _check_weights(store, bundle.file(f"objects/{entry['id']}/{CONFIG}").parent,
+                           entry, bundle.staging)
         else:  # a base removed or never added here: kept, as after `models remove`
             bundle.waiting.append(entry["id"])
     for member_name in members:
         if member_name.startswith("datasets/"):
             data_id = member_name.split("/")[1]
-            if sha256_bytes((bundle.staging / member_name).read_bytes()) != data_id:
+            if sha256_file(bundle.file(member_name)) != data_id:
                 raise fail(f"Dataset {data_id[:12]} does not match its id.")
             bundle.datasets.append(data_id)
     try:
@@ -279,7 +309,7 @@ def _check_contents(store: Store, bundle: CheckedBundle,
     _check_conversations(bundle.conversations)
     events = [(str(e["kind"]), e["parsed"]) for e in bundle.events]
     problem = check_feedback(bundle.feedback, bundle.conversations) \
-        or check_records(bundle.records, bundle.staging, seen, events)
+        or check_records(bundle.records, bundle.file, seen, events)
     if problem:
         raise fail(f"The bundle is malformed: {problem}.")
     try:  # types and ranges, as strict as the CLI's own input (bundle_fields)
@@ -310,7 +340,7 @@ def _check_version_entry(entry: Any, manifest_bytes: Any) -> str:
     return version_id
 
 
-def _check_weights(store: Store, folder: Path, entry: dict[str, Any]) -> None:
+def _check_weights(store: Store, folder: Path, entry: dict[str, Any], scratch: Path) -> None:
     from kindred.core.archive.objects import to_gguf_tensors
 
     row = store.db.execute("SELECT path FROM models WHERE sha256 = ?",
@@ -323,20 +353,20 @@ def _check_weights(store: Store, folder: Path, entry: dict[str, Any]) -> None:
         if (folder / "adapter.gguf").exists():  # format 1 stored it; format 2 derives it
             check_adapter_fits(read_gguf(folder / "adapter.gguf"), base)
         else:
-            _check_derived(folder, entry, base)
+            _check_derived(folder, entry, base, scratch)
     except BundleError:
         raise
     except KindredError as exc:
         raise fail(f"Version {entry['id'][:12]} in the bundle is unusable: {exc}") from exc
 
 
-def _check_derived(folder: Path, entry: dict[str, Any], base: GGUFInfo) -> None:
+def _check_derived(folder: Path, entry: dict[str, Any], base: GGUFInfo, scratch: Path) -> None:
     """A format-2 version: the GGUF its manifest describes must come out of its weights with
     the recorded sha256, and fit the base."""
     from kindred.core.archive.derived import write_gguf
 
     spec = entry["manifest"].get("gguf")
-    derived = folder.parent.parent / f"derived-{entry['id']}.gguf"
+    derived = scratch / f"derived-{entry['id']}.gguf"
     try:
         write_gguf(derived, read_safetensors(folder / SAFETENSORS), spec)
         same = sha256_file(derived) == spec["sha256"]

@@ -17,7 +17,10 @@ Import (`check_ledger`) then proves, before anything is written:
   every deleted version has its tombstone (`deleted` event) and every tombstone its deleted
   version; every event that cites a consent finds that consent asked and decided earlier in the
   bundle (granted, or refused for a `refused` event), of the kind the change needs and for the
-  version it changed; `activated`/`restored` events name versions the bundle holds.
+  version it changed; `activated`/`restored` events name versions the bundle holds; a candidate
+  has no status change in the ledger (nothing leads back to candidate); and the version the
+  assistant talks through is the one `active` version, and the one the ledger's last change of
+  the active version names (as `versions.active_periods` reads it).
 
 A bundle written before links existed (`kindred-bundle/1`) has gaps where other assistants'
 events were; its events must still be in order, chained wherever two follow each other, and the
@@ -43,6 +46,8 @@ LINK = ("seq", "prev_hash", "hash")
 CONSENT_FOR = {ledger.ACTIVATED: ("activate", "restore"), ledger.RESTORED: ("activate", "restore"),
                ledger.DELETED: ("delete",), ledger.REFUSED: ("activate", "restore")}
 ARCHIVING = (ledger.VERSION_ARCHIVED,)
+STATUS_CHANGES = (ledger.ACTIVATED, ledger.RESTORED, ledger.RETIRED, ledger.REFUSED, ledger.TRIAL,
+                  ledger.DELETED)
 
 
 class HistoryError(KindredError):
@@ -145,6 +150,8 @@ def check_history(events: list[dict[str, Any]], versions: list[dict[str, Any]],
     decided: dict[tuple[str, int], bool] = {}
     archived: set[str] = set()
     tombstones: set[str] = set()
+    changed: set[str] = set()  # versions a status-changing event names
+    last_active: Any = None  # what the ledger says the assistant talks through at the end
     for event in events:
         seq, kind, payload = event["seq"], event["kind"], event["parsed"]
         origin = origin_key(payload)
@@ -180,6 +187,10 @@ def check_history(events: list[dict[str, Any]], versions: list[dict[str, Any]],
         if kind in (ledger.ACTIVATED, ledger.RESTORED) and str(version) not in status:
             raise HistoryError(f"ledger event {seq} ({kind}) names version "
                                f"{str(version)[:12]}, which the bundle does not hold")
+        if kind in STATUS_CHANGES:
+            changed.add(str(version))
+        if kind in ledger.ACTIVE_CHANGES and "active" in payload:  # as `active_periods` reads
+            last_active = payload["active"]
         if "consent" in payload:
             _check_citation(seq, kind, payload, requests, decided, origin)
     for version_id, state in status.items():
@@ -188,8 +199,20 @@ def check_history(events: list[dict[str, Any]], versions: list[dict[str, Any]],
         if state == "deleted" and version_id not in tombstones:
             raise HistoryError(f"version {version_id[:12]} is deleted, but the ledger holds no "
                                "tombstone (`deleted` event) for it")
-    if active is not None and status.get(str(active)) in (None, "deleted"):
-        raise HistoryError("the assistant's active version is not among its versions")
+        if state == "candidate" and version_id in changed:  # nothing leads back to candidate
+            raise HistoryError(f"version {version_id[:12]} is a candidate, but the ledger "
+                               "records a change of its status")
+    if active is not None and status.get(str(active)) != "active":
+        raise HistoryError("the assistant's active version is not an active version of the "
+                           "bundle")
+    if sorted(v for v, state in status.items() if state == "active") != (
+            [str(active)] if active is not None else []):
+        raise HistoryError("the bundle's versions say another version is active than its "
+                           "assistant")
+    if last_active != active:
+        raise HistoryError("the ledger's last change of the active version names "
+                           f"{str(last_active)[:12] if last_active else 'none'}, not the "
+                           "version the assistant talks through")
 
 
 def _check_citation(seq: int, kind: str, payload: dict[str, Any],

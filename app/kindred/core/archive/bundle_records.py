@@ -8,6 +8,7 @@ wrong type), or that has no matching `interviewed`/`reported` event in the bundl
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,11 @@ def export_records(store: Store, version_ids: list[str]) -> tuple[list[dict[str,
     return entries, files
 
 
-def check_records(entries: Any, staging: Path, versions: set[str],
+def check_records(entries: Any, locate: Callable[[str], Path], versions: set[str],
                   events: list[tuple[str, dict[str, Any]]]) -> str | None:
     """What is wrong with the bundle's retirement records, or None: each entry and file field
     by field (`record_check`), and every record against its ledger event (`events`: the
-    bundle's (kind, payload) pairs), one for one."""
+    bundle's (kind, payload) pairs), one for one. `locate` gives a record member's file."""
     if not isinstance(entries, list):
         return "its retirement records are malformed"
     seen: set[tuple[str, str]] = set()
@@ -59,7 +60,7 @@ def check_records(entries: Any, staging: Path, versions: set[str],
         if (entry["kind"], version) in seen:
             return f"version {version[:12]} has two {entry['kind']}s"
         seen.add((entry["kind"], version))
-        path = staging / "records" / digest
+        path = locate(f"records/{digest}")
         if not path.is_file():
             return f"the {entry['kind']} of version {version[:12]} is missing"
         problem = file_problem(path.read_bytes(), digest, entry["kind"], version)
