@@ -165,7 +165,7 @@ def _inserted_in_the_middle(members: Members, ids: dict[str, str]) -> Members:
     entries = _events(members)
     at = next(i for i, e in enumerate(entries) if e.get("kind") == ledger.REFUSED)
     made_up = _event(ledger.ACTIVATED, {"version": ids["refused"], "consent": 1}, entries[at])
-    made_up["seq"] = entries[at]["seq"]
+    made_up["seq"], made_up["at"] = entries[at]["seq"], entries[at]["at"]
     made_up["prev_hash"] = entries[at]["prev_hash"]
     made_up["hash"] = ledger.event_hash(made_up["seq"], made_up["at"], made_up["kind"],
                                         made_up["assistant_id"], made_up["payload"],

@@ -24,7 +24,12 @@ from typing import IO, Any
 
 from kindred.core.archive.bundle_feedback import check_feedback
 from kindred.core.archive.bundle_fields import FieldError, check_fields
-from kindred.core.archive.bundle_ledger import HistoryError, check_chain, check_history
+from kindred.core.archive.bundle_ledger import (
+    HistoryError,
+    check_chain,
+    check_history,
+    whole_events,
+)
 from kindred.core.archive.bundle_records import check_records
 from kindred.core.archive.versions import SOURCES, STATUSES, version_dir
 from kindred.core.errors import KindredError
@@ -300,16 +305,13 @@ def _check_contents(store: Store, bundle: CheckedBundle,
             if sha256_file(bundle.file(member_name)) != data_id:
                 raise fail(f"Dataset {data_id[:12]} does not match its id.")
             bundle.datasets.append(data_id)
-    try:
-        bundle.events = check_chain(bundle.events, bundle.header.get("ledger_head"),
-                                    linked=bundle.header.get("format") == FORMAT)
-        check_history(bundle.events, bundle.versions, assistant.get("active_version"))
+    entries = bundle.events
+    try:  # each event alone first: its fields and its own hash
+        bundle.events = whole_events(entries)
     except HistoryError as exc:
         raise fail(f"The bundle is malformed: {exc}.") from exc
     _check_conversations(bundle.conversations)
-    events = [(str(e["kind"]), e["parsed"]) for e in bundle.events]
-    problem = check_feedback(bundle.feedback, bundle.conversations) \
-        or check_records(bundle.records, bundle.file, seen, events)
+    problem = check_feedback(bundle.feedback, bundle.conversations)
     if problem:
         raise fail(f"The bundle is malformed: {problem}.")
     try:  # types and ranges, as strict as the CLI's own input (bundle_fields)
@@ -317,6 +319,16 @@ def _check_contents(store: Store, bundle: CheckedBundle,
                      bundle.feedback)
     except FieldError as exc:
         raise fail(f"The bundle is malformed: {exc}.") from exc
+    try:  # then the chain, and the history it tells against the versions (bundle_ledger)
+        check_chain(entries, bundle.header.get("ledger_head"),
+                    linked=bundle.header.get("format") == FORMAT)
+        check_history(bundle.events, bundle.versions, assistant.get("active_version"))
+    except HistoryError as exc:
+        raise fail(f"The bundle is malformed: {exc}.") from exc
+    events = [(str(e["kind"]), e["parsed"]) for e in bundle.events]
+    problem = check_records(bundle.records, bundle.file, seen, events)
+    if problem:
+        raise fail(f"The bundle is malformed: {problem}.")
 
 
 def _check_version_entry(entry: Any, manifest_bytes: Any) -> str:

@@ -102,19 +102,26 @@ def _whole(entry: Any, index: int) -> dict[str, Any] | None:
     return {**entry, "parsed": parsed}
 
 
-def check_chain(entries: Any, head: Any, *, linked: bool) -> list[dict[str, Any]]:
-    """The whole events of `entries` (each with its `parsed` payload), after checking that they
-    form one chain ending at `head` (`linked`: format 2; format 1 has gaps and no head)."""
+def whole_events(entries: Any) -> list[dict[str, Any]]:
+    """The whole events of `entries`, each checked on its own (fields, types, its own hash) and
+    given its `parsed` payload; links are checked for their fields. The chain comes after
+    (`check_chain`), once the events' fields are known to be sane."""
     if not isinstance(entries, list):
         raise HistoryError("the ledger is not a list")
-    events: list[dict[str, Any]] = []
+    events = [w for i, e in enumerate(entries) if (w := _whole(e, i)) is not None]
+    if len({e["assistant_id"] for e in events}) > 1:
+        raise HistoryError("the ledger mixes the events of several assistants")
+    return events
+
+
+def check_chain(entries: list[dict[str, Any]], head: Any, *, linked: bool) -> None:
+    """The entries (checked by `whole_events`) form one chain ending at `head` (`linked`:
+    format 2; format 1 has gaps where other events were, and names no head)."""
     previous: dict[str, Any] | None = None
-    owners: set[int | None] = set()
-    for index, entry in enumerate(entries):
-        whole = _whole(entry, index)
+    for entry in entries:
         seq = entry["seq"]
         if previous is None:
-            if whole is None and linked:
+            if set(entry) == set(LINK) and linked:
                 raise HistoryError("the ledger does not start with one of the assistant's "
                                    "events")
             if seq == 1 and entry["prev_hash"] != ledger.GENESIS:
@@ -126,12 +133,7 @@ def check_chain(entries: Any, head: Any, *, linked: bool) -> list[dict[str, Any]
             raise HistoryError(f"the ledger's chain is broken at event {seq}: it does not "
                                f"follow event {previous['seq']} (an event was removed, added "
                                "or replaced)")
-        if whole is not None:
-            events.append(whole)
-            owners.add(whole["assistant_id"])
         previous = entry
-    if len(owners) > 1:
-        raise HistoryError("the ledger mixes the events of several assistants")
     if linked and previous is None and head is not None:
         raise HistoryError("the bundle names a ledger head, but its ledger is empty")
     if linked and previous is not None and (
@@ -139,7 +141,6 @@ def check_chain(entries: Any, head: Any, *, linked: bool) -> list[dict[str, Any]
             or (head.get("seq"), head.get("hash")) != (previous["seq"], previous["hash"])):
         raise HistoryError("the ledger does not end at the head the bundle names (events "
                            "were removed from its end)")
-    return events
 
 
 def check_history(events: list[dict[str, Any]], versions: list[dict[str, Any]],
