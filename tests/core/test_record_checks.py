@@ -115,3 +115,22 @@ def test_a_replaced_interview_verifies_and_travels(session: Session, model_path:
         assert carried is not None and carried.sha256 == after.sha256
     finally:
         other.close()
+
+
+def test_a_report_without_its_name_is_a_clear_error(session: Session, model_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """`versions report` of a stored report without 'name' said KeyError: 'name'."""
+    version = _retired(session, model_path)
+    content = retirement.build_report(session.store, version.id)
+    del content["name"]
+    digest = retirement.put_record(session.store, retirement.record_bytes(content))
+    with db_write(session.store) as db:  # as an import before the checks would have left it
+        db.table("reports").insert({"version_id": version.id, "sha256": digest,
+                                    "created_at": now()})
+        ledger.append(session.store, ledger.REPORTED, {"version": version.id, "sha256": digest},
+                      assistant_id=version.assistant_id)
+    code, _, err = _cli(capsys, session, "versions", "report", version.short)
+    assert code == 2 and "is malformed (it has no 'name')" in err
+    assert "Traceback" not in err and "KeyError" not in err
+    code, out, _ = _cli(capsys, session, "versions", "verify")
+    assert code == 1 and "it has no 'name'" in out
