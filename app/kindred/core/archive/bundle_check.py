@@ -320,9 +320,10 @@ def _check_contents(store: Store, bundle: CheckedBundle,
     except FieldError as exc:
         raise fail(f"The bundle is malformed: {exc}.") from exc
     try:  # then the chain, and the history it tells against the versions (bundle_ledger)
-        check_chain(entries, bundle.header.get("ledger_head"),
-                    linked=bundle.header.get("format") == FORMAT)
-        check_history(bundle.events, bundle.versions, assistant.get("active_version"))
+        current = bundle.header.get("format") == FORMAT
+        check_chain(entries, bundle.header.get("ledger_head"), linked=current)
+        check_history(bundle.events, bundle.versions, assistant.get("active_version"),
+                      header_knows=current)
     except HistoryError as exc:
         raise fail(f"The bundle is malformed: {exc}.") from exc
     events = [(str(e["kind"]), e["parsed"]) for e in bundle.events]

@@ -144,9 +144,16 @@ def check_chain(entries: list[dict[str, Any]], head: Any, *, linked: bool) -> No
 
 
 def check_history(events: list[dict[str, Any]], versions: list[dict[str, Any]],
-                  active: Any) -> None:
-    """The events (whole, from `check_chain`) against the versions the bundle carries."""
+                  active: Any, *, header_knows: bool = True) -> None:
+    """The events (whole, from `whole_events`) against the versions the bundle carries.
+
+    `active`: the version the bundle's assistant talks through. An older bundle's header may
+    be stale there (`header_knows` false: export wrote the caller's view of the assistant),
+    so its versions' own `active` status stands in for it."""
     status = {str(v["id"]): v["status"] for v in versions}
+    if not header_knows:
+        marked = sorted(v for v, state in status.items() if state == "active")
+        active = marked[0] if len(marked) == 1 else None
     requests: dict[tuple[str, int], dict[str, Any]] = {}
     decided: dict[tuple[str, int], bool] = {}
     archived: set[str] = set()
