@@ -289,6 +289,8 @@ def _write(store: Store, checked: CheckedBundle, name: str, persona: str,
                 status = entry["status"]
                 if status == "active":
                     was_active, status = entry["id"], "retired"
+                elif status == "trial":  # its rollout stays behind: it comes in undecided
+                    status = "candidate"
                 db.table("versions").insert({
                     "id": entry["id"], "assistant_id": assistant_id, "parent": entry["parent"],
                     "status": status, "source": entry["source"],
