@@ -2,9 +2,11 @@
 
 `export_bundle` writes one uncompressed tar (see `bundle_check` for the layout): the assistant,
 every version (tombstones included), the weights of the kept ones, their learning-data snapshots,
-the conversations and the assistant's ledger events. `import_bundle` validates all of it first
-(`bundle_check.check_bundle`), then writes everything in one transaction: a malformed bundle
-leaves the data home exactly as it was.
+the conversations and the assistant's ledger events (one chain to the ledger's head, see
+`bundle_ledger`). `import_bundle` validates all of it first (`bundle_check.check_bundle`), then
+writes everything in one transaction: a malformed bundle leaves the data home exactly as it was.
+An export is a backup that must restore: `export_bundle` runs the same checks on the file it
+wrote before it reports it written, and an export that would not import is an error then.
 
 On import the formerly active version comes back `retired`: what the new assistant talks through
 is the user's decision, so the caller asks for a `restore` consent (`ImportResult.was_active`).

@@ -9,7 +9,10 @@ be a regular file with a name from that fixed list (so no absolute paths, `..`, 
 within the size limits, and hash to what `bundle.json` says; each version must be self-certifying
 (its manifest hashes to its id and lists its files' hashes), its safetensors and GGUF must parse
 and fit the local base model. Weight files are copied only into a private scratch folder while
-being checked; the caller removes it if anything fails.
+being checked; the caller removes it if anything fails. Then every field's type and range
+(`bundle_fields`), the ledger as one chain whose history fits the versions (`bundle_ledger`),
+and each interview and report against its ledger event (`bundle_records`). The same checks run
+on every export before it is reported written (`own`).
 """
 
 from __future__ import annotations
@@ -83,15 +86,15 @@ class CheckedBundle:
     datasets: list[str] = field(default_factory=list)
     feedback: list[dict[str, Any]] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)  # interviews and reports
+    waiting: list[str] = field(default_factory=list)
+    """Versions made for a base model not registered here: imported, checked against their own
+    content address; their fit to that base is checked when it is added and they are used."""
 
     def file(self, member: str) -> Path:
         """Where a checked member's bytes are: staged, or (own export) the home's own file."""
         if self.home is None:
             return self.staging / member
         return home_file(self.home, member)
-    waiting: list[str] = field(default_factory=list)
-    """Versions made for a base model not registered here: imported, checked against their own
-    content address; their fit to that base is checked when it is added and they are used."""
 
 
 def fail(message: str) -> BundleError:
