@@ -353,3 +353,49 @@ def test_older_bundles_without_links_still_import(session: Session, tmp_path: Pa
     with pytest.raises(BundleError, match="no tombstone"):
         import_bundle(session.store, tampered)
     assert import_bundle(session.store, _pack(tmp_path / "old.bundle", old_members)).versions
+
+
+def test_another_assistants_events_travel_as_links_only(session: Session, model_path: Path,
+                                                        tmp_path: Path) -> None:
+    """Between one assistant's events lie another's: the bundle carries them as links (seq,
+    prev_hash, hash), enough to follow the chain and nothing of their content; a forger who
+    turns the tombstone and its consent into links is still refused."""
+    from kindred.core.assistants import create_assistant
+
+    store = session.store
+    ada = session.assistant()
+    bo = create_assistant(store, "Bo Secretname", model_id=ada.model_id)
+    first = activate(session, make_version(session, model_path, seed=1))
+    theirs = make_version(session, model_path, seed=2, assistant=bo)
+    consent.request(store, "activate", bo.id, theirs.id, "Bo's private question")
+    doomed = make_version(session, model_path, seed=3, parent=first.id)
+    versions.delete(store, doomed.id, grant(session, "delete", doomed))
+    bundle = tmp_path / "ada.bundle"
+    export_bundle(store, ada, bundle)
+    members = _members(bundle)
+    entries = _events(members)
+    links = [e for e in entries if "payload" not in e]
+    assert links and all(set(e) == {"seq", "prev_hash", "hash"} for e in links)
+    assert b"Secretname" not in members["ledger.json"] and b"private" not in members["ledger.json"]
+    assert [e["seq"] for e in entries] == list(range(entries[0]["seq"],
+                                                     entries[0]["seq"] + len(entries)))
+    other = open_session(tmp_path / "other")
+    try:
+        assert import_bundle(other.store, bundle).versions
+        assert ledger.verify(other.store).ok
+        disguised = []
+        for entry in entries:  # the deletion and its consent, made to look like Bo's
+            payload = _payload(entry)
+            if entry.get("kind") == ledger.DELETED or payload.get("subject") == doomed.id:
+                entry = {k: entry[k] for k in ("seq", "prev_hash", "hash")}
+            disguised.append(entry)
+        forged = _pack(tmp_path / "forged.bundle", _with_ledger(members, disguised,
+                                                                rechain=False))
+        third = open_session(tmp_path / "third")
+        try:
+            with pytest.raises(BundleError, match="is deleted, but the ledger holds no tombstone"):
+                import_bundle(third.store, forged)
+        finally:
+            third.close()
+    finally:
+        other.close()
