@@ -48,10 +48,16 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
 OPS = ("archive", "activate", "retire", "delete", "import", "adapter", "ledger", "upgrade",
-       "rollout_start", "rollout_step", "rollout_finish", "rollback", "migrate")
+       "rollout_start", "rollout_step", "rollout_finish", "rollback", "activate_in_trial",
+       "retire_in_trial", "migrate")
 SOURCE = {"import": "empty", "upgrade": "old", "rollout_step": "rolling",
-          "rollout_finish": "rolling2", "rollback": "rolling", "migrate": "migrating"}
-CONSENTED = ("activate", "retire", "delete", "rollout_start", "rollout_step", "rollout_finish")
+          "rollout_finish": "rolling2", "rollback": "rolling", "migrate": "migrating",
+          "activate_in_trial": "trialling", "retire_in_trial": "trialling"}
+CONSENTED = ("activate", "retire", "delete", "rollout_start", "rollout_step", "rollout_finish",
+             "activate_in_trial", "retire_in_trial")
+IN_TRIAL = {"activate_in_trial": "activate", "retire_in_trial": "retire"}
+"""Transitions of the one owner of the assistant's state that do two things at once: an
+activation or retirement that also ends the open side-by-side trial."""
 ROLLOUT_STEPS = 3
 QUICK_MIGRATION = 2  # distillation and card prompts, and training steps x2: a short trial
 # The quality card a training run measures after archiving is not what is tested here: the
@@ -80,10 +86,10 @@ WORKER = textwrap.dedent(f"""
         from kindred.core.models import embedded_model_path
         from support.archive_helpers import make_version
         make_version(session, embedded_model_path(), seed=77, {BIG})
-    elif op in ("activate", "retire", "delete"):
+    elif op in ("activate", "retire", "delete", "activate_in_trial", "retire_in_trial"):
         from kindred.core.archive import versions
         action = {{"activate": versions.activate, "retire": versions.retire,
-                  "delete": versions.delete}}[op]
+                  "delete": versions.delete}}[op.removesuffix("_in_trial")]
         action(store, plan[op]["version"], plan[op]["consent"])
     elif op == "import":
         from kindred.core.archive.bundle import import_bundle
@@ -140,7 +146,6 @@ def prepare(root: Path, ops: tuple[str, ...] = OPS) -> dict[str, Any]:
     """The homes the operations start from (one with versions and granted consents, one empty,
     an old one, two in the middle of a rollout, one about to move to another base), a bundle,
     a PEFT folder."""
-    from kindred.core import consent
     from kindred.core.archive import versions
     from kindred.core.archive.bundle import export_bundle
     from kindred.core.models import embedded_model_path
@@ -150,18 +155,14 @@ def prepare(root: Path, ops: tuple[str, ...] = OPS) -> dict[str, Any]:
 
     model = embedded_model_path()
     session = open_session(root / "full")
-    aid = session.assistant().id
     spec = {"layers": tuple(range(12)), "rank": 16}
     first = make_version(session, model, seed=1, **spec)
-    req = consent.request(session.store, "activate", aid, first.id, "Use it?")
-    versions.activate(session.store, first.id,
-                      consent.decide(session.store, req.id, granted=True, via="gui"))
+    versions.activate(session.store, first.id, _granted(session, "activate", first.id))
     second = make_version(session, model, seed=2, **spec)
     third = make_version(session, model, seed=3, **spec)
 
     def granted(kind: str, version_id: str) -> int:
-        request = consent.request(session.store, kind, aid, version_id, f"{kind}?")
-        return consent.decide(session.store, request.id, granted=True, via="gui").id
+        return _granted(session, kind, version_id)
 
     plan: dict[str, Any] = {
         "activate": {"version": second.id, "consent": granted("activate", second.id)},
@@ -179,9 +180,38 @@ def prepare(root: Path, ops: tuple[str, ...] = OPS) -> dict[str, Any]:
     _old_home(root / "old")
     write_peft_folder(model, root / "peft", seed=9, rank=16, layers=tuple(range(12)))
     _rolling_homes(root, plan)
+    _trialling_home(root, plan)
     if "migrate" in ops:
         _migrating_home(root, plan)
     return plan
+
+
+def _granted(session: Any, kind: str, version_id: str) -> int:
+    """A granted consent asked against the assistant's state now (it names that state)."""
+    from kindred.core import consent
+    from kindred.core.archive import assistant_state
+
+    aid = session.assistant().id
+    state = assistant_state.fingerprint(session.store, aid, version_id)
+    request = consent.request(session.store, kind, aid, version_id, f"{kind}?",
+                              {"state": state})
+    return consent.decide(session.store, request.id, granted=True, via="gui").id
+
+
+def _trialling_home(root: Path, plan: dict[str, Any]) -> None:
+    """`trialling`: the third version on a side-by-side trial against the first (active),
+    with consents to activate the second and to retire the first: each ends the trial."""
+    from kindred.core.session import open_session
+    from kindred.core.upgrades import trial
+
+    shutil.copytree(root / "full", root / "trialling")
+    session = open_session(root / "trialling")
+    first, second, third = plan["kept"]
+    trial.start(session.store, session.assistant().id, third)
+    plan["activate_in_trial"] = {"version": second,
+                                 "consent": _granted(session, "activate", second)}
+    plan["retire_in_trial"] = {"version": first, "consent": _granted(session, "retire", first)}
+    session.close()
 
 
 def _ask(session: Any, described: tuple[str, str, dict[str, Any]], subject: str) -> int:
@@ -361,7 +391,10 @@ def _state(home: Path, op: str, plan: dict[str, Any]) -> dict[str, Any]:
         to_base = plan.get("migrate", {}).get("to_base")
         migrated = sorted(v.id for v in listed if v.source == "migrated"
                           and v.base_sha256 == to_base)
+        trials_open = store.db.execute("SELECT COUNT(*) FROM trials WHERE ended_at IS NULL"
+                                       ).fetchone()[0]
         state = {"rows": rows, "checks": checks, "used": used, "kinds": kinds, "names": names,
+                 "trials_open": trials_open,
                  "requests": requests, "ledger_ok": ledger.verify(store).ok,
                  "integrity": store.db.execute("PRAGMA integrity_check").fetchone()[0],
                  "active": session.assistant().active_version, "rollouts": rollouts,
@@ -379,13 +412,22 @@ def _events(before: dict[str, Any], after: dict[str, Any], kind: str) -> int:
 
 
 def _happened(op: str, before: dict[str, Any], after: dict[str, Any],
-              plan: dict[str, Any]) -> bool | None:
+              plan: dict[str, Any], used_key: str | None = None) -> bool | None:
     """True (fully done), False (not at all) or None (half done)."""
+    if op in IN_TRIAL:  # the change and the trial's end: both or neither
+        done = _happened(IN_TRIAL[op], before, after, {IN_TRIAL[op]: plan[op]},
+                         used_key=op)
+        ended = _events(before, after, "trial_ended")
+        if done and ended == 1 and after["trials_open"] == 0:
+            return True
+        if done is False and ended == 0 and after["trials_open"] == before["trials_open"]:
+            return False
+        return None
     if op in ("activate", "retire", "delete"):
         target = plan[op]["version"]
         done_status = {"activate": "active", "retire": "retired", "delete": "deleted"}[op]
         event = {"activate": "activated", "retire": "retired", "delete": "deleted"}[op]
-        status, used = after["rows"].get(target), after["used"][op]
+        status, used = after["rows"].get(target), after["used"][used_key or op]
         count = _events(before, after, event)
         if status == done_status and used and count == 1:
             return True

@@ -126,6 +126,10 @@ OUTCOMES: dict[str, int] = {}
 example: the test checks the sequences really reach the states where features meet."""
 
 
+TOTALS = {"sequences": 0, "steps": 0}
+"""Sequences run and steps checked over every example (bench/state.py reports them)."""
+
+
 def count(name: str) -> None:
     OUTCOMES[name] = OUTCOMES.get(name, 0) + 1
 
@@ -150,6 +154,7 @@ class StateMachine(RuleBasedStateMachine):
         self.steps = 0
 
     def teardown(self) -> None:
+        TOTALS["sequences"] += 1
         try:
             if self.steps:
                 self.check_export_restores()
@@ -425,6 +430,7 @@ class StateMachine(RuleBasedStateMachine):
     @invariant()
     def state_matches_the_model(self) -> None:
         self.steps += 1
+        TOTALS["steps"] += 1
         store = self.session.store
         real = {v.id: v.status for v in versions.list_versions(store, self.aid)}
         assert real == self.ref.status
