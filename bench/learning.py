@@ -19,12 +19,15 @@ style_share_base (share of the 22 answers passing the scenario's own check, defe
 in `CHECKS`), recall / recall_teacher / recall_stated / recall_base for persona facts asked in
 other words (stated: the base with the facts written as stated preferences, no training),
 facts_base, facts_candidate, open_length_ratio, repetition_base, repetition_candidate,
-time_to_candidate_s (from the plan to an archived candidate with its quality card, base weights
-already cached, nothing else), steps, the app's own card (its teacher agreement and flags), and
+time_to_candidate_s (from the plan to an archived candidate with its quality card, the base
+prepared as the app prepares it in the background once something is taught: its weights, its
+answers to the replayed requests and its half of the card; the teacher's answers are made in
+the run), steps, the app's own card (its teacher agreement and flags), and
 `targets`: which of the issue's targets the scenario meets. Targets (issue 22): style_share (or
 recall) >= 0.8 x the teacher's, and >= 0.5 where the teacher reaches 0.6; facts_candidate >=
 facts_base - 1; open_length_ratio >= 0.6 unless brevity was taught; repetition_candidate <=
-repetition_base + 0.02; time_to_candidate_s <= 90. `--runs N` trains N seeds and prints medians.
+repetition_base + 0.02; time_to_candidate_s <= 90 (on a machine whose cores others share, see
+cpu_to_candidate_s / 2). `--runs N` trains N seeds and prints medians.
 KINDRED_BENCH_TOP_LAYERS (e.g. 1.0, 0.5) trains with another share of adapted layers.
 """
 
@@ -34,6 +37,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -53,8 +57,9 @@ from kindred.core.hashing import sha256_file
 from kindred.core.learning import feedback, markers, quality, teacher
 from kindred.core.learning.dataset import build_dataset
 from kindred.core.models import embedded_model_path
+from kindred.core.progress import run_to_end
 from kindred.core.session import open_session
-from kindred.core.training import base_cache, runner
+from kindred.core.training import base_cache, prepare, runner
 from kindred.core.training.config import TrainConfig
 
 CACHE = Path(tempfile.gettempdir()) / f"kindred-bench-learning-cache-{os.getuid()}"
@@ -301,12 +306,44 @@ def link_cache(home_cache: Path, sha: str) -> None:
             os.link(item, target / item.name)
 
 
+def prepared(home_cache: Path, target: prepare.Target | None) -> None:
+    """What the app prepares in the background once something is taught (the base's answers to
+    the replayed requests, its half of the quality card; the weights are linked already), done
+    before the clock starts as in the app; shared between the bench's homes by content key."""
+    assert target is not None
+    shared = CACHE / "prepared"
+    for part in ("replay", "quality"):
+        (shared / part).mkdir(parents=True, exist_ok=True)
+        (home_cache / part).mkdir(parents=True, exist_ok=True)
+        for item in (shared / part).iterdir():
+            if not (home_cache / part / item.name).exists():
+                os.link(item, home_cache / part / item.name)
+    run_to_end(prepare.prepare(target, [p for p in prepare.missing(target) if p != "weights"]))
+    for part in ("replay", "quality"):
+        for item in (home_cache / part).iterdir():
+            if item.is_file() and not (shared / part / item.name).exists():
+                shutil.copy(item, shared / part / item.name)
+
+
 def bench_config(seed: int = 0) -> TrainConfig:
     """The app's defaults (with `seed`), or another share of adapted layers
     (KINDRED_BENCH_TOP_LAYERS)."""
     top = os.environ.get("KINDRED_BENCH_TOP_LAYERS")
     cfg = replace(TrainConfig(), seed=seed)
-    return replace(cfg, top_layers=float(top)).validated() if top else cfg
+    for name, kind in (("epochs", int), ("lr", float), ("rank", int)):  # to compare settings
+        value = os.environ.get(f"KINDRED_BENCH_{name.upper()}")
+        if value:
+            cfg = replace(cfg, **{name: kind(value)})
+    return replace(cfg, top_layers=float(top)).validated() if top else cfg.validated()
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the training process): on a
+    machine whose cores others share, wall time says little; CPU seconds / 2 is about the
+    wall time on two idle cores (the trainer and llama.cpp keep both busy)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _share(flags: list[bool]) -> float:
@@ -330,7 +367,9 @@ def run_scenario(name: str, work: Path, seed: int = 0) -> dict[str, Any]:
         feedback.add_preference(session.store, assistant.id, preference)
     for prompt, answer in spec.pairs:
         feedback.add_example(session.store, assistant.id, prompt, answer)
+    prepared(session.home.cache, prepare.target_for(session.store, assistant.id))
     began = time.perf_counter()
+    cpu_began = _cpu()
     plan = runner.plan_training(session, assistant, bench_config(seed))
     request = runner.request_training(session.store, plan)
     decision = consent.decide(session.store, request.id, granted=True, via="cli-flag")
@@ -342,10 +381,11 @@ def run_scenario(name: str, work: Path, seed: int = 0) -> dict[str, Any]:
         sys.stderr.write(proc.stderr[-3000:])
         raise SystemExit(f"training failed: {events[-1:]}")
     elapsed = time.perf_counter() - began
+    cpu = _cpu() - cpu_began
     version_id = str(events[-1]["version"])
     done = events[-1]
     app_card = done.get("quality") or {}
-    replayed = next((e for e in reversed(events) if e["event"] == "replay"
+    replayed = next((e for e in reversed(events) if e["event"] == "teacher"
                      and "examples" in e), {})
     system = feedback.system_prompt(session.store, assistant)
     dataset = build_dataset(session.store, assistant, sha)
@@ -356,12 +396,15 @@ def run_scenario(name: str, work: Path, seed: int = 0) -> dict[str, Any]:
     engine = Engine(session.model_for(assistant).path, n_ctx=2048)
     try:
         card: dict[str, Any] = {}
+        # the base's and the teacher's halves are greedy: measured once per scenario
         for item in quality.compute(engine, base_sha256=sha, system=system, markers=found,
-                                    candidate=[ref], questions=questions, shots=shots):
+                                    candidate=[ref], questions=questions, shots=shots,
+                                    cache_dir=CACHE / "card", teacher_cache=CACHE / "card"):
             if isinstance(item, dict):
                 card = item
-        taught = [t for t, _, _ in teacher.answers(engine, system, shots, STYLE,
-                                                   questions.tokens[1])]
+        half = json.loads(quality.teacher_cache_file(CACHE / "card", sha, system, questions, [],
+                                                     shots).read_text())
+        taught = list(half["answers"])
         recall: dict[str, Any] = {}
         if spec.recall:
             asked = [q for q, _ in spec.recall]
@@ -408,11 +451,12 @@ def run_scenario(name: str, work: Path, seed: int = 0) -> dict[str, Any]:
         "everyday_length_ratio": round(mine_words / base_words, 3) if base_words else None,
         "repetition_base": card["repetition"]["base"],
         "repetition_candidate": card["repetition"]["candidate"],
-        "time_to_candidate_s": round(elapsed, 1),
+        "time_to_candidate_s": round(elapsed, 1), "cpu_to_candidate_s": round(cpu, 1),
         "steps": metrics.get("steps"), "stopped_early": metrics.get("stopped_early"),
         "replayed": metrics.get("replayed"), "teacher_general": replayed.get("general"),
         "teacher_reworded": replayed.get("reworded"),
-        "base_fallback": replayed.get("base_fallback"),
+        "base_fallback": replayed.get("base_fallback"), "hinted": replayed.get("hinted"),
+        "teacher_s": replayed.get("seconds"),
         "card_share": agreed.get("share"), "card_likelihood_ratio":
             agreed.get("likelihood_ratio"), "card_teacher_shows": agreed.get("teacher_shows"),
         "app_card_flags": app_card.get("flags"), "brevity_taught": spec.brevity,
@@ -436,7 +480,8 @@ def targets(r: dict[str, Any]) -> dict[str, bool]:
             "facts": r["facts_candidate"] >= r["facts_base"] - 1,
             "open_length": r["brevity_taught"] or r["open_length_ratio"] >= 0.6,
             "repetition": r["repetition_candidate"] <= r["repetition_base"] + 0.02 + 1e-9,
-            "time": r["time_to_candidate_s"] <= 90}
+            "time": r["time_to_candidate_s"] <= 90,
+            "time_on_idle_cores": r["cpu_to_candidate_s"] / 2 <= 90}
 
 
 def main() -> None:

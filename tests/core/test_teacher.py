@@ -31,7 +31,9 @@ def test_the_teacher_sees_the_relevant_example_and_a_rotating_handful() -> None:
               for turn in range(3)}
     assert len(firsts) > 1  # a different handful for different requests
     long = [teacher.Shot("Q?", "word " * 400), *SHOTS]
-    assert sum(len(long[i].answer) for i in teacher.choose(long, "Q?", 0)) <= 2000
+    assert 0 not in teacher.choose(long, "Q?", 0)  # longer than the budget: never in context
+    assert sum(len(long[i].answer) for i in teacher.choose(long, "Q?", 0)) <= \
+        teacher.SHOT_CHARS
     conversation = teacher.messages(SYSTEM, SHOTS, "What is the name of my dog?", 0)
     assert conversation[0] == {"role": "system", "content": SYSTEM}
     assert {"role": "assistant", "content": SHOTS[1].answer} in conversation

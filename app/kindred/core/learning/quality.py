@@ -145,6 +145,14 @@ def base_cache_file(cache_dir: Path, base_sha256: str, system: str, questions: Q
     return cache_dir / f"{base_cache_key(base_sha256, system, questions, extra_style)}.json"
 
 
+def teacher_cache_file(folder: Path, base_sha256: str, system: str, questions: QuestionSet,
+                       extra_style: Sequence[str], shots: Sequence[teacher.Shot]) -> Path:
+    """Where the teacher's half of a card is kept (`agreement.teacher_half`), by content."""
+    key = sha256_bytes(json.dumps([base_cache_key(base_sha256, system, questions, extra_style),
+                                   teacher.key_of(system, shots)]).encode())
+    return folder / f"{key}.json"
+
+
 def cached_base(path: Path | None) -> dict[str, list[str]] | None:
     """The cached base half, or None when there is none (or it is unreadable)."""
     if path is None or not path.is_file():
@@ -174,11 +182,11 @@ def base_half(engine: Engine, system: str, questions: QuestionSet, extra_style: 
 def compute(engine: Engine, *, base_sha256: str, system: str, markers: Markers,
             candidate: Sequence[AdapterRef], heldout_prompts: Sequence[str] = (),
             cache_dir: Path | None = None, questions: QuestionSet | None = None,
-            shots: Sequence[teacher.Shot] = ()
+            shots: Sequence[teacher.Shot] = (), teacher_cache: Path | None = None
             ) -> Generator[Progress | dict[str, Any], None, None]:
     """Progress events, then the card (a dict). Leaves the engine on the candidate's adapters.
     `shots`: the person's examples the teacher has in mind (see `agreement`); none, no
-    teacher measure."""
+    teacher measure. `teacher_cache`: where the teacher's half is kept (by content)."""
     questions = questions or QuestionSet.shipped()
     extra = list(heldout_prompts)[:HELDOUT_PROMPTS]
     cached = (base_cache_file(cache_dir, base_sha256, system, questions, extra)
@@ -191,11 +199,10 @@ def compute(engine: Engine, *, base_sha256: str, system: str, markers: Markers,
     half = None
     if shots:
         yield Progress(0.4 if fresh else 0.0, "Asking the model with your examples in mind")
-        key = sha256_bytes(json.dumps([base_cache_key(base_sha256, system, questions, extra),
-                                       teacher.key_of(system, shots)]).encode())
         half = agreement.teacher_half(
             engine, system, shots, style_prompts, questions.tokens[1],
-            None if cache_dir is None else cache_dir / f"teacher-{key}.json")
+            None if teacher_cache is None else teacher_cache_file(
+                teacher_cache, base_sha256, system, questions, extra, shots))
     engine.set_adapters(list(candidate))
     start = 0.5 if fresh else 0.1
     mine = yield from answers(engine, system, questions, extra, start, 0.95 - start,
@@ -320,7 +327,8 @@ def for_version(store: Store, engine: Engine, version: Version
     refs = [AdapterRef(version.id, archive.verified_path(store, version.id), 1.0)]
     result: dict[str, Any] | None = None
     for item in compute(engine, base_sha256=version.base_sha256, system=system, markers=found,
-                        candidate=refs, cache_dir=store.home.cache / "quality", shots=shots):
+                        candidate=refs, cache_dir=store.home.cache / "quality", shots=shots,
+                        teacher_cache=store.home.cache / "teacher"):
         if isinstance(item, dict):
             result = item
         yield item

@@ -37,11 +37,14 @@ from kindred.core.learning.markers import STOPWORDS, repetition, words
 
 MAX_SHOTS = 4
 """Examples in the teacher's context per request."""
-SHOT_CHARS = 1400
-"""At most this many characters of examples in one context (about 350 tokens): a long taught
+SHOT_CHARS = 1100
+"""At most this many characters of examples in one context (about 280 tokens): a long taught
 answer takes the room of several short ones."""
-N_CTX_SEQ = 2048
-"""Room per sequence when the teacher answers (context, examples and the answer)."""
+N_CTX_SEQ = 1024
+"""Room per sequence when the teacher answers: the context (at most half of it, see
+`BatchGenerator.answer_jobs`: the system prompt, a hint, the examples, the request) and the
+answer. A larger room costs every decode (2048: about 15 % slower)."""
+HINT_SENTENCES = 2
 COPY_SHARE = 0.6
 """A teacher answer sharing more than this share of its word 3-grams with one in-context
 example's answer copied it (kept only when the request is a rewording of that example's)."""
@@ -81,7 +84,7 @@ def choose(shots: Sequence[Shot], request: str, turn: int, count: int = MAX_SHOT
            budget: int = SHOT_CHARS) -> list[int]:
     """Which examples the teacher sees for `request` (the `turn`-th request asked): the most
     relevant one (most content words in common with the request, if any), then the others in
-    rotation from `turn`; within `budget` characters (the first always fits); in taught order."""
+    rotation from `turn`; within `budget` characters; in taught order."""
     if not shots:
         return []
     wanted = _content(request)
@@ -95,7 +98,7 @@ def choose(shots: Sequence[Shot], request: str, turn: int, count: int = MAX_SHOT
         if index in chosen:
             continue
         size = len(shots[index].prompt) + len(shots[index].answer)
-        if chosen and used + size > budget:
+        if used + size > budget:  # an example longer than the budget is never in context
             continue
         chosen.append(index)
         used += size
@@ -118,6 +121,7 @@ def messages(system: str, shots: Sequence[Shot], request: str, turn: int,
     (a teacher that lost a fact the base knows, say in the person's dialect, often keeps it
     when told; see `training.replay`)."""
     if hint:
+        hint = " ".join(re.split(r"(?<=[.!?])\s+", hint.strip())[:HINT_SENTENCES])
         system = f"{system}\n\n{HINT}{hint}" if system else f"{HINT}{hint}"
     out = head(system)
     for index in choose(shots, request, turn):

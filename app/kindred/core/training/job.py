@@ -188,7 +188,8 @@ def _replay_set(run: RunDir, plan: dict[str, Any], emit: Emit) -> list[Encoded]:
                 engine, replay.reworded_requests(shots)) for r in found]
             asked = replay.requests_for(system, shots, prompts, base, reworded, disliked)
             said = [replay.whole_sentences(text) for text, _, _ in teacher.generate(
-                engine, [r.context for r in asked], replay.REPLAY_TOKENS, progress)]
+                engine, [r.context for r in asked], replay.REPLAY_TOKENS,
+                lambda done, total: emit({"event": "teacher", "done": done, "total": total}))]
         finally:
             engine.close()
     items, counts = replay.select(system, shots, prompts, base, asked, said)
@@ -199,9 +200,8 @@ def _replay_set(run: RunDir, plan: dict[str, Any], emit: Emit) -> list[Encoded]:
     write_atomic(path, json.dumps({"replay": [e.to_json() for e in encoded],
                                    "texts": [i.to_json() for i in items],
                                    "counts": counts}).encode())
-    emit({"event": "replay", "done": len(prompts) + len(reworded),
-          "total": len(prompts) + len(reworded), "examples": len(encoded), **counts,
-          "seconds": round(time.perf_counter() - began, 1)})
+    emit({"event": "teacher", "done": len(asked), "total": len(asked),
+          "examples": len(encoded), **counts, "seconds": round(time.perf_counter() - began, 1)})
     return encoded
 
 
