@@ -399,3 +399,34 @@ def test_another_assistants_events_travel_as_links_only(session: Session, model_
             third.close()
     finally:
         other.close()
+
+
+def test_a_bundle_made_mid_rollout_round_trips_twice(session: Session, model_path: Path,
+                                                     tmp_path: Path) -> None:
+    """The version being phased in comes in as a candidate (its rollout stays behind), and the
+    imported assistant exports and imports again: its earlier status changes do not make it a
+    'candidate with a history'."""
+    from kindred.core.upgrades import rollout
+
+    store = session.store
+    activate(session, make_version(session, model_path, seed=1))
+    incoming = make_version(session, model_path, seed=2)
+    plan = rollout.Plan()
+    kind, summary, evidence = rollout.describe_start(store, incoming, plan)
+    asked = consent.request(store, kind, incoming.assistant_id, incoming.id, summary, evidence)
+    rollout.start(store, incoming.id, plan, consent.decide(store, asked.id, granted=True,
+                                                           via="gui"))
+    first = tmp_path / "first.bundle"
+    export_bundle(store, session.assistant(), first)
+    other = open_session(tmp_path / "other")
+    third = open_session(tmp_path / "third")
+    try:
+        moved = import_bundle(other.store, first)
+        assert versions.get_version(other.store, incoming.id).status == "candidate"
+        again = tmp_path / "again.bundle"
+        export_bundle(other.store, moved.assistant, again)
+        import_bundle(third.store, again)
+        assert ledger.verify(third.store).ok
+    finally:
+        other.close()
+        third.close()

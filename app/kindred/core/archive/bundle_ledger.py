@@ -18,9 +18,10 @@ Import (`check_ledger`) then proves, before anything is written:
   version; every event that cites a consent finds that consent asked and decided earlier in the
   bundle (granted, or refused for a `refused` event), of the kind the change needs and for the
   version it changed; `activated`/`restored` events name versions the bundle holds; a candidate
-  has no status change in the ledger (nothing leads back to candidate); and the version the
-  assistant talks through is the one `active` version, and the one the ledger's last change of
-  the active version names (as `versions.active_periods` reads it).
+  has no status change in the ledger (nothing leads back to candidate; an import of a bundle,
+  which brings a version being phased in as a candidate, starts its versions afresh); and the
+  version the assistant talks through is the one `active` version, and the one the ledger's
+  last change of the active version names (as `versions.active_periods` reads it).
 
 A bundle written before links existed (`kindred-bundle/1`) has gaps where other assistants'
 events were; its events must still be in order, chained wherever two follow each other, and the
@@ -197,6 +198,9 @@ def check_history(events: list[dict[str, Any]], versions: list[dict[str, Any]],
                                f"{str(version)[:12]}, which the bundle does not hold")
         if kind in STATUS_CHANGES:
             changed.add(str(version))
+        if kind == ledger.IMPORTED and payload.get("what") == "bundle" \
+                and isinstance(payload.get("versions"), list):
+            changed -= {str(v) for v in payload["versions"]}  # an import starts them afresh
         if kind in ledger.ACTIVE_CHANGES and "active" in payload:  # as `active_periods` reads
             last_active = payload["active"]
         if "consent" in payload:
