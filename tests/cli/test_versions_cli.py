@@ -211,5 +211,9 @@ def test_export_and_import_across_homes(home: DataHome, session: Session, model_
 
 
 def _yes(session: Session, kind: str, subject: str) -> consent.Decision:
-    req = consent.request(session.store, kind, 1, subject, f"{kind} {subject[:12]}")
+    from kindred.core.archive import assistant_state
+
+    state = assistant_state.fingerprint(session.store, 1, subject)
+    req = consent.request(session.store, kind, 1, subject, f"{kind} {subject[:12]}",
+                          {"state": state})
     return consent.decide(session.store, req.id, granted=True, via="gui")

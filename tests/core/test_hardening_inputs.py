@@ -139,11 +139,14 @@ def test_every_write_path_says_locked_clearly(session: Session) -> None:
 def test_ledger_verify_proves_each_cited_consent(session: Session, model_path: Path) -> None:
     version = make_version(session, model_path)
     # A consent inserted into the database by hand, then used: the gate accepts the rows...
+    from kindred.core.archive import assistant_state
+
     db = session.store.db
+    state = assistant_state.fingerprint(session.store, version.assistant_id, version.id)
     with session.store.tx():
         db.execute("INSERT INTO consent_requests (id, kind, assistant_id, subject, summary, "
-                   "evidence, created_at) VALUES (99, 'activate', ?, ?, 'x', '{}', 0)",
-                   [version.assistant_id, version.id])
+                   "evidence, created_at) VALUES (99, 'activate', ?, ?, 'x', ?, 0)",
+                   [version.assistant_id, version.id, json.dumps({"state": state})])
         db.execute("INSERT INTO consent_decisions (request_id, granted, via, decided_at) "
                    "VALUES (99, 1, 'gui', 0)")
     from kindred.core.archive import versions
@@ -158,9 +161,12 @@ def test_ledger_verify_proves_each_cited_consent(session: Session, model_path: P
 def test_a_real_consent_and_an_imported_history_verify(session: Session, model_path: Path,
                                                        tmp_path: Path) -> None:
     version = make_version(session, model_path)
-    req = consent.request(session.store, "activate", version.assistant_id, version.id, "Use?")
+    from kindred.core.archive import assistant_state, versions
+
+    state = assistant_state.fingerprint(session.store, version.assistant_id, version.id)
+    req = consent.request(session.store, "activate", version.assistant_id, version.id, "Use?",
+                          {"state": state})
     decision = consent.decide(session.store, req.id, granted=True, via="gui")
-    from kindred.core.archive import versions
 
     versions.activate(session.store, version.id, decision)
     assert ledger.verify(session.store).ok

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from kindred import __version__
-from kindred.core.errors import KindredError
+from kindred.core.errors import KindredError, said_once
 
 # Each command, by the module in kindred.cli that registers it (to add a command, add it here).
 # A command line that names one imports only its module: opening the app, or a quick command
@@ -108,10 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def once(message: str) -> str:
-    """The message with "Nothing was changed." said once (an error that quotes another may
-    repeat it: "...: Bad name. Nothing was changed.. Nothing was changed.")."""
-    return re.sub(r"(\.?) Nothing was changed\.(?:\.? Nothing was changed\.)+\.?",
-                  r"\1 Nothing was changed.", message)
+    """The message with "Nothing was changed." said once (see `core.errors.said_once`)."""
+    return said_once(message)
 
 
 def _quiet_stdout() -> None:

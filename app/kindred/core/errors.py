@@ -1,8 +1,24 @@
 """Errors a person can read: every message says what went wrong and that nothing was changed."""
 
+import re
+
+_REPEATED = re.compile(r"(\.?) Nothing was changed\.(?:\.? Nothing was changed\.)+\.?")
+
+
+def said_once(message: str) -> str:
+    """The message with "Nothing was changed." said once: an error that quotes another may
+    repeat it ("...: Bad name. Nothing was changed.. Nothing was changed.")."""
+    return _REPEATED.sub(r"\1 Nothing was changed.", message)
+
 
 class KindredError(Exception):
-    """Base for expected failures: shown to the user as-is, never as a traceback."""
+    """Base for expected failures: shown to the user as-is, never as a traceback. Its message
+    says "Nothing was changed." at most once, whoever shows it (the window or the CLI)."""
+
+    def __init__(self, *args: object) -> None:
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (said_once(args[0]),)
+        super().__init__(*args)
 
 
 class NotFoundError(KindredError):
