@@ -27,11 +27,11 @@ from kindred.core.learning import feedback
 from kindred.core.paths import DataHome
 from kindred.core.session import Session
 from kindred.core.training.run import list_runs
-from kindred.ui import tasks
-from kindred.ui.dialogs.consent import ConsentDialog
-from kindred.ui.dialogs.correct import CorrectDialog
-from kindred.ui.main_window import MainWindow
-from kindred.ui.training_view import TrainingView
+from kindred.ui.consent.dialog import ConsentDialog
+from kindred.ui.kit import tasks
+from kindred.ui.learning.correct import CorrectDialog
+from kindred.ui.shell.main_window import MainWindow
+from kindred.ui.training.training_view import TrainingView
 from support.training_helpers import PIRATE, SHARED_CACHE, fast_config, use_shared_cache
 from ui.conftest_ui import LOAD_TIMEOUT_MS, send, wait_idle
 

@@ -13,8 +13,8 @@ from kindred.core.archive import ledger, versions
 from kindred.core.paths import DataHome
 from kindred.core.session import open_session
 from kindred.core.upgrades import retirement, rollout, trial
-from kindred.ui.dialogs.consent import ConsentDialog
-from kindred.ui.retirement_records import RecordsDialog
+from kindred.ui.consent.dialog import ConsentDialog
+from kindred.ui.consent.retirement_records import RecordsDialog
 from support.archive_helpers import activate, make_version
 from ui.conftest_ui import send, wait_idle
 

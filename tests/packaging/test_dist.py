@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from kindred.ui.preflight import EXIT_NO_DISPLAY
+from kindred.ui.shell.preflight import EXIT_NO_DISPLAY
 
 pytestmark = pytest.mark.slow
 

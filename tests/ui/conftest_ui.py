@@ -10,7 +10,7 @@ import pytest
 from kindred.core.assistants import update_assistant
 from kindred.core.paths import DataHome
 from kindred.core.session import open_session
-from kindred.ui.main_window import MainWindow
+from kindred.ui.shell.main_window import MainWindow
 
 LOAD_TIMEOUT_MS = 60_000
 ANSWER_TIMEOUT_MS = 60_000

@@ -11,7 +11,7 @@ import pytest
 from kindred.cli import main
 from kindred.core.archive.catalog import archive_size, version_dir
 from kindred.core.session import Session
-from kindred.ui.history_view import HistoryView
+from kindred.ui.archive.history_view import HistoryView
 from support.archive_helpers import make_version
 
 

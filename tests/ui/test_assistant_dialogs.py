@@ -10,8 +10,8 @@ from PySide6.QtWidgets import QDialogButtonBox
 from kindred.core.assistants import get_assistant, list_assistants
 from kindred.core.models import embedded_model_path, list_models
 from kindred.core.session import Session
-from kindred.ui.dialogs.add_model import AddModelDialog
-from kindred.ui.dialogs.assistant import AssistantDialog
+from kindred.ui.models.add_model import AddModelDialog
+from kindred.ui.models.assistant import AssistantDialog
 
 
 def click_save(dialog: AssistantDialog) -> None:

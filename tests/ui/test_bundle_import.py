@@ -15,7 +15,7 @@ from kindred.core.chat.conversations import create_conversation
 from kindred.core.models import embedded_model_path, ensure_embedded_model
 from kindred.core.paths import DataHome
 from kindred.core.session import open_session
-from kindred.ui.dialogs.consent import ConsentDialog
+from kindred.ui.consent.dialog import ConsentDialog
 from support.archive_helpers import activate, make_version
 
 

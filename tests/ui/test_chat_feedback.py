@@ -13,9 +13,9 @@ from kindred.core.assistants import update_assistant
 from kindred.core.chat.conversations import list_conversations, list_messages
 from kindred.core.learning import feedback
 from kindred.core.session import Session
-from kindred.ui.dialogs.correct import CorrectDialog
-from kindred.ui.main_window import MainWindow
-from kindred.ui.message_widget import MessageWidget
+from kindred.ui.chat.message_widget import MessageWidget
+from kindred.ui.learning.correct import CorrectDialog
+from kindred.ui.shell.main_window import MainWindow
 
 LEFT = Qt.MouseButton.LeftButton
 

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 
 from kindred.core import consent
 from kindred.core.session import Session
-from kindred.ui.dialogs.consent import ConsentDialog
+from kindred.ui.consent.dialog import ConsentDialog
 
 
 def make(qtbot, session: Session) -> ConsentDialog:  # type: ignore[no-untyped-def]

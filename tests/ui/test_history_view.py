@@ -14,9 +14,9 @@ from kindred.core.archive import ledger, versions
 from kindred.core.archive.objects import version_dir
 from kindred.core.chat.conversations import list_conversations, list_messages
 from kindred.core.session import Session
-from kindred.ui.dialogs.compare import CompareDialog
-from kindred.ui.dialogs.consent import ConsentDialog
-from kindred.ui.history_view import HistoryView
+from kindred.ui.archive.compare import CompareDialog
+from kindred.ui.archive.history_view import HistoryView
+from kindred.ui.consent.dialog import ConsentDialog
 from support.archive_helpers import activate, make_version, write_peft_folder
 
 

@@ -17,8 +17,8 @@ from kindred.core.atomic import process_alive
 from kindred.core.learning import feedback, insight
 from kindred.core.paths import DataHome
 from kindred.core.session import open_session
-from kindred.ui import insight_ahead
-from kindred.ui.main_window import MainWindow
+from kindred.ui.learning import insight_ahead
+from kindred.ui.shell.main_window import MainWindow
 from support.archive_helpers import make_version
 
 AHEAD_TIMEOUT_MS = 600_000  # a cold insight at nice 19 on a busy 2-core machine

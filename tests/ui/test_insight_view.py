@@ -23,9 +23,9 @@ from kindred.core.archive.objects import version_dir
 from kindred.core.archive.versions import Version
 from kindred.core.learning import feedback, insight
 from kindred.core.session import Session, open_session
-from kindred.ui import tasks
-from kindred.ui.insight_sections import MODULE_NAMES, SECTIONS, InsightReport, token_label
-from kindred.ui.insight_view import EMPTY_TEXT, InsightView, _LazyEngine
+from kindred.ui.kit import tasks
+from kindred.ui.learning.insight_sections import MODULE_NAMES, SECTIONS, InsightReport, token_label
+from kindred.ui.learning.insight_view import EMPTY_TEXT, InsightView, _LazyEngine
 from support.archive_helpers import activate, make_version
 
 COMPUTE_TIMEOUT_MS = 900_000  # a cold insight on a busy 2-core machine

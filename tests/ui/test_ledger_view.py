@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from kindred.core.archive import ledger, versions
 from kindred.core.archive.objects import version_dir
 from kindred.core.session import Session
-from kindred.ui.ledger_view import LedgerView
+from kindred.ui.archive.ledger_view import LedgerView
 from support.archive_helpers import activate, make_version
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from kindred.core.chat.conversations import add_message, create_conversation
 from kindred.core.session import Session
-from kindred.ui.chat_view import FORGOTTEN
+from kindred.ui.chat.chat_view import FORGOTTEN
 
 
 def long_conversation(session: Session, turns: int) -> int:

@@ -15,9 +15,9 @@ from kindred.core.learning import feedback
 from kindred.core.models import add_model
 from kindred.core.paths import DataHome
 from kindred.core.session import open_session
-from kindred.ui.dialogs.consent import ConsentDialog
-from kindred.ui.dialogs.migrate import MigrateDialog
-from kindred.ui.main_window import MainWindow
+from kindred.ui.consent.dialog import ConsentDialog
+from kindred.ui.shell.main_window import MainWindow
+from kindred.ui.upgrades.migrate import MigrateDialog
 from support.archive_helpers import grant
 from support.bases import link_base_cache, shared_cache
 from support.training_helpers import PIRATE, add_examples, fast_config, train_version

@@ -18,9 +18,9 @@ from kindred.core.chat.engine import GenerationStats, SamplingParams
 from kindred.core.models import add_model, list_models
 from kindred.core.session import Session
 from kindred.core.upgrades import migration, trial
-from kindred.ui.dialogs.migrate import MigrateDialog
-from kindred.ui.dialogs.remove_model import RemoveModelDialog
-from kindred.ui.inference import InferenceWorker
+from kindred.ui.chat.inference import InferenceWorker
+from kindred.ui.models.remove_model import RemoveModelDialog
+from kindred.ui.upgrades.migrate import MigrateDialog
 from support.archive_helpers import activate, lora_config, make_version
 from support.lora import peft_tensors
 

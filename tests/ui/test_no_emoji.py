@@ -10,7 +10,7 @@ import ast
 from pathlib import Path
 
 import kindred.ui
-from kindred.ui.resources import RESOURCES
+from kindred.ui.kit.resources import RESOURCES
 
 UI = Path(kindred.ui.__file__).parent
 # Miscellaneous technical, geometric shapes, misc symbols, dingbats, arrows-b, emoji planes.

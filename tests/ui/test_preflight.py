@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kindred.ui import preflight
+from kindred.ui.shell import preflight
 
 
 def test_missing_libraries_are_named_with_their_packages() -> None:

@@ -14,8 +14,8 @@ from kindred.core.learning import feedback
 from kindred.core.paths import DataHome
 from kindred.core.session import open_session
 from kindred.core.training import prepare
-from kindred.ui import preparation
-from kindred.ui.main_window import MainWindow
+from kindred.ui.shell.main_window import MainWindow
+from kindred.ui.training import preparation
 from support.prepare_helpers import almost_prepared
 
 PREPARE_TIMEOUT_MS = 120_000

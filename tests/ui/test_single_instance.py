@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from kindred.core.paths import DataHome
-from kindred.ui.single_instance import SingleInstance
+from kindred.ui.shell.single_instance import SingleInstance
 
 
 def test_a_second_start_on_the_same_home_brings_the_first_forward(qtbot, home: DataHome,  # type: ignore[no-untyped-def]
@@ -36,7 +36,7 @@ def test_a_second_start_on_the_same_home_brings_the_first_forward(qtbot, home: D
 
 def test_the_lock_of_an_app_that_died_is_gone(home: DataHome) -> None:
     code = ("import sys, os; from pathlib import Path; "
-            "from kindred.ui.single_instance import SingleInstance; "
+            "from kindred.ui.shell.single_instance import SingleInstance; "
             "s = SingleInstance(Path(sys.argv[1])); assert not s.already_running(); "
             "os._exit(9)")  # dies holding the lock, as in a crash
     done = subprocess.run([sys.executable, "-c", code, str(home.root)], check=False)

@@ -15,8 +15,9 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 
 from kindred.core.errors import KindredError
-from kindred.ui import startup, theme
-from kindred.ui.tasks import run_task, wait_all
+from kindred.ui.kit import theme
+from kindred.ui.kit.tasks import run_task, wait_all
+from kindred.ui.shell import startup
 
 
 def test_task_runs_off_the_main_thread_and_reports_on_it(qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -101,7 +102,7 @@ def test_process_start_time_is_the_kernels_record_not_the_import() -> None:
     (its start comes from /proc, not from the import), and never a negative age. (It used to
     assert an age under an hour in the test process itself, which failed in a suite run that
     took longer than that.)"""
-    code = ("import time; time.sleep(1.0); from kindred.ui import startup; "
+    code = ("import time; time.sleep(1.0); from kindred.ui.shell import startup; "
             "print(startup.since_start(), startup.PROCESS_START <= startup._IMPORTED_AT)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=True)
@@ -128,7 +129,7 @@ def test_gui_smoke_prints_timings_without_torch(tmp_path: Path) -> None:
 def test_icons_follow_a_palette_change(qapp: QApplication) -> None:
     from PySide6.QtWidgets import QToolButton
 
-    from kindred.ui.icons import retint, set_icon
+    from kindred.ui.kit.icons import retint, set_icon
 
     def darkest(button: QToolButton) -> int:
         image = button.icon().pixmap(48, 48).toImage()

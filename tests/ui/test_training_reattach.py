@@ -18,8 +18,8 @@ from kindred.core.paths import DataHome
 from kindred.core.session import Session
 from kindred.core.training import runner
 from kindred.core.training.run import RunDir, list_runs
-from kindred.ui.dialogs.consent import ConsentDialog
-from kindred.ui.training_view import TrainingView
+from kindred.ui.consent.dialog import ConsentDialog
+from kindred.ui.training.training_view import TrainingView
 from support.training_helpers import (
     PIRATE,
     SHARED_CACHE,
@@ -107,7 +107,7 @@ def test_a_page_opened_during_a_run_follows_it_and_can_pause_and_stop(  # type: 
 def test_a_damaged_progress_file_does_not_break_the_page(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import json
 
-    from kindred.ui.training_widgets import RunFollower
+    from kindred.ui.training.training_widgets import RunFollower
 
     run = RunDir(tmp_path / "run")
     run.path.mkdir()

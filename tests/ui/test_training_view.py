@@ -25,10 +25,10 @@ from kindred.core.paths import DataHome
 from kindred.core.session import Session
 from kindred.core.training import runner
 from kindred.core.training.run import list_runs
-from kindred.ui import tasks
-from kindred.ui.candidate_review import CandidateReviewer
-from kindred.ui.dialogs.consent import ConsentDialog
-from kindred.ui.training_view import TrainingView
+from kindred.ui.consent.dialog import ConsentDialog
+from kindred.ui.kit import tasks
+from kindred.ui.training.candidate_review import CandidateReviewer
+from kindred.ui.training.training_view import TrainingView
 from support.archive_helpers import make_version
 from support.training_helpers import PIRATE, SHARED_CACHE, add_examples, fast_config
 
@@ -246,7 +246,7 @@ def test_a_killed_training_is_reported_and_can_continue(qtbot, taught) -> None: 
 
 
 def test_training_metrics_read_as_words() -> None:
-    from kindred.ui.candidate_review import how_it_went
+    from kindred.ui.training.candidate_review import how_it_went
 
     text = how_it_went({"train_loss_start": 3.59, "train_loss": 0.0458,
                         "heldout_loss_start": 2.92, "heldout_loss": 0.791, "steps": 30})

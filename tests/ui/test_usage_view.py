@@ -13,7 +13,7 @@ from kindred.core.chat import conversations
 from kindred.core.chat.conversations import GenerationStats
 from kindred.core.learning import feedback
 from kindred.core.session import Session
-from kindred.ui.usage_view import UsageView, day_range
+from kindred.ui.archive.usage_view import UsageView, day_range
 from support.archive_helpers import activate, make_version
 
 DAY = 86400
@@ -136,7 +136,7 @@ def test_day_range_fills_gaps_and_keeps_the_last_month() -> None:
 
 def test_main_window_has_both_pages_and_follows_the_assistant(make_window) -> None:  # type: ignore[no-untyped-def]
     from kindred.core.assistants import create_assistant
-    from kindred.ui.insight_view import InsightView
+    from kindred.ui.learning.insight_view import InsightView
 
     window = make_window(ready=False)
     usage_page = window.pages["Usage"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QTextFormat
 
-from kindred.ui.widgets import MarkdownView
+from kindred.ui.kit.widgets import MarkdownView
 
 
 def test_markdown_keeps_angle_brackets_and_renders_formatting(qtbot) -> None:  # type: ignore[no-untyped-def]

@@ -14,12 +14,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kindred.ui import preflight
+    from kindred.ui.shell import preflight
 
     # Before Qt: a missing system library is a clear message and exit code, not Qt's abort.
     code = preflight.check()
     if code:
         return code
-    from kindred.ui.app import run_app
+    from kindred.ui.shell.app import run_app
 
     return int(run_app(home=args.home, smoke=args.smoke))

@@ -1,0 +1,248 @@
+"""The continuity ledger: every event, hash-chained; Verify; and the continuity report.
+
+Verify checks the chain and recomputes every archived version's hashes, in the background
+(with its own database connection); the first bad event, if any, is named and highlighted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kindred.core.archive import ledger, versions
+from kindred.core.assistants import Assistant, list_assistants
+from kindred.core.session import Session
+from kindred.ui.kit.icons import icon_text, set_icon
+from kindred.ui.kit.tasks import Task, run_task
+from kindred.ui.kit.widgets import page_heading
+
+REPORT_KEYS = ["archived", "active", "candidate", "refused", "retired", "deleted"]
+COLUMNS = ["#", "When", "Event", "Assistant", "Details", "Hash"]
+
+
+@dataclass(frozen=True)
+class Verification:
+    ledger: ledger.LedgerCheck
+    damaged: list[str]  # messages for versions whose files no longer match
+    checked_versions: int
+
+
+def verify_home(home: Path, assistant_id: int | None) -> Verification:
+    """The chain and every archived version (runs on a pool thread)."""
+    from kindred.core.archive import objects as archive
+    from kindred.core.session import open_session
+
+    session = open_session(home)
+    try:
+        chain = ledger.verify(session.store)
+        checks = archive.verify_all(session.store, assistant_id)
+        return Verification(chain, [c.message for c in checks if not c.ok], len(checks))
+    finally:
+        session.close()
+
+
+def details(event: ledger.Event) -> str:
+    p: dict[str, Any] = event.payload
+    if "summary" in p:
+        return str(p["summary"])
+    parts = []
+    for key in ("version", "active", "previous", "kind", "granted", "via", "name", "model"):
+        if key in p and p[key] is not None:
+            value = p[key]
+            text = value[:12] if isinstance(value, str) and len(value) >= 32 else str(value)
+            parts.append(f"{key} {text}")
+    return " · ".join(parts) or ", ".join(sorted(p))
+
+
+class LedgerView(QWidget):
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.assistant: Assistant = session.assistant()
+        self.task: Task | None = None
+        self.result: Verification | None = None
+        self.setObjectName("page")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
+
+        title, subtitle = page_heading(
+            "Continuity ledger",
+            "An append-only record of everything that happened to your assistants' versions. "
+            "Each event is chained to the one before by its hash, so an edited, removed or "
+            "reordered event is detected.")
+
+        self.scope = QComboBox()
+        self.scope.addItems(["This assistant", "All assistants"])
+        self.scope.currentIndexChanged.connect(lambda _i: self.refresh())
+        self.verify_button = QPushButton("Verify")
+        set_icon(self.verify_button, "shield")
+        self.verify_button.setToolTip("Check the hash chain and every archived version's files")
+        self.verify_button.clicked.connect(self.verify)
+        top = QHBoxLayout()
+        top.addWidget(self.scope)
+        top.addStretch(1)
+        top.addWidget(self.verify_button)
+
+        self.cards: dict[str, QLabel] = {}
+        cards = QHBoxLayout()
+        cards.setSpacing(10)
+        for key in REPORT_KEYS:
+            card = QFrame()
+            card.setObjectName("card")
+            layout = QVBoxLayout(card)
+            layout.setContentsMargins(14, 10, 14, 10)
+            value = QLabel("0")
+            value.setObjectName("cardValue")
+            label = QLabel(key.capitalize())
+            label.setObjectName("cardLabel")
+            layout.addWidget(value)
+            layout.addWidget(label)
+            self.cards[key] = value
+            cards.addWidget(card, 1)
+
+        self.result_box = QFrame()
+        self.result_box.setObjectName("verifyResult")
+        self.result_label = QLabel()
+        self.result_label.setWordWrap(True)
+        self.result_icon = icon_text("")
+        box = QHBoxLayout(self.result_box)
+        box.setContentsMargins(12, 8, 12, 8)
+        box.addWidget(self.result_icon, 0, Qt.AlignmentFlag.AlignTop)
+        box.addWidget(self.result_label, 1)
+        self.result_box.hide()
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("ledgerTable")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setAlternatingRowColors(True)
+        header = self.table.horizontalHeader()
+        for col in range(len(COLUMNS)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(24, 18, 24, 18)
+        layout.setSpacing(10)
+        layout.addWidget(title)
+        layout.addWidget(subtitle)
+        layout.addLayout(top)
+        layout.addLayout(cards)
+        layout.addWidget(self.result_box)
+        layout.addWidget(self.table, 1)
+        self.refresh()
+
+    def set_assistant(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        self.refresh()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self.refresh()
+        super().showEvent(event)
+
+    @property
+    def scoped_id(self) -> int | None:
+        return self.assistant.id if self.scope.currentIndex() == 0 else None
+
+    def refresh(self) -> None:
+        store = self.session.store
+        report = versions.report(store, self.scoped_id)
+        for key, label in self.cards.items():
+            label.setText(str(report.get(key, 0)))
+        names = {a.id: a.name for a in list_assistants(store)}
+        events = ledger.events(store, assistant_id=self.scoped_id)
+        self.table.setRowCount(len(events))
+        for row, event in enumerate(reversed(events)):  # newest first
+            values = [str(event.seq), datetime.fromtimestamp(event.at).strftime(
+                "%Y-%m-%d %H:%M:%S"), event.kind.replace("_", " "),
+                names.get(event.assistant_id or -1, "—"), details(event), event.hash[:12]]
+            for col, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, event.seq)
+                if col == 5:
+                    item.setToolTip(f"hash {event.hash}\nprevious {event.prev_hash}")
+                self.table.setItem(row, col, item)
+        self._mark_bad()
+
+    def rows(self) -> list[tuple[int, str]]:
+        """(seq, kind) of the shown events, newest first (for tests)."""
+        return [(int(self._cell(r, 0).text()), self._cell(r, 2).text())
+                for r in range(self.table.rowCount())]
+
+    def _cell(self, row: int, col: int) -> QTableWidgetItem:
+        item = self.table.item(row, col)
+        if item is None:  # refresh() fills every cell of every row it makes
+            raise LookupError(f"the ledger table has no item at row {row}, column {col}")
+        return item
+
+    def verify(self) -> None:
+        if self.task is not None:
+            return
+        self.verify_button.setEnabled(False)
+        self._show("Verifying the chain and every archived version…", None)
+        home, scoped = self.session.home.root, self.scoped_id
+        self.task = run_task(lambda: verify_home(home, scoped), on_done=self._verified,
+                             on_error=self._error, parent=self)
+
+    def _verified(self, result: Verification) -> None:
+        self.task = None
+        self.result = result
+        self.verify_button.setEnabled(True)
+        chain = result.ledger
+        if chain.ok and not result.damaged:
+            self._show(f"The ledger verifies: {chain.count} events, unbroken. "
+                       f"{result.checked_versions} archived version(s) match their hashes.",
+                       True)
+        else:
+            problems = []
+            if not chain.ok:
+                problems.append(f"The ledger does not verify: {chain.reason} "
+                                f"(first bad event: #{chain.first_bad}).")
+            problems += result.damaged
+            self._show(" ".join(problems) + " Nothing was changed.", False)
+        self.refresh()
+
+    def _error(self, message: str) -> None:
+        self.task = None
+        self.verify_button.setEnabled(True)
+        self._show(message, False)
+
+    def _show(self, text: str, ok: bool | None) -> None:
+        self.result_label.setText(text)
+        self.result_icon.setVisible(ok is not None)
+        if ok is not None:
+            set_icon(self.result_icon, "verified" if ok else "error")
+        self.result_box.setProperty("ok", "" if ok is None else ("true" if ok else "false"))
+        self.result_box.style().unpolish(self.result_box)
+        self.result_box.style().polish(self.result_box)
+        self.result_box.show()
+
+    def _mark_bad(self) -> None:
+        bad = self.result.ledger.first_bad if self.result and not self.result.ledger.ok else None
+        if bad is None:
+            return
+        red = QBrush(QColor(224, 96, 90, 90))
+        for row in range(self.table.rowCount()):
+            if self._cell(row, 0).data(Qt.ItemDataRole.UserRole) == bad:
+                for col in range(len(COLUMNS)):
+                    self._cell(row, col).setBackground(red)
+                self.table.scrollToItem(self._cell(row, 0))

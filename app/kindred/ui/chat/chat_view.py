@@ -1,0 +1,514 @@
+"""The chat view: the transcript, the composer and the empty state. No data logic here: it
+shows what the ChatController says and reports what the person asks for by signals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QPalette
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kindred.core.chat.conversations import Message
+from kindred.ui.chat.earlier import EarlierAnswersDialog
+from kindred.ui.chat.message_widget import COLUMN_WIDTH, MessageWidget, describe
+from kindred.ui.kit.icons import app_icon, set_icon
+from kindred.ui.kit.widgets import Composer
+from kindred.ui.learning.correct import CorrectDialog
+
+__all__ = ["COLUMN_WIDTH", "ChatView", "EmptyState", "MessageWidget", "describe"]
+FeedbackLookup = Callable[[list[int]], dict[int, tuple[int | None, bool]]]
+
+
+class AnswerLookup(Protocol):
+    """What the view reads about answers, supplied by the controller (no data logic here)."""
+
+    def names(self) -> dict[str, str]: ...
+    def earlier_counts(self, conversation_id: int) -> dict[int, int]: ...
+    def earlier(self, message_id: int) -> list[Message]: ...
+
+
+STOPPED = "*Stopped before answering.*"
+FORGOTTEN = "Earlier messages are no longer in the assistant's memory"
+SUGGESTIONS = [  # (chip label, the message it sends)
+    ("How do rainbows form?", "Explain how a rainbow forms, in two sentences."),
+    ("Quick lunch ideas", "Give me three ideas for a quick healthy lunch."),
+    ("A haiku about autumn", "Write a haiku about autumn."),
+]
+
+
+class EmptyState(QWidget):
+    """What an empty conversation shows: who you talk to and how, plus a few starters."""
+
+    suggestion_clicked = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.addStretch(2)
+        logo = QLabel()
+        logo.setPixmap(app_icon().pixmap(72, 72))
+        logo.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.title = QLabel()
+        self.title.setObjectName("emptyTitle")
+        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint = QLabel("Everything stays on this computer. Enter sends, Shift+Enter adds a "
+                           "line, Esc stops an answer.")
+        self.hint.setObjectName("emptyHint")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setWordWrap(True)
+        for widget in (logo, self.title, self.hint):
+            layout.addWidget(widget)
+        layout.addSpacing(18)
+        chips = QHBoxLayout()
+        chips.addStretch(1)
+        for label, text in SUGGESTIONS:
+            chip = QPushButton(label)
+            chip.setToolTip(text)
+            chip.setObjectName("suggestion")
+            chip.setCursor(Qt.CursorShape.PointingHandCursor)
+            chip.clicked.connect(lambda _=False, t=text: self.suggestion_clicked.emit(t))
+            chips.addWidget(chip)
+        chips.addStretch(1)
+        layout.addLayout(chips)
+        layout.addStretch(3)
+
+    def set_assistant(self, name: str) -> None:
+        self.title.setText(f"Chat with {name}")
+
+
+class ChatView(QWidget):
+    """Transcript + composer. Emits what the person wants; the controller decides."""
+
+    send_requested = Signal(str)
+    stop_requested = Signal()
+    regenerate_requested = Signal()
+    rate_requested = Signal(int, int)     # message id, +1 / -1, or 0 to clear
+    correct_requested = Signal(int, str)  # message id, the answer the person wanted
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("chatView")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
+        self.author = "Assistant"
+        self.busy = False
+        self.ready = False
+        self.streaming: MessageWidget | None = None
+        self._stream_text = ""
+        # Saved feedback for answers being shown: {message id: (rating, corrected)}. Set by
+        # the controller (ChatController.attach_feedback); reading only, never writing.
+        self.feedback_lookup: FeedbackLookup | None = None
+        self.answers: AnswerLookup | None = None  # version names, earlier answers
+        self.earlier_dialog: EarlierAnswersDialog | None = None
+        self.dialog: CorrectDialog | None = None  # the open correction, if any
+        self._dialog_message: int | None = None
+        self._pending: int | None = None  # a correction sent, not yet confirmed
+        self.left_out = 0  # the first messages of the thread the model no longer sees
+        self.memory_marker = QLabel(f"⋯ {FORGOTTEN} ⋯")
+        self.memory_marker.setObjectName("memoryMarker")
+        self.memory_marker.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.memory_marker.setWordWrap(True)
+        self.memory_marker.setToolTip(
+            "The conversation is longer than the model's context. Messages above this line "
+            "are kept here, but the assistant no longer sees them when it answers.")
+        self.memory_marker.hide()
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(40)
+        self._render_timer.timeout.connect(self._render_stream)
+
+        self.title = QLabel("New chat")
+        self.title.setObjectName("chatTitle")
+        # What of the persona and stated preferences the last answer could not see (they did
+        # not fit the model's context, see core/chat/system_budget); hidden when all fit.
+        self.system_note = QLabel()
+        self.system_note.setObjectName("systemNote")
+        self.system_note.setWordWrap(True)
+        self.system_note.setToolTip(
+            "The assistant's instructions (its persona and your stated preferences) take more "
+            "room than the model's context can give them, so part of them was left out when it "
+            "answered. Everything is still stored.")
+        self.system_note.hide()
+        header = QHBoxLayout()
+        header.setContentsMargins(20, 12, 20, 12)
+        header.addWidget(self.title)
+        header.addStretch(1)
+
+        self.column = QWidget()
+        self.column.setObjectName("transcript")
+        self.column.setMaximumWidth(COLUMN_WIDTH)
+        self.column_layout = QVBoxLayout(self.column)
+        self.column_layout.setContentsMargins(24, 12, 24, 24)
+        self.column_layout.setSpacing(14)
+        self.column_layout.addStretch(1)  # keeps messages at the top; they go before it
+        holder = QWidget()
+        holder.setObjectName("transcriptHolder")
+        for widget in (holder, self.column):
+            widget.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
+        holder_layout = QHBoxLayout(holder)
+        holder_layout.setContentsMargins(0, 0, 0, 0)
+        holder_layout.addWidget(self.column)
+        self.transcript_scroll = QScrollArea()
+        self.transcript_scroll.setObjectName("transcriptScroll")
+        self.transcript_scroll.setWidgetResizable(True)
+        self.transcript_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.transcript_scroll.setHorizontalScrollBarPolicy(
+            Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.transcript_scroll.setWidget(holder)
+        self._stick = True
+        bar = self.transcript_scroll.verticalScrollBar()
+        bar.rangeChanged.connect(lambda _lo, hi: bar.setValue(hi) if self._stick else None)
+        bar.valueChanged.connect(lambda v: setattr(self, "_stick", v >= bar.maximum() - 8))
+
+        self.empty = EmptyState()
+        self.empty.suggestion_clicked.connect(self._suggest)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.empty)
+        self.pages.addWidget(self.transcript_scroll)
+
+        self.composer = Composer()
+        self.composer.setPlaceholderText("Message…")
+        self.composer.submitted.connect(self._submit)
+        self.send_button = QToolButton()
+        self.send_button.setObjectName("sendButton")
+        self.send_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.send_button.clicked.connect(self._send_or_stop)
+        box = QFrame()
+        box.setObjectName("composerBox")
+        box_layout = QHBoxLayout(box)
+        box_layout.setContentsMargins(14, 8, 8, 8)
+        box_layout.addWidget(self.composer, 1)
+        box_layout.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
+        box.setMaximumWidth(COLUMN_WIDTH - 48)
+        self.notice = QLabel()
+        self.notice.setObjectName("notice")
+        self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.notice.setWordWrap(True)
+        bottom = QVBoxLayout()
+        bottom.setContentsMargins(24, 4, 24, 14)
+        bottom.setSpacing(6)
+        row = QHBoxLayout()
+        row.addWidget(box)
+        bottom.addLayout(row)
+        bottom.addWidget(self.notice)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(header)
+        line = QFrame()
+        line.setObjectName("separator")
+        line.setFixedHeight(1)
+        layout.addWidget(line)
+        layout.addWidget(self.system_note)
+        layout.addWidget(self.pages, 1)
+        layout.addLayout(bottom)
+        self._update_controls()
+
+    # -- what the controller tells the view ------------------------------------------------
+
+    def set_assistant_name(self, name: str) -> None:
+        self.author = name
+        self.set_system_note("")  # another assistant, or its persona changed: said anew
+        self.empty.set_assistant(name)
+        self.composer.setPlaceholderText(f"Message {name}…")
+
+    def set_title(self, title: str) -> None:
+        self.title.setText(title)
+
+    def show_messages(self, messages: list[Message]) -> None:
+        """Replace the transcript with `messages` (a conversation was opened)."""
+        self._clear()
+        names = self.answers.names() if self.answers is not None else {}
+        earlier = (self.answers.earlier_counts(messages[0].conversation_id)
+                   if self.answers is not None and messages else {})
+        for message in messages:
+            widget = self._add(message.role, message.content, describe(message, names),
+                               message.id)
+            widget.set_earlier(earlier.get(message.id, 0))
+        if self._dialog_message not in {m.id for m in messages}:
+            self._close_correction(None)
+        self._load_feedback()
+        self._refresh_actions()
+        self._stick = True
+        self.pages.setCurrentWidget(self.transcript_scroll if messages else self.empty)
+
+    def set_left_out(self, count: int) -> None:
+        """Mark where the assistant's memory of this thread begins: the first `count` messages
+        left its context (0: it sees them all)."""
+        self.left_out = count
+        self.column_layout.removeWidget(self.memory_marker)
+        widgets = [w for w in self._messages() if w.role in ("user", "assistant")]
+        if count <= 0 or count >= len(widgets):
+            self.memory_marker.hide()
+            return
+        self.column_layout.insertWidget(self.column_layout.indexOf(widgets[count]),
+                                        self.memory_marker)
+        self.memory_marker.show()
+
+    def set_system_note(self, note: str) -> None:
+        """Say what the last answer did not see of the persona and preferences ("" = all)."""
+        self.system_note.setText(note)
+        self.system_note.setVisible(bool(note))
+
+    def add_user_message(self, text: str) -> None:
+        self._add("user", text)
+        self.pages.setCurrentWidget(self.transcript_scroll)
+        self._stick = True
+
+    def begin_answer(self, *, waiting: str = "") -> None:
+        """An answer starts streaming (or waits for the model: `waiting` says so)."""
+        if self.streaming is not None:
+            self.streaming.deleteLater()
+        self.streaming = self._add("assistant", "")
+        self._stream_text = ""
+        self.streaming.set_meta(waiting or "Thinking…")
+        self.streaming.set_actions(copy=False, regenerate=False)
+        self._refresh_actions()
+        self.pages.setCurrentWidget(self.transcript_scroll)
+        self._stick = True
+
+    def append_piece(self, text: str) -> None:
+        if self.streaming is None:
+            return
+        self._stream_text += text
+        if not self._render_timer.isActive():
+            self._render_timer.start()
+
+    def _render_stream(self) -> None:
+        if self.streaming is not None:
+            self.streaming.set_text(self._stream_text)
+            self.streaming.set_meta("")
+
+    def end_answer(self, message: Message | None) -> None:
+        """The streamed answer is final (`message` as saved), or was dropped (None)."""
+        self._render_timer.stop()
+        widget, self.streaming = self.streaming, None
+        if widget is not None:
+            if message is None:
+                widget.deleteLater()
+                self.column_layout.removeWidget(widget)
+            else:
+                widget.set_text(message.content or STOPPED)
+                names = self.answers.names() if self.answers is not None else {}
+                widget.set_meta(describe(message, names))
+                widget.message_id = message.id
+                widget.set_feedback(None, False)
+                if self.answers is not None:  # a regenerated answer links to what it replaced
+                    count = self.answers.earlier_counts(message.conversation_id)
+                    widget.set_earlier(count.get(message.id, 0))
+        self._refresh_actions()
+
+    def remove_last_answer(self) -> None:
+        """Regenerate: the old answer leaves the screen while its replacement streams."""
+        widgets = self._messages()
+        if widgets and widgets[-1].role == "assistant":
+            self._close_correction(widgets[-1].message_id)
+            widgets[-1].deleteLater()
+            self.column_layout.removeWidget(widgets[-1])
+
+    def set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self._update_controls()
+
+    def set_ready(self, ready: bool, notice: str = "") -> None:
+        self.ready = ready
+        self.notice.setText(notice)
+        self.notice.setProperty("error", False)
+        self._update_controls()
+
+    def show_error(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.setProperty("error", True)
+        self.notice.style().unpolish(self.notice)
+        self.notice.style().polish(self.notice)
+
+    def messages(self) -> list[tuple[str, str]]:
+        """(role, text) of every message on screen, streaming included (for tests and a11y)."""
+        out = []
+        for widget in self._messages():
+            text = self._stream_text if widget is self.streaming else widget.text
+            out.append((widget.role, text))
+        return out
+
+    # -- feedback: thumbs and corrections ---------------------------------------------------
+
+    def set_feedback(self, message_id: int, rating: int | None, corrected: bool) -> None:
+        """What was saved for an answer; a correction being written is done once saved."""
+        widget = self._widget_for(message_id)
+        if widget is not None:
+            widget.set_feedback(rating, corrected)
+        if self._pending == message_id:
+            self._pending = None
+            if self.dialog is not None:
+                self.dialog.saved()
+
+    def feedback_failed(self, message_id: int, text: str) -> None:
+        """Nothing was saved: say why (in the correction dialog if one is open for it)."""
+        if self._pending == message_id and self.dialog is not None:
+            self._pending = None
+            self.dialog.failed(text)
+        else:
+            self.show_error(text)
+
+    def open_correction(self, message_id: int) -> None:
+        """Open "Correct this answer" pre-filled with the answer (window-modal, no nested loop)."""
+        widget = self._widget_for(message_id)
+        if widget is None or self.dialog is not None:
+            return
+        widgets = self._messages()
+        before = [w for w in widgets[:widgets.index(widget)] if w.role == "user"]
+        prompt = before[-1].text if before else ""
+        answer = "" if widget.text == STOPPED else widget.text
+        dialog = CorrectDialog(prompt, answer, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.submitted.connect(lambda text: self._submit_correction(message_id, text))
+        dialog.finished.connect(lambda _r: self._forget_dialog(dialog))
+        self.dialog, self._dialog_message = dialog, message_id
+        dialog.open()
+
+    def _submit_correction(self, message_id: int, text: str) -> None:
+        self._pending = message_id
+        self.correct_requested.emit(message_id, text)
+
+    def _forget_dialog(self, dialog: CorrectDialog) -> None:
+        if self.dialog is dialog:
+            self.dialog, self._dialog_message, self._pending = None, None, None
+
+    def _close_correction(self, message_id: int | None) -> None:
+        """The answer being corrected left the screen (regenerated, another chat opened)."""
+        if self.dialog is not None and message_id in (None, self._dialog_message):
+            self.dialog.reject()
+
+    def open_earlier(self, message_id: int) -> None:
+        """Show the answers Regenerate replaced with this one (kept, copyable)."""
+        if self.answers is None:
+            return
+        earlier = self.answers.earlier(message_id)
+        if not earlier:
+            return
+        if self.earlier_dialog is not None:
+            self.earlier_dialog.close()
+        dialog = EarlierAnswersDialog(earlier, self.answers.names(), self)
+        dialog.copy_requested.connect(self.copy_text)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _r: self._earlier_closed(dialog))
+        self.earlier_dialog = dialog
+        dialog.open()
+
+    def _earlier_closed(self, dialog: EarlierAnswersDialog) -> None:
+        if self.earlier_dialog is dialog:
+            self.earlier_dialog = None
+
+    def _load_feedback(self) -> None:
+        answers = [w for w in self._messages() if w.role == "assistant" and w.message_id]
+        if self.feedback_lookup is None or not answers:
+            return
+        states = self.feedback_lookup([w.message_id for w in answers if w.message_id])
+        for widget in answers:
+            widget.set_feedback(*states.get(widget.message_id or 0, (None, False)))
+
+    def _widget_for(self, message_id: int) -> MessageWidget | None:
+        for widget in self._messages():
+            if widget.message_id == message_id and widget is not self.streaming:
+                return widget
+        return None
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _messages(self) -> list[MessageWidget]:
+        found = []
+        for i in range(self.column_layout.count()):
+            item = self.column_layout.itemAt(i)
+            widget = item.widget() if item is not None else None
+            if isinstance(widget, MessageWidget):
+                found.append(widget)
+        return found
+
+    def _add(self, role: str, text: str, meta: str = "", message_id: int | None = None
+             ) -> MessageWidget:
+        widget = MessageWidget(role, text, author=self.author, message_id=message_id)
+        widget.set_meta(meta)
+        widget.copy_requested.connect(self.copy_text)
+        widget.regenerate_requested.connect(self.regenerate_requested)
+        widget.rate_requested.connect(self.rate_requested)
+        widget.correct_requested.connect(self.open_correction)
+        widget.earlier_requested.connect(self.open_earlier)
+        self.column_layout.insertWidget(self.column_layout.count() - 1, widget)
+        return widget
+
+    def _clear(self) -> None:
+        self.set_left_out(0)
+        self._render_timer.stop()
+        self.streaming = None
+        self._stream_text = ""
+        for widget in self._messages():
+            self.column_layout.removeWidget(widget)
+            widget.deleteLater()
+
+    def _refresh_actions(self) -> None:
+        widgets = self._messages()
+        for i, widget in enumerate(widgets):
+            if widget.role != "assistant" or widget is self.streaming:
+                continue
+            last = i == len(widgets) - 1
+            widget.set_actions(copy=True, regenerate=last and not self.busy)
+
+    def copy_text(self, text: str) -> None:
+        QGuiApplication.clipboard().setText(text)
+        self.notice.setProperty("error", False)
+        self.notice.setText("Copied to the clipboard.")
+        # With the label as context the timer is dropped if the view is gone by then.
+        QTimer.singleShot(2000, self.notice, lambda: self.notice.setText("")
+                          if self.notice.text() == "Copied to the clipboard." else None)
+
+    def last_answer(self) -> str | None:
+        for widget in reversed(self._messages()):
+            if widget.role == "assistant" and widget is not self.streaming:
+                return widget.text
+        return None
+
+    def _submit(self) -> None:
+        if self.busy:
+            return
+        text = self.composer.toPlainText()
+        if text.strip():
+            self.send_requested.emit(text)
+
+    def _send_or_stop(self) -> None:
+        if self.busy:
+            self.stop_requested.emit()
+        else:
+            self._submit()
+
+    def _suggest(self, text: str) -> None:
+        self.composer.setPlainText(text)
+        self.composer.setFocus()
+        self._submit()
+
+    def _update_controls(self) -> None:
+        on_accent = QPalette.ColorRole.HighlightedText
+        if self.busy:
+            set_icon(self.send_button, "stop", on_accent)
+            self.send_button.setToolTip("Stop the answer (Esc)")
+            self.send_button.setProperty("stop", True)
+        else:
+            set_icon(self.send_button, "send", on_accent)
+            self.send_button.setToolTip("Send (Enter)")
+            self.send_button.setProperty("stop", False)
+        self.send_button.style().unpolish(self.send_button)
+        self.send_button.style().polish(self.send_button)
+        self._refresh_actions()

@@ -1,0 +1,232 @@
+"""The consent dialog, reused by every action that needs the person's explicit "yes".
+
+It shows what will change, what is kept and the evidence, then records the answer through the
+core consent API. Nothing is preselected: neither button is the default, Enter does nothing, and
+Refuse sits beside Approve at the same size. Closing the window decides nothing: the request
+stays open (pending) and can be answered later.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from html import escape
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kindred.core import consent
+from kindred.core.archive import versions
+from kindred.core.consent import ConsentRequest, Decision
+from kindred.core.errors import KindredError
+from kindred.core.store import Store
+from kindred.ui.consent.retirement_records import LINK, RecordsDialog, records_link
+from kindred.ui.kit.widgets import error_label, scrolled
+
+TITLES = {
+    "activate": "Switch to a new version?", "restore": "Restore an earlier version?",
+    "retire": "Retire the active version?", "delete": "Delete a version's weights?",
+    "train": "Start training?", "interrupt": "Interrupt training?",
+    "rollout": "Start a gradual replacement?", "migrate": "Move to a new base model?",
+    "remove_model": "Remove a model from Kindred?",
+}
+LABELS = {"version": "Version", "previous": "Replaces", "source": "Source",
+          "metrics": "Training metrics", "created_at": "Created"}
+
+
+def _value(key: str, value: Any, named: dict[str, str]) -> str:
+    """One evidence value as safe rich text: versions by name, times as dates, nested data
+    as an indented list (evidence can hold the person's own words, so everything is escaped)."""
+    if value is None:
+        return "none (the base model alone)" if key == "previous" else "—"
+    if key.endswith("_at") and isinstance(value, int | float):
+        return datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M")
+    if key in ("version", "previous") and isinstance(value, str):
+        return escape(f"{named.get(value, 'Version')} ({value[:12]})")
+    if isinstance(value, dict):
+        if not value:
+            return "—"
+        return _bullets(f"{k.replace('_', ' ')}: {_short(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        if not value:
+            return "—"
+        if all(isinstance(v, str | int | float) for v in value) and len(value) <= 4:
+            return escape(", ".join(_short(v) for v in value))
+        return _bullets(_short(v) for v in value)
+    return escape(_short(value))
+
+
+def _bullets(lines: Iterable[str]) -> str:
+    items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+    return f"<ul style='margin-top:2px; margin-bottom:0; margin-left:-18px'>{items}</ul>"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _section(title: str, body: QWidget | str) -> QWidget:
+    box = QFrame()
+    box.setObjectName("consentSection")
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(14, 10, 14, 12)
+    heading = QLabel(title)
+    heading.setObjectName("consentHeading")
+    layout.addWidget(heading)
+    if isinstance(body, str):
+        label = QLabel(body)
+        label.setWordWrap(True)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(label)
+    else:
+        layout.addWidget(body)
+    return box
+
+
+class ConsentDialog(QDialog):
+    """Ask once, record the answer. `decided` carries the core's Decision (granted or not)."""
+
+    decided = Signal(object)  # Decision
+
+    def __init__(self, store: Store, request: ConsentRequest, *, changes: str, kept: str,
+                 extra: QWidget | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.request = request
+        self.decision: Decision | None = None
+        self.setObjectName("consentDialog")
+        self.setWindowTitle("Your consent")
+        self.setMinimumWidth(560)
+
+        title = QLabel(TITLES.get(request.kind, "Do you agree?"))
+        title.setObjectName("consentTitle")
+        summary = QLabel(request.summary)
+        summary.setWordWrap(True)
+        summary.setObjectName("consentSummary")
+
+        evidence = QWidget()
+        grid = QVBoxLayout(evidence)
+        grid.setContentsMargins(0, 0, 0, 0)
+        order = {key: i for i, key in enumerate(LABELS)}
+        named = versions.names(store, request.assistant_id)
+        for key, value in sorted(request.evidence.items(),
+                                 key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
+            if key == "interviews":
+                continue  # shown as links of their own, below
+            name = escape(LABELS.get(key, key.replace("_", " ").capitalize()))
+            row = QLabel(f"<b>{name}:</b> {_value(key, value, named)}")
+            row.setTextFormat(Qt.TextFormat.RichText)
+            row.setWordWrap(True)
+            grid.addWidget(row)
+        self.interviews = self._interview_links(request.evidence.get("interviews"))
+        if self.interviews is not None:
+            grid.addWidget(self.interviews)
+        if not request.evidence:
+            grid.addWidget(QLabel("No further evidence was attached."))
+        if extra is not None:
+            grid.addWidget(extra)
+
+        body = QWidget()
+        sections = QVBoxLayout(body)
+        sections.setContentsMargins(0, 0, 0, 0)
+        sections.setSpacing(10)
+        sections.addWidget(_section("What will change", changes))
+        sections.addWidget(_section("What is kept", kept))
+        sections.addWidget(_section("Evidence", evidence))
+        sections.addStretch(1)
+        scroll = scrolled(body)
+
+        self.error = error_label()
+        note = QLabel("Your answer is recorded either way. Closing this window decides "
+                      "nothing; you can answer later.")
+        note.setObjectName("emptyHint")
+        note.setWordWrap(True)
+
+        self.refuse_button = QPushButton("Refuse")
+        self.approve_button = QPushButton("Approve")
+        for button, role in ((self.refuse_button, "refuse"), (self.approve_button, "approve")):
+            button.setObjectName("consentButton")
+            button.setProperty("choice", role)
+            button.setAutoDefault(False)
+            button.setDefault(False)
+            button.setMinimumWidth(140)
+            button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.refuse_button.clicked.connect(lambda: self.answer(False))
+        self.approve_button.clicked.connect(lambda: self.answer(True))
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.refuse_button)
+        buttons.addWidget(self.approve_button)
+        buttons.addStretch(1)
+
+        layout = QVBoxLayout(self)
+        layout.setSpacing(10)
+        layout.addWidget(title)
+        layout.addWidget(summary)
+        layout.addWidget(scroll, 1)
+        layout.addWidget(self.error)
+        layout.addWidget(note)
+        layout.addLayout(buttons)
+        summary.setFocus()  # focus on the text, never on a button
+
+    def _interview_links(self, items: Any) -> QLabel | None:
+        """The predecessors' retirement interviews, each a link to its records (issue 9: the
+        successor's consent links to what the versions before it said)."""
+        if not isinstance(items, list) or not items:
+            return None
+        lines = [records_link(self.store, self.request.assistant_id, str(item["version"]),
+                              item.get("interview"))
+                 for item in items if isinstance(item, dict) and "version" in item]
+        label = QLabel("<b>Said as they stepped down:</b><br>" + "<br>".join(lines))
+        label.setObjectName("interviewLinks")
+        label.setTextFormat(Qt.TextFormat.RichText)
+        label.setWordWrap(True)
+        label.linkActivated.connect(self.open_records)
+        return label
+
+    def open_records(self, href: str) -> None:
+        if href.startswith(LINK):
+            RecordsDialog(self.store, href[len(LINK):], self).open()
+
+    @classmethod
+    def ask(cls, store: Store, kind: str, assistant_id: int, subject: str, summary: str,
+            evidence: dict[str, Any], *, changes: str, kept: str,
+            extra: QWidget | None = None, parent: QWidget | None = None) -> ConsentDialog:
+        """Record a new consent request (the person is being asked) and build its dialog."""
+        request = consent.request(store, kind, assistant_id, subject, summary, evidence)
+        return cls(store, request, changes=changes, kept=kept, extra=extra, parent=parent)
+
+    def answer(self, granted: bool) -> None:
+        """Record the decision through the core; the caller carries out the action."""
+        if self.decision is not None:
+            return
+        try:
+            self.decision = consent.decide(self.store, self.request.id, granted=granted,
+                                           via="gui")
+        except KindredError as exc:
+            self.error.setText(str(exc))
+            self.error.show()
+            return
+        self.decided.emit(self.decision)
+        self.done(QDialog.DialogCode.Accepted if granted else QDialog.DialogCode.Rejected)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        # Enter must never answer for the person; Esc closes without deciding.
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            event.accept()
+            return
+        super().keyPressEvent(event)

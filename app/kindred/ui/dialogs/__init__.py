@@ -1,1 +1,0 @@
-"""Dialogs: each does one thing through the core and says clearly when it could not."""

@@ -1,0 +1,590 @@
+"""The main window: a navigation rail of pages (Chat first), a status bar, keyboard shortcuts.
+
+Other views join with `add_page(name, widget, icon)`; this file wires the chat page's views to
+the ChatController and otherwise stays out of the way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QSplitter,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kindred.core.archive import versions
+from kindred.core.assistants import Assistant
+from kindred.core.chat.conversations import Conversation, Message, list_messages
+from kindred.core.session import Session, open_session
+from kindred.core.training.config import TrainConfig
+from kindred.core.upgrades.rollout import blend_label
+from kindred.ui.archive.bundle_import import AssistantImport, Imported
+from kindred.ui.archive.history_view import HistoryView
+from kindred.ui.archive.ledger_view import LedgerView
+from kindred.ui.archive.usage_view import UsageView
+from kindred.ui.chat.chat_controller import ChatController
+from kindred.ui.chat.chat_view import ChatView
+from kindred.ui.chat.conversation_dialogs import delete_dialog, rename_dialog
+from kindred.ui.chat.inference import InferenceThread
+from kindred.ui.chat.sidebar import Sidebar
+from kindred.ui.kit.icons import app_icon, icon, set_icon
+from kindred.ui.learning.insight_ahead import InsightAhead
+from kindred.ui.learning.insight_view import InsightView
+from kindred.ui.learning.teach_view import TeachView
+from kindred.ui.models.add_model import AddModelDialog
+from kindred.ui.models.assistant import AssistantDialog
+from kindred.ui.shell.about import about_box, shortcuts_box
+from kindred.ui.training.preparation import Preparation, status_label
+from kindred.ui.training.training_view import TrainingView
+from kindred.ui.upgrades.rollout_ui import InterviewRunner, RolloutBar, TrialPanel, wanted_adapters
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, home: str | Path | None = None, *,
+                 session: Session | None = None) -> None:
+        super().__init__()
+        self.session = session or open_session(home)
+        self._owns_session = session is None
+        self.setWindowTitle("Kindred")
+        self.setWindowIcon(app_icon())
+        self.resize(1180, 780)
+        self.setMinimumSize(760, 480)
+        self.settings = QSettings(str(self.session.home.root / "ui.ini"),
+                                  QSettings.Format.IniFormat)
+        self.dialog: QDialog | QMessageBox | None = None  # the open dialog, if any
+        self._search = ""
+        self._closed = False
+
+        self.inference = InferenceThread(self.session.home.root, self)
+        self.controller = ChatController(self.session, self.inference, self)
+
+        # Pages and the rail that switches them.
+        self.stack = QStackedWidget()
+        self.rail = QFrame()
+        self.rail.setObjectName("rail")
+        self.rail_layout = QVBoxLayout(self.rail)
+        self.rail_layout.setContentsMargins(8, 12, 8, 12)
+        self.rail_layout.setSpacing(6)
+        self.rail_layout.addStretch(1)
+        self.rail_group = QButtonGroup(self)
+        self.rail_group.setExclusive(True)
+        self.pages: dict[str, QWidget] = {}
+        more = QToolButton()
+        more.setObjectName("railButton")
+        set_icon(more, "more")
+        more.setToolTip("More")
+        more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        more.setMenu(self._more_menu())
+        self.rail_layout.addWidget(more, 0, Qt.AlignmentFlag.AlignHCenter)
+
+        central = QWidget()
+        body = QHBoxLayout(central)
+        body.setContentsMargins(0, 0, 0, 0)
+        body.setSpacing(0)
+        body.addWidget(self.rail)
+        body.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        # The chat page.
+        self.sidebar = Sidebar()
+        self.chat_view = ChatView()
+        self.splitter = QSplitter()
+        self.splitter.setObjectName("chatSplitter")
+        self.splitter.addWidget(self.sidebar)
+        # Gradual replacement: the rollout bar and the trial's pick sit above the chat.
+        self.rollout_bar = RolloutBar(self.session)
+        self.trial_panel = TrialPanel(self.session)
+        self.interviews = InterviewRunner(self.session, self)
+        chat_column = QWidget()
+        column = QVBoxLayout(chat_column)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        for part in (self.rollout_bar, self.trial_panel):
+            column.addWidget(part)
+        column.addWidget(self.chat_view, 1)
+        self.splitter.addWidget(chat_column)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setCollapsible(1, False)
+        self.splitter.setSizes([270, 910])
+        self.sidebar.setMinimumWidth(200)
+        self.add_page("Chat", self.splitter, "chat")
+        self.teach = TeachView(self.session)
+        self.teach.train_requested.connect(lambda: self.show_page("Training"))
+        self.add_page("Teach", self.teach, "teach")
+        self.training = TrainingView(self.session)
+        self.training.active_changed.connect(self.controller.reload_engine)
+        self.training.active_changed.connect(self._versions_changed)
+        self.add_page("Training", self.training, "training")
+        self.history = HistoryView(self.session)
+        self.history.active_changed.connect(self.controller.reload_engine)
+        self.history.active_changed.connect(self._versions_changed)
+        self.add_page("History", self.history, "history")
+        self.assistant_import = AssistantImport(self.session.home.root, self)
+        self.assistant_import.imported.connect(self._assistant_imported)
+        self.assistant_import.failed.connect(self._import_failed)
+        self.ledger = LedgerView(self.session)
+        self.add_page("Ledger", self.ledger, "ledger")
+        self.insight = InsightView(self.session)
+        self.add_page("What it learned", self.insight, "insight")
+        self.usage = UsageView(self.session)
+        self.add_page("Usage", self.usage, "usage")
+        self.preparation = Preparation(self.session, self)
+        self.insight_ahead = InsightAhead(self.session, self)
+        self.insight.follow(self.insight_ahead)
+
+        self._build_status_bar()
+        self._build_shortcuts()
+        self._wire()
+        self._restore_state()
+        self.controller.start(self._last("assistant"), self._last("conversation"))
+        self.chat_view.composer.setFocus()  # type right away
+
+    # -- pages -----------------------------------------------------------------------------
+
+    def add_page(self, name: str, widget: QWidget, icon: QIcon | str | None = None) -> int:
+        """Add a page to the rail and the stack; returns its index. The first page shows.
+
+        `icon` is a QIcon, or the name of an icon in resources/icons (re-tinted with the theme).
+        """
+        index = self.stack.addWidget(widget)
+        self.pages[name] = widget
+        button = QToolButton()
+        button.setObjectName("railButton")
+        button.setCheckable(True)
+        button.setToolTip(f"{name}  (Ctrl+{index + 1})" if index < 9 else name)
+        button.setAccessibleName(name)
+        if isinstance(icon, str):
+            set_icon(button, icon)
+        elif icon is not None and not icon.isNull():
+            button.setIcon(icon)
+        else:
+            button.setText(name[:2])
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        button.clicked.connect(lambda: self.show_page(name))
+        self.rail_group.addButton(button, index)
+        self.rail_layout.insertWidget(index, button, 0, Qt.AlignmentFlag.AlignHCenter)
+        if index == 0:
+            button.setChecked(True)
+        if index < 9:
+            action = QAction(self)
+            action.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
+            action.triggered.connect(lambda: self.show_page(name))
+            self.addAction(action)
+        return int(index)
+
+    def show_page(self, name: str) -> None:
+        widget = self.pages[name]
+        index = self.stack.indexOf(widget)
+        self.stack.setCurrentIndex(index)
+        button = self.rail_group.button(index)
+        if button is not None:
+            button.setChecked(True)
+
+    # -- building --------------------------------------------------------------------------
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        bar.setSizeGripEnabled(False)
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setTextVisible(False)
+        self.busy_bar.setFixedSize(70, 6)
+        self.state_label = QLabel("Loading model…")
+        self.model_label = QLabel()
+        self.adapter_label = QLabel()
+        self.speed_label = QLabel("— tok/s")
+        for label, tip in ((self.model_label, "The base model"),
+                           (self.adapter_label, "The adapter version the assistant talks "
+                                                "through (base: none)"),
+                           (self.speed_label, "Speed of the last answer")):
+            label.setObjectName("statusItem")
+            label.setToolTip(tip)
+        self.prepare_label = status_label(self.preparation)
+        bar.addWidget(self.busy_bar)
+        bar.addWidget(self.state_label)
+        for label in (self.prepare_label, self.model_label, self.adapter_label, self.speed_label):
+            bar.addPermanentWidget(label)
+
+    def _action(self, keys: str, slot: object, *, widget: QWidget | None = None) -> QAction:
+        action = QAction(widget or self)
+        action.setShortcut(QKeySequence(keys))
+        action.triggered.connect(slot)
+        if widget is not None:
+            action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        (widget or self).addAction(action)
+        return action
+
+    def _build_shortcuts(self) -> None:
+        self._action("Ctrl+N", self.new_chat)
+        self._action("Ctrl+F", self.focus_search)
+        self._action("Esc", self.controller.stop)
+        self._action("Ctrl+Shift+R", self.controller.regenerate)
+        self._action("Ctrl+Shift+C", self.copy_last_answer)
+        self._action("F2", lambda: self._rename_current())
+        self._action("Ctrl+L", lambda: self.chat_view.composer.setFocus())
+        self._action("Ctrl+,", self.open_settings)
+        self._action("Ctrl+Q", self.close)
+        self._action("Ctrl+Alt+P", self.rollout_bar.toggle_pause)
+        self._action("Ctrl+Alt+N", self.rollout_bar.next_step)
+        self._action("Ctrl+Alt+B", self.rollout_bar.roll_back)
+        self._action("Ctrl+Alt+T", self.rollout_bar.start_trial)
+        self._action("Del", lambda: self._delete_current(), widget=self.sidebar.list)
+
+    def _more_menu(self) -> QMenu:
+        menu = QMenu(self)
+        menu.aboutToShow.connect(lambda: self._fill_more(menu))  # icons in today's palette
+        self._fill_more(menu)
+        return menu
+
+    def _fill_more(self, menu: QMenu) -> None:
+        menu.clear()
+        menu.addAction(icon("user"), "New assistant…", self.new_assistant)
+        menu.addAction(icon("archive"), "Import an assistant…", self.import_assistant)
+        menu.addAction(icon("settings"), "Assistant settings…", self.open_settings)
+        menu.addAction(icon("model"), "Add a model…", self.add_model)
+        menu.addAction(icon("model"), "Remove a model…", self.remove_model)
+        menu.addAction(icon("model"), "Move to another model…",
+                       lambda: self.move_model())
+        menu.addSeparator()
+        menu.addAction("Keyboard shortcuts", self.show_shortcuts)
+        menu.addAction("About Kindred", self.show_about)
+
+    def _wire(self) -> None:
+        c, view, side = self.controller, self.chat_view, self.sidebar
+        c.assistant_changed.connect(self._assistant_changed)
+        c.conversations_changed.connect(self.refresh_conversations)
+        c.conversation_opened.connect(self._conversation_opened)
+        c.user_message_added.connect(self._if_current(view.add_user_message))
+        c.answer_started.connect(self._if_current(lambda waiting: view.begin_answer(
+            waiting=waiting)))
+        c.answer_piece.connect(self._if_current(view.append_piece))
+        c.answer_saved.connect(self._answer_saved)
+        c.answer_removed.connect(self._if_current(lambda: view.remove_last_answer()))
+        c.context_measured.connect(self._if_current(view.set_left_out))
+        c.busy_changed.connect(view.set_busy)
+        c.engine_changed.connect(self._engine_changed)
+        c.speed_changed.connect(lambda v: self.speed_label.setText(f"{v:.1f} tok/s"))
+        c.error.connect(view.show_error)
+        c.rollout_changed.connect(lambda r: self._versions_changed())
+        c.version_retired.connect(self.interviews.hold)
+        c.answer_saved.connect(lambda *_: self.rollout_bar.refresh())  # answers to the next step
+        c.trial_round.connect(self._if_current(self.trial_panel.show_round))
+        bar = self.rollout_bar
+        bar.changed.connect(self.controller.reload_engine)
+        bar.changed.connect(self._versions_changed)
+        bar.retired.connect(self.interviews.hold)
+        bar.message.connect(lambda text, error: view.show_error(text) if error
+                            else self.statusBar().showMessage(text, 8000))
+        self.trial_panel.picked.connect(self._trial_picked)
+        self.interviews.progress.connect(lambda text, _f: self.statusBar().showMessage(text))
+        self.interviews.finished.connect(self._interviewed)
+        self.interviews.failed.connect(lambda m: self.statusBar().showMessage(
+            f"The retirement interview could not be held: {m}", 10000))
+        c.feedback_changed.connect(lambda *_: self.preparation.consider())
+        self.teach.changed.connect(self.preparation.consider)
+        self.training.following.connect(self.preparation.set_training)
+        self.training.candidate_ready.connect(self.insight_ahead.consider)
+        self.training.following.connect(self.insight_ahead.training_started)
+        view.send_requested.connect(self._send)
+        view.stop_requested.connect(c.stop)
+        view.regenerate_requested.connect(c.regenerate)
+        c.attach_feedback(view)
+        side.assistant_selected.connect(c.select_assistant)
+        side.new_assistant_requested.connect(self.new_assistant)
+        side.settings_requested.connect(self.open_settings)
+        side.new_chat_requested.connect(self.new_chat)
+        side.conversation_selected.connect(c.open_conversation)
+        side.rename_requested.connect(self.rename_conversation)
+        side.delete_requested.connect(self.delete_conversation)
+        side.search_changed.connect(self._search_changed)
+
+    def _if_current(self, fn: Callable[..., object]) -> Callable[..., None]:
+        """Forward a conversation's event to the view only if that conversation is shown."""
+        def forward(conversation_id: int, *args: object) -> None:
+            current = self.controller.conversation
+            if current is not None and current.id == conversation_id:
+                fn(*args)
+        return forward
+
+    # -- reactions -------------------------------------------------------------------------
+
+    def _assistant_changed(self, assistant: Assistant) -> None:
+        self.history.set_assistant(assistant)
+        self.ledger.set_assistant(assistant)
+        self.insight.set_assistant(assistant)
+        self.usage.set_assistant(assistant)
+        self.teach.set_assistant(assistant)
+        self.training.set_assistant(assistant)
+        self.sidebar.set_assistants(self.controller.assistants(), assistant.id)
+        self.chat_view.set_assistant_name(assistant.name)
+        self.setWindowTitle(f"{assistant.name} — Kindred")
+        model = self.session.model_for(assistant)
+        self.model_label.setText(model.name)
+        self.rollout_bar.set_assistant(assistant.id)
+        self.trial_panel.hide()
+        self._show_adapters(wanted_adapters(self.session.store, assistant))
+        self.preparation.consider(assistant.id)
+
+    def _versions_changed(self) -> None:
+        """A rollout moved, or History changed the active version: bar, status, interviews."""
+        self.rollout_bar.refresh()
+        self.history.refresh()
+        self.interviews.catch_up(self.controller.assistant.id)
+
+    def _trial_picked(self) -> None:
+        conversation = self.controller.conversation
+        if conversation is not None:
+            self.chat_view.show_messages(list_messages(self.session.store, conversation.id))
+        self.rollout_bar.refresh()
+        self.controller.after_answer()  # a tally that stops losing lets a held rollout go on
+
+    def _interviewed(self, version_id: str) -> None:
+        name = versions.names(self.session.store, self.controller.assistant.id).get(
+            version_id, version_id[:12])
+        self.statusBar().showMessage(f"{name} was interviewed before retiring; its interview "
+                                     "and report are in History.", 10000)
+        self.history.refresh()
+
+    def _show_adapters(self, adapters: list[tuple[str, float]]) -> None:
+        """The status bar names versions as the History page does ("Version 2"), ids in the tip."""
+        named = versions.names(self.session.store, self.controller.assistant.id) \
+            if adapters else {}
+        text = blend_label(named, adapters) if adapters else "none"  # "Version 3 · 50 % Version 4"
+        self.adapter_label.setText(f"Adapter: {text}")
+        self.adapter_label.setToolTip("\n".join(f"{named.get(k, k[:12])}: id {k}, scale {s:g}"
+                                                for k, s in adapters)
+                                      or "No adapter: the base model answers as it came.")
+
+    def refresh_conversations(self) -> None:
+        current = self.controller.conversation
+        self.chat_view.set_title(current.title if current else "New chat")
+        self.sidebar.set_conversations(self.controller.conversations(self._search),
+                                       current.id if current else None,
+                                       searching=bool(self._search.strip()))
+
+    def _search_changed(self, text: str) -> None:
+        self._search = text
+        self.refresh_conversations()
+
+    def _conversation_opened(self, conversation: Conversation | None,
+                             messages: list[Message]) -> None:
+        self.chat_view.set_title(conversation.title if conversation else "New chat")
+        self.chat_view.show_messages(messages)
+        speeds = [m.tok_s for m in messages if m.tok_s]
+        if speeds and self.controller.last_tok_s is None:
+            self.speed_label.setText(f"{speeds[-1]:.1f} tok/s")
+        if conversation is None:
+            self.sidebar.list.clearSelection()
+            self.sidebar.list.setCurrentRow(-1)  # no current item, as setCurrentItem(None)
+        self._remember_place()
+
+    def _remember_place(self) -> None:
+        """Where the person was, so the next start opens the same assistant and chat."""
+        conversation = self.controller.conversation
+        self.settings.setValue("last_conversation", conversation.id if conversation else 0)
+        self.settings.setValue("last_assistant", self.controller.assistant.id)
+
+    def _answer_saved(self, conversation_id: int, message: Message | None) -> None:
+        current = self.controller.conversation
+        if current is None or current.id != conversation_id:
+            return
+        if message is None:  # nothing was saved: show exactly what the database holds
+            self.chat_view.end_answer(None)
+            self.chat_view.show_messages(list_messages(self.session.store, conversation_id))
+        else:
+            self.chat_view.end_answer(message)
+
+    def _engine_changed(self, state: str, detail: str) -> None:
+        self.busy_bar.setVisible(state == "loading")
+        if state == "loading":
+            self.state_label.setText("Loading model…")
+            self.chat_view.set_ready(False, "Loading model… you can already type.")
+        elif state == "ready":
+            self.state_label.setText("Ready")
+            self.chat_view.set_ready(True)
+            # Interviews left unfinished (the app closed during one) resume once chat is up.
+            self.interviews.catch_up(self.controller.assistant.id)
+            info = self.controller.engine_info
+            if info is not None:
+                self.model_label.setText(info.model_name)
+                self._show_adapters(info.adapters)
+        else:
+            self.state_label.setText("Model not loaded")
+            self.chat_view.set_ready(False)
+            self.chat_view.show_error(detail)
+
+    def _send(self, text: str) -> None:
+        if self.controller.send(text):
+            self.chat_view.composer.clear()
+
+    # -- commands --------------------------------------------------------------------------
+
+    def new_chat(self) -> None:
+        self.show_page("Chat")
+        self.controller.open_conversation(None)
+        self.chat_view.composer.setFocus()
+
+    def focus_search(self) -> None:
+        self.show_page("Chat")
+        self.sidebar.search.setFocus()
+        self.sidebar.search.selectAll()
+
+    def copy_last_answer(self) -> None:
+        text = self.chat_view.last_answer()
+        if text is not None:
+            self.chat_view.copy_text(text)
+
+    def _rename_current(self) -> None:
+        if self.controller.conversation is not None:
+            self.rename_conversation(self.controller.conversation.id)
+
+    def _delete_current(self) -> None:
+        cid = self.sidebar.current_id()
+        if cid is not None:
+            self.delete_conversation(cid)
+
+    def rename_conversation(self, conversation_id: int) -> None:
+        self._open(rename_dialog(self, self.controller, self.chat_view, conversation_id))
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        self._open(delete_dialog(self, self.controller, conversation_id))
+
+    def open_settings(self) -> None:
+        dialog = AssistantDialog(self.session, self.controller.assistant, self)
+        dialog.saved.connect(lambda _a: self.controller.assistant_updated())
+        self._open(dialog)
+
+    def new_assistant(self) -> None:
+        dialog = AssistantDialog(self.session, None, self)
+        dialog.saved.connect(lambda a: self.controller.select_assistant(a.id))
+        dialog.rejected.connect(lambda: self.sidebar.set_assistants(
+            self.controller.assistants(), self.controller.assistant.id))
+        self._open(dialog)
+
+    def import_assistant(self, path: str | None = None) -> None:
+        """Restore an exported assistant (a .kindred bundle); `path` skips the file dialog."""
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Import an assistant", str(Path.home()),
+                                                  "Kindred bundles (*.kindred);;All files (*)")
+            if not path:
+                return
+        if self.assistant_import.start(path):
+            self.statusBar().showMessage(f"Checking and importing {Path(path).name}…")
+
+    def _assistant_imported(self, done: Imported) -> None:
+        self.controller.select_assistant(done.assistant_id)
+        self.statusBar().showMessage(done.sentence(), 15000)
+        self.show_page("History")
+        self.history.say(done.sentence())
+        if done.was_active:  # offered, through the usual consent, never switched on silently
+            self.history.restore(versions.get_version(self.session.store, done.was_active))
+
+    def _import_failed(self, message: str) -> None:
+        self.statusBar().clearMessage()
+        self._open(QMessageBox(QMessageBox.Icon.Warning, "Import an assistant", message,
+                               parent=self))
+
+    def add_model(self) -> None:
+        dialog = AddModelDialog(self.session.home.root, self)
+        dialog.model_added.connect(lambda m: self.statusBar().showMessage(
+            f"Added {m.name}. Pick it when you create an assistant.", 6000))
+        self._open(dialog)
+
+    def remove_model(self) -> None:
+        """Forget a base model (its file is kept), with consent; see core.model_removal."""
+        from kindred.ui.models.remove_model import RemoveModelDialog
+
+        dialog = RemoveModelDialog(self.session, self)
+        dialog.removed.connect(lambda m: self.statusBar().showMessage(
+            f"Removed {m.name} from Kindred's models; its file is kept.", 6000))
+        self._open(dialog)
+
+    def move_model(self, config: TrainConfig | None = None,
+                   prompt_limit: int | None = None) -> None:
+        """Move the assistant to another base model, keeping what it learned (`config` and
+        `prompt_limit`: a quicker move, for tests)."""
+        from kindred.ui.upgrades.migrate import MigrateDialog
+
+        dialog = MigrateDialog(self.session, self.controller.assistant, self, config=config,
+                               prompt_limit=prompt_limit)
+        dialog.switched.connect(lambda _v: self._base_switched())
+        self.preparation.block()  # a move trains on another base: leave it the cores
+        self.insight_ahead.stop()
+        dialog.finished.connect(lambda _r: self.preparation.unblock())
+        self._open(dialog)
+
+    def _base_switched(self) -> None:
+        self.controller.assistant_updated()
+        self.controller.reload_engine()
+        self._versions_changed()  # the version that stepped down is interviewed
+
+    def show_shortcuts(self) -> None:
+        self._open(shortcuts_box(self))
+
+    def show_about(self) -> None:
+        self._open(about_box(self))
+
+    def _open(self, dialog: QDialog) -> None:
+        """Open window-modal without a nested event loop; tests find it as `self.dialog`."""
+        self.dialog = dialog
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _r: setattr(self, "dialog", None)
+                                if self.dialog is dialog else None)
+        dialog.open()
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _last(self, what: str) -> int | None:
+        try:
+            value = int(str(self.settings.value(f"last_{what}", 0)))
+        except (TypeError, ValueError):
+            return None
+        return value or None
+
+    def _restore_state(self) -> None:
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        sizes = self.settings.value("splitter")
+        if sizes is not None:
+            self.splitter.restoreState(sizes)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop any answer, free the engine, remember the layout. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("splitter", self.splitter.saveState())
+        self._remember_place()
+        self.settings.sync()
+        self.interviews.stop()
+        self.preparation.stop(wait=True)
+        self.insight_ahead.stop(wait=True)
+        self.inference.shutdown()
+        # The stopped answer's "finished" is queued for us: deliver it so it is saved.
+        QCoreApplication.sendPostedEvents(self.controller)
+        self.controller.closed = True
+        if self._owns_session:
+            self.session.close()

@@ -1,0 +1,546 @@
+"""Training: teach the assistant what it was taught, on this computer, with consent at each step.
+
+Train… plans the run in the background (it tokenizes the examples), then asks for consent with
+what will be learned, from which base, and how long it should take. Once granted, the core writes
+the run folder and the training process starts in its own session (`python -m
+kindred.core.training`: torch never loads here, and closing the window never interrupts it). The
+page follows its progress file: progress bar, ETA, a live loss chart. Pause suspends the process
+(nothing is lost); Stop asks for the `interrupt` consent, then the trainer writes a checkpoint and
+exits, and Continue (asked again) resumes from it. When a candidate is archived a notice offers
+to review it: both versions answer a few recent prompts side by side inside the activation
+consent.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kindred.core.archive import versions
+from kindred.core.assistants import Assistant, get_assistant
+from kindred.core.consent import Decision
+from kindred.core.errors import KindredError
+from kindred.core.learning import feedback
+from kindred.core.learning.dataset import describe_counts
+from kindred.core.session import Session
+from kindred.core.training import estimate, runner
+from kindred.core.training.config import TrainConfig
+from kindred.core.training.run import RunDir, process_paused
+from kindred.ui.consent.dialog import ConsentDialog
+from kindred.ui.kit.charts import section
+from kindred.ui.kit.icons import icon
+from kindred.ui.kit.tasks import Task, run_task
+from kindred.ui.kit.widgets import page_heading, scrolled
+from kindred.ui.training.candidate_review import CandidateReviewer, shown
+from kindred.ui.training.training_widgets import CandidateNotice, LossChart, RunFollower
+
+CAN_PAUSE = hasattr(signal, "SIGSTOP")
+
+
+def plan_job(home: Path, assistant_id: int, config: TrainConfig | None) -> runner.TrainingPlan:
+    """Pool thread, own session: validate and tokenize; writes nothing."""
+    from kindred.core.session import open_session
+
+    session = open_session(home)
+    try:
+        return runner.plan_training(session, get_assistant(session.store, assistant_id), config)
+    finally:
+        session.close()
+
+
+class TrainingView(QWidget):
+    active_changed = Signal()  # a candidate was activated: the chat reloads its engine
+    candidate_ready = Signal(str)  # a run archived a new candidate version
+    following = Signal(bool)  # a run started (or was found running) / ended
+
+    def __init__(self, session: Session, parent: QWidget | None = None, *,
+                 config: TrainConfig | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.assistant: Assistant = session.assistant()
+        self.config = config
+        self.task: Task | None = None
+        self.dialog: ConsentDialog | None = None
+        self.run: RunDir | None = None
+        self.follower: RunFollower | None = None
+        self.pid = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.paused = False
+        self.state = "idle"  # idle, planning, starting, running, stopping, stopped, done, failed
+        self.step = 0
+        self.total = 0
+        self.events: list[dict[str, Any]] = []
+        self.candidate: str | None = None
+        self.chart_run = ""
+        self.notice: CandidateNotice | None = None
+        self.setObjectName("page")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
+
+        self.title, subtitle = page_heading(
+            "Training", "Your assistant learns from what you taught it, on this computer. You "
+            "are asked before it starts, before it is stopped, and before a new version is used.")
+
+        data_card, data = section("What it will learn from")
+        self.data_label = QLabel()
+        self.data_label.setWordWrap(True)
+        self.train_button = QPushButton(icon("check"), "Train…")
+        self.train_button.clicked.connect(self.start)
+        self.continue_button = QPushButton("Continue where it stopped…")
+        self.continue_button.clicked.connect(self.continue_run)
+        row = QHBoxLayout()
+        row.addWidget(self.data_label, 1)
+        row.addWidget(self.continue_button)
+        row.addWidget(self.train_button)
+        data.addLayout(row)
+
+        self.banner = QFrame()
+        self.banner.setObjectName("banner")
+        self.banner_label = QLabel()
+        self.banner_label.setWordWrap(True)
+        self.review_button = QPushButton("Review…")
+        self.review_button.clicked.connect(lambda: self.review(self.candidate))
+        banner = QHBoxLayout(self.banner)
+        banner.setContentsMargins(12, 8, 12, 8)
+        banner.addWidget(self.banner_label, 1)
+        banner.addWidget(self.review_button)
+        self.banner.hide()
+
+        progress_card, progress = section("Progress")
+        self.status = QLabel("Not training.")
+        self.status.setObjectName("dialogStatus")
+        self.status.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        self.eta = QLabel()
+        self.eta.setObjectName("emptyHint")
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip("Suspend the training process; nothing is lost")
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.pause_button.setVisible(CAN_PAUSE)
+        self.stop_button = QPushButton(icon("stop"), "Stop…")
+        self.stop_button.setToolTip("Stop training (you are asked first; a checkpoint is kept)")
+        self.stop_button.clicked.connect(self.stop)
+        bar = QHBoxLayout()
+        bar.addWidget(self.progress, 1)
+        bar.addWidget(self.pause_button)
+        bar.addWidget(self.stop_button)
+        self.chart = LossChart()
+        progress.addWidget(self.status)
+        progress.addLayout(bar)
+        progress.addWidget(self.eta)
+        progress.addWidget(self.chart)
+
+        body = QWidget()
+        body.setObjectName("page")
+        column = QVBoxLayout(body)
+        column.setContentsMargins(0, 0, 8, 12)
+        column.setSpacing(14)
+        column.addWidget(self.banner)
+        column.addWidget(data_card)
+        column.addWidget(progress_card)
+        column.addStretch(1)
+        scroll = scrolled(body)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(24, 18, 24, 12)
+        layout.setSpacing(10)
+        layout.addWidget(self.title)
+        layout.addWidget(subtitle)
+        layout.addWidget(scroll, 1)
+        self.reviewer = CandidateReviewer(session, self)
+        self.reviewer.said.connect(lambda text, error: self._say(text, error=error))
+        self.reviewer.activated.connect(self._activated)
+        self.reviewer.busy_changed.connect(lambda busy: self.review_button.setEnabled(not busy))
+        self.refresh()
+
+    # -- what is shown -----------------------------------------------------------------------
+
+    def set_assistant(self, assistant: Assistant) -> None:
+        if assistant.id != self.assistant.id:
+            # A run of the previous assistant goes on; coming back to it re-attaches.
+            if self.follower is not None:
+                self.following.emit(False)  # no longer followed here (its lock says it runs)
+            self._detach()
+            self.run, self.pid, self.paused, self.state = None, 0, False, "idle"
+            self.candidate = None
+            self.banner.hide()
+            self.chart.clear(1)
+            self.progress.setValue(0)
+            self.eta.clear()
+            self._say("Not training.")
+        self.assistant = assistant
+        self.refresh()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.refresh()
+
+    def _busy(self) -> bool:
+        return self.state in ("planning", "starting", "running", "stopping")
+
+    def refresh(self) -> None:
+        store = self.session.store
+        self.assistant = get_assistant(store, self.assistant.id)
+        self.title.setText(f"Training {self.assistant.name}")
+        counts = feedback.counts(store, self.assistant.id)
+        taught = {"correction": counts["corrections"], "preference": counts["preferences"],
+                  "liked": counts["liked"], "disliked": counts["disliked"]}
+        active = versions.active_version(store, self.assistant.id)
+        names = versions.names(store, self.assistant.id)
+        start = (f"It continues from {names.get(active.id, active.short)} and replays "
+                 "everything learned so far." if active else
+                 "It starts its first version on the base model.")
+        self.data_label.setText(f"{describe_counts(taught).capitalize()}. {start}")
+        if self.run is None:
+            # A run that has written its end still holds its lock for a moment while its
+            # process exits: following it again then would replay that end as an earlier
+            # attempt's and wait for a process that is leaving (it is done, not running).
+            running = [r for r in runner.running_runs(self.session, self.assistant.id)
+                       if r.state().get("status") not in ("stopped", "done", "failed")]
+            if running:
+                self.attach(running[-1])
+        resumable = None if self._busy() else runner.resumable_run(self.session,
+                                                                    self.assistant.id)
+        self.continue_button.setVisible(resumable is not None)
+        self.continue_button.setToolTip(runner.describe_run(resumable) if resumable else "")
+        move = resumable is not None and bool(resumable.plan().get("migration"))
+        self.continue_button.setText("Continue the move…" if move else
+                                     "Continue where it stopped…")
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        running = self.state in ("starting", "running")
+        self.train_button.setEnabled(not self._busy())
+        self.pause_button.setEnabled(running and self.pid > 0)
+        self.pause_button.setText("Resume" if self.paused else "Pause")
+        self.stop_button.setEnabled(running)
+
+    def _say(self, text: str, *, error: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setProperty("error", error)
+        self.status.style().unpolish(self.status)
+        self.status.style().polish(self.status)
+
+    # -- starting ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Plan in the background, then ask for the `train` consent."""
+        if self._busy():
+            return
+        self.state = "planning"
+        self._update_buttons()
+        self._say("Preparing: reading what it will learn from…")
+        home, aid = self.session.home.root, self.assistant.id
+        self.task = run_task(lambda: plan_job(home, aid, self.config), on_done=self._ask_train,
+                             on_error=self._plan_failed, parent=self)
+
+    def _plan_failed(self, message: str) -> None:
+        self.task = None
+        self.state = "idle"
+        self._say(message, error=True)
+        self._update_buttons()
+
+    def _ask_train(self, plan: runner.TrainingPlan) -> None:
+        self.task = None
+        self.state = "idle"
+        self._update_buttons()
+        try:
+            request = runner.request_training(self.session.store, plan)
+        except KindredError as exc:
+            self._say(str(exc), error=True)
+            return
+        names = versions.names(self.session.store, plan.assistant_id)
+        evidence = {"what": describe_counts(plan.counts), "base_model": plan.model.name,
+                 "continues_from": (names.get(plan.parent, plan.parent[:12]) if plan.parent
+                                    else "nothing (a first version)"),
+                 "steps": plan.total_steps, "estimated_time": estimate.human(plan.estimate_s)}
+        dialog = ConsentDialog(
+            self.session.store, shown(request, evidence),
+            changes=(f"Training runs in the background on this computer for about "
+                     f"{estimate.human(plan.estimate_s)}. You can keep chatting. When it "
+                     "finishes you get a new candidate version to review; nothing changes in "
+                     "your chats until you approve it."),
+            kept=("Everything. The version you talk to now stays active and archived, and all "
+                  "your conversations and teaching stay as they are."),
+            parent=self)
+        dialog.decided.connect(lambda decision: self._train_decided(plan, decision))
+        self._open(dialog)
+
+    def _train_decided(self, plan: runner.TrainingPlan, decision: Decision) -> None:
+        if not decision.granted:
+            self._say("Refused and recorded. Nothing was trained.")
+            return
+        try:
+            run = runner.start_training(self.session, plan, decision)
+        except KindredError as exc:
+            self._say(str(exc), error=True)
+            return
+        self._launch(run, decision, resume=False)
+
+    def continue_run(self) -> None:
+        """Ask to resume the newest stopped (or killed) run from its checkpoint."""
+        run = runner.resumable_run(self.session, self.assistant.id)
+        if run is None or self._busy():
+            return
+        try:
+            request = runner.request_resume(self.session.store, run)
+        except KindredError as exc:
+            self._say(str(exc), error=True)
+            return
+        dialog = ConsentDialog(
+            self.session.store, request,
+            changes=(f"It continues {runner.describe_run(run)}. When it finishes you "
+                     "get a candidate version to review; nothing changes in your chats until "
+                     "you approve it."),
+            kept="Everything; the version you talk to now stays active.", parent=self)
+        dialog.decided.connect(lambda decision: self._resume_decided(run, decision))
+        self._open(dialog)
+
+    def _resume_decided(self, run: RunDir, decision: Decision) -> None:
+        if not decision.granted:
+            self._say("Refused and recorded. Training stays stopped; its checkpoint is kept.")
+            return
+        self._launch(run, decision, resume=True)
+
+    def _launch(self, run: RunDir, decision: Decision, *, resume: bool) -> None:
+        """Start the training process in its own session: it outlives this window.
+
+        Python's subprocess rather than QProcess: PySide6's QProcess cannot start a detached
+        child with its own environment and report its pid at once, and an attached QProcess
+        kills its child when the window closes (losing the steps since the last checkpoint).
+        """
+        argv = runner.training_command(run, decision, resume=resume)
+        try:
+            with (run.path / "stderr.log").open("ab") as log:
+                self.process = subprocess.Popen(
+                    argv, env=runner.training_env(), stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+        except OSError as exc:
+            self._say(f"The training process could not start ({exc}). Nothing was trained; "
+                      "the run can be continued later.", error=True)
+            self.refresh()
+            return
+        self.attach(run, pid=self.process.pid)
+        self._say("Starting the training process…")
+
+    # -- following ---------------------------------------------------------------------------
+
+    def attach(self, run: RunDir, pid: int = 0) -> None:
+        """Follow a run's progress (one this page started, or one found running)."""
+        self._detach()
+        if pid <= 0:  # found running (started by another window or command): its recorded pid
+            pid = int(run.state().get("pid") or 0)
+        self.run, self.pid, self.paused = run, pid, pid > 0 and process_paused(pid)
+        self.state = "starting"
+        self.total = int(run.plan().get("total_steps") or 0)
+        if self.chart_run != run.id:
+            self.chart.clear(self.total)
+            self.chart_run = run.id
+        process = self.process if self.process is not None and self.process.pid == pid else None
+        self.follower = RunFollower(run, pid, self, process=process)
+        self.follower.progressed.connect(self._event)
+        self.follower.lost.connect(self._lost)
+        self.follower.start()
+        self._update_buttons()
+        self.following.emit(True)
+
+    def _detach(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
+            self.follower.deleteLater()
+        self.follower = None
+
+    def _event(self, event: dict[str, Any], replayed: bool) -> None:
+        self.events.append(event)
+        kind = event["event"]
+        if replayed and kind in ("stopped", "done", "error"):
+            return  # the end of an earlier attempt of this run, which goes on now
+        if kind == "start":
+            self.state = "running"
+            resumed = event.get("resumed_from")
+            self._say(f"Training on {event.get('examples', '?')} examples"
+                      + (f", continuing from step {resumed}." if resumed else "."))
+        elif kind == "loading":
+            self._say("Loading the base model for training…")
+        elif kind == "loaded":
+            self._say(f"Base model loaded in {float(event.get('load_s', 0)):.1f} s. Training…")
+        elif kind == "eval":
+            step = 0 if event.get("when") == "start" else self.total
+            if event.get("heldout_loss") is not None:
+                self.chart.add_heldout(step, float(event["heldout_loss"]))
+        elif kind == "step":
+            self._step(event)
+        elif kind == "checkpoint":
+            self.eta.setText(f"{self.eta.text().split(' · checkpoint')[0]} · checkpoint saved "
+                             f"at step {event.get('step')}")
+        elif kind == "stopped":
+            self.state = "stopped"
+            self._say(f"Stopped at step {event.get('step')} of {event.get('total_steps')}. "
+                      "The checkpoint is kept: continue any time.")
+        elif kind == "archived":
+            self._say(f"Archived as candidate version {str(event['version'])[:12]}. Measuring "
+                      "its quality against the base model…")
+        elif kind == "replay":
+            total, done = int(event.get("total") or 0), int(event.get("done") or 0)
+            if total and done < total:
+                self.progress.setValue(round(100 * done / total))
+                self.progress.setFormat(f"preparing {done + 1} of {total}")
+                self._say("Asking the base model general questions, so the new version keeps "
+                          f"what it can already do ({done + 1} of {total})…")
+        elif kind == "learned":
+            self._say(f"Your items are learned (step {event.get('step')} of "
+                      f"{event.get('total_steps')}): stopping before it memorises them.")
+        elif kind == "quality":
+            self.progress.setValue(round(100 * float(event.get("fraction") or 0)))
+            self.progress.setFormat("measuring quality")
+            self._say(f"Quality card: {event.get('message', '')}")
+        elif kind == "done":
+            self.state = "done"
+            self.progress.setValue(100)
+            self.eta.setText("Finished.")
+            self._ready(str(event["version"]), announce=not replayed)
+        elif kind == "error":
+            self.state = "failed"
+            self._say(str(event.get("message", "Training failed.")), error=True)
+        if kind in ("stopped", "done", "error"):
+            self._finished()
+        self._update_buttons()
+
+    def _step(self, event: dict[str, Any]) -> None:
+        self.state = "running"
+        self.step = int(event.get("step", 0))
+        self.total = int(event.get("total_steps") or self.total or 1)
+        self.chart.set_total(self.total)
+        self.progress.setValue(round(100 * self.step / max(self.total, 1)))
+        self.progress.setFormat(f"step {self.step} of {self.total}")
+        self.chart.add_step(self.step, float(event.get("loss", 0.0)))
+        eta = estimate.human(float(event.get("eta_s") or 0))
+        speed = float(event.get("tokens_per_s") or 0)
+        self.eta.setText(f"About {eta} left · {speed:.0f} tokens/s")
+        if not self.paused:
+            self._say(f"Training: step {self.step} of {self.total}, loss "
+                      f"{float(event.get('loss', 0)):.3f}.")
+
+    def _lost(self, message: str) -> None:
+        self.state = "failed"
+        self._say(message, error=True)
+        self._finished()
+
+    def _finished(self) -> None:
+        self._detach()
+        self.run, self.pid, self.paused = None, 0, False
+        self.refresh()
+        self.following.emit(False)
+
+    # -- pause and stop ----------------------------------------------------------------------
+
+    def _signal(self, sig: int) -> None:
+        import os
+
+        if self.pid > 0:
+            os.kill(self.pid, sig)
+
+    def toggle_pause(self) -> None:
+        """Suspend or resume the process (SIGSTOP / SIGCONT): nothing stops or is lost."""
+        if not CAN_PAUSE or self.run is None or self.pid <= 0:
+            return
+        try:
+            self._signal(signal.SIGCONT if self.paused else signal.SIGSTOP)
+        except ProcessLookupError:
+            return
+        self.paused = not self.paused
+        self._say("Paused. The training process waits; Resume continues exactly where it was."
+                  if self.paused else "Resumed.")
+        self._update_buttons()
+
+    def stop(self) -> None:
+        """Ask for the `interrupt` consent; granted, the trainer checkpoints and exits."""
+        run = self.run
+        if run is None or self.state not in ("starting", "running"):
+            return
+        try:
+            request = runner.request_interrupt(self.session.store, run)
+        except KindredError as exc:
+            self._say(str(exc), error=True)
+            return
+        last = run.last_checkpoint()
+        dialog = ConsentDialog(
+            self.session.store, request,
+            changes="Training stops after the current step. A checkpoint is written first.",
+            kept=(f"The checkpoint (step {last[0]} so far, and the one written now)" if last
+                  else "The checkpoint written now") + ", and all your data. “Continue where "
+                 "it stopped” resumes from it. Nothing is archived until a run finishes.",
+            parent=self)
+        dialog.decided.connect(lambda decision: self._stop_decided(run, decision))
+        self._open(dialog)
+
+    def _stop_decided(self, run: RunDir, decision: Decision) -> None:
+        if not decision.granted:
+            self._say("Refused and recorded. Training goes on.")
+            return
+        try:
+            runner.interrupt(self.session.store, run, decision)
+        except KindredError as exc:
+            self._say(str(exc), error=True)
+            return
+        if self.paused:  # a suspended process must run to handle the stop
+            self._signal(signal.SIGCONT)
+            self.paused = False
+        self.state = "stopping"
+        self._say("Stopping: writing a checkpoint…")
+        self._update_buttons()
+
+    # -- the candidate -----------------------------------------------------------------------
+
+    def _ready(self, version_id: str, *, announce: bool) -> None:
+        self.candidate = version_id
+        names = versions.names(self.session.store, self.assistant.id)
+        name = names.get(version_id, version_id[:12])
+        text = (f"{name} is ready. See its answers beside the current ones, then decide "
+                "whether to use it.")
+        self.banner_label.setText(text)
+        self.banner.show()
+        if not announce:
+            return
+        self.candidate_ready.emit(version_id)
+        host = self.window()
+        if host is not self:
+            if self.notice is None or self.notice.host is not host:
+                self.notice = CandidateNotice(host)
+                self.notice.review_requested.connect(self.review)
+            self.notice.announce(version_id, text)
+
+    def review(self, version_id: str | None) -> None:
+        """Both versions answer a few recent prompts (background), then the consent dialog."""
+        if not version_id:
+            return
+        if self.notice is not None:
+            self.notice.hide()
+        self.reviewer.review(version_id)
+
+    def _activated(self, _version_id: str) -> None:
+        self.banner.hide()
+        self.candidate = None
+        self.active_changed.emit()
+        self.refresh()
+
+    def _open(self, dialog: ConsentDialog) -> None:
+        self.dialog = dialog
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _r: setattr(self, "dialog", None)
+                                if self.dialog is dialog else None)
+        dialog.open()

@@ -1,0 +1,3 @@
+"""Replacing versions gently: the rollout bar, the blind trial, retirement interviews, and moving
+to another model.
+"""
