@@ -34,7 +34,7 @@ from kindred.core.learning import feedback
 from kindred.core.session import Session
 from kindred.core.upgrades import rollout
 from kindred.ui.chat.inference import EngineInfo, InferenceThread
-from kindred.ui.upgrades.rollout_ui import TrialTurn, wanted_adapters
+from kindred.ui.upgrades.chat_side import TrialTurn, wanted_adapters
 
 if TYPE_CHECKING:
     from kindred.ui.chat.chat_view import ChatView

@@ -53,7 +53,10 @@ from kindred.ui.models.assistant import AssistantDialog
 from kindred.ui.shell.about import about_box, shortcuts_box
 from kindred.ui.training.preparation import Preparation, status_label
 from kindred.ui.training.training_view import TrainingView
-from kindred.ui.upgrades.rollout_ui import InterviewRunner, RolloutBar, TrialPanel, wanted_adapters
+from kindred.ui.upgrades.chat_side import wanted_adapters
+from kindred.ui.upgrades.interviews import InterviewRunner
+from kindred.ui.upgrades.rollout_bar import RolloutBar
+from kindred.ui.upgrades.trial_panel import TrialPanel
 
 
 class MainWindow(QMainWindow):

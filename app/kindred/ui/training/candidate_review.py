@@ -27,7 +27,7 @@ from kindred.ui.consent.dialog import ConsentDialog
 from kindred.ui.kit.tasks import Task, run_task
 from kindred.ui.kit.widgets import SideBySide
 from kindred.ui.quality_card import QualityCard
-from kindred.ui.upgrades.rollout_ui import mode_box, phase_in_job, review_texts, start_phase_in
+from kindred.ui.training.phase_in import mode_box, phase_in_job, review_texts, start_phase_in
 
 
 def activation_job(home: Path, version_id: str) -> ConsentRequest:

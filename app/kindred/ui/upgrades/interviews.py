@@ -1,0 +1,94 @@
+"""Retirement interviews in the window: `InterviewRunner` holds a retiring version's interview on
+a pool thread (own engine and database connection) with progress in the status bar; the window
+never waits for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from kindred.core.archive import versions
+from kindred.core.session import Session
+from kindred.core.upgrades import retirement
+from kindred.ui.kit.tasks import Task, run_task
+
+
+def interview_job(home: Path, version_id: str) -> Any:
+    """Pool thread, own session: hold the interview (yielding progress), then the report."""
+    from kindred.core.session import open_session
+
+    session = open_session(home)
+    try:
+        record = None
+        for event in retirement.hold_interview(session, version_id):
+            if isinstance(event, retirement.Record):
+                record = event
+            yield event
+        retirement.report_for(session.store, version_id)
+        yield record
+    finally:
+        session.close()
+
+
+class InterviewRunner(QObject):
+    """Interviews retiring versions one at a time in the background, with progress."""
+
+    progress = Signal(str, float)  # message, fraction
+    finished = Signal(str)         # version id
+    failed = Signal(str)
+
+    def __init__(self, session: Session, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.queue: list[str] = []
+        self.task: Task | None = None
+
+    def hold(self, version_id: str) -> None:
+        if version_id not in self.queue:
+            self.queue.append(version_id)
+        self._next()
+
+    def catch_up(self, assistant_id: int) -> None:
+        """Retired versions never interviewed (e.g. the app closed during one)."""
+        for version_id in retirement.pending(self.session.store, assistant_id):
+            self.hold(version_id)
+
+    @property
+    def busy(self) -> bool:
+        return self.task is not None
+
+    def stop(self) -> None:
+        """At shutdown: the running interview stops before its next question (nothing is
+        stored; `kindred versions interview` or the next retirement holds it again)."""
+        self.queue.clear()
+        if self.task is not None:
+            self.task.cancel()
+
+    def _next(self) -> None:
+        if self.task is not None or not self.queue:
+            return
+        version_id = self.queue[0]
+        home = self.session.home.root
+        name = versions.name_of(self.session.store,
+                                versions.get_version(self.session.store, version_id))
+
+        def progress(event: Any) -> None:
+            if isinstance(event, retirement.Progress):
+                self.progress.emit(f"Interviewing {name} before it retires: {event.message}",
+                                   event.fraction)
+
+        self.task = run_task(lambda: interview_job(home, version_id), on_progress=progress,
+                             on_done=lambda _r: self._ended(version_id, None),
+                             on_error=lambda m: self._ended(version_id, m), background=True)
+
+    def _ended(self, version_id: str, error: str | None) -> None:
+        self.task = None
+        if version_id in self.queue:
+            self.queue.remove(version_id)
+        if error is None:
+            self.finished.emit(version_id)
+        else:
+            self.failed.emit(error)
+        self._next()

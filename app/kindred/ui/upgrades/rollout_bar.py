@@ -1,0 +1,212 @@
+"""The rollout bar: a slim bar above the chat while a rollout is open: where it stands ("Version 3 ·
+50 % Version 4 · step 2 of 4 · next step in 7 answers") and Pause / Resume, Next step now (asks
+consent, with the trial's tally), Roll back (one click and a confirmation; recorded as the
+person's decision) and Trial. Shortcuts: Ctrl+Alt+P pause/resume, Ctrl+Alt+N next step,
+Ctrl+Alt+B roll back, Ctrl+Alt+T trial.
+
+The rest of gradual replacement in the window: `trial_panel` (the round waiting for a pick),
+`interviews` (retirement interviews in the background), `chat_side` (what the chat answers
+with), and the phase-in choice at a candidate's review (`ui/training/phase_in`).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QWidget,
+)
+
+from kindred.core.archive import versions
+from kindred.core.consent import Decision
+from kindred.core.errors import KindredError
+from kindred.core.session import Session
+from kindred.core.store import Store
+from kindred.core.upgrades import rollout, trial
+from kindred.core.upgrades.rollout import Rollout
+from kindred.ui.consent.dialog import ConsentDialog
+from kindred.ui.kit.widgets import destructive_box
+
+
+class RolloutBar(QFrame):
+    """Where the rollout stands, with its controls always at hand (hidden when none is open)."""
+
+    changed = Signal()          # the blend or state changed: reload the engine, refresh views
+    message = Signal(str, bool)  # text, is it an error
+    retired = Signal(str)       # a version stopped being used (the rollout finished)
+    trial_started = Signal()
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.assistant_id = session.assistant().id
+        self.dialog: QWidget | None = None
+        self.setObjectName("rolloutBar")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.label = QLabel()
+        self.label.setObjectName("rolloutText")
+        self.label.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setObjectName("rolloutProgress")
+        self.progress.setTextVisible(False)
+        self.progress.setFixedSize(90, 6)
+        self.pause_button = QPushButton("Pause")
+        self.next_button = QPushButton("Next step now")
+        self.back_button = QPushButton("Roll back")
+        self.trial_button = QPushButton("Trial")
+        tips = {self.pause_button: "Keep the current blend; stop advancing (Ctrl+Alt+P)",
+                self.next_button: "Take the next step now, beyond the agreed pace "
+                                  "(asks your consent; Ctrl+Alt+N)",
+                self.back_button: "Back to the outgoing version alone, at once (Ctrl+Alt+B)",
+                self.trial_button: "Both versions answer your next prompts, unnamed; you pick "
+                                   "(Ctrl+Alt+T)"}
+        for button, tip in tips.items():
+            button.setObjectName("rolloutButton")
+            button.setToolTip(tip)
+            button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.next_button.clicked.connect(self.next_step)
+        self.back_button.clicked.connect(self.roll_back)
+        self.trial_button.clicked.connect(self.start_trial)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(14, 6, 10, 6)
+        row.setSpacing(8)
+        row.addWidget(self.progress, 0, Qt.AlignmentFlag.AlignVCenter)
+        row.addWidget(self.label, 1)
+        for button in (self.trial_button, self.pause_button, self.next_button,
+                       self.back_button):
+            row.addWidget(button)
+        self.refresh()
+
+    @property
+    def store(self) -> Store:
+        return self.session.store
+
+    def set_assistant(self, assistant_id: int) -> None:
+        self.assistant_id = assistant_id
+        self.refresh()
+
+    def current(self) -> Rollout | None:
+        return rollout.current(self.store, self.assistant_id)
+
+    def refresh(self) -> None:
+        """Show the open rollout, or hide."""
+        current = self.current()
+        self.setVisible(current is not None)
+        if current is None:
+            return
+        self.label.setText(rollout.progress_text(self.store, current))
+        self.progress.setRange(0, current.steps)
+        self.progress.setValue(current.step)
+        self.pause_button.setText("Resume" if current.state in ("paused", "stopped")
+                                  else "Pause")
+        self.pause_button.setToolTip("Continue the agreed plan (Ctrl+Alt+P)"
+                                     if current.state in ("paused", "stopped") else
+                                     "Keep the current blend; stop advancing (Ctrl+Alt+P)")
+        self.next_button.setEnabled(current.state != "stopped")
+        self.trial_button.setEnabled(trial.current(self.store, self.assistant_id) is None)
+        self.setProperty("state", current.state)
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+    def _done(self, text: str) -> None:
+        self.refresh()
+        self.changed.emit()
+        self.message.emit(text, False)
+
+    def toggle_pause(self) -> None:
+        current = self.current()
+        if current is None:
+            return
+        try:
+            if current.state in ("paused", "stopped"):
+                resumed = rollout.resume(self.store, self.assistant_id, via="gui")
+                stepped = rollout.advance_if_due(self.store, self.assistant_id)
+                self._after(stepped or resumed, "Resumed")
+            else:
+                rollout.pause(self.store, self.assistant_id, via="gui")
+                self._done("Paused: the blend stays as it is until you resume.")
+        except KindredError as exc:
+            self.refresh()
+            self.message.emit(str(exc), True)
+
+    def next_step(self) -> None:
+        if self.current() is None or self.dialog is not None:
+            return
+        try:
+            kind, summary, evidence = rollout.describe_next_step(self.store, self.assistant_id)
+            dialog = ConsentDialog.ask(
+                self.store, kind, self.assistant_id, evidence["version"], summary, evidence,
+                changes=summary,
+                kept="Every version stays archived; you can still pause or roll back.",
+                parent=self.window())
+        except KindredError as exc:
+            self.message.emit(str(exc), True)
+            return
+        dialog.decided.connect(self._step_decided)
+        self._show(dialog)
+
+    def _step_decided(self, decision: Decision) -> None:
+        if not decision.granted:
+            self.message.emit("Not taken: the rollout goes on at its pace.", False)
+            return
+        try:
+            moved = rollout.next_step(self.store, self.assistant_id, decision)
+        except KindredError as exc:
+            self.refresh()
+            self.changed.emit()
+            self.message.emit(str(exc), True)
+            return
+        self._after(moved, "Next step taken")
+
+    def _after(self, changed: Rollout, what: str) -> None:
+        if changed.state == "finished":
+            named = versions.names(self.store, self.assistant_id)
+            self._done(f"Rollout finished: {named.get(changed.to_version)} alone answers now.")
+            if changed.from_version:
+                self.retired.emit(changed.from_version)
+            return
+        self._done(f"{what}: " + rollout.progress_text(self.store, changed))
+
+    def roll_back(self) -> None:
+        current = self.current()
+        if current is None or self.dialog is not None:
+            return
+        named = versions.names(self.store, self.assistant_id)
+        back_to = named.get(current.from_version or "", "the base model alone")
+        box = destructive_box(
+            self.window(), "Roll back?", f"Go back to {back_to} now?",
+            f"{named.get(current.to_version)} stops answering at once and stays archived; you "
+            "can phase it in again later. This is recorded as your decision.", "Roll back",
+            lambda: self._rolled(back_to))
+        self._show(box)
+
+    def _rolled(self, back_to: str) -> None:
+        try:
+            rollout.roll_back(self.store, self.assistant_id, via="gui")
+        except KindredError as exc:
+            self.message.emit(str(exc), True)
+            return
+        self._done(f"Rolled back: {back_to} answers alone again.")
+
+    def start_trial(self) -> None:
+        try:
+            started = trial.start(self.store, self.assistant_id)
+        except KindredError as exc:
+            self.message.emit(str(exc), True)
+            return
+        self.refresh()
+        self.trial_started.emit()
+        self.message.emit(f"Trial: your next {started.prompts} messages get two answers, "
+                          "unnamed and in random order; pick the better one.", False)
+
+    def _show(self, dialog: QWidget) -> None:
+        self.dialog = dialog
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.destroyed.connect(lambda: setattr(self, "dialog", None))
+        if hasattr(dialog, "open"):
+            dialog.open()

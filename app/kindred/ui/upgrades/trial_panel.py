@@ -1,0 +1,105 @@
+"""The side-by-side trial's panel: the round waiting for the person's pick, the two answers side
+by side, unnamed, in random order; the names are revealed after the choice, with the tally."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from kindred.core.errors import KindredError
+from kindred.core.session import Session
+from kindred.core.upgrades import trial
+from kindred.ui.kit.widgets import SideBySide
+
+
+class TrialPanel(QFrame):
+    """The round waiting for the person's pick: two unnamed answers, then the reveal."""
+
+    picked = Signal()
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.round: trial.Round | None = None
+        self.setObjectName("trialPanel")
+        self.title = QLabel()
+        self.title.setObjectName("consentHeading")
+        self.body = QVBoxLayout()
+        self.result = QLabel()
+        self.result.setWordWrap(True)
+        self.result.setObjectName("trialResult")
+        self.buttons: dict[str, QPushButton] = {}
+        row = QHBoxLayout()
+        row.addStretch(1)
+        for pick, text in (("first", "Answer 1 is better"), ("same", "About the same"),
+                           ("second", "Answer 2 is better")):
+            button = QPushButton(text)
+            button.setObjectName("trialButton")
+            button.clicked.connect(lambda _c=False, p=pick: self.pick(p))
+            self.buttons[pick] = button
+            row.addWidget(button)
+        row.addStretch(1)
+        self.close_button = QPushButton("Close")
+        self.close_button.clicked.connect(self.hide)
+        row.addWidget(self.close_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 10, 14, 10)
+        layout.addWidget(self.title)
+        layout.addLayout(self.body)
+        layout.addWidget(self.result)
+        layout.addLayout(row)
+        self.hide()
+
+    def show_round(self, round_: trial.Round) -> None:
+        """Show a round's two answers, names hidden."""
+        self.round = round_
+        first, second = trial.answers(self.session.store, round_)
+        running = trial.get_trial(self.session.store, round_.trial_id)
+        self.title.setText(f"Side-by-side trial: round {running.decided + 1} of "
+                           f"{running.prompts}. Which answer is better? (names are hidden)")
+        prompt = self._prompt(first)
+        while self.body.count():
+            item = self.body.takeAt(0)
+            if item is not None and (widget := item.widget()) is not None:
+                widget.deleteLater()
+        self.body.addWidget(SideBySide(
+            [{"prompt": prompt, "first": first.content if first else "",
+              "second": second.content if second else ""}],
+            ("Answer 1", "Answer 2"), ("first", "second")))
+        self.result.setText("")
+        for button in self.buttons.values():
+            button.setEnabled(True)
+        self.close_button.setVisible(False)
+        self.show()
+
+    def _prompt(self, answer: Any) -> str:
+        if answer is None:
+            return ""
+        row = self.session.store.db.execute(
+            "SELECT content FROM messages WHERE conversation_id = ? AND role = 'user' AND "
+            "id < ? ORDER BY id DESC LIMIT 1", [answer.conversation_id, answer.id]).fetchone()
+        return str(row[0]) if row else ""
+
+    def pick(self, choice: str) -> None:
+        if self.round is None:
+            return
+        try:
+            decided = trial.choose(self.session.store, self.round.id, choice)
+        except KindredError as exc:
+            self.result.setText(str(exc))
+            return
+        running = trial.get_trial(self.session.store, decided.trial_id)
+        names = trial.labels(self.session.store, running)
+        tally = trial.tally(self.session.store, running.assistant_id, running.a_version,
+                            running.b_version)
+        self.result.setText(
+            f"Answer 1 was {names[decided.first_is]}, answer 2 was "
+            f"{names[decided.version_of('second')]}. {names['b']} so far: {tally.text}."
+            + ("" if running.open else " The trial is over; its tally is kept."))
+        for button in self.buttons.values():
+            button.setEnabled(False)
+        self.close_button.setVisible(True)
+        self.round = None
+        self.picked.emit()
