@@ -393,7 +393,7 @@ def run_scenario(name: str, work: Path, seed: int = 0) -> dict[str, Any]:
     found = quality.taught_marks(dataset)[0]
     questions = replace(QUESTIONS, style=STYLE)
     ref = AdapterRef(version_id, archive.verified_path(session.store, version_id))
-    engine = Engine(session.model_for(assistant).path, n_ctx=2048)
+    engine = Engine(session.model_for(assistant).path, n_ctx=2048, n_threads=teacher.threads())
     try:
         card: dict[str, Any] = {}
         # the base's and the teacher's halves are greedy: measured once per scenario

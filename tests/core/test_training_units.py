@@ -52,7 +52,7 @@ def test_learning_rate_warms_up_then_decays_and_round_trips() -> None:
     assert rates[-1] >= 1e-4
     assert TrainConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg
     # at least min_steps (a single taught item still teaches), else epochs x batches
-    assert TrainConfig().total_steps(2) == 8 and TrainConfig().total_steps(5) == 15
+    assert TrainConfig().total_steps(1) == 8 and TrainConfig().total_steps(5) == 25
     assert TrainConfig(epochs=20).total_steps(2) == 40
     assert TrainConfig(steps=5).total_steps(100) == 5
 

@@ -2,7 +2,7 @@
 
 The defaults suit 1 to 500 short personal examples on a CPU with no knob to turn: rank 8 on
 every linear layer of the attention and MLP blocks of the upper two thirds of the decoder layers,
-three passes over the person's items plus the replayed base answers (see `replay`), stopping
+five passes over the person's items plus the teacher's answers (see `replay`), stopping
 early once the items are learned, and at least `min_steps` optimiser steps so a single taught
 item still teaches something.
 
@@ -31,7 +31,7 @@ class TrainConfig:
     alpha: float = 16.0
     targets: tuple[str, ...] = ALL_TARGETS
     lr: float = 1e-3
-    epochs: int = 3
+    epochs: int = 5
     steps: int | None = None
     """Exact number of optimiser steps; when None: `epochs` passes, but at least `min_steps`."""
     min_steps: int = 8

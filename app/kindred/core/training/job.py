@@ -182,7 +182,7 @@ def _replay_set(run: RunDir, plan: dict[str, Any], emit: Emit) -> list[Encoded]:
     asked: list[replay.Request] = []
     said: list[str] = []
     if shots:
-        engine = Engine(model_path, n_ctx=512)
+        engine = Engine(model_path, n_ctx=512, n_threads=teacher.threads())
         try:
             reworded = [r for found in teacher.rewordings(
                 engine, replay.reworded_requests(shots)) for r in found]
@@ -218,8 +218,10 @@ def _quality(store: Store, version_id: str, emit: Emit) -> dict[str, Any] | None
     existing = cards.get_card(store, version_id)
     if existing is not None:
         return existing
+    from kindred.core.learning.teacher import threads
+
     version = get_version(store, version_id)
-    engine = Engine(get_model(store, version.base_sha256).path, n_ctx=2048)
+    engine = Engine(get_model(store, version.base_sha256).path, n_ctx=2048, n_threads=threads())
     card: dict[str, Any] | None = None
     try:
         for item in quality.for_version(store, engine, version):

@@ -161,8 +161,10 @@ def _replay(target: Target) -> Generator[Progress, None, None]:
 def _quality(target: Target) -> Generator[Progress, None, None]:
     from kindred.core.chat.engine import Engine
     from kindred.core.learning import quality
+    from kindred.core.learning.teacher import threads
 
-    engine = Engine(target.model_path, n_ctx=2048)  # as the training process measures cards
+    # as the training process measures cards
+    engine = Engine(target.model_path, n_ctx=2048, n_threads=threads())
     try:
         yield from quality.base_half(engine, target.system, quality.QuestionSet.shipped(), [],
                                      _card_cache(target))
