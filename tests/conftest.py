@@ -16,8 +16,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("KINDRED_QUALITY_SET",
                       str(Path(__file__).parent / "support" / "quality_tiny.json"))
 # The window prepares a base for training in the background once something is taught, and works
-# out a new version's insight ahead; only the tests of those (tests/ui/test_preparation.py,
-# tests/ui/test_insight_ahead.py) let it, so no other test shares its cores with them.
+# out a new version's insight ahead; only the tests of those (tests/ui/training/test_preparation.py,
+# tests/ui/learning/test_insight_ahead.py) let it, so no other test shares its cores with them.
 os.environ.setdefault("KINDRED_BACKGROUND_PREPARE", "0")
 os.environ.setdefault("KINDRED_BACKGROUND_INSIGHT", "0")
 # Retirement interviews are held for real wherever a version steps down; short answers here.

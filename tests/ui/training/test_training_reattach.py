@@ -46,8 +46,8 @@ def orphan_run(session: Session, home: DataHome) -> Iterator[tuple[RunDir, int]]
     if not is_cached(SHARED_CACHE, sha256_file(embedded_model_path())):
         subprocess.run([sys.executable, "-c", "from support.training_helpers import "
                         "shared_base_cache; shared_base_cache()"],
-                       cwd=Path(__file__).parents[1], check=True, timeout=900,
-                       env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+                       cwd=Path(__file__).parents[2], check=True, timeout=900,
+                       env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
     add_examples(session, PIRATE[:3])
     use_shared_cache(home, session.model_for(session.assistant()).sha256)
     plan = runner.plan_training(session, session.assistant(),

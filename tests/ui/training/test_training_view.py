@@ -47,8 +47,8 @@ def shared_cache() -> Path:
     if not is_cached(SHARED_CACHE, sha256_file(embedded_model_path())):
         subprocess.run([sys.executable, "-c", "from support.training_helpers import "
                         "shared_base_cache; shared_base_cache()"],
-                       cwd=Path(__file__).parents[1], check=True, timeout=900,
-                       env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+                       cwd=Path(__file__).parents[2], check=True, timeout=900,
+                       env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
     return SHARED_CACHE
 
 
