@@ -14,14 +14,9 @@ from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
-    QFileDialog,
     QFrame,
     QHBoxLayout,
-    QLabel,
-    QMainWindow,
-    QMenu,
     QMessageBox,
-    QProgressBar,
     QSplitter,
     QStackedWidget,
     QToolButton,
@@ -33,8 +28,6 @@ from kindred.core.archive import versions
 from kindred.core.assistants import Assistant
 from kindred.core.chat.conversations import Conversation, Message, list_messages
 from kindred.core.session import Session, open_session
-from kindred.core.training.config import TrainConfig
-from kindred.core.upgrades.rollout import blend_label
 from kindred.ui.archive.bundle_import import AssistantImport, Imported
 from kindred.ui.archive.history_view import HistoryView
 from kindred.ui.archive.ledger_view import LedgerView
@@ -44,14 +37,13 @@ from kindred.ui.chat.chat_view import ChatView
 from kindred.ui.chat.conversation_dialogs import delete_dialog, rename_dialog
 from kindred.ui.chat.inference import InferenceThread
 from kindred.ui.chat.sidebar import Sidebar
-from kindred.ui.kit.icons import app_icon, icon, set_icon
+from kindred.ui.kit.icons import app_icon, set_icon
 from kindred.ui.learning.insight_ahead import InsightAhead
 from kindred.ui.learning.insight_view import InsightView
 from kindred.ui.learning.teach_view import TeachView
-from kindred.ui.models.add_model import AddModelDialog
-from kindred.ui.models.assistant import AssistantDialog
-from kindred.ui.shell.about import about_box, shortcuts_box
-from kindred.ui.training.preparation import Preparation, status_label
+from kindred.ui.shell.status_items import StatusItems
+from kindred.ui.shell.window_menu import WindowMenu
+from kindred.ui.training.preparation import Preparation
 from kindred.ui.training.training_view import TrainingView
 from kindred.ui.upgrades.chat_side import wanted_adapters
 from kindred.ui.upgrades.interviews import InterviewRunner
@@ -59,7 +51,9 @@ from kindred.ui.upgrades.rollout_bar import RolloutBar
 from kindred.ui.upgrades.trial_panel import TrialPanel
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowMenu):
+    """The window: pages, status bar, shortcuts, and the reactions that keep them in step."""
+
     def __init__(self, home: str | Path | None = None, *,
                  session: Session | None = None) -> None:
         super().__init__()
@@ -203,27 +197,11 @@ class MainWindow(QMainWindow):
     # -- building --------------------------------------------------------------------------
 
     def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        bar.setSizeGripEnabled(False)
-        self.busy_bar = QProgressBar()
-        self.busy_bar.setRange(0, 0)
-        self.busy_bar.setTextVisible(False)
-        self.busy_bar.setFixedSize(70, 6)
-        self.state_label = QLabel("Loading model…")
-        self.model_label = QLabel()
-        self.adapter_label = QLabel()
-        self.speed_label = QLabel("— tok/s")
-        for label, tip in ((self.model_label, "The base model"),
-                           (self.adapter_label, "The adapter version the assistant talks "
-                                                "through (base: none)"),
-                           (self.speed_label, "Speed of the last answer")):
-            label.setObjectName("statusItem")
-            label.setToolTip(tip)
-        self.prepare_label = status_label(self.preparation)
-        bar.addWidget(self.busy_bar)
-        bar.addWidget(self.state_label)
-        for label in (self.prepare_label, self.model_label, self.adapter_label, self.speed_label):
-            bar.addPermanentWidget(label)
+        items = self.status_items = StatusItems(self.statusBar(), self.preparation)
+        self.busy_bar, self.state_label, self.prepare_label = (
+            items.busy_bar, items.state_label, items.prepare_label)
+        self.model_label, self.adapter_label, self.speed_label = (
+            items.model_label, items.adapter_label, items.speed_label)
 
     def _action(self, keys: str, slot: object, *, widget: QWidget | None = None) -> QAction:
         action = QAction(widget or self)
@@ -249,25 +227,6 @@ class MainWindow(QMainWindow):
         self._action("Ctrl+Alt+B", self.rollout_bar.roll_back)
         self._action("Ctrl+Alt+T", self.rollout_bar.start_trial)
         self._action("Del", lambda: self._delete_current(), widget=self.sidebar.list)
-
-    def _more_menu(self) -> QMenu:
-        menu = QMenu(self)
-        menu.aboutToShow.connect(lambda: self._fill_more(menu))  # icons in today's palette
-        self._fill_more(menu)
-        return menu
-
-    def _fill_more(self, menu: QMenu) -> None:
-        menu.clear()
-        menu.addAction(icon("user"), "New assistant…", self.new_assistant)
-        menu.addAction(icon("archive"), "Import an assistant…", self.import_assistant)
-        menu.addAction(icon("settings"), "Assistant settings…", self.open_settings)
-        menu.addAction(icon("model"), "Add a model…", self.add_model)
-        menu.addAction(icon("model"), "Remove a model…", self.remove_model)
-        menu.addAction(icon("model"), "Move to another model…",
-                       lambda: self.move_model())
-        menu.addSeparator()
-        menu.addAction("Keyboard shortcuts", self.show_shortcuts)
-        menu.addAction("About Kindred", self.show_about)
 
     def _wire(self) -> None:
         c, view, side = self.controller, self.chat_view, self.sidebar
@@ -366,14 +325,9 @@ class MainWindow(QMainWindow):
         self.history.refresh()
 
     def _show_adapters(self, adapters: list[tuple[str, float]]) -> None:
-        """The status bar names versions as the History page does ("Version 2"), ids in the tip."""
         named = versions.names(self.session.store, self.controller.assistant.id) \
             if adapters else {}
-        text = blend_label(named, adapters) if adapters else "none"  # "Version 3 · 50 % Version 4"
-        self.adapter_label.setText(f"Adapter: {text}")
-        self.adapter_label.setToolTip("\n".join(f"{named.get(k, k[:12])}: id {k}, scale {s:g}"
-                                                for k, s in adapters)
-                                      or "No adapter: the base model answers as it came.")
+        self.status_items.show_adapters(named, adapters)
 
     def refresh_conversations(self) -> None:
         current = self.controller.conversation
@@ -469,28 +423,6 @@ class MainWindow(QMainWindow):
     def delete_conversation(self, conversation_id: int) -> None:
         self._open(delete_dialog(self, self.controller, conversation_id))
 
-    def open_settings(self) -> None:
-        dialog = AssistantDialog(self.session, self.controller.assistant, self)
-        dialog.saved.connect(lambda _a: self.controller.assistant_updated())
-        self._open(dialog)
-
-    def new_assistant(self) -> None:
-        dialog = AssistantDialog(self.session, None, self)
-        dialog.saved.connect(lambda a: self.controller.select_assistant(a.id))
-        dialog.rejected.connect(lambda: self.sidebar.set_assistants(
-            self.controller.assistants(), self.controller.assistant.id))
-        self._open(dialog)
-
-    def import_assistant(self, path: str | None = None) -> None:
-        """Restore an exported assistant (a .kindred bundle); `path` skips the file dialog."""
-        if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Import an assistant", str(Path.home()),
-                                                  "Kindred bundles (*.kindred);;All files (*)")
-            if not path:
-                return
-        if self.assistant_import.start(path):
-            self.statusBar().showMessage(f"Checking and importing {Path(path).name}…")
-
     def _assistant_imported(self, done: Imported) -> None:
         self.controller.select_assistant(done.assistant_id)
         self.statusBar().showMessage(done.sentence(), 15000)
@@ -504,53 +436,10 @@ class MainWindow(QMainWindow):
         self._open(QMessageBox(QMessageBox.Icon.Warning, "Import an assistant", message,
                                parent=self))
 
-    def add_model(self) -> None:
-        dialog = AddModelDialog(self.session.home.root, self)
-        dialog.model_added.connect(lambda m: self.statusBar().showMessage(
-            f"Added {m.name}. Pick it when you create an assistant.", 6000))
-        self._open(dialog)
-
-    def remove_model(self) -> None:
-        """Forget a base model (its file is kept), with consent; see core.model_removal."""
-        from kindred.ui.models.remove_model import RemoveModelDialog
-
-        dialog = RemoveModelDialog(self.session, self)
-        dialog.removed.connect(lambda m: self.statusBar().showMessage(
-            f"Removed {m.name} from Kindred's models; its file is kept.", 6000))
-        self._open(dialog)
-
-    def move_model(self, config: TrainConfig | None = None,
-                   prompt_limit: int | None = None) -> None:
-        """Move the assistant to another base model, keeping what it learned (`config` and
-        `prompt_limit`: a quicker move, for tests)."""
-        from kindred.ui.upgrades.migrate import MigrateDialog
-
-        dialog = MigrateDialog(self.session, self.controller.assistant, self, config=config,
-                               prompt_limit=prompt_limit)
-        dialog.switched.connect(lambda _v: self._base_switched())
-        self.preparation.block()  # a move trains on another base: leave it the cores
-        self.insight_ahead.stop()
-        dialog.finished.connect(lambda _r: self.preparation.unblock())
-        self._open(dialog)
-
     def _base_switched(self) -> None:
         self.controller.assistant_updated()
         self.controller.reload_engine()
         self._versions_changed()  # the version that stepped down is interviewed
-
-    def show_shortcuts(self) -> None:
-        self._open(shortcuts_box(self))
-
-    def show_about(self) -> None:
-        self._open(about_box(self))
-
-    def _open(self, dialog: QDialog) -> None:
-        """Open window-modal without a nested event loop; tests find it as `self.dialog`."""
-        self.dialog = dialog
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.finished.connect(lambda _r: setattr(self, "dialog", None)
-                                if self.dialog is dialog else None)
-        dialog.open()
 
     # -- state -----------------------------------------------------------------------------
 

@@ -1,0 +1,44 @@
+"""The status bar's items: a busy bar and the engine's state on the left; the preparation of a
+base, the base model, the adapter the assistant talks through and the last answer's speed on the
+right. The main window keeps each under its own name (`window.adapter_label`...)."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
+
+from kindred.core.upgrades.rollout import blend_label
+from kindred.ui.training.preparation import Preparation, status_label
+
+
+class StatusItems:
+    """Builds the items onto `bar`; `show_adapters` names what the assistant talks through."""
+
+    def __init__(self, bar: QStatusBar, preparation: Preparation) -> None:
+        bar.setSizeGripEnabled(False)
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setTextVisible(False)
+        self.busy_bar.setFixedSize(70, 6)
+        self.state_label = QLabel("Loading model…")
+        self.model_label = QLabel()
+        self.adapter_label = QLabel()
+        self.speed_label = QLabel("— tok/s")
+        for label, tip in ((self.model_label, "The base model"),
+                           (self.adapter_label, "The adapter version the assistant talks "
+                                                "through (base: none)"),
+                           (self.speed_label, "Speed of the last answer")):
+            label.setObjectName("statusItem")
+            label.setToolTip(tip)
+        self.prepare_label = status_label(preparation)
+        bar.addWidget(self.busy_bar)
+        bar.addWidget(self.state_label)
+        for label in (self.prepare_label, self.model_label, self.adapter_label, self.speed_label):
+            bar.addPermanentWidget(label)
+
+    def show_adapters(self, named: dict[str, str], adapters: list[tuple[str, float]]) -> None:
+        """Versions named as the History page does ("Version 2"), ids in the tip."""
+        text = blend_label(named, adapters) if adapters else "none"  # "Version 3 · 50 % Version 4"
+        self.adapter_label.setText(f"Adapter: {text}")
+        self.adapter_label.setToolTip("\n".join(f"{named.get(k, k[:12])}: id {k}, scale {s:g}"
+                                                for k, s in adapters)
+                                      or "No adapter: the base model answers as it came.")
