@@ -163,6 +163,17 @@ _NOT_FACTS = STOPWORDS - {"one", "two"}
 """Words that carry no fact (numbers do)."""
 
 
+def kept(prompt: str, base_answer: str, answer: str) -> float:
+    """The share of the base answer's content words (beyond the question's) that `answer` says
+    too (on their first five letters); 1 when the base's answer has none."""
+    asked = set(words(prompt))
+    key = {w[:5] for w in words(base_answer) if w not in _NOT_FACTS and w not in asked
+           and len(w) > 1}
+    if not key:
+        return 1.0
+    return len(key & {w[:5] for w in words(answer)}) / len(key)
+
+
 def keeps_facts(prompt: str, base_answer: str, answer: str) -> bool:
     """Whether `answer` says what the base's answer says first: at least half of the content
     words of its first sentence that the question did not already contain (compared on their
@@ -179,8 +190,8 @@ def keeps_facts(prompt: str, base_answer: str, answer: str) -> bool:
 @dataclass(frozen=True)
 class Request:
     """One conversation the teacher answers for the mix. A general request is asked twice:
-    plainly, and with the base's own answer as a hint (`teacher.messages`); the first answer
-    that keeps the base's facts is taught (`select`)."""
+    plainly, and with the base's own answer as a hint (`teacher.messages`); of the answers that
+    keep the base's facts, the one that keeps most of its answer is taught (`select`)."""
 
     kind: str
     """"general", "reworded" (another wording of the person's request) or "disliked" (the
@@ -221,22 +232,25 @@ def requests_for(system: str, shots: Sequence[teacher.Shot], general: Sequence[s
 def select(system: str, shots: Sequence[teacher.Shot], general: Sequence[str],
            base: Sequence[str], requests: Sequence[Request], answers: Sequence[str]
            ) -> tuple[list[Distilled], dict[str, int]]:
-    """The replayed answers and how many of each kind: per general request the first teacher
-    answer that is usable, copies no example and keeps the base's facts, else the base's own
+    """The replayed answers and how many of each kind: per general request, of the teacher's
+    answers that are usable, copy no example and keep the base's facts, the one keeping most
+    of the base's answer (the plain one on a tie), else the base's own
     answer (anchored to the base); the teacher's answers to the other wordings; to a disliked
     prompt, the teacher's answer unless it is the disliked one again."""
     out: list[Distilled] = []
     counts = {"general": 0, "reworded": 0, "base_fallback": 0, "disliked": 0, "hinted": 0}
-    taught: dict[str, Distilled] = {}
+    taught: dict[str, tuple[float, Distilled]] = {}
     for request, answer in zip(requests, answers, strict=True):
         if request.kind == "general":
-            if request.prompt in taught or not teacher.usable(answer) or teacher.copied(
-                    answer, shots, request.prompt) or not keeps_facts(
-                    request.prompt, request.base or "", answer):
+            if not teacher.usable(answer) or teacher.copied(answer, shots, request.prompt) \
+                    or not keeps_facts(request.prompt, request.base or "", answer):
                 continue
-            taught[request.prompt] = Distilled("general", request.prompt, answer,
-                                               request.context)
-            counts["hinted"] += int(teacher.HINT in request.context[0]["content"])
+            # of the teacher's answers that keep the facts, the one that keeps the most of
+            # the base's answer (examples of one line would otherwise teach one-line answers)
+            score = kept(request.prompt, request.base or "", answer)
+            if request.prompt not in taught or score > taught[request.prompt][0]:
+                taught[request.prompt] = (score, Distilled("general", request.prompt, answer,
+                                                           request.context))
         elif teacher.usable(answer) and (request.rejected is None
                                          or differs(answer, request.rejected)):
             out.append(Distilled(request.kind, request.prompt, answer, request.context))
@@ -244,8 +258,9 @@ def select(system: str, shots: Sequence[teacher.Shot], general: Sequence[str],
     general_items: list[Distilled] = []
     for prompt, plain in zip(general, base, strict=True):
         if prompt in taught:
-            general_items.append(taught[prompt])
+            general_items.append(taught[prompt][1])
             counts["general"] += 1
+            counts["hinted"] += int(teacher.HINT in taught[prompt][1].context[0]["content"])
         elif teacher.usable(plain):
             general_items.append(Distilled("base", prompt, plain, [
                 *teacher.head(system), {"role": "user", "content": prompt}]))
