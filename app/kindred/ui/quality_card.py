@@ -43,7 +43,7 @@ def rows_of(card: dict[str, Any]) -> list[Row]:
         shows = bool(agreed.get("teacher_shows"))
         share = float(agreed.get("share") or 0.0) if shows else 0.0
         out.append(Row("Answers like your examples (new requests)", 0.0, share, 1.0, "0%",
-                       f"{share:.0%}" if shows else "beyond the base"))
+                       f"{share:.0%}" if shows else "out of reach"))
     if style.get("primary"):
         share, base = float(style.get("share") or 0.0), float(style.get("base_share") or 0.0)
         out.append(Row("Shows what you taught (new requests)", base, share, 1.0,
