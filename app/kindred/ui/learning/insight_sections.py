@@ -34,7 +34,7 @@ from kindred.ui.kit.charts import (
     unique_labels,
 )
 from kindred.ui.kit.widgets import MarkdownView, SideBySide
-from kindred.ui.quality_card import QualityCard
+from kindred.ui.learning.quality_card import QualityCard
 
 MODULE_NAMES = {  # llama.cpp tensor names, in reading order, with plain names
     "attn_q": "attention · query", "attn_k": "attention · key", "attn_v": "attention · value",

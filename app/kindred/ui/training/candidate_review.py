@@ -26,7 +26,7 @@ from kindred.core.upgrades import rollout
 from kindred.ui.consent.dialog import ConsentDialog
 from kindred.ui.kit.tasks import Task, run_task
 from kindred.ui.kit.widgets import SideBySide
-from kindred.ui.quality_card import QualityCard
+from kindred.ui.learning.quality_card import QualityCard
 from kindred.ui.training.phase_in import mode_box, phase_in_job, review_texts, start_phase_in
 
 

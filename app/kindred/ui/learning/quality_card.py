@@ -16,7 +16,7 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from kindred.ui.charts import muted_color, palette_color, text_color
+from kindred.ui.kit.charts import muted_color, palette_color, text_color
 
 ROW_H = 46
 LABEL_W = 210

@@ -7,7 +7,7 @@ from pathlib import Path
 from pytestqt.qtbot import QtBot
 
 from kindred.core.learning import markers, quality
-from kindred.ui.quality_card import QualityCard, rows_of
+from kindred.ui.learning.quality_card import QualityCard, rows_of
 
 QUESTIONS = quality.QuestionSet(1, [("Capital of France?", ["paris"]),
                                     ("Largest planet?", ["jupiter"])],
