@@ -35,6 +35,7 @@ from kindred.core.assistants import Assistant, get_assistant
 from kindred.core.consent import ConsentRequest, Decision
 from kindred.core.errors import KindredError
 from kindred.core.session import Session
+from kindred.ui.archive import transfer
 from kindred.ui.archive.compare import CompareDialog
 from kindred.ui.consent.dialog import ConsentDialog
 from kindred.ui.consent.retirement_records import record_html
@@ -58,28 +59,6 @@ def duration(seconds: float) -> str:
     if hours < 48:
         return f"{hours:.0f} h"
     return f"{hours / 24:.0f} days"
-
-
-def _import_in_home(home: Path, assistant_id: int, path: str) -> Version:
-    from kindred.core.archive.adapter_import import import_adapter
-    from kindred.core.session import open_session
-
-    session = open_session(home)
-    try:
-        return import_adapter(session.store, get_assistant(session.store, assistant_id), path)
-    finally:
-        session.close()
-
-
-def _export_in_home(home: Path, assistant_id: int, path: str) -> object:
-    from kindred.core.archive.bundle import export_bundle
-    from kindred.core.session import open_session
-
-    session = open_session(home)
-    try:
-        return export_bundle(session.store, get_assistant(session.store, assistant_id), path)
-    finally:
-        session.close()
 
 
 def _source(version: versions.Version) -> str:
@@ -450,7 +429,7 @@ class HistoryView(QWidget):
             return
         self.say(f"Checking and archiving {Path(path).name}…")
         home, aid = self.session.home.root, self.assistant.id
-        self.task = run_task(lambda: _import_in_home(home, aid, path),
+        self.task = run_task(lambda: transfer.import_in_home(home, aid, path),
                              on_done=self._imported, on_error=self._failed, parent=self)
 
     def _imported(self, version: Version) -> None:
@@ -472,7 +451,7 @@ class HistoryView(QWidget):
             return
         self.say(f"Exporting {self.assistant.name}…")
         home, aid = self.session.home.root, self.assistant.id
-        self.task = run_task(lambda: _export_in_home(home, aid, path),
+        self.task = run_task(lambda: transfer.export_in_home(home, aid, path),
                              on_done=self._exported, on_error=self._failed, parent=self)
 
     def _exported(self, result: object) -> None:

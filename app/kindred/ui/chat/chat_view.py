@@ -1,5 +1,5 @@
-"""The chat view: the transcript, the composer and the empty state. No data logic here: it
-shows what the ChatController says and reports what the person asks for by signals.
+"""The chat view: the transcript, the composer and the empty state (`empty_state`). No data
+logic here: it shows what the ChatController says and reports what the person asks for by signals.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QScrollArea,
     QStackedWidget,
     QToolButton,
@@ -23,8 +22,9 @@ from PySide6.QtWidgets import (
 
 from kindred.core.chat.conversations import Message
 from kindred.ui.chat.earlier import EarlierAnswersDialog
+from kindred.ui.chat.empty_state import EmptyState
 from kindred.ui.chat.message_widget import COLUMN_WIDTH, MessageWidget, describe
-from kindred.ui.kit.icons import app_icon, set_icon
+from kindred.ui.kit.icons import set_icon
 from kindred.ui.kit.widgets import Composer
 from kindred.ui.learning.correct import CorrectDialog
 
@@ -42,53 +42,6 @@ class AnswerLookup(Protocol):
 
 STOPPED = "*Stopped before answering.*"
 FORGOTTEN = "Earlier messages are no longer in the assistant's memory"
-SUGGESTIONS = [  # (chip label, the message it sends)
-    ("How do rainbows form?", "Explain how a rainbow forms, in two sentences."),
-    ("Quick lunch ideas", "Give me three ideas for a quick healthy lunch."),
-    ("A haiku about autumn", "Write a haiku about autumn."),
-]
-
-
-class EmptyState(QWidget):
-    """What an empty conversation shows: who you talk to and how, plus a few starters."""
-
-    suggestion_clicked = Signal(str)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        layout = QVBoxLayout(self)
-        layout.addStretch(2)
-        logo = QLabel()
-        logo.setPixmap(app_icon().pixmap(72, 72))
-        logo.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.title = QLabel()
-        self.title.setObjectName("emptyTitle")
-        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.hint = QLabel("Everything stays on this computer. Enter sends, Shift+Enter adds a "
-                           "line, Esc stops an answer.")
-        self.hint.setObjectName("emptyHint")
-        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.hint.setWordWrap(True)
-        for widget in (logo, self.title, self.hint):
-            layout.addWidget(widget)
-        layout.addSpacing(18)
-        chips = QHBoxLayout()
-        chips.addStretch(1)
-        for label, text in SUGGESTIONS:
-            chip = QPushButton(label)
-            chip.setToolTip(text)
-            chip.setObjectName("suggestion")
-            chip.setCursor(Qt.CursorShape.PointingHandCursor)
-            chip.clicked.connect(lambda _=False, t=text: self.suggestion_clicked.emit(t))
-            chips.addWidget(chip)
-        chips.addStretch(1)
-        layout.addLayout(chips)
-        layout.addStretch(3)
-
-    def set_assistant(self, name: str) -> None:
-        self.title.setText(f"Chat with {name}")
-
-
 class ChatView(QWidget):
     """Transcript + composer. Emits what the person wants; the controller decides."""
 

@@ -20,15 +20,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import (
-    QFrame,
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QWidget
 
 from kindred.core.archive import versions
 from kindred.core.assistants import Assistant, get_assistant
@@ -41,14 +33,10 @@ from kindred.core.training import estimate, runner
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.run import RunDir, process_paused
 from kindred.ui.consent.dialog import ConsentDialog
-from kindred.ui.kit.charts import section
-from kindred.ui.kit.icons import icon
 from kindred.ui.kit.tasks import Task, run_task
-from kindred.ui.kit.widgets import page_heading, scrolled
 from kindred.ui.training.candidate_review import CandidateReviewer, shown
-from kindred.ui.training.training_widgets import CandidateNotice, LossChart, RunFollower
-
-CAN_PAUSE = hasattr(signal, "SIGSTOP")
+from kindred.ui.training.training_page import CAN_PAUSE, TrainingPage
+from kindred.ui.training.training_widgets import CandidateNotice, RunFollower
 
 
 def plan_job(home: Path, assistant_id: int, config: TrainConfig | None) -> runner.TrainingPlan:
@@ -62,14 +50,17 @@ def plan_job(home: Path, assistant_id: int, config: TrainConfig | None) -> runne
         session.close()
 
 
-class TrainingView(QWidget):
+class TrainingView(TrainingPage):
+    """The Training page's flows: plan, consent, start or continue a run, follow it, pause,
+    stop with consent, and the candidate it archived (laid out by `TrainingPage`)."""
+
     active_changed = Signal()  # a candidate was activated: the chat reloads its engine
     candidate_ready = Signal(str)  # a run archived a new candidate version
     following = Signal(bool)  # a run started (or was found running) / ended
 
     def __init__(self, session: Session, parent: QWidget | None = None, *,
                  config: TrainConfig | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(parent)  # lays the page out
         self.session = session
         self.assistant: Assistant = session.assistant()
         self.config = config
@@ -87,80 +78,11 @@ class TrainingView(QWidget):
         self.candidate: str | None = None
         self.chart_run = ""
         self.notice: CandidateNotice | None = None
-        self.setObjectName("page")
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
-
-        self.title, subtitle = page_heading(
-            "Training", "Your assistant learns from what you taught it, on this computer. You "
-            "are asked before it starts, before it is stopped, and before a new version is used.")
-
-        data_card, data = section("What it will learn from")
-        self.data_label = QLabel()
-        self.data_label.setWordWrap(True)
-        self.train_button = QPushButton(icon("check"), "Train…")
         self.train_button.clicked.connect(self.start)
-        self.continue_button = QPushButton("Continue where it stopped…")
         self.continue_button.clicked.connect(self.continue_run)
-        row = QHBoxLayout()
-        row.addWidget(self.data_label, 1)
-        row.addWidget(self.continue_button)
-        row.addWidget(self.train_button)
-        data.addLayout(row)
-
-        self.banner = QFrame()
-        self.banner.setObjectName("banner")
-        self.banner_label = QLabel()
-        self.banner_label.setWordWrap(True)
-        self.review_button = QPushButton("Review…")
         self.review_button.clicked.connect(lambda: self.review(self.candidate))
-        banner = QHBoxLayout(self.banner)
-        banner.setContentsMargins(12, 8, 12, 8)
-        banner.addWidget(self.banner_label, 1)
-        banner.addWidget(self.review_button)
-        self.banner.hide()
-
-        progress_card, progress = section("Progress")
-        self.status = QLabel("Not training.")
-        self.status.setObjectName("dialogStatus")
-        self.status.setWordWrap(True)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 100)
-        self.progress.setValue(0)
-        self.eta = QLabel()
-        self.eta.setObjectName("emptyHint")
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.setToolTip("Suspend the training process; nothing is lost")
         self.pause_button.clicked.connect(self.toggle_pause)
-        self.pause_button.setVisible(CAN_PAUSE)
-        self.stop_button = QPushButton(icon("stop"), "Stop…")
-        self.stop_button.setToolTip("Stop training (you are asked first; a checkpoint is kept)")
         self.stop_button.clicked.connect(self.stop)
-        bar = QHBoxLayout()
-        bar.addWidget(self.progress, 1)
-        bar.addWidget(self.pause_button)
-        bar.addWidget(self.stop_button)
-        self.chart = LossChart()
-        progress.addWidget(self.status)
-        progress.addLayout(bar)
-        progress.addWidget(self.eta)
-        progress.addWidget(self.chart)
-
-        body = QWidget()
-        body.setObjectName("page")
-        column = QVBoxLayout(body)
-        column.setContentsMargins(0, 0, 8, 12)
-        column.setSpacing(14)
-        column.addWidget(self.banner)
-        column.addWidget(data_card)
-        column.addWidget(progress_card)
-        column.addStretch(1)
-        scroll = scrolled(body)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 18, 24, 12)
-        layout.setSpacing(10)
-        layout.addWidget(self.title)
-        layout.addWidget(subtitle)
-        layout.addWidget(scroll, 1)
         self.reviewer = CandidateReviewer(session, self)
         self.reviewer.said.connect(lambda text, error: self._say(text, error=error))
         self.reviewer.activated.connect(self._activated)

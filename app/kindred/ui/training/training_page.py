@@ -1,0 +1,101 @@
+"""What the Training page shows: what it will learn from (Train…, Continue…), the banner of a
+candidate to review, and the progress card (status, progress bar, ETA, Pause and Stop, the live
+loss chart). Laid out only: `TrainingView` connects the buttons and decides."""
+
+from __future__ import annotations
+
+import signal
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kindred.ui.kit.charts import section
+from kindred.ui.kit.icons import icon
+from kindred.ui.kit.widgets import page_heading, scrolled
+from kindred.ui.training.training_widgets import LossChart
+
+CAN_PAUSE = hasattr(signal, "SIGSTOP")
+
+
+class TrainingPage(QWidget):
+    """The page's widgets, each under the name the flows and tests use."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("page")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
+
+        self.title, subtitle = page_heading(
+            "Training", "Your assistant learns from what you taught it, on this computer. You "
+            "are asked before it starts, before it is stopped, and before a new version is used.")
+
+        data_card, data = section("What it will learn from")
+        self.data_label = QLabel()
+        self.data_label.setWordWrap(True)
+        self.train_button = QPushButton(icon("check"), "Train…")
+        self.continue_button = QPushButton("Continue where it stopped…")
+        row = QHBoxLayout()
+        row.addWidget(self.data_label, 1)
+        row.addWidget(self.continue_button)
+        row.addWidget(self.train_button)
+        data.addLayout(row)
+
+        self.banner = QFrame()
+        self.banner.setObjectName("banner")
+        self.banner_label = QLabel()
+        self.banner_label.setWordWrap(True)
+        self.review_button = QPushButton("Review…")
+        banner = QHBoxLayout(self.banner)
+        banner.setContentsMargins(12, 8, 12, 8)
+        banner.addWidget(self.banner_label, 1)
+        banner.addWidget(self.review_button)
+        self.banner.hide()
+
+        progress_card, progress = section("Progress")
+        self.status = QLabel("Not training.")
+        self.status.setObjectName("dialogStatus")
+        self.status.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        self.eta = QLabel()
+        self.eta.setObjectName("emptyHint")
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip("Suspend the training process; nothing is lost")
+        self.pause_button.setVisible(CAN_PAUSE)
+        self.stop_button = QPushButton(icon("stop"), "Stop…")
+        self.stop_button.setToolTip("Stop training (you are asked first; a checkpoint is kept)")
+        bar = QHBoxLayout()
+        bar.addWidget(self.progress, 1)
+        bar.addWidget(self.pause_button)
+        bar.addWidget(self.stop_button)
+        self.chart = LossChart()
+        progress.addWidget(self.status)
+        progress.addLayout(bar)
+        progress.addWidget(self.eta)
+        progress.addWidget(self.chart)
+
+        body = QWidget()
+        body.setObjectName("page")
+        column = QVBoxLayout(body)
+        column.setContentsMargins(0, 0, 8, 12)
+        column.setSpacing(14)
+        column.addWidget(self.banner)
+        column.addWidget(data_card)
+        column.addWidget(progress_card)
+        column.addStretch(1)
+        scroll = scrolled(body)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(24, 18, 24, 12)
+        layout.setSpacing(10)
+        layout.addWidget(self.title)
+        layout.addWidget(subtitle)
+        layout.addWidget(scroll, 1)
