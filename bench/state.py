@@ -35,8 +35,9 @@ def long_profile(sequences: int, steps: int, chunk: int) -> dict[str, object]:
 
     from kindred.core.chat.engine import Engine
     from kindred.core.models import embedded_model_path
-    from support.state_machine import OUTCOMES, TOTALS, machine_for
+    from support.state_machine import EXPORT_EVERY, OUTCOMES, TOTALS, machine_for
 
+    EXPORT_EVERY[0] = 10
     model = embedded_model_path()
     engine = Engine(model)
     violations: list[str] = []
@@ -56,6 +57,7 @@ def long_profile(sequences: int, steps: int, chunk: int) -> dict[str, object]:
     finally:
         engine.close()
     return {"sequences": TOTALS["sequences"], "steps": TOTALS["steps"],
+            "exports_checked": TOTALS["exports"],
             "violations": len(violations), "violation_examples": violations[:3],
             "outcomes": dict(sorted(OUTCOMES.items())),
             "profile_s": round(time.monotonic() - started, 1)}

@@ -215,8 +215,9 @@ class LedgerView(QWidget):
         else:
             problems = []
             if not chain.ok:
-                problems.append(f"The ledger does not verify: {chain.reason} "
-                                f"(first bad event: #{chain.first_bad}).")
+                where = (f" (first bad event: #{chain.first_bad})"
+                         if chain.first_bad is not None else "")  # a record has no one event
+                problems.append(f"The ledger does not verify: {chain.reason.rstrip('.')}{where}.")
             problems += result.damaged
             self._show(" ".join(problems) + " Nothing was changed.", False)
         self.refresh()
