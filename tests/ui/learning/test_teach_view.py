@@ -11,7 +11,8 @@ from PySide6.QtWidgets import QMessageBox
 from kindred.core.chat import conversations
 from kindred.core.learning import feedback
 from kindred.core.session import Session
-from kindred.ui.learning.teach_view import ExampleDialog, TeachView
+from kindred.ui.learning.example_dialog import ExampleDialog
+from kindred.ui.learning.teach_view import TeachView
 
 
 @pytest.fixture
