@@ -39,6 +39,7 @@ Runs in the training process (llama.cpp for the answers; no torch needed for thi
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -280,17 +281,22 @@ def encode(tokenizer: ChatTokenizer, system: str, item: Distilled) -> Encoded:
     """The replayed answer as the student learns it (no examples in its context), every answer
     token anchored to the teacher's distribution at the same token in the teacher's
     conversation (`Encoded.reference`). Plain targets if the answer's tokens differ there."""
+    # an experiment (off by default): the teacher's end of turn is context, not a target, so
+    # one-line examples do not teach when to stop (KINDRED_TEACHER_STOP=0)
+    learn_stop = item.kind == "base" or os.environ.get("KINDRED_TEACHER_STOP", "1") != "0"
     student = tokenizer.encode(Example("replay", 0, [*teacher.head(system),
                                                      {"role": "user", "content": item.prompt},
                                                      {"role": "assistant",
-                                                      "content": item.answer}]))
+                                                      "content": item.answer}]),
+                               learn_stop=learn_stop)
     ref = tokenizer.encode(Example("replay", 0, [*item.context,
                                                  {"role": "assistant", "content": item.answer}]))
     if student.ids[student.n_prompt:] != ref.ids[ref.n_prompt:] or len(student) <= \
             student.n_prompt:
         return student
-    return Encoded(student.ids, student.n_prompt, (student.n_prompt, len(student.ids)),
-                   reference=(ref.ids, ref.n_prompt))
+    end = student.target_end or len(student.ids)
+    return Encoded(student.ids, student.n_prompt, (student.n_prompt, end), end
+                   if student.target_end else None, reference=(ref.ids, ref.n_prompt))
 
 
 MAX_REWORDED = 24
