@@ -26,7 +26,7 @@ def test_migrate_bad_inputs_change_nothing(home: DataHome, session: Session,
     before = home_state(session)
     cases = [([], "Say which model"), (["--to", "nope"], "No model 'nope'"),
              (["--to", sibling.id], "no active version"),
-             (["--to", sibling.id, "--steps", "0"], "at least 1"),
+             (["--to", sibling.id, "--steps", "0"], "0 is out of range: use a whole number from 1"),
              (["--resume"], "no unfinished move")]
     for args, message in cases:
         out = kindred("migrate", "--yes", *args, home=home.root)
