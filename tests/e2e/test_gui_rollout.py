@@ -86,8 +86,19 @@ def test_phase_in_blend_trial_and_roll_back(qtbot, make_window, home: DataHome, 
     qtbot.waitUntil(window.trial_panel.isVisible, timeout=120_000)
     wait_idle(qtbot, window)
     shot(window.trial_panel, "trial-panel.png")
+    # Blind: before the pick nothing on screen names the round's sides (the chat's small
+    # print under its answer included; earlier answers keep theirs)
+    names = set(versions.names(store, aid).values()) | {"base model"}
+    blind = trial.blind_answers(store, window.controller.conversation.id)
+    assert blind
+    on_screen = [w.meta.text() for w in window.chat_view._messages()
+                 if w.message_id in blind] + [window.trial_panel.title.text(),
+                                              window.trial_panel.result.text()]
+    assert not [t for t in on_screen if any(n in t for n in names)], on_screen
+    assert "shows once you pick" in small_print(window)
     window.trial_panel.buttons["same"].click()
     assert "Answer 1 was Version" in window.trial_panel.result.text()
+    assert "shows once you pick" not in small_print(window)  # the chat names them now
     tally = trial.tally(store, aid, a.id, b.id)
     assert (tally.wins, tally.ties, tally.losses) == (0, 1, 0)
     shot(window.trial_panel, "trial-panel-revealed.png")

@@ -266,6 +266,14 @@ def get_round(store: Store, round_id: int) -> Round:
     return Round(int(row[0]), int(row[1]), row[2], row[3], row[4], row[5], row[6])
 
 
+def blind_answers(store: Store, conversation_id: int) -> set[int]:
+    """Answers of this conversation whose round waits for the person's pick: until then
+    nothing on screen may say which version wrote them (the trial is blind)."""
+    rows = store.db.execute("SELECT first_message, second_message FROM trial_rounds WHERE "
+                            "conversation_id = ? AND choice IS NULL", [conversation_id])
+    return {int(m) for row in rows.fetchall() for m in row if m is not None}
+
+
 def undecided(store: Store, conversation_id: int) -> Round | None:
     """The round in this conversation still waiting for the person's pick."""
     row = store.db.execute("SELECT id FROM trial_rounds WHERE conversation_id = ? AND choice "

@@ -32,7 +32,7 @@ from kindred.core.chat.engine import GenerationStats
 from kindred.core.errors import KindredError, NotFoundError
 from kindred.core.learning import feedback
 from kindred.core.session import Session
-from kindred.core.upgrades import rollout
+from kindred.core.upgrades import rollout, trial
 from kindred.ui.chat.inference import EngineInfo, InferenceThread
 from kindred.ui.upgrades.chat_side import TrialTurn, wanted_adapters
 
@@ -403,6 +403,10 @@ class ChatController(QObject):
 
     def earlier(self, message_id: int) -> list[Message]:
         return earlier_answers(self.store, message_id)
+
+    def blind(self, conversation_id: int) -> set[int]:
+        """Answers of a trial round not picked yet: shown without their version's name."""
+        return trial.blind_answers(self.store, conversation_id)
 
     def feedback_states(self, message_ids: list[int]) -> dict[int, tuple[int | None, bool]]:
         """{message id: (rating, corrected)} for answers on screen (two queries, any count)."""

@@ -38,9 +38,11 @@ class AnswerLookup(Protocol):
     def names(self) -> dict[str, str]: ...
     def earlier_counts(self, conversation_id: int) -> dict[int, int]: ...
     def earlier(self, message_id: int) -> list[Message]: ...
+    def blind(self, conversation_id: int) -> set[int]: ...
 
 
 STOPPED = "*Stopped before answering.*"
+BLIND = "Side-by-side trial · which version wrote this shows once you pick"
 FORGOTTEN = "Earlier messages are no longer in the assistant's memory"
 class ChatView(QWidget):
     """Transcript + composer. Emits what the person wants; the controller decides."""
@@ -187,10 +189,13 @@ class ChatView(QWidget):
         names = self.answers.names() if self.answers is not None else {}
         earlier = (self.answers.earlier_counts(messages[0].conversation_id)
                    if self.answers is not None and messages else {})
+        blind = (self.answers.blind(messages[0].conversation_id)
+                 if self.answers is not None and messages else set())
         for message in messages:
-            widget = self._add(message.role, message.content, describe(message, names),
-                               message.id)
-            widget.set_earlier(earlier.get(message.id, 0))
+            hidden = message.id in blind  # a trial round not picked yet: no names, no other
+            widget = self._add(message.role, message.content,
+                               BLIND if hidden else describe(message, names), message.id)
+            widget.set_earlier(0 if hidden else earlier.get(message.id, 0))
         if self._dialog_message not in {m.id for m in messages}:
             self._close_correction(None)
         self._load_feedback()
@@ -256,11 +261,13 @@ class ChatView(QWidget):
             else:
                 widget.set_text(message.content or STOPPED)
                 names = self.answers.names() if self.answers is not None else {}
-                widget.set_meta(describe(message, names))
+                hidden = self.answers is not None and message.id in self.answers.blind(
+                    message.conversation_id)
+                widget.set_meta(BLIND if hidden else describe(message, names))
                 widget.message_id = message.id
                 widget.set_feedback(None, False)
-                if self.answers is not None:  # a regenerated answer links to what it replaced
-                    count = self.answers.earlier_counts(message.conversation_id)
+                if self.answers is not None and not hidden:  # a regenerated answer links to
+                    count = self.answers.earlier_counts(message.conversation_id)  # the old one
                     widget.set_earlier(count.get(message.id, 0))
         self._refresh_actions()
 
