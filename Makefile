@@ -11,7 +11,7 @@ test:
 
 test-fast:
 	@scripts/bootstrap.sh
-	.venv/bin/python -m pytest -m "not slow"
+	KINDRED_UNMARKED_LIMIT_S=30 .venv/bin/python -m pytest -m "not slow"
 
 lint:
 	@scripts/bootstrap.sh

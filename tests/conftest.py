@@ -63,3 +63,22 @@ def engine(model_path: Path):  # type: ignore[no-untyped-def]
     eng = Engine(model_path, n_ctx=2048)
     yield eng
     eng.close()
+
+
+UNMARKED_LIMIT_S = float(os.environ.get("KINDRED_UNMARKED_LIMIT_S", "120"))
+"""An unmarked test that runs longer than this fails: real trainings and insights belong
+behind `slow`, so `make test-fast` (`-m "not slow"`, which sets 30 s) stays a quick loop.
+0 turns the check off (a machine loaded by other work)."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if (UNMARKED_LIMIT_S and report.when == "call" and report.passed
+            and item.get_closest_marker("slow") is None
+            and report.duration > UNMARKED_LIMIT_S):
+        report.outcome = "failed"
+        report.longrepr = (f"{item.nodeid} took {report.duration:.0f} s without "
+                           f"@pytest.mark.slow (limit {UNMARKED_LIMIT_S:g} s): mark it slow "
+                           "or make it faster.")

@@ -80,6 +80,7 @@ def cache_files(root: Path) -> set[str]:
     return {p.name for p in folder.glob("*.json")} if folder.is_dir() else set()
 
 
+@pytest.mark.slow  # a real training or insight: minutes, not seconds
 def test_computes_in_the_background_and_renders_every_section(qtbot, open_view,  # type: ignore[no-untyped-def]
                                                               learned) -> None:
     root, _first, second = learned
@@ -149,6 +150,7 @@ def test_computes_in_the_background_and_renders_every_section(qtbot, open_view, 
     view.grab()  # paints (heatmap, charts) without error
 
 
+@pytest.mark.slow  # a real training or insight: minutes, not seconds
 def test_second_opening_comes_from_the_cache_at_once(qtbot, open_view, learned) -> None:  # type: ignore[no-untyped-def]
     root, _first, second = learned
     session = open_session(root)
@@ -173,6 +175,7 @@ def test_second_opening_comes_from_the_cache_at_once(qtbot, open_view, learned) 
     assert list(view.report.sections) == list(SECTIONS)
 
 
+@pytest.mark.slow  # a real training or insight: minutes, not seconds
 def test_compare_two_versions_and_cancel(qtbot, open_view, learned) -> None:  # type: ignore[no-untyped-def]
     root, first, second = learned
     view = open_view(root, show=False)
@@ -225,6 +228,7 @@ def test_empty_state_without_versions_and_on_assistant_change(qtbot, open_view, 
     assert view.stack.currentIndex() == 0 and view.task is None
 
 
+@pytest.mark.slow  # a real training or insight: minutes, not seconds
 def test_a_damaged_version_is_reported_and_nothing_changes(qtbot, open_view, session,  # type: ignore[no-untyped-def]
                                                            model_path, home) -> None:
     version = make_version(session, model_path, seed=5)

@@ -115,6 +115,7 @@ def test_refusing_to_train_trains_nothing(qtbot, taught) -> None:  # type: ignor
     assert decision is not None and not decision.granted
 
 
+@pytest.mark.slow  # a real training or insight: minutes, not seconds
 def test_train_pause_stop_continue_then_review_and_activate(qtbot, make_window, taught) -> None:  # type: ignore[no-untyped-def]
     window = make_window(ready=True)
     view: TrainingView = window.pages["Training"]
@@ -211,6 +212,7 @@ def test_train_pause_stop_continue_then_review_and_activate(qtbot, make_window, 
     assert [k for k, _ in window.controller.engine_info.adapters] == [candidate]
 
 
+@pytest.mark.slow  # a real training or insight: minutes, not seconds
 def test_refusing_a_candidate_keeps_it_archived_as_refused(qtbot, session, model_path) -> None:  # type: ignore[no-untyped-def]
     candidate = make_version(session, model_path, seed=3)
     view = make_view(qtbot, session)
@@ -232,6 +234,7 @@ def test_refusing_a_candidate_keeps_it_archived_as_refused(qtbot, session, model
     assert tasks.wait_all(60_000)
 
 
+@pytest.mark.slow  # a real training or insight: minutes, not seconds
 def test_a_killed_training_is_reported_and_can_continue(qtbot, taught) -> None:  # type: ignore[no-untyped-def]
     view = make_view(qtbot, taught, steps=40, checkpoint_every=1)
     view.train_button.click()
