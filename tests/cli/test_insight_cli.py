@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from kindred.core.assistants import create_assistant, get_assistant
 from kindred.core.learning import feedback, insight
 from kindred.core.paths import DataHome
@@ -13,6 +15,7 @@ from support.archive_helpers import activate, make_version
 from support.cli import kindred
 
 
+@pytest.mark.slow  # a real training or insight: minutes, not seconds
 def test_learned_defaults_to_the_active_version(home: DataHome, model_path: Path) -> None:
     none_yet = kindred("learned", home=home.root)
     assert none_yet.returncode == 2 and "no active version" in none_yet.stderr
@@ -49,6 +52,7 @@ def test_usage_json_counts_messages(home: DataHome) -> None:
     assert "base" in kindred("usage", home=home.root).stdout
 
 
+@pytest.mark.slow  # a real training or insight: minutes, not seconds
 def test_learned_background_fills_the_cache_quietly_with_the_versions_own_prompt(
         home: DataHome, model_path: Path) -> None:
     """What the window runs when a training made a version: nothing on stdout, progress on

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from kindred.core.chat.engine import Engine
 from kindred.core.learning import insight
 from kindred.core.learning.feedback import system_prompt
@@ -11,6 +13,7 @@ from kindred.core.session import Session
 from support.training_helpers import PIRATE, add_examples, fast_config, train_version
 
 
+@pytest.mark.slow  # a real training or insight: minutes, not seconds
 def test_insight_finds_the_taught_style(session: Session, engine: Engine) -> None:
     add_examples(session, PIRATE)
     version = train_version(session, fast_config(steps=24))

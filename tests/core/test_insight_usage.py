@@ -6,6 +6,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import create_conversation
 from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
@@ -18,6 +20,7 @@ from support.archive_helpers import make_version
 ALL_LAYERS = tuple(range(30))
 
 
+@pytest.mark.slow  # a real training or insight: minutes, not seconds
 def test_insight_sections_layers_and_cache(session: Session, engine: Engine,
                                            model_path: Path, tmp_path: Path) -> None:
     version = make_version(session, model_path, layers=ALL_LAYERS, magnitude=0.04)
