@@ -96,7 +96,10 @@ def test_a_replayed_answer_is_anchored_on_the_teacher_in_its_context(model_path:
             {"role": "assistant", "content": item.answer}]))
         shown = tokenizer.tokenize(SHOTS[0].answer, add_bos=False)
     # the student sees no example; every answer token is anchored
-    assert encoded.ids == plain.ids and encoded.anchor == (plain.n_prompt, len(plain.ids))
+    assert encoded.ids == plain.ids and encoded.anchor is not None
+    # ...up to its end of turn, which is context (one-line examples taught early stops)
+    assert encoded.anchor == (plain.n_prompt, encoded.target_end)
+    assert encoded.target_end is not None and encoded.target_end < len(plain.ids)
     assert encoded.reference is not None
     ref_ids, ref_start = encoded.reference
     # ...to the teacher's distribution *with the examples*: not the plain base's context

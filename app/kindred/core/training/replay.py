@@ -24,8 +24,10 @@ other words (issue 22). What this mix does, and why each part (measured with `be
   in-context example word for word, loops or says nothing is replaced by the base's own answer,
   anchored to the base (`base_fallback` counts them).
 - **What to say, not when to stop.** A taught answer's end-of-turn is context, not a target (the
-  plan encodes them so): eight one-line corrections do not teach that every answer is one line;
-  the teacher's answers teach when to stop (short when the person asked, or showed, short).
+  plan encodes them so), and so is a teacher answer's: eight one-line corrections do not teach
+  that every answer is one line, directly or through a teacher that imitates their length. The
+  base's own answers teach when to stop; a wish for short answers stated as a preference is in
+  the system prompt the candidate answers with.
 - **Few passes, early stop.** Five passes at most (three left a dialect half learned: the card's
   agreement 55 %), stopping once the person's items are learned
   (their loss below `trainer.STOP_LOSS`): more steps only memorised them word for word.
@@ -281,9 +283,11 @@ def encode(tokenizer: ChatTokenizer, system: str, item: Distilled) -> Encoded:
     """The replayed answer as the student learns it (no examples in its context), every answer
     token anchored to the teacher's distribution at the same token in the teacher's
     conversation (`Encoded.reference`). Plain targets if the answer's tokens differ there."""
-    # an experiment (off by default): the teacher's end of turn is context, not a target, so
-    # one-line examples do not teach when to stop (KINDRED_TEACHER_STOP=0)
-    learn_stop = item.kind == "base" or os.environ.get("KINDRED_TEACHER_STOP", "1") != "0"
+    # the teacher's end of turn is context, not a target: one-line examples made it stop early
+    # and the candidate learned that (open answers 0.33 of the base's length for lists and for
+    # the lower-case register; 0.47 and 0.83 without it, the style kept). KINDRED_TEACHER_STOP=1
+    # learns it again, to compare.
+    learn_stop = item.kind == "base" or os.environ.get("KINDRED_TEACHER_STOP", "0") == "1"
     student = tokenizer.encode(Example("replay", 0, [*teacher.head(system),
                                                      {"role": "user", "content": item.prompt},
                                                      {"role": "assistant",
