@@ -29,7 +29,7 @@ from kindred.core.errors import KindredError
 from kindred.core.hashing import sha256_bytes
 from kindred.core.learning import feedback
 from kindred.core.session import Session, open_session
-from support.archive_helpers import activate, grant, home_state, make_version
+from support.archive_helpers import activate, bundle_members, grant, home_state, make_version
 
 
 @pytest.fixture(scope="module")
@@ -135,13 +135,7 @@ def test_export_refuses_a_damaged_version(session: Session, model_path: Path,
 
 
 def _members(bundle: Path) -> dict[str, bytes]:
-    with tarfile.open(bundle) as tar:
-        out = {}
-        for m in tar.getmembers():
-            handle = tar.extractfile(m)
-            assert handle is not None
-            out[m.name] = handle.read()
-        return out
+    return bundle_members(bundle)
 
 
 def _pack(path: Path, members: dict[str, bytes], *, rehash: bool = True,

@@ -31,7 +31,7 @@ from kindred.core.errors import KindredError
 from kindred.core.hashing import sha256_bytes
 from kindred.core.session import Session, open_session
 from kindred.core.upgrades import retirement, trial
-from support.archive_helpers import activate, grant, home_state, make_version
+from support.archive_helpers import activate, bundle_members, grant, home_state, make_version
 
 Members = dict[str, bytes]
 
@@ -70,14 +70,8 @@ def source(model_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     remove_tree(root)
 
 
-def _members(bundle: Path) -> Members:
-    with tarfile.open(bundle) as tar:
-        out = {}
-        for m in tar.getmembers():
-            handle = tar.extractfile(m)
-            assert handle is not None
-            out[m.name] = handle.read()
-        return out
+def _members(bundle: Path) -> dict[str, bytes]:
+    return bundle_members(bundle)
 
 
 def _pack(path: Path, members: Members) -> Path:

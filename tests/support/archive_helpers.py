@@ -86,3 +86,16 @@ def db_dump(session: Session) -> list[str]:
 
 def home_state(session: Session) -> tuple[str, list[str]]:
     return tree_digest(session.home.root), db_dump(session)
+
+
+def bundle_members(bundle: Path) -> dict[str, bytes]:
+    """Every member of a bundle (a tar file) by name, read whole: to inspect or forge one."""
+    import tarfile
+
+    with tarfile.open(bundle) as tar:
+        out = {}
+        for m in tar.getmembers():
+            handle = tar.extractfile(m)
+            assert handle is not None
+            out[m.name] = handle.read()
+        return out
