@@ -10,8 +10,6 @@ mismatched consents come up as naturally as fresh ones.
 
 from __future__ import annotations
 
-import json
-import random
 import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -41,6 +39,7 @@ from kindred.core.session import Session, open_session
 from kindred.core.states import ConsentKind, RolloutState, VersionStatus
 from kindred.core.upgrades import rollout, trial
 from support.archive_helpers import make_version
+from support.racing import consent_problems
 
 S = VersionStatus
 EVERY = 2  # a rollout step every 2 answers
@@ -452,25 +451,7 @@ class StateMachine(RuleBasedStateMachine):
     def every_change_has_its_consent(self) -> None:
         """Each event that changed what the assistant talks through names one used consent
         of the matching kind and subject, and no consent is used twice."""
-        store = self.session.store
-        seen: dict[int, str] = {}
-        for event in ledger.events(store, assistant_id=self.aid):
-            p = event.payload
-            needs = {ledger.ACTIVATED: ("activate",), ledger.RESTORED: ("restore",),
-                     ledger.DELETED: ("delete",), ledger.ROLLOUT_STARTED: ("rollout",)}
-            kinds = needs.get(event.kind)
-            if event.kind == ledger.RETIRED and p.get("consent") is not None:
-                kinds = ("retire",)
-            if event.kind == ledger.ROLLOUT_STEP and p.get("by") != "pace" \
-                    and p.get("step", 0) > 1:
-                kinds = ("rollout",)
-            if kinds is None:
-                continue
-            decision = consent.get_decision(store, int(p["consent"]))
-            assert decision is not None and decision.granted and decision.used_at is not None
-            assert decision.request.kind in kinds and decision.request.subject == p["version"]
-            assert int(p["consent"]) not in seen, (event.kind, seen[int(p["consent"])])
-            seen[int(p["consent"])] = event.kind
+        assert consent_problems(self.session.store, self.aid) == []
 
     @invariant()
     def archive_and_ledger_verify(self) -> None:
@@ -521,10 +502,3 @@ def _conversations(session: Session, assistant_id: int) -> list[Any]:
 
 def machine_for(engine: Engine, model_path: Path) -> type[StateMachine]:
     return type("KindredState", (StateMachine,), {"engine": engine, "model_path": model_path})
-
-
-def summary(steps: int, violations: list[str]) -> dict[str, Any]:
-    return {"steps": steps, "violations": len(violations), "examples": violations[:5]}
-
-
-__all__ = ["StateMachine", "json", "machine_for", "random", "summary"]

@@ -243,16 +243,3 @@ def trial_ends_with(store: Store, assistant_id: int, action: str,
 
 def _short(version_id: str | None) -> str:
     return version_id[:12] if version_id else "the base model"
-
-
-def describe(snapshot: Snapshot) -> dict[str, Any]:
-    """The snapshot as JSON (bench and test reports)."""
-    return {"active": snapshot.active, "model": snapshot.model_id,
-            "speaks_through": snapshot.speaks_through,
-            "rollout": None if snapshot.rollout is None else {
-                "id": snapshot.rollout.id, "from": snapshot.rollout.from_version,
-                "to": snapshot.rollout.to_version, "step": snapshot.rollout.step,
-                "state": str(snapshot.rollout.state)},
-            "trial": None if snapshot.trial is None else {
-                "id": snapshot.trial.id, "a": snapshot.trial.a_version,
-                "b": snapshot.trial.b_version}}
