@@ -30,8 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # support.lora: a real adapter shaped for the model
 
-from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams  # noqa: E402
-from kindred.core.models import embedded_model_path  # noqa: E402
+from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams  # noqa: E402
+from kindred.core.home.models import embedded_model_path  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
 N_CTX, MAX_TOKENS = 2048, 160

@@ -12,7 +12,7 @@ Prints one JSON line (with --json) or a short report:
 - during_insight_ratio: the same while "What it learned" is worked out in the app's own process
   (insights computed over and over on a thread lowered as the window's background tasks are,
   `tasks.run_task(background=True)`; its batched decodes also hold off while an answer is
-  written, `core/chat/foreground.py`); insight_same_priority_ratio: with that thread at the
+  written, `core/engine/foreground.py`); insight_same_priority_ratio: with that thread at the
   chat's priority (it still holds off between decodes; before 2026-12-02 neither was done and the
   chat crawled at 0.7 tok/s, 0.007x). Target >= 0.8.
 """
@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from chat import MESSAGES, N_CTX, app_decode  # bench/chat.py: the decode measurement
-from kindred.core import consent
-from kindred.core.chat.engine import Engine, SamplingParams
+from kindred.core.engine.llama import Engine, SamplingParams
+from kindred.core.home import consent
+from kindred.core.home.models import embedded_model_path
 from kindred.core.learning import feedback
-from kindred.core.models import embedded_model_path
 from kindred.core.session import Session, open_session
 from kindred.core.training import runner
 from kindred.core.training.config import TrainConfig
@@ -110,8 +110,8 @@ def insight_load(lowered: bool, stop: threading.Event, done: list[float]) -> Non
     import shutil
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from kindred.core.basics.priority import lower_this_thread
     from kindred.core.learning import insight
-    from kindred.core.priority import lower_this_thread
     from support.archive_helpers import activate, make_version
 
     if lowered:

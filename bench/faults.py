@@ -83,7 +83,7 @@ WORKER = textwrap.dedent(f"""
     if op == "upgrade":
         pass
     elif op == "archive":
-        from kindred.core.models import embedded_model_path
+        from kindred.core.home.models import embedded_model_path
         from support.archive_helpers import make_version
         make_version(session, embedded_model_path(), seed=77, {BIG})
     elif op in ("activate", "retire", "delete", "activate_in_trial", "retire_in_trial"):
@@ -92,13 +92,13 @@ WORKER = textwrap.dedent(f"""
                   "delete": versions.delete}}[op.removesuffix("_in_trial")]
         action(store, plan[op]["version"], plan[op]["consent"])
     elif op == "import":
-        from kindred.core.archive.bundle import import_bundle
+        from kindred.core.bundles.bundle import import_bundle
         import_bundle(store, plan["bundle"], name="Restored")
     elif op == "adapter":
         from kindred.core.archive.adapter_import import import_adapter
         import_adapter(store, session.assistant(), plan["peft"])
     elif op == "ledger":
-        from kindred.core import consent
+        from kindred.core.home import consent
         for i in range(40):
             consent.request(store, "activate", session.assistant().id, "x" * 64, f"ask {{i}}")
     elif op == "rollout_start":
@@ -147,8 +147,8 @@ def prepare(root: Path, ops: tuple[str, ...] = OPS) -> dict[str, Any]:
     an old one, two in the middle of a rollout, one about to move to another base), a bundle,
     a PEFT folder."""
     from kindred.core.archive import versions
-    from kindred.core.archive.bundle import export_bundle
-    from kindred.core.models import embedded_model_path
+    from kindred.core.bundles.bundle import export_bundle
+    from kindred.core.home.models import embedded_model_path
     from kindred.core.session import open_session
     from kindred.core.upgrades import rollout
     from support.archive_helpers import make_version, write_peft_folder
@@ -188,8 +188,8 @@ def prepare(root: Path, ops: tuple[str, ...] = OPS) -> dict[str, Any]:
 
 def _granted(session: Any, kind: str, version_id: str) -> int:
     """A granted consent asked against the assistant's state now (it names that state)."""
-    from kindred.core import consent
     from kindred.core.archive import assistant_state
+    from kindred.core.home import consent
 
     aid = session.assistant().id
     state = assistant_state.fingerprint(session.store, aid, version_id)
@@ -216,7 +216,7 @@ def _trialling_home(root: Path, plan: dict[str, Any]) -> None:
 
 def _ask(session: Any, described: tuple[str, str, dict[str, Any]], subject: str) -> int:
     """A granted consent for what `describe_*` described (kind, summary, evidence)."""
-    from kindred.core import consent
+    from kindred.core.home import consent
 
     kind, summary, evidence = described
     request = consent.request(session.store, kind, session.assistant().id, subject, summary,
@@ -252,9 +252,9 @@ def _migrating_home(root: Path, plan: dict[str, Any]) -> None:
     """A home whose active version (taught with corrections) is about to move to the sibling
     base: the `migrate` consent is granted and the run folder written, the training process not
     started. Made at the trials' own path (the run's plan names its home), then moved aside."""
-    from kindred.core import consent
     from kindred.core.archive import versions
-    from kindred.core.models import add_model, embedded_model_path
+    from kindred.core.home import consent
+    from kindred.core.home.models import add_model, embedded_model_path
     from kindred.core.session import open_session
     from kindred.core.upgrades import migration
     from support.archive_helpers import grant, make_version
@@ -286,8 +286,8 @@ def _migrating_home(root: Path, plan: dict[str, Any]) -> None:
 
 def _old_home(root: Path) -> None:
     """A data home whose database stopped at schema 2 (as an old Kindred left it)."""
-    from kindred.core.paths import resolve_home
-    from kindred.core.store import MIGRATIONS
+    from kindred.core.home.paths import resolve_home
+    from kindred.core.home.store import MIGRATIONS
 
     home = resolve_home(root)
     conn = sqlite3.connect(home.db_path, isolation_level=None)
@@ -371,8 +371,9 @@ def _consent_used(store: Any, consent_id: int) -> bool:
 
 def _state(home: Path, op: str, plan: dict[str, Any]) -> dict[str, Any]:
     """What the checks need, read after a normal start (recovery included)."""
-    from kindred.core.archive import ledger, versions
+    from kindred.core.archive import versions
     from kindred.core.archive.catalog import verify_all
+    from kindred.core.home import ledger
     from kindred.core.session import open_session
 
     session = open_session(home)
@@ -495,7 +496,7 @@ def _rollout_happened(op: str, before: dict[str, Any], after: dict[str, Any],
 def _resume_migration(home: Path, plan: dict[str, Any]) -> str:
     """What `kindred migrate --resume --yes` does: ask (granted), run the training process
     with --resume to its end. Returns "" when it finished, else what went wrong."""
-    from kindred.core import consent
+    from kindred.core.home import consent
     from kindred.core.session import open_session
     from kindred.core.training import runner
     from kindred.core.upgrades import migration
@@ -555,7 +556,7 @@ def trial(tally: Tally, root: Path, op: str, plan: dict[str, Any],
             after["rows"][version_id] != "deleted" and not after["checks"].get(version_id))
         if gone and not (op == "delete" and version_id == plan["delete"]["version"]):
             tally.bad("lost", op, version_id[:12])
-    from kindred.core.store import MIGRATIONS
+    from kindred.core.home.store import MIGRATIONS
 
     done = (schema == len(MIGRATIONS)) if op == "upgrade" else _happened(op, before, after, plan)
     if op == "migrate":

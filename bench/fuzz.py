@@ -44,7 +44,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
 
 HANG_S = 2.0
 STUCK_S = 10
@@ -166,7 +166,7 @@ PROGRESS_SEED = [
 def bundle_seed(root: Path) -> tuple[Any, dict[str, bytes]]:
     """A home with an assistant, a conversation and learning data, exported; returns the
     (open) session to import into and the bundle's members."""
-    from kindred.core.archive.bundle import export_bundle
+    from kindred.core.bundles.bundle import export_bundle
     from kindred.core.chat.conversations import add_message, create_conversation
     from kindred.core.learning import feedback
     from kindred.core.session import open_session
@@ -191,7 +191,7 @@ def bundle_seed(root: Path) -> tuple[Any, dict[str, bytes]]:
 
 
 def pack_bundle(members: dict[str, bytes], rehash: bool) -> bytes:
-    from kindred.core.hashing import sha256_bytes
+    from kindred.core.basics.hashing import sha256_bytes
 
     if rehash:
         header = json.loads(members["bundle.json"])
@@ -333,7 +333,7 @@ def campaign(cases: int, seed_value: int, only: tuple[str, ...] = KINDS,
              work: Path | None = None) -> dict[str, Any]:
     """Run about `cases` cases spread over the readers in `only`; returns the figures."""
     from kindred.cli.run_follow import _show
-    from kindred.core.archive.bundle import import_bundle
+    from kindred.core.bundles.bundle import import_bundle
     from kindred.core.formats.gguf_info import read_gguf
     from kindred.core.formats.peft_files import read_config, read_safetensors
     from kindred.core.training.runner import parse_line

@@ -50,11 +50,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from kindred.core.archive.versions import active_version  # noqa: E402
-from kindred.core.chat.batch import BatchGenerator  # noqa: E402
-from kindred.core.chat.engine import Engine  # noqa: E402
+from kindred.core.engine.batch import BatchGenerator  # noqa: E402
+from kindred.core.engine.llama import Engine  # noqa: E402
+from kindred.core.home.models import embedded_model_path  # noqa: E402
 from kindred.core.learning import insight  # noqa: E402
 from kindred.core.learning.feedback import add_example, add_preference, system_prompt  # noqa: E402
-from kindred.core.models import embedded_model_path  # noqa: E402
 from kindred.core.session import open_session  # noqa: E402
 
 TOPICS = ["boil an egg", "bake bread", "tie a tie", "plant tomatoes", "learn chess",

@@ -49,15 +49,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kindred.core import consent
 from kindred.core.archive import objects as archive
-from kindred.core.chat.batch import greedy_answers
-from kindred.core.chat.engine import AdapterRef, Engine
-from kindred.core.hashing import sha256_file
+from kindred.core.basics.hashing import sha256_file
+from kindred.core.basics.progress import run_to_end
+from kindred.core.engine.batch import greedy_answers
+from kindred.core.engine.llama import AdapterRef, Engine
+from kindred.core.home import consent
+from kindred.core.home.models import embedded_model_path
 from kindred.core.learning import feedback, markers, quality, teacher
 from kindred.core.learning.dataset import build_dataset
-from kindred.core.models import embedded_model_path
-from kindred.core.progress import run_to_end
 from kindred.core.session import open_session
 from kindred.core.training import base_cache, prepare, runner
 from kindred.core.training.config import TrainConfig

@@ -20,8 +20,8 @@ import json
 import statistics
 import time
 
-from kindred.core.chat.engine import DEFAULT_CTX, Engine, SamplingParams
-from kindred.core.models import embedded_model_path
+from kindred.core.engine.llama import DEFAULT_CTX, Engine, SamplingParams
+from kindred.core.home.models import embedded_model_path
 
 TOPICS = ("gardening", "bicycles", "bread", "the moon", "jazz", "chess", "rivers", "tea",
           "volcanoes", "knitting", "owls", "maps")

@@ -30,10 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kindred.core import consent
 from kindred.core.archive import versions
+from kindred.core.home import consent
+from kindred.core.home.models import add_model
 from kindred.core.learning import feedback
-from kindred.core.models import add_model
 from kindred.core.session import Session, open_session
 from kindred.core.training import base_cache, runner
 from kindred.core.training.config import TrainConfig

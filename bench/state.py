@@ -33,8 +33,8 @@ def long_profile(sequences: int, steps: int, chunk: int) -> dict[str, object]:
     from hypothesis import HealthCheck, settings
     from hypothesis.stateful import run_state_machine_as_test
 
-    from kindred.core.chat.engine import Engine
-    from kindred.core.models import embedded_model_path
+    from kindred.core.engine.llama import Engine
+    from kindred.core.home.models import embedded_model_path
     from support.state_machine import EXPORT_EVERY, OUTCOMES, TOTALS, machine_for
 
     EXPORT_EVERY[0] = 10
@@ -65,7 +65,7 @@ def long_profile(sequences: int, steps: int, chunk: int) -> dict[str, object]:
 
 def racing(pairs: int, seed: int) -> dict[str, object]:
     from kindred.core.archive import versions
-    from kindred.core.models import embedded_model_path
+    from kindred.core.home.models import embedded_model_path
     from kindred.core.session import open_session
     from support.archive_helpers import activate, make_version
     from support.racing import Racers, pick_pair, prepare, problems

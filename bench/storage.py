@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tests" / "core"))  # the format-1 writer lives in
 from kindred.core.archive import objects as archive  # noqa: E402
 from kindred.core.archive.derived import cache_path, folder_bytes  # noqa: E402
 from kindred.core.formats.gguf_info import read_gguf  # noqa: E402
-from kindred.core.models import embedded_model_path  # noqa: E402
+from kindred.core.home.models import embedded_model_path  # noqa: E402
 from kindred.core.session import open_session  # noqa: E402
 
 MODULES = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",

@@ -46,7 +46,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from kindred.core import consent
+from kindred.core.home import consent
 from kindred.core.learning import feedback
 from kindred.core.session import Session, open_session
 from kindred.core.training import runner

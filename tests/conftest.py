@@ -27,7 +27,7 @@ os.environ["KINDRED_HOME"] = tempfile.mkdtemp(prefix="kindred-test-session-")
 
 import pytest
 
-from kindred.core.paths import DataHome, resolve_home
+from kindred.core.home.paths import DataHome, resolve_home
 from kindred.core.session import Session, open_session
 
 pytest_plugins = ["support.bases"]  # second base models (sibling, Gemma) for migration tests
@@ -50,7 +50,7 @@ def session(home: DataHome) -> Iterator[Session]:
 
 @pytest.fixture(scope="session")
 def model_path() -> Path:
-    from kindred.core.models import embedded_model_path
+    from kindred.core.home.models import embedded_model_path
 
     return embedded_model_path()
 
@@ -58,7 +58,7 @@ def model_path() -> Path:
 @pytest.fixture(scope="session")
 def engine(model_path: Path):  # type: ignore[no-untyped-def]
     """One real llama.cpp engine on the embedded model, shared by the tests that only read it."""
-    from kindred.core.chat.engine import Engine
+    from kindred.core.engine.llama import Engine
 
     eng = Engine(model_path, n_ctx=2048)
     yield eng

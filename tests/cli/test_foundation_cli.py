@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core.paths import DataHome
+from kindred.core.home.paths import DataHome
 from support.cli import kindred
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core.assistants import create_assistant, get_assistant
+from kindred.core.home.assistants import create_assistant, get_assistant
+from kindred.core.home.paths import DataHome
 from kindred.core.learning import feedback, insight
-from kindred.core.paths import DataHome
 from kindred.core.session import open_session
 from support.archive_helpers import activate, make_version
 from support.cli import kindred

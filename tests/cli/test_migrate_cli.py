@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core import consent
 from kindred.core.archive import versions as archive_versions
 from kindred.core.archive.catalog import get_version
+from kindred.core.home import consent
+from kindred.core.home.models import add_model
+from kindred.core.home.paths import DataHome
 from kindred.core.learning import feedback
-from kindred.core.models import add_model
-from kindred.core.paths import DataHome
 from kindred.core.session import Session
 from support.archive_helpers import grant, home_state
 from support.bases import link_base_cache, shared_cache

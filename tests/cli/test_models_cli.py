@@ -11,9 +11,9 @@ import pytest
 
 from kindred.cli import main
 from kindred.core.archive import objects as archive
-from kindred.core.assistants import create_assistant
-from kindred.core.models import add_model, ensure_embedded_model, list_models
-from kindred.core.paths import DataHome
+from kindred.core.home.assistants import create_assistant
+from kindred.core.home.models import add_model, ensure_embedded_model, list_models
+from kindred.core.home.paths import DataHome
 from kindred.core.session import Session
 from support.archive_helpers import activate, lora_config, make_version
 from support.lora import peft_tensors

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core.paths import DataHome
+from kindred.core.home.paths import DataHome
 from kindred.core.session import Session
 from support.training_helpers import PIRATE, add_examples, use_shared_cache
 

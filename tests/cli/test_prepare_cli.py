@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from kindred.core.paths import DataHome
+from kindred.core.home.paths import DataHome
 from kindred.core.session import Session
 from kindred.core.training import PREPARE_ARG, prepare
 from support.cli import kindred

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core import consent
 from kindred.core.archive.objects import verify_version
-from kindred.core.paths import DataHome
+from kindred.core.home import consent
+from kindred.core.home.paths import DataHome
 from kindred.core.session import Session
 from kindred.core.training.run import list_runs
 from support.archive_helpers import home_state

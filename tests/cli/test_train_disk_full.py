@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from kindred.core import consent
 from kindred.core.archive.catalog import list_versions
+from kindred.core.home import consent
 from kindred.core.session import Session, open_session
 from kindred.core.training import runner
 from kindred.core.training.run import RunDir

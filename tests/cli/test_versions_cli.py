@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from kindred.cli import main
-from kindred.core import consent
-from kindred.core.archive import ledger, versions
-from kindred.core.assistants import Sampling, update_assistant
+from kindred.core.archive import versions
 from kindred.core.chat.conversations import list_conversations, list_messages
-from kindred.core.paths import DataHome
+from kindred.core.home import consent, ledger
+from kindred.core.home.assistants import Sampling, update_assistant
+from kindred.core.home.paths import DataHome
 from kindred.core.session import Session
 from kindred.core.upgrades import retirement
 from support.archive_helpers import make_version, write_peft_folder

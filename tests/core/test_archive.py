@@ -15,15 +15,15 @@ from kindred.core.archive import objects as archive
 from kindred.core.archive import versions
 from kindred.core.archive.derived import cache_path
 from kindred.core.archive.objects import CorruptVersionError
-from kindred.core.atomic import scratch
+from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.basics.hashing import sha256_bytes, sha256_file
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import create_conversation, list_messages
-from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
 from kindred.core.chat.runtime import load_engine
-from kindred.core.errors import KindredError, NotFoundError
-from kindred.core.hashing import sha256_bytes, sha256_file
+from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
+from kindred.core.home.atomic import scratch
+from kindred.core.home.store import DatabaseLockedError
 from kindred.core.session import Session, open_session
-from kindred.core.store import DatabaseLockedError
 from support.archive_helpers import (
     activate,
     grant,
@@ -220,7 +220,7 @@ def test_leftovers_of_a_killed_writer_are_cleaned_at_next_start(
 
 
 def test_a_live_scratch_folder_is_left_alone(session: Session) -> None:
-    from kindred.core.atomic import clean_leftovers
+    from kindred.core.home.atomic import clean_leftovers
 
     with scratch(session.home, "version") as work:
         (work / "x").write_bytes(b"in progress")

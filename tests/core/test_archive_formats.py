@@ -10,18 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kindred.core.archive import ledger, versions
 from kindred.core.archive import objects as archive
-from kindred.core.archive.bundle import export_bundle, import_bundle
+from kindred.core.archive import versions
 from kindred.core.archive.catalog import FILES_1, FORMAT_1, MANIFEST, manifest_bytes
 from kindred.core.archive.derived import cache_path, disk_usage
-from kindred.core.atomic import scratch, seal_dir
-from kindred.core.chat.engine import AdapterRef, Engine
+from kindred.core.basics.hashing import sha256_bytes, sha256_file
+from kindred.core.bundles.bundle import export_bundle, import_bundle
+from kindred.core.engine.llama import AdapterRef, Engine
 from kindred.core.formats.lora_gguf import write_lora_gguf
 from kindred.core.formats.peft_files import CONFIG, SAFETENSORS, write_safetensors
-from kindred.core.hashing import sha256_bytes, sha256_file
+from kindred.core.home import ledger
+from kindred.core.home.atomic import scratch, seal_dir
+from kindred.core.home.store import now
 from kindred.core.session import Session, open_session
-from kindred.core.store import now
 from support.archive_helpers import lora_config
 from support.lora import peft_tensors
 

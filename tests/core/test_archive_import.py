@@ -12,14 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kindred.core.archive import ledger, versions
+from kindred.core.archive import versions
 from kindred.core.archive.adapter_import import import_adapter
 from kindred.core.archive.objects import verify_version
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
 from kindred.core.formats.adapters_check import AdapterMismatchError
 from kindred.core.formats.gguf_info import InvalidGGUFError
 from kindred.core.formats.lora_gguf import LoraFormatError, write_lora_gguf
 from kindred.core.formats.peft_files import AdapterFileError
+from kindred.core.home import ledger
 from kindred.core.session import Session
 from support.archive_helpers import home_state, lora_config, write_peft_folder
 from support.lora import make_lora_gguf, peft_tensors

@@ -2,12 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from kindred.core.assistants import (
-    Sampling,
-    create_assistant,
-    list_assistants,
-    update_assistant,
-)
+from kindred.core.basics.errors import KindredError, NotFoundError
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import (
     create_conversation,
@@ -18,8 +13,13 @@ from kindred.core.chat.conversations import (
     list_messages,
     rename_conversation,
 )
-from kindred.core.chat.engine import Engine, SamplingParams
-from kindred.core.errors import KindredError, NotFoundError
+from kindred.core.engine.llama import Engine, SamplingParams
+from kindred.core.home.assistants import (
+    Sampling,
+    create_assistant,
+    list_assistants,
+    update_assistant,
+)
 from kindred.core.session import Session
 
 

@@ -6,9 +6,9 @@ import threading
 import time
 from pathlib import Path
 
-from kindred.core.chat import foreground
-from kindred.core.chat.batch import BatchGenerator, greedy_answers
-from kindred.core.chat.engine import Engine, SamplingParams
+from kindred.core.engine import foreground
+from kindred.core.engine.batch import BatchGenerator, greedy_answers
+from kindred.core.engine.llama import Engine, SamplingParams
 
 CONVERSATIONS = [[{"role": "user", "content": "What is the capital of France?"}],
                  [{"role": "user", "content": "Name a fruit."}],
@@ -34,7 +34,7 @@ def test_batched_answers_are_greedy_deterministic_and_bounded(engine: Engine) ->
 def test_batched_work_on_another_thread_waits_while_the_chat_answers(engine: Engine,
                                                                       model_path: Path) -> None:
     """An insight computed on its own thread holds off between decodes while an answer is
-    being written (core/chat/foreground.py), and goes on as soon as it is done."""
+    being written (core/engine/foreground.py), and goes on as soon as it is done."""
     assert foreground.wait_turn() == 0.0  # nothing being answered: no wait
     other = Engine(model_path, n_ctx=1024)
     done: list[list[str]] = []

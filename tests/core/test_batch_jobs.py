@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kindred.core.chat.batch import BatchGenerator, Job
-from kindred.core.chat.engine import Engine
+from kindred.core.engine.batch import BatchGenerator, Job
+from kindred.core.engine.llama import Engine
 from kindred.core.learning.scoring import Scorer
 
 QUESTIONS = ["Explain what a black hole is.", "Name a fruit.", "Introduce yourself.",

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kindred.core.chat.engine import Engine, SamplingParams
+from kindred.core.engine.llama import Engine, SamplingParams
 
 CORE = Path(__file__).resolve().parents[2] / "app" / "kindred" / "core"
 FORBIDDEN = ("PySide6", "PyQt5", "PyQt6", "shiboken6", "kindred.ui")
@@ -28,7 +28,7 @@ def test_core_source_never_imports_qt() -> None:
 
 def test_importing_the_core_loads_no_qt_and_no_torch() -> None:
     code = (
-        "import sys, kindred.core.session, kindred.core.chat.engine, kindred.core.chat.turns, "
+        "import sys, kindred.core.session, kindred.core.engine.llama, kindred.core.chat.turns, "
         "kindred.core.chat.runtime, kindred.cli\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in "
         "('PySide6', 'shiboken6', 'torch', 'transformers', 'peft')]\n"

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core import consent
-from kindred.core.archive import ledger, versions
 from kindred.core.archive import objects as archive
-from kindred.core.archive.bundle import BundleError, Limits, export_bundle, import_bundle
-from kindred.core.atomic import remove_tree
+from kindred.core.archive import versions
+from kindred.core.basics.errors import KindredError
+from kindred.core.basics.hashing import sha256_bytes
+from kindred.core.bundles.bundle import BundleError, Limits, export_bundle, import_bundle
 from kindred.core.chat.conversations import GenerationStats as Stats
 from kindred.core.chat.conversations import (
     add_message,
@@ -25,8 +25,8 @@ from kindred.core.chat.conversations import (
     list_messages,
     mark_replaced,
 )
-from kindred.core.errors import KindredError
-from kindred.core.hashing import sha256_bytes
+from kindred.core.home import consent, ledger
+from kindred.core.home.atomic import remove_tree
 from kindred.core.learning import feedback
 from kindred.core.session import Session, open_session
 from support.archive_helpers import activate, bundle_members, grant, home_state, make_version

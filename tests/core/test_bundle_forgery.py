@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from kindred.core import consent
-from kindred.core.archive import bundle as bundle_module
-from kindred.core.archive import ledger, versions
-from kindred.core.archive.bundle import BundleError, export_bundle, import_bundle
-from kindred.core.atomic import remove_tree
+from kindred.core.archive import versions
+from kindred.core.basics.errors import KindredError
+from kindred.core.basics.hashing import sha256_bytes
+from kindred.core.bundles import bundle as bundle_module
+from kindred.core.bundles.bundle import BundleError, export_bundle, import_bundle
 from kindred.core.chat.conversations import GenerationStats as Stats
 from kindred.core.chat.conversations import (
     add_message,
@@ -27,8 +27,8 @@ from kindred.core.chat.conversations import (
     list_conversations,
     list_messages,
 )
-from kindred.core.errors import KindredError
-from kindred.core.hashing import sha256_bytes
+from kindred.core.home import consent, ledger
+from kindred.core.home.atomic import remove_tree
 from kindred.core.session import Session, open_session
 from kindred.core.upgrades import retirement, trial
 from support.archive_helpers import activate, bundle_members, grant, home_state, make_version
@@ -354,7 +354,7 @@ def test_another_assistants_events_travel_as_links_only(session: Session, model_
     """Between one assistant's events lie another's: the bundle carries them as links (seq,
     prev_hash, hash), enough to follow the chain and nothing of their content; a forger who
     turns the tombstone and its consent into links is still refused."""
-    from kindred.core.assistants import create_assistant
+    from kindred.core.home.assistants import create_assistant
 
     store = session.store
     ada = session.assistant()

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from kindred.core.archive import versions
-from kindred.core.archive.bundle import BundleError, export_bundle, import_bundle
-from kindred.core.chat.engine import Engine
-from kindred.core.hashing import sha256_bytes
+from kindred.core.basics.hashing import sha256_bytes
+from kindred.core.bundles.bundle import BundleError, export_bundle, import_bundle
+from kindred.core.engine.llama import Engine
 from kindred.core.session import Session, open_session
 from kindred.core.upgrades import retirement
 from support.archive_helpers import activate, grant, home_state, make_version

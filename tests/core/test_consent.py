@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core import consent
-from kindred.core.archive import ledger, versions
 from kindred.core.archive import objects as archive
+from kindred.core.archive import versions
 from kindred.core.archive.versions import Version
-from kindred.core.assistants import create_assistant
-from kindred.core.consent import ConsentError, Decision
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.home import consent, ledger
+from kindred.core.home.assistants import create_assistant
+from kindred.core.home.consent import ConsentError, Decision
 from kindred.core.session import Session
 from support.archive_helpers import activate, grant, home_state, make_version
 
@@ -188,7 +188,7 @@ def test_a_locked_database_during_activation_consumes_no_consent(
         session: Session, two: tuple[Version, Version]) -> None:
     import sqlite3
 
-    from kindred.core.store import DatabaseLockedError
+    from kindred.core.home.store import DatabaseLockedError
 
     first, _ = two
     decision = grant(session, "activate", first)

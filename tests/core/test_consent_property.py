@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from kindred.core import consent
-from kindred.core.archive import ledger, versions
 from kindred.core.archive import objects as archive
-from kindred.core.atomic import remove_tree
-from kindred.core.errors import KindredError
+from kindred.core.archive import versions
+from kindred.core.basics.errors import KindredError
+from kindred.core.home import consent, ledger
+from kindred.core.home.atomic import remove_tree
 from kindred.core.session import Session, open_session
 from support.archive_helpers import make_version
 

@@ -17,11 +17,11 @@ import pytest
 
 from kindred.core.archive import objects as archive
 from kindred.core.archive import recovery, versions
-from kindred.core.archive.bundle import export_bundle
-from kindred.core.atomic import remove_tree
-from kindred.core.paths import DataHome
+from kindred.core.bundles.bundle import export_bundle
+from kindred.core.home.atomic import remove_tree
+from kindred.core.home.paths import DataHome
+from kindred.core.home.store import open_store
 from kindred.core.session import open_session
-from kindred.core.store import open_store
 from support.archive_helpers import make_version
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ BIG = "layers=tuple(range(30)), rank=32"  # ~15 MB per weight file: a wide windo
 ARCHIVER = textwrap.dedent(f"""
     import sys
     sys.path.insert(0, {str(TESTS)!r})
-    from kindred.core.models import embedded_model_path
+    from kindred.core.home.models import embedded_model_path
     from kindred.core.session import open_session
     from support.archive_helpers import make_version
     session = open_session(sys.argv[1])
@@ -44,7 +44,7 @@ ARCHIVER = textwrap.dedent(f"""
 IMPORTER = textwrap.dedent(f"""
     import sys
     sys.path.insert(0, {str(TESTS)!r})
-    from kindred.core.archive.bundle import import_bundle
+    from kindred.core.bundles.bundle import import_bundle
     from kindred.core.session import open_session
     session = open_session(sys.argv[1])
     print("ready", flush=True)
@@ -171,7 +171,7 @@ def test_sigkill_mid_import(home: DataHome, big_bundle: Path, phase: str) -> Non
     if restored is None:  # a clean retry works after the crash
         session = open_session(home.root)
         try:
-            from kindred.core.archive.bundle import import_bundle
+            from kindred.core.bundles.bundle import import_bundle
 
             assert len(import_bundle(session.store, big_bundle, name="Restored").versions) == 3
             assert list((home.archive / "orphans").glob("*")) == []  # copies set aside: gone

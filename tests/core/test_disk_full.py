@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from kindred.core.archive import versions
-from kindred.core.archive.bundle import export_bundle
 from kindred.core.archive.catalog import verify_all
-from kindred.core.errors import DiskFullError
+from kindred.core.basics.errors import DiskFullError
+from kindred.core.bundles.bundle import export_bundle
 from kindred.core.learning import feedback
 from kindred.core.session import Session, open_session
 from support.archive_helpers import make_version

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kindred.core.assistants import create_assistant
-from kindred.core.chat.engine import Engine, SamplingParams
+from kindred.core.basics.errors import KindredError
 from kindred.core.chat.runtime import load_engine
-from kindred.core.errors import KindredError
-from kindred.core.models import add_model
+from kindred.core.engine.llama import Engine, SamplingParams
+from kindred.core.home.assistants import create_assistant
+from kindred.core.home.models import add_model
 from kindred.core.session import Session
 from support.archive_helpers import db_dump
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from kindred.core.basics.errors import KindredError, NotFoundError
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import add_message, create_conversation, delete_conversation
-from kindred.core.errors import KindredError, NotFoundError
+from kindred.core.engine.system_budget import PREFERENCES_HEADER
 from kindred.core.learning import feedback
 from kindred.core.session import Session
 
@@ -77,7 +78,7 @@ def test_preferences_take_effect_in_the_next_turn(session: Session) -> None:
 
 def test_preferences_alone_make_a_system_prompt() -> None:
     assert feedback.compose_system_prompt("", ["Be brief."]) == (
-        feedback.PREFERENCES_HEADER + "\n- Be brief.")
+        PREFERENCES_HEADER + "\n- Be brief.")
     assert feedback.compose_system_prompt("  ", []) == ""
 
 

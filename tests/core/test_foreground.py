@@ -1,4 +1,4 @@
-"""The chat's hold on batched work (core/chat/foreground.py), without a model: who waits, for how
+"""The chat's hold on batched work (core/engine/foreground.py), without a model: who waits, for how
 long, and that a hold nobody makes progress on stops holding anyone off."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from kindred.core.chat import foreground
+from kindred.core.engine import foreground
 
 
 def _answer_elsewhere(seconds: float, touching: bool) -> tuple[threading.Thread, threading.Event]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kindred.core.chat.engine import AdapterRef, Engine
+from kindred.core.engine.llama import AdapterRef, Engine
 from kindred.core.formats.gguf_info import read_gguf
 from kindred.core.formats.lora_gguf import peft_to_gguf_tensors, write_lora_gguf
 from support.bases import gemma_base_cache, gemma_expected_sha256

@@ -13,16 +13,15 @@ from typing import Any
 import pytest
 from test_bundle import _members, _pack, source  # noqa: F401  (source: a fixture)
 
-from kindred.core import consent
-from kindred.core.archive import ledger
-from kindred.core.archive.bundle import BundleError, export_bundle, import_bundle
-from kindred.core.assistants import create_assistant
+from kindred.core.basics.errors import KindredError
+from kindred.core.bundles.bundle import BundleError, export_bundle, import_bundle
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import create_conversation
-from kindred.core.errors import KindredError
+from kindred.core.home import consent, ledger
+from kindred.core.home.assistants import create_assistant
+from kindred.core.home.store import DatabaseLockedError, open_store
 from kindred.core.learning import feedback
 from kindred.core.session import Session, open_session
-from kindred.core.store import DatabaseLockedError, open_store
 from support.archive_helpers import home_state, make_version
 
 
@@ -192,7 +191,7 @@ def test_export_into_a_missing_folder_is_a_message(session: Session, tmp_path: P
 
 def test_a_newer_schema_arriving_while_open_says_restart(session: Session) -> None:
     """The app stays open while a newer Kindred upgrades the file: writes refuse, clearly."""
-    from kindred.core.store import MIGRATIONS, SchemaChangedError
+    from kindred.core.home.store import MIGRATIONS, SchemaChangedError
 
     newer = sqlite3.connect(session.home.db_path, isolation_level=None)
     newer.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kindred.core.archive.objects import verified_path
-from kindred.core.chat.engine import AdapterRef, Engine
+from kindred.core.engine.llama import AdapterRef, Engine
 from kindred.core.learning import insight
 from kindred.core.learning.feedback import add_example
 from kindred.core.learning.scoring import Scorer

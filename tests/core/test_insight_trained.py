@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from kindred.core.chat.engine import Engine
+from kindred.core.engine.llama import Engine
 from kindred.core.learning import insight
 from kindred.core.learning.feedback import system_prompt
 from kindred.core.session import Session

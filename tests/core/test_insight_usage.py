@@ -10,8 +10,8 @@ import pytest
 
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import create_conversation
-from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
 from kindred.core.chat.usage import usage
+from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
 from kindred.core.learning import insight
 from kindred.core.learning.feedback import add_preference, rate
 from kindred.core.session import Session

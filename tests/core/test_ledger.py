@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core.archive import ledger
+from kindred.core.home import ledger
 from kindred.core.session import Session
 from support.archive_helpers import activate, make_version
 
@@ -122,8 +122,8 @@ def test_older_homes_get_a_head_witness_on_upgrade(tmp_path: Path) -> None:
     """A schema-1 home (no witness) is upgraded with the witness seeded from its chain."""
     import sqlite3
 
-    from kindred.core.paths import DataHome
-    from kindred.core.store import MIGRATIONS, open_store
+    from kindred.core.home.paths import DataHome
+    from kindred.core.home.store import MIGRATIONS, open_store
 
     home = DataHome(tmp_path / "old").ensure()
     conn = sqlite3.connect(home.db_path, isolation_level=None)

@@ -10,8 +10,8 @@ from pathlib import Path
 import llama_cpp
 import pytest
 
-from kindred.core.chat.engine import Engine, SamplingParams
-from kindred.core.chat.window import shift_plan, stable_cut
+from kindred.core.engine.llama import Engine, SamplingParams
+from kindred.core.engine.window import shift_plan, stable_cut
 
 SYSTEM = {"role": "system", "content": "You are Kindred, a patient and friendly assistant."}
 WORDS = ["river", "mountain", "lantern", "garden", "copper", "violin", "meadow", "harbor",

@@ -8,13 +8,12 @@ from typing import Any
 
 import pytest
 
-from kindred.core import consent
-from kindred.core.archive import ledger
 from kindred.core.archive import versions as archive_versions
 from kindred.core.archive.catalog import get_version
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.home import consent, ledger
+from kindred.core.home.models import Model, add_model
 from kindred.core.learning import feedback
-from kindred.core.models import Model, add_model
 from kindred.core.session import Session
 from kindred.core.upgrades import migration
 from kindred.core.upgrades.migration_data import (
@@ -223,8 +222,8 @@ def test_killed_migration_is_resumed_not_restarted(session: Session,
 @pytest.mark.slow
 def test_migrate_to_gemma_another_architecture_and_tokenizer(session: Session,
                                                              gemma_model_path: Path) -> None:
-    from kindred.core.chat.engine import Engine
     from kindred.core.chat.runtime import adapter_refs_for
+    from kindred.core.engine.llama import Engine
 
     old_id = taught_assistant(session)
     gemma = add_model(session.store, gemma_model_path)

@@ -22,12 +22,12 @@ import pytest
 
 from kindred.core.archive import objects as archive
 from kindred.core.archive.catalog import Version, get_version
-from kindred.core.chat.batch import PENALTY_LAST_N, BatchGenerator
-from kindred.core.chat.engine import AdapterRef, Engine
+from kindred.core.engine.batch import PENALTY_LAST_N, BatchGenerator
+from kindred.core.engine.llama import AdapterRef, Engine
+from kindred.core.home.models import get_model
 from kindred.core.learning import markers as marks
 from kindred.core.learning.quality import taught_marks
 from kindred.core.learning.scoring import Scorer
-from kindred.core.models import get_model
 from kindred.core.session import Session
 from kindred.core.upgrades import migration_card, migration_data
 from kindred.core.upgrades.migration_data import shipped_prompts, taught_dataset

@@ -8,17 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core import consent, model_removal
-from kindred.core.archive import ledger, versions
 from kindred.core.archive import objects as archive
-from kindred.core.archive.bundle import export_bundle, import_bundle
-from kindred.core.archive.bundle_check import BundleError
+from kindred.core.archive import versions
 from kindred.core.archive.catalog import get_version, verify_version
-from kindred.core.assistants import create_assistant, get_assistant
-from kindred.core.consent import ConsentError
-from kindred.core.errors import KindredError, NotFoundError
-from kindred.core.models import add_model, ensure_embedded_model, list_models
+from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.bundles.bundle import export_bundle, import_bundle
+from kindred.core.bundles.check import BundleError
+from kindred.core.home import consent, ledger
+from kindred.core.home.assistants import create_assistant, get_assistant
+from kindred.core.home.consent import ConsentError
+from kindred.core.home.models import add_model, ensure_embedded_model, list_models
 from kindred.core.session import Session, open_session
+from kindred.core.upgrades import model_removal
 from support.archive_helpers import activate, grant, lora_config, make_version
 from support.lora import peft_tensors
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from kindred.core.basics.hashing import sha256_file
 from kindred.core.formats.gguf_info import InvalidGGUFError, read_gguf
-from kindred.core.hashing import sha256_file
-from kindred.core.models import add_model, embedded_model_path, get_model, list_models
+from kindred.core.home.models import add_model, embedded_model_path, get_model, list_models
 from kindred.core.session import Session
 from support.lora import make_lora_gguf
 

@@ -13,20 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core import consent, model_removal
 from kindred.core.archive import objects as archive
 from kindred.core.archive import versions
 from kindred.core.archive.adapter_import import import_adapter
-from kindred.core.archive.bundle import export_bundle
 from kindred.core.archive.catalog import version_dir
+from kindred.core.bundles.bundle import export_bundle
 from kindred.core.chat.conversations import GenerationStats, add_message, create_conversation
-from kindred.core.chat.engine import Engine
+from kindred.core.engine.llama import Engine
+from kindred.core.home import consent
+from kindred.core.home.models import add_model
+from kindred.core.home.paths import DataHome
 from kindred.core.learning import feedback
-from kindred.core.models import add_model
-from kindred.core.paths import DataHome
 from kindred.core.session import Session
 from kindred.core.training import runner
-from kindred.core.upgrades import retirement, rollout, trial
+from kindred.core.upgrades import model_removal, retirement, rollout, trial
 from support.archive_helpers import activate, grant, lora_config, make_version, write_peft_folder
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core.chat.engine import Engine
-from kindred.core.hashing import sha256_bytes
+from kindred.core.basics.hashing import sha256_bytes
+from kindred.core.engine.llama import Engine
 from kindred.core.learning import quality
 
 

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from kindred.cli import main
-from kindred.core.archive import ledger, versions
-from kindred.core.archive.bundle import export_bundle, import_bundle
-from kindred.core.archive.record_check import store_problems
-from kindred.core.atomic import db_write
-from kindred.core.chat.engine import Engine
+from kindred.core.archive import versions
+from kindred.core.bundles.bundle import export_bundle, import_bundle
+from kindred.core.engine.llama import Engine
+from kindred.core.home import ledger
+from kindred.core.home.atomic import db_write
+from kindred.core.home.record_check import store_problems
+from kindred.core.home.store import now
 from kindred.core.session import Session, open_session
-from kindred.core.store import now
 from kindred.core.upgrades import retirement
 from support.archive_helpers import activate, grant, make_version
 

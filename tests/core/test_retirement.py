@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core import consent
-from kindred.core.archive import ledger, versions
+from kindred.core.archive import versions
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import create_conversation
-from kindred.core.chat.engine import Engine, SamplingParams
+from kindred.core.engine.llama import Engine, SamplingParams
+from kindred.core.home import consent, ledger
 from kindred.core.learning import feedback
 from kindred.core.session import Session
 from kindred.core.upgrades import retirement, rollout

@@ -7,18 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core import consent
-from kindred.core.archive import ledger, versions
+from kindred.core.archive import versions
 from kindred.core.archive.catalog import version_dir
 from kindred.core.archive.versions import Version
-from kindred.core.assistants import Sampling, update_assistant
+from kindred.core.basics.errors import KindredError
 from kindred.core.chat import runtime
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import Message, create_conversation
-from kindred.core.chat.engine import Engine, SamplingParams
-from kindred.core.consent import ConsentError
-from kindred.core.errors import KindredError
+from kindred.core.engine.llama import Engine, SamplingParams
 from kindred.core.formats.peft_files import SAFETENSORS
+from kindred.core.home import consent, ledger
+from kindred.core.home.assistants import Sampling, update_assistant
+from kindred.core.home.consent import ConsentError
 from kindred.core.session import Session, open_session
 from kindred.core.upgrades import rollout, trial
 from kindred.core.upgrades.rollout import Plan, RolloutStopped

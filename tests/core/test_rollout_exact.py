@@ -28,7 +28,7 @@ import pytest
 
 from kindred.core.archive import objects as archive
 from kindred.core.archive.catalog import verified_path
-from kindred.core.chat.engine import AdapterRef, Engine
+from kindred.core.engine.llama import AdapterRef, Engine
 from kindred.core.session import Session
 from support.archive_helpers import lora_config, make_version
 from support.training_helpers import shared_base_cache
@@ -43,7 +43,7 @@ def f32_base() -> Path:
     """The embedded model dequantized to F32 by llama.cpp's quantize API (once per machine)."""
     import llama_cpp
 
-    from kindred.core.models import embedded_model_path
+    from kindred.core.home.models import embedded_model_path
 
     if not F32_BASE.is_file():
         F32_BASE.parent.mkdir(parents=True, exist_ok=True)

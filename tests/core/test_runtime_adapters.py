@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
+from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
 from kindred.core.formats.adapters_check import AdapterMismatchError
 from kindred.core.formats.gguf_info import InvalidGGUFError, read_gguf
 from kindred.core.formats.lora_gguf import write_lora_gguf

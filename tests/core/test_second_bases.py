@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core.chat.engine import Engine, SamplingParams
-from kindred.core.chat.template import PLAIN_TEMPLATE, template_of
+from kindred.core.basics.hashing import sha256_file
+from kindred.core.engine.llama import Engine, SamplingParams
+from kindred.core.engine.template import PLAIN_TEMPLATE, template_of
 from kindred.core.formats.gguf_info import read_gguf
-from kindred.core.hashing import sha256_file
+from kindred.core.home.models import add_model
 from kindred.core.learning.dataset import Example
-from kindred.core.models import add_model
 from kindred.core.session import Session
 from kindred.core.training.tokens import ChatTokenizer
 from support.bases import gemma_expected_sha256

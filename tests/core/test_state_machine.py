@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from kindred.core.chat.engine import Engine
+from kindred.core.engine.llama import Engine
 from support.state_machine import OUTCOMES, machine_for
 
 pytestmark = pytest.mark.slow

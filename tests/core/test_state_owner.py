@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core import consent
-from kindred.core.archive import assistant_state, ledger, versions
+from kindred.core.archive import assistant_state, versions
 from kindred.core.archive.assistant_state import TRANSITIONS, StateError
 from kindred.core.archive.objects import adapter_refs
-from kindred.core.consent import ConsentError
+from kindred.core.basics.states import VersionStatus
+from kindred.core.home import consent, ledger
+from kindred.core.home.consent import ConsentError
 from kindred.core.session import Session
-from kindred.core.states import VersionStatus
 from kindred.core.upgrades import retirement, rollout, trial
 from support.archive_helpers import activate, make_version
 

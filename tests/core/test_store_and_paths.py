@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core.errors import KindredError
-from kindred.core.paths import DataHome, resolve_home
-from kindred.core.store import MIGRATIONS, open_store
+from kindred.core.basics.errors import KindredError
+from kindred.core.home.paths import DataHome, resolve_home
+from kindred.core.home.store import MIGRATIONS, open_store
 
 
 def test_home_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import pytest
 
-from kindred.core.assistants import update_assistant
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import create_conversation
-from kindred.core.chat.engine import Engine, SamplingParams
-from kindred.core.chat.system_budget import (
+from kindred.core.engine.llama import Engine, SamplingParams
+from kindred.core.engine.system_budget import (
+    compose_system_prompt,
     fit_system_message,
     fit_system_prompt,
     split_system_prompt,
 )
+from kindred.core.home.assistants import update_assistant
+from kindred.core.home.store import now
 from kindred.core.learning import feedback
-from kindred.core.learning.feedback import compose_system_prompt
 from kindred.core.session import Session
-from kindred.core.store import now
 
 SHORT = SamplingParams(temperature=0.0, max_tokens=4)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kindred.core.archive.objects import peft_folder, verified_path
-from kindred.core.chat.engine import AdapterRef, Engine
+from kindred.core.engine.llama import AdapterRef, Engine
 from kindred.core.formats.gguf_info import read_gguf
 from kindred.core.formats.lora_gguf import peft_to_gguf_tensors, write_lora_gguf
 from kindred.core.formats.peft_files import read_safetensors

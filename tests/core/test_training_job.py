@@ -8,12 +8,12 @@ import os
 import numpy as np
 import pytest
 
-from kindred.core import consent
 from kindred.core.archive import versions
 from kindred.core.archive.objects import dataset_path, peft_folder, verify_version
-from kindred.core.chat.engine import Engine
-from kindred.core.consent import ConsentError
+from kindred.core.engine.llama import Engine
 from kindred.core.formats.peft_files import read_safetensors
+from kindred.core.home import consent
+from kindred.core.home.consent import ConsentError
 from kindred.core.learning.dataset import Dataset
 from kindred.core.session import Session
 from kindred.core.training import evidence, runner

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from kindred.core import consent
 from kindred.core.archive import versions
 from kindred.core.archive.objects import peft_folder, verified_path
-from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
 from kindred.core.formats.gguf_info import read_gguf
 from kindred.core.formats.peft_files import CONFIG, read_config
+from kindred.core.home import consent
 from kindred.core.learning import insight
 from kindred.core.session import Session
 from kindred.core.training import evidence
@@ -242,7 +242,7 @@ def test_a_fresh_adapter_is_measured_with_it_switched_off(model_path: Path) -> N
     since every B starts at zero; an adapter that learned anything is never skipped."""
     import torch
 
-    from kindred.core.hashing import sha256_file
+    from kindred.core.basics.hashing import sha256_file
     from kindred.core.training import base_cache, forward, lora_kernel, trainer
     from support.training_helpers import shared_base_cache
 

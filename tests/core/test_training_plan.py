@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kindred.core import consent
-from kindred.core.assistants import create_assistant
+from kindred.core.basics.errors import KindredError
 from kindred.core.chat.conversations import add_message, create_conversation
-from kindred.core.consent import ConsentError
-from kindred.core.errors import KindredError
+from kindred.core.home import consent
+from kindred.core.home.assistants import create_assistant
+from kindred.core.home.consent import ConsentError
+from kindred.core.home.models import add_model
 from kindred.core.learning import feedback
-from kindred.core.models import add_model
 from kindred.core.session import Session
 from kindred.core.training import runner
 from kindred.core.training.run import list_runs

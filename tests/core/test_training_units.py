@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from kindred.core.basics.errors import KindredError
 from kindred.core.chat.conversations import add_message, create_conversation
-from kindred.core.chat.engine import Engine
-from kindred.core.errors import KindredError
+from kindred.core.engine.llama import Engine
 from kindred.core.learning import feedback
 from kindred.core.learning.dataset import Dataset, build_dataset, describe_counts
 from kindred.core.session import Session

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 
 from kindred.cli import main
-from kindred.core import consent, model_removal
 from kindred.core.archive import objects as archive
-from kindred.core.assistants import update_assistant
+from kindred.core.basics.errors import KindredError
 from kindred.core.chat.conversations import create_conversation
-from kindred.core.chat.engine import Engine
-from kindred.core.errors import KindredError
-from kindred.core.models import add_model
+from kindred.core.engine.llama import Engine
+from kindred.core.home import consent
+from kindred.core.home.assistants import update_assistant
+from kindred.core.home.models import add_model
 from kindred.core.session import Session
-from kindred.core.upgrades import migration, trial
+from kindred.core.upgrades import migration, model_removal, trial
 from support.archive_helpers import activate, lora_config, make_version
 from support.lora import peft_tensors
 

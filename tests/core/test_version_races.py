@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from kindred.core import consent
-from kindred.core.archive import ledger, versions
+from kindred.core.archive import versions
 from kindred.core.archive.catalog import verify_version
-from kindred.core.consent import ConsentError
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.home import consent, ledger
+from kindred.core.home.consent import ConsentError
+from kindred.core.home.store import Store, open_store
 from kindred.core.session import Session
-from kindred.core.store import Store, open_store
 from support.archive_helpers import activate, grant, make_version
 
 

@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from kindred.core import consent
 from kindred.core.archive import versions
-from kindred.core.assistants import update_assistant
 from kindred.core.chat.conversations import list_conversations, list_messages
+from kindred.core.home import consent
+from kindred.core.home.assistants import update_assistant
+from kindred.core.home.paths import DataHome
 from kindred.core.learning import feedback
-from kindred.core.paths import DataHome
 from kindred.core.session import Session
 from kindred.core.training.run import list_runs
 from kindred.ui.consent.dialog import ConsentDialog
@@ -47,8 +47,8 @@ def greedy_home(session: Session, home: DataHome) -> Iterator[Session]:
     """Greedy answers (the same prompt gives the same answer), the dequantized base cache
     linked in (built once per machine in another process: this one never imports torch), and
     no training process left behind by a failed run."""
-    from kindred.core.hashing import sha256_file
-    from kindred.core.models import embedded_model_path
+    from kindred.core.basics.hashing import sha256_file
+    from kindred.core.home.models import embedded_model_path
     from kindred.core.training.base_cache import is_cached
 
     if not is_cached(SHARED_CACHE, sha256_file(embedded_model_path())):

@@ -9,8 +9,9 @@ import os
 import pytest
 from PySide6.QtWidgets import QMessageBox, QPushButton
 
-from kindred.core.archive import ledger, versions
-from kindred.core.paths import DataHome
+from kindred.core.archive import versions
+from kindred.core.home import ledger
+from kindred.core.home.paths import DataHome
 from kindred.core.session import open_session
 from kindred.core.upgrades import retirement, rollout, trial
 from kindred.ui.consent.dialog import ConsentDialog

@@ -41,7 +41,7 @@ def anchored_examples(model_path: Path) -> list[Encoded]:
 def trained_looking_model(model_path: Path) -> Any:
     import torch
 
-    from kindred.core.hashing import sha256_file
+    from kindred.core.basics.hashing import sha256_file
     from kindred.core.training import base_cache, trainer
 
     torch.set_num_threads(2)

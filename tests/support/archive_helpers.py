@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from kindred.core import consent
 from kindred.core.archive import assistant_state, versions
 from kindred.core.archive import objects as archive
 from kindred.core.archive.versions import Version
+from kindred.core.home import consent
 from kindred.core.session import Session
 from support.lora import peft_tensors
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core.hashing import sha256_file
-from kindred.core.models import Model, add_model, embedded_model_path
+from kindred.core.basics.hashing import sha256_file
+from kindred.core.home.models import Model, add_model, embedded_model_path
 from kindred.core.session import Session
 
 MODELS_CACHE = Path(tempfile.gettempdir()) / f"kindred-test-models-{os.getuid()}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from kindred.core.atomic import write_atomic
+from kindred.core.home.atomic import write_atomic
 from kindred.core.session import Session
 from kindred.core.training import prepare, replay
 from support.training_helpers import use_shared_cache

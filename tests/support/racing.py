@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kindred.core import consent
-from kindred.core.archive import assistant_state, ledger, versions
+from kindred.core.archive import assistant_state, versions
 from kindred.core.archive.catalog import verify_all
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.basics.states import OPEN_ROLLOUT, VersionStatus
+from kindred.core.home import consent, ledger
+from kindred.core.home.store import Store
 from kindred.core.session import Session, open_session
-from kindred.core.states import OPEN_ROLLOUT, VersionStatus
-from kindred.core.store import Store
 from kindred.core.upgrades import rollout, trial
 
 OPS = ("activate", "retire", "delete", "rollout", "next_step", "roll_back", "pause",

@@ -26,17 +26,17 @@ from hypothesis.stateful import (
     rule,
 )
 
-from kindred.core import consent
-from kindred.core.archive import assistant_state, ledger, versions
-from kindred.core.archive.bundle import export_bundle, import_bundle
+from kindred.core.archive import assistant_state, versions
 from kindred.core.archive.catalog import verify_all
 from kindred.core.archive.objects import adapter_refs
+from kindred.core.basics.errors import KindredError
+from kindred.core.basics.states import ConsentKind, RolloutState, VersionStatus
+from kindred.core.bundles.bundle import export_bundle, import_bundle
 from kindred.core.chat import turns
 from kindred.core.chat.conversations import create_conversation, list_messages
-from kindred.core.chat.engine import Engine, SamplingParams
-from kindred.core.errors import KindredError
+from kindred.core.engine.llama import Engine, SamplingParams
+from kindred.core.home import consent, ledger
 from kindred.core.session import Session, open_session
-from kindred.core.states import ConsentKind, RolloutState, VersionStatus
 from kindred.core.upgrades import rollout, trial
 from support.archive_helpers import make_version
 from support.racing import consent_problems

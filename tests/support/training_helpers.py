@@ -18,10 +18,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from kindred.core import consent
+from kindred.core.home import consent
+from kindred.core.home.models import embedded_model_path
+from kindred.core.home.paths import DataHome
 from kindred.core.learning import feedback
-from kindred.core.models import embedded_model_path
-from kindred.core.paths import DataHome
 from kindred.core.session import Session
 from kindred.core.training import runner
 from kindred.core.training.config import TrainConfig
@@ -57,7 +57,7 @@ def fast_config(**changes: Any) -> TrainConfig:
 @functools.cache
 def shared_base_cache() -> Path:
     """The cache root holding the dequantized embedded base (built on first use)."""
-    from kindred.core.hashing import sha256_file
+    from kindred.core.basics.hashing import sha256_file
     from kindred.core.training import base_cache
 
     path = embedded_model_path()

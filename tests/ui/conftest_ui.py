@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from kindred.core.assistants import update_assistant
-from kindred.core.paths import DataHome
+from kindred.core.home.assistants import update_assistant
+from kindred.core.home.paths import DataHome
 from kindred.core.session import open_session
 from kindred.ui.shell.main_window import MainWindow
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from kindred import __version__
-from kindred.core.errors import KindredError, said_once
+from kindred.core.basics.errors import KindredError, said_once
 
 # Each command, by the module in kindred.cli that registers it (to add a command, add it here).
 # A command line that names one imports only its module: opening the app, or a quick command

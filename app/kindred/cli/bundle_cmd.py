@@ -7,9 +7,9 @@ import argparse
 from typing import Any
 
 from kindred.cli.output import confirm
-from kindred.core import consent
 from kindred.core.archive import versions
-from kindred.core.archive.bundle import export_bundle, import_bundle
+from kindred.core.bundles.bundle import export_bundle, import_bundle
+from kindred.core.home import consent
 from kindred.core.session import open_session
 
 

@@ -12,10 +12,11 @@ from typing import Any
 
 from kindred.cli.numbers import number, whole
 from kindred.cli.output import confirm, print_json, print_table
-from kindred.core import consent, model_removal
-from kindred.core.assistants import Sampling, create_assistant, list_assistants
-from kindred.core.models import add_model, list_models
+from kindred.core.home import consent
+from kindred.core.home.assistants import Sampling, create_assistant, list_assistants
+from kindred.core.home.models import add_model, list_models
 from kindred.core.session import open_session
+from kindred.core.upgrades import model_removal
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:

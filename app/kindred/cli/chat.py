@@ -8,11 +8,11 @@ from typing import Any
 
 from kindred.cli.rollout import interview_now
 from kindred.core.archive import versions
-from kindred.core.assistants import Assistant, get_assistant
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import create_conversation
-from kindred.core.chat.engine import Engine
 from kindred.core.chat.runtime import adapter_refs_for, load_engine
+from kindred.core.engine.llama import Engine
+from kindred.core.home.assistants import Assistant, get_assistant
 from kindred.core.session import Session, open_session
 from kindred.core.upgrades import rollout, trial
 

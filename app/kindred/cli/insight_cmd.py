@@ -9,13 +9,13 @@ from typing import Any
 from kindred.cli.output import print_json, print_table
 from kindred.core.archive import cards
 from kindred.core.archive.versions import active_version, get_version
-from kindred.core.assistants import get_assistant
-from kindred.core.chat.engine import Engine
+from kindred.core.basics.errors import KindredError
+from kindred.core.basics.priority import renice
 from kindred.core.chat.usage import usage
-from kindred.core.errors import KindredError
+from kindred.core.engine.llama import Engine
+from kindred.core.home.assistants import get_assistant
 from kindred.core.learning import insight
 from kindred.core.learning.feedback import system_prompt
-from kindred.core.priority import renice
 from kindred.core.session import open_session
 
 BACKGROUND_NICE_VARIABLE = "KINDRED_INSIGHT_NICE"

@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 from kindred.cli.output import print_json, print_table, when
-from kindred.core.archive import catalog, ledger, versions
+from kindred.core.archive import catalog, versions
 from kindred.core.archive import objects as archive
+from kindred.core.home import ledger
 from kindred.core.session import open_session
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from kindred.cli.numbers import whole
 from kindred.cli.run_follow import EXIT_REFUSED, ask, follow_run, watch
-from kindred.core.assistants import Assistant
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.home.assistants import Assistant
 from kindred.core.session import Session, open_session
 from kindred.core.training import runner
 from kindred.core.training.config import TrainConfig

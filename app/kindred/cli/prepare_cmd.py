@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from kindred.cli.output import print_json
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
 from kindred.core.session import open_session
 from kindred.core.training import prepare, runner
 

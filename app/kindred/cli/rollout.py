@@ -14,9 +14,9 @@ from typing import Any
 
 from kindred.cli.numbers import number, whole
 from kindred.cli.output import confirm, print_json, print_table, when
-from kindred.core import consent
 from kindred.core.archive import versions
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.home import consent
 from kindred.core.session import Session, open_session
 from kindred.core.upgrades import retirement, rollout, trial
 from kindred.core.upgrades.rollout import Plan

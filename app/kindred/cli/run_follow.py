@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from kindred.cli.output import confirm
-from kindred.core import consent
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.home import consent
 from kindred.core.session import Session
 from kindred.core.training import estimate, runner
 from kindred.core.training.run import RunDir, follow

@@ -18,7 +18,7 @@ from typing import Any
 from kindred.cli.numbers import BIG, whole
 from kindred.cli.output import print_json, print_table
 from kindred.cli.run_follow import EXIT_REFUSED, ask, follow_run, watch
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
 from kindred.core.learning import feedback
 from kindred.core.session import open_session
 from kindred.core.training import runner

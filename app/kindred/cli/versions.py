@@ -13,12 +13,12 @@ from typing import Any
 
 from kindred.cli.output import confirm, print_json, print_table, when
 from kindred.cli.rollout import add_version_commands, interview_now, print_interviews
-from kindred.core import consent
-from kindred.core.archive import cards, ledger, versions
+from kindred.core.archive import cards, versions
 from kindred.core.archive import objects as archive
 from kindred.core.archive.adapter_import import import_adapter
 from kindred.core.archive.versions import Version
-from kindred.core.assistants import get_assistant, list_assistants
+from kindred.core.home import consent, ledger
+from kindred.core.home.assistants import get_assistant, list_assistants
 from kindred.core.session import Session, open_session
 
 
@@ -220,7 +220,7 @@ def run_delete(args: argparse.Namespace) -> int:
 def run_verify(args: argparse.Namespace) -> int:
     session = open_session(args.home)
     checks = archive.verify_all(session.store)
-    from kindred.core.archive.record_check import store_problems
+    from kindred.core.home.record_check import store_problems
 
     records = store_problems(session.store)  # interviews and reports: files, fields, ledger
     if args.json:

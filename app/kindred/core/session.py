@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kindred.core.archive.objects import recover
-from kindred.core.assistants import Assistant, ensure_default_assistant, get_assistant
-from kindred.core.models import Model, ensure_embedded_model, get_model
-from kindred.core.paths import DataHome, resolve_home
-from kindred.core.store import Store, open_store
+from kindred.core.home.assistants import Assistant, ensure_default_assistant, get_assistant
+from kindred.core.home.models import Model, ensure_embedded_model, get_model
+from kindred.core.home.paths import DataHome, resolve_home
+from kindred.core.home.store import Store, open_store
 
 
 @dataclass

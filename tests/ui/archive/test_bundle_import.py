@@ -9,11 +9,11 @@ from pathlib import Path
 from PySide6.QtWidgets import QMessageBox
 
 from kindred.core.archive import versions
-from kindred.core.archive.bundle import export_bundle
-from kindred.core.assistants import create_assistant
+from kindred.core.bundles.bundle import export_bundle
 from kindred.core.chat.conversations import create_conversation
-from kindred.core.models import embedded_model_path, ensure_embedded_model
-from kindred.core.paths import DataHome
+from kindred.core.home.assistants import create_assistant
+from kindred.core.home.models import embedded_model_path, ensure_embedded_model
+from kindred.core.home.paths import DataHome
 from kindred.core.session import open_session
 from kindred.ui.consent.dialog import ConsentDialog
 from support.archive_helpers import activate, make_version

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from conftest_ui import send, wait_idle
 
-from kindred.core import consent
-from kindred.core.archive import ledger, versions
+from kindred.core.archive import versions
 from kindred.core.archive.objects import version_dir
 from kindred.core.chat.conversations import list_conversations, list_messages
+from kindred.core.home import consent, ledger
 from kindred.core.session import Session
 from kindred.ui.archive.compare import CompareDialog
 from kindred.ui.archive.history_view import HistoryView

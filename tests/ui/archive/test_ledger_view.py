@@ -8,8 +8,9 @@ import stat
 import pytest
 from PySide6.QtCore import Qt
 
-from kindred.core.archive import ledger, versions
+from kindred.core.archive import versions
 from kindred.core.archive.objects import version_dir
+from kindred.core.home import ledger
 from kindred.core.session import Session
 from kindred.ui.archive.ledger_view import LedgerView
 from support.archive_helpers import activate, make_version

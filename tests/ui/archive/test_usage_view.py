@@ -135,7 +135,7 @@ def test_day_range_fills_gaps_and_keeps_the_last_month() -> None:
 
 
 def test_main_window_has_both_pages_and_follows_the_assistant(make_window) -> None:  # type: ignore[no-untyped-def]
-    from kindred.core.assistants import create_assistant
+    from kindred.core.home.assistants import create_assistant
     from kindred.ui.learning.insight_view import InsightView
 
     window = make_window(ready=False)

@@ -9,8 +9,9 @@ from dataclasses import replace
 from conftest_ui import send, wait_idle
 from PySide6.QtCore import Qt
 
-from kindred.core.assistants import update_assistant
 from kindred.core.chat.conversations import list_conversations, list_messages
+from kindred.core.engine.system_budget import PREFERENCES_HEADER
+from kindred.core.home.assistants import update_assistant
 from kindred.core.learning import feedback
 from kindred.core.session import Session
 from kindred.ui.chat.message_widget import MessageWidget
@@ -195,7 +196,7 @@ def test_a_preference_applies_to_the_next_message(qtbot, make_window, session) -
     window = make_window(max_tokens=10)
     send(qtbot, window, "Say hello to me.")
     system = window.controller.turn.prepared.messages[0]
-    assert system["role"] == "system" and feedback.PREFERENCES_HEADER not in system["content"]
+    assert system["role"] == "system" and PREFERENCES_HEADER not in system["content"]
     wait_idle(qtbot, window)
     before = window.chat_view.messages()[-1][1]
     assert "Bonjour" not in before

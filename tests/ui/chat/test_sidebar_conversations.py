@@ -6,6 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 
+from kindred.core.basics.errors import NotFoundError
 from kindred.core.chat.conversations import (
     add_message,
     create_conversation,
@@ -14,7 +15,6 @@ from kindred.core.chat.conversations import (
     list_messages,
     mark_replaced,
 )
-from kindred.core.errors import NotFoundError
 from kindred.core.session import Session
 
 

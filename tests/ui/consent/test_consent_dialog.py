@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from kindred.core import consent
+from kindred.core.home import consent
 from kindred.core.session import Session
 from kindred.ui.consent.dialog import ConsentDialog
 

@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
 from kindred.ui.kit import theme
 from kindred.ui.kit.tasks import run_task, wait_all
 

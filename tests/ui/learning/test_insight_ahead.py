@@ -13,9 +13,9 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from kindred.core.archive.versions import Version
-from kindred.core.atomic import process_alive
+from kindred.core.home.atomic import process_alive
+from kindred.core.home.paths import DataHome
 from kindred.core.learning import feedback, insight
-from kindred.core.paths import DataHome
 from kindred.core.session import open_session
 from kindred.ui.learning import insight_ahead
 from kindred.ui.shell.main_window import MainWindow

@@ -221,7 +221,7 @@ def test_empty_state_without_versions_and_on_assistant_change(qtbot, open_view, 
     assert view.task is None and not view.version_box.isEnabled()
     assert not view.pickers.isVisible()  # nothing to pick from
     # The same page follows the assistant it is given.
-    from kindred.core.assistants import create_assistant
+    from kindred.core.home.assistants import create_assistant
 
     other = create_assistant(view.session.store, "Robin")
     view.set_assistant(other)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QDialogButtonBox
 
-from kindred.core.assistants import get_assistant, list_assistants
-from kindred.core.models import embedded_model_path, list_models
+from kindred.core.home.assistants import get_assistant, list_assistants
+from kindred.core.home.models import embedded_model_path, list_models
 from kindred.core.session import Session
 from kindred.ui.models.add_model import AddModelDialog
 from kindred.ui.models.assistant import AssistantDialog

@@ -8,16 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core import consent, model_removal
-from kindred.core.archive import ledger
 from kindred.core.archive import objects as archive
-from kindred.core.assistants import create_assistant
 from kindred.core.chat import turns
 from kindred.core.chat.conversations import create_conversation
-from kindred.core.chat.engine import GenerationStats, SamplingParams
-from kindred.core.models import add_model, list_models
+from kindred.core.engine.llama import GenerationStats, SamplingParams
+from kindred.core.home import consent, ledger
+from kindred.core.home.assistants import create_assistant
+from kindred.core.home.models import add_model, list_models
 from kindred.core.session import Session
-from kindred.core.upgrades import migration, trial
+from kindred.core.upgrades import migration, model_removal, trial
 from kindred.ui.chat.inference import InferenceWorker
 from kindred.ui.models.remove_model import RemoveModelDialog
 from kindred.ui.upgrades.migrate import MigrateDialog

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kindred.core.paths import DataHome
+from kindred.core.home.paths import DataHome
 from kindred.ui.shell.single_instance import SingleInstance
 
 

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 from pytestqt.qtbot import QtBot
 
-from kindred.core.atomic import process_alive
+from kindred.core.home.atomic import process_alive
+from kindred.core.home.paths import DataHome
 from kindred.core.learning import feedback
-from kindred.core.paths import DataHome
 from kindred.core.session import open_session
 from kindred.core.training import prepare
 from kindred.ui.shell.main_window import MainWindow

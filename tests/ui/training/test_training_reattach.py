@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core.paths import DataHome
+from kindred.core.home.paths import DataHome
 from kindred.core.session import Session
 from kindred.core.training import runner
 from kindred.core.training.run import RunDir, list_runs
@@ -38,8 +38,8 @@ def _state(pid: int) -> str:
 @pytest.fixture
 def orphan_run(session: Session, home: DataHome) -> Iterator[tuple[RunDir, int]]:
     """A run started as `kindred train` starts it, whose launcher then went away."""
-    from kindred.core.hashing import sha256_file
-    from kindred.core.models import embedded_model_path
+    from kindred.core.basics.hashing import sha256_file
+    from kindred.core.home.models import embedded_model_path
     from kindred.core.training.base_cache import is_cached
     from support.training_helpers import use_shared_cache
 

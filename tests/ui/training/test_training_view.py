@@ -19,9 +19,9 @@ import pytest
 from conftest_ui import LOAD_TIMEOUT_MS
 from PySide6.QtCore import QElapsedTimer, QTimer
 
-from kindred.core import consent
 from kindred.core.archive import versions
-from kindred.core.paths import DataHome
+from kindred.core.home import consent
+from kindred.core.home.paths import DataHome
 from kindred.core.session import Session
 from kindred.core.training import runner
 from kindred.core.training.run import list_runs
@@ -40,8 +40,8 @@ ANSWERS_TIMEOUT_MS = 600_000
 def shared_cache() -> Path:
     """The dequantized base, built once per machine in a separate process: this GUI test
     process never imports torch."""
-    from kindred.core.hashing import sha256_file
-    from kindred.core.models import embedded_model_path
+    from kindred.core.basics.hashing import sha256_file
+    from kindred.core.home.models import embedded_model_path
     from kindred.core.training.base_cache import is_cached
 
     if not is_cached(SHARED_CACHE, sha256_file(embedded_model_path())):

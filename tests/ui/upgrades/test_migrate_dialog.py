@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from kindred.core import consent
 from kindred.core.archive import versions as archive_versions
 from kindred.core.archive.catalog import get_version
+from kindred.core.home import consent
+from kindred.core.home.models import add_model
+from kindred.core.home.paths import DataHome
 from kindred.core.learning import feedback
-from kindred.core.models import add_model
-from kindred.core.paths import DataHome
 from kindred.core.session import open_session
 from kindred.ui.consent.dialog import ConsentDialog
 from kindred.ui.shell.main_window import MainWindow

@@ -16,7 +16,6 @@ import numpy as np
 
 from kindred.core.archive import objects as archive
 from kindred.core.archive.versions import Version
-from kindred.core.assistants import Assistant
 from kindred.core.formats.adapters_check import AdapterMismatchError, check_adapter_fits
 from kindred.core.formats.gguf_info import GGUF_MAGIC, read_gguf
 from kindred.core.formats.lora_gguf import LoraFormatError, gguf_to_peft_tensors, read_lora_gguf
@@ -30,8 +29,9 @@ from kindred.core.formats.peft_files import (
     refuse_pickle,
     tensor_rank,
 )
-from kindred.core.models import get_model
-from kindred.core.store import Store
+from kindred.core.home.assistants import Assistant
+from kindred.core.home.models import get_model
+from kindred.core.home.store import Store
 
 _PEFT_MODULES = {"attn_q": "q_proj", "attn_k": "k_proj", "attn_v": "v_proj",
                  "attn_output": "o_proj", "ffn_gate": "gate_proj", "ffn_up": "up_proj",

@@ -20,12 +20,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from kindred.core.archive import ledger
 from kindred.core.archive.catalog import names
-from kindred.core.errors import KindredError
-from kindred.core.hashing import sha256_bytes
-from kindred.core.states import OPEN_ROLLOUT, RolloutState, VersionStatus
-from kindred.core.store import Store, now
+from kindred.core.basics.errors import KindredError
+from kindred.core.basics.hashing import sha256_bytes
+from kindred.core.basics.states import OPEN_ROLLOUT, RolloutState, VersionStatus
+from kindred.core.home import ledger
+from kindred.core.home.store import Store, now
 
 S = VersionStatus
 TRANSITIONS: dict[VersionStatus, frozenset[VersionStatus]] = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kindred.core.store import Store, now
+from kindred.core.home.store import Store, now
 
 TABLES = {"quality": "quality_cards", "migration": "migration_cards"}
 """A version's quality card (`learning.quality`) and, for a migrated one, its migration card

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from kindred.core.archive.derived import GGUF, derived_gguf, disk_usage, folder_bytes
-from kindred.core.atomic import fsync_dir, remove_tree
-from kindred.core.errors import KindredError, NotFoundError
+from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.basics.hashing import sha256_bytes, sha256_file
 from kindred.core.formats.peft_files import CONFIG, SAFETENSORS
-from kindred.core.hashing import sha256_bytes, sha256_file
-from kindred.core.paths import DataHome
-from kindred.core.store import Store
+from kindred.core.home.atomic import fsync_dir, remove_tree
+from kindred.core.home.paths import DataHome
+from kindred.core.home.store import Store
 
 MANIFEST = "manifest.json"
 __all__ = ["GGUF"]  # defined with its derivation; re-exported for the archive's callers

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from kindred.core.basics.hashing import sha256_file
 from kindred.core.formats.lora_gguf import peft_to_gguf_tensors, write_lora_gguf
 from kindred.core.formats.peft_files import SAFETENSORS, read_safetensors, write_safetensors
-from kindred.core.hashing import sha256_file
-from kindred.core.paths import DataHome
+from kindred.core.home.paths import DataHome
 
 GGUF = "adapter.gguf"
 CACHE = "adapters"

@@ -25,7 +25,6 @@ from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
-from kindred.core.archive import ledger
 from kindred.core.archive.catalog import (
     FILES,
     FORMAT,
@@ -46,11 +45,9 @@ from kindred.core.archive.catalog import (
 )
 from kindred.core.archive.derived import drop_derived, keep_derived, write_weights
 from kindred.core.archive.recovery import forget_orphans, recover
-from kindred.core.assistants import Assistant
-from kindred.core.atomic import db_write, publish_dir, remove_tree, scratch, seal_dir
-from kindred.core.atomic import write_atomic as _write_atomic
-from kindred.core.chat.engine import AdapterRef
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.basics.hashing import sha256_bytes, sha256_file
+from kindred.core.engine.llama import AdapterRef
 from kindred.core.formats.adapters_check import check_adapter_fits
 from kindred.core.formats.gguf_info import GGUFInfo, read_gguf
 from kindred.core.formats.lora_gguf import peft_to_gguf_tensors
@@ -66,9 +63,12 @@ from kindred.core.formats.peft_files import (
     refuse_pickle,
     tensor_rank,
 )
-from kindred.core.hashing import sha256_bytes, sha256_file
-from kindred.core.models import Model, get_model
-from kindred.core.store import Store, now
+from kindred.core.home import ledger
+from kindred.core.home.assistants import Assistant
+from kindred.core.home.atomic import db_write, publish_dir, remove_tree, scratch, seal_dir
+from kindred.core.home.atomic import write_atomic as _write_atomic
+from kindred.core.home.models import Model, get_model
+from kindred.core.home.store import Store, now
 
 # re-exported: session start runs `recover`; callers verify and load through this module
 __all__ = ["FILES", "FORMAT", "GGUF", "MANIFEST", "CorruptVersionError", "VersionCheck",

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kindred.core.archive.catalog import remove_object, version_dir
-from kindred.core.atomic import clean_leftovers, db_write, remove_tree
-from kindred.core.store import DatabaseLockedError, Store
+from kindred.core.home.atomic import clean_leftovers, db_write, remove_tree
+from kindred.core.home.store import DatabaseLockedError, Store
 
 
 def orphan_dir(store: Store, version_id: str) -> Path:

@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kindred.core import consent
-from kindred.core.archive import assistant_state, cards, ledger
+from kindred.core.archive import assistant_state, cards
 from kindred.core.archive.assistant_state import StateError
 from kindred.core.archive.catalog import (
     SOURCES,
@@ -32,11 +31,12 @@ from kindred.core.archive.catalog import (
     verify_version,
     version_dir,
 )
-from kindred.core.atomic import db_write
-from kindred.core.consent import ConsentError, Decision
-from kindred.core.errors import KindredError
-from kindred.core.states import ConsentKind, VersionStatus
-from kindred.core.store import Store
+from kindred.core.basics.errors import KindredError
+from kindred.core.basics.states import ConsentKind, VersionStatus
+from kindred.core.home import consent, ledger
+from kindred.core.home.atomic import db_write
+from kindred.core.home.consent import ConsentError, Decision
+from kindred.core.home.store import Store
 
 __all__ = ["SOURCES", "STATUSES", "StateError", "Version", "active_version", "get_version",
            "list_versions", "name_of", "names", "remove_object",

@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from kindred.core.errors import KindredError, NotFoundError
-from kindred.core.store import Store, insert, now
+from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.home.store import Store, insert, now
 
 NEW_TITLE = "New chat"
 

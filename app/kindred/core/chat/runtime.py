@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kindred.core.assistants import Assistant
-from kindred.core.chat.engine import AdapterRef, Engine
+from kindred.core.engine.llama import AdapterRef, Engine
+from kindred.core.home.assistants import Assistant
 from kindred.core.session import Session
 
 

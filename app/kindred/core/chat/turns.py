@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kindred.core.assistants import Assistant
+from kindred.core.basics.errors import KindredError
 from kindred.core.chat.conversations import (
     GenerationStats,
     Message,
@@ -16,12 +16,12 @@ from kindred.core.chat.conversations import (
     list_messages,
     mark_replaced,
 )
-from kindred.core.chat.engine import Generation, SamplingParams
-from kindred.core.chat.engine import GenerationStats as EngineStats
-from kindred.core.chat.engine import Message as ChatMessage
-from kindred.core.errors import KindredError
+from kindred.core.engine.llama import Generation, SamplingParams
+from kindred.core.engine.llama import GenerationStats as EngineStats
+from kindred.core.engine.llama import Message as ChatMessage
+from kindred.core.home.assistants import Assistant
+from kindred.core.home.store import Store
 from kindred.core.learning.feedback import system_prompt
-from kindred.core.store import Store
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from kindred.core.archive.versions import active_periods
-from kindred.core.store import Store
+from kindred.core.home.store import Store
 
 BASE = "base"
 COUNTERS = ("conversations", "messages", "tokens_in", "tokens_out", "ratings_up",

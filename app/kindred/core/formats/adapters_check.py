@@ -6,7 +6,7 @@ architecture, each tensor name and each shape are checked here, with a message a
 
 from __future__ import annotations
 
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
 from kindred.core.formats.gguf_info import GGUFInfo
 
 

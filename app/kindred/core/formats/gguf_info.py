@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
 
 GGUF_MAGIC = b"GGUF"
 _MAX_HEADER = 512 * 1024 * 1024

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
 
 _MODULES = {
     "self_attn.q_proj": "attn_q",

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
 
 SAFETENSORS = "adapter_model.safetensors"
 CONFIG = "adapter_config.json"

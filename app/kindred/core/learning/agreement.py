@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kindred.core.chat.engine import Engine
+from kindred.core.engine.llama import Engine
 from kindred.core.learning import teacher
 from kindred.core.learning.scoring import Scorer
 
@@ -67,7 +67,7 @@ def teacher_half(engine: Engine, system: str, shots: Sequence[teacher.Shot],
             "tokens": [tokens for _, tokens, _ in said],
             "teacher": [_mean(lp) for _, _, lp in said], "base": base}
     if cached is not None:
-        from kindred.core.atomic import write_atomic
+        from kindred.core.home.atomic import write_atomic
 
         cached.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(cached, json.dumps(half).encode())

@@ -21,10 +21,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from kindred.core.assistants import Assistant
-from kindred.core.errors import KindredError
-from kindred.core.learning.feedback import compose_system_prompt, list_feedback
-from kindred.core.store import Store
+from kindred.core.basics.errors import KindredError
+from kindred.core.engine.system_budget import compose_system_prompt
+from kindred.core.home.assistants import Assistant
+from kindred.core.home.store import Store
+from kindred.core.learning.feedback import list_feedback
 
 FORMAT = "kindred-dataset/1"
 TRAINED_KINDS = ("correction", "liked", "preference")

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from kindred.core.archive import objects as archive
 from kindred.core.archive.versions import Version
+from kindred.core.home.store import Store
 from kindred.core.learning.dataset import Dataset
 from kindred.core.learning.feedback import list_feedback
-from kindred.core.store import Store
 
 _NAME = re.compile(r"\b(?:call me|my name is|i am called|i'm called)\s+([A-Z][\w'-]{0,30})",
                    re.IGNORECASE)

@@ -17,16 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kindred.core.assistants import Assistant
-from kindred.core.errors import KindredError, NotFoundError
-from kindred.core.store import Store, insert, now
+from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.engine.system_budget import compose_system_prompt
+from kindred.core.home.assistants import Assistant
+from kindred.core.home.store import Store, insert, now
 
 KINDS = ("rating", "correction", "preference")
 MAX_TEXT = 20_000
 MAX_PREFERENCE = 500
-PREFERENCES_HEADER = "The user has told you these preferences; always follow them:"
-
-
 @dataclass(frozen=True)
 class Feedback:
     id: int
@@ -220,14 +218,6 @@ def active_preferences(store: Store, assistant_id: int) -> list[str]:
                             "kind = 'preference' AND active = 1 ORDER BY id",
                             [assistant_id]).fetchall()
     return [str(r[0]) for r in rows]
-
-
-def compose_system_prompt(persona: str, preferences: list[str]) -> str:
-    """The persona, then the preferences as a list (pure, shared with the dataset builder)."""
-    parts = [persona.strip()] if persona.strip() else []
-    if preferences:
-        parts.append(PREFERENCES_HEADER + "\n" + "\n".join(f"- {p}" for p in preferences))
-    return "\n\n".join(parts)
 
 
 def system_prompt(store: Store, assistant: Assistant) -> str:

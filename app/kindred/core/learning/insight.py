@@ -18,20 +18,20 @@ from typing import Any
 import numpy as np
 
 from kindred.core.archive import objects as archive
-from kindred.core.archive.ledger import canonical
 from kindred.core.archive.versions import Version, get_version
-from kindred.core.atomic import write_atomic
-from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
-from kindred.core.chat.window import common_prefix
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.basics.hashing import sha256_bytes
+from kindred.core.basics.progress import Progress as Progress
+from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
+from kindred.core.engine.window import common_prefix
 from kindred.core.formats.lora_gguf import read_lora_gguf
-from kindred.core.hashing import sha256_bytes
+from kindred.core.home.atomic import write_atomic
+from kindred.core.home.ledger import canonical
+from kindred.core.home.store import Store
 from kindred.core.learning import style
 from kindred.core.learning.evidence import Evidence, evidence_for
 from kindred.core.learning.scoring import Scorer
 from kindred.core.learning.words import WordTally, word_changes
-from kindred.core.progress import Progress as Progress
-from kindred.core.store import Store
 
 FORMAT = 3  # 2: fit told as a likelihood factor; 3: whole words favoured/avoided
 PROBE_TOKENS = 64

@@ -38,14 +38,14 @@ from typing import Any
 
 from kindred.core.archive.cards import store_card
 from kindred.core.archive.catalog import Version
-from kindred.core.chat.engine import AdapterRef, Engine
-from kindred.core.hashing import sha256_bytes
+from kindred.core.basics.hashing import sha256_bytes
+from kindred.core.basics.progress import Progress as Progress
+from kindred.core.engine.llama import AdapterRef, Engine
+from kindred.core.home.store import Store
 from kindred.core.learning import agreement, teacher
 from kindred.core.learning import markers as marks
 from kindred.core.learning.dataset import Dataset
 from kindred.core.learning.markers import Markers
-from kindred.core.progress import Progress as Progress
-from kindred.core.store import Store
 
 FORMAT = 1
 FACT_TOKENS = 40
@@ -107,7 +107,7 @@ def answers(engine: Engine, system: str, questions: QuestionSet, extra_style: Se
             ) -> Generator[Progress, None, dict[str, list[str]]]:
     """Greedy answers to every question of the set (under the engine's current adapters),
     several prompts per decode (`chat.batch`)."""
-    from kindred.core.chat.batch import BatchGenerator
+    from kindred.core.engine.batch import BatchGenerator
 
     facts, style, open_ = questions.tokens
     jobs = ([("facts", q, facts) for q, _ in questions.facts]
@@ -172,7 +172,7 @@ def base_half(engine: Engine, system: str, questions: QuestionSet, extra_style: 
     base = yield from answers(engine, system, questions, extra_style, 0.0, progress_span,
                               "the base model")
     if cached is not None:
-        from kindred.core.atomic import write_atomic
+        from kindred.core.home.atomic import write_atomic
 
         cached.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(cached, json.dumps(base).encode())

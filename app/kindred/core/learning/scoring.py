@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kindred.core.chat.batch import BatchGenerator, Job
+from kindred.core.engine.batch import BatchGenerator, Job
 
 
 class Scorer(BatchGenerator):

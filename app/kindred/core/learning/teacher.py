@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from kindred.core.chat.engine import Engine
+from kindred.core.engine.llama import Engine
 from kindred.core.learning.dataset import Dataset
 from kindred.core.learning.markers import STOPWORDS, repetition, words
 
@@ -184,7 +184,7 @@ def generate(engine: Engine, conversations: Sequence[Sequence[dict[str, str]]], 
              progress: Callable[[int, int], None] | None = None, *, scored: bool = False
              ) -> list[tuple[str, list[int], list[float]]]:
     """The base's greedy answers to teacher conversations (see `answers`)."""
-    from kindred.core.chat.batch import BatchGenerator
+    from kindred.core.engine.batch import BatchGenerator
 
     engine.set_adapters([])
     out: list[tuple[str, list[int], list[float]]] = [("", [], [])] * len(conversations)
@@ -245,7 +245,7 @@ def _stems(text: str) -> set[str]:
 def rewordings(engine: Engine, requests: Sequence[str]) -> list[list[str]]:
     """Other wordings of each request (up to one per variant of `REWORD_EXAMPLES`, none where
     the model's were not usable), by the base model, greedily."""
-    from kindred.core.chat.batch import greedy_answers
+    from kindred.core.engine.batch import greedy_answers
 
     engine.set_adapters([])
     asked = [(r, v) for v in range(len(REWORD_EXAMPLES)) for r in requests]

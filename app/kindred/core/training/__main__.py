@@ -15,8 +15,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from kindred.core.errors import KindredError, is_disk_full
-from kindred.core.priority import renice
+from kindred.core.basics.errors import KindredError, is_disk_full
+from kindred.core.basics.priority import renice
 from kindred.core.training.job import run_job
 from kindred.core.training.run import (
     ProgressLog,

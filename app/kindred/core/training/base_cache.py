@@ -23,8 +23,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from kindred.core.atomic import process_alive
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.home.atomic import process_alive
 
 CACHE_FORMAT = "kindred-base-cache/2"  # 1: fp32 weights; 2: fp16 weights, upcast on load
 WEIGHTS = "model.safetensors"

@@ -20,7 +20,7 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
 
 ALL_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from kindred.core import consent
 from kindred.core.archive import versions
 from kindred.core.archive.cards import get_card
 from kindred.core.archive.objects import adapter_refs, verified_path
-from kindred.core.assistants import Assistant, get_assistant
-from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
-from kindred.core.consent import ConsentRequest
+from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
+from kindred.core.home import consent
+from kindred.core.home.assistants import Assistant, get_assistant
+from kindred.core.home.consent import ConsentRequest
+from kindred.core.home.store import Store
 from kindred.core.learning import quality
 from kindred.core.learning.feedback import system_prompt
 from kindred.core.learning.quality import QuestionSet
-from kindred.core.store import Store
 
 FALLBACK_PROMPTS = ("Introduce yourself in two sentences.",
                     "Give me one tip for a productive morning.",

@@ -18,11 +18,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from kindred.core import consent
-from kindred.core.atomic import remove_tree, write_atomic
-from kindred.core.errors import KindredError
-from kindred.core.paths import DataHome
-from kindred.core.store import Store, open_store
+from kindred.core.basics.errors import KindredError
+from kindred.core.home import consent
+from kindred.core.home.atomic import remove_tree, write_atomic
+from kindred.core.home.paths import DataHome
+from kindred.core.home.store import Store, open_store
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.run import Emit, RunDir, StopFlag
 from kindred.core.training.tokens import Encoded
@@ -154,7 +154,7 @@ def _replay_set(run: RunDir, plan: dict[str, Any], emit: Emit) -> list[Encoded]:
     """The teacher's answers (the base with the person's examples in its context) to general
     requests and to other wordings of the person's requests, made once per run (kept in the run
     folder, so a resumed run trains on exactly the same mix); see `replay`."""
-    from kindred.core.chat.engine import Engine
+    from kindred.core.engine.llama import Engine
     from kindred.core.learning import teacher
     from kindred.core.training import replay
     from kindred.core.training.tokens import ChatTokenizer
@@ -211,9 +211,9 @@ def _quality(store: Store, version_id: str, emit: Emit) -> dict[str, Any] | None
     the app measures it again when it is shown."""
     from kindred.core.archive import cards
     from kindred.core.archive.catalog import get_version
-    from kindred.core.chat.engine import Engine
+    from kindred.core.engine.llama import Engine
+    from kindred.core.home.models import get_model
     from kindred.core.learning import quality
-    from kindred.core.models import get_model
 
     existing = cards.get_card(store, version_id)
     if existing is not None:
@@ -268,8 +268,8 @@ def _save_final(run: RunDir, model: Any, metrics: dict[str, Any]) -> None:
 
 def _archive(store: Store, run: RunDir, plan: dict[str, Any]) -> str:
     from kindred.core.archive import objects as archive
-    from kindred.core.assistants import get_assistant
-    from kindred.core.models import get_model
+    from kindred.core.home.assistants import get_assistant
+    from kindred.core.home.models import get_model
 
     assistant = get_assistant(store, int(plan["assistant_id"]))
     # a migration trains for another base than the assistant's (see upgrades/migration)

@@ -44,9 +44,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from kindred.core.errors import KindredError
-from kindred.core.progress import Progress, run_to_end
-from kindred.core.store import Store
+from kindred.core.basics.errors import KindredError
+from kindred.core.basics.progress import Progress, run_to_end
+from kindred.core.home.store import Store
 
 PARTS = ("replay", "quality", "weights")
 SECONDS = {"replay": 25.0, "quality": 12.0, "weights": 21.0}
@@ -79,9 +79,9 @@ class Target:
 def target_for(store: Store, assistant_id: int) -> Target | None:
     """The target a training of this assistant would use (its base and the system prompt its
     dataset carries), or None when its base cannot be trained on (nothing to prepare)."""
-    from kindred.core.assistants import get_assistant
+    from kindred.core.home.assistants import get_assistant
+    from kindred.core.home.models import get_model
     from kindred.core.learning.dataset import build_dataset
-    from kindred.core.models import get_model
     from kindred.core.training.runner import TRAINABLE_ARCHITECTURES
 
     assistant = get_assistant(store, assistant_id)
@@ -159,7 +159,7 @@ def _replay(target: Target) -> Generator[Progress, None, None]:
 
 
 def _quality(target: Target) -> Generator[Progress, None, None]:
-    from kindred.core.chat.engine import Engine
+    from kindred.core.engine.llama import Engine
     from kindred.core.learning import quality
     from kindred.core.learning.teacher import threads
 
@@ -221,7 +221,7 @@ def launch(target: Target, **popen: Any) -> subprocess.Popen[str]:
 def lower_priority() -> int:
     """Renice this process (KINDRED_PREPARE_NICE, default 19: it is background work that
     nobody waits for); returns the niceness now."""
-    from kindred.core.priority import renice
+    from kindred.core.basics.priority import renice
 
     return renice("KINDRED_PREPARE_NICE", DEFAULT_NICE)
 

@@ -49,13 +49,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from kindred.core.atomic import write_atomic
-from kindred.core.hashing import sha256_bytes
+from kindred.core.basics.hashing import sha256_bytes
+from kindred.core.basics.progress import run_to_end
+from kindred.core.home.atomic import write_atomic
 from kindred.core.learning import teacher
 from kindred.core.learning.dataset import Example
 from kindred.core.learning.markers import STOPWORDS, words
 from kindred.core.learning.pairs import differs
-from kindred.core.progress import run_to_end
 from kindred.core.training.tokens import ChatTokenizer, Encoded
 
 FORMAT = 1
@@ -107,13 +107,13 @@ def answer_missing(model_path: Path, base_sha256: str, system: str, prompts: Seq
     """`base_answers` as a generator: yields (answered, missing) before each new answer, then
     returns the answers; the cache file is replaced atomically once all of them are made (so a
     process killed half-way leaves the cache as it was)."""
-    from kindred.core.chat.engine import Engine
+    from kindred.core.engine.llama import Engine
 
     path = cache_path(cache_root, base_sha256, system, version)
     cached = cached_answers(cache_root, base_sha256, system, version)
     missing = [p for p in prompts if p not in cached]
     if missing:
-        from kindred.core.chat.batch import BatchGenerator
+        from kindred.core.engine.batch import BatchGenerator
 
         head = [{"role": "system", "content": system}] if system else []
         engine = Engine(model_path, n_ctx=512, n_threads=teacher.threads())

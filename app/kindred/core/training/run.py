@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from kindred.core.atomic import write_atomic
-from kindred.core.errors import KindredError, NotFoundError
-from kindred.core.store import now
+from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.home.atomic import write_atomic
+from kindred.core.home.store import now
 
 try:
     import fcntl

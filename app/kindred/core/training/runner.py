@@ -44,18 +44,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kindred.core import consent
-from kindred.core.assistants import Assistant
-from kindred.core.atomic import write_atomic
-from kindred.core.consent import ConsentRequest, Decision
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.basics.hashing import sha256_bytes
 from kindred.core.formats.gguf_info import read_gguf
-from kindred.core.hashing import sha256_bytes
+from kindred.core.home import consent
+from kindred.core.home.assistants import Assistant
+from kindred.core.home.atomic import write_atomic
+from kindred.core.home.consent import ConsentRequest, Decision
+from kindred.core.home.models import Model, get_model
+from kindred.core.home.store import Store, now
 from kindred.core.learning import markers, quality
 from kindred.core.learning.dataset import Dataset, Example, build_dataset, describe_counts
-from kindred.core.models import Model, get_model
 from kindred.core.session import Session
-from kindred.core.store import Store, now
 from kindred.core.training import estimate, replay
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.data import schedule, split_holdout

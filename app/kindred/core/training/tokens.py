@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kindred.core.chat.template import make_formatter
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.engine.template import make_formatter
 from kindred.core.learning.dataset import Example
 
 

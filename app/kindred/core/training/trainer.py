@@ -39,9 +39,9 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from kindred.core.atomic import remove_tree, write_atomic
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
 from kindred.core.formats.peft_files import read_safetensors
+from kindred.core.home.atomic import remove_tree, write_atomic
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.data import schedule
 from kindred.core.training.forward import (

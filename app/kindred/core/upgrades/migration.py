@@ -23,16 +23,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from kindred.core import consent
-from kindred.core.archive import cards, ledger
+from kindred.core.archive import cards
 from kindred.core.archive.catalog import Version, active_version, get_version, verify_version
-from kindred.core.assistants import Assistant
-from kindred.core.chat.engine import Engine
-from kindred.core.consent import ConsentRequest, Decision
-from kindred.core.errors import KindredError
-from kindred.core.models import Model, get_model
+from kindred.core.basics.errors import KindredError
+from kindred.core.engine.llama import Engine
+from kindred.core.home import consent, ledger
+from kindred.core.home.assistants import Assistant
+from kindred.core.home.consent import ConsentRequest, Decision
+from kindred.core.home.models import Model, get_model
+from kindred.core.home.store import Store
 from kindred.core.session import Session
-from kindred.core.store import Store
 from kindred.core.training import estimate, runner
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.run import RunDir

@@ -29,13 +29,13 @@ import numpy as np
 
 from kindred.core.archive import objects as archive
 from kindred.core.archive.catalog import Version
-from kindred.core.assistants import get_assistant
-from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
+from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
+from kindred.core.home.assistants import get_assistant
+from kindred.core.home.models import Model
+from kindred.core.home.store import Store
 from kindred.core.learning import markers as marks
 from kindred.core.learning.dataset import Example
 from kindred.core.learning.markers import Markers
-from kindred.core.models import Model
-from kindred.core.store import Store
 from kindred.core.upgrades.migration_data import Progress, taught_dataset
 
 FORMAT = 1

@@ -28,12 +28,12 @@ from typing import Any
 
 from kindred.core.archive import objects as archive
 from kindred.core.archive.catalog import Version
-from kindred.core.assistants import Assistant
-from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.basics.progress import Progress as Progress
+from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
+from kindred.core.home.assistants import Assistant
+from kindred.core.home.store import Store
 from kindred.core.learning.dataset import Dataset, Example, build_dataset
-from kindred.core.progress import Progress as Progress
-from kindred.core.store import Store
 
 DISTILL_TOKENS = 96
 GREEDY = SamplingParams(temperature=0.0, top_k=1, repeat_penalty=1.1, max_tokens=DISTILL_TOKENS)
@@ -87,7 +87,7 @@ def taught_dataset(store: Store, version: Version, assistant: Assistant) -> Data
                                f"({version.dataset[:12]}) is missing from the archive, so it "
                                "cannot be carried over. Nothing was changed.")
         raw = path.read_bytes()
-        from kindred.core.hashing import sha256_bytes
+        from kindred.core.basics.hashing import sha256_bytes
 
         if sha256_bytes(raw) != version.dataset:
             raise KindredError(f"The learning data of version {version.short} is damaged (its "
@@ -198,7 +198,7 @@ def old_answers(engine: Engine, system: str, prompts: Sequence[str]
     current adapters: what `Engine.chat` says at temperature 0 with the same repeat penalty,
     several prompts per llama.cpp decode (`chat.batch`; one after another took 20 s for the
     20 shipped prompts, most of a move's planning)."""
-    from kindred.core.chat.batch import BatchGenerator
+    from kindred.core.engine.batch import BatchGenerator
 
     with BatchGenerator(engine) as generator:
         for answer in generator.answers([_turn(system, p) for p in prompts], GREEDY.max_tokens,
@@ -224,7 +224,7 @@ def collect(store: Store, assistant: Assistant, version: Version, *,
     gguf = archive.verified_path(store, version.id)
     own = engine is None
     if engine is None:
-        from kindred.core.models import get_model
+        from kindred.core.home.models import get_model
 
         base = _models_with_sha(store, version.base_sha256)
         if not base:

@@ -24,19 +24,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from kindred.core.archive import ledger
 from kindred.core.archive.catalog import get_version, list_versions, names, verified_path
-from kindred.core.archive.record_check import content_problem
 from kindred.core.archive.versions import active_periods
-from kindred.core.atomic import db_write, write_atomic
-from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
-from kindred.core.errors import KindredError, NotFoundError
-from kindred.core.hashing import sha256_bytes
+from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.basics.hashing import sha256_bytes
+from kindred.core.basics.progress import Progress as Progress
+from kindred.core.basics.progress import run_to_end
+from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
+from kindred.core.home import ledger
+from kindred.core.home.atomic import db_write, write_atomic
+from kindred.core.home.record_check import content_problem
+from kindred.core.home.store import Store, now
 from kindred.core.learning.feedback import system_prompt
-from kindred.core.progress import Progress as Progress
-from kindred.core.progress import run_to_end
 from kindred.core.session import Session
-from kindred.core.store import Store, now
 from kindred.core.upgrades import trial
 from kindred.core.upgrades.rollout_state import in_open_rollout
 

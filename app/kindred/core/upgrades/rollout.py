@@ -19,14 +19,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from kindred.core import consent
-from kindred.core.archive import assistant_state, ledger, versions
+from kindred.core.archive import assistant_state, versions
 from kindred.core.archive.catalog import Version, get_version, names, verify_version
-from kindred.core.atomic import db_write
-from kindred.core.consent import ConsentError, Decision
-from kindred.core.errors import KindredError, NotFoundError
-from kindred.core.states import ConsentKind, ConsentVia, RolloutState, VersionStatus
-from kindred.core.store import Store, now
+from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.basics.states import ConsentKind, ConsentVia, RolloutState, VersionStatus
+from kindred.core.home import consent, ledger
+from kindred.core.home.atomic import db_write
+from kindred.core.home.consent import ConsentError, Decision
+from kindred.core.home.store import Store, now
 from kindred.core.upgrades import trial
 from kindred.core.upgrades.rollout_state import OPEN_STATES
 

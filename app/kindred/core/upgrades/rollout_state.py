@@ -3,8 +3,8 @@ retirement need about rollouts, kept below all three so none of them imports ano
 
 from __future__ import annotations
 
-from kindred.core.states import OPEN_ROLLOUT
-from kindred.core.store import Store
+from kindred.core.basics.states import OPEN_ROLLOUT
+from kindred.core.home.store import Store
 
 OPEN_STATES = OPEN_ROLLOUT
 

@@ -25,15 +25,16 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from kindred.core.archive import assistant_state, ledger
+from kindred.core.archive import assistant_state
 from kindred.core.archive.catalog import get_version, missing_base, names, verified_path
-from kindred.core.assistants import Assistant
-from kindred.core.atomic import db_write
+from kindred.core.basics.errors import KindredError, NotFoundError
 from kindred.core.chat import turns
 from kindred.core.chat.conversations import Message, get_message
-from kindred.core.chat.engine import AdapterRef, Engine, GenerationStats
-from kindred.core.errors import KindredError, NotFoundError
-from kindred.core.store import Store, now
+from kindred.core.engine.llama import AdapterRef, Engine, GenerationStats
+from kindred.core.home import ledger
+from kindred.core.home.assistants import Assistant
+from kindred.core.home.atomic import db_write
+from kindred.core.home.store import Store, now
 from kindred.core.upgrades.rollout_state import open_pair
 
 DEFAULT_PROMPTS = 5
@@ -225,7 +226,7 @@ def side_base(store: Store, version_id: str | None) -> str | None:
 def side_engine(store: Store, version_id: str, n_ctx: int) -> Engine:
     """An engine on the base `version_id` was made for, for its side of a cross-base trial
     (the caller closes it); a clear KindredError if that base was removed or its file is gone."""
-    from kindred.core.models import get_model
+    from kindred.core.home.models import get_model
 
     version = get_version(store, version_id)
     if (missing := missing_base(store, version)) is not None:

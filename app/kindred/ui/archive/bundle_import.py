@@ -39,7 +39,7 @@ class Imported:
 
 def import_job(home: Path, path: str) -> Imported:
     """On a pool thread: its own session; the core checks the whole bundle first."""
-    from kindred.core.archive.bundle import import_bundle
+    from kindred.core.bundles.bundle import import_bundle
     from kindred.core.session import open_session
 
     session = open_session(home)

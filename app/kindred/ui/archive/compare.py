@@ -41,8 +41,8 @@ def compare_answers(home: Path, assistant_id: int, sides: list[Side], prompt: st
                     max_tokens: int = 160) -> list[str]:
     """One greedy answer per side from a fresh engine (runs on a pool thread)."""
     from kindred.core.archive import objects as archive
-    from kindred.core.assistants import get_assistant
-    from kindred.core.chat.engine import AdapterRef, Engine, SamplingParams
+    from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
+    from kindred.core.home.assistants import get_assistant
     from kindred.core.session import open_session
 
     session = open_session(home)

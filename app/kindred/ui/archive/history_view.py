@@ -28,12 +28,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core import consent
 from kindred.core.archive import catalog, versions
 from kindred.core.archive.versions import Version
-from kindred.core.assistants import Assistant, get_assistant
-from kindred.core.consent import ConsentRequest, Decision
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.home import consent
+from kindred.core.home.assistants import Assistant, get_assistant
+from kindred.core.home.consent import ConsentRequest, Decision
 from kindred.core.session import Session
 from kindred.ui.archive import transfer
 from kindred.ui.archive.compare import CompareDialog

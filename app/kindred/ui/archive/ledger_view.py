@@ -27,8 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core.archive import ledger, versions
-from kindred.core.assistants import Assistant, list_assistants
+from kindred.core.archive import versions
+from kindred.core.home import ledger
+from kindred.core.home.assistants import Assistant, list_assistants
 from kindred.core.session import Session
 from kindred.ui.kit.icons import icon_text, set_icon
 from kindred.ui.kit.tasks import Task, run_task

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kindred.core.archive.versions import Version
-from kindred.core.assistants import get_assistant
+from kindred.core.home.assistants import get_assistant
 
 
 def import_in_home(home: Path, assistant_id: int, path: str) -> Version:
@@ -23,7 +23,7 @@ def import_in_home(home: Path, assistant_id: int, path: str) -> Version:
 
 def export_in_home(home: Path, assistant_id: int, path: str) -> object:
     """Pool thread, own session: write the assistant and its whole history to a bundle."""
-    from kindred.core.archive.bundle import export_bundle
+    from kindred.core.bundles.bundle import export_bundle
     from kindred.core.session import open_session
 
     session = open_session(home)

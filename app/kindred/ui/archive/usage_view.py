@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.archive import versions
-from kindred.core.assistants import Assistant, get_assistant
 from kindred.core.chat.usage import BASE, Usage, active_seconds, usage
+from kindred.core.home.assistants import Assistant, get_assistant
 from kindred.core.session import Session
 from kindred.ui.archive.history_view import duration
 from kindred.ui.kit.charts import (

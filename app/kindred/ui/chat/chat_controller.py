@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from kindred.core.archive import versions
-from kindred.core.assistants import Assistant, get_assistant, list_assistants
+from kindred.core.basics.errors import KindredError, NotFoundError
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import (
     Conversation,
@@ -28,8 +28,8 @@ from kindred.core.chat.conversations import (
     list_messages,
     rename_conversation,
 )
-from kindred.core.chat.engine import GenerationStats
-from kindred.core.errors import KindredError, NotFoundError
+from kindred.core.engine.llama import GenerationStats
+from kindred.core.home.assistants import Assistant, get_assistant, list_assistants
 from kindred.core.learning import feedback
 from kindred.core.session import Session
 from kindred.core.upgrades import rollout, trial

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QDialog, QInputDialog, QMessageBox, QWidget
 
+from kindred.core.basics.errors import KindredError
 from kindred.core.chat.conversations import get_conversation, list_messages
-from kindred.core.errors import KindredError
 from kindred.ui.chat.chat_controller import ChatController
 from kindred.ui.chat.chat_view import ChatView
 from kindred.ui.kit.widgets import destructive_box

@@ -16,8 +16,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from kindred.core.chat.engine import AdapterRef, GenerationStats, Message, SamplingParams
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.engine.llama import AdapterRef, GenerationStats, Message, SamplingParams
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,8 @@ class InferenceWorker(QObject):
             self.loaded.emit(info)
 
     def _load(self, assistant_id: int) -> EngineInfo:
-        from kindred.core.assistants import get_assistant
         from kindred.core.chat import runtime
+        from kindred.core.home.assistants import get_assistant
         from kindred.core.session import open_session
 
         if self._session is None:

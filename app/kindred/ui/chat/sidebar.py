@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core.assistants import Assistant
 from kindred.core.chat.conversations import Conversation
+from kindred.core.home.assistants import Assistant
 from kindred.ui.kit.icons import icon, set_icon
 
 NEW_ASSISTANT = -1

@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core import consent
 from kindred.core.archive import versions
-from kindred.core.consent import ConsentRequest, Decision
-from kindred.core.errors import KindredError
-from kindred.core.store import Store
+from kindred.core.basics.errors import KindredError
+from kindred.core.home import consent
+from kindred.core.home.consent import ConsentRequest, Decision
+from kindred.core.home.store import Store
 from kindred.ui.consent.retirement_records import LINK, RecordsDialog, records_link
 from kindred.ui.kit.widgets import error_label, scrolled
 

@@ -8,8 +8,8 @@ from html import escape
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from kindred.core.archive import versions
-from kindred.core.errors import KindredError
-from kindred.core.store import Store
+from kindred.core.basics.errors import KindredError
+from kindred.core.home.store import Store
 from kindred.core.upgrades import retirement
 
 LINK = "record:"  # href prefix of a link to a version's records

@@ -19,8 +19,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 
-from kindred.core.errors import KindredError
-from kindred.core.priority import lower_this_thread
+from kindred.core.basics.errors import KindredError
+from kindred.core.basics.priority import lower_this_thread
 
 _running: set[Task] = set()
 _pools: dict[str, QThreadPool] = {}

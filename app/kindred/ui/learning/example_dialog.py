@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
 from kindred.ui.kit.widgets import error_label
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QProcess, Signal
 
 from kindred.core.archive.versions import get_version
-from kindred.core.assistants import get_assistant
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.home.assistants import get_assistant
 from kindred.core.learning import insight
 from kindred.core.learning.feedback import system_prompt
 from kindred.core.session import Session

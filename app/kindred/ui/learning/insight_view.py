@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.archive import cards, versions
-from kindred.core.assistants import Assistant, get_assistant
-from kindred.core.progress import Progress
+from kindred.core.basics.progress import Progress
+from kindred.core.home.assistants import Assistant, get_assistant
 from kindred.core.session import Session
 from kindred.ui.kit.tasks import Task, run_task
 from kindred.ui.kit.widgets import page_heading, scrolled
@@ -55,7 +55,7 @@ class _LazyEngine:
 
     def __getattr__(self, name: str) -> Any:
         if self._engine is None:
-            from kindred.core.chat.engine import Engine
+            from kindred.core.engine.llama import Engine
 
             self._engine = Engine(self.model_path)
         return getattr(self._engine, name)

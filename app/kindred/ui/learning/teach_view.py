@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core.assistants import Assistant, get_assistant
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.home.assistants import Assistant, get_assistant
 from kindred.core.learning import feedback
 from kindred.core.learning.feedback import Feedback
 from kindred.core.session import Session

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core.models import Model, add_model
+from kindred.core.home.models import Model, add_model
 from kindred.core.session import open_session
 from kindred.ui.kit.tasks import Task, run_task
 

@@ -19,15 +19,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core.assistants import (
+from kindred.core.basics.errors import KindredError
+from kindred.core.home.assistants import (
     DEFAULT_PERSONA,
     Assistant,
     Sampling,
     create_assistant,
     update_assistant,
 )
-from kindred.core.errors import KindredError
-from kindred.core.models import list_models
+from kindred.core.home.models import list_models
 from kindred.core.session import Session
 from kindred.ui.kit.widgets import error_label
 from kindred.ui.models.add_model import AddModelDialog

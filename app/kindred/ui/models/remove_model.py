@@ -19,11 +19,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core import model_removal
-from kindred.core.consent import Decision
-from kindred.core.errors import KindredError
-from kindred.core.models import Model, list_models
+from kindred.core.basics.errors import KindredError
+from kindred.core.home.consent import Decision
+from kindred.core.home.models import Model, list_models
 from kindred.core.session import Session
+from kindred.core.upgrades import model_removal
 from kindred.ui.consent.dialog import ConsentDialog
 from kindred.ui.kit.widgets import error_label
 

@@ -44,7 +44,7 @@ def run_app(home: str | None, smoke: bool = False) -> int:
 
     instance = None
     if not smoke:  # one window per data home: a second start brings the first forward
-        from kindred.core.paths import resolve_home
+        from kindred.core.home.paths import resolve_home
         from kindred.ui.shell.single_instance import SingleInstance
 
         root = resolve_home(home).root

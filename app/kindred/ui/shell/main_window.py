@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.archive import versions
-from kindred.core.assistants import Assistant
 from kindred.core.chat.conversations import Conversation, Message, list_messages
+from kindred.core.home.assistants import Assistant
 from kindred.core.session import Session, open_session
 from kindred.ui.archive.bundle_import import AssistantImport, Imported
 from kindred.ui.archive.history_view import HistoryView

@@ -18,9 +18,9 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from kindred.core.archive import versions
 from kindred.core.archive.cards import get_card
-from kindred.core.assistants import get_assistant
-from kindred.core.consent import ConsentRequest, Decision
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.home.assistants import get_assistant
+from kindred.core.home.consent import ConsentRequest, Decision
 from kindred.core.session import Session
 from kindred.core.upgrades import rollout
 from kindred.ui.consent.dialog import ConsentDialog
@@ -32,7 +32,7 @@ from kindred.ui.training.phase_in import mode_box, phase_in_job, review_texts, s
 
 def activation_job(home: Path, version_id: str) -> ConsentRequest:
     """Pool thread, own session and engine: the activate request with side-by-side answers."""
-    from kindred.core.chat.engine import Engine
+    from kindred.core.engine.llama import Engine
     from kindred.core.session import open_session
     from kindred.core.training.evidence import request_activation
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from kindred.core.archive import versions
-from kindred.core.consent import ConsentRequest, Decision
-from kindred.core.store import Store
+from kindred.core.home.consent import ConsentRequest, Decision
+from kindred.core.home.store import Store
 from kindred.core.upgrades import rollout
 from kindred.core.upgrades.rollout import Plan, Rollout
 
@@ -61,9 +61,9 @@ def review_texts(request: ConsentRequest, assistant_name: str, new_name: str, no
 
 def phase_in_job(home: Path, version_id: str, plan: Plan = DEFAULT_PLAN) -> ConsentRequest:
     """Pool thread: the `rollout` request for a candidate, with side-by-side answers."""
-    from kindred.core import consent
-    from kindred.core.assistants import get_assistant
-    from kindred.core.chat.engine import Engine
+    from kindred.core.engine.llama import Engine
+    from kindred.core.home import consent
+    from kindred.core.home.assistants import get_assistant
     from kindred.core.session import open_session
     from kindred.core.training.evidence import GREEDY, review_prompts, side_by_side
 

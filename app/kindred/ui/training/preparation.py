@@ -17,7 +17,7 @@ import os
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 from PySide6.QtWidgets import QLabel
 
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
 from kindred.core.learning import feedback
 from kindred.core.session import Session
 from kindred.core.training import prepare, runner

@@ -23,9 +23,9 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QWidget
 
 from kindred.core.archive import versions
-from kindred.core.assistants import Assistant, get_assistant
-from kindred.core.consent import Decision
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.home.assistants import Assistant, get_assistant
+from kindred.core.home.consent import Decision
 from kindred.core.learning import feedback
 from kindred.core.learning.dataset import describe_counts
 from kindred.core.session import Session

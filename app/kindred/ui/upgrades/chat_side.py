@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kindred.core.archive import assistant_state
-from kindred.core.assistants import Assistant
-from kindred.core.chat.engine import AdapterRef, GenerationStats
-from kindred.core.store import Store
+from kindred.core.engine.llama import AdapterRef, GenerationStats
+from kindred.core.home.assistants import Assistant
+from kindred.core.home.store import Store
 from kindred.core.upgrades import trial
 
 

@@ -26,10 +26,10 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.archive import versions
-from kindred.core.assistants import Assistant, get_assistant
-from kindred.core.consent import Decision
-from kindred.core.errors import KindredError
-from kindred.core.models import list_models
+from kindred.core.basics.errors import KindredError
+from kindred.core.home.assistants import Assistant, get_assistant
+from kindred.core.home.consent import Decision
+from kindred.core.home.models import list_models
 from kindred.core.session import Session, open_session
 from kindred.core.training import runner
 from kindred.core.training.config import TrainConfig

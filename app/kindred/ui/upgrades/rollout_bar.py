@@ -22,10 +22,10 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.archive import versions
-from kindred.core.consent import Decision
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.home.consent import Decision
+from kindred.core.home.store import Store
 from kindred.core.session import Session
-from kindred.core.store import Store
 from kindred.core.upgrades import rollout, trial
 from kindred.core.upgrades.rollout import Rollout
 from kindred.ui.consent.dialog import ConsentDialog

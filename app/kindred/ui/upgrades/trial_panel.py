@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
 from kindred.core.session import Session
 from kindred.core.upgrades import trial
 from kindred.ui.kit.widgets import SideBySide

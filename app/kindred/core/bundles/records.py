@@ -14,8 +14,8 @@ from typing import Any
 
 import sqlite_utils
 
-from kindred.core.archive.record_check import file_problem, ledger_problem, row_problem
-from kindred.core.store import Store
+from kindred.core.home.record_check import file_problem, ledger_problem, row_problem
+from kindred.core.home.store import Store
 
 KINDS = {"interview": "interviews", "report": "reports"}
 

@@ -25,22 +25,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from kindred.core.archive.bundle_feedback import check_feedback
-from kindred.core.archive.bundle_fields import FieldError, check_fields
-from kindred.core.archive.bundle_ledger import (
+from kindred.core.archive.versions import SOURCES, STATUSES, version_dir
+from kindred.core.basics.errors import KindredError
+from kindred.core.basics.hashing import sha256_bytes, sha256_file
+from kindred.core.bundles.feedback import check_feedback
+from kindred.core.bundles.fields import FieldError, check_fields
+from kindred.core.bundles.ledger import (
     HistoryError,
     check_chain,
     check_history,
     whole_events,
 )
-from kindred.core.archive.bundle_records import check_records
-from kindred.core.archive.versions import SOURCES, STATUSES, version_dir
-from kindred.core.errors import KindredError
+from kindred.core.bundles.records import check_records
 from kindred.core.formats.adapters_check import check_adapter_fits
 from kindred.core.formats.gguf_info import GGUFInfo, read_gguf
 from kindred.core.formats.peft_files import CONFIG, SAFETENSORS, check_config, read_safetensors
-from kindred.core.hashing import sha256_bytes, sha256_file
-from kindred.core.store import Store
+from kindred.core.home.store import Store
 
 FORMAT = "kindred-bundle/2"  # 2: the ledger is one chain to a named head (`bundle_ledger`)
 READABLE = ("kindred-bundle/1", FORMAT)
@@ -131,7 +131,7 @@ def _read_json(data: bytes, name: str) -> Any:
 def home_file(store: Store, member: str) -> Path:
     """The file of this home a bundle member was exported from."""
     from kindred.core.archive.objects import dataset_path
-    from kindred.core.archive.record_check import record_file
+    from kindred.core.home.record_check import record_file
 
     kind, _, rest = member.partition("/")
     if kind == "objects":

@@ -18,8 +18,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from kindred.core.hashing import sha256_bytes
-from kindred.core.store import Store
+from kindred.core.basics.hashing import sha256_bytes
+from kindred.core.home.store import Store
 
 HEX = re.compile(r"^[0-9a-f]{64}$")
 KINDS = {"interview": "interviews", "report": "reports"}

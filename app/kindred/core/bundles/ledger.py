@@ -34,10 +34,10 @@ import json
 import re
 from typing import Any
 
-from kindred.core.archive import ledger
-from kindred.core.archive.ledger_consents import origin_key
-from kindred.core.errors import KindredError
-from kindred.core.store import Store
+from kindred.core.basics.errors import KindredError
+from kindred.core.home import ledger
+from kindred.core.home.ledger_consents import origin_key
+from kindred.core.home.store import Store
 
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 WHOLE = ("seq", "at", "kind", "assistant_id", "payload", "prev_hash", "hash")

@@ -11,8 +11,8 @@ from typing import Any
 
 import sqlite_utils
 
-from kindred.core.errors import KindredError
-from kindred.core.store import Store, insert, now
+from kindred.core.basics.errors import KindredError
+from kindred.core.home.store import Store, insert, now
 
 KINDS = ("rating", "correction", "preference")
 _TEXT = ("prompt", "answer")

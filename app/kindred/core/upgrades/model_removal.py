@@ -24,14 +24,13 @@ import shutil
 from dataclasses import dataclass
 from typing import Any
 
-from kindred.core import consent
-from kindred.core.archive import ledger
 from kindred.core.archive.catalog import Version, names
-from kindred.core.atomic import db_write
-from kindred.core.consent import ConsentError, ConsentRequest, Decision
-from kindred.core.errors import KindredError
-from kindred.core.models import Model, get_model
-from kindred.core.store import Store
+from kindred.core.basics.errors import KindredError
+from kindred.core.home import consent, ledger
+from kindred.core.home.atomic import db_write
+from kindred.core.home.consent import ConsentError, ConsentRequest, Decision
+from kindred.core.home.models import Model, get_model
+from kindred.core.home.store import Store
 
 KIND = "remove_model"
 

@@ -13,8 +13,8 @@ import math
 import time
 from typing import Any
 
-from kindred.core.assistants import Sampling, clean_name
-from kindred.core.errors import KindredError
+from kindred.core.basics.errors import KindredError
+from kindred.core.home.assistants import Sampling, clean_name
 from kindred.core.learning.feedback import MAX_PREFERENCE, MAX_TEXT
 
 EARLIEST = 1_577_836_800.0  # 2020-01-01: nothing Kindred wrote is older

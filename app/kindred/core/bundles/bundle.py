@@ -25,8 +25,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kindred.core.archive import ledger
-from kindred.core.archive.bundle_check import (
+from kindred.core.archive.objects import dataset_path as _dataset_path
+from kindred.core.archive.objects import verify_version
+from kindred.core.archive.recovery import forget_orphans
+from kindred.core.archive.versions import Version, get_version, list_versions, version_dir
+from kindred.core.basics.errors import KindredError, disk_full, is_disk_full
+from kindred.core.basics.hashing import sha256_bytes, sha256_file
+from kindred.core.bundles.check import (
     FORMAT,
     HEADER,
     BundleError,
@@ -35,19 +40,21 @@ from kindred.core.archive.bundle_check import (
     check_bundle,
     fail,
 )
-from kindred.core.archive.bundle_feedback import export_feedback, import_feedback
-from kindred.core.archive.bundle_ledger import export_events
-from kindred.core.archive.bundle_records import export_records, import_records
-from kindred.core.archive.objects import dataset_path as _dataset_path
-from kindred.core.archive.objects import verify_version
-from kindred.core.archive.recovery import forget_orphans
-from kindred.core.archive.versions import Version, get_version, list_versions, version_dir
-from kindred.core.assistants import Assistant, Sampling, clean_name, get_assistant
-from kindred.core.atomic import db_write, fsync_dir, publish_dir, remove_tree, scratch, seal_dir
-from kindred.core.errors import KindredError, disk_full, is_disk_full
-from kindred.core.hashing import sha256_bytes, sha256_file
-from kindred.core.models import get_model
-from kindred.core.store import Store, insert, now
+from kindred.core.bundles.feedback import export_feedback, import_feedback
+from kindred.core.bundles.ledger import export_events
+from kindred.core.bundles.records import export_records, import_records
+from kindred.core.home import ledger
+from kindred.core.home.assistants import Assistant, Sampling, clean_name, get_assistant
+from kindred.core.home.atomic import (
+    db_write,
+    fsync_dir,
+    publish_dir,
+    remove_tree,
+    scratch,
+    seal_dir,
+)
+from kindred.core.home.models import get_model
+from kindred.core.home.store import Store, insert, now
 
 __all__ = ["BundleError", "ExportResult", "ImportResult", "Limits", "export_bundle",
            "import_bundle"]
