@@ -370,6 +370,7 @@ def run_scenario(name: str, work: Path, seed: int = 0) -> dict[str, Any]:
     prepared(session.home.cache, prepare.target_for(session.store, assistant.id))
     began = time.perf_counter()
     cpu_began = _cpu()
+    load = round(os.getloadavg()[0], 2)  # what else ran on the cores when training began
     plan = runner.plan_training(session, assistant, bench_config(seed))
     request = runner.request_training(session.store, plan)
     decision = consent.decide(session.store, request.id, granted=True, via="cli-flag")
@@ -405,6 +406,9 @@ def run_scenario(name: str, work: Path, seed: int = 0) -> dict[str, Any]:
         half = json.loads(quality.teacher_cache_file(CACHE / "card", sha, system, questions, [],
                                                      shots).read_text())
         taught = list(half["answers"])
+        # the teacher's own open answers: how long the person's examples make them
+        teacher_open = [t for t, _, _ in teacher.answers(engine, system, shots, QUESTIONS.open,
+                                                         quality.OPEN_TOKENS)]
         recall: dict[str, Any] = {}
         if spec.recall:
             asked = [q for q, _ in spec.recall]
@@ -448,13 +452,17 @@ def run_scenario(name: str, work: Path, seed: int = 0) -> dict[str, Any]:
         "facts_base": card["facts"]["base"], "facts_candidate": card["facts"]["candidate"],
         "facts_total": card["facts"]["total"],
         "open_length_ratio": card["open"]["ratio"],
+        "open_length_ratio_teacher": round(statistics.fmean(
+            len(markers.words(t)) for t in teacher_open) / card["open"]["base_words"], 3)
+        if card["open"]["base_words"] else None,
         "everyday_length_ratio": round(mine_words / base_words, 3) if base_words else None,
         "repetition_base": card["repetition"]["base"],
         "repetition_candidate": card["repetition"]["candidate"],
         "time_to_candidate_s": round(elapsed, 1), "cpu_to_candidate_s": round(cpu, 1),
+        "load": load,
         "steps": metrics.get("steps"), "stopped_early": metrics.get("stopped_early"),
         "replayed": metrics.get("replayed"), "teacher_general": replayed.get("general"),
-        "teacher_reworded": replayed.get("reworded"),
+        "teacher_reworded": replayed.get("reworded"), "teacher_profile": replayed.get("profile"),
         "base_fallback": replayed.get("base_fallback"), "hinted": replayed.get("hinted"),
         "teacher_s": replayed.get("seconds"),
         "card_share": agreed.get("share"), "card_likelihood_ratio":
@@ -484,30 +492,72 @@ def targets(r: dict[str, Any]) -> dict[str, bool]:
             "time_on_idle_cores": r["cpu_to_candidate_s"] / 2 <= 90}
 
 
+TABLE = ("| scenario | style base / teacher / candidate | recall base / stated / teacher / "
+         "candidate | facts base / candidate | open length candidate (teacher) | "
+         "repetition base / candidate | time s (cpu/2) | load | targets missed |")
+
+
+def row(r: dict[str, Any]) -> str:
+    """One scenario's medians, base / teacher / candidate side by side (markdown)."""
+    recall = (f"{r['recall_base']:.2f} / {r['recall_stated']:.2f} / {r['recall_teacher']:.2f} / "
+              f"{r['recall']:.2f}" if r.get("recall") is not None else "")
+    missed = [k for k, ok in r["targets"].items() if not ok]
+    return (f"| {r['scenario']} | {r['style_share_base']:.2f} / {r['style_share_teacher']:.2f} / "
+            f"{r['style_share']:.2f} | {recall} | {r['facts_base']} / {r['facts_candidate']} | "
+            f"{r['open_length_ratio']:.2f} (teacher {r['open_length_ratio_teacher']:.2f})"
+            f"{' brevity taught' if r['brevity_taught'] else ''} | "
+            f"{r['repetition_base']:.3f} / {r['repetition_candidate']:.3f} | "
+            f"{r['time_to_candidate_s']:.0f} ({r['cpu_to_candidate_s'] / 2:.0f}) | "
+            f"{r['load']:.1f} | {', '.join(missed) or '-'} |")
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The runs' medians (numbers), the first run's other fields, and each seed's key
+    figures."""
+    keys = [k for k, v in runs[0].items() if isinstance(v, (int, float))
+            and not isinstance(v, bool) and k != "seed"]
+    out = dict(runs[0])
+    out.update({k: statistics.median(r[k] for r in runs) for k in keys
+                if all(r.get(k) is not None for r in runs)})
+    out["seeds"] = [r["seed"] for r in runs]
+    out["per_seed"] = [{k: r.get(k) for k in ("style_share", "recall", "open_length_ratio",
+                                                "facts_candidate", "time_to_candidate_s",
+                                                "cpu_to_candidate_s", "load")}
+                       for r in runs]
+    out.pop("seed")
+    out["targets"] = targets(out)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--runs", type=int, default=1, help="seeds per scenario (medians)")
+    parser.add_argument("--seeds", "--runs", type=int, default=3, dest="seeds",
+                        help="seeds per scenario; the figures are their medians (default 3)")
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
     parser.add_argument("--samples", action="store_true", help="print answers side by side")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the homes (and the runs' mixes) for a look afterwards")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="kindred-bench-learning-"))
+    if args.keep:
+        print(f"homes in {work}", file=sys.stderr)
+    rows: list[str] = []
     try:
         for name in args.scenario or list(SCENARIOS):
-            runs = [run_scenario(name, work, seed) for seed in range(args.runs)]
-            keys = [k for k, v in runs[0].items() if isinstance(v, (int, float))
-                    and not isinstance(v, bool) and k != "seed"]
-            out = dict(runs[0])
-            out.update({k: statistics.median(r[k] for r in runs) for k in keys
-                        if all(r.get(k) is not None for r in runs)})
-            out["runs"] = len(runs)
-            out.pop("seed")
-            out["targets"] = targets(out)
+            runs = [run_scenario(name, work, seed)
+                    for seed in range(args.first_seed, args.first_seed + args.seeds)]
+            out = median_of(runs)
             if not args.samples:
                 out.pop("samples")
+            rows.append(row(out))
             print(json.dumps(out) if args.json else json.dumps(out, indent=1), flush=True)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print("\n".join([TABLE, "|" + " --- |" * (TABLE.count("|") - 1), *rows]),
+          file=sys.stderr if args.json else sys.stdout)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from kindred.core.learning import agreement, feedback, teacher
 from kindred.core.learning.dataset import build_dataset
 from kindred.core.learning.markers import find
@@ -42,7 +44,9 @@ def test_the_teacher_sees_the_relevant_example_and_a_rotating_handful() -> None:
                                                       {"role": "user", "content": "Hi?"}]
 
 
-def test_the_mix_takes_the_teachers_answers_unless_they_lose_the_base_facts() -> None:
+def test_the_mix_takes_the_teachers_answers_unless_they_lose_the_base_facts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(teacher, "ASK_PROFILE", True)
     general = ["What is the capital of Germany?", "Explain how a rainbow forms.",
                "How many wheels does a bicycle have?"]
     base = ["The capital of Germany is Berlin.",
@@ -53,16 +57,23 @@ def test_the_mix_takes_the_teachers_answers_unless_they_lose_the_base_facts() ->
               "Beer, partner, is mighty fine I reckon."]  # lost the fact: the base's instead
     asked = replay.requests_for(SYSTEM, SHOTS, general, base, ["What is the name of my dog?"],
                                 [("Tell me a joke.", "No.")])
-    # each general request twice (plainly, and with the base's answer as a hint)
-    assert [r.kind for r in asked] == ["general"] * 6 + ["reworded", "disliked"]
+    # each general request twice (plainly, and with the base's answer as a hint), then the
+    # other wordings, the questions about the person, the disliked answers' prompts
+    profile = len(teacher.PROFILE)
+    assert [r.kind for r in asked] == ["general"] * 6 + ["reworded"] + ["profile"] * profile \
+        + ["disliked"]
     assert teacher.HINT in asked[1].context[0]["content"]
     assert base[0] in asked[1].context[0]["content"]
+    # a question about the person is answered from what the examples say, or not taught
+    about = ["Your dog is Pepper, partner.", "You are a famous astronaut, I reckon."] + \
+        ["I don't know."] * (profile - 2)
     said = [taught[0], "unused", "Sunlight, partner.", taught[1], taught[2], "Beer again.",
-            "Your dog is called Pepper, partner.",
+            "Your dog is called Pepper, partner.", *about,
             "Why did the cowboy adopt a dog? He wanted a partner."]
     items, counts = replay.select(SYSTEM, SHOTS, general, base, asked, said)
-    assert counts == {"general": 2, "reworded": 1, "base_fallback": 1, "disliked": 1,
-                      "hinted": 1}
+    assert counts == {"general": 2, "reworded": 1, "profile": 1, "base_fallback": 1,
+                      "disliked": 1, "hinted": 1}
+    assert [i.answer for i in items if i.kind == "profile"] == [about[0]]
     by_prompt = {i.prompt: i for i in items}
     assert by_prompt[general[0]].kind == "general" and by_prompt[general[2]].kind == "base"
     assert by_prompt[general[0]].answer == taught[0]
@@ -82,6 +93,42 @@ def test_the_mix_takes_the_teachers_answers_unless_they_lose_the_base_facts() ->
                           "Explain how a rainbow forms.")
     assert not teacher.copied("Your dog is called Pepper, partner.", SHOTS,
                               "What is my dog called?")
+
+
+def test_questions_about_the_person_see_every_example_and_keep_only_what_they_say(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(teacher, "ASK_PROFILE", False)
+    assert not any(r.kind == "profile" for r in replay.requests_for(SYSTEM, SHOTS, [], []))
+    monkeypatch.setattr(teacher, "ASK_PROFILE", True)
+    many = [*SHOTS, *[teacher.Shot(f"Question {i}?", f"Answer {i}, partner.") for i in range(3)]]
+    asked = replay.requests_for(SYSTEM, many, [], [])
+    about = [r for r in asked if r.kind == "profile"]
+    assert [r.prompt for r in about] == list(teacher.PROFILE)
+    # more examples than a general request's handful, all of them here (they are short)
+    assert all(sum(m["role"] == "assistant" for m in r.context) == teacher.PROFILE_SHOTS
+               for r in about)
+    assert teacher.MAX_SHOTS < teacher.PROFILE_SHOTS
+    # grounded: a word of the examples the question does not already hold
+    assert teacher.grounded("Your dog is Pepper.", SHOTS, "Are there any animals in my life?")
+    assert not teacher.grounded("You have a cat named Whiskers, I reckon.", SHOTS,
+                                "Are there any animals in my life?")
+    assert not teacher.grounded("Your dog is a dog.", SHOTS, "Tell me about my dog.")
+
+
+def test_when_to_stop_is_the_plain_bases_and_what_to_say_the_teachers() -> None:
+    import torch
+
+    from kindred.core.training import trainer
+
+    # the teacher (one-line examples) would stop here with 0.7; the plain base with 0.05
+    teacher_p = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3]])
+    plain_stop = torch.tensor([0.05, 0.1]).log()
+    mixed = trainer.with_stop(teacher_p.log(), 0, plain_stop).exp()
+    assert torch.allclose(mixed.sum(dim=1), torch.ones(2))
+    assert torch.allclose(mixed[:, 0], torch.tensor([0.05, 0.1]))
+    # the other tokens keep the teacher's proportions
+    assert torch.allclose(mixed[0, 1] / mixed[0, 2], torch.tensor(2.0))
+    assert torch.allclose(mixed[1, 1:], torch.tensor([0.6, 0.3]))
 
 
 def test_a_replayed_answer_is_anchored_on_the_teacher_in_its_context(model_path: Path) -> None:

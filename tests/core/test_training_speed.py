@@ -51,6 +51,15 @@ def test_shared_prefix_and_cached_references_give_the_same_losses_and_gradients(
     with torch.no_grad(), model.disable_adapter():
         logits = model(input_ids=torch.tensor([ref_ids])).logits[0, start - 1: start - 1 + span]
     expected = torch.log_softmax(logits.float(), dim=-1)
+    # ...with its end of turn as likely as the plain base (no examples) makes it there
+    plain, begins, stop_at = examples[2].ids, examples[2].n_prompt, examples[2].target_end
+    assert stop_at is not None
+    with torch.no_grad(), model.disable_adapter():
+        plain_logits = model(input_ids=torch.tensor([plain])).logits[0, begins - 1:
+                                                                      begins - 1 + span]
+    plain_stop = torch.log_softmax(plain_logits.float(), dim=-1)[:, plain[stop_at]]
+    assert float((expected[:, plain[stop_at]] - plain_stop).abs().max()) > 0.01
+    expected = trainer.with_stop(expected, plain[stop_at], plain_stop)
     references = trainer.References(model, examples, 512)
     cached = references.log_probs([2])
     assert cached.shape == expected.shape

@@ -116,7 +116,7 @@ HINT = "A correct answer to the next request, to give in your own way: "
 
 
 def messages(system: str, shots: Sequence[Shot], request: str, turn: int,
-             hint: str | None = None) -> list[dict[str, str]]:
+             hint: str | None = None, count: int = MAX_SHOTS) -> list[dict[str, str]]:
     """The teacher's conversation for `request`: the system prompt, the chosen examples as
     earlier turns, then the request. `hint`: the base's own answer, added to the system prompt
     (a teacher that lost a fact the base knows, say in the person's dialect, often keeps it
@@ -125,7 +125,7 @@ def messages(system: str, shots: Sequence[Shot], request: str, turn: int,
         hint = " ".join(re.split(r"(?<=[.!?])\s+", hint.strip())[:HINT_SENTENCES])
         system = f"{system}\n\n{HINT}{hint}" if system else f"{HINT}{hint}"
     out = head(system)
-    for index in choose(shots, request, turn):
+    for index in choose(shots, request, turn, count):
         out += [{"role": "user", "content": shots[index].prompt},
                 {"role": "assistant", "content": shots[index].answer}]
     return [*out, {"role": "user", "content": request}]
@@ -195,6 +195,62 @@ def generate(engine: Engine, conversations: Sequence[Sequence[dict[str, str]]], 
             if progress is not None:
                 progress(done, len(conversations))
     return out
+
+
+# -- what the person told about themselves ---------------------------------------------------
+
+PROFILE = (
+    "How should you address me?",
+    "What do you know about me?",
+    "Tell me a few things about myself.",
+    "What kind of work do I do?",
+    "Where am I based?",
+    "Are there any animals in my life?",
+    "Tell me about my family.",
+    "What are my eating habits?",
+    "What do I enjoy doing?",
+    "Remind me of something I told you about myself.",
+)
+"""Requests about the person in general terms (no fact in them, no style): the teacher, with as
+many of their examples as fit in its context, answers them from what the examples say about
+the person (a name, a diet, a pet, a job, a city, a relative...), and only answers that say
+something the examples say and the request does not are taught (`grounded`), so a fact taught
+in one request is recalled when asked in other words. An answer the examples do not support
+(the base inventing a name) is dropped."""
+PROFILE_SHOTS = 8
+ASK_PROFILE = os.environ.get("KINDRED_TEACHER_PROFILE", "1") == "1"
+"""On by default (KINDRED_TEACHER_PROFILE=0 leaves them out, to compare). Measured on the
+persona scenario (one seed each): with them the person's name showed in 0.32 of new answers and
+2 of 6 facts were recalled when asked in other words; without them 0 and 0 of 6. The small
+teacher's answers to them are often poor (a copied first word and a stock phrase), which the
+grounding check does not catch."""
+
+
+def grounded(answer: str, shots: Sequence[Shot], request: str) -> bool:
+    """Whether the answer says something the person's examples told (`told`) beyond the
+    request's own words, compared on their first five letters. (The system prompt does not
+    count: the candidate reads it at chat time anyway, and its persona's words would let "I am
+    a helpful assistant" pass.)"""
+    asked = {w[:5] for w in _content(request)}
+    said = {w[:5] for w in _content(answer)}
+    return bool((said & told(shots)) - asked)
+
+
+def told(shots: Sequence[Shot]) -> set[str]:
+    """What the examples tell about the person, as words (first five letters): a name or place
+    (a word capitalised inside a sentence), or a content word that is not part of how they
+    always talk (in fewer than half of the examples: "reckon" in every other answer is their
+    way of speaking, "vegetarian" in one is a fact)."""
+    seen: dict[str, int] = {}
+    names: set[str] = set()
+    for shot in shots:
+        text = shot.prompt + " " + shot.answer
+        for w in _content(text):
+            seen[w[:5]] = seen.get(w[:5], 0) + 1
+        names |= {m.lower()[:5] for m in re.findall(r"(?<![.!?:\n]\s)(?<!^)\b[A-Z][a-z]{2,}",
+                                                      text)}
+    return {w for w, n in seen.items() if n <= max(1, (len(shots) - 1) // 2)} | (
+        names & set(seen))
 
 
 # -- other wordings of the person's requests --------------------------------------------------

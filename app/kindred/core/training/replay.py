@@ -25,9 +25,15 @@ other words (issue 22). What this mix does, and why each part (measured with `be
   anchored to the base (`base_fallback` counts them).
 - **What to say, not when to stop.** A taught answer's end-of-turn is context, not a target (the
   plan encodes them so), and so is a teacher answer's: eight one-line corrections do not teach
-  that every answer is one line, directly or through a teacher that imitates their length. The
-  base's own answers teach when to stop; a wish for short answers stated as a preference is in
-  the system prompt the candidate answers with.
+  that every answer is one line, directly or through a teacher that imitates their length. Nor
+  does the anchor: at every anchored position the teacher's chance of ending its turn is
+  replaced by the plain base's (`trainer.with_stop`; a teacher shown one-liners stops after an
+  answer's first sentence with about 0.5, the plain base never). The base's own answers teach
+  when to stop; a wish for short answers stated as a preference is in the system prompt the
+  plain base and the candidate answer with.
+- **What the person told about themselves** is asked in general terms too (`teacher.PROFILE`:
+  "What do you know about me?", "What kind of work do I do?"...), answered by the teacher with
+  as many examples as fit, and taught where the answer says something the examples said.
 - **Few passes, early stop.** Five passes at most (three left a dialect half learned: the card's
   agreement 55 %), stopping once the person's items are learned
   (their loss below `trainer.STOP_LOSS`): more steps only memorised them word for word.
@@ -225,6 +231,10 @@ def requests_for(system: str, shots: Sequence[teacher.Shot], general: Sequence[s
     for prompt in reworded:
         out.append(Request("reworded", prompt, teacher.messages(system, shots, prompt, turn)))
         turn += 1
+    for prompt in teacher.PROFILE if teacher.ASK_PROFILE else ():
+        out.append(Request("profile", prompt, teacher.messages(
+            system, shots, prompt, turn, count=teacher.PROFILE_SHOTS)))
+        turn += 1
     for prompt, rejected in disliked:
         out.append(Request("disliked", prompt, teacher.messages(system, shots, prompt, turn),
                            rejected=rejected))
@@ -241,7 +251,8 @@ def select(system: str, shots: Sequence[teacher.Shot], general: Sequence[str],
     answer (anchored to the base); the teacher's answers to the other wordings; to a disliked
     prompt, the teacher's answer unless it is the disliked one again."""
     out: list[Distilled] = []
-    counts = {"general": 0, "reworded": 0, "base_fallback": 0, "disliked": 0, "hinted": 0}
+    counts = {"general": 0, "reworded": 0, "profile": 0, "base_fallback": 0, "disliked": 0,
+              "hinted": 0}
     taught: dict[str, tuple[float, Distilled]] = {}
     for request, answer in zip(requests, answers, strict=True):
         if request.kind == "general":
@@ -254,6 +265,11 @@ def select(system: str, shots: Sequence[teacher.Shot], general: Sequence[str],
             if request.prompt not in taught or score > taught[request.prompt][0]:
                 taught[request.prompt] = (score, Distilled("general", request.prompt, answer,
                                                            request.context))
+        elif request.kind == "profile":
+            if teacher.usable(answer) and not teacher.copied(answer, shots, request.prompt) \
+                    and teacher.grounded(answer, shots, request.prompt):
+                out.append(Distilled("profile", request.prompt, answer, request.context))
+                counts["profile"] += 1
         elif teacher.usable(answer) and (request.rejected is None
                                          or differs(answer, request.rejected)):
             out.append(Distilled(request.kind, request.prompt, answer, request.context))
