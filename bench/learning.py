@@ -497,12 +497,15 @@ TABLE = ("| scenario | style base / teacher / candidate | recall base / stated /
          "repetition base / candidate | time s (cpu/2) | load | targets missed |")
 
 
-def row(r: dict[str, Any]) -> str:
-    """One scenario's medians, base / teacher / candidate side by side (markdown)."""
+def row(r: dict[str, Any], seeds: bool = False) -> str:
+    """One scenario's medians, base / teacher / candidate side by side (markdown); with
+    `seeds`, the seeds after the scenario's name."""
     recall = (f"{r['recall_base']:.2f} / {r['recall_stated']:.2f} / {r['recall_teacher']:.2f} / "
               f"{r['recall']:.2f}" if r.get("recall") is not None else "")
     missed = [k for k, ok in r["targets"].items() if not ok]
-    return (f"| {r['scenario']} | {r['style_share_base']:.2f} / {r['style_share_teacher']:.2f} / "
+    name = f"{r['scenario']} (seeds {', '.join(map(str, r['seeds']))})" if seeds \
+        else r["scenario"]
+    return (f"| {name} | {r['style_share_base']:.2f} / {r['style_share_teacher']:.2f} / "
             f"{r['style_share']:.2f} | {recall} | {r['facts_base']} / {r['facts_candidate']} | "
             f"{r['open_length_ratio']:.2f} (teacher {r['open_length_ratio_teacher']:.2f})"
             f"{' brevity taught' if r['brevity_taught'] else ''} | "
@@ -529,6 +532,20 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def combine(lines: list[dict[str, Any]]) -> str:
+    """The table of earlier outputs, each scenario's seeds together (medians)."""
+    by_scenario: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        seeds = line.get("per_seed") or [{}]
+        for seed, figures in zip(line.get("seeds", [0]), seeds, strict=True):
+            run = {k: v for k, v in line.items() if k not in ("seeds", "per_seed", "targets")}
+            by_scenario.setdefault(line["scenario"], []).append({**run, **figures,
+                                                                 "seed": seed})
+    order = [name for name in SCENARIOS if name in by_scenario]
+    return "\n".join([TABLE, "|" + " --- |" * (TABLE.count("|") - 1),
+                      *(row(median_of(by_scenario[name]), seeds=True) for name in order)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
@@ -539,7 +556,14 @@ def main() -> None:
     parser.add_argument("--samples", action="store_true", help="print answers side by side")
     parser.add_argument("--keep", action="store_true",
                         help="keep the homes (and the runs' mixes) for a look afterwards")
+    parser.add_argument("--combine", nargs="+", type=Path, metavar="JSONL",
+                        help="no training: the medians and table of earlier --json outputs "
+                             "(one seed per line or more, e.g. seeds run side by side)")
     args = parser.parse_args()
+    if args.combine:
+        print(combine([json.loads(line) for path in args.combine
+                       for line in path.read_text().splitlines() if line.startswith("{")]))
+        return
     work = Path(tempfile.mkdtemp(prefix="kindred-bench-learning-"))
     if args.keep:
         print(f"homes in {work}", file=sys.stderr)
