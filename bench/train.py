@@ -139,7 +139,7 @@ def candidate_run(root: Path, cache_from: Path, *, prepared: bool) -> dict[str, 
         target = prepare.target_for(session.store, assistant.id)
         assert target is not None
         start = time.perf_counter()
-        with prepare.launch(target, stderr=subprocess.DEVNULL) as process:
+        with prepare.launch(target, quiet=True) as process:
             assert process.stdout is not None
             done = [e for e in map(runner.parse_line, process.stdout) if e is not None]
         if process.returncode != 0 or not prepare.is_prepared(target):

@@ -20,7 +20,8 @@ import kindred
 
 PACKAGE = Path(kindred.__file__).parent
 MAX_TOP_OF_UI = 10
-KIT_MAY_IMPORT = {"kindred.core.basics.errors", "kindred.core.basics.priority"}
+KIT_MAY_IMPORT = {"kindred.core.basics.errors", "kindred.core.basics.priority",
+                  "kindred.core.basics.processes"}
 
 Edges = dict[str, dict[str, list[str]]]  # folder → folder → where ("file:line imports module")
 
@@ -174,3 +175,25 @@ def test_the_kit_knows_no_core_concept() -> None:
              if (module.startswith("kindred.core") and module not in KIT_MAY_IMPORT)
              or (module.startswith("kindred.ui") and not module.startswith("kindred.ui.kit"))]
     assert not wrong, wrong
+
+
+LAUNCHER = PACKAGE / "core" / "basics" / "processes.py"
+STARTS_A_PROCESS = ("Popen", "QProcess", "os.system", "os.spawn", "os.exec", "os.fork",
+                    "subprocess.run", "subprocess.call", "subprocess.check_", "startDetached")
+
+
+def test_processes_are_started_only_by_the_launcher() -> None:
+    """One place starts processes (`core/basics/processes.py`); everything else hands it an
+    argv. A type annotation naming `subprocess.Popen` is not a start and is allowed."""
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path == LAUNCHER:
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"), str(path))):
+            if isinstance(node, ast.Call):
+                called = ast.unparse(node.func)
+                if any(called == name or called.endswith("." + name) or called.startswith(name)
+                       for name in STARTS_A_PROCESS):
+                    wrong.append(f"{path.relative_to(PACKAGE)}:{node.lineno} calls {called}")
+    assert not wrong, wrong
+    assert "Popen(" in LAUNCHER.read_text("utf-8")

@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
             if event["event"] in ("done", "busy", "stopped", "error"):
                 outcome = event
         code = process.wait()
-    except KeyboardInterrupt:  # the worker got the Ctrl+C too: it stops, keeping what is done
+    except KeyboardInterrupt:  # the worker runs in its own session: pass the stop on to it;
+        process.terminate()      # it stops, keeping what is done
         process.wait()
         print("Stopped; what was finished is kept.", file=sys.stderr)
         return EXIT_STOPPED

@@ -73,7 +73,7 @@ def test_a_new_version_is_worked_out_ahead_and_the_page_follows_it(
 
     window.training.candidate_ready.emit(version.id)  # as a training that made it announces
     assert ahead.running_for() == version.id and ahead.process is not None
-    pid = int(ahead.process.processId())
+    pid = int(ahead.process.pid)
     window.training.candidate_ready.emit(newer.id)  # another one meanwhile: waits its turn
     assert ahead.running_for() == version.id and ahead.waiting == newer.id
     if sys.platform.startswith("linux"):  # at the lowest priority: the chat keeps the cores
@@ -113,7 +113,7 @@ def test_a_training_that_starts_stops_it_and_nothing_half_made_is_kept(
     with qtbot.waitSignal(ahead.progressed, timeout=AHEAD_TIMEOUT_MS):
         pass  # under way
     assert ahead.process is not None
-    pid = int(ahead.process.processId())
+    pid = int(ahead.process.pid)
     with qtbot.waitSignal(ahead.finished, timeout=30_000) as stopped:
         window.training.following.emit(True)
     assert stopped.args == [version.id, False] and not process_alive(pid)

@@ -78,7 +78,7 @@ def test_closing_the_window_mid_preparation_ends_the_worker_and_leaves_nothing_h
                           check_params_cb=lambda _f, message: message != "Starting"):
         window.teach.changed.emit()  # the worker reports: working on the card's base half
     assert prep.process is not None
-    pid = int(prep.process.processId())
+    pid = int(prep.process.pid)
     assert process_alive(pid)
 
     window.close()  # as a person quits mid-way: the worker is told to stop, then waited for

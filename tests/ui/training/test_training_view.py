@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,10 +82,6 @@ def wait_dialog(qtbot, view, kind: str) -> ConsentDialog:  # type: ignore[no-unt
     return dialog
 
 
-def process_state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-
-
 def test_nothing_to_learn_is_said_and_nothing_is_asked(qtbot, session) -> None:  # type: ignore[no-untyped-def]
     view = make_view(qtbot, session)
     view.train_button.click()
@@ -141,12 +136,12 @@ def test_train_pause_stop_continue_then_review_and_activate(qtbot, make_window, 
     qtbot.addWidget(other)
     assert other.run is not None and other.run.id == run.id
 
-    # Pause: the process is suspended and no step happens; Resume continues.
+    # Pause: the trainer waits between two steps and no step happens; Resume continues.
     view.pause_button.click()
     assert view.paused and view.pause_button.text() == "Resume"
-    qtbot.waitUntil(lambda: process_state(view.pid) == "T", timeout=5000)
-    time.sleep(0.5)
-    qtbot.wait(300)
+    assert view.run is not None
+    qtbot.waitUntil(view.run.is_paused, timeout=TRAIN_TIMEOUT_MS)
+    qtbot.wait(1000)  # the follower has read every step written before the pause
     paused_at = view.step
     qtbot.wait(2000)
     assert view.step == paused_at

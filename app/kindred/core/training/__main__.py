@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     # Progress then goes on to the run folder alone (ProgressLog), and a write to stderr that
     # fails is dropped, never fatal: the run finishes without anyone watching.
     emit = ProgressLog(run, sys.stdout)
+    run.withdraw_pause()  # a new attempt starts unpaused (a pause belongs to one attempt)
+    stop.run, stop.emit = run, emit
     sys.stderr = _Tolerant(sys.stderr)
     try:
         finished = run_job(run, args.consent, resume=args.resume, emit=emit, stop=stop)

@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from kindred.core.basics import processes
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.progress import Progress, run_to_end
 from kindred.core.home.store import Store
@@ -202,20 +203,13 @@ def target_line(target: Target) -> bytes:
     return (json.dumps(target.to_json()) + "\n").encode()
 
 
-def launch(target: Target, **popen: Any) -> subprocess.Popen[str]:
-    """Start the preparation process with its target (CLI, bench, tests; the GUI uses QProcess);
-    its events come as lines on its stdout."""
+def launch(target: Target, *, quiet: bool = False) -> subprocess.Popen[bytes]:
+    """Start the preparation process with its target; its events come as lines on its stdout
+    (`quiet`: its stderr is discarded, else shared with the terminal)."""
     from kindred.core.training.runner import training_env
 
-    process = subprocess.Popen(command(), env=training_env(), stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True, encoding="utf-8", **popen)
-    assert process.stdin is not None
-    try:
-        process.stdin.write(target_line(target).decode())
-        process.stdin.close()
-    except OSError:  # it died at once: its exit code and stderr say why
-        pass
-    return process
+    return processes.start(command(), training_env(), stdout="pipe",
+                           stderr="discard" if quiet else "inherit", stdin=target_line(target))
 
 
 def lower_priority() -> int:

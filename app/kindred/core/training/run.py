@@ -5,6 +5,7 @@
     state.json         status, step, last checkpoint, version id, message (trainer)
     progress.jsonl     every progress line the trainer printed (so a view can reattach)
     lock               held (flock) by the live trainer; the kernel drops it if the trainer dies
+    pause              a request to wait between steps, and by whom (window or CLI); see StopFlag
     checkpoint-<step>/ adapter + optimizer state (safetensors) + position (the last two are kept)
     final/             the finished PEFT folder, before it is archived
 
@@ -40,11 +41,55 @@ Emit = Callable[[dict[str, Any]], None]
 """Where the trainer sends progress events (stdout JSON lines in the training process)."""
 
 
-@dataclass
-class StopFlag:
-    """Set from a signal handler; the training loop checkpoints and stops after its step."""
+PAUSE_POLL_S = 0.5
 
-    requested: bool = False
+
+class StopFlag:
+    """Asked between steps (training, the teacher's and the replay's answers): stop after this
+    step, or wait here while the run is paused.
+
+    `requested` is set from the signal handler (SIGTERM, SIGINT): the loop checkpoints and stops.
+    A pause is cooperative, a request file in the run folder (`RunDir.request_pause`): asked,
+    the trainer waits here between two steps, holding nothing another process needs, and goes
+    on when the request is withdrawn, or when the process that asked has gone (a window that
+    paused it and died does not leave the run stuck). No signal: it works where SIGSTOP does not
+    exist, and a paused trainer still answers SIGTERM at once."""
+
+    def __init__(self, run: RunDir | None = None, emit: Emit | None = None) -> None:
+        self._requested = False
+        self.run = run
+        self.emit = emit
+
+    @property
+    def requested(self) -> bool:
+        if not self._requested and self.run is not None:
+            self._wait_while_paused(self.run)
+        return self._requested
+
+    @requested.setter
+    def requested(self, value: bool) -> None:
+        self._requested = value
+
+    def _wait_while_paused(self, run: RunDir) -> None:
+        by = run.pause_requested()
+        if by is None:
+            return
+        run.write_state(paused=True)
+        if self.emit is not None:
+            self.emit({"event": "paused"})
+        why = "asked"
+        while not self._requested:
+            by = run.pause_requested()
+            if by is None:
+                break
+            if by > 0 and not process_alive(by):  # whoever paused it is gone
+                run.withdraw_pause()
+                why = "pauser gone"
+                break
+            time.sleep(PAUSE_POLL_S)
+        run.write_state(paused=False)
+        if self.emit is not None and not self._requested:
+            self.emit({"event": "resumed", "why": why})
 
 
 @dataclass(frozen=True)
@@ -142,6 +187,34 @@ class RunDir:
             yield self
         finally:
             os.close(fd)
+
+    @property
+    def pause_path(self) -> Path:
+        return self.path / "pause"
+
+    def request_pause(self, by_pid: int) -> None:
+        """Ask the trainer to wait between steps until `withdraw_pause` (or until `by_pid`,
+        the process asking, has gone; 0: until withdrawn, whoever asked)."""
+        write_atomic(self.pause_path, json.dumps({"by": by_pid, "at": now()}).encode())
+
+    def withdraw_pause(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.pause_path.unlink()
+
+    def pause_requested(self) -> int | None:
+        """The pid that asked for a pause (0: anyone), or None if none is asked."""
+        try:
+            data = json.loads(self.pause_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError, ValueError):
+            return 0  # a damaged request still pauses; withdrawing removes it
+        by = data.get("by") if isinstance(data, dict) else None
+        return by if isinstance(by, int) and by >= 0 else 0
+
+    def is_paused(self) -> bool:
+        """Waiting between steps now (the trainer says so once it has stopped stepping)."""
+        return bool(self.state().get("paused")) and self.is_running()
 
     def status(self) -> str:
         """The recorded status, except that a `running` run nobody holds was killed."""
@@ -261,14 +334,6 @@ def _event(raw: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return event if isinstance(event, dict) and isinstance(event.get("event"), str) else None
-
-
-def process_paused(pid: int) -> bool:
-    """True if the process is suspended (SIGSTOP: a window paused it, then went away)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
-    except (OSError, IndexError):
-        return False
 
 
 def process_alive(pid: int) -> bool:

@@ -6,8 +6,8 @@ Flow (the GUI runs the slow-ish steps in its background-task helper):
     req = request_training(store, plan)                 # consent request: counts, base, time
     decision = consent.decide(store, req.id, granted=..., via="gui")
     run = start_training(store, plan, decision)         # refuses unless granted; writes runs/<id>
-    argv, env = training_command(run, decision.id), training_env()
-    # CLI: subprocess.Popen(argv, env=env, stdout=PIPE); GUI: QProcess(program=argv[0], ...)
+    process = launch(run, decision)                     # CLI: attached, events on its stdout
+    process = launch(run, decision, attached=False)     # window: detached, `run.follow(run)`
 
 The training process consumes the `train` consent itself, so starting it by hand without one
 trains nothing. It prints one JSON object per line on stdout (UTF-8); `parse_line` turns a line
@@ -21,6 +21,7 @@ into a dict (or None for anything else). Events, in order:
     {"event": "step", "step": K, "total_steps": N, "loss": X, "lr": X, "tokens": N,
      "tokens_per_s": X, "eta_s": S, "elapsed_s": S, "cpu_s": S}        # once per step
     {"event": "checkpoint", "step": K, "path": DIR}
+    {"event": "paused"} ... {"event": "resumed", "why": "asked" | "pauser gone"}
     {"event": "stopped", "step": K, "total_steps": N, "checkpoint": DIR | null}   # then exit 3
     {"event": "archived", "version": ID}
     {"event": "done", "version": ID, "metrics": {...}}                  # then exit 0
@@ -28,7 +29,9 @@ into a dict (or None for anything else). Events, in order:
 
 Stopping is gated too: `interrupt(store, run, decision)` needs an `interrupt` consent (ask with
 `request_interrupt`, which says what is kept) and then sends SIGTERM; the trainer writes a
-checkpoint and exits. `request_resume` + `training_command(run, id, resume=True)` continue it.
+checkpoint and exits. `request_resume` + `launch(run, id, resume=True)` continue it. Pausing
+needs no consent (nothing stops or is lost): `pause(run, by_pid=...)` asks the trainer to wait
+between two steps (`run.StopFlag`), `resume(run)` lets it go on.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kindred.core.basics import processes
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.hashing import sha256_bytes
 from kindred.core.formats.gguf_info import read_gguf
@@ -305,13 +309,17 @@ def training_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def launch(run: RunDir, decision: Decision | int, *, resume: bool = False
-           ) -> subprocess.Popen[str]:
-    """Start the training process (CLI). Its own session, so a Ctrl+C in the terminal reaches
-    only the CLI, which then asks before interrupting."""
-    return subprocess.Popen(training_command(run, decision, resume=resume), env=training_env(),
-                            stdout=subprocess.PIPE, text=True, encoding="utf-8",
-                            start_new_session=True)
+def launch(run: RunDir, decision: Decision | int, *, resume: bool = False,
+           attached: bool = True) -> subprocess.Popen[bytes]:
+    """Start the training process. `attached` (the CLI): its events are read from its stdout
+    as they come; detached (the window): it writes them only to the run folder, which any view
+    follows (`run.follow`), and its stderr to the run's `stderr.log`, so it outlives whoever
+    started it. Its own session either way: a Ctrl+C in the terminal reaches only the CLI,
+    which then asks before interrupting."""
+    argv = training_command(run, decision, resume=resume)
+    if attached:
+        return processes.start(argv, training_env(), stdout="pipe", stderr="inherit")
+    return processes.start(argv, training_env(), stderr=run.path / "stderr.log")
 
 
 def _not_a_number(name: str) -> Any:
@@ -400,3 +408,16 @@ def interrupt(store: Store, run: RunDir, decision: Decision | int | None) -> Non
         raise KindredError(f"Training run {run.id} is not running. Nothing was changed.")
     consent.require(store, decision, "interrupt", int(plan["assistant_id"]), run.id)
     os.kill(pid, signal.SIGTERM)
+
+
+def pause(run: RunDir, *, by_pid: int) -> None:
+    """Ask a running training to wait between two steps (no consent: nothing stops or is
+    lost, and it goes on by itself if the process `by_pid` that asked goes away)."""
+    if not run.is_running():
+        raise KindredError(f"Training run {run.id} is not running. Nothing was changed.")
+    run.request_pause(by_pid)
+
+
+def resume(run: RunDir) -> None:
+    """Let a paused training go on from the step where it waits."""
+    run.withdraw_pause()

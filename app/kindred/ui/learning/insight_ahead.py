@@ -18,7 +18,7 @@ import re
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QProcess, Signal
+from PySide6.QtCore import QObject, Signal
 
 from kindred.core.archive.versions import get_version
 from kindred.core.basics.errors import KindredError
@@ -57,7 +57,7 @@ class InsightAhead(QObject):
     def __init__(self, session: Session, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.process: QProcess | None = None
+        self.process: worker_process.Worker | None = None
         self.version_id = ""
         self.waiting = ""  # a newer version, to work out after the running one
         self.started_count = 0
@@ -92,7 +92,7 @@ class InsightAhead(QObject):
         self.version_id = version_id
         self.started_count += 1
         self.last_progress = (0.0, "Starting")
-        self.process = worker_process.make(
+        self.process = worker_process.Worker(
             self, command(self.session.home.root, version_id), env=runner.training_env(),
             stderr=True, line=self._line, ended=self._ended, failed=self._failed_to_start)
         self.process.start()

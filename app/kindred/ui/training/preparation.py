@@ -3,10 +3,10 @@
 Once an assistant has been taught something (a rating, a correction, a preference) and its base
 is not prepared yet, the work every first training on that base would otherwise do (the base's
 replayed answers, its half of the quality card, its weights for training) runs in its own
-low-priority process, attached to this window by a QProcess: the GUI never imports torch and
-never waits for it. It stops (SIGTERM; what was finished is kept) when a training or a move
-starts, and when the window closes; the training then does what is still missing itself, as
-before. No consent: it changes no adapter and writes caches only.
+low-priority process, followed by this window (`kit.worker_process`): the GUI never imports
+torch and never waits for it. It stops (SIGTERM; what was finished is kept) when a training or
+a move starts, and when the window closes; the training then does what is still missing itself,
+as before. No consent: it changes no adapter and writes caches only.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from PySide6.QtCore import QObject, QProcess, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QLabel
 
 from kindred.core.basics.errors import KindredError
@@ -40,7 +40,7 @@ class Preparation(QObject):
         super().__init__(parent)
         self.session = session
         self.assistant_id = 0
-        self.process: QProcess | None = None
+        self.process: worker_process.Worker | None = None
         self.blocked = 0  # > 0 while a move to another base is being set up or runs
         self.training = False  # the Training page follows a run
         self.delay_ms = DELAY_MS
@@ -93,12 +93,10 @@ class Preparation(QObject):
         self._target = target
         self.started_count += 1
         self.progressed.emit(0.0, "Starting")
-        process = self.process = worker_process.make(
+        self.process = worker_process.Worker(
             self, prepare.command(), env=runner.training_env(), stderr=False, line=self._line,
-            ended=self._ended, failed=self._failed_to_start)
-        process.start()
-        process.write(prepare.target_line(target))
-        process.closeWriteChannel()
+            ended=self._ended, failed=self._failed_to_start, stdin=prepare.target_line(target))
+        self.process.start()
 
     def _line(self, line: bytes) -> None:
         event = runner.parse_line(line)

@@ -4,8 +4,6 @@ loss chart). Laid out only: `TrainingView` connects the buttons and decides."""
 
 from __future__ import annotations
 
-import signal
-
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFrame,
@@ -21,8 +19,6 @@ from kindred.ui.kit.charts import section
 from kindred.ui.kit.icons import icon
 from kindred.ui.kit.widgets import page_heading, scrolled
 from kindred.ui.training.training_widgets import LossChart
-
-CAN_PAUSE = hasattr(signal, "SIGSTOP")
 
 
 class TrainingPage(QWidget):
@@ -70,7 +66,6 @@ class TrainingPage(QWidget):
         self.eta.setObjectName("emptyHint")
         self.pause_button = QPushButton("Pause")
         self.pause_button.setToolTip("Suspend the training process; nothing is lost")
-        self.pause_button.setVisible(CAN_PAUSE)
         self.stop_button = QPushButton(icon("stop"), "Stop…")
         self.stop_button.setToolTip("Stop training (you are asked first; a checkpoint is kept)")
         bar = QHBoxLayout()

@@ -13,7 +13,7 @@ consent.
 
 from __future__ import annotations
 
-import signal
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -31,11 +31,11 @@ from kindred.core.learning.dataset import describe_counts
 from kindred.core.session import Session
 from kindred.core.training import estimate, runner
 from kindred.core.training.config import TrainConfig
-from kindred.core.training.run import RunDir, process_paused
+from kindred.core.training.run import RunDir
 from kindred.ui.consent.dialog import ConsentDialog
 from kindred.ui.kit.tasks import Task, run_task
 from kindred.ui.training.candidate_review import CandidateReviewer, shown
-from kindred.ui.training.training_page import CAN_PAUSE, TrainingPage
+from kindred.ui.training.training_page import TrainingPage
 from kindred.ui.training.training_widgets import CandidateNotice, RunFollower
 
 
@@ -239,18 +239,11 @@ class TrainingView(TrainingPage):
         self._launch(run, decision, resume=True)
 
     def _launch(self, run: RunDir, decision: Decision, *, resume: bool) -> None:
-        """Start the training process in its own session: it outlives this window.
-
-        Python's subprocess rather than QProcess: PySide6's QProcess cannot start a detached
-        child with its own environment and report its pid at once, and an attached QProcess
-        kills its child when the window closes (losing the steps since the last checkpoint).
-        """
-        argv = runner.training_command(run, decision, resume=resume)
+        """Start the training process detached: it outlives this window (an attached child
+        would die with it, losing the steps since the last checkpoint); it is followed
+        through its run folder."""
         try:
-            with (run.path / "stderr.log").open("ab") as log:
-                self.process = subprocess.Popen(
-                    argv, env=runner.training_env(), stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+            self.process = runner.launch(run, decision, resume=resume, attached=False)
         except OSError as exc:
             self._say(f"The training process could not start ({exc}). Nothing was trained; "
                       "the run can be continued later.", error=True)
@@ -266,7 +259,7 @@ class TrainingView(TrainingPage):
         self._detach()
         if pid <= 0:  # found running (started by another window or command): its recorded pid
             pid = int(run.state().get("pid") or 0)
-        self.run, self.pid, self.paused = run, pid, pid > 0 and process_paused(pid)
+        self.run, self.pid, self.paused = run, pid, run.pause_requested() is not None
         self.state = "starting"
         self.total = int(run.plan().get("total_steps") or 0)
         if self.chart_run != run.id:
@@ -296,6 +289,13 @@ class TrainingView(TrainingPage):
             resumed = event.get("resumed_from")
             self._say(f"Training on {event.get('examples', '?')} examples"
                       + (f", continuing from step {resumed}." if resumed else "."))
+        elif kind == "paused":
+            self.paused = True
+            self._say(f"Paused at step {self.step} of {self.total}: the training process "
+                      "waits, holding nothing. Resume continues exactly where it was.")
+        elif kind == "resumed":
+            self.paused = False
+            self._say("Resumed.")
         elif kind == "loading":
             self._say("Loading the base model for training…")
         elif kind == "loaded":
@@ -370,22 +370,22 @@ class TrainingView(TrainingPage):
 
     # -- pause and stop ----------------------------------------------------------------------
 
-    def _signal(self, sig: int) -> None:
-        import os
-
-        if self.pid > 0:
-            os.kill(self.pid, sig)
-
     def toggle_pause(self) -> None:
-        """Suspend or resume the process (SIGSTOP / SIGCONT): nothing stops or is lost."""
-        if not CAN_PAUSE or self.run is None or self.pid <= 0:
+        """Ask the trainer to wait between two steps, or to go on (a request in its run
+        folder): nothing stops or is lost, and if this window closes while it waits, the
+        training goes on by itself."""
+        if self.run is None or self.pid <= 0:
             return
         try:
-            self._signal(signal.SIGCONT if self.paused else signal.SIGSTOP)
-        except ProcessLookupError:
+            if self.paused:
+                runner.resume(self.run)
+            else:
+                runner.pause(self.run, by_pid=os.getpid())
+        except KindredError as exc:
+            self._say(str(exc), error=True)
             return
         self.paused = not self.paused
-        self._say("Paused. The training process waits; Resume continues exactly where it was."
+        self._say("Pausing after the current step. Resume continues exactly where it was."
                   if self.paused else "Resumed.")
         self._update_buttons()
 
@@ -419,9 +419,7 @@ class TrainingView(TrainingPage):
         except KindredError as exc:
             self._say(str(exc), error=True)
             return
-        if self.paused:  # a suspended process must run to handle the stop
-            self._signal(signal.SIGCONT)
-            self.paused = False
+        self.paused = False  # a paused trainer stops at once, from the step where it waits
         self.state = "stopping"
         self._say("Stopping: writing a checkpoint…")
         self._update_buttons()

@@ -250,11 +250,7 @@ class MigrateDialog(QDialog):
         """Start the training process of `self.run` in its own session and follow it."""
         assert self.run is not None
         try:
-            argv = runner.training_command(self.run, decision, resume=resume)
-            with (self.run.path / "stderr.log").open("ab") as log:
-                self.process = subprocess.Popen(
-                    argv, env=runner.training_env(), stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+            self.process = runner.launch(self.run, decision, resume=resume, attached=False)
         except (KindredError, OSError) as exc:
             self._fail(f"The move could not start: {exc}")
             return
