@@ -54,7 +54,9 @@ class Service:
 
     home: Path
     host: Host
-    on_answer: Callable[[int, Outcome], None] | None = None  # the window reloads its blend
+    on_answer: Callable[[int, Any], None] | None = None
+    """Called after each answer is counted, with the rollout if its pace took a step (else
+    None): the window's chat then follows the new blend."""
     _session: Session | None = None
     _verified: dict[str, Path] = field(default_factory=dict)
 
@@ -281,9 +283,9 @@ def _finished(service: Service, job: Job, outcome: Outcome, client: str,
         keep = settings.load(service.home).keep_content
         records.record(store, job.assistant_id, outcome, client=client,
                        kept_request=last_user if keep else None)
-        records.after_answer(store, job.assistant_id)
+        changed = records.after_answer(store, job.assistant_id)
         if service.on_answer is not None:
-            service.on_answer(job.assistant_id, outcome)
+            service.on_answer(job.assistant_id, changed)
     except KindredError as exc:  # the client has its answer; the count is what failed
         log.warning("An API answer could not be counted: %s", exc)
 

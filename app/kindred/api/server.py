@@ -12,10 +12,10 @@ import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
-from kindred.api.answering import Outcome
 from kindred.api.app import Service, create_app
 from kindred.api.hosts import Host
 from kindred.api.settings import LOOPBACK
@@ -57,7 +57,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def make_server(home: Path, host_engine: Host, sock: socket.socket,
-                on_answer: Callable[[int, Outcome], None] | None = None
+                on_answer: Callable[[int, Any], None] | None = None
                 ) -> tuple[uvicorn.Server, Service]:
     service = Service(Path(home), host_engine, on_answer)
     config = uvicorn.Config(create_app(service), log_level="warning", access_log=False,
@@ -76,7 +76,7 @@ class ServerThread:
     between the two."""
 
     def __init__(self, home: Path, host_engine: Host, *, port: int, host: str = LOOPBACK,
-                 on_answer: Callable[[int, Outcome], None] | None = None) -> None:
+                 on_answer: Callable[[int, Any], None] | None = None) -> None:
         self.sock = bind(host, port)
         self.server, self.service = make_server(home, host_engine, self.sock, on_answer)
         self.address = address(self.sock)

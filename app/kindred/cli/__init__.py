@@ -20,7 +20,7 @@ COMMANDS = {"gui": "gui", "chat": "chat", "models": "catalog", "assistants": "ca
             "export": "bundle_cmd", "import": "bundle_cmd", "learned": "insight_cmd",
             "usage": "insight_cmd", "examples": "teach", "teach": "teach", "train": "teach",
             "rollout": "rollout", "trial": "rollout", "migrate": "migrate",
-            "prepare": "prepare_cmd"}
+            "prepare": "prepare_cmd", "serve": "serve"}
 COMMAND_MODULES = list(dict.fromkeys(COMMANDS.values()))
 
 

@@ -108,9 +108,11 @@ def show_usage(args: argparse.Namespace) -> int:
         print_json(data.to_json())
         return 0
     print(f"{assistant.name}: {data.days_together} day(s) together.\n")
-    print_table(["VERSION", "MESSAGES", "CONVERSATIONS", "TOKENS OUT", "👍", "👎", "FIXES"],
-                [[v[:12], c["messages"], c["conversations"], c["tokens_out"], c["ratings_up"],
-                  c["ratings_down"], c["corrections"]] for v, c in data.per_version.items()])
+    print_table(["VERSION", "MESSAGES", "OTHER APPS", "CONVERSATIONS", "TOKENS OUT", "👍", "👎",
+                 "FIXES"],
+                [[v[:12], c["messages"], c["other_apps"], c["conversations"], c["tokens_out"],
+                  c["ratings_up"], c["ratings_down"], c["corrections"]]
+                 for v, c in data.per_version.items()])
     print()
     print_table(["DAY", "MESSAGES", "CONVERSATIONS", "TOKENS OUT"],
                 [[d, c["messages"], c["conversations"], c["tokens_out"]]

@@ -18,7 +18,9 @@ from kindred.core.home.store import Store
 
 BASE = "base"
 COUNTERS = ("conversations", "messages", "tokens_in", "tokens_out", "ratings_up",
-            "ratings_down", "corrections")
+            "ratings_down", "corrections", "other_apps")
+"""`messages`: answers in Kindred; `other_apps`: answers given to other apps through the local
+API (kindred.api; tokens count in both)."""
 
 
 def _day(ts: float) -> str:
@@ -64,7 +66,8 @@ def usage(store: Store, assistant_id: int, *, today: date | None = None) -> Usag
     rows = store.db.execute(
         "SELECT m.id, m.conversation_id, m.role, m.created_at, m.adapters, m.tokens_in, "
         "m.tokens_out FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-        "WHERE c.assistant_id = ? AND m.role = 'assistant' ORDER BY m.id", [assistant_id])
+        "WHERE c.assistant_id = ? AND m.role = 'assistant' AND m.id NOT IN (SELECT message_id "
+        "FROM api_answers WHERE message_id IS NOT NULL) ORDER BY m.id", [assistant_id])
     for _id, conv, _role, at, adapters, t_in, t_out in rows.fetchall():
         version, day = _version_of(adapters), _day(at)
         for bucket in (per_version[version], per_day[day]):
@@ -78,6 +81,13 @@ def usage(store: Store, assistant_id: int, *, today: date | None = None) -> Usag
         if ("day:" + day, conv) not in seen:
             seen.add(("day:" + day, conv))
             per_day[day]["conversations"] += 1
+    api = store.db.execute("SELECT created_at, adapters, tokens_in, tokens_out FROM api_answers "
+                           "WHERE assistant_id = ?", [assistant_id])
+    for at, adapters, t_in, t_out in api.fetchall():  # answers given to other apps
+        for bucket in (per_version[_version_of(adapters)], per_day[_day(at)]):
+            bucket["other_apps"] += 1
+            bucket["tokens_in"] += int(t_in or 0)
+            bucket["tokens_out"] += int(t_out or 0)
     if "feedback" in store.db.table_names():
         feedback = store.db.execute(
             "SELECT f.kind, f.value, f.created_at, m.adapters FROM feedback f "

@@ -183,14 +183,19 @@ def _pct(scale: float) -> str:
 
 
 def answers_since(store: Store, rollout: Rollout) -> int:
-    """Answers given with the blend since the current step began (trial rounds excluded)."""
+    """Answers given with the blend since the current step began (trial rounds excluded),
+    in Kindred and to other apps through the local API (`api_answers`)."""
+    api = store.db.execute(
+        "SELECT COUNT(*) FROM api_answers WHERE assistant_id = ? AND created_at >= ? "
+        "AND adapters LIKE ? AND message_id IS NULL",
+        [rollout.assistant_id, rollout.step_at, f'%"{rollout.to_version}"%']).fetchone()
     row = store.db.execute(
         "SELECT COUNT(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id "
         "WHERE c.assistant_id = ? AND m.role = 'assistant' AND m.created_at >= ? "
         "AND m.adapters LIKE ? AND NOT EXISTS (SELECT 1 FROM trial_rounds r WHERE "
         "m.id IN (r.first_message, r.second_message))",
         [rollout.assistant_id, rollout.step_at, f'%"{rollout.to_version}"%']).fetchone()
-    return int(row[0])
+    return int(row[0]) + int(api[0])
 
 
 def progress_text(store: Store, rollout: Rollout) -> str:

@@ -45,8 +45,9 @@ from kindred.ui.kit.widgets import scrolled
 BASE_COLOR = "#9a9a9a"
 MAX_DAYS = 31  # the charts show at most the last month of activity
 COLUMNS = ["Version", "Status", "Active for", "Conversations", "Answers", "Tokens out",
-           "Liked", "Disliked", "Corrections"]
-CARDS = [("messages", "answers given"), ("conversations", "conversations"),
+           "Liked", "Disliked", "Corrections", "From other apps"]
+CARDS = [("messages", "answers given"), ("other_apps", "answers to other apps"),
+         ("conversations", "conversations"),
          ("versions", "versions talked with"), ("ratings_up", "liked"),
          ("ratings_down", "disliked"), ("corrections", "answers corrected")]
 ICONS = {"ratings_up": "thumbs-up", "ratings_down": "thumbs-down",  # cards, and table headers
@@ -178,7 +179,8 @@ class UsageView(QWidget):
         totals["ratings_up"] = sum(c.get("ratings_up", 0) for c in data.per_day.values())
         totals["ratings_down"] = sum(c.get("ratings_down", 0) for c in data.per_day.values())
         totals["corrections"] = sum(c.get("corrections", 0) for c in data.per_day.values())
-        totals["versions"] = len([k for k, c in data.per_version.items() if c["messages"]])
+        totals["versions"] = len([k for k, c in data.per_version.items()
+                                  if c["messages"] or c.get("other_apps")])
         for key, label in self.cards.items():
             label.setText(str(totals[key]))
         self._fill_table(data, all_versions)
@@ -210,7 +212,8 @@ class UsageView(QWidget):
             values = [self.names.get(key, key[:12]), state, active_for,
                       counts.get("conversations", 0), counts.get("messages", 0),
                       counts.get("tokens_out", 0), counts.get("ratings_up", 0),
-                      counts.get("ratings_down", 0), counts.get("corrections", 0)]
+                      counts.get("ratings_down", 0), counts.get("corrections", 0),
+                      counts.get("other_apps", 0)]
             for c, value in enumerate(values):
                 item = QTableWidgetItem(str(value))
                 if c == 0 and key != BASE:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from kindred.core.basics.errors import KindredError
 from kindred.core.engine.llama import AdapterRef, GenerationStats, Message, SamplingParams
@@ -50,6 +50,8 @@ class InferenceWorker(QObject):
         self._stop_request: int | None = None
         self._answering: Any = None  # the engine generating now (a trial may use another base)
         self._others: dict[str, Any] = {}  # base sha256 -> engine, for cross-base trials
+        self.chat_asked = 0     # the chat's answers asked for (main thread) ...
+        self.chat_started = 0   # ... and begun here: more asked than begun = the chat waits
 
     # -- called from the main thread -------------------------------------------------------
 
@@ -105,7 +107,18 @@ class InferenceWorker(QObject):
     def generate(self, request_id: int, messages: list[Message],
                  sampling: SamplingParams) -> None:
         """Stream one answer. Cancelled requests still finish, with what was produced."""
+        self.chat_started += 1
         self._generate(request_id, messages, sampling)
+
+    def chat_waiting(self) -> bool:
+        """An answer of the chat is queued behind the work on this thread (the local API
+        pauses for it: the chat comes first)."""
+        return self.chat_asked > self.chat_started
+
+    @Slot(object)
+    def run(self, job: Any) -> None:
+        """`job(engine)` on this thread (the local API's answers, `ui/sharing`)."""
+        job(self._engine)
 
     @Slot(int, object, object, object)
     def generate_with(self, request_id: int, messages: list[Message], sampling: SamplingParams,
@@ -115,6 +128,7 @@ class InferenceWorker(QObject):
         another base (a migration's trial) answers on that base, in an engine kept for it."""
         from kindred.core.upgrades import trial
 
+        self.chat_started += 1
         engine = self._engine
         if engine is None:
             self.failed.emit(request_id, "The model is not loaded; nothing was sent.")
@@ -200,6 +214,7 @@ class InferenceThread(QObject):
     _generate = Signal(int, object, object)
     _generate_with = Signal(int, object, object, object)
     _measure = Signal(int, object, object)
+    _run = Signal(object)
     _close = Signal()
 
     def __init__(self, home: Path, parent: QObject | None = None) -> None:
@@ -212,6 +227,7 @@ class InferenceThread(QObject):
         self._generate.connect(self.worker.generate)
         self._generate_with.connect(self.worker.generate_with)
         self._measure.connect(self.worker.measure)
+        self._run.connect(self.worker.run, Qt.ConnectionType.QueuedConnection)
         self._close.connect(self.worker.close)
         self._next_id = 0
         self.worker_thread.start()
@@ -222,6 +238,7 @@ class InferenceThread(QObject):
     def generate(self, messages: list[Message], sampling: SamplingParams) -> int:
         """Queue a generation; returns its request id (the signals carry it)."""
         self._next_id += 1
+        self.worker.chat_asked += 1
         self._generate.emit(self._next_id, messages, sampling)
         return self._next_id
 
@@ -229,8 +246,14 @@ class InferenceThread(QObject):
                       refs: list[AdapterRef]) -> int:
         """Queue a generation through `refs` instead of the assistant's adapters (a trial)."""
         self._next_id += 1
+        self.worker.chat_asked += 1
         self._generate_with.emit(self._next_id, messages, sampling, refs)
         return self._next_id
+
+    def run(self, job: Any) -> None:
+        """Queue `job(engine)` on the inference thread, after what is queued already (from
+        any thread: the local API's server thread, or the inference thread itself)."""
+        self._run.emit(job)
 
     def measure(self, conversation_id: int, messages: list[Message],
                 sampling: SamplingParams) -> None:

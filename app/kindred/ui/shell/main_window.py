@@ -41,6 +41,7 @@ from kindred.ui.kit.icons import app_icon, set_icon
 from kindred.ui.learning.insight_ahead import InsightAhead
 from kindred.ui.learning.insight_view import InsightView
 from kindred.ui.learning.teach_view import TeachView
+from kindred.ui.sharing.sharing import Sharing
 from kindred.ui.shell.status_items import StatusItems
 from kindred.ui.shell.window_menu import WindowMenu
 from kindred.ui.training.preparation import Preparation
@@ -151,6 +152,8 @@ class MainWindow(WindowMenu):
         self._wire()
         self._restore_state()
         self.controller.start(self._last("assistant"), self._last("conversation"))
+        self.sharing = Sharing(self.session, self.controller, self)  # other apps: off by default
+        self.sharing.restore()
         self.chat_view.composer.setFocus()  # type right away
 
     # -- pages -----------------------------------------------------------------------------
@@ -474,6 +477,7 @@ class MainWindow(WindowMenu):
         self.interviews.stop()
         self.preparation.stop(wait=True)
         self.insight_ahead.stop(wait=True)
+        self.sharing.stop(remember=False)
         self.inference.shutdown()
         # The stopped answer's "finished" is queued for us: deliver it so it is saved.
         QCoreApplication.sendPostedEvents(self.controller)

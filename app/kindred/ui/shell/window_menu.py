@@ -19,6 +19,8 @@ from kindred.ui.kit.icons import icon
 from kindred.ui.learning.insight_ahead import InsightAhead
 from kindred.ui.models.add_model import AddModelDialog
 from kindred.ui.models.assistant import AssistantDialog
+from kindred.ui.sharing.dialog import SharingDialog
+from kindred.ui.sharing.sharing import Sharing
 from kindred.ui.shell.about import about_box, shortcuts_box
 from kindred.ui.training.preparation import Preparation
 
@@ -32,6 +34,7 @@ class WindowMenu(QMainWindow):
     assistant_import: AssistantImport
     preparation: Preparation
     insight_ahead: InsightAhead
+    sharing: Sharing
     dialog: QDialog | QMessageBox | None
 
     def _more_menu(self) -> QMenu:
@@ -49,9 +52,14 @@ class WindowMenu(QMainWindow):
         menu.addAction(icon("model"), "Remove a model…", self.remove_model)
         menu.addAction(icon("model"), "Move to another model…",
                        lambda: self.move_model())
+        menu.addAction(icon("share"), "Other apps…", self.open_sharing)
         menu.addSeparator()
         menu.addAction("Keyboard shortcuts", self.show_shortcuts)
         menu.addAction("About Kindred", self.show_about)
+
+    def open_sharing(self) -> None:
+        """Let other apps on this computer talk to the assistant (the local API)."""
+        self._open(SharingDialog(self.sharing, self))
 
     def open_settings(self) -> None:
         dialog = AssistantDialog(self.session, self.controller.assistant, self)
