@@ -11,7 +11,7 @@ between the servers so both see the same load. Prints one JSON line with --json:
 - ttft_ratio: time to the first token, Kindred / baseline (median; <= 1.1)
 - concurrent_tok_s_kindred / _baseline: aggregate tokens/s of 4 streaming clients at once
   (Kindred answers them one after the other on one engine; llama_cpp.server the same, it
-  holds one lock around its model), and their ratio
+  holds one lock around its model), and their ratio (median of alternating rounds)
 - the medians behind each ratio, the load average before and after, the settings.
 """
 
@@ -81,14 +81,14 @@ def wait_ready(url: str, key: str, proc: subprocess.Popen[bytes], timeout: float
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"a server exited early ({proc.args})")
+            raise SystemExit(f"a server exited early ({proc.args!r})")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             break
         except OSError:
             time.sleep(0.3)
     else:
-        raise SystemExit(f"a server did not start in {timeout} s ({proc.args})")
+        raise SystemExit(f"a server did not start in {timeout} s ({proc.args!r})")
     openai.OpenAI(base_url=url, api_key=key, max_retries=0, timeout=timeout).models.list()
 
 
@@ -97,9 +97,10 @@ def stream_once(client: openai.OpenAI, model: str, messages: list[dict[str, str]
     start = time.perf_counter()
     first = last = None
     count = 0
-    stream = client.chat.completions.create(model=model, messages=messages,  # type: ignore[call-overload]
-                                            max_tokens=max_tokens, temperature=0.0,
-                                            stream=True, extra_body=extra or None)
+    sent: Any = messages  # plain dicts, as any client sends them
+    stream: Any = client.chat.completions.create(model=model, messages=sent,
+                                                 max_tokens=max_tokens, temperature=0.0,
+                                                 stream=True, extra_body=extra or None)
     for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
             now = time.perf_counter()
@@ -142,6 +143,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="alternating rounds (default 5)")
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=THREADS)
+    parser.add_argument("--concurrent-runs", type=int, default=3,
+                        help="alternating rounds of 4 clients at once (default 3)")
     args = parser.parse_args()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="kindred-bench-api-") as tmp:
@@ -185,9 +188,11 @@ def main() -> int:
                 rounds.append({side: stream_once(client(url), name, messages,
                                                  args.max_tokens, extra)
                                for side, (url, name, messages, extra) in sides.items()})
-            together = {side: concurrent(lambda u=url: client(u), name, messages,
-                                         args.max_tokens, extra)
-                        for side, (url, name, messages, extra) in sides.items()}
+            together: dict[str, list[float]] = {side: [] for side in sides}
+            for _ in range(args.concurrent_runs):  # alternating too
+                for side, (url, name, messages, extra) in sides.items():
+                    together[side].append(concurrent(lambda u=url: client(u), name, messages,
+                                                     args.max_tokens, extra))
         finally:
             for proc in procs:
                 proc.send_signal(signal.SIGINT)
@@ -211,9 +216,10 @@ def main() -> int:
         "ttft_ms_baseline": round(1000 * median("baseline", "ttft_s"), 1),
         "tokens_kindred": median("kindred", "tokens"),
         "tokens_baseline": median("baseline", "tokens"),
-        "concurrent_tok_s_kindred": round(together["kindred"], 1),
-        "concurrent_tok_s_baseline": round(together["baseline"], 1),
-        "concurrent_ratio": round(together["kindred"] / together["baseline"], 3),
+        "concurrent_tok_s_kindred": round(statistics.median(together["kindred"]), 1),
+        "concurrent_tok_s_baseline": round(statistics.median(together["baseline"]), 1),
+        "concurrent_ratio": round(statistics.median(
+            k / b for k, b in zip(together["kindred"], together["baseline"], strict=True)), 3),
         "runs": args.runs, "max_tokens": args.max_tokens, "threads": args.threads,
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],

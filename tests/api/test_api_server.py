@@ -26,9 +26,10 @@ import openai
 import pytest
 
 from kindred.api import settings
+from kindred.core.basics.sampling import Sampling
 from kindred.core.chat.usage import usage
 from kindred.core.home import consent
-from kindred.core.home.assistants import Sampling, create_assistant, update_assistant
+from kindred.core.home.assistants import create_assistant, update_assistant
 from kindred.core.session import open_session
 from kindred.core.upgrades import rollout
 from kindred.core.upgrades.rollout import Plan
@@ -95,7 +96,8 @@ def served(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Iterat
     yield Served(home, f"http://127.0.0.1:{port}/v1", proc, a.id, b.id)
     proc.send_signal(signal.SIGINT)  # Ctrl+C
     assert proc.wait(30) == 0
-    assert "Stopped." in proc.stderr.read()
+    with proc.stderr:
+        assert "Stopped." in proc.stderr.read()
 
 
 def _post(served: Served, body: bytes, key: str | None = None,
@@ -269,6 +271,8 @@ def test_a_version_phasing_in_answers_through_the_blend_and_is_counted(
         assert usage(s.store, phaser).per_version[served.a]["other_apps"] == 2
     finally:
         s.close()
+    shown = kindred("usage", "--assistant", "Phaser", "--json", home=served.home)
+    assert json.loads(shown.stdout)["per_version"][served.a]["other_apps"] == 2
     _ask(client, model="kindred/Phaser", max_tokens=4)
     assert json.loads(served.rows()[-1][1]) == [[served.a, 0.5], [served.b, 0.5]]
 

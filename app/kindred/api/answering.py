@@ -112,8 +112,16 @@ def _run(engine: Engine, job: Job, chat_waiting: Callable[[], bool]) -> bool:
                                                  finish_reason="cancelled")))
         return True
     use_adapters(engine, job.refs)
+    seed_before = engine.llm._seed
     if job.seed is not None and job.outcome is None:
         engine.llm.set_seed(job.seed)
+    try:
+        return _write(engine, job, chat_waiting)
+    finally:
+        engine.llm.set_seed(seed_before)  # the chat's own seed, as it was
+
+
+def _write(engine: Engine, job: Job, chat_waiting: Callable[[], bool]) -> bool:
     generation, stats = _segment(engine, job)
     first = job.outcome is None
     outcome = job.outcome or Outcome(stats.adapters)
