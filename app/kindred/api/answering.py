@@ -20,7 +20,6 @@ from kindred.core.engine.llama import (
     Generation,
     GenerationStats,
     Message,
-    SamplingParams,
 )
 
 Sink = Callable[[tuple[str, Any]], None]
@@ -44,7 +43,7 @@ class Job:
     assistant_id: int
     refs: list[AdapterRef]
     messages: list[Message]
-    sampling: SamplingParams
+    sampling: Any  # the assistant's sampling with the request's changes (`app._sampling`)
     sink: Sink
     stops: list[str] = field(default_factory=list)
     seed: int | None = None

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from kindred.api.hosts import Busy, Host
 from kindred.api.protocol import ChatRequest, error_body
 from kindred.core.basics.errors import KindredError
 from kindred.core.chat.turns import sampling_for
-from kindred.core.engine.llama import AdapterRef, SamplingParams
+from kindred.core.engine.llama import AdapterRef
 from kindred.core.home.assistants import Assistant, list_assistants
 from kindred.core.session import Session, open_session
 
@@ -120,13 +120,16 @@ def _messages(store: Any, assistant: Assistant, request: ChatRequest) -> list[di
     return ([{"role": "system", "content": text}] if text else []) + turns
 
 
-def _sampling(assistant: Assistant, request: ChatRequest) -> SamplingParams:
-    base = sampling_for(assistant)
-    return SamplingParams(
-        temperature=base.temperature if request.temperature is None else request.temperature,
-        top_p=base.top_p if request.top_p is None else request.top_p,
-        top_k=base.top_k, repeat_penalty=base.repeat_penalty,
-        max_tokens=request.answer_limit() or base.max_tokens)
+def _sampling(assistant: Assistant, request: ChatRequest) -> Any:
+    """The assistant's own sampling (`turns.sampling_for`), with what the request sets."""
+    sampling = sampling_for(assistant)
+    if request.temperature is not None:
+        sampling = replace(sampling, temperature=request.temperature)
+    if request.top_p is not None:
+        sampling = replace(sampling, top_p=request.top_p)
+    if limit := request.answer_limit():
+        sampling = replace(sampling, max_tokens=limit)
+    return sampling
 
 
 class BodyLimit:
