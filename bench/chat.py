@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # support.lora: a real adapter shaped for the model
 
-from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams  # noqa: E402
+from kindred.core.engine.llama import AdapterRef, Engine, Sampling  # noqa: E402
 from kindred.core.home.models import embedded_model_path  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
@@ -53,7 +53,7 @@ def raw_decode(llm: Any) -> float:
 
 
 def app_decode(engine: Engine) -> float:
-    generation = engine.chat(MESSAGES, SamplingParams(temperature=0.0, max_tokens=MAX_TOKENS,
+    generation = engine.chat(MESSAGES, Sampling(temperature=0.0, max_tokens=MAX_TOKENS,
                                                       repeat_penalty=1.0))
     generation.read()
     assert generation.stats.tok_s is not None and generation.stats.tokens_out > 10

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from chat import MESSAGES, N_CTX, app_decode  # bench/chat.py: the decode measurement
-from kindred.core.engine.llama import Engine, SamplingParams
+from kindred.core.basics.sampling import Sampling
+from kindred.core.engine.llama import Engine
 from kindred.core.home import consent
 from kindred.core.home.models import embedded_model_path
 from kindred.core.learning import feedback
@@ -174,7 +175,7 @@ def main() -> int:
                         help="measure only the chat against training, or against insight")
     args = parser.parse_args()
     engine = Engine(embedded_model_path(), n_ctx=N_CTX)
-    engine.chat(MESSAGES, SamplingParams(temperature=0.0, max_tokens=8)).read()  # warm up
+    engine.chat(MESSAGES, Sampling(temperature=0.0, max_tokens=8)).read()  # warm up
     alone = decode_speed(engine, args.runs)
     measured: dict[str, float] = {}
 

@@ -20,7 +20,8 @@ import json
 import statistics
 import time
 
-from kindred.core.engine.llama import DEFAULT_CTX, Engine, SamplingParams
+from kindred.core.basics.sampling import Sampling
+from kindred.core.engine.llama import DEFAULT_CTX, Engine
 from kindred.core.home.models import embedded_model_path
 
 TOPICS = ("gardening", "bicycles", "bread", "the moon", "jazz", "chess", "rivers", "tea",
@@ -39,7 +40,7 @@ def user_message(turn: int) -> str:
 
 def run(turns: int, answer_tokens: int, n_ctx: int) -> dict[str, object]:
     engine = Engine(embedded_model_path(), n_ctx=n_ctx)
-    sampling = SamplingParams(temperature=0.7, max_tokens=answer_tokens)
+    sampling = Sampling(temperature=0.7, max_tokens=answer_tokens)
     history = [SYSTEM]
     ttft: list[float] = []
     evaluated: list[int] = []

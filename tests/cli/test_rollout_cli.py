@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from kindred.cli import main
+from kindred.core.basics.sampling import Sampling
 from kindred.core.home import consent, ledger
-from kindred.core.home.assistants import Sampling, update_assistant
+from kindred.core.home.assistants import update_assistant
 from kindred.core.home.paths import DataHome
 from kindred.core.session import Session
 from support.archive_helpers import activate, make_version

@@ -19,9 +19,10 @@ import pytest
 
 from kindred.cli import main
 from kindred.core.archive import versions
+from kindred.core.basics.sampling import Sampling
 from kindred.core.chat.conversations import list_conversations, list_messages
 from kindred.core.home import consent, ledger
-from kindred.core.home.assistants import Sampling, update_assistant
+from kindred.core.home.assistants import update_assistant
 from kindred.core.home.paths import DataHome
 from kindred.core.session import Session
 from kindred.core.upgrades import retirement

@@ -17,10 +17,11 @@ from kindred.core.archive.derived import cache_path
 from kindred.core.archive.objects import CorruptVersionError
 from kindred.core.basics.errors import KindredError, NotFoundError
 from kindred.core.basics.hashing import sha256_bytes, sha256_file
+from kindred.core.basics.sampling import Sampling
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import create_conversation, list_messages
 from kindred.core.chat.runtime import load_engine
-from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
+from kindred.core.engine.llama import AdapterRef, Engine
 from kindred.core.home.atomic import scratch
 from kindred.core.home.store import DatabaseLockedError
 from kindred.core.session import Session, open_session
@@ -142,7 +143,7 @@ def test_chat_uses_the_active_version_and_records_it(session: Session,
         assert [(a.key, a.scale) for a in eng.adapters] == [(version.id, 1.0)]
         conv = create_conversation(session.store, assistant.id)
         turn = chat.prepare(session.store, assistant, conv.id, "Say hello.")
-        gen = eng.chat(turn.messages, SamplingParams(temperature=0.0, max_tokens=8))
+        gen = eng.chat(turn.messages, Sampling(temperature=0.0, max_tokens=8))
         text, stats = chat.answered(gen)
         chat.save_answer(session.store, conv.id, text, stats)
     finally:

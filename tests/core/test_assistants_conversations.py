@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.basics.sampling import Sampling
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import (
     create_conversation,
@@ -13,13 +14,8 @@ from kindred.core.chat.conversations import (
     list_messages,
     rename_conversation,
 )
-from kindred.core.engine.llama import Engine, SamplingParams
-from kindred.core.home.assistants import (
-    Sampling,
-    create_assistant,
-    list_assistants,
-    update_assistant,
-)
+from kindred.core.engine.llama import Engine
+from kindred.core.home.assistants import create_assistant, list_assistants, update_assistant
 from kindred.core.session import Session
 
 
@@ -70,14 +66,14 @@ def test_a_turn_is_saved_with_its_stats_and_regenerate_replaces(session: Session
     conv = create_conversation(session.store, a.id)
     turn = chat.prepare(session.store, a, conv.id, "Name a colour.")
     assert turn.messages[0]["role"] == "system" and turn.messages[-1]["content"] == "Name a colour."
-    greedy = SamplingParams(temperature=0.0, max_tokens=24)
+    greedy = Sampling(temperature=0.0, max_tokens=24)
     generation = engine.chat(turn.messages, greedy)
     saved = chat.save_answer(session.store, conv.id, generation.read(), generation.stats)
     assert saved.content and saved.tokens_out and saved.tokens_out <= 24
     assert saved.tokens_in and saved.ttft_s is not None and saved.adapters == []
     regen, old = chat.prepare_regenerate(session.store, a, conv.id)
     assert old.id == saved.id and regen.messages == turn.messages
-    again = engine.chat(regen.messages, SamplingParams(temperature=1.2, max_tokens=24))
+    again = engine.chat(regen.messages, Sampling(temperature=1.2, max_tokens=24))
     new = chat.save_answer(session.store, conv.id, again.read(), again.stats, replaces=old.id)
     roles = [(m.role, m.id) for m in list_messages(session.store, conv.id)]
     assert roles[-1] == ("assistant", new.id) and len(roles) == 2

@@ -6,9 +6,10 @@ import threading
 import time
 from pathlib import Path
 
+from kindred.core.basics.sampling import Sampling
 from kindred.core.engine import foreground
 from kindred.core.engine.batch import BatchGenerator, greedy_answers
-from kindred.core.engine.llama import Engine, SamplingParams
+from kindred.core.engine.llama import Engine
 
 CONVERSATIONS = [[{"role": "user", "content": "What is the capital of France?"}],
                  [{"role": "user", "content": "Name a fruit."}],
@@ -17,7 +18,7 @@ CONVERSATIONS = [[{"role": "user", "content": "What is the capital of France?"}]
 
 def test_batched_answers_are_greedy_deterministic_and_bounded(engine: Engine) -> None:
     first = greedy_answers(engine, CONVERSATIONS, [24, 4, 16], n_seq=2)  # two waves
-    greedy = SamplingParams(temperature=0.0, top_k=1, top_p=1.0, repeat_penalty=1.1,
+    greedy = Sampling(temperature=0.0, top_k=1, top_p=1.0, repeat_penalty=1.1,
                             max_tokens=8)
     alone = engine.chat(CONVERSATIONS[0], greedy).read()
     # what Engine.chat says greedily (later words may drift by float noise between contexts)
@@ -46,7 +47,7 @@ def test_batched_work_on_another_thread_waits_while_the_chat_answers(engine: Eng
             waited.append(generator.waited_s)
 
     try:
-        answer = iter(engine.chat(CONVERSATIONS[0], SamplingParams(temperature=0.0,
+        answer = iter(engine.chat(CONVERSATIONS[0], Sampling(temperature=0.0,
                                                                    max_tokens=12)))
         next(answer)  # the answer has begun (the prompt is evaluated, a piece is out)
         worker = threading.Thread(target=batch)

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kindred.core.engine.llama import Engine, SamplingParams
+from kindred.core.basics.sampling import Sampling
+from kindred.core.engine.llama import Engine
 
 CORE = Path(__file__).resolve().parents[2] / "app" / "kindred" / "core"
 FORBIDDEN = ("PySide6", "PyQt5", "PyQt6", "shiboken6", "kindred.ui")
@@ -49,7 +50,7 @@ def test_a_chat_opens_no_socket(engine: Engine) -> None:
     sys.addaudithook(hook)
     try:
         text = engine.chat([{"role": "user", "content": "Hello!"}],
-                           SamplingParams(temperature=0.0, max_tokens=16)).read()
+                           Sampling(temperature=0.0, max_tokens=16)).read()
     finally:
         watching = False
     assert text

@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.sampling import Sampling
 from kindred.core.chat.runtime import load_engine
-from kindred.core.engine.llama import Engine, SamplingParams
+from kindred.core.engine.llama import Engine
 from kindred.core.home.assistants import create_assistant
 from kindred.core.home.models import add_model
 from kindred.core.session import Session
 from support.archive_helpers import db_dump
 
-GREEDY = SamplingParams(temperature=0.0, max_tokens=40)
+GREEDY = Sampling(temperature=0.0, max_tokens=40)
 ASK = [{"role": "system", "content": "You are helpful."},
        {"role": "user", "content": "Write three sentences about the sea."}]
 
@@ -42,13 +43,13 @@ def test_greedy_is_reproducible_and_chat_template_is_used(engine: Engine) -> Non
 
 
 def test_max_tokens_ends_with_length(engine: Engine) -> None:
-    generation = engine.chat(ASK, SamplingParams(temperature=0.0, max_tokens=3))
+    generation = engine.chat(ASK, Sampling(temperature=0.0, max_tokens=3))
     generation.read()
     assert generation.stats.tokens_out == 3 and generation.stats.finish_reason == "length"
 
 
 def test_cancel_stops_mid_answer(engine: Engine) -> None:
-    generation = engine.chat(ASK, SamplingParams(temperature=0.0, max_tokens=200))
+    generation = engine.chat(ASK, Sampling(temperature=0.0, max_tokens=200))
     got = []
     for piece in generation:
         got.append(piece)
@@ -70,7 +71,7 @@ def test_context_overflow_drops_oldest_turns(model_path: Path) -> None:
             history.append({"role": "user", "content": f"Message {i}: " + "tell me more " * 10})
             history.append({"role": "assistant", "content": "Sure, here is more. " * 8})
         history.append({"role": "user", "content": "What is 2 + 2?"})
-        generation = small.chat(history, SamplingParams(temperature=0.0, max_tokens=32))
+        generation = small.chat(history, Sampling(temperature=0.0, max_tokens=32))
         assert generation.read()
         stats = generation.stats
         assert stats.dropped_messages > 30
@@ -79,7 +80,7 @@ def test_context_overflow_drops_oldest_turns(model_path: Path) -> None:
         assert kept[0]["role"] == "system" and kept[-1]["content"] == "What is 2 + 2?"
         # a single message longer than the whole context keeps its end, never an error
         huge = [{"role": "user", "content": "blah " * 2000 + "Say OK."}]
-        long = small.chat(huge, SamplingParams(temperature=0.0, max_tokens=8))
+        long = small.chat(huge, Sampling(temperature=0.0, max_tokens=8))
         long.read()
         assert long.stats.tokens_in + long.stats.tokens_out <= 512
     finally:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from kindred.core.basics.sampling import Sampling
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import create_conversation
 from kindred.core.chat.usage import usage
-from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
+from kindred.core.engine.llama import AdapterRef, Engine
 from kindred.core.learning import insight
 from kindred.core.learning.feedback import add_preference, rate
 from kindred.core.session import Session
@@ -79,7 +80,7 @@ def test_usage_counts_match_messages_written(session: Session, engine: Engine,
                                              model_path: Path) -> None:
     assistant = session.assistant()
     version = make_version(session, model_path)
-    short = SamplingParams(temperature=0.0, max_tokens=4)
+    short = Sampling(temperature=0.0, max_tokens=4)
     written = {"base": 0, version.id: 0}
     answers = []
     for refs, key, conversations in (([], "base", 2), ([AdapterRef(version.id,

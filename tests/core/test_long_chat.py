@@ -10,7 +10,8 @@ from pathlib import Path
 import llama_cpp
 import pytest
 
-from kindred.core.engine.llama import Engine, SamplingParams
+from kindred.core.basics.sampling import Sampling
+from kindred.core.engine.llama import Engine
 from kindred.core.engine.window import shift_plan, stable_cut
 
 SYSTEM = {"role": "system", "content": "You are Kindred, a patient and friendly assistant."}
@@ -53,7 +54,7 @@ def test_shift_plan_finds_the_kept_turns_in_the_cache() -> None:
 @pytest.mark.slow
 def test_a_chat_past_the_context_keeps_a_bounded_prompt_evaluation(model_path: Path) -> None:
     engine = Engine(model_path, n_ctx=512)
-    sampling = SamplingParams(temperature=0.0, max_tokens=16)
+    sampling = Sampling(temperature=0.0, max_tokens=16)
     history = [SYSTEM]
     evaluated, reported, dropped, windows = [], [], [], []
     try:

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from kindred.core.archive import versions
+from kindred.core.basics.sampling import Sampling
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import create_conversation
-from kindred.core.engine.llama import Engine, SamplingParams
+from kindred.core.engine.llama import Engine
 from kindred.core.home import consent, ledger
 from kindred.core.learning import feedback
 from kindred.core.session import Session
@@ -28,7 +29,7 @@ def phase_in_fully(session: Session, model_path: Path, engine: Engine) -> tuple[
     conv = create_conversation(session.store, aid)
     engine.set_adapters(rollout_refs(session))
     turn = chat.prepare(session.store, session.assistant(), conv.id, "Hello")
-    generation = engine.chat(turn.messages, SamplingParams(temperature=0.0, max_tokens=3))
+    generation = engine.chat(turn.messages, Sampling(temperature=0.0, max_tokens=3))
     generation.read()
     message = chat.save_answer(session.store, conv.id, generation.text, generation.stats)
     feedback.rate(session.store, message.id, 1)

@@ -11,20 +11,21 @@ from kindred.core.archive import versions
 from kindred.core.archive.catalog import version_dir
 from kindred.core.archive.versions import Version
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.sampling import Sampling
 from kindred.core.chat import runtime
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import Message, create_conversation
-from kindred.core.engine.llama import Engine, SamplingParams
+from kindred.core.engine.llama import Engine
 from kindred.core.formats.peft_files import SAFETENSORS
 from kindred.core.home import consent, ledger
-from kindred.core.home.assistants import Sampling, update_assistant
+from kindred.core.home.assistants import update_assistant
 from kindred.core.home.consent import ConsentError
 from kindred.core.session import Session, open_session
 from kindred.core.upgrades import rollout, trial
 from kindred.core.upgrades.rollout import Plan, RolloutStopped
 from support.archive_helpers import activate, make_version
 
-FAST = SamplingParams(temperature=0.0, top_k=1, max_tokens=3)
+FAST = Sampling(temperature=0.0, top_k=1, max_tokens=3)
 
 
 @pytest.fixture

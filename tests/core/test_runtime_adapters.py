@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
+from kindred.core.basics.sampling import Sampling
+from kindred.core.engine.llama import AdapterRef, Engine
 from kindred.core.formats.adapters_check import AdapterMismatchError
 from kindred.core.formats.gguf_info import InvalidGGUFError, read_gguf
 from kindred.core.formats.lora_gguf import write_lora_gguf
@@ -55,7 +56,7 @@ def test_two_adapters_blend_and_messages_record_them(engine: Engine, lora: Path,
     other = make_lora_gguf(model_path, tmp_path / "other.gguf", seed=7)
     engine.set_adapters([AdapterRef("old", lora, 0.7), AdapterRef("new", other, 0.3)])
     generation = engine.chat([{"role": "user", "content": "Hi"}],
-                             SamplingParams(temperature=0.0, max_tokens=8))
+                             Sampling(temperature=0.0, max_tokens=8))
     generation.read()
     assert generation.stats.adapters == [("old", 0.7), ("new", pytest.approx(0.3))]
     engine.set_adapters([])

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from kindred.core.basics.hashing import sha256_file
-from kindred.core.engine.llama import Engine, SamplingParams
+from kindred.core.basics.sampling import Sampling
+from kindred.core.engine.llama import Engine
 from kindred.core.engine.template import PLAIN_TEMPLATE, template_of
 from kindred.core.formats.gguf_info import read_gguf
 from kindred.core.home.models import add_model
@@ -70,7 +71,7 @@ def test_engine_chats_with_gemma_through_the_same_template(gemma_model_path: Pat
             encoded = tokenizer.encode(Example("correction", 1, [
                 *MESSAGES, {"role": "assistant", "content": "Paris."}]))
         assert engine.tokenize_chat(MESSAGES) == encoded.ids[:encoded.n_prompt]
-        answer = engine.chat(MESSAGES, SamplingParams(temperature=0, top_k=1, max_tokens=3))
+        answer = engine.chat(MESSAGES, Sampling(temperature=0, top_k=1, max_tokens=3))
         answer.read()
         assert answer.stats.tokens_out >= 1
     finally:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from kindred.core.basics.sampling import Sampling
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import create_conversation
-from kindred.core.engine.llama import Engine, SamplingParams
+from kindred.core.engine.llama import Engine
 from kindred.core.engine.system_budget import (
     compose_system_prompt,
     fit_system_message,
@@ -19,7 +20,7 @@ from kindred.core.home.store import now
 from kindred.core.learning import feedback
 from kindred.core.session import Session
 
-SHORT = SamplingParams(temperature=0.0, max_tokens=4)
+SHORT = Sampling(temperature=0.0, max_tokens=4)
 
 
 def test_the_oldest_preferences_go_first_then_the_persona_end() -> None:

@@ -16,7 +16,8 @@ import pytest
 from kindred.core.archive import versions
 from kindred.core.archive.objects import peft_folder, verified_path
 from kindred.core.basics.errors import KindredError
-from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
+from kindred.core.basics.sampling import Sampling
+from kindred.core.engine.llama import AdapterRef, Engine
 from kindred.core.formats.gguf_info import read_gguf
 from kindred.core.formats.peft_files import CONFIG, read_config
 from kindred.core.home import consent
@@ -35,7 +36,7 @@ from support.training_helpers import (
 
 DEPTH = 30  # SmolLM2-135M's decoder layers
 UPPER = list(range(9, 30))  # the default: the top 0.67 of them
-GREEDY = SamplingParams(temperature=0.0, max_tokens=24)
+GREEDY = Sampling(temperature=0.0, max_tokens=24)
 
 
 def test_layer_settings_resolve_and_children_keep_their_parents_layers() -> None:

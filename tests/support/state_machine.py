@@ -30,11 +30,12 @@ from kindred.core.archive import assistant_state, versions
 from kindred.core.archive.catalog import verify_all
 from kindred.core.archive.objects import adapter_refs
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.sampling import Sampling
 from kindred.core.basics.states import ConsentKind, RolloutState, VersionStatus
 from kindred.core.bundles.bundle import export_bundle, import_bundle
 from kindred.core.chat import turns
 from kindred.core.chat.conversations import create_conversation, list_messages
-from kindred.core.engine.llama import Engine, SamplingParams
+from kindred.core.engine.llama import Engine
 from kindred.core.home import consent, ledger
 from kindred.core.session import Session, open_session
 from kindred.core.upgrades import rollout, trial
@@ -400,7 +401,7 @@ class StateMachine(RuleBasedStateMachine):
         self.engine.set_adapters(adapter_refs(store, assistant))
         self.conversation = create_conversation(store, self.aid).id  # short prompts: fast
         turn = turns.prepare(store, assistant, self.conversation, text)
-        generation = self.engine.chat(turn.messages, SamplingParams(temperature=0.0, top_k=1,
+        generation = self.engine.chat(turn.messages, Sampling(temperature=0.0, top_k=1,
                                                                     max_tokens=2))
         text_out, stats = turns.answered(generation)
         assert [(a.key, a.scale) for a in self.engine.adapters] == self.ref.speaks_through()

@@ -12,8 +12,9 @@ from typing import Any
 
 from kindred.cli.numbers import number, whole
 from kindred.cli.output import confirm, print_json, print_table
+from kindred.core.basics.sampling import Sampling
 from kindred.core.home import consent
-from kindred.core.home.assistants import Sampling, create_assistant, list_assistants
+from kindred.core.home.assistants import create_assistant, list_assistants
 from kindred.core.home.models import add_model, list_models
 from kindred.core.session import open_session
 from kindred.core.upgrades import model_removal

@@ -8,6 +8,7 @@ from typing import Any
 
 from kindred.cli.rollout import interview_now
 from kindred.core.archive import versions
+from kindred.core.basics.states import RolloutState
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import create_conversation
 from kindred.core.chat.runtime import adapter_refs_for, load_engine
@@ -85,7 +86,7 @@ def _after_answer(session: Session, engine: Engine, assistant: Assistant) -> Non
     changed = rollout.advance_if_due(session.store, assistant.id)
     if changed is None:
         return
-    if changed.state == "stopped":
+    if changed.state == RolloutState.STOPPED:
         print(changed.reason, file=sys.stderr)
         return
     named = versions.names(session.store, assistant.id)

@@ -15,6 +15,7 @@ from typing import Any
 
 from kindred.cli.output import print_json
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.states import RUN_ENDS, TrainingEvent
 from kindred.core.session import open_session
 from kindred.core.training import prepare, runner
 
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
             else:
                 _show(event, target)
-            if event["event"] in ("done", "busy", "stopped", "error"):
+            if event["event"] in (*RUN_ENDS, TrainingEvent.BUSY):
                 outcome = event
         code = process.wait()
     except KeyboardInterrupt:  # the worker runs in its own session: pass the stop on to it;
@@ -61,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
         print("Stopped; what was finished is kept.", file=sys.stderr)
         return EXIT_STOPPED
     kind = outcome.get("event")
-    if kind == "stopped":
+    if kind == TrainingEvent.STOPPED:
         return EXIT_STOPPED
-    if kind == "error" or code != 0 or not outcome:
+    if kind == TrainingEvent.ERROR or code != 0 or not outcome:
         raise KindredError(str(outcome.get("message") or
                                f"The preparation ended unexpectedly (exit {code})."))
     return 0
@@ -71,18 +72,18 @@ def run(args: argparse.Namespace) -> int:
 
 def _show(event: dict[str, Any], target: prepare.Target) -> None:
     kind = event["event"]
-    if kind == "start":
+    if kind == TrainingEvent.START:
         todo = event.get("missing") or []
         print(f"Preparing {target.name or 'the base model'} for training: "
               f"{', '.join(todo)}." if todo else
               f"{target.name or 'The base model'} is already prepared for training.",
               file=sys.stderr)
-    elif kind == "progress":
+    elif kind == TrainingEvent.PROGRESS:
         print(f"{float(event.get('fraction') or 0):4.0%}  {event.get('message', '')}",
               file=sys.stderr, flush=True)
-    elif kind == "busy":
+    elif kind == TrainingEvent.BUSY:
         print("Another preparation is going in this data folder (the app's?); it carries on.",
               file=sys.stderr)
-    elif kind == "done" and event.get("prepared"):
+    elif kind == TrainingEvent.DONE and event.get("prepared"):
         print(f"Prepared in {float(event.get('seconds') or 0):.0f} s: the first training "
               "skips this work now.", file=sys.stderr)

@@ -13,6 +13,7 @@ from typing import Any
 
 from kindred.cli.output import confirm
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.states import RUN_ENDS, TrainingEvent
 from kindred.core.home import consent
 from kindred.core.session import Session
 from kindred.core.training import estimate, runner
@@ -39,7 +40,7 @@ def follow_run(session: Session, run: RunDir, decision: consent.Decision, *, res
             event = runner.parse_line(line)
             if event is not None:
                 _show(event)
-                outcome = event if event["event"] in ("done", "stopped", "error") else outcome
+                outcome = event if event["event"] in RUN_ENDS else outcome
         code = process.wait()
     return _conclude(outcome, code, run)
 
@@ -55,7 +56,7 @@ def watch(session: Session, run: RunDir) -> int:
     with _asking_before_stop(session, run):
         for event in follow(run):
             _show(event)
-            outcome = event if event["event"] in ("done", "stopped", "error") else outcome
+            outcome = event if event["event"] in RUN_ENDS else outcome
     return _conclude(outcome, None, run)
 
 
@@ -86,11 +87,11 @@ def _asking_before_stop(session: Session, run: RunDir) -> Iterator[None]:
 
 def _conclude(outcome: dict[str, Any], code: int | None, run: RunDir) -> int:
     kind = outcome.get("event")
-    if kind == "done" and code in (0, None):
+    if kind == TrainingEvent.DONE and code in (0, None):
         print(outcome["version"])
         return 0
     again = "migrate" if run.plan().get("migration") else "train"
-    if kind == "stopped":
+    if kind == TrainingEvent.STOPPED:
         print(f"Training stopped at step {outcome['step']}; the checkpoint is kept. "
               f"`kindred {again} --resume` continues it.", file=sys.stderr)
         return EXIT_STOPPED
@@ -109,22 +110,22 @@ def _show(event: dict[str, Any]) -> None:
 
 def _show_event(event: dict[str, Any]) -> None:
     kind = event["event"]
-    if kind == "start" and event.get("resumed_from"):
+    if kind == TrainingEvent.START and event.get("resumed_from"):
         print(f"Resuming from the checkpoint at step {event['resumed_from']}.", file=sys.stderr)
-    elif kind == "step":
+    elif kind == TrainingEvent.STEP:
         print(f"step {event['step']}/{event['total_steps']}  loss {event['loss']:.3f}  "
               f"{event['tokens_per_s']:.0f} tok/s  ETA {estimate.human(event['eta_s'])}",
               file=sys.stderr, flush=True)
-    elif kind == "loaded":
+    elif kind == TrainingEvent.LOADED:
         how = "from the cache" if event.get("cached") else "from the GGUF (first time)"
         print(f"Base model loaded {how} in {event.get('load_s', 0):.1f} s.", file=sys.stderr)
-    elif kind == "eval":
+    elif kind == TrainingEvent.EVAL:
         held = event.get("heldout_loss")
         extra = f", held-out loss {held:.3f}" if held is not None else ""
         print(f"Loss on the training data ({event['when']}): {event['train_loss']:.3f}{extra}",
               file=sys.stderr)
-    elif kind == "checkpoint":
+    elif kind == TrainingEvent.CHECKPOINT:
         print(f"Checkpoint at step {event['step']}.", file=sys.stderr)
-    elif kind == "archived":
+    elif kind == TrainingEvent.ARCHIVED:
         print(f"Archived candidate version {event['version'][:12]}. Activate it with "
               f"`kindred versions activate {event['version'][:12]}`.", file=sys.stderr)

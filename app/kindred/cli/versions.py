@@ -17,6 +17,7 @@ from kindred.core.archive import cards, versions
 from kindred.core.archive import objects as archive
 from kindred.core.archive.adapter_import import import_adapter
 from kindred.core.archive.versions import Version
+from kindred.core.basics.states import VersionStatus
 from kindred.core.home import consent, ledger
 from kindred.core.home.assistants import get_assistant, list_assistants
 from kindred.core.session import Session, open_session
@@ -145,7 +146,7 @@ def _ask(session: Session, kind: str, version: Version, summary: str, evidence: 
 def run_activate(args: argparse.Namespace) -> int:
     session = open_session(args.home)
     version = versions.get_version(session.store, args.id)
-    if version.status in ("active", "deleted"):
+    if version.status in (VersionStatus.ACTIVE, VersionStatus.DELETED):
         versions.activate(session.store, version.id, None)  # raises the precise message
     check = archive.verify_version(session.store, version.id)
     if not check.ok:
@@ -178,7 +179,7 @@ def run_retire(args: argparse.Namespace) -> int:
     session = open_session(args.home)
     version = versions.get_version(session.store, args.id)
     decision = None
-    if version.status == "active":
+    if version.status == VersionStatus.ACTIVE:
         kind, summary, evidence = versions.describe_retire(session.store, version)
         decision = _ask(session, kind, version, summary, evidence, args.yes)
         if not decision.granted:
@@ -194,7 +195,7 @@ def run_retire(args: argparse.Namespace) -> int:
 def run_delete(args: argparse.Namespace) -> int:
     session = open_session(args.home)
     version = versions.get_version(session.store, args.id)
-    if version.status in ("active", "deleted"):
+    if version.status in (VersionStatus.ACTIVE, VersionStatus.DELETED):
         versions.delete(session.store, version.id, None)  # raises the precise message
     kind, summary, evidence = versions.describe_delete(session.store, version)
     req = consent.request(session.store, kind, version.assistant_id, version.id, summary,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
 from PySide6.QtGui import QPalette
@@ -33,16 +33,19 @@ def test_task_runs_off_the_main_thread_and_reports_on_it(qtbot) -> None:  # type
     assert seen["worker"] != main and seen["callback"] == main
 
 
-def test_generator_task_reports_progress_then_its_last_event(qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_generator_task_reports_progress_then_its_return_value(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """The one progress rule: what a generator yields is progress, what it returns is the
+    result (never its last event)."""
     progress: list[int] = []
     result: list[object] = []
 
-    def steps() -> Iterator[int]:
+    def steps() -> Generator[int, None, str]:
         yield from range(5)
+        return "finished"
 
     run_task(steps, on_done=result.append, on_progress=progress.append)
     qtbot.waitUntil(lambda: bool(result), timeout=5000)
-    assert progress == [0, 1, 2, 3, 4] and result == [4]
+    assert progress == [0, 1, 2, 3, 4] and result == ["finished"]
 
 
 def test_task_errors_reach_the_error_callback(qtbot) -> None:  # type: ignore[no-untyped-def]

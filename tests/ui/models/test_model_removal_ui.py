@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from kindred.core.archive import objects as archive
+from kindred.core.basics.sampling import Sampling
 from kindred.core.chat import turns
 from kindred.core.chat.conversations import create_conversation
-from kindred.core.engine.llama import GenerationStats, SamplingParams
+from kindred.core.engine.llama import GenerationStats
 from kindred.core.home import consent, ledger
 from kindred.core.home.assistants import create_assistant
 from kindred.core.home.models import add_model, list_models
@@ -139,7 +140,7 @@ def test_the_inference_worker_answers_a_side_on_its_own_base(  # type: ignore[no
     try:
         worker.load(assistant.id)
         messages = [{"role": "user", "content": "Hi"}]
-        sampling = SamplingParams(temperature=0.0, top_k=1, max_tokens=4)
+        sampling = Sampling(temperature=0.0, top_k=1, max_tokens=4)
         worker.generate_with(1, messages, sampling, trial.side_refs(store, new.id))
         assert list(worker._others) == [sibling.sha256] and [r for r, _ in done] == [1]
         assert worker._engine.adapters == []  # the assistant's own engine is untouched

@@ -16,6 +16,7 @@ from typing import Any
 from kindred.core.archive.derived import GGUF, derived_gguf, disk_usage, folder_bytes
 from kindred.core.basics.errors import KindredError, NotFoundError
 from kindred.core.basics.hashing import sha256_bytes, sha256_file
+from kindred.core.basics.states import VersionStatus
 from kindred.core.formats.peft_files import CONFIG, SAFETENSORS
 from kindred.core.home.atomic import fsync_dir, remove_tree
 from kindred.core.home.paths import DataHome
@@ -226,7 +227,7 @@ def check_folder(folder: Path, version_id: str) -> list[str]:
 def verify_version(store: Store, version_id: str) -> VersionCheck:
     """Recompute every hash of one version (a deleted version's tombstone always verifies)."""
     version = get_version(store, version_id)
-    if version.status == "deleted":
+    if version.status == VersionStatus.DELETED:
         return VersionCheck(version.id)
     problems = check_folder(version_dir(store.home, version.id), version.id)
     if sha256_bytes(manifest_bytes(version.manifest)) != version.id:
@@ -236,14 +237,14 @@ def verify_version(store: Store, version_id: str) -> VersionCheck:
 
 def verify_all(store: Store, assistant_id: int | None = None) -> list[VersionCheck]:
     return [verify_version(store, v.id) for v in list_versions(store, assistant_id)
-            if v.status != "deleted"]
+            if v.status != VersionStatus.DELETED]
 
 
 def verified_path(store: Store, version_id: str, name: str = GGUF) -> Path:
     """A file of a version, after verifying the whole version; raises CorruptVersionError."""
     check = verify_version(store, version_id)
     version = get_version(store, version_id)
-    if version.status == "deleted":
+    if version.status == VersionStatus.DELETED:
         raise KindredError(f"Version {version.short} was deleted; its weights are gone.")
     if not check.ok:
         raise CorruptVersionError(check.message + " It was not loaded.")
@@ -261,7 +262,7 @@ def peft_folder(store: Store, version_id: str) -> Path:
 def archive_size(store: Store, assistant_id: int | None = None) -> dict[str, int]:
     """What keeping everything costs on disk: the kept versions' folders (one assistant's, or
     all), plus the home's learning data and rebuildable caches."""
-    kept = [v for v in list_versions(store, assistant_id) if v.status != "deleted"]
+    kept = [v for v in list_versions(store, assistant_id) if v.status != VersionStatus.DELETED]
     usage = disk_usage(store.home)
     return {"versions": len(kept),
             "versions_bytes": sum(folder_bytes(version_dir(store.home, v.id)) for v in kept),

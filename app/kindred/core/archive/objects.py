@@ -47,6 +47,7 @@ from kindred.core.archive.derived import drop_derived, keep_derived, write_weigh
 from kindred.core.archive.recovery import forget_orphans, recover
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.hashing import sha256_bytes, sha256_file
+from kindred.core.basics.states import VersionStatus
 from kindred.core.engine.llama import AdapterRef
 from kindred.core.formats.adapters_check import check_adapter_fits
 from kindred.core.formats.gguf_info import GGUFInfo, read_gguf
@@ -151,7 +152,7 @@ def archive_peft(store: Store, assistant: Assistant, tensors: Mapping[str, np.nd
     """
     if source not in SOURCES:
         raise KindredError(f"Unknown version source '{source}'.")
-    if status not in ("candidate", "trial"):
+    if status not in (VersionStatus.CANDIDATE, VersionStatus.TRIAL):
         raise KindredError("A new version starts as a candidate (or on trial), never active.")
     config = check_config(dict(config), f"{name}'s config")
     model = model or get_model(store, assistant.model_id)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kindred.core.archive.catalog import remove_object, version_dir
+from kindred.core.basics.states import VersionStatus
 from kindred.core.home.atomic import clean_leftovers, db_write, remove_tree
 from kindred.core.home.store import DatabaseLockedError, Store
 
@@ -94,7 +95,8 @@ def recover(store: Store) -> list[str]:
     Returns what was done, for the log."""
     done = [f"removed leftover {name}" for name in clean_leftovers(store.home)]
     statuses = dict(store.db.execute("SELECT id, status FROM versions").fetchall())
-    suspects = [i for i in object_ids(store) if statuses.get(i, "deleted") == "deleted"]
+    suspects = [i for i in object_ids(store)
+                if statuses.get(i, VersionStatus.DELETED) == VersionStatus.DELETED]
     done += [f"reclaimed orphan {i[:12]} (archived again)" for i in reclaim_orphans(store)]
     if not suspects:
         return done
@@ -103,7 +105,7 @@ def recover(store: Store) -> list[str]:
             statuses = dict(db.execute("SELECT id, status FROM versions").fetchall())
             for version_id in suspects:
                 folder = version_dir(store.home, version_id)
-                if statuses.get(version_id) == "deleted":
+                if statuses.get(version_id) == VersionStatus.DELETED:
                     remove_object(store.home, version_id)
                     done.append(f"finished deleting {version_id[:12]}")
                 elif version_id not in statuses and folder.exists():

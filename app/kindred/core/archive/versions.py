@@ -331,24 +331,6 @@ def delete(store: Store, version_id: str, decision: Decision | int | None) -> Ve
     return get_version(store, version.id)
 
 
-def answer(store: Store, request_id: int, *, granted: bool, via: str) -> Version | None:
-    """Record the user's answer to a version request and carry it out, in one call.
-
-    Granted: activate/restore, retire or delete as asked. Refused: a candidate becomes
-    `refused` (kept archived); otherwise nothing changes. Returns the version affected, if any.
-    """
-    req = consent.get_request(store, request_id)
-    actions: dict[str, Any] = {ConsentKind.ACTIVATE: activate, ConsentKind.RESTORE: activate,
-                               ConsentKind.RETIRE: retire, ConsentKind.DELETE: delete}
-    if req.kind not in actions:
-        raise KindredError(f"A {req.kind} request is not about a version.")
-    decision = consent.decide(store, request_id, granted=granted, via=via)
-    if not granted:
-        return record_refusal(store, decision)
-    done: Version = actions[req.kind](store, req.subject, decision)
-    return done
-
-
 def _status_changes(store: Store, assistant_id: int) -> Iterator[ledger.Event]:
     for event in ledger.events(store, assistant_id=assistant_id):
         if "active" in event.payload and event.kind in ledger.ACTIVE_CHANGES:

@@ -1,13 +1,14 @@
 """How slow core work reports how far it got: the one event every generator yields.
 
 Slow operations (quality cards, insight, interviews, migration data) are generators that yield
-`Progress` and finally their result, so the GUI's background helper shows a bar and the CLI prints
-lines, and neither needs to know which operation it is watching.
+`Progress` and return their result (`Generator[Progress, None, Result]`), so the GUI's background
+helper shows a bar and the CLI prints lines, and neither needs to know which operation it is
+watching; `run_to_end` and the window's task helper both take the return value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -32,3 +33,16 @@ def run_to_end(work: Generator[Item, None, Result],
             return finished.value  # type: ignore[no-any-return]
         if each is not None:
             each(item)
+
+
+def result_last(events: Iterator[Progress | Result]) -> Generator[Progress, None, Result | None]:
+    """An operation that still hands its result over as its last event (insight, the
+    migration's plan and card), read by the rule above: progress yielded, the result returned.
+    Remove once each returns its result itself."""
+    result: Result | None = None
+    for event in events:
+        if isinstance(event, Progress):
+            yield event
+        else:
+            result = event
+    return result

@@ -63,6 +63,68 @@ class ConsentVia(StrEnum):
     CLI_FLAG = "cli-flag"
 
 
+class FeedbackKind(StrEnum):
+    """What the person gives (`learning.feedback`)."""
+
+    RATING = "rating"  # a thumbs up (1) or down (-1) on an answer
+    CORRECTION = "correction"  # a better answer written in place of one
+    PREFERENCE = "preference"  # something stated once, kept in the system prompt
+
+
+class TaughtKind(StrEnum):
+    """What training learns from (`learning.dataset` examples made of the feedback)."""
+
+    CORRECTION = "correction"
+    LIKED = "liked"  # an answer rated up
+    PREFERENCE = "preference"
+
+
+TAUGHT_KINDS = tuple(TaughtKind)
+
+
+class RunStatus(StrEnum):
+    """A training run's recorded status (`training.run.RunDir.status`)."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPED = "stopped"  # asked to stop: checkpoint written, resumable
+    FAILED = "failed"  # an error it could explain; resumable
+    DONE = "done"  # archived as a candidate version
+    KILLED = "killed"  # said running, but no trainer holds it: resumable
+
+
+RESUMABLE = (RunStatus.CREATED, RunStatus.STOPPED, RunStatus.FAILED, RunStatus.KILLED)
+
+
+class TrainingEvent(StrEnum):
+    """The kinds of event a training (or preparation) process writes, one JSON line each
+    (their fields: `training.runner`'s docstring)."""
+
+    START = "start"
+    LOADING = "loading"
+    LOADED = "loaded"
+    PRECISION = "precision"
+    TEACHER = "teacher"  # the teacher-with-context answering (progress)
+    REPLAY = "replay"  # the base's replayed answers (progress)
+    EVAL = "eval"
+    STEP = "step"
+    CHECKPOINT = "checkpoint"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    QUALITY = "quality"  # the quality card being made (progress)
+    LEARNED = "learned"
+    ARCHIVED = "archived"
+    PROGRESS = "progress"  # a preparation's progress
+    BUSY = "busy"  # a preparation found another at work
+    STOPPED = "stopped"
+    DONE = "done"
+    ERROR = "error"
+
+
+RUN_ENDS = (TrainingEvent.DONE, TrainingEvent.STOPPED, TrainingEvent.ERROR)
+"""The events after which a process writes nothing more."""
+
+
 STATEFUL_KINDS = (ConsentKind.ACTIVATE, ConsentKind.RESTORE, ConsentKind.RETIRE,
                   ConsentKind.DELETE, ConsentKind.ROLLOUT)
 """Consents that change what the assistant talks through or what it keeps: each names the state

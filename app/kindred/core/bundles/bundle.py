@@ -31,6 +31,8 @@ from kindred.core.archive.recovery import forget_orphans
 from kindred.core.archive.versions import Version, get_version, list_versions, version_dir
 from kindred.core.basics.errors import KindredError, disk_full, is_disk_full
 from kindred.core.basics.hashing import sha256_bytes, sha256_file
+from kindred.core.basics.sampling import Sampling
+from kindred.core.basics.states import VersionStatus
 from kindred.core.bundles.check import (
     FORMAT,
     HEADER,
@@ -44,7 +46,7 @@ from kindred.core.bundles.feedback import export_feedback, import_feedback
 from kindred.core.bundles.ledger import export_events
 from kindred.core.bundles.records import export_records, import_records
 from kindred.core.home import ledger
-from kindred.core.home.assistants import Assistant, Sampling, clean_name, get_assistant
+from kindred.core.home.assistants import Assistant, clean_name, get_assistant
 from kindred.core.home.atomic import (
     db_write,
     fsync_dir,
@@ -145,7 +147,7 @@ def export_bundle(store: Store, assistant: Assistant, path: str | Path) -> Expor
         members: dict[str, bytes | Path] = {k: json.dumps(v, ensure_ascii=False).encode()
                                             for k, v in texts.items()}
         for version in kept:
-            if version.status != "deleted":
+            if version.status != VersionStatus.DELETED:
                 for name in (*version.files, "manifest.json"):  # format 2 has no adapter.gguf
                     members[f"objects/{version.id}/{name}"] = version_dir(store.home,
                                                                           version.id) / name
@@ -257,7 +259,7 @@ def import_bundle(store: Store, path: str | Path, *, name: str | None = None,
         except KindredError as exc:
             raise fail(str(exc)) from exc
         for entry in checked.versions:
-            if entry["status"] != "deleted":
+            if entry["status"] != VersionStatus.DELETED:
                 seal_dir(staging / "objects" / entry["id"])
         return _write(store, checked, new_name, str(info.get("persona", "")), sampling)
 
@@ -296,10 +298,10 @@ def _write(store: Store, checked: CheckedBundle, name: str, persona: str,
                 "created_at": float(info.get("created_at") or now()), **asdict(sampling)})
             for entry in checked.versions:
                 status = entry["status"]
-                if status == "active":
-                    was_active, status = entry["id"], "retired"
-                elif status == "trial":  # its rollout stays behind: it comes in undecided
-                    status = "candidate"
+                if status == VersionStatus.ACTIVE:
+                    was_active, status = entry["id"], VersionStatus.RETIRED
+                elif status == VersionStatus.TRIAL:  # its rollout stays behind: undecided
+                    status = VersionStatus.CANDIDATE
                 db.table("versions").insert({
                     "id": entry["id"], "assistant_id": assistant_id, "parent": entry["parent"],
                     "status": status, "source": entry["source"],
@@ -353,7 +355,7 @@ def _write(store: Store, checked: CheckedBundle, name: str, persona: str,
                     os.rename(checked.staging / "datasets" / data_id, target)
                     placed.append(target)
             for entry in checked.versions:
-                if entry["status"] != "deleted":
+                if entry["status"] != VersionStatus.DELETED:
                     final = version_dir(store.home, entry["id"])
                     publish_dir(checked.staging / "objects" / entry["id"], final)
                     placed.append(final)

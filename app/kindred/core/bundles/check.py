@@ -28,6 +28,7 @@ from typing import IO, Any
 from kindred.core.archive.versions import SOURCES, STATUSES, version_dir
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.hashing import sha256_bytes, sha256_file
+from kindred.core.basics.states import VersionStatus
 from kindred.core.bundles.feedback import check_feedback
 from kindred.core.bundles.fields import FieldError, check_fields
 from kindred.core.bundles.ledger import (
@@ -282,7 +283,7 @@ def _check_contents(store: Store, bundle: CheckedBundle,
             raise fail(f"Version {version_id[:12]} already exists in this data home (was this "
                        "bundle imported before?).")
         folder = bundle.file(f"objects/{version_id}/{CONFIG}").parent
-        if entry["status"] == "deleted":
+        if entry["status"] == VersionStatus.DELETED:
             if version_id in objects:
                 raise fail(f"Deleted version {version_id[:12]} still has files in the bundle.")
             continue
@@ -295,7 +296,7 @@ def _check_contents(store: Store, bundle: CheckedBundle,
     if objects - seen:
         raise fail(f"The bundle holds files of an unlisted version {sorted(objects - seen)[0]}.")
     for entry in bundle.versions:
-        if entry["status"] == "deleted":
+        if entry["status"] == VersionStatus.DELETED:
             continue
         if entry["base_sha256"] in bases:
             _check_weights(store, bundle.file(f"objects/{entry['id']}/{CONFIG}").parent,

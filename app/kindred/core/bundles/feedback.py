@@ -12,9 +12,10 @@ from typing import Any
 import sqlite_utils
 
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.states import FeedbackKind
 from kindred.core.home.store import Store, insert, now
 
-KINDS = ("rating", "correction", "preference")
+KINDS = tuple(FeedbackKind)
 _TEXT = ("prompt", "answer")
 _COPIED = ("kind", "prompt", "answer", "rejected", "value", "active", "created_at", "updated_at")
 

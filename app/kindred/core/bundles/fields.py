@@ -14,7 +14,8 @@ import time
 from typing import Any
 
 from kindred.core.basics.errors import KindredError
-from kindred.core.home.assistants import Sampling, clean_name
+from kindred.core.basics.sampling import Sampling
+from kindred.core.home.assistants import clean_name
 from kindred.core.learning.feedback import MAX_PREFERENCE, MAX_TEXT
 
 EARLIEST = 1_577_836_800.0  # 2020-01-01: nothing Kindred wrote is older

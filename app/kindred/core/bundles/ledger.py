@@ -35,6 +35,7 @@ import re
 from typing import Any
 
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.states import VersionStatus
 from kindred.core.home import ledger
 from kindred.core.home.ledger_consents import origin_key
 from kindred.core.home.store import Store
@@ -153,7 +154,7 @@ def check_history(events: list[dict[str, Any]], versions: list[dict[str, Any]],
     so its versions' own `active` status stands in for it."""
     status = {str(v["id"]): v["status"] for v in versions}
     if not header_knows:
-        marked = sorted(v for v, state in status.items() if state == "active")
+        marked = sorted(v for v, state in status.items() if state == VersionStatus.ACTIVE)
         active = marked[0] if len(marked) == 1 else None
     requests: dict[tuple[str, int], dict[str, Any]] = {}
     decided: dict[tuple[str, int], bool] = {}
@@ -187,7 +188,7 @@ def check_history(events: list[dict[str, Any]], versions: list[dict[str, Any]],
                                    "which the bundle does not hold")
             archived.add(str(version))
         if kind == ledger.DELETED:
-            if status.get(str(version)) != "deleted":
+            if status.get(str(version)) != VersionStatus.DELETED:
                 raise HistoryError(f"ledger event {seq} records the deletion of version "
                                    f"{str(version)[:12]}, which the bundle holds "
                                    + (f"as {status[str(version)]}" if str(version) in status
@@ -208,16 +209,16 @@ def check_history(events: list[dict[str, Any]], versions: list[dict[str, Any]],
     for version_id, state in status.items():
         if version_id not in archived:
             raise HistoryError(f"version {version_id[:12]} was never archived in the ledger")
-        if state == "deleted" and version_id not in tombstones:
+        if state == VersionStatus.DELETED and version_id not in tombstones:
             raise HistoryError(f"version {version_id[:12]} is deleted, but the ledger holds no "
                                "tombstone (`deleted` event) for it")
-        if state == "candidate" and version_id in changed:  # nothing leads back to candidate
+        if state == VersionStatus.CANDIDATE and version_id in changed:  # nothing leads back
             raise HistoryError(f"version {version_id[:12]} is a candidate, but the ledger "
                                "records a change of its status")
-    if active is not None and status.get(str(active)) != "active":
+    if active is not None and status.get(str(active)) != VersionStatus.ACTIVE:
         raise HistoryError("the assistant's active version is not an active version of the "
                            "bundle")
-    if sorted(v for v, state in status.items() if state == "active") != (
+    if sorted(v for v, state in status.items() if state == VersionStatus.ACTIVE) != (
             [str(active)] if active is not None else []):
         raise HistoryError("the bundle's versions say another version is active than its "
                            "assistant")

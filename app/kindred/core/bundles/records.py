@@ -14,10 +14,8 @@ from typing import Any
 
 import sqlite_utils
 
-from kindred.core.home.record_check import file_problem, ledger_problem, row_problem
+from kindred.core.home.record_check import KINDS, file_problem, ledger_problem, row_problem
 from kindred.core.home.store import Store
-
-KINDS = {"interview": "interviews", "report": "reports"}
 
 
 def export_records(store: Store, version_ids: list[str]) -> tuple[list[dict[str, Any]],

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.sampling import Sampling
 from kindred.core.chat.conversations import (
     GenerationStats,
     Message,
@@ -16,7 +17,7 @@ from kindred.core.chat.conversations import (
     list_messages,
     mark_replaced,
 )
-from kindred.core.engine.llama import Generation, SamplingParams
+from kindred.core.engine.llama import Generation
 from kindred.core.engine.llama import GenerationStats as EngineStats
 from kindred.core.engine.llama import Message as ChatMessage
 from kindred.core.home.assistants import Assistant
@@ -28,12 +29,12 @@ from kindred.core.learning.feedback import system_prompt
 class PreparedTurn:
     conversation_id: int
     messages: list[ChatMessage]
-    sampling: SamplingParams
+    sampling: Sampling
 
 
-def sampling_for(assistant: Assistant) -> SamplingParams:
+def sampling_for(assistant: Assistant) -> Sampling:
     s = assistant.sampling
-    return SamplingParams(s.temperature, s.top_p, s.top_k, s.repeat_penalty, s.max_tokens)
+    return Sampling(s.temperature, s.top_p, s.top_k, s.repeat_penalty, s.max_tokens)
 
 
 def history(store: Store, assistant: Assistant, conversation_id: int) -> list[ChatMessage]:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.sampling import Sampling
 from kindred.core.engine import foreground
 from kindred.core.engine.system_budget import fit_system_message, system_limit
 from kindred.core.engine.window import common_prefix, shift_plan, stable_cut
@@ -37,15 +38,6 @@ class AdapterRef:
     key: str
     path: Path
     scale: float = 1.0
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40
-    repeat_penalty: float = 1.1
-    max_tokens: int = 512
 
 
 @dataclass
@@ -182,14 +174,14 @@ class Engine:
                                                                    add_bos=False)) + 1
         return int(self._overhead)
 
-    def room_for(self, sampling: SamplingParams) -> int:
+    def room_for(self, sampling: Sampling) -> int:
         """Tokens kept free for the answer."""
         return int(min(sampling.max_tokens, max(16, self.n_ctx // 4)))
 
-    def left_out(self, messages: Sequence[Message], sampling: SamplingParams | None = None
+    def left_out(self, messages: Sequence[Message], sampling: Sampling | None = None
                  ) -> int:
         """How many of the turns (after the system prompt) the next answer would not see."""
-        dropped: int = self.fit_messages(messages, self.room_for(sampling or SamplingParams()))[2]
+        dropped: int = self.fit_messages(messages, self.room_for(sampling or Sampling()))[2]
         return dropped
 
     # -- generation -------------------------------------------------------------------------
@@ -198,9 +190,9 @@ class Engine:
         """Stop the answer being generated (safe from any thread)."""
         self._cancel.set()
 
-    def chat(self, messages: Sequence[Message], sampling: SamplingParams | None = None
+    def chat(self, messages: Sequence[Message], sampling: Sampling | None = None
              ) -> Generation:
-        sampling = sampling or SamplingParams()
+        sampling = sampling or Sampling()
         _, tokens, dropped = self.fit_messages(messages, self.room_for(sampling))
         stats = GenerationStats(adapters=[(a.key, a.scale) for a in self._active],
                                 tokens_in=len(tokens), dropped_messages=dropped,
@@ -209,13 +201,13 @@ class Engine:
         self._cancel.clear()
         return Generation(self._stream(tokens, sampling, max_new, stats), stats)
 
-    def _stream(self, tokens: list[int], sampling: SamplingParams, max_new: int,
+    def _stream(self, tokens: list[int], sampling: Sampling, max_new: int,
                 stats: GenerationStats) -> Iterator[str]:
         # batched work on other threads holds off until the answer is written (`foreground`)
         with foreground.answering():
             yield from self._answer(tokens, sampling, max_new, stats)
 
-    def _answer(self, tokens: list[int], sampling: SamplingParams, max_new: int,
+    def _answer(self, tokens: list[int], sampling: Sampling, max_new: int,
                 stats: GenerationStats) -> Iterator[str]:
         import llama_cpp
 
@@ -376,3 +368,6 @@ class Engine:
             llama_cpp.llama_adapter_lora_free(handle)
         self._loaded.clear()
         self.llm.close()
+
+
+SamplingParams = Sampling  # TEMPORARY: the old name, while work in flight moves over

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import unicodedata
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.basics.sampling import Sampling
 from kindred.core.home import ledger
 from kindred.core.home.models import ensure_embedded_model, get_model
 from kindred.core.home.store import Store, insert, now
@@ -41,36 +41,6 @@ def parse_key(key: int | str) -> int | str:
     if isinstance(key, str) and key.startswith("#") and key[1:].isdigit():
         return int(key[1:])
     return key
-
-
-@dataclass(frozen=True)
-class Sampling:
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40
-    repeat_penalty: float = 1.1
-    max_tokens: int = 512
-
-    def validated(self) -> Sampling:
-        for f in fields(self):  # types first: a float top_k would reach llama.cpp's C API
-            value = getattr(self, f.name)
-            whole = f.name in ("top_k", "max_tokens")
-            if isinstance(value, bool) or not isinstance(value, int if whole else int | float) \
-                    or not math.isfinite(value):
-                kind = "a whole number" if whole else "a number"
-                raise KindredError(f"Invalid sampling setting: {f.name} must be {kind} "
-                                   f"(got {value!r}).")
-        checks = [
-            (0.0 <= self.temperature <= 5.0, "temperature must be between 0 and 5"),
-            (0.0 < self.top_p <= 1.0, "top_p must be above 0 and at most 1"),
-            (self.top_k >= 0, "top_k must be 0 or more"),
-            (0.5 <= self.repeat_penalty <= 3.0, "repeat_penalty must be between 0.5 and 3"),
-            (1 <= self.max_tokens <= 32768, "max_tokens must be between 1 and 32768"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise KindredError(f"Invalid sampling setting: {message}.")
-        return self
 
 
 @dataclass(frozen=True)

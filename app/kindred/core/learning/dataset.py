@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.states import TAUGHT_KINDS
 from kindred.core.engine.system_budget import compose_system_prompt
 from kindred.core.home.assistants import Assistant
 from kindred.core.home.store import Store
 from kindred.core.learning.feedback import list_feedback
 
 FORMAT = "kindred-dataset/1"
-TRAINED_KINDS = ("correction", "liked", "preference")
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Dataset:
     def counts(self) -> dict[str, int]:
         """Examples by kind, plus the disliked answers kept but not trained on."""
         found = Counter(e.kind for e in self.examples)
-        out = {kind: found.get(kind, 0) for kind in TRAINED_KINDS}
+        out: dict[str, int] = {str(kind): found.get(kind, 0) for kind in TAUGHT_KINDS}
         out["disliked"] = len(self.not_trained)
         return out
 

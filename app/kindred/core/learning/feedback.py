@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.basics.states import FeedbackKind
 from kindred.core.engine.system_budget import compose_system_prompt
 from kindred.core.home.assistants import Assistant
 from kindred.core.home.store import Store, insert, now
 
-KINDS = ("rating", "correction", "preference")
+KINDS = tuple(FeedbackKind)
 MAX_TEXT = 20_000
 MAX_PREFERENCE = 500
 @dataclass(frozen=True)

@@ -22,7 +22,9 @@ from kindred.core.archive.versions import Version, get_version
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.hashing import sha256_bytes
 from kindred.core.basics.progress import Progress as Progress
-from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
+from kindred.core.basics.sampling import Sampling
+from kindred.core.basics.states import VersionStatus
+from kindred.core.engine.llama import AdapterRef, Engine
 from kindred.core.engine.window import common_prefix
 from kindred.core.formats.lora_gguf import read_lora_gguf
 from kindred.core.home.atomic import write_atomic
@@ -40,7 +42,7 @@ USER_PROBES = 3
 N_SEQ, N_CTX_SEQ, N_CTX = 16, 768, 6912  # sequences at once (the 6 built-in probes and 3 of
 # the person's answered, the others scoring taught answers in the same decodes), tokens per
 # sequence at most (prompt + answer), cache cells in all
-GREEDY = SamplingParams(temperature=0.0, top_k=1, repeat_penalty=1.1, max_tokens=PROBE_TOKENS)
+GREEDY = Sampling(temperature=0.0, top_k=1, repeat_penalty=1.1, max_tokens=PROBE_TOKENS)
 
 
 def builtin_probes() -> list[str]:
@@ -177,7 +179,7 @@ def cached(store: Store, version_key: str, *, against: str = "base", system: str
            ) -> dict[str, Any] | None:
     """The insight if it was computed before: no model needed (the CLI asks this first)."""
     version = get_version(store, version_key)
-    if version.status == "deleted":
+    if version.status == VersionStatus.DELETED:
         return None
     _, path = _cached_at(store, version, comparison_id(store, version, against), system)
     return dict(json.loads(path.read_text("utf-8"))) if path.exists() else None
@@ -188,7 +190,7 @@ def compute(store: Store, engine: Engine, version_key: str, *, against: str = "b
     """Yield Progress events, then the insight dict (also cached). The engine's adapters are
     restored to what they were when done."""
     version = get_version(store, version_key)
-    if version.status == "deleted":
+    if version.status == VersionStatus.DELETED:
         raise KindredError(f"Version {version.short} was deleted; there is nothing to inspect.")
     gguf = archive.verified_path(store, version.id)
     against_id, old_refs = comparison(store, version, against)

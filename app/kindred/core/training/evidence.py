@@ -13,7 +13,8 @@ from typing import Any
 from kindred.core.archive import versions
 from kindred.core.archive.cards import get_card
 from kindred.core.archive.objects import adapter_refs, verified_path
-from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
+from kindred.core.basics.sampling import Sampling
+from kindred.core.engine.llama import AdapterRef, Engine
 from kindred.core.home import consent
 from kindred.core.home.assistants import Assistant, get_assistant
 from kindred.core.home.consent import ConsentRequest
@@ -25,7 +26,7 @@ from kindred.core.learning.quality import QuestionSet
 FALLBACK_PROMPTS = ("Introduce yourself in two sentences.",
                     "Give me one tip for a productive morning.",
                     "What is a good way to learn a new language?")
-GREEDY = SamplingParams(temperature=0.0, top_p=1.0, top_k=1, repeat_penalty=1.1, max_tokens=96)
+GREEDY = Sampling(temperature=0.0, top_p=1.0, top_k=1, repeat_penalty=1.1, max_tokens=96)
 
 
 def recent_prompts(store: Store, assistant_id: int, limit: int = 2) -> list[str]:
@@ -60,7 +61,7 @@ def review_prompts(store: Store, assistant_id: int, count: int = 4) -> list[str]
 
 
 def side_by_side(engine: Engine, store: Store, assistant: Assistant, candidate_id: str,
-                 prompts: list[str], sampling: SamplingParams = GREEDY) -> list[dict[str, Any]]:
+                 prompts: list[str], sampling: Sampling = GREEDY) -> list[dict[str, Any]]:
     """[{prompt, current, candidate}] with the active version (or bare base) vs the candidate."""
     current = adapter_refs(store, assistant)
     candidate = [AdapterRef(candidate_id, verified_path(store, candidate_id), 1.0)]
@@ -82,7 +83,7 @@ def side_by_side(engine: Engine, store: Store, assistant: Assistant, candidate_i
 def request_activation(store: Store, engine: Engine, candidate_id: str,
                        prompts: list[str] | None = None) -> ConsentRequest:
     """The `activate` consent request for a candidate, its evidence including side-by-side
-    answers. Decide it with `versions.answer(store, request.id, granted=..., via=...)`."""
+    answers. Decide it with `upgrades.decisions.answer(store, request.id, granted=..., via=...)`."""
     version = versions.get_version(store, candidate_id)
     assistant = get_assistant(store, version.assistant_id)
     if get_card(store, version.id) is None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.basics.states import RUN_ENDS, RunStatus, TrainingEvent
 from kindred.core.home.atomic import write_atomic
 from kindred.core.home.store import now
 
@@ -36,7 +37,6 @@ except ImportError:  # pragma: no cover - Windows: the pid check alone
     fcntl = None  # type: ignore[assignment]
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-RESUMABLE = ("created", "stopped", "failed", "killed")
 Emit = Callable[[dict[str, Any]], None]
 """Where the trainer sends progress events (stdout JSON lines in the training process)."""
 
@@ -219,8 +219,8 @@ class RunDir:
     def status(self) -> str:
         """The recorded status, except that a `running` run nobody holds was killed."""
         status = str(self.state().get("status", "created"))
-        if status == "running" and not self.is_running():
-            return "killed"
+        if status == RunStatus.RUNNING and not self.is_running():
+            return RunStatus.KILLED
         return status
 
 
@@ -297,14 +297,14 @@ def follow(run: RunDir, *, poll_s: float = 0.25, start_grace_s: float = 20.0
             event = _event(raw)
             if event is None:
                 continue
-            if event["event"] == "start":
+            if event["event"] == TrainingEvent.START:
                 pending = []
             pending.append(event)
-        if pending and pending[-1]["event"] in ("done", "stopped", "error") \
+        if pending and pending[-1]["event"] in RUN_ENDS \
                 and not run.is_running():
             yield from pending
             return
-        pending = [e for e in pending if e["event"] not in ("done", "stopped", "error")]
+        pending = [e for e in pending if e["event"] not in RUN_ENDS]
     yield from pending
     while True:
         running = run.is_running()  # before reading: a trainer that exits has written all
@@ -320,9 +320,9 @@ def follow(run: RunDir, *, poll_s: float = 0.25, start_grace_s: float = 20.0
             event = _event(raw)
             if event is not None:
                 yield event
-                if event["event"] in ("done", "stopped", "error"):
+                if event["event"] in RUN_ENDS:
                     return
-        if not running and not (run.status() == "created" and waited < start_grace_s):
+        if not running and not (run.status() == RunStatus.CREATED and waited < start_grace_s):
             return
         time.sleep(poll_s)
         waited += poll_s

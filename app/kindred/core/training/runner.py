@@ -50,6 +50,7 @@ from typing import Any
 from kindred.core.basics import processes
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.hashing import sha256_bytes
+from kindred.core.basics.states import RESUMABLE
 from kindred.core.formats.gguf_info import read_gguf
 from kindred.core.home import consent
 from kindred.core.home.assistants import Assistant
@@ -63,7 +64,7 @@ from kindred.core.session import Session
 from kindred.core.training import estimate, replay
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.data import schedule, split_holdout
-from kindred.core.training.run import RESUMABLE, RunDir, list_runs
+from kindred.core.training.run import RunDir, list_runs
 from kindred.core.training.tokens import ChatTokenizer, Encoded
 
 TRAINABLE_ARCHITECTURES = ("llama", "qwen2", "qwen3", "gemma3")

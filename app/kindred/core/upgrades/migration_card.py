@@ -29,7 +29,8 @@ import numpy as np
 
 from kindred.core.archive import objects as archive
 from kindred.core.archive.catalog import Version
-from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
+from kindred.core.basics.sampling import Sampling
+from kindred.core.engine.llama import AdapterRef, Engine
 from kindred.core.home.assistants import get_assistant
 from kindred.core.home.models import Model
 from kindred.core.home.store import Store
@@ -40,7 +41,7 @@ from kindred.core.upgrades.migration_data import Progress, taught_dataset
 
 FORMAT = 1
 CARD_TOKENS = 72
-GREEDY = SamplingParams(temperature=0.0, top_k=1, top_p=1.0, repeat_penalty=1.1,
+GREEDY = Sampling(temperature=0.0, top_k=1, top_p=1.0, repeat_penalty=1.1,
                         max_tokens=CARD_TOKENS)
 REPRODUCES = 0.6
 """An answer reproduces a taught one when their word sequences are this similar (difflib)."""

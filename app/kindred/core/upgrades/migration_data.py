@@ -30,18 +30,19 @@ from kindred.core.archive import objects as archive
 from kindred.core.archive.catalog import Version
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.progress import Progress as Progress
-from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
+from kindred.core.basics.sampling import Sampling
+from kindred.core.basics.states import TAUGHT_KINDS
+from kindred.core.engine.llama import AdapterRef, Engine
 from kindred.core.home.assistants import Assistant
 from kindred.core.home.store import Store
 from kindred.core.learning.dataset import Dataset, Example, build_dataset
 
 DISTILL_TOKENS = 96
-GREEDY = SamplingParams(temperature=0.0, top_k=1, repeat_penalty=1.1, max_tokens=DISTILL_TOKENS)
+GREEDY = Sampling(temperature=0.0, top_k=1, repeat_penalty=1.1, max_tokens=DISTILL_TOKENS)
 MAX_PAST_PROMPTS = 60
 MAX_PROMPT_CHARS = 300
 HELD_OUT_EVERY = 4
 """Every 4th of the person's past prompts is held out for the card (never distilled)."""
-TAUGHT_KINDS = ("correction", "liked", "preference")
 DISTILLED = "distilled"
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from kindred.core.archive.catalog import Version, names
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.states import RunStatus
 from kindred.core.home import consent, ledger
 from kindred.core.home.atomic import db_write
 from kindred.core.home.consent import ConsentError, ConsentRequest, Decision
@@ -110,12 +111,13 @@ def plan_removal(store: Store, key: str) -> RemovalPlan:
 
 
 def _no_unfinished_run(store: Store, model: Model) -> None:
-    from kindred.core.training.run import RESUMABLE, list_runs
+    from kindred.core.basics.states import RESUMABLE
+    from kindred.core.training.run import list_runs
 
     for run in list_runs(store.home.runs):
         base = run.plan().get("base") or {}
         status = run.status()
-        if base.get("sha256") == model.sha256 and (status in RESUMABLE or status == "running"):
+        if base.get("sha256") == model.sha256 and status in (*RESUMABLE, RunStatus.RUNNING):
             raise KindredError(f"Training run {run.id} ({status}) learns on {model.name}; let it "
                                "finish (or resume it) before removing the model. Nothing was "
                                "changed.")

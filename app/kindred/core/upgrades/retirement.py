@@ -30,7 +30,9 @@ from kindred.core.basics.errors import KindredError, NotFoundError
 from kindred.core.basics.hashing import sha256_bytes
 from kindred.core.basics.progress import Progress as Progress
 from kindred.core.basics.progress import run_to_end
-from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
+from kindred.core.basics.sampling import Sampling
+from kindred.core.basics.states import VersionStatus
+from kindred.core.engine.llama import AdapterRef, Engine
 from kindred.core.home import ledger
 from kindred.core.home.atomic import db_write, write_atomic
 from kindred.core.home.record_check import content_problem
@@ -209,7 +211,7 @@ def hold_interview(session: Session, version_id: str, *, engine: Engine | None =
         yield Progress(1.0, "The interview was held before")
         yield existing
         return existing
-    if version.status == "deleted":
+    if version.status == VersionStatus.DELETED:
         raise KindredError(f"Version {version.short} was deleted; it cannot be interviewed.")
     gguf = verified_path(store, version.id)
     set_id, questions = question_set()
@@ -218,7 +220,7 @@ def hold_interview(session: Session, version_id: str, *, engine: Engine | None =
     persona = system_prompt(store, assistant)
     if max_tokens is None:
         max_tokens = min(answer_tokens(), assistant.sampling.max_tokens)
-    sampling = SamplingParams(temperature=0.0, top_p=1.0, top_k=1, repeat_penalty=1.1,
+    sampling = Sampling(temperature=0.0, top_p=1.0, top_k=1, repeat_penalty=1.1,
                               max_tokens=max_tokens)
     yield Progress(0.0, f"Interviewing {names(store, version.assistant_id).get(version.id)}")
     own = engine is None
@@ -287,7 +289,7 @@ def report_for(store: Store, version_id: str) -> Record:
     if (existing := stored_report(store, version.id)) is not None:
         return existing
     content = build_report(store, version.id)
-    if version.status != "retired" or in_open_rollout(store, version.id):
+    if version.status != VersionStatus.RETIRED or in_open_rollout(store, version.id):
         content["final"] = False
         return Record("report", version.id, sha256_bytes(record_bytes(content)), content, now())
     return _save(store, "reports", version.id, content, ledger.REPORTED, {})

@@ -342,7 +342,7 @@ def start(store: Store, version_id: str, plan: Plan, decision: Decision | int | 
         if agreed.get("previous") != outgoing:
             raise ConsentError(f"Consent {used.id} was given while another version was "
                                "active. Nothing was changed.")
-        if version.status != "trial":
+        if version.status != VersionStatus.TRIAL:
             versions.mark_trial(store, version.id)
         at = now()
         rollout_id = db.table("rollouts").insert({

@@ -28,6 +28,7 @@ from typing import Any
 from kindred.core.archive import assistant_state
 from kindred.core.archive.catalog import get_version, missing_base, names, verified_path
 from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.basics.states import VersionStatus
 from kindred.core.chat import turns
 from kindred.core.chat.conversations import Message, get_message
 from kindred.core.engine.llama import AdapterRef, Engine, GenerationStats
@@ -177,7 +178,7 @@ def start(store: Store, assistant_id: int, b_version: str | None = None,
     if b is None:
         raise KindredError("There is no candidate to try. Nothing was changed.")
     version = get_version(store, b)
-    if version.status in ("active", "deleted") or b == a:
+    if version.status in (VersionStatus.ACTIVE, VersionStatus.DELETED) or b == a:
         raise KindredError(f"Version {version.short} is {version.status}; try a candidate "
                            "against it instead. Nothing was changed.")
     if (missing := missing_base(store, version)) is not None:

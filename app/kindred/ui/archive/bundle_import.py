@@ -14,7 +14,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from kindred.ui.kit.tasks import Task, run_task
+from kindred.ui.kit.tasks import Task
+from kindred.ui.ops.changes import Change
+from kindred.ui.ops.op import OpContext, run_op
 
 
 @dataclass(frozen=True)
@@ -37,18 +39,13 @@ class Imported:
         return said
 
 
-def import_job(home: Path, path: str) -> Imported:
-    """On a pool thread: its own session; the core checks the whole bundle first."""
+def import_job(op: OpContext, path: str) -> Imported:
+    """The core checks the whole bundle first."""
     from kindred.core.bundles.bundle import import_bundle
-    from kindred.core.session import open_session
 
-    session = open_session(home)
-    try:
-        result = import_bundle(session.store, path)
-        return Imported(result.assistant.id, result.assistant.name, len(result.versions),
-                        result.conversations, result.was_active, len(result.waiting))
-    finally:
-        session.close()
+    result = import_bundle(op.session.store, path)
+    return Imported(result.assistant.id, result.assistant.name, len(result.versions),
+                    result.conversations, result.was_active, len(result.waiting))
 
 
 class AssistantImport(QObject):
@@ -76,6 +73,6 @@ class AssistantImport(QObject):
             self.task = None
             self.failed.emit(message)
 
-        self.task = run_task(lambda: import_job(home, path), on_done=done, on_error=failed,
-                             parent=self)
+        self.task = run_op(home, lambda op: import_job(op, path), on_done=done, on_error=failed,
+                           changes=(Change.ASSISTANTS, Change.VERSIONS), parent=self)
         return True

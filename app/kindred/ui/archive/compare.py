@@ -25,8 +25,10 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.archive.versions import Version
-from kindred.ui.kit.tasks import Task, run_task
+from kindred.core.basics.sampling import Sampling
+from kindred.ui.kit.tasks import Task
 from kindred.ui.kit.widgets import MarkdownView
+from kindred.ui.ops.op import OpContext, run_op
 
 DEFAULT_PROMPT = "In two sentences, what makes a good friend?"
 
@@ -37,37 +39,29 @@ class Side:
     version_id: str | None  # None: the base model alone
 
 
-def compare_answers(home: Path, assistant_id: int, sides: list[Side], prompt: str,
+def compare_answers(op: OpContext, assistant_id: int, sides: list[Side], prompt: str,
                     max_tokens: int = 160) -> list[str]:
-    """One greedy answer per side from a fresh engine (runs on a pool thread)."""
+    """One greedy answer per side from a fresh engine."""
     from kindred.core.archive import objects as archive
-    from kindred.core.engine.llama import AdapterRef, Engine, SamplingParams
+    from kindred.core.engine.llama import AdapterRef
     from kindred.core.home.assistants import get_assistant
-    from kindred.core.session import open_session
 
-    session = open_session(home)
-    try:
-        assistant = get_assistant(session.store, assistant_id)
-        model = session.model_for(assistant)
-        refs = [[] if s.version_id is None else
-                [AdapterRef(s.version_id, archive.verified_path(session.store, s.version_id))]
-                for s in sides]
-        messages = [{"role": "user", "content": prompt}]
-        if assistant.persona.strip():
-            messages.insert(0, {"role": "system", "content": assistant.persona.strip()})
-        greedy = SamplingParams(temperature=0.0, top_p=1.0, top_k=1, repeat_penalty=1.1,
-                                max_tokens=max_tokens)
-        engine = Engine(model.path, n_ctx=2048)
-        try:
-            answers = []
-            for ref in refs:
-                engine.set_adapters(ref)
-                answers.append(engine.chat(messages, greedy).read())
-            return answers
-        finally:
-            engine.close()
-    finally:
-        session.close()
+    store = op.session.store
+    assistant = get_assistant(store, assistant_id)
+    refs = [[] if s.version_id is None else
+            [AdapterRef(s.version_id, archive.verified_path(store, s.version_id))]
+            for s in sides]
+    messages = [{"role": "user", "content": prompt}]
+    if assistant.persona.strip():
+        messages.insert(0, {"role": "system", "content": assistant.persona.strip()})
+    greedy = Sampling(temperature=0.0, top_p=1.0, top_k=1, repeat_penalty=1.1,
+                      max_tokens=max_tokens)
+    engine = op.engine_for(assistant, n_ctx=2048)
+    answers = []
+    for ref in refs:
+        engine.set_adapters(ref)
+        answers.append(engine.chat(messages, greedy).read())
+    return answers
 
 
 def _record(version: Version | None, names: dict[str, str]) -> list[str]:
@@ -158,8 +152,8 @@ class CompareDialog(QDialog):
         self.progress.show()
         self.status.setProperty("error", False)
         self.status.setText("Generating both answers…")
-        self.task = run_task(
-            lambda: compare_answers(self.home, self.assistant_id, self.sides, prompt),
+        self.task = run_op(
+            self.home, lambda op: compare_answers(op, self.assistant_id, self.sides, prompt),
             on_done=self._done, on_error=self._error, parent=self)
 
     def _done(self, answers: list[str]) -> None:

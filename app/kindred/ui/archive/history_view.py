@@ -31,18 +31,23 @@ from PySide6.QtWidgets import (
 from kindred.core.archive import catalog, versions
 from kindred.core.archive.versions import Version
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.states import VersionStatus
 from kindred.core.home import consent
 from kindred.core.home.assistants import Assistant, get_assistant
-from kindred.core.home.consent import ConsentRequest, Decision
+from kindred.core.home.consent import ConsentRequest
 from kindred.core.session import Session
+from kindred.core.upgrades.decisions import Outcome
 from kindred.ui.archive import transfer
 from kindred.ui.archive.compare import CompareDialog
 from kindred.ui.consent.dialog import ConsentDialog
+from kindred.ui.consent.flow import open_for_version
 from kindred.ui.consent.retirement_records import record_html
 from kindred.ui.kit.icons import icon, set_icon
-from kindred.ui.kit.tasks import Task, run_task
+from kindred.ui.kit.tasks import Task
 from kindred.ui.kit.theme import mix
 from kindred.ui.kit.widgets import page_heading
+from kindred.ui.ops.changes import Change
+from kindred.ui.ops.op import run_op
 
 BASE = "base"
 COLUMNS = ["Version", "Created", "Source", "Status", "Active for", "Answers"]
@@ -202,19 +207,19 @@ class HistoryView(QWidget):
                 _source(v), v.status, duration(active_for), str(counts.get(v.id, 0))])
             item.setData(0, Qt.ItemDataRole.UserRole, v.id)
             item.setToolTip(0, f"{self.names.get(v.id, v.short)}\nid {v.id}")
-            if v.status == "active":
+            if v.status == VersionStatus.ACTIVE:
                 font = item.font(0)
                 font.setBold(True)
                 for col in range(len(COLUMNS)):
                     item.setFont(col, font)
-            if v.status == "active":
+            if v.status == VersionStatus.ACTIVE:
                 item.setForeground(3, self.palette().brush(QPalette.ColorRole.Link))
-            if v.status in ("refused", "retired", "deleted"):
+            if v.status in (VersionStatus.REFUSED, VersionStatus.RETIRED, VersionStatus.DELETED):
                 muted = QColor(mix(self.palette().color(QPalette.ColorRole.Text),
                                    self.palette().color(QPalette.ColorRole.Base), 0.45))
                 for col in range(len(COLUMNS)):
                     item.setForeground(col, muted)
-            if v.status == "deleted":
+            if v.status == VersionStatus.DELETED:
                 font = item.font(0)
                 font.setStrikeOut(True)
                 item.setFont(0, font)
@@ -275,9 +280,10 @@ class HistoryView(QWidget):
             return
         kind = versions.consent_kind_for(self.session.store, version)
         self.restore_button.setText("Restore" if kind == "restore" else "Activate")
-        self.restore_button.setEnabled(version.status not in ("active", "deleted"))
-        self.retire_button.setEnabled(version.status not in ("retired", "deleted"))
-        self.compare_button.setEnabled(version.status != "deleted")
+        status = version.status
+        self.restore_button.setEnabled(status not in (VersionStatus.ACTIVE, VersionStatus.DELETED))
+        self.retire_button.setEnabled(status not in (VersionStatus.RETIRED, VersionStatus.DELETED))
+        self.compare_button.setEnabled(version.status != VersionStatus.DELETED)
         parent = (self.names.get(version.parent, version.parent[:12]) if version.parent
                   else "none (base model)")
         self.details.setText(
@@ -321,7 +327,7 @@ class HistoryView(QWidget):
     def retire(self, version: Version | None) -> None:
         if version is None:
             return
-        if version.status != "active":
+        if version.status != VersionStatus.ACTIVE:
             try:
                 versions.retire(self.session.store, version.id)
             except KindredError as exc:
@@ -362,32 +368,13 @@ class HistoryView(QWidget):
         self._open_consent(dialog)
 
     def _open_consent(self, dialog: ConsentDialog) -> None:
-        dialog.decided.connect(self.carry_out)
         dialog.finished.connect(lambda _r: self.refresh())
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.dialog = dialog
-        dialog.open()
+        self.dialog = open_for_version(dialog, lambda text, error: self.say(text, error=error),
+                                       self._carried_out)
 
-    def carry_out(self, decision: Decision) -> None:
-        """Do what was granted (or record the refusal), through the gated core functions."""
-        store, req = self.session.store, decision.request
-        try:
-            if not decision.granted:
-                versions.record_refusal(store, decision)
-                self.say("Refused and recorded. Nothing changed; the version stays archived.")
-            elif req.kind in ("activate", "restore"):
-                version = versions.activate(store, req.subject, decision)
-                self.say(f"{self._name(version)} is now active.")
-                self.active_changed.emit()
-            elif req.kind == "retire":
-                version = versions.retire(store, req.subject, decision)
-                self.say(f"{self._name(version)} retired; the base model answers now.")
-                self.active_changed.emit()
-            elif req.kind == "delete":
-                version = versions.delete(store, req.subject, decision)
-                self.say(f"{self._name(version)}'s weights were deleted; its record stays.")
-        except KindredError as exc:
-            self.say(str(exc), error=True)
+    def _carried_out(self, outcome: Outcome) -> None:
+        if outcome.speaks_changed:
+            self.active_changed.emit()
         self.refresh()
 
     # -- compare, import, export -------------------------------------------------------------
@@ -403,7 +390,7 @@ class HistoryView(QWidget):
             left = versions.get_version(store, version.parent)
         else:
             left = None
-        if left is not None and left.status == "deleted":
+        if left is not None and left.status == VersionStatus.DELETED:
             left = None
         dialog = CompareDialog(self.session.home.root, self.assistant.id, left, version, self,
                                names=self.names)
@@ -429,8 +416,9 @@ class HistoryView(QWidget):
             return
         self.say(f"Checking and archiving {Path(path).name}…")
         home, aid = self.session.home.root, self.assistant.id
-        self.task = run_task(lambda: transfer.import_in_home(home, aid, path),
-                             on_done=self._imported, on_error=self._failed, parent=self)
+        self.task = run_op(home, lambda op: transfer.import_in_home(op, aid, path),
+                           on_done=self._imported, on_error=self._failed,
+                           changes=(Change.VERSIONS,), parent=self)
 
     def _imported(self, version: Version) -> None:
         self.task = None
@@ -451,8 +439,8 @@ class HistoryView(QWidget):
             return
         self.say(f"Exporting {self.assistant.name}…")
         home, aid = self.session.home.root, self.assistant.id
-        self.task = run_task(lambda: transfer.export_in_home(home, aid, path),
-                             on_done=self._exported, on_error=self._failed, parent=self)
+        self.task = run_op(home, lambda op: transfer.export_in_home(op, aid, path),
+                           on_done=self._exported, on_error=self._failed, parent=self)
 
     def _exported(self, result: object) -> None:
         self.task = None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -32,8 +31,9 @@ from kindred.core.home import ledger
 from kindred.core.home.assistants import Assistant, list_assistants
 from kindred.core.session import Session
 from kindred.ui.kit.icons import icon_text, set_icon
-from kindred.ui.kit.tasks import Task, run_task
+from kindred.ui.kit.tasks import Task
 from kindred.ui.kit.widgets import page_heading
+from kindred.ui.ops.op import OpContext, run_op
 
 REPORT_KEYS = ["archived", "active", "candidate", "refused", "retired", "deleted"]
 COLUMNS = ["#", "When", "Event", "Assistant", "Details", "Hash"]
@@ -46,18 +46,13 @@ class Verification:
     checked_versions: int
 
 
-def verify_home(home: Path, assistant_id: int | None) -> Verification:
-    """The chain and every archived version (runs on a pool thread)."""
+def verify_home(op: OpContext, assistant_id: int | None) -> Verification:
+    """The chain and every archived version."""
     from kindred.core.archive import objects as archive
-    from kindred.core.session import open_session
 
-    session = open_session(home)
-    try:
-        chain = ledger.verify(session.store)
-        checks = archive.verify_all(session.store, assistant_id)
-        return Verification(chain, [c.message for c in checks if not c.ok], len(checks))
-    finally:
-        session.close()
+    chain = ledger.verify(op.session.store)
+    checks = archive.verify_all(op.session.store, assistant_id)
+    return Verification(chain, [c.message for c in checks if not c.ok], len(checks))
 
 
 def details(event: ledger.Event) -> str:
@@ -201,8 +196,8 @@ class LedgerView(QWidget):
         self.verify_button.setEnabled(False)
         self._show("Verifying the chain and every archived version…", None)
         home, scoped = self.session.home.root, self.scoped_id
-        self.task = run_task(lambda: verify_home(home, scoped), on_done=self._verified,
-                             on_error=self._error, parent=self)
+        self.task = run_op(home, lambda op: verify_home(op, scoped), on_done=self._verified,
+                           on_error=self._error, parent=self)
 
     def _verified(self, result: Verification) -> None:
         self.task = None

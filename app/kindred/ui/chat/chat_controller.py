@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from kindred.core.archive import versions
 from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.basics.states import RolloutState
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import (
     Conversation,
@@ -348,9 +349,9 @@ class ChatController(QObject):
         if changed is None:
             return
         self.rollout_changed.emit(changed)
-        if changed.state != "stopped":
+        if changed.state != RolloutState.STOPPED:
             self.reload_engine()
-        if changed.state == "finished" and changed.from_version:
+        if changed.state == RolloutState.FINISHED and changed.from_version:
             self.version_retired.emit(changed.from_version)
 
     def _trial_answered(self, turn: Turn, text: str, stats: GenerationStats) -> bool:

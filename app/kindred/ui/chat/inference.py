@@ -17,7 +17,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from kindred.core.basics.errors import KindredError
-from kindred.core.engine.llama import AdapterRef, GenerationStats, Message, SamplingParams
+from kindred.core.basics.sampling import Sampling
+from kindred.core.engine.llama import AdapterRef, GenerationStats, Message
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class InferenceWorker(QObject):
 
     @Slot(int, object, object)
     def generate(self, request_id: int, messages: list[Message],
-                 sampling: SamplingParams) -> None:
+                 sampling: Sampling) -> None:
         """Stream one answer. Cancelled requests still finish, with what was produced."""
         self.chat_started += 1
         self._generate(request_id, messages, sampling)
@@ -121,7 +122,7 @@ class InferenceWorker(QObject):
         job(self._engine)
 
     @Slot(int, object, object, object)
-    def generate_with(self, request_id: int, messages: list[Message], sampling: SamplingParams,
+    def generate_with(self, request_id: int, messages: list[Message], sampling: Sampling,
                       refs: list[AdapterRef]) -> None:
         """One answer through other adapters (a side-by-side trial); the assistant's own set is
         put back afterwards, so the next ordinary answer is unaffected. A version made for
@@ -151,7 +152,7 @@ class InferenceWorker(QObject):
             engine.set_adapters(previous)
 
     def _generate(self, request_id: int, messages: list[Message],
-                  sampling: SamplingParams, engine: Any = None) -> None:
+                  sampling: Sampling, engine: Any = None) -> None:
         engine = engine or self._engine
         if engine is None:
             self.failed.emit(request_id, "The model is not loaded; nothing was sent.")
@@ -179,7 +180,7 @@ class InferenceWorker(QObject):
 
     @Slot(int, object, object)
     def measure(self, conversation_id: int, messages: list[Message],
-                sampling: SamplingParams) -> None:
+                sampling: Sampling) -> None:
         """How many of the conversation's first messages the next answer would not see
         (tokenizing only: nothing is evaluated)."""
         engine = self._engine
@@ -235,14 +236,14 @@ class InferenceThread(QObject):
     def load(self, assistant_id: int) -> None:
         self._load.emit(assistant_id)
 
-    def generate(self, messages: list[Message], sampling: SamplingParams) -> int:
+    def generate(self, messages: list[Message], sampling: Sampling) -> int:
         """Queue a generation; returns its request id (the signals carry it)."""
         self._next_id += 1
         self.worker.chat_asked += 1
         self._generate.emit(self._next_id, messages, sampling)
         return self._next_id
 
-    def generate_with(self, messages: list[Message], sampling: SamplingParams,
+    def generate_with(self, messages: list[Message], sampling: Sampling,
                       refs: list[AdapterRef]) -> int:
         """Queue a generation through `refs` instead of the assistant's adapters (a trial)."""
         self._next_id += 1
@@ -256,7 +257,7 @@ class InferenceThread(QObject):
         self._run.emit(job)
 
     def measure(self, conversation_id: int, messages: list[Message],
-                sampling: SamplingParams) -> None:
+                sampling: Sampling) -> None:
         """Queue a count of the turns left out of memory (answered by `worker.measured`)."""
         self._measure.emit(conversation_id, messages, sampling)
 

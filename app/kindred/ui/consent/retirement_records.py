@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayo
 
 from kindred.core.archive import versions
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.states import VersionStatus
 from kindred.core.home.store import Store
 from kindred.core.upgrades import retirement
 
@@ -21,8 +22,8 @@ def record_html(store: Store, version_id: str) -> str:
     try:
         interview = retirement.interview_for(store, version_id)
         version = versions.get_version(store, version_id)
-        report = retirement.report_for(store, version_id) if version.status == "retired" \
-            else None
+        retired = version.status == VersionStatus.RETIRED
+        report = retirement.report_for(store, version_id) if retired else None
     except KindredError as exc:
         return f"<p><b>Retirement records:</b> {escape(str(exc))}</p>"
     if interview is not None:
@@ -32,7 +33,7 @@ def record_html(store: Store, version_id: str) -> str:
         for item in interview.content["answers"]:
             parts.append(f"<p><b>{escape(item['question'])}</b><br>"
                          f"{escape(item['answer']).replace(chr(10), '<br>')}</p>")
-    elif version.status == "retired":
+    elif version.status == VersionStatus.RETIRED:
         parts.append("<h3>Retirement interview</h3><p>Not held yet.</p>")
     if report is not None:
         rows = "".join(f"<tr><td><b>{escape(k)}</b>&nbsp;&nbsp;</td><td>{escape(v)}</td></tr>"

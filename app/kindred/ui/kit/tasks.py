@@ -1,8 +1,9 @@
 """The one background-task helper: run a slow core function off the event loop.
 
-A task is a plain function, or a generator that yields progress events (as the core's slow
-operations do). It runs on Qt's global thread pool; the callbacks (`on_done`, `on_error`,
-`on_progress`) run on the main thread, so they may touch widgets and the database freely.
+A task is a plain function, or a generator that yields progress events and returns its result
+(the core's one progress rule, `core.basics.progress`). It runs on Qt's global thread pool; the
+callbacks (`on_done`, `on_error`, `on_progress`) run on the main thread, so they may touch
+widgets and the database freely.
 Only `KindredError`s are expected; anything else is reported with its type so it is not lost.
 A `background` task (llama.cpp work the person need not wait for while chatting: an insight on
 What it learned, a retirement interview) runs on a pool of its own at the lowest priority,
@@ -52,15 +53,18 @@ class Task(QRunnable):
             lower_this_thread()  # for good: this thread only ever runs background tasks
         try:
             result = self.fn()
-            if inspect.isgenerator(result):
-                last = None
-                for event in result:
+            if inspect.isgenerator(result):  # the progress rule: events, then a return value
+                work = result
+                while True:
+                    try:
+                        event = next(work)
+                    except StopIteration as end:
+                        result = end.value
+                        break
                     if self.cancelled:
-                        result.close()
+                        work.close()
                         return
-                    last = event
                     self._emit(self.signals.progress, event)
-                result = last
         except KindredError as exc:
             self._emit(self.signals.failed, str(exc))
         except Exception as exc:  # unexpected: say what it was, keep the app alive

@@ -12,7 +12,7 @@ version by the core, so opening the page again is instant.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,14 +31,16 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.archive import cards, versions
-from kindred.core.basics.progress import Progress
+from kindred.core.basics.progress import Progress, result_last
+from kindred.core.basics.states import VersionStatus
 from kindred.core.home.assistants import Assistant, get_assistant
 from kindred.core.session import Session
-from kindred.ui.kit.tasks import Task, run_task
+from kindred.ui.kit.tasks import Task
 from kindred.ui.kit.widgets import page_heading, scrolled
 from kindred.ui.learning.insight_ahead import InsightAhead
 from kindred.ui.learning.insight_sections import InsightReport
 from kindred.ui.learning.insight_sections import label as _label
+from kindred.ui.ops.op import OpContext, run_op
 
 EMPTY_TEXT = "Teach your assistant, then train it, to see what it learned."
 EMPTY_HINT = ("Rate or correct a few of its answers, or tell it your preferences; after "
@@ -66,26 +68,21 @@ class _LazyEngine:
             self._engine = None
 
 
-def insight_job(home: Path, assistant_id: int, version_id: str, against: str
-                ) -> Iterator[Any]:
-    """Runs on a pool thread: its own session and engine; yields the core's progress, then the
-    result. Closing the generator (Cancel) stops at the next step and frees both."""
+def insight_job(op: OpContext, assistant_id: int, version_id: str, against: str
+                ) -> Generator[Any, None, dict[str, Any] | None]:
+    """Its own engine, loaded only if something is not cached; yields the core's progress,
+    returns the result. Closing the generator (Cancel) stops at the next step and frees it."""
     from kindred.core.learning import insight
     from kindred.core.learning.feedback import system_prompt
-    from kindred.core.session import open_session
 
-    session = open_session(home)
-    engine = None
+    assistant = get_assistant(op.session.store, assistant_id)
+    engine = _LazyEngine(op.session.model_for(assistant).path)
     try:
-        assistant = get_assistant(session.store, assistant_id)
-        engine = _LazyEngine(session.model_for(assistant).path)
-        yield from insight.compute(session.store, engine, version_id,  # type: ignore[arg-type]
-                                   against=against,
-                                   system=system_prompt(session.store, assistant))
+        return (yield from result_last(insight.compute(
+            op.session.store, engine, version_id,  # type: ignore[arg-type]
+            against=against, system=system_prompt(op.session.store, assistant))))
     finally:
-        if engine is not None:
-            engine.close()
-        session.close()
+        engine.close()
 
 
 class InsightView(QWidget):
@@ -203,7 +200,7 @@ class InsightView(QWidget):
         self.assistant = get_assistant(store, self.assistant.id)
         all_versions = versions.list_versions(store, self.assistant.id)
         self.names = versions.names(store, self.assistant.id)
-        usable = [v for v in all_versions if v.status != "deleted"]
+        usable = [v for v in all_versions if v.status != VersionStatus.DELETED]
         current = self.version_box.currentData()
         wanted = current if current in {v.id for v in usable} else self.assistant.active_version
         self.version_box.blockSignals(True)
@@ -226,7 +223,7 @@ class InsightView(QWidget):
             version = versions.get_version(self.session.store, key)
             self.against_box.addItem("the base model (before any learning)", "base")
             others = [v for v in versions.list_versions(self.session.store, self.assistant.id)
-                      if v.status != "deleted" and v.id != key]
+                      if v.status != VersionStatus.DELETED and v.id != key]
             if version.parent and version.parent in {v.id for v in others}:
                 self.against_box.addItem(f"its parent, {self.names[version.parent]}", "parent")
             for other in reversed(others):
@@ -309,7 +306,7 @@ class InsightView(QWidget):
             if task is self.task:
                 self._failed(message)
 
-        task = run_task(lambda: insight_job(home, aid, version_id, against),
+        task = run_op(home, lambda op: insight_job(op, aid, version_id, against),
                         on_done=done, on_error=failed, on_progress=self._progress, parent=self,
                         background=True)  # "you can keep chatting meanwhile": behind the chat
         self.task, self.task_key = task, key

@@ -19,17 +19,14 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.home.models import Model, add_model
-from kindred.core.session import open_session
-from kindred.ui.kit.tasks import Task, run_task
+from kindred.ui.kit.tasks import Task
+from kindred.ui.ops.changes import Change
+from kindred.ui.ops.op import OpContext, run_op
 
 
-def _add_in_home(home: Path, path: str) -> Model:
-    """Runs on a pool thread with its own database connection (hashing a big file is slow)."""
-    session = open_session(home)
-    try:
-        return add_model(session.store, path)
-    finally:
-        session.close()
+def _add_in_home(op: OpContext, path: str) -> Model:
+    """In the background: hashing a big file is slow."""
+    return add_model(op.session.store, path)
 
 
 class AddModelDialog(QDialog):
@@ -94,8 +91,8 @@ class AddModelDialog(QDialog):
         self._show("Checking the file… (large models take a while to hash)", error=False)
         self.progress.show()
         self.add_button.setEnabled(False)
-        self.task = run_task(lambda: _add_in_home(self.home, text), on_done=self._done,
-                             on_error=self._error, parent=self)
+        self.task = run_op(self.home, lambda op: _add_in_home(op, text), on_done=self._done,
+                           on_error=self._error, changes=(Change.MODELS,), parent=self)
 
     def _done(self, model: Model) -> None:
         self.task = None

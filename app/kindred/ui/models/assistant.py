@@ -20,10 +20,10 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.sampling import Sampling
 from kindred.core.home.assistants import (
     DEFAULT_PERSONA,
     Assistant,
-    Sampling,
     create_assistant,
     update_assistant,
 )

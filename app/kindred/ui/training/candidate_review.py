@@ -10,43 +10,33 @@ is carried out through the gated core functions.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from kindred.core.archive import versions
 from kindred.core.archive.cards import get_card
-from kindred.core.basics.errors import KindredError
 from kindred.core.home.assistants import get_assistant
-from kindred.core.home.consent import ConsentRequest, Decision
+from kindred.core.home.consent import ConsentRequest
 from kindred.core.session import Session
-from kindred.core.upgrades import rollout
+from kindred.core.upgrades.decisions import Outcome
 from kindred.ui.consent.dialog import ConsentDialog
-from kindred.ui.kit.tasks import Task, run_task
+from kindred.ui.consent.flow import open_for_version
+from kindred.ui.kit.tasks import Task
 from kindred.ui.kit.widgets import SideBySide
 from kindred.ui.learning.quality_card import QualityCard
-from kindred.ui.training.phase_in import mode_box, phase_in_job, review_texts, start_phase_in
+from kindred.ui.ops.op import OpContext, run_op
+from kindred.ui.training.phase_in import mode_box, phase_in_job, review_texts
 
 
-def activation_job(home: Path, version_id: str) -> ConsentRequest:
-    """Pool thread, own session and engine: the activate request with side-by-side answers."""
-    from kindred.core.engine.llama import Engine
-    from kindred.core.session import open_session
+def activation_job(op: OpContext, version_id: str) -> ConsentRequest:
+    """The activate request with side-by-side answers."""
     from kindred.core.training.evidence import request_activation
 
-    session = open_session(home)
-    try:
-        version = versions.get_version(session.store, version_id)
-        model = session.model_for(get_assistant(session.store, version.assistant_id))
-        engine = Engine(model.path)
-        try:
-            return request_activation(session.store, engine, version_id)
-        finally:
-            engine.close()
-    finally:
-        session.close()
+    version = versions.get_version(op.session.store, version_id)
+    engine = op.engine_for(get_assistant(op.session.store, version.assistant_id))
+    return request_activation(op.session.store, engine, version_id)
 
 
 def shown(request: ConsentRequest, evidence: dict[str, Any]) -> ConsentRequest:
@@ -103,8 +93,8 @@ class CandidateReviewer(QObject):
                        "questions…", False)
         home = self.session.home.root
         job = phase_in_job if mode == "phase" else activation_job
-        self.task = run_task(lambda: job(home, version_id), on_done=self._ask,
-                             on_error=self._failed, parent=self.host)
+        self.task = run_op(home, lambda op: job(op, version_id), on_done=self._ask,
+                           on_error=self._failed, parent=self.host)
 
     def _failed(self, message: str) -> None:
         self.task = None
@@ -142,29 +132,11 @@ class CandidateReviewer(QObject):
             **review_texts(request, assistant.name, new_name, now_name),
             extra=shown_extra, parent=self.host)
         dialog.resize(900, 700)
-        dialog.decided.connect(self._decided)
-        self.dialog = dialog
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.finished.connect(lambda _r: setattr(self, "dialog", None)
                                 if self.dialog is dialog else None)
-        dialog.open()
+        self.dialog = open_for_version(dialog, self.said.emit, self._decided)
         self.said.emit("Compare the answers, then decide.", False)
 
-    def _decided(self, decision: Decision) -> None:
-        store, subject = self.session.store, decision.request.subject
-        try:
-            if decision.granted and decision.request.kind == "rollout":
-                started = start_phase_in(store, decision)
-                self.said.emit("Phasing in: " + rollout.progress_text(store, started), False)
-                self.activated.emit(subject)
-            elif decision.granted:
-                version = versions.activate(store, subject, decision)
-                self.said.emit(f"Version {version.short} is now active; your next message "
-                               "uses it.", False)
-                self.activated.emit(version.id)
-            else:
-                versions.record_refusal(store, decision)
-                self.said.emit("Refused and recorded. The candidate stays archived; you can "
-                               "activate it later from History.", False)
-        except KindredError as exc:
-            self.said.emit(str(exc), True)
+    def _decided(self, outcome: Outcome) -> None:
+        if outcome.granted and outcome.version is not None:
+            self.activated.emit(outcome.version.id)

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from kindred.core.archive import versions
-from kindred.core.home.consent import ConsentRequest, Decision
-from kindred.core.home.store import Store
+from kindred.core.home.consent import ConsentRequest
 from kindred.core.upgrades import rollout
-from kindred.core.upgrades.rollout import Plan, Rollout
+from kindred.core.upgrades.rollout import Plan
+from kindred.ui.ops.op import OpContext
 
 DEFAULT_PLAN = Plan()
 
@@ -59,36 +58,19 @@ def review_texts(request: ConsentRequest, assistant_name: str, new_name: str, no
                     "be restored at any time from History."}
 
 
-def phase_in_job(home: Path, version_id: str, plan: Plan = DEFAULT_PLAN) -> ConsentRequest:
-    """Pool thread: the `rollout` request for a candidate, with side-by-side answers."""
-    from kindred.core.engine.llama import Engine
+def phase_in_job(op: OpContext, version_id: str, plan: Plan = DEFAULT_PLAN) -> ConsentRequest:
+    """The `rollout` request for a candidate, with side-by-side answers."""
     from kindred.core.home import consent
     from kindred.core.home.assistants import get_assistant
-    from kindred.core.session import open_session
     from kindred.core.training.evidence import GREEDY, review_prompts, side_by_side
 
-    session = open_session(home)
-    try:
-        version = versions.get_version(session.store, version_id)
-        assistant = get_assistant(session.store, version.assistant_id)
-        kind, summary, evidence = rollout.describe_start(session.store, version, plan)
-        engine = Engine(session.model_for(assistant).path)
-        try:
-            # never longer than the assistant's own answers may be
-            sampling = replace(GREEDY, max_tokens=min(GREEDY.max_tokens,
-                                                      assistant.sampling.max_tokens))
-            evidence["side_by_side"] = side_by_side(
-                engine, session.store, assistant, version.id,
-                review_prompts(session.store, assistant.id), sampling)
-        finally:
-            engine.close()
-        return consent.request(session.store, kind, assistant.id, version.id, summary,
-                               evidence)
-    finally:
-        session.close()
-
-
-def start_phase_in(store: Store, decision: Decision) -> Rollout:
-    """Carry out a granted rollout decision with the plan it agreed to."""
-    plan = Plan(**decision.request.evidence["plan"])
-    return rollout.start(store, decision.request.subject, plan, decision)
+    store = op.session.store
+    version = versions.get_version(store, version_id)
+    assistant = get_assistant(store, version.assistant_id)
+    kind, summary, evidence = rollout.describe_start(store, version, plan)
+    # never longer than the assistant's own answers may be
+    sampling = replace(GREEDY, max_tokens=min(GREEDY.max_tokens, assistant.sampling.max_tokens))
+    evidence["side_by_side"] = side_by_side(op.engine_for(assistant), store, assistant,
+                                            version.id, review_prompts(store, assistant.id),
+                                            sampling)
+    return consent.request(store, kind, assistant.id, version.id, summary, evidence)

@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QLabel
 
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.states import TrainingEvent
 from kindred.core.learning import feedback
 from kindred.core.session import Session
 from kindred.core.training import prepare, runner
@@ -102,11 +103,11 @@ class Preparation(QObject):
         event = runner.parse_line(line)
         if event is None:
             return
-        if event["event"] == "progress":
+        if event["event"] == TrainingEvent.PROGRESS:
             with contextlib.suppress(TypeError, ValueError):
                 self.progressed.emit(float(event.get("fraction") or 0.0),
                                      str(event.get("message", "")))
-        elif event["event"] == "error":
+        elif event["event"] == TrainingEvent.ERROR:
             self.last_error = str(event.get("message", ""))
 
     def _ended(self, code: int, normal: bool) -> None:

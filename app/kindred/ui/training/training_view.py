@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import QWidget
 
 from kindred.core.archive import versions
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.states import RunStatus, TrainingEvent
 from kindred.core.home.assistants import Assistant, get_assistant
 from kindred.core.home.consent import Decision
 from kindred.core.learning import feedback
@@ -33,21 +33,18 @@ from kindred.core.training import estimate, runner
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.run import RunDir
 from kindred.ui.consent.dialog import ConsentDialog
-from kindred.ui.kit.tasks import Task, run_task
+from kindred.ui.kit.tasks import Task
+from kindred.ui.ops.op import OpContext, run_op
 from kindred.ui.training.candidate_review import CandidateReviewer, shown
 from kindred.ui.training.training_page import TrainingPage
 from kindred.ui.training.training_widgets import CandidateNotice, RunFollower
 
 
-def plan_job(home: Path, assistant_id: int, config: TrainConfig | None) -> runner.TrainingPlan:
-    """Pool thread, own session: validate and tokenize; writes nothing."""
-    from kindred.core.session import open_session
-
-    session = open_session(home)
-    try:
-        return runner.plan_training(session, get_assistant(session.store, assistant_id), config)
-    finally:
-        session.close()
+def plan_job(op: OpContext, assistant_id: int, config: TrainConfig | None
+             ) -> runner.TrainingPlan:
+    """Validate and tokenize; writes nothing."""
+    return runner.plan_training(op.session, get_assistant(op.session.store, assistant_id),
+                                config)
 
 
 class TrainingView(TrainingPage):
@@ -132,7 +129,8 @@ class TrainingView(TrainingPage):
             # process exits: following it again then would replay that end as an earlier
             # attempt's and wait for a process that is leaving (it is done, not running).
             running = [r for r in runner.running_runs(self.session, self.assistant.id)
-                       if r.state().get("status") not in ("stopped", "done", "failed")]
+                       if r.state().get("status") not in
+                       (RunStatus.STOPPED, RunStatus.DONE, RunStatus.FAILED)]
             if running:
                 self.attach(running[-1])
         resumable = None if self._busy() else runner.resumable_run(self.session,
@@ -167,8 +165,8 @@ class TrainingView(TrainingPage):
         self._update_buttons()
         self._say("Preparing: reading what it will learn from…")
         home, aid = self.session.home.root, self.assistant.id
-        self.task = run_task(lambda: plan_job(home, aid, self.config), on_done=self._ask_train,
-                             on_error=self._plan_failed, parent=self)
+        self.task = run_op(home, lambda op: plan_job(op, aid, self.config),
+                           on_done=self._ask_train, on_error=self._plan_failed, parent=self)
 
     def _plan_failed(self, message: str) -> None:
         self.task = None
@@ -282,63 +280,63 @@ class TrainingView(TrainingPage):
     def _event(self, event: dict[str, Any], replayed: bool) -> None:
         self.events.append(event)
         kind = event["event"]
-        if replayed and kind in ("stopped", "done", "error"):
+        if replayed and kind in (TrainingEvent.STOPPED, TrainingEvent.DONE, TrainingEvent.ERROR):
             return  # the end of an earlier attempt of this run, which goes on now
-        if kind == "start":
+        if kind == TrainingEvent.START:
             self.state = "running"
             resumed = event.get("resumed_from")
             self._say(f"Training on {event.get('examples', '?')} examples"
                       + (f", continuing from step {resumed}." if resumed else "."))
-        elif kind == "paused":
+        elif kind == TrainingEvent.PAUSED:
             self.paused = True
             self._say(f"Paused at step {self.step} of {self.total}: the training process "
                       "waits, holding nothing. Resume continues exactly where it was.")
-        elif kind == "resumed":
+        elif kind == TrainingEvent.RESUMED:
             self.paused = False
             self._say("Resumed.")
-        elif kind == "loading":
+        elif kind == TrainingEvent.LOADING:
             self._say("Loading the base model for training…")
-        elif kind == "loaded":
+        elif kind == TrainingEvent.LOADED:
             self._say(f"Base model loaded in {float(event.get('load_s', 0)):.1f} s. Training…")
-        elif kind == "eval":
+        elif kind == TrainingEvent.EVAL:
             step = 0 if event.get("when") == "start" else self.total
             if event.get("heldout_loss") is not None:
                 self.chart.add_heldout(step, float(event["heldout_loss"]))
-        elif kind == "step":
+        elif kind == TrainingEvent.STEP:
             self._step(event)
-        elif kind == "checkpoint":
+        elif kind == TrainingEvent.CHECKPOINT:
             self.eta.setText(f"{self.eta.text().split(' · checkpoint')[0]} · checkpoint saved "
                              f"at step {event.get('step')}")
-        elif kind == "stopped":
+        elif kind == TrainingEvent.STOPPED:
             self.state = "stopped"
             self._say(f"Stopped at step {event.get('step')} of {event.get('total_steps')}. "
                       "The checkpoint is kept: continue any time.")
-        elif kind == "archived":
+        elif kind == TrainingEvent.ARCHIVED:
             self._say(f"Archived as candidate version {str(event['version'])[:12]}. Measuring "
                       "its quality against the base model…")
-        elif kind == "replay":
+        elif kind == TrainingEvent.REPLAY:
             total, done = int(event.get("total") or 0), int(event.get("done") or 0)
             if total and done < total:
                 self.progress.setValue(round(100 * done / total))
                 self.progress.setFormat(f"preparing {done + 1} of {total}")
                 self._say("Asking the base model general questions, so the new version keeps "
                           f"what it can already do ({done + 1} of {total})…")
-        elif kind == "learned":
+        elif kind == TrainingEvent.LEARNED:
             self._say(f"Your items are learned (step {event.get('step')} of "
                       f"{event.get('total_steps')}): stopping before it memorises them.")
-        elif kind == "quality":
+        elif kind == TrainingEvent.QUALITY:
             self.progress.setValue(round(100 * float(event.get("fraction") or 0)))
             self.progress.setFormat("measuring quality")
             self._say(f"Quality card: {event.get('message', '')}")
-        elif kind == "done":
+        elif kind == TrainingEvent.DONE:
             self.state = "done"
             self.progress.setValue(100)
             self.eta.setText("Finished.")
             self._ready(str(event["version"]), announce=not replayed)
-        elif kind == "error":
+        elif kind == TrainingEvent.ERROR:
             self.state = "failed"
             self._say(str(event.get("message", "Training failed.")), error=True)
-        if kind in ("stopped", "done", "error"):
+        if kind in (TrainingEvent.STOPPED, TrainingEvent.DONE, TrainingEvent.ERROR):
             self._finished()
         self._update_buttons()
 

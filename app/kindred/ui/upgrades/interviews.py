@@ -4,32 +4,25 @@ never waits for it."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Generator
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
 from kindred.core.archive import versions
+from kindred.core.basics.progress import result_last
 from kindred.core.session import Session
 from kindred.core.upgrades import retirement
-from kindred.ui.kit.tasks import Task, run_task
+from kindred.ui.kit.tasks import Task
+from kindred.ui.ops.op import OpContext, run_op
 
 
-def interview_job(home: Path, version_id: str) -> Any:
-    """Pool thread, own session: hold the interview (yielding progress), then the report."""
-    from kindred.core.session import open_session
-
-    session = open_session(home)
-    try:
-        record = None
-        for event in retirement.hold_interview(session, version_id):
-            if isinstance(event, retirement.Record):
-                record = event
-            yield event
-        retirement.report_for(session.store, version_id)
-        yield record
-    finally:
-        session.close()
+def interview_job(op: OpContext, version_id: str
+                  ) -> Generator[retirement.Progress, None, retirement.Record | None]:
+    """Hold the interview (yielding progress), then write the report."""
+    record = yield from result_last(retirement.hold_interview(op.session, version_id))
+    retirement.report_for(op.session.store, version_id)
+    return record
 
 
 class InterviewRunner(QObject):
@@ -79,9 +72,9 @@ class InterviewRunner(QObject):
                 self.progress.emit(f"Interviewing {name} before it retires: {event.message}",
                                    event.fraction)
 
-        self.task = run_task(lambda: interview_job(home, version_id), on_progress=progress,
-                             on_done=lambda _r: self._ended(version_id, None),
-                             on_error=lambda m: self._ended(version_id, m), background=True)
+        self.task = run_op(home, lambda op: interview_job(op, version_id), on_progress=progress,
+                           on_done=lambda _r: self._ended(version_id, None),
+                           on_error=lambda m: self._ended(version_id, m), background=True)
 
     def _ended(self, version_id: str, error: str | None) -> None:
         self.task = None

@@ -9,8 +9,7 @@ training process in its own session, followed through its run folder like the Tr
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Generator
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -27,37 +26,33 @@ from PySide6.QtWidgets import (
 
 from kindred.core.archive import versions
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.progress import result_last
+from kindred.core.basics.states import TrainingEvent
 from kindred.core.home.assistants import Assistant, get_assistant
 from kindred.core.home.consent import Decision
 from kindred.core.home.models import list_models
-from kindred.core.session import Session, open_session
+from kindred.core.session import Session
 from kindred.core.training import runner
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.run import RunDir
 from kindred.core.upgrades import migration
 from kindred.core.upgrades.migration_data import Progress
 from kindred.ui.consent.dialog import ConsentDialog
-from kindred.ui.kit.tasks import Task, run_task
+from kindred.ui.kit.tasks import Task
 from kindred.ui.kit.widgets import SideBySide, error_label, scrolled
+from kindred.ui.ops.op import OpContext, run_op
 from kindred.ui.training.training_widgets import RunFollower
 
 
-def _plan_in(home: Path, assistant_id: int, model_id: str, config: TrainConfig | None,
-             limit: int | None) -> Iterator[Progress | migration.MigrationPlan]:
-    session = open_session(home)
-    try:
-        yield from migration.plan_migration(session, session.assistant(assistant_id),
-                                            model_id, config, prompt_limit=limit)
-    finally:
-        session.close()
+def _plan_in(op: OpContext, assistant_id: int, model_id: str, config: TrainConfig | None,
+             limit: int | None) -> Generator[Progress, None, migration.MigrationPlan | None]:
+    return (yield from result_last(migration.plan_migration(
+        op.session, op.session.assistant(assistant_id), model_id, config, prompt_limit=limit)))
 
 
-def _measure_in(home: Path, version_id: str) -> Iterator[Progress | dict[str, Any]]:
-    session = open_session(home)
-    try:
-        yield from migration.measure(session, version_id)
-    finally:
-        session.close()
+def _measure_in(op: OpContext, version_id: str
+                ) -> Generator[Progress, None, dict[str, Any] | None]:
+    return (yield from result_last(migration.measure(op.session, version_id)))
 
 
 class MigrateDialog(QDialog):
@@ -176,10 +171,10 @@ class MigrateDialog(QDialog):
         self.progress.show()
         self._say("Asking the current version the questions it will teach the new one…")
         home, aid = self.session.home.root, self.assistant.id
-        self.task = run_task(lambda: _plan_in(home, aid, model_id, self.config,
-                                              self.prompt_limit),
-                             on_done=self._planned, on_error=self._fail,
-                             on_progress=self._progress, parent=self)
+        self.task = run_op(home, lambda op: _plan_in(op, aid, model_id, self.config,
+                                                     self.prompt_limit),
+                           on_done=self._planned, on_error=self._fail,
+                           on_progress=self._progress, parent=self)
 
     def _planned(self, plan: migration.MigrationPlan) -> None:
         self.plan = plan
@@ -266,17 +261,17 @@ class MigrateDialog(QDialog):
 
     def _run_event(self, event: dict[str, Any], replayed: bool) -> None:
         kind = event.get("event")
-        if kind == "step":
+        if kind == TrainingEvent.STEP:
             total = int(event.get("total_steps") or 1)
             self.progress.setValue(round(100 * int(event.get("step", 0)) / total))
             self._say(f"Learning on the new model: step {event.get('step')} of {total}.")
-        elif kind == "quality":
+        elif kind == TrainingEvent.QUALITY:
             self._say(f"Measuring its quality: {event.get('message', '')}")
-        elif kind == "done":
+        elif kind == TrainingEvent.DONE:
             self.new_version = str(event["version"])
             self._stop_following()
             self.measure()
-        elif kind in ("error", "stopped"):
+        elif kind in (TrainingEvent.ERROR, TrainingEvent.STOPPED):
             self._stop_following()
             self._fail(str(event.get("message") or "The move stopped; its checkpoint is "
                            "kept and it can be resumed."))
@@ -293,8 +288,8 @@ class MigrateDialog(QDialog):
         self.progress.setValue(0)
         self._say("Comparing the old and new versions on questions neither was taught…")
         home, version = self.session.home.root, self.new_version
-        self.task = run_task(lambda: _measure_in(home, version), on_done=self._measured,
-                             on_error=self._fail, on_progress=self._progress, parent=self)
+        self.task = run_op(home, lambda op: _measure_in(op, version), on_done=self._measured,
+                           on_error=self._fail, on_progress=self._progress, parent=self)
 
     def _measured(self, card: dict[str, Any]) -> None:
         self.card = card

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from kindred.core.archive import versions
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.states import RolloutState
 from kindred.core.home.consent import Decision
 from kindred.core.home.store import Store
 from kindred.core.session import Session
@@ -102,12 +103,11 @@ class RolloutBar(QFrame):
         self.label.setText(rollout.progress_text(self.store, current))
         self.progress.setRange(0, current.steps)
         self.progress.setValue(current.step)
-        self.pause_button.setText("Resume" if current.state in ("paused", "stopped")
-                                  else "Pause")
-        self.pause_button.setToolTip("Continue the agreed plan (Ctrl+Alt+P)"
-                                     if current.state in ("paused", "stopped") else
+        halted = current.state in (RolloutState.PAUSED, RolloutState.STOPPED)
+        self.pause_button.setText("Resume" if halted else "Pause")
+        self.pause_button.setToolTip("Continue the agreed plan (Ctrl+Alt+P)" if halted else
                                      "Keep the current blend; stop advancing (Ctrl+Alt+P)")
-        self.next_button.setEnabled(current.state != "stopped")
+        self.next_button.setEnabled(current.state != RolloutState.STOPPED)
         self.trial_button.setEnabled(trial.current(self.store, self.assistant_id) is None)
         self.setProperty("state", current.state)
         self.style().unpolish(self)
@@ -123,7 +123,7 @@ class RolloutBar(QFrame):
         if current is None:
             return
         try:
-            if current.state in ("paused", "stopped"):
+            if current.state in (RolloutState.PAUSED, RolloutState.STOPPED):
                 resumed = rollout.resume(self.store, self.assistant_id, via="gui")
                 stepped = rollout.advance_if_due(self.store, self.assistant_id)
                 self._after(stepped or resumed, "Resumed")
