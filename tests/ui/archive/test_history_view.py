@@ -17,6 +17,7 @@ from kindred.core.session import Session
 from kindred.ui.archive.compare import CompareDialog
 from kindred.ui.archive.history_view import HistoryView
 from kindred.ui.consent.dialog import ConsentDialog
+from kindred.ui.ops.changes import Change, bus
 from support.archive_helpers import activate, make_version, write_peft_folder
 
 
@@ -64,8 +65,8 @@ def test_activate_asks_and_approval_switches_the_version(qtbot, view, session, m
     view.refresh()
     view.select(version.id)
     assert view.restore_button.text() == "Activate"
-    changed: list[bool] = []
-    view.active_changed.connect(lambda: changed.append(True))
+    changed: list[frozenset[Change]] = []
+    bus().changed.connect(changed.append)
     view.restore_button.click()
     dialog = view.dialog
     assert isinstance(dialog, ConsentDialog)
@@ -73,7 +74,7 @@ def test_activate_asks_and_approval_switches_the_version(qtbot, view, session, m
     assert session.assistant().active_version is None  # asking changed nothing
     dialog.approve_button.click()
     assert session.assistant().active_version == version.id
-    assert changed == [True]
+    assert changed == [{Change.VERSIONS, Change.SPEAKS}]  # the chat reloads its engine
     event = ledger.events(session.store, kind=ledger.ACTIVATED)[-1]
     assert event.payload["version"] == version.id and event.payload["via"] == "gui"
     assert rows(view)[1][2] == "active"

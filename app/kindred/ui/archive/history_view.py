@@ -11,7 +11,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -75,7 +75,6 @@ def _source(version: versions.Version) -> str:
 
 
 class HistoryView(QWidget):
-    active_changed = Signal()  # the assistant's active version changed: reload the engine
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -372,9 +371,7 @@ class HistoryView(QWidget):
         self.dialog = open_for_version(dialog, lambda text, error: self.say(text, error=error),
                                        self._carried_out)
 
-    def _carried_out(self, outcome: Outcome) -> None:
-        if outcome.speaks_changed:
-            self.active_changed.emit()
+    def _carried_out(self, _outcome: Outcome) -> None:
         self.refresh()
 
     # -- compare, import, export -------------------------------------------------------------

@@ -36,8 +36,9 @@ def open_for_version(dialog: ConsentDialog, say: Say,
             return
         say(outcome.message, False)
         if outcome.granted:
-            announce(Change.VERSIONS, *((Change.ROLLOUT,) if outcome.kind ==
-                                        ConsentKind.ROLLOUT else ()))
+            announce(Change.VERSIONS,
+                     *((Change.ROLLOUT,) if outcome.kind == ConsentKind.ROLLOUT else ()),
+                     *((Change.SPEAKS,) if outcome.speaks_changed else ()))
         if done is not None:
             done(outcome)
 

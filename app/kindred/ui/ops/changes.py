@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, Signal
 
 
 class Change(StrEnum):
+    SPEAKS = "speaks"  # what the assistant talks through (the chat reloads its engine)
     VERSIONS = "versions"  # archived, activated, retired, deleted, imported
     ROLLOUT = "rollout"  # a phase-in or trial started, stepped, paused, ended
     MODELS = "models"  # a base model added or removed

@@ -41,6 +41,7 @@ from kindred.ui.kit.icons import app_icon, set_icon
 from kindred.ui.learning.insight_ahead import InsightAhead
 from kindred.ui.learning.insight_view import InsightView
 from kindred.ui.learning.teach_view import TeachView
+from kindred.ui.ops.changes import Change, bus
 from kindred.ui.sharing.sharing import Sharing
 from kindred.ui.shell.status_items import StatusItems
 from kindred.ui.shell.window_menu import WindowMenu
@@ -127,12 +128,8 @@ class MainWindow(WindowMenu):
         self.teach.train_requested.connect(lambda: self.show_page("Training"))
         self.add_page("Teach", self.teach, "teach")
         self.training = TrainingView(self.session)
-        self.training.active_changed.connect(self.controller.reload_engine)
-        self.training.active_changed.connect(self._versions_changed)
         self.add_page("Training", self.training, "training")
         self.history = HistoryView(self.session)
-        self.history.active_changed.connect(self.controller.reload_engine)
-        self.history.active_changed.connect(self._versions_changed)
         self.add_page("History", self.history, "history")
         self.assistant_import = AssistantImport(self.session.home.root, self)
         self.assistant_import.imported.connect(self._assistant_imported)
@@ -267,6 +264,9 @@ class MainWindow(WindowMenu):
         self.training.following.connect(self.preparation.set_training)
         self.training.candidate_ready.connect(self.insight_ahead.consider)
         self.training.following.connect(self.insight_ahead.training_started)
+        changes = bus()  # what an operation or a consent changed: the pages that show it follow
+        changes.changed.connect(self._changed)
+        changes.failed.connect(lambda message: self.statusBar().showMessage(message, 10000))
         view.send_requested.connect(self._send)
         view.stop_requested.connect(c.stop)
         view.regenerate_requested.connect(c.regenerate)
@@ -306,6 +306,14 @@ class MainWindow(WindowMenu):
         self.trial_panel.hide()
         self._show_adapters(wanted_adapters(self.session.store, assistant))
         self.preparation.consider(assistant.id)
+
+    def _changed(self, changes: frozenset[Change]) -> None:
+        if Change.SPEAKS in changes:
+            self.controller.reload_engine()
+        if changes & {Change.SPEAKS, Change.VERSIONS, Change.ROLLOUT}:
+            self._versions_changed()
+        if Change.MODELS in changes:
+            self.history.refresh()
 
     def _versions_changed(self) -> None:
         """A rollout moved, or History changed the active version: bar, status, interviews."""

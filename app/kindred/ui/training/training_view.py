@@ -51,7 +51,6 @@ class TrainingView(TrainingPage):
     """The Training page's flows: plan, consent, start or continue a run, follow it, pause,
     stop with consent, and the candidate it archived (laid out by `TrainingPage`)."""
 
-    active_changed = Signal()  # a candidate was activated: the chat reloads its engine
     candidate_ready = Signal(str)  # a run archived a new candidate version
     following = Signal(bool)  # a run started (or was found running) / ended
 
@@ -453,7 +452,6 @@ class TrainingView(TrainingPage):
     def _activated(self, _version_id: str) -> None:
         self.banner.hide()
         self.candidate = None
-        self.active_changed.emit()
         self.refresh()
 
     def _open(self, dialog: ConsentDialog) -> None:
