@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from kindred.core.archive import versions
+from kindred.core.archive import assistant_state, versions
 from kindred.core.basics.errors import KindredError, NotFoundError
 from kindred.core.basics.states import RolloutState
 from kindred.core.chat import turns as chat
@@ -34,8 +34,8 @@ from kindred.core.home.assistants import Assistant, get_assistant, list_assistan
 from kindred.core.learning import feedback
 from kindred.core.session import Session
 from kindred.core.upgrades import rollout, trial
+from kindred.core.upgrades.trial_turn import TrialTurn
 from kindred.ui.chat.inference import EngineInfo, InferenceThread
-from kindred.ui.upgrades.chat_side import TrialTurn, wanted_adapters
 
 if TYPE_CHECKING:
     from kindred.ui.chat.chat_view import ChatView
@@ -282,8 +282,8 @@ class ChatController(QObject):
         version reloads the engine first, so no answer comes from adapters no longer chosen."""
         self.assistant = get_assistant(self.store, self.assistant.id)
         info = self.engine_info
-        if self.ready and info is not None and info.adapters != wanted_adapters(
-                self.store, self.assistant):
+        if self.ready and info is not None and info.adapters != assistant_state.speaks_through(
+                self.store, self.assistant.id):
             self.reload_engine()
 
     def _start(self, turn: Turn) -> None:

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core.archive import versions
+from kindred.core.archive import assistant_state, versions
 from kindred.core.chat.conversations import Conversation, Message, list_messages
 from kindred.core.home.assistants import Assistant
 from kindred.core.session import Session, open_session
@@ -47,7 +47,6 @@ from kindred.ui.shell.status_items import StatusItems
 from kindred.ui.shell.window_menu import WindowMenu
 from kindred.ui.training.preparation import Preparation
 from kindred.ui.training.training_view import TrainingView
-from kindred.ui.upgrades.chat_side import wanted_adapters
 from kindred.ui.upgrades.interviews import InterviewRunner
 from kindred.ui.upgrades.rollout_bar import RolloutBar
 from kindred.ui.upgrades.trial_panel import TrialPanel
@@ -304,7 +303,7 @@ class MainWindow(WindowMenu):
         self.model_label.setText(model.name)
         self.rollout_bar.set_assistant(assistant.id)
         self.trial_panel.hide()
-        self._show_adapters(wanted_adapters(self.session.store, assistant))
+        self._show_adapters(assistant_state.speaks_through(self.session.store, assistant.id))
         self.preparation.consider(assistant.id)
 
     def _changed(self, changes: frozenset[Change]) -> None:

@@ -5,8 +5,9 @@ person's decision) and Trial. Shortcuts: Ctrl+Alt+P pause/resume, Ctrl+Alt+N nex
 Ctrl+Alt+B roll back, Ctrl+Alt+T trial.
 
 The rest of gradual replacement in the window: `trial_panel` (the round waiting for a pick),
-`interviews` (retirement interviews in the background), `chat_side` (what the chat answers
-with), and the phase-in choice at a candidate's review (`ui/training/phase_in`).
+`interviews` (retirement interviews in the background), and the phase-in choice at a
+candidate's review (`ui/training/phase_in`). What the chat answers with is the core's
+(`archive.assistant_state.speaks_through`, `upgrades.trial_turn`).
 """
 
 from __future__ import annotations

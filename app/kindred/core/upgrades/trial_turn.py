@@ -1,21 +1,14 @@
-"""What a rollout or a trial means for the chat: the adapters the assistant answers with now
-(`wanted_adapters`, the core's one answer to it) and a trial round being answered
-(`TrialTurn`: which side goes first, the answers so far)."""
+"""A trial round being answered in the chat: which side goes first (drawn at random, never
+shown), the answers so far, and the round recorded once both sides answered. The chat (window or
+CLI) asks it which adapters answer next; it names no side to the person."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kindred.core.archive import assistant_state
 from kindred.core.engine.llama import AdapterRef, GenerationStats
-from kindred.core.home.assistants import Assistant
 from kindred.core.home.store import Store
 from kindred.core.upgrades import trial
-
-
-def wanted_adapters(store: Store, assistant: Assistant) -> list[tuple[str, float]]:
-    """What the assistant should be answering with now (the core's one answer to it)."""
-    return assistant_state.speaks_through(store, assistant.id)
 
 
 @dataclass
