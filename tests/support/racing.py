@@ -5,7 +5,7 @@ the parent asks (and grants) the consents both operations need against the state
 hands one operation to each worker, and both start together at a barrier; then the parent
 checks the home (`problems`). Conflicting pairs must end with at most one carried out and the
 other refused with a clear message, never a half-made or contradictory state.
-Used by tests/core/test_state_races.py and bench/state.py.
+Used by tests/core/archive/test_state_races.py and bench/state.py.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """A model-based test of the assistant's state: random sequences of every operation that
 changes what the assistant talks through, run against the real core (real archive, SQLite,
 ledger, consent gate, llama.cpp for the chat) and against a small reference model that says,
-independently, what each operation should do. Used by tests/core/test_state_machine.py (a fast
-profile) and bench/state.py (the long one).
+independently, what each operation should do. Used by tests/core/archive/test_state_machine.py
+(a fast profile) and bench/state.py (the long one).
 
 Consents are asked at one step and used at a later one, so stale, refused, re-used and
 mismatched consents come up as naturally as fresh ones.

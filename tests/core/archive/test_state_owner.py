@@ -22,7 +22,7 @@ from kindred.core.session import Session
 from kindred.core.upgrades import retirement, rollout, trial
 from support.archive_helpers import activate, make_version
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

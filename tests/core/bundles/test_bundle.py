@@ -29,6 +29,7 @@ from kindred.core.home import consent, ledger
 from kindred.core.home.atomic import remove_tree
 from kindred.core.learning import feedback
 from kindred.core.session import Session, open_session
+from kindred.core.upgrades import decisions
 from support.archive_helpers import activate, bundle_members, grant, home_state, make_version
 
 
@@ -48,7 +49,7 @@ def source(model_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     activate(s, first)
     activate(s, second)
     req = consent.request(s.store, "activate", 1, refused.id, "Use it?")
-    versions.answer(s.store, req.id, granted=False, via="gui")
+    decisions.answer(s.store, req.id, granted=False, via="gui")
     versions.delete(s.store, doomed.id, grant(s, "delete", doomed))
     conv = create_conversation(s.store, 1)
     add_message(s.store, conv.id, "user", "Hello there")

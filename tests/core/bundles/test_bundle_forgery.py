@@ -30,7 +30,7 @@ from kindred.core.chat.conversations import (
 from kindred.core.home import consent, ledger
 from kindred.core.home.atomic import remove_tree
 from kindred.core.session import Session, open_session
-from kindred.core.upgrades import retirement, trial
+from kindred.core.upgrades import decisions, retirement, trial
 from support.archive_helpers import activate, bundle_members, grant, home_state, make_version
 
 Members = dict[str, bytes]
@@ -51,7 +51,7 @@ def source(model_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     activate(s, first)
     activate(s, second)
     req = consent.request(s.store, "activate", 1, refused.id, "Use it?")
-    versions.answer(s.store, req.id, granted=False, via="gui")
+    decisions.answer(s.store, req.id, granted=False, via="gui")
     versions.delete(s.store, doomed.id, grant(s, "delete", doomed))
     retirement.report_for(s.store, first.id)  # retired after use: its report is stored
     conv = create_conversation(s.store, 1)

@@ -26,7 +26,7 @@ from kindred.core.home.paths import DataHome
 from kindred.core.learning import feedback
 from kindred.core.session import Session
 from kindred.core.training import runner
-from kindred.core.upgrades import model_removal, retirement, rollout, trial
+from kindred.core.upgrades import decisions, model_removal, retirement, rollout, trial
 from support.archive_helpers import activate, grant, lora_config, make_version, write_peft_folder
 
 
@@ -112,7 +112,7 @@ def test_no_path_after_every_kind_of_event(session: Session, home: DataHome, mod
     versions.retire(store, second.id, grant(session, "retire", second))
     versions.restore(store, second.id, grant(session, "restore", second))
     req = consent.request(store, "activate", assistant.id, imported.id, "Use it?")
-    versions.answer(store, req.id, granted=False, via="gui")
+    decisions.answer(store, req.id, granted=False, via="gui")
     doomed = make_version(session, model_path, seed=3)
     versions.delete(store, doomed.id, grant(session, "delete", doomed))
     retirement.interview(session, first.id, engine=engine, max_tokens=2)

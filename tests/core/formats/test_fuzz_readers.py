@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).parents[2] / "bench" / "fuzz.py"
+BENCH = Path(__file__).parents[3] / "bench" / "fuzz.py"
 
 
 def _fuzz() -> ModuleType:

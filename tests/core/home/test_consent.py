@@ -15,6 +15,7 @@ from kindred.core.home import consent, ledger
 from kindred.core.home.assistants import create_assistant
 from kindred.core.home.consent import ConsentError, Decision
 from kindred.core.session import Session
+from kindred.core.upgrades import decisions
 from support.archive_helpers import activate, grant, home_state, make_version
 
 
@@ -107,8 +108,9 @@ def test_refused_candidates_stay_archived(session: Session,
     first, _ = two
     req = consent.request(session.store, "activate", first.assistant_id, first.id, "Use it?")
     assert consent.pending(session.store) == [req]
-    changed = versions.answer(session.store, req.id, granted=False, via="gui")
-    assert changed is not None and changed.status == "refused"
+    outcome = decisions.answer(session.store, req.id, granted=False, via="gui")
+    changed = outcome.version
+    assert changed is not None and changed.status == "refused" and not outcome.granted
     assert archive.verify_version(session.store, first.id).ok  # the weights are kept
     assert ledger.events(session.store)[-1].kind == ledger.REFUSED
     assert consent.pending(session.store) == []

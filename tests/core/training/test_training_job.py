@@ -18,6 +18,7 @@ from kindred.core.learning.dataset import Dataset
 from kindred.core.session import Session
 from kindred.core.training import evidence, runner
 from kindred.core.training.run import RunDir
+from kindred.core.upgrades import decisions
 from support.training_helpers import (
     PIRATE,
     TEXTS,
@@ -63,11 +64,11 @@ def test_candidate_shows_the_taught_style_and_waits_for_consent(session: Session
         versions.activate(store, version_id, None)
     req = evidence.request_activation(store, engine, version_id, NEW_PROMPTS[:1])
     assert req.kind == "activate" and req.evidence["side_by_side"][0]["prompt"] == NEW_PROMPTS[0]
-    versions.answer(store, req.id, granted=False, via="gui")
+    decisions.answer(store, req.id, granted=False, via="gui")
     assert versions.get_version(store, version_id).status == "refused"
     assert session.assistant().active_version is None
     req = evidence.request_activation(store, engine, version_id, NEW_PROMPTS[:1])
-    versions.answer(store, req.id, granted=True, via="gui")
+    decisions.answer(store, req.id, granted=True, via="gui")
     assert session.assistant().active_version == version_id
 
 

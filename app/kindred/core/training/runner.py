@@ -70,7 +70,7 @@ from kindred.core.training.tokens import ChatTokenizer, Encoded
 TRAINABLE_ARCHITECTURES = ("llama", "qwen2", "qwen3", "gemma3")
 """Architectures transformers can load from GGUF *and* whose LoRA Kindred can convert back to
 llama.cpp (module names q/k/v/o/gate/up/down; llama's q/k row permutation, none for the others;
-gemma3 checked against llama.cpp's converter, see tests/core/test_gemma_lora.py)."""
+gemma3 checked against llama.cpp's converter, see tests/core/formats/test_gemma_lora.py)."""
 PLAN_FORMAT = "kindred-run/1"
 
 

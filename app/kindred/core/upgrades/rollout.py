@@ -1,10 +1,10 @@
 """Phase a new version in gradually: the outgoing version A at 1−t and the incoming B at t.
 
 LoRA deltas on the same base add, so two runtime adapters at scales (1−t, t) are exactly PEFT's
-`cat` combination of A and B with weights (1−t, t) (tests/core/test_rollout_exact.py proves it
-against llama.cpp). A rollout is a plan the person agreed to once (one `rollout` consent whose
-evidence is the plan): N steps (default 4: 25/50/75/100 %), advancing after every K answers or
-every D days. Each step is a ledger event; the last step makes B active and retires A (archived,
+`cat` combination of A and B with weights (1−t, t) (tests/core/upgrades/test_rollout_exact.py
+proves it against llama.cpp). A rollout is a plan the person agreed to once (one `rollout` consent
+whose evidence is the plan): N steps (default 4: 25/50/75/100 %), advancing after every K answers
+or every D days. Each step is a ledger event; the last step makes B active and retires A (archived,
 restorable; its retirement interview follows, see `retirement`). Pause, resume and roll back are
 the person's to take at any moment; "next step now" goes beyond the agreed pace, so it takes its
 own consent (which shows the side-by-side trial's tally). While a trial says B loses, the pace
