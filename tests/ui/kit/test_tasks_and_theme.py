@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 
 import pytest
 from PySide6.QtGui import QPalette
