@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,41 @@ async def _drain(receive: Receive, length: int) -> None:
             return
 
 
+class KeyRequired:
+    """Every request carries the data home's key as a Bearer token, or gets a 401 (read again
+    when api.json changes, so a new key refuses the old one from the next request on). Plain
+    ASGI: nothing sits between the route and the client's stream."""
+
+    def __init__(self, app: ASGIApp, home: Path) -> None:
+        self.app, self.home = app, Path(home)
+        self._key: tuple[float, bytes] | None = None
+
+    def key(self) -> bytes:
+        path = self.home / settings.FILE
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            stamp = -1
+        if self._key is None or self._key[0] != stamp:
+            self._key = (stamp, settings.load(self.home).key.encode())
+        return self._key[1]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(b"authorization", b"")
+        token = given[7:].strip() if given[:7].lower() == b"bearer " else b""
+        if not token or not secrets.compare_digest(token, self.key()):
+            length = dict(scope.get("headers") or []).get(b"content-length", b"0")
+            await _drain(receive, int(length) if length.isdigit() else DRAIN_LIMIT)
+            await _error(ApiError(401, "Incorrect or missing API key. Copy the key from "
+                                  "Kindred (Other apps…) or `kindred serve --show-key`.",
+                                  code="invalid_api_key"))(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 class _TooLarge(Exception):
     pass
 
@@ -196,6 +232,7 @@ def _error(exc: ApiError) -> JSONResponse:
 def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="Kindred", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(BodyLimit)
+    app.add_middleware(KeyRequired, home=service.home)  # added last: runs first
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -216,20 +253,6 @@ def create_app(service: Service) -> FastAPI:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         return JSONResponse(error_body(str(exc.detail), kind), status_code=exc.status_code)
-
-    @app.middleware("http")
-    async def key_required(request: Request,
-                           call_next: Callable[[Request], Awaitable[Any]]) -> Any:
-        given = request.headers.get("authorization", "")
-        key = settings.load(service.home).key
-        token = given[7:].strip() if given[:7].lower() == "bearer " else ""
-        import secrets
-
-        if not token or not secrets.compare_digest(token.encode(), key.encode()):
-            return _error(ApiError(401, "Incorrect or missing API key. Copy the key from "
-                                   "Kindred (Sharing) or `kindred serve --show-key`.",
-                                   code="invalid_api_key"))
-        return await call_next(request)
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
