@@ -22,6 +22,31 @@ Say = Callable[[str, bool], None]
 """A message for the person, and whether it is an error."""
 
 
+def ask(dialog: ConsentDialog, say: Say, *, granted: Callable[[Decision], None],
+        refused: str) -> ConsentDialog:
+    """Open `dialog` (deleted once closed) for a request that is not about a version (train,
+    resume, interrupt, migrate): refused, say `refused` (the refusal is already recorded);
+    granted, `granted(decision)`, a KindredError from which is said as an error."""
+
+    def decided(decision: Decision) -> None:
+        if not decision.granted:
+            say(refused, False)
+            return
+        try:
+            granted(decision)
+        except KindredError as exc:
+            say(str(exc), True)
+
+    return _opened(dialog, decided)
+
+
+def _opened(dialog: ConsentDialog, decided: Callable[[Decision], None]) -> ConsentDialog:
+    dialog.decided.connect(decided)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.open()
+    return dialog
+
+
 def open_for_version(dialog: ConsentDialog, say: Say,
                      done: Callable[[Outcome], None] | None = None) -> ConsentDialog:
     """Open `dialog` (deleted once closed); on an answer, carry it out, say how it went, announce
@@ -42,7 +67,4 @@ def open_for_version(dialog: ConsentDialog, say: Say,
         if done is not None:
             done(outcome)
 
-    dialog.decided.connect(decided)
-    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    dialog.open()
-    return dialog
+    return _opened(dialog, decided)

@@ -17,7 +17,7 @@ import os
 import subprocess
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QWidget
 
@@ -33,6 +33,7 @@ from kindred.core.training import estimate, runner
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.run import RunDir
 from kindred.ui.consent.dialog import ConsentDialog
+from kindred.ui.consent.flow import ask
 from kindred.ui.kit.tasks import Task
 from kindred.ui.ops.op import OpContext, run_op
 from kindred.ui.training.candidate_review import CandidateReviewer, shown
@@ -196,19 +197,10 @@ class TrainingView(TrainingPage):
             kept=("Everything. The version you talk to now stays active and archived, and all "
                   "your conversations and teaching stay as they are."),
             parent=self)
-        dialog.decided.connect(lambda decision: self._train_decided(plan, decision))
-        self._open(dialog)
-
-    def _train_decided(self, plan: runner.TrainingPlan, decision: Decision) -> None:
-        if not decision.granted:
-            self._say("Refused and recorded. Nothing was trained.")
-            return
-        try:
-            run = runner.start_training(self.session, plan, decision)
-        except KindredError as exc:
-            self._say(str(exc), error=True)
-            return
-        self._launch(run, decision, resume=False)
+        self._open(ask(dialog, self._said, refused="Refused and recorded. Nothing was trained.",
+                       granted=lambda decision: self._launch(
+                           runner.start_training(self.session, plan, decision), decision,
+                           resume=False)))
 
     def continue_run(self) -> None:
         """Ask to resume the newest stopped (or killed) run from its checkpoint."""
@@ -226,14 +218,9 @@ class TrainingView(TrainingPage):
                      "get a candidate version to review; nothing changes in your chats until "
                      "you approve it."),
             kept="Everything; the version you talk to now stays active.", parent=self)
-        dialog.decided.connect(lambda decision: self._resume_decided(run, decision))
-        self._open(dialog)
-
-    def _resume_decided(self, run: RunDir, decision: Decision) -> None:
-        if not decision.granted:
-            self._say("Refused and recorded. Training stays stopped; its checkpoint is kept.")
-            return
-        self._launch(run, decision, resume=True)
+        self._open(ask(dialog, self._said, refused="Refused and recorded. Training stays "
+                       "stopped; its checkpoint is kept.",
+                       granted=lambda decision: self._launch(run, decision, resume=True)))
 
     def _launch(self, run: RunDir, decision: Decision, *, resume: bool) -> None:
         """Start the training process detached: it outlives this window (an attached child
@@ -404,18 +391,11 @@ class TrainingView(TrainingPage):
                   else "The checkpoint written now") + ", and all your data. “Continue where "
                  "it stopped” resumes from it. Nothing is archived until a run finishes.",
             parent=self)
-        dialog.decided.connect(lambda decision: self._stop_decided(run, decision))
-        self._open(dialog)
+        self._open(ask(dialog, self._said, refused="Refused and recorded. Training goes on.",
+                       granted=lambda decision: self._stopping(run, decision)))
 
-    def _stop_decided(self, run: RunDir, decision: Decision) -> None:
-        if not decision.granted:
-            self._say("Refused and recorded. Training goes on.")
-            return
-        try:
-            runner.interrupt(self.session.store, run, decision)
-        except KindredError as exc:
-            self._say(str(exc), error=True)
-            return
+    def _stopping(self, run: RunDir, decision: Decision) -> None:
+        runner.interrupt(self.session.store, run, decision)
         self.paused = False  # a paused trainer stops at once, from the step where it waits
         self.state = "stopping"
         self._say("Stopping: writing a checkpoint…")
@@ -456,7 +436,8 @@ class TrainingView(TrainingPage):
 
     def _open(self, dialog: ConsentDialog) -> None:
         self.dialog = dialog
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.finished.connect(lambda _r: setattr(self, "dialog", None)
                                 if self.dialog is dialog else None)
-        dialog.open()
+
+    def _said(self, text: str, error: bool) -> None:
+        self._say(text, error=error)

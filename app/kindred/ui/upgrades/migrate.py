@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Generator
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -38,6 +38,7 @@ from kindred.core.training.run import RunDir
 from kindred.core.upgrades import migration
 from kindred.core.upgrades.migration_data import Progress
 from kindred.ui.consent.dialog import ConsentDialog
+from kindred.ui.consent.flow import ask
 from kindred.ui.kit.tasks import Task
 from kindred.ui.kit.widgets import SideBySide, error_label, scrolled
 from kindred.ui.ops.op import OpContext, run_op
@@ -186,8 +187,12 @@ class MigrateDialog(QDialog):
 
     def _open(self, dialog: ConsentDialog) -> None:
         self.consent = dialog
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
+
+    def _said(self, text: str, error: bool) -> None:
+        if error:
+            self._fail(text)
+        else:
+            self._say(text)
 
     def ask_move(self) -> None:
         if self.plan is None:
@@ -200,15 +205,12 @@ class MigrateDialog(QDialog):
                     "do not change until you choose to use it).",
             kept=f"Version {plan.source.short} and {plan.from_model.name} stay archived; you "
                  "can go back at any time.")
-        dialog.decided.connect(self._move_decided)
-        self._open(dialog)
+        self._open(ask(dialog, self._said, refused="Refused and recorded. Nothing was moved.",
+                       granted=lambda decision: self._start_move(plan, decision)))
 
-    def _move_decided(self, decision: Decision) -> None:
-        if not decision.granted or self.plan is None:
-            self._say("Refused and recorded. Nothing was moved.")
-            return
+    def _start_move(self, plan: migration.MigrationPlan, decision: Decision) -> None:
         try:
-            self.run = migration.start_migration(self.session, self.plan, decision)
+            self.run = migration.start_migration(self.session, plan, decision)
         except KindredError as exc:
             self._fail(f"The move could not start: {exc}")
             return
@@ -230,13 +232,11 @@ class MigrateDialog(QDialog):
                     "the old and new versions (a candidate: your chats do not change until you "
                     "choose to use it).",
             kept="Everything; the version you talk to now stays active.")
-        dialog.decided.connect(lambda decision: self._resume_decided(run, decision))
-        self._open(dialog)
+        self._open(ask(dialog, self._said, refused="Refused and recorded. The move stays "
+                       "stopped; its checkpoint is kept.",
+                       granted=lambda decision: self._resume(run, decision)))
 
-    def _resume_decided(self, run: RunDir, decision: Decision) -> None:
-        if not decision.granted:
-            self._say("Refused and recorded. The move stays stopped; its checkpoint is kept.")
-            return
+    def _resume(self, run: RunDir, decision: Decision) -> None:
         self.run = run
         self.resume_button.hide()
         self._launch(decision, resume=True)
