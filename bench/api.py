@@ -146,6 +146,7 @@ def main() -> int:
     parser.add_argument("--concurrent-runs", type=int, default=3,
                         help="alternating rounds of 4 clients at once (default 3)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop both servers on the way out
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="kindred-bench-api-") as tmp:
         home = Path(tmp) / "home"
