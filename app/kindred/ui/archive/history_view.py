@@ -15,16 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QFileDialog,
-    QFrame,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QMenu,
-    QPushButton,
-    QTextBrowser,
-    QTreeWidget,
     QTreeWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -39,18 +30,17 @@ from kindred.core.session import Session
 from kindred.core.upgrades.decisions import Outcome
 from kindred.ui.archive import transfer
 from kindred.ui.archive.compare import CompareDialog
+from kindred.ui.archive.history_page import COLUMNS, HistoryPage
 from kindred.ui.consent.dialog import ConsentDialog
 from kindred.ui.consent.flow import open_for_version
 from kindred.ui.consent.retirement_records import record_html
-from kindred.ui.kit.icons import icon, set_icon
+from kindred.ui.kit.icons import icon
 from kindred.ui.kit.tasks import Task
 from kindred.ui.kit.theme import mix
-from kindred.ui.kit.widgets import page_heading
 from kindred.ui.ops.changes import Change
 from kindred.ui.ops.op import run_op
 
 BASE = "base"
-COLUMNS = ["Version", "Created", "Source", "Status", "Active for", "Answers"]
 VERSION_KINDS = ("activate", "restore", "retire", "delete")
 
 
@@ -74,99 +64,24 @@ def _source(version: versions.Version) -> str:
     return version.source
 
 
-class HistoryView(QWidget):
+class HistoryView(HistoryPage):
+    """History's flows (the layout: `history_page`)."""
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(parent)  # lays the page out
         self.session = session
         self.assistant: Assistant = session.assistant()
         self.dialog: QWidget | None = None
         self.names: dict[str, str] = {}
         self.task: Task | None = None
-        self.setObjectName("page")
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
-
-        self.title, subtitle = page_heading(
-            "", "Every version your assistant ever had is kept here. Nothing changes what you "
-            "talk to without your consent.")
-
-        self.banner = QFrame()
-        self.banner.setObjectName("banner")
-        self.banner_label = QLabel()
-        self.banner_label.setWordWrap(True)
-        review = QPushButton("Review")
-        review.clicked.connect(self.review_pending)
-        banner_layout = QHBoxLayout(self.banner)
-        banner_layout.setContentsMargins(12, 8, 12, 8)
-        banner_layout.addWidget(self.banner_label, 1)
-        banner_layout.addWidget(review)
-
-        self.import_button = QPushButton("Import…")
-        set_icon(self.import_button, "archive")
-        self.import_button.setToolTip("Import an adapter (llama.cpp LoRA GGUF or PEFT folder) "
-                                      "as a candidate")
-        menu = QMenu(self)
-        menu.addAction("Adapter file (.gguf, .safetensors)…", self._pick_import_file)
-        menu.addAction("PEFT adapter folder…", self._pick_import_folder)
-        self.import_button.setMenu(menu)
-        self.restore_button = QPushButton("Restore")
-        set_icon(self.restore_button, "check")
-        self.compare_button = QPushButton("Compare")
-        set_icon(self.compare_button, "compare")
-        self.export_button = QPushButton("Export…")
-        set_icon(self.export_button, "export")
-        self.retire_button = QPushButton("Retire")
-        set_icon(self.retire_button, "archive")
+        self.review_button.clicked.connect(self.review_pending)
+        self.import_menu.addAction("Adapter file (.gguf, .safetensors)…", self._pick_import_file)
+        self.import_menu.addAction("PEFT adapter folder…", self._pick_import_folder)
         self.restore_button.clicked.connect(lambda: self.restore(self.selected()))
         self.compare_button.clicked.connect(lambda: self.compare(self.selected()))
         self.export_button.clicked.connect(self._pick_export)
         self.retire_button.clicked.connect(lambda: self.retire(self.selected()))
-        self.export_button.setToolTip("Export this assistant with all its versions, learning "
-                                      "data, conversations and ledger to one bundle file")
-        tools = QHBoxLayout()
-        for button in (self.restore_button, self.compare_button, self.retire_button):
-            tools.addWidget(button)
-        tools.addStretch(1)
-        tools.addWidget(self.import_button)
-        tools.addWidget(self.export_button)
-
-        self.tree = QTreeWidget()
-        self.tree.setObjectName("historyTree")
-        self.tree.setHeaderLabels(COLUMNS)
-        self.tree.setRootIsDecorated(True)
-        self.tree.setUniformRowHeights(True)
-        self.tree.setAlternatingRowColors(True)
-        header = self.tree.header()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, len(COLUMNS)):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.currentItemChanged.connect(lambda *_: self._update_actions())
-        self.details = QLabel()
-        self.details.setObjectName("emptyHint")
-        self.details.setWordWrap(True)
-        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.records = QTextBrowser()  # a retired version's interview and report
-        self.records.setObjectName("retirementRecords")
-        self.records.setMaximumHeight(280)
-        self.records.hide()
-        self.disk = QLabel()  # what keeping everything costs on disk
-        self.disk.setObjectName("emptyHint")
-        self.status = QLabel()
-        self.status.setObjectName("dialogStatus")
-        self.status.setWordWrap(True)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 18, 24, 18)
-        layout.setSpacing(10)
-        layout.addWidget(self.title)
-        layout.addWidget(subtitle)
-        layout.addWidget(self.banner)
-        layout.addLayout(tools)
-        layout.addWidget(self.tree, 1)
-        layout.addWidget(self.disk)
-        layout.addWidget(self.details)
-        layout.addWidget(self.records)
-        layout.addWidget(self.status)
         self.refresh()
 
     # -- content -----------------------------------------------------------------------------

@@ -265,7 +265,7 @@ class MainWindow(WindowMenu):
         self.training.following.connect(self.insight_ahead.training_started)
         changes = bus()  # what an operation or a consent changed: the pages that show it follow
         changes.changed.connect(self._changed)
-        changes.failed.connect(lambda message: self.statusBar().showMessage(message, 10000))
+        changes.failed.connect(self._operation_failed)
         view.send_requested.connect(self._send)
         view.stop_requested.connect(c.stop)
         view.regenerate_requested.connect(c.regenerate)
@@ -306,7 +306,13 @@ class MainWindow(WindowMenu):
         self._show_adapters(assistant_state.speaks_through(self.session.store, assistant.id))
         self.preparation.consider(assistant.id)
 
+    def _operation_failed(self, message: str) -> None:
+        if not self._closed:
+            self.statusBar().showMessage(message, 10000)
+
     def _changed(self, changes: frozenset[Change]) -> None:
+        if self._closed:  # closing or closed: nothing here is shown any more
+            return
         if Change.SPEAKS in changes:
             self.controller.reload_engine()
         if changes & {Change.SPEAKS, Change.VERSIONS, Change.ROLLOUT}:
@@ -477,6 +483,9 @@ class MainWindow(WindowMenu):
         if self._closed:
             return
         self._closed = True
+        changes = bus()
+        changes.changed.disconnect(self._changed)
+        changes.failed.disconnect(self._operation_failed)
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("splitter", self.splitter.saveState())
         self._remember_place()
