@@ -6,7 +6,6 @@ the ChatController and otherwise stays out of the way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QSettings, Qt
@@ -25,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.archive import assistant_state, versions
-from kindred.core.chat.conversations import Conversation, Message, list_messages
+from kindred.core.chat.conversations import list_messages
 from kindred.core.home.assistants import Assistant
 from kindred.core.session import Session, open_session
 from kindred.ui.archive.bundle_import import AssistantImport, Imported
@@ -34,7 +33,6 @@ from kindred.ui.archive.ledger_view import LedgerView
 from kindred.ui.archive.usage_view import UsageView
 from kindred.ui.chat.chat_controller import ChatController
 from kindred.ui.chat.chat_view import ChatView
-from kindred.ui.chat.conversation_dialogs import delete_dialog, rename_dialog
 from kindred.ui.chat.inference import InferenceThread
 from kindred.ui.chat.sidebar import Sidebar
 from kindred.ui.kit.icons import app_icon, set_icon
@@ -43,8 +41,8 @@ from kindred.ui.learning.insight_view import InsightView
 from kindred.ui.learning.teach_view import TeachView
 from kindred.ui.ops.changes import Change, bus
 from kindred.ui.sharing.sharing import Sharing
+from kindred.ui.shell.chat_window import ChatWindow
 from kindred.ui.shell.status_items import StatusItems
-from kindred.ui.shell.window_menu import WindowMenu
 from kindred.ui.training.preparation import Preparation
 from kindred.ui.training.training_view import TrainingView
 from kindred.ui.upgrades.interviews import InterviewRunner
@@ -52,7 +50,7 @@ from kindred.ui.upgrades.rollout_bar import RolloutBar
 from kindred.ui.upgrades.trial_panel import TrialPanel
 
 
-class MainWindow(WindowMenu):
+class MainWindow(ChatWindow):
     """The window: pages, status bar, shortcuts, and the reactions that keep them in step."""
 
     def __init__(self, home: str | Path | None = None, *,
@@ -279,14 +277,6 @@ class MainWindow(WindowMenu):
         side.delete_requested.connect(self.delete_conversation)
         side.search_changed.connect(self._search_changed)
 
-    def _if_current(self, fn: Callable[..., object]) -> Callable[..., None]:
-        """Forward a conversation's event to the view only if that conversation is shown."""
-        def forward(conversation_id: int, *args: object) -> None:
-            current = self.controller.conversation
-            if current is not None and current.id == conversation_id:
-                fn(*args)
-        return forward
-
     # -- reactions -------------------------------------------------------------------------
 
     def _assistant_changed(self, assistant: Assistant) -> None:
@@ -345,45 +335,6 @@ class MainWindow(WindowMenu):
             if adapters else {}
         self.status_items.show_adapters(named, adapters)
 
-    def refresh_conversations(self) -> None:
-        current = self.controller.conversation
-        self.chat_view.set_title(current.title if current else "New chat")
-        self.sidebar.set_conversations(self.controller.conversations(self._search),
-                                       current.id if current else None,
-                                       searching=bool(self._search.strip()))
-
-    def _search_changed(self, text: str) -> None:
-        self._search = text
-        self.refresh_conversations()
-
-    def _conversation_opened(self, conversation: Conversation | None,
-                             messages: list[Message]) -> None:
-        self.chat_view.set_title(conversation.title if conversation else "New chat")
-        self.chat_view.show_messages(messages)
-        speeds = [m.tok_s for m in messages if m.tok_s]
-        if speeds and self.controller.last_tok_s is None:
-            self.speed_label.setText(f"{speeds[-1]:.1f} tok/s")
-        if conversation is None:
-            self.sidebar.list.clearSelection()
-            self.sidebar.list.setCurrentRow(-1)  # no current item, as setCurrentItem(None)
-        self._remember_place()
-
-    def _remember_place(self) -> None:
-        """Where the person was, so the next start opens the same assistant and chat."""
-        conversation = self.controller.conversation
-        self.settings.setValue("last_conversation", conversation.id if conversation else 0)
-        self.settings.setValue("last_assistant", self.controller.assistant.id)
-
-    def _answer_saved(self, conversation_id: int, message: Message | None) -> None:
-        current = self.controller.conversation
-        if current is None or current.id != conversation_id:
-            return
-        if message is None:  # nothing was saved: show exactly what the database holds
-            self.chat_view.end_answer(None)
-            self.chat_view.show_messages(list_messages(self.session.store, conversation_id))
-        else:
-            self.chat_view.end_answer(message)
-
     def _engine_changed(self, state: str, detail: str) -> None:
         self.busy_bar.setVisible(state == "loading")
         if state == "loading":
@@ -403,41 +354,7 @@ class MainWindow(WindowMenu):
             self.chat_view.set_ready(False)
             self.chat_view.show_error(detail)
 
-    def _send(self, text: str) -> None:
-        if self.controller.send(text):
-            self.chat_view.composer.clear()
-
     # -- commands --------------------------------------------------------------------------
-
-    def new_chat(self) -> None:
-        self.show_page("Chat")
-        self.controller.open_conversation(None)
-        self.chat_view.composer.setFocus()
-
-    def focus_search(self) -> None:
-        self.show_page("Chat")
-        self.sidebar.search.setFocus()
-        self.sidebar.search.selectAll()
-
-    def copy_last_answer(self) -> None:
-        text = self.chat_view.last_answer()
-        if text is not None:
-            self.chat_view.copy_text(text)
-
-    def _rename_current(self) -> None:
-        if self.controller.conversation is not None:
-            self.rename_conversation(self.controller.conversation.id)
-
-    def _delete_current(self) -> None:
-        cid = self.sidebar.current_id()
-        if cid is not None:
-            self.delete_conversation(cid)
-
-    def rename_conversation(self, conversation_id: int) -> None:
-        self._open(rename_dialog(self, self.controller, self.chat_view, conversation_id))
-
-    def delete_conversation(self, conversation_id: int) -> None:
-        self._open(delete_dialog(self, self.controller, conversation_id))
 
     def _assistant_imported(self, done: Imported) -> None:
         self.controller.select_assistant(done.assistant_id)
