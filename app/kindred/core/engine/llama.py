@@ -369,5 +369,3 @@ class Engine:
         self._loaded.clear()
         self.llm.close()
 
-
-SamplingParams = Sampling  # TEMPORARY: the old name, while work in flight moves over
