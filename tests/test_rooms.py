@@ -197,3 +197,10 @@ def test_processes_are_started_only_by_the_launcher() -> None:
                     wrong.append(f"{path.relative_to(PACKAGE)}:{node.lineno} calls {called}")
     assert not wrong, wrong
     assert "Popen(" in LAUNCHER.read_text("utf-8")
+
+
+def test_the_top_of_the_core_is_its_front_door() -> None:
+    """Everything in core/ lives in a room; at the top stands only the session (opening a data
+    home), so the top-level modules cannot tie the rooms into a knot again."""
+    top = sorted(p.name for p in (PACKAGE / "core").glob("*.py"))
+    assert top == ["__init__.py", "session.py"], top
