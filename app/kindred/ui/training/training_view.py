@@ -307,6 +307,13 @@ class TrainingView(TrainingPage):
                 self.progress.setFormat(f"preparing {done + 1} of {total}")
                 self._say("Asking the base model general questions, so the new version keeps "
                           f"what it can already do ({done + 1} of {total})…")
+        elif kind == TrainingEvent.TEACHER:  # the assistant with your examples in mind answers
+            total, done = int(event.get("total") or 0), int(event.get("done") or 0)
+            if total and done < total:
+                self.progress.setValue(round(100 * done / total))
+                self.progress.setFormat(f"preparing {done + 1} of {total}")
+                self._say("Answering general questions the way your examples show, for the new "
+                          f"version to learn from ({done + 1} of {total})…")
         elif kind == TrainingEvent.LEARNED:
             self._say(f"Your items are learned (step {event.get('step')} of "
                       f"{event.get('total_steps')}): stopping before it memorises them.")
