@@ -92,7 +92,7 @@ def _after_answer(session: Session, engine: Engine, assistant: Assistant) -> Non
     named = versions.names(session.store, assistant.id)
     print(f"Rollout: now {rollout.blend_label(named, changed.adapters)}.", file=sys.stderr)
     engine.set_adapters(adapter_refs_for(session, get_assistant(session.store, assistant.id)))
-    if changed.state == "finished" and changed.from_version:
+    if changed.state == RolloutState.FINISHED and changed.from_version:
         interview_now(session, changed.from_version)
 
 

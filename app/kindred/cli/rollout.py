@@ -16,6 +16,7 @@ from kindred.cli.numbers import number, whole
 from kindred.cli.output import confirm, print_json, print_table, when
 from kindred.core.archive import versions
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.states import RolloutState
 from kindred.core.home import consent
 from kindred.core.session import Session, open_session
 from kindred.core.upgrades import retirement, rollout, trial
@@ -154,7 +155,7 @@ def run_next(args: argparse.Namespace) -> int:
     moved = rollout.next_step(session.store, aid, decision)
     print(rollout.progress_text(session.store, moved) if moved.open else
           _finished_text(session, moved))
-    if moved.state == "finished" and moved.from_version:
+    if moved.state == RolloutState.FINISHED and moved.from_version:
         interview_now(session, moved.from_version)
     return 0
 

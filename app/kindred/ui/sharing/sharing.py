@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from kindred.api import settings
 from kindred.api.server import ServerThread
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.states import RolloutState
 from kindred.core.session import Session
 from kindred.ui.chat.chat_controller import ChatController
 from kindred.ui.sharing.host import WindowHost
@@ -91,7 +92,7 @@ class Sharing(QObject):
         if changed is None or assistant_id != controller.assistant.id:
             return
         controller.rollout_changed.emit(changed)
-        if changed.state != "stopped":
+        if changed.state != RolloutState.STOPPED:
             controller.reload_engine()
-        if changed.state == "finished" and changed.from_version:
+        if changed.state == RolloutState.FINISHED and changed.from_version:
             controller.version_retired.emit(changed.from_version)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kindred.core.basics.states import RunStatus
 from kindred.core.training import runner
 from kindred.core.training.run import RunDir, process_alive
 from kindred.ui.kit.charts import SERIES_COLORS, ChartView, new_chart, style_axis
@@ -85,7 +86,7 @@ class RunFollower(QObject):
         pid = self.pid or int(self.run.state().get("pid") or 0)
         alive = (self.process.poll() is None if self.process is not None
                  else process_alive(pid))
-        if alive or (status == "created" and self.waited < START_GRACE_S):
+        if alive or (status == RunStatus.CREATED and self.waited < START_GRACE_S):
             return
         if not self.finished:
             self._read(replayed=False)  # its last lines may have landed meanwhile
@@ -103,7 +104,7 @@ class RunFollower(QObject):
         if log.is_file():
             lines = [ln for ln in log.read_text("utf-8", "replace").splitlines() if ln.strip()]
             tail = f" ({lines[-1][:200]})" if lines else ""
-        message = self.run.state().get("message") if status == "failed" else None
+        message = self.run.state().get("message") if status == RunStatus.FAILED else None
         return (f"Training ended unexpectedly{tail}. " if not message else f"{message} ") + kept
 
     def _read(self, *, replayed: bool) -> None:

@@ -165,7 +165,7 @@ class RolloutBar(QFrame):
         self._after(moved, "Next step taken")
 
     def _after(self, changed: Rollout, what: str) -> None:
-        if changed.state == "finished":
+        if changed.state == RolloutState.FINISHED:
             named = versions.names(self.store, self.assistant_id)
             self._done(f"Rollout finished: {named.get(changed.to_version)} alone answers now.")
             if changed.from_version:
