@@ -36,6 +36,7 @@ from kindred.ui.consent.dialog import ConsentDialog
 from kindred.ui.consent.flow import ask
 from kindred.ui.kit.tasks import Task
 from kindred.ui.ops.op import OpContext, run_op
+from kindred.ui.training import run_text
 from kindred.ui.training.candidate_review import CandidateReviewer, shown
 from kindred.ui.training.training_page import TrainingPage
 from kindred.ui.training.training_widgets import CandidateNotice, RunFollower
@@ -268,22 +269,11 @@ class TrainingView(TrainingPage):
         kind = event["event"]
         if replayed and kind in (TrainingEvent.STOPPED, TrainingEvent.DONE, TrainingEvent.ERROR):
             return  # the end of an earlier attempt of this run, which goes on now
+        text = run_text.sentence(event, self.step, self.total)
         if kind == TrainingEvent.START:
             self.state = "running"
-            resumed = event.get("resumed_from")
-            self._say(f"Training on {event.get('examples', '?')} examples"
-                      + (f", continuing from step {resumed}." if resumed else "."))
-        elif kind == TrainingEvent.PAUSED:
-            self.paused = True
-            self._say(f"Paused at step {self.step} of {self.total}: the training process "
-                      "waits, holding nothing. Resume continues exactly where it was.")
-        elif kind == TrainingEvent.RESUMED:
-            self.paused = False
-            self._say("Resumed.")
-        elif kind == TrainingEvent.LOADING:
-            self._say("Loading the base model for training…")
-        elif kind == TrainingEvent.LOADED:
-            self._say(f"Base model loaded in {float(event.get('load_s', 0)):.1f} s. Training…")
+        elif kind in (TrainingEvent.PAUSED, TrainingEvent.RESUMED):
+            self.paused = kind == TrainingEvent.PAUSED
         elif kind == TrainingEvent.EVAL:
             step = 0 if event.get("when") == "start" else self.total
             if event.get("heldout_loss") is not None:
@@ -295,32 +285,12 @@ class TrainingView(TrainingPage):
                              f"at step {event.get('step')}")
         elif kind == TrainingEvent.STOPPED:
             self.state = "stopped"
-            self._say(f"Stopped at step {event.get('step')} of {event.get('total_steps')}. "
-                      "The checkpoint is kept: continue any time.")
-        elif kind == TrainingEvent.ARCHIVED:
-            self._say(f"Archived as candidate version {str(event['version'])[:12]}. Measuring "
-                      "its quality against the base model…")
-        elif kind == TrainingEvent.REPLAY:
-            total, done = int(event.get("total") or 0), int(event.get("done") or 0)
-            if total and done < total:
-                self.progress.setValue(round(100 * done / total))
-                self.progress.setFormat(f"preparing {done + 1} of {total}")
-                self._say("Asking the base model general questions, so the new version keeps "
-                          f"what it can already do ({done + 1} of {total})…")
-        elif kind == TrainingEvent.TEACHER:  # the assistant with your examples in mind answers
-            total, done = int(event.get("total") or 0), int(event.get("done") or 0)
-            if total and done < total:
-                self.progress.setValue(round(100 * done / total))
-                self.progress.setFormat(f"preparing {done + 1} of {total}")
-                self._say("Answering general questions the way your examples show, for the new "
-                          f"version to learn from ({done + 1} of {total})…")
-        elif kind == TrainingEvent.LEARNED:
-            self._say(f"Your items are learned (step {event.get('step')} of "
-                      f"{event.get('total_steps')}): stopping before it memorises them.")
+        elif kind in run_text.PREPARING and (where := run_text.preparing(event)):
+            self.progress.setValue(where[0])
+            self.progress.setFormat(f"preparing {where[1]}")
         elif kind == TrainingEvent.QUALITY:
             self.progress.setValue(round(100 * float(event.get("fraction") or 0)))
             self.progress.setFormat("measuring quality")
-            self._say(f"Quality card: {event.get('message', '')}")
         elif kind == TrainingEvent.DONE:
             self.state = "done"
             self.progress.setValue(100)
@@ -329,6 +299,8 @@ class TrainingView(TrainingPage):
         elif kind == TrainingEvent.ERROR:
             self.state = "failed"
             self._say(str(event.get("message", "Training failed.")), error=True)
+        if text is not None:
+            self._say(text)
         if kind in (TrainingEvent.STOPPED, TrainingEvent.DONE, TrainingEvent.ERROR):
             self._finished()
         self._update_buttons()
