@@ -10,7 +10,7 @@ goes on from where it stopped (the prompt and what was written so far, evaluated
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -84,16 +84,9 @@ def _segment(engine: Engine, job: Job) -> tuple[Generation, GenerationStats]:
     if job.outcome is None:
         generation = engine.chat(job.messages, job.sampling)
         return generation, generation.stats
-    sampling = job.sampling
-    _, tokens, _ = engine.fit_messages(job.messages, engine.room_for(sampling))
-    tokens += list(engine.llm.tokenize(job.raw.encode("utf-8"), add_bos=False, special=False))
-    left = max(1, min(sampling.max_tokens - job.outcome.tokens_out, engine.n_ctx - len(tokens)))
-    stats = GenerationStats(adapters=[(a.key, a.scale) for a in engine.adapters],
-                            tokens_in=len(tokens))
-    engine._cancel.clear()
-    # the engine's own decoding loop, on the longer prompt (same sampling, same foreground hold)
-    pieces: Iterator[str] = engine._stream(tokens, sampling, left, stats)
-    return Generation(pieces, stats), stats
+    generation = engine.continue_chat(job.messages, job.raw, job.sampling,
+                                      job.outcome.tokens_out)
+    return generation, generation.stats
 
 
 def run(engine: Engine, job: Job, chat_waiting: Callable[[], bool] = lambda: False) -> bool:

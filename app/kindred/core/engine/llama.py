@@ -201,6 +201,19 @@ class Engine:
         self._cancel.clear()
         return Generation(self._stream(tokens, sampling, max_new, stats), stats)
 
+    def continue_chat(self, messages: Sequence[Message], written: str, sampling: Sampling,
+                      written_tokens: int) -> Generation:
+        """Go on with an answer paused after `written` (its `written_tokens` counted against
+        `sampling.max_tokens`): the same prompt with the text so far, the same sampling and the
+        chat's foreground hold. The local API pauses its answers for the window's chat."""
+        _, tokens, _ = self.fit_messages(messages, self.room_for(sampling))
+        tokens += list(self.llm.tokenize(written.encode("utf-8"), add_bos=False, special=False))
+        left = max(1, min(sampling.max_tokens - written_tokens, self.n_ctx - len(tokens)))
+        stats = GenerationStats(adapters=[(a.key, a.scale) for a in self._active],
+                                tokens_in=len(tokens))
+        self._cancel.clear()
+        return Generation(self._stream(tokens, sampling, left, stats), stats)
+
     def _stream(self, tokens: list[int], sampling: Sampling, max_new: int,
                 stats: GenerationStats) -> Iterator[str]:
         # batched work on other threads holds off until the answer is written (`foreground`)
