@@ -11,6 +11,7 @@ import pytest
 from kindred.core.archive import versions as archive_versions
 from kindred.core.archive.catalog import get_version
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.progress import run_to_end
 from kindred.core.home import consent, ledger
 from kindred.core.home.models import Model, add_model
 from kindred.core.learning import feedback
@@ -34,11 +35,9 @@ from support.training_helpers import (
 QUICK = 4  # distillation and card prompts: enough to exercise them, quick on 2 busy cores
 
 
-def last(items: Any) -> Any:
-    out = None
-    for out in items:  # noqa: B007 - the last item is the result
-        pass
-    return out
+def last(work: Any) -> Any:
+    """The operation's result: what it returns (the progress rule), never its last event."""
+    return run_to_end(work)
 
 
 def taught_assistant(session: Session) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "learning.py"
+BENCH = Path(__file__).resolve().parents[3] / "bench" / "learning.py"
 
 
 def _bench():  # type: ignore[no-untyped-def]
