@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from kindred.core.archive import versions
+from kindred.core.basics.progress import run_to_end
 from kindred.core.home import consent
 from kindred.core.home.models import add_model
 from kindred.core.learning import feedback
@@ -89,22 +90,15 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
     link_cache(session.home.cache, target.sha256)
 
     began = time.perf_counter()
-    moving: migration.MigrationPlan | None = None
-    for item in migration.plan_migration(session, session.assistant(), target.id, config,
-                                         prompt_limit=4 if quick else None):
-        if isinstance(item, migration.MigrationPlan):
-            moving = item
-    assert moving is not None
+    moving = run_to_end(migration.plan_migration(session, session.assistant(), target.id, config,
+                                                 prompt_limit=4 if quick else None))
     decision = consent.decide(session.store,
                               migration.request_migration(session.store, moving).id,
                               granted=True, via="cli-flag")
     training_began = time.perf_counter()
     new_id = run_training(session, moving.training, decision)
     measured = time.perf_counter()
-    card: dict[str, Any] = {}
-    for item in migration.measure(session, new_id):
-        if isinstance(item, dict):
-            card = item
+    card = run_to_end(migration.measure(session, new_id))
     elapsed = time.perf_counter() - began
     quality = card.get("quality") or {}
     facts = quality.get("facts") or {}

@@ -18,6 +18,7 @@ from typing import Any
 from kindred.cli.numbers import whole
 from kindred.cli.run_follow import EXIT_REFUSED, ask, follow_run, watch
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.progress import run_to_end
 from kindred.core.home.assistants import Assistant
 from kindred.core.session import Session, open_session
 from kindred.core.training import runner
@@ -51,17 +52,14 @@ def _config(args: argparse.Namespace) -> TrainConfig | None:
 
 def _plan(session: Session, args: argparse.Namespace) -> migration.MigrationPlan:
     assistant = session.assistant(args.assistant)
-    plan: migration.MigrationPlan | None = None
-    shown = -1.0
-    for item in migration.plan_migration(session, assistant, args.to, _config(args)):
-        if isinstance(item, Progress):
-            if item.fraction - shown >= 0.1 or item.fraction >= 1:
-                shown = item.fraction
-                print(f"[{item.fraction:4.0%}] {item.message}", file=sys.stderr, flush=True)
-        else:
-            plan = item
-    assert plan is not None
-    return plan
+    shown = [-1.0]
+
+    def say(item: Progress) -> None:
+        if item.fraction - shown[0] >= 0.1 or item.fraction >= 1:
+            shown[0] = item.fraction
+            print(f"[{item.fraction:4.0%}] {item.message}", file=sys.stderr, flush=True)
+
+    return run_to_end(migration.plan_migration(session, assistant, args.to, _config(args)), say)
 
 
 def _card(session: Session, run: RunDir) -> None:
@@ -71,11 +69,8 @@ def _card(session: Session, run: RunDir) -> None:
         return
     print("Measuring the migration card (old and new versions answer the same questions)…",
           file=sys.stderr, flush=True)
-    card: dict[str, Any] | None = None
-    for item in migration.measure(session, version):
-        if isinstance(item, dict):
-            card = item
-    for line in (card or {}).get("summary", []):
+    card = run_to_end(migration.measure(session, version))
+    for line in card.get("summary", []):
         print(line, file=sys.stderr)
 
 

@@ -36,9 +36,9 @@ def run_to_end(work: Generator[Item, None, Result],
 
 
 def result_last(events: Iterator[Progress | Result]) -> Generator[Progress, None, Result | None]:
-    """An operation that still hands its result over as its last event (insight, the
-    migration's plan and card), read by the rule above: progress yielded, the result returned.
-    Remove once each returns its result itself."""
+    """An operation that still hands its result over as its last event (insight, the quality
+    card, the migration's data and card steps), read by the rule above: progress yielded, the
+    result returned. Remove once each returns its result itself."""
     result: Result | None = None
     for event in events:
         if isinstance(event, Progress):

@@ -1,11 +1,11 @@
 """Moving an assistant to another base model, carrying what it learned: plan, consent, re-learn.
 
-    plan = last(plan_migration(session, assistant, "gemma"))   # Progress events, then the plan
+    plan = run_to_end(plan_migration(session, assistant, "gemma"))  # progress; returns the plan
     req = request_migration(store, plan)                        # consent kind `migrate`
     decision = consent.decide(store, req.id, granted=True, via="cli-flag")
     run = start_migration(session, plan, decision)              # writes runs/<id>
     # then the training process, exactly as for `train`: runner.training_command(run, decision)
-    card = last(measure(session, version_id))                   # the migration card, stored
+    card = run_to_end(measure(session, version_id))                # the migration card, stored
 
 The training process re-learns on the new base from `migration_data` (replayed taught items plus
 the old version's own answers) and archives a **candidate** on the new base whose parent is the old
@@ -19,13 +19,14 @@ the trainer cannot load, a damaged source version, no taught data, a migration s
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, replace
 from typing import Any
 
 from kindred.core.archive import cards
 from kindred.core.archive.catalog import Version, active_version, get_version, verify_version
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.progress import result_last
 from kindred.core.engine.llama import Engine
 from kindred.core.home import consent, ledger
 from kindred.core.home.assistants import Assistant
@@ -145,21 +146,17 @@ def check_move(session: Session, assistant: Assistant, target: str | Model
 
 def plan_migration(session: Session, assistant: Assistant, target: str | Model,
                    config: TrainConfig | None = None, *, engine: Engine | None = None,
-                   prompt_limit: int | None = None) -> Iterator[Progress | MigrationPlan]:
-    """Progress events while the old version answers, then the MigrationPlan. Raises, with
+                   prompt_limit: int | None = None) -> Generator[Progress, None, MigrationPlan]:
+    """Progress while the old version answers; returns the MigrationPlan. Raises, with
     nothing written, on any bad input (see the module docstring). `prompt_limit`: at most that
     many distillation and card prompts (a quick migration: tests, benchmarks)."""
     import time
 
     source, from_model, to_model = check_move(session, assistant, target)
     began = time.perf_counter()
-    data: MigrationData | None = None
-    for item in collect(session.store, assistant, source, engine=engine, limit=prompt_limit):
-        if isinstance(item, MigrationData):
-            data = item
-        else:
-            yield item
-    assert data is not None
+    data = yield from result_last(collect(session.store, assistant, source, engine=engine,
+                                          limit=prompt_limit))
+    assert isinstance(data, MigrationData)
     collect_s = time.perf_counter() - began
     dataset = to_dataset(data, assistant.id, to_model.sha256)
     training = runner.plan_training(session, assistant, config, model=to_model, dataset=dataset)
@@ -167,7 +164,7 @@ def plan_migration(session: Session, assistant: Assistant, target: str | Model,
             "to_base": _side(None, to_model)["base"], "card_prompts": data.card_prompts,
             "counts": data.counts()}
     training = replace(training, kind="migrate", extra={"migration": info})
-    yield MigrationPlan(training, source, from_model, to_model, data, collect_s)
+    return MigrationPlan(training, source, from_model, to_model, data, collect_s)
 
 
 def request_migration(store: Store, plan: MigrationPlan) -> ConsentRequest:
@@ -210,31 +207,25 @@ def migrated_event(store: Store, version_id: str) -> dict[str, Any]:
     return dict(json.loads(row[0]))
 
 
-def measure(session: Session, version_key: str) -> Iterator[Progress | dict[str, Any]]:
-    """Progress events, then the migration card of a migrated version (also stored; measured
-    once, then read back)."""
+def measure(session: Session, version_key: str) -> Generator[Progress, None, dict[str, Any]]:
+    """Progress; returns the migration card of a migrated version (also stored; measured once,
+    then read back)."""
     store = session.store
     version = get_version(store, version_key)
     stored = get_card(store, version.id)
     if stored is not None:
-        yield stored
-        return
+        return stored
     event = migrated_event(store, version.id)
     old = get_version(store, str(event["from_version"]))
     old_model = _model_for_sha(store, old.base_sha256)
     new_model = _model_for_sha(store, version.base_sha256)
-    card: dict[str, Any] | None = None
-    for item in migration_card.compute(store, old, version, old_model, new_model,
-                                       list(event.get("card_prompts") or [])):
-        if isinstance(item, dict):
-            card = item
-        else:
-            yield item
-    assert card is not None
+    card = yield from result_last(migration_card.compute(
+        store, old, version, old_model, new_model, list(event.get("card_prompts") or [])))
+    assert isinstance(card, dict)
     card["from"] = {"version": old.id, "base": event.get("from_base")}
     card["to"] = {"version": version.id, "base": event.get("to_base")}
     store_card(store, version.id, card)
-    yield card
+    return card
 
 
 def store_card(store: Store, version_id: str, card: dict[str, Any]) -> None:

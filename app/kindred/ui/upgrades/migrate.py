@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
 
 from kindred.core.archive import versions
 from kindred.core.basics.errors import KindredError
-from kindred.core.basics.progress import result_last
 from kindred.core.basics.states import TrainingEvent
 from kindred.core.home.assistants import Assistant, get_assistant
 from kindred.core.home.consent import Decision
@@ -36,9 +35,10 @@ from kindred.core.training import runner
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.run import RunDir
 from kindred.core.upgrades import migration
+from kindred.core.upgrades.decisions import Outcome
 from kindred.core.upgrades.migration_data import Progress
 from kindred.ui.consent.dialog import ConsentDialog
-from kindred.ui.consent.flow import ask
+from kindred.ui.consent.flow import ask, open_for_version
 from kindred.ui.kit.tasks import Task
 from kindred.ui.kit.widgets import SideBySide, error_label, scrolled
 from kindred.ui.ops.op import OpContext, run_op
@@ -47,13 +47,13 @@ from kindred.ui.training.training_widgets import RunFollower
 
 def _plan_in(op: OpContext, assistant_id: int, model_id: str, config: TrainConfig | None,
              limit: int | None) -> Generator[Progress, None, migration.MigrationPlan | None]:
-    return (yield from result_last(migration.plan_migration(
-        op.session, op.session.assistant(assistant_id), model_id, config, prompt_limit=limit)))
+    return (yield from migration.plan_migration(
+        op.session, op.session.assistant(assistant_id), model_id, config, prompt_limit=limit))
 
 
 def _measure_in(op: OpContext, version_id: str
                 ) -> Generator[Progress, None, dict[str, Any] | None]:
-    return (yield from result_last(migration.measure(op.session, version_id)))
+    return (yield from migration.measure(op.session, version_id))
 
 
 class MigrateDialog(QDialog):
@@ -341,18 +341,11 @@ class MigrateDialog(QDialog):
             changes="The assistant answers with this version, on its own base model.",
             kept="Every version and both models stay archived; switching back works the same "
                  "way.")
-        dialog.decided.connect(lambda decision: self._switch_decided(version.id, decision))
-        self._open(dialog)
+        self._open(open_for_version(dialog, self._said,
+                                    lambda outcome: self._switched(version.id, outcome)))
 
-    def _switch_decided(self, version_id: str, decision: Decision) -> None:
-        if not decision.granted:
-            versions.record_refusal(self.session.store, decision)
-            self._say("Refused and recorded. Nothing changed.")
-            return
-        try:
-            versions.activate(self.session.store, version_id, decision)
-        except KindredError as exc:
-            self._fail(str(exc))
+    def _switched(self, version_id: str, outcome: Outcome) -> None:
+        if not outcome.granted:
             return
         self.assistant = get_assistant(self.session.store, self.assistant.id)
         model = self.session.model_for(self.assistant)
