@@ -56,13 +56,22 @@ def model_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine(model_path: Path):  # type: ignore[no-untyped-def]
-    """One real llama.cpp engine on the embedded model, shared by the tests that only read it."""
+def shared_engine(model_path: Path):  # type: ignore[no-untyped-def]
+    """One real llama.cpp engine on the embedded model for the whole run (loading is slow)."""
     from kindred.core.engine.llama import Engine
 
     eng = Engine(model_path, n_ctx=2048)
     yield eng
     eng.close()
+
+
+@pytest.fixture
+def engine(shared_engine):  # type: ignore[no-untyped-def]
+    """The shared engine as a test gets it: the bare base, whatever an earlier test attached
+    (a rollout's blend left attached must not decide what the next test sees)."""
+    if shared_engine.adapters:
+        shared_engine.set_adapters([])
+    return shared_engine
 
 
 UNMARKED_LIMIT_S = float(os.environ.get("KINDRED_UNMARKED_LIMIT_S", "300"))
