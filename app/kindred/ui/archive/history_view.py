@@ -27,7 +27,6 @@ from kindred.core.home import consent
 from kindred.core.home.assistants import Assistant, get_assistant
 from kindred.core.home.consent import ConsentRequest
 from kindred.core.session import Session
-from kindred.core.upgrades.decisions import Outcome
 from kindred.ui.archive import transfer
 from kindred.ui.archive.compare import CompareDialog
 from kindred.ui.archive.history_page import COLUMNS, HistoryPage
@@ -282,12 +281,8 @@ class HistoryView(HistoryPage):
         self._open_consent(dialog)
 
     def _open_consent(self, dialog: ConsentDialog) -> None:
-        dialog.finished.connect(lambda _r: self.refresh())
-        self.dialog = open_for_version(dialog, lambda text, error: self.say(text, error=error),
-                                       self._carried_out)
-
-    def _carried_out(self, _outcome: Outcome) -> None:
-        self.refresh()
+        dialog.finished.connect(lambda _r: self.refresh())  # answered or closed: as it is now
+        self.dialog = open_for_version(dialog, lambda text, error: self.say(text, error=error))
 
     # -- compare, import, export -------------------------------------------------------------
 
