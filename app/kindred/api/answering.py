@@ -14,6 +14,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from kindred.core.basics.ids import AssistantId
 from kindred.core.engine.llama import (
     AdapterRef,
     Engine,
@@ -40,7 +41,7 @@ class Outcome:
 
 @dataclass
 class Job:
-    assistant_id: int
+    assistant_id: AssistantId
     refs: list[AdapterRef]
     messages: list[Message]
     sampling: Any  # the assistant's sampling with the request's changes (`app._sampling`)

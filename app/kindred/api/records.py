@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 from kindred.api.answering import Outcome
+from kindred.core.basics.ids import AssistantId
 from kindred.core.chat.conversations import GenerationStats, add_message, create_conversation
 from kindred.core.home.store import Store, insert, now
 from kindred.core.upgrades import rollout
@@ -19,7 +20,7 @@ from kindred.core.upgrades import rollout
 TITLE = "From another app: "
 
 
-def record(store: Store, assistant_id: int, outcome: Outcome, *, client: str = "",
+def record(store: Store, assistant_id: AssistantId, outcome: Outcome, *, client: str = "",
            kept_request: str | None = None) -> int:
     """Count one answer; with `kept_request` (the person keeps API conversations) the request
     and the answer are saved too. Returns the row's id."""
@@ -41,7 +42,7 @@ def record(store: Store, assistant_id: int, outcome: Outcome, *, client: str = "
             "message_id": message_id})
 
 
-def after_answer(store: Store, assistant_id: int) -> rollout.Rollout | None:
+def after_answer(store: Store, assistant_id: AssistantId) -> rollout.Rollout | None:
     """The rollout's pace after an answer: the step that is due is taken (None: nothing
     changed). The next request is answered through the new blend."""
     return rollout.advance_if_due(store, assistant_id)

@@ -8,6 +8,7 @@ from typing import Any
 
 from kindred.cli.rollout import interview_now
 from kindred.core.archive import versions
+from kindred.core.basics.ids import ConversationId
 from kindred.core.basics.states import RolloutState
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import create_conversation
@@ -96,8 +97,8 @@ def _after_answer(session: Session, engine: Engine, assistant: Assistant) -> Non
         interview_now(session, changed.from_version)
 
 
-def _trial_round(session: Session, engine: Engine, assistant: Assistant, conversation_id: int,
-                 text: str) -> None:
+def _trial_round(session: Session, engine: Engine, assistant: Assistant,
+                 conversation_id: ConversationId, text: str) -> None:
     """Both versions answer, unnamed and in random order; the person picks (blind)."""
     round_ = trial.run_round(session.store, engine, assistant, conversation_id, text)
     first, second = trial.answers(session.store, round_)

@@ -16,6 +16,7 @@ from kindred.cli.numbers import number, whole
 from kindred.cli.output import confirm, print_json, print_table, when
 from kindred.core.archive import versions
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.basics.states import RolloutState
 from kindred.core.home import consent
 from kindred.core.session import Session, open_session
@@ -82,7 +83,7 @@ def add_version_commands(add: Any) -> None:
 # -- rollout ---------------------------------------------------------------------------------
 
 
-def _assistant_id(session: Session, args: argparse.Namespace) -> int:
+def _assistant_id(session: Session, args: argparse.Namespace) -> AssistantId:
     return session.assistant(getattr(args, "assistant", None)).id
 
 
@@ -110,7 +111,7 @@ def run_start(args: argparse.Namespace) -> int:
     return 0
 
 
-def status_json(session: Session, aid: int) -> dict[str, Any] | None:
+def status_json(session: Session, aid: AssistantId) -> dict[str, Any] | None:
     current = rollout.latest(session.store, aid)
     if current is None:
         return None
@@ -167,7 +168,7 @@ def _finished_text(session: Session, done: rollout.Rollout) -> str:
             "retired (archived and restorable).")
 
 
-def interview_now(session: Session, version_id: str) -> None:
+def interview_now(session: Session, version_id: VersionId) -> None:
     """Hold a retiring version's interview here, with progress on stderr. The change it follows
     is already made: Ctrl+C or a failure leaves the interview pending (the app holds it when
     it next opens, `kindred versions interview` at any time), never undoes the change."""

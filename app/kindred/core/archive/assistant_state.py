@@ -23,6 +23,7 @@ from typing import Any
 from kindred.core.archive.catalog import names
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.hashing import sha256_bytes
+from kindred.core.basics.ids import AssistantId, RolloutId, TrialId, VersionId
 from kindred.core.basics.states import OPEN_ROLLOUT, RolloutState, VersionStatus
 from kindred.core.home import ledger
 from kindred.core.home.store import Store, now
@@ -45,15 +46,15 @@ class StateError(KindredError):
 
 @dataclass(frozen=True)
 class OpenRollout:
-    id: int
-    from_version: str | None
-    to_version: str
+    id: RolloutId
+    from_version: VersionId | None
+    to_version: VersionId
     step: int
     steps: int
     state: RolloutState
 
     @property
-    def blend(self) -> list[tuple[str, float]]:
+    def blend(self) -> list[tuple[VersionId, float]]:
         t = self.step / self.steps
         out = [(self.from_version, 1.0 - t)] if self.from_version else []
         return [*out, (self.to_version, t)]
@@ -61,31 +62,31 @@ class OpenRollout:
 
 @dataclass(frozen=True)
 class OpenTrial:
-    id: int
-    a_version: str | None
-    b_version: str
+    id: TrialId
+    a_version: VersionId | None
+    b_version: VersionId
 
 
 @dataclass(frozen=True)
 class Snapshot:
     """The assistant's state at one moment, read in one go."""
 
-    assistant_id: int
-    active: str | None
+    assistant_id: AssistantId
+    active: VersionId | None
     model_id: str | None
     rollout: OpenRollout | None
     trial: OpenTrial | None
 
     @property
-    def speaks_through(self) -> list[tuple[str, float]]:
+    def speaks_through(self) -> list[tuple[VersionId, float]]:
         """(version id, scale) the assistant answers with: the blend, its version, or nothing."""
         if self.rollout is not None:
             return self.rollout.blend
         return [(self.active, 1.0)] if self.active else []
 
-    def sides(self) -> set[str]:
+    def sides(self) -> set[VersionId]:
         """Versions an open rollout or trial stands on (they cannot be deleted or retired)."""
-        found: set[str] = set()
+        found: set[VersionId] = set()
         if self.rollout is not None:
             found |= {v for v in (self.rollout.from_version, self.rollout.to_version) if v}
         if self.trial is not None:
@@ -93,7 +94,7 @@ class Snapshot:
         return found
 
 
-def read(store: Store, assistant_id: int) -> Snapshot:
+def read(store: Store, assistant_id: AssistantId) -> Snapshot:
     row = store.db.execute("SELECT active_version, model_id FROM assistants WHERE id = ?",
                            [assistant_id]).fetchone()
     if row is None:
@@ -102,29 +103,30 @@ def read(store: Store, assistant_id: int) -> Snapshot:
         f"SELECT id, from_version, to_version, step, steps, state FROM rollouts WHERE "
         f"assistant_id = ? AND state IN ({', '.join('?' * len(OPEN_ROLLOUT))})",
         [assistant_id, *OPEN_ROLLOUT]).fetchone()
-    rollout = OpenRollout(int(r[0]), r[1], str(r[2]), int(r[3]), int(r[4]),
+    rollout = OpenRollout(RolloutId(r[0]), r[1], VersionId(r[2]), int(r[3]), int(r[4]),
                           RolloutState(r[5])) if r else None
     t = store.db.execute("SELECT id, a_version, b_version FROM trials WHERE assistant_id = ? "
                          "AND ended_at IS NULL", [assistant_id]).fetchone()
-    trial = OpenTrial(int(t[0]), t[1], str(t[2])) if t else None
+    trial = OpenTrial(TrialId(t[0]), t[1], VersionId(t[2])) if t else None
     return Snapshot(assistant_id, row[0], None if row[1] is None else str(row[1]), rollout,
                     trial)
 
 
-def speaks_through(store: Store, assistant_id: int) -> list[tuple[str, float]]:
+def speaks_through(store: Store, assistant_id: AssistantId
+                   ) -> list[tuple[VersionId, float]]:
     """What the assistant answers with now, as (version id, scale): the one answer to that
     question, used by the chat, the window, the CLI and the tests' invariants alike."""
     return read(store, assistant_id).speaks_through
 
 
-def status_of(store: Store, version_id: str) -> VersionStatus:
+def status_of(store: Store, version_id: VersionId) -> VersionStatus:
     row = store.db.execute("SELECT status FROM versions WHERE id = ?", [version_id]).fetchone()
     if row is None:
         raise KindredError(f"No version {version_id[:12]}. Nothing was changed.")
     return VersionStatus(row[0])
 
 
-def fingerprint(store: Store, assistant_id: int, subject: str | None = None) -> str:
+def fingerprint(store: Store, assistant_id: AssistantId, subject: str | None = None) -> str:
     """A short digest of the state a consent is asked against: what the assistant talks
     through, its base, the open rollout (and its step) and trial, and the subject's status.
     A new candidate being archived meanwhile does not change it; anything the consent's text
@@ -145,7 +147,7 @@ def fingerprint(store: Store, assistant_id: int, subject: str | None = None) -> 
 # -- transitions (inside the caller's write transaction) ------------------------------------
 
 
-def set_status(store: Store, version_id: str, to: VersionStatus) -> VersionStatus:
+def set_status(store: Store, version_id: VersionId, to: VersionStatus) -> VersionStatus:
     """Move one version to status `to`, if the transition table allows it; returns the old
     status. Raises StateError (nothing written) otherwise."""
     was = status_of(store, version_id)
@@ -161,12 +163,12 @@ def set_status(store: Store, version_id: str, to: VersionStatus) -> VersionStatu
     return was
 
 
-def _write_status(store: Store, version_id: str, to: VersionStatus) -> None:
+def _write_status(store: Store, version_id: VersionId, to: VersionStatus) -> None:
     store.db.execute("UPDATE versions SET status = ?, status_at = ? WHERE id = ?",
                      [str(to), now(), version_id])
 
 
-def set_active(store: Store, assistant_id: int, version_id: str | None, *,
+def set_active(store: Store, assistant_id: AssistantId, version_id: VersionId | None, *,
                model_id: str | None = None) -> str | None:
     """Make `version_id` (None: the base alone) what the assistant talks through; the version
     active before becomes `retired`. Optionally moves the assistant to `model_id` (a version on
@@ -192,7 +194,8 @@ def set_active(store: Store, assistant_id: int, version_id: str | None, *,
 # -- what the open rollout and trial allow ---------------------------------------------------
 
 
-def guard(store: Store, assistant_id: int, action: str, version_id: str | None = None) -> None:
+def guard(store: Store, assistant_id: AssistantId, action: str,
+          version_id: VersionId | None = None) -> None:
     """Refuse `action` ('activate', 'restore', 'retire', 'delete', 'rollout') when the open
     rollout or trial stands in its way, saying what to do instead. An activation or retirement
     ends an open trial (`trial_ends_with`, said in its consent); a rollout never ends behind the
@@ -216,7 +219,7 @@ def guard(store: Store, assistant_id: int, action: str, version_id: str | None =
                          "Nothing was changed.")
 
 
-def end_trial(store: Store, assistant_id: int, **extra: Any) -> OpenTrial | None:
+def end_trial(store: Store, assistant_id: AssistantId, **extra: Any) -> OpenTrial | None:
     """End the open trial, if any (its rounds and tally stay), with a ledger event."""
     trial = read(store, assistant_id).trial
     if trial is None:
@@ -228,8 +231,8 @@ def end_trial(store: Store, assistant_id: int, **extra: Any) -> OpenTrial | None
     return trial
 
 
-def trial_ends_with(store: Store, assistant_id: int, action: str,
-                    version_id: str | None) -> bool:
+def trial_ends_with(store: Store, assistant_id: AssistantId, action: str,
+                    version_id: VersionId | None) -> bool:
     """Whether `action` on `version_id` ends the open trial: an activation or restore always
     does (the trial compares against what the assistant answers with now), a retirement of one
     of its two sides too."""
@@ -241,5 +244,5 @@ def trial_ends_with(store: Store, assistant_id: int, action: str,
     return action == "retire" and version_id in (trial.a_version, trial.b_version)
 
 
-def _short(version_id: str | None) -> str:
+def _short(version_id: VersionId | None) -> str:
     return version_id[:12] if version_id else "the base model"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kindred.core.basics.ids import VersionId
 from kindred.core.home.store import Store, now
 
 TABLES = {"quality": "quality_cards", "migration": "migration_cards"}
@@ -17,14 +18,14 @@ TABLES = {"quality": "quality_cards", "migration": "migration_cards"}
 (`upgrades.migration_card`)."""
 
 
-def store_card(store: Store, version_id: str, card: dict[str, Any], kind: str = "quality"
+def store_card(store: Store, version_id: VersionId, card: dict[str, Any], kind: str = "quality"
                ) -> None:
     with store.tx() as db:
         db.execute(f"INSERT OR REPLACE INTO {TABLES[kind]} (version_id, card, created_at) "
                    "VALUES (?, ?, ?)", [version_id, json.dumps(card, ensure_ascii=False), now()])
 
 
-def get_card(store: Store, version_id: str, kind: str = "quality") -> dict[str, Any] | None:
+def get_card(store: Store, version_id: VersionId, kind: str = "quality") -> dict[str, Any] | None:
     row = store.db.execute(f"SELECT card FROM {TABLES[kind]} WHERE version_id = ?",
                            [version_id]).fetchone()
     return None if row is None else dict(json.loads(row[0]))

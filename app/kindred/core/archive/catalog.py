@@ -16,6 +16,7 @@ from typing import Any
 from kindred.core.archive.derived import GGUF, derived_gguf, disk_usage, folder_bytes
 from kindred.core.basics.errors import KindredError, NotFoundError
 from kindred.core.basics.hashing import sha256_bytes, sha256_file
+from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.basics.states import VersionStatus
 from kindred.core.formats.peft_files import CONFIG, SAFETENSORS
 from kindred.core.home.atomic import fsync_dir, remove_tree
@@ -40,9 +41,9 @@ MIN_PREFIX = 4
 class Version:
     """One archived adapter version (a tombstone once deleted)."""
 
-    id: str
-    assistant_id: int
-    parent: str | None
+    id: VersionId
+    assistant_id: AssistantId
+    parent: VersionId | None
     status: str
     source: str
     base_sha256: str
@@ -67,7 +68,7 @@ class Version:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Version:
-        return cls(row["id"], int(row["assistant_id"]), row["parent"], row["status"],
+        return cls(row["id"], AssistantId(row["assistant_id"]), row["parent"], row["status"],
                    row["source"], row["base_sha256"], row["dataset"], int(row["size_bytes"]),
                    float(row["created_at"]), float(row["status_at"]), json.loads(row["manifest"]))
 
@@ -79,12 +80,12 @@ class Version:
                 "metrics": self.metrics, "training": self.manifest.get("training") or {}}
 
 
-def version_dir(home: DataHome, version_id: str) -> Path:
+def version_dir(home: DataHome, version_id: VersionId) -> Path:
     """Where a version's files live: content addressed, `objects/ab/abcdef...`."""
     return home.objects / version_id[:2] / version_id
 
 
-def get_version(store: Store, key: str, *, assistant_id: int | None = None) -> Version:
+def get_version(store: Store, key: str, *, assistant_id: AssistantId | None = None) -> Version:
     """A version by full id or unique prefix (at least 4 characters)."""
     key = key.strip().lower()
     if len(key) < MIN_PREFIX or any(c not in "0123456789abcdef" for c in key):
@@ -103,7 +104,7 @@ def get_version(store: Store, key: str, *, assistant_id: int | None = None) -> V
     return Version.from_row(rows[0])
 
 
-def list_versions(store: Store, assistant_id: int | None = None) -> list[Version]:
+def list_versions(store: Store, assistant_id: AssistantId | None = None) -> list[Version]:
     """Oldest first (creation order is lineage order)."""
     sql, params = "SELECT * FROM versions", []
     if assistant_id is not None:
@@ -111,7 +112,7 @@ def list_versions(store: Store, assistant_id: int | None = None) -> list[Version
     return [Version.from_row(r) for r in store.db.query(sql + " ORDER BY created_at, id", params)]
 
 
-def names(store: Store, assistant_id: int) -> dict[str, str]:
+def names(store: Store, assistant_id: AssistantId) -> dict[str, str]:
     """"Version N" per assistant, oldest first; deleted versions keep their number, so a
     name never moves to another version."""
     return numbered(list_versions(store, assistant_id))
@@ -125,7 +126,7 @@ def name_of(store: Store, version: Version) -> str:
     return names(store, version.assistant_id).get(version.id, f"Version {version.short}")
 
 
-def active_version(store: Store, assistant_id: int) -> Version | None:
+def active_version(store: Store, assistant_id: AssistantId) -> Version | None:
     row = store.db.execute("SELECT active_version FROM assistants WHERE id = ?",
                            [assistant_id]).fetchone()
     if row is None:
@@ -133,7 +134,7 @@ def active_version(store: Store, assistant_id: int) -> Version | None:
     return get_version(store, row[0]) if row[0] else None
 
 
-def remove_object(home: DataHome, version_id: str) -> None:
+def remove_object(home: DataHome, version_id: VersionId) -> None:
     folder = version_dir(home, version_id)
     if folder.exists():
         # named like a scratch folder, so a crash here is cleaned at the next start
@@ -154,7 +155,7 @@ class VersionCheck:
     """A version's own files checked; `base_missing` says (without making it damaged) that the
     base model it was made for cannot be used now."""
 
-    version_id: str
+    version_id: VersionId
     problems: list[str] = field(default_factory=list)
     base_missing: str | None = None
 
@@ -198,7 +199,7 @@ def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
 
 
 
-def check_folder(folder: Path, version_id: str) -> list[str]:
+def check_folder(folder: Path, version_id: VersionId) -> list[str]:
     """Every problem with a version folder: missing/extra/edited files, a manifest that is not
     the one the id names. Empty if it verifies."""
     if folder.is_symlink() or not folder.is_dir():
@@ -224,7 +225,7 @@ def check_folder(folder: Path, version_id: str) -> list[str]:
     return problems
 
 
-def verify_version(store: Store, version_id: str) -> VersionCheck:
+def verify_version(store: Store, version_id: VersionId) -> VersionCheck:
     """Recompute every hash of one version (a deleted version's tombstone always verifies)."""
     version = get_version(store, version_id)
     if version.status == VersionStatus.DELETED:
@@ -235,12 +236,12 @@ def verify_version(store: Store, version_id: str) -> VersionCheck:
     return VersionCheck(version.id, problems, missing_base(store, version))
 
 
-def verify_all(store: Store, assistant_id: int | None = None) -> list[VersionCheck]:
+def verify_all(store: Store, assistant_id: AssistantId | None = None) -> list[VersionCheck]:
     return [verify_version(store, v.id) for v in list_versions(store, assistant_id)
             if v.status != VersionStatus.DELETED]
 
 
-def verified_path(store: Store, version_id: str, name: str = GGUF) -> Path:
+def verified_path(store: Store, version_id: VersionId, name: str = GGUF) -> Path:
     """A file of a version, after verifying the whole version; raises CorruptVersionError."""
     check = verify_version(store, version_id)
     version = get_version(store, version_id)
@@ -254,12 +255,12 @@ def verified_path(store: Store, version_id: str, name: str = GGUF) -> Path:
     return folder / name
 
 
-def peft_folder(store: Store, version_id: str) -> Path:
+def peft_folder(store: Store, version_id: VersionId) -> Path:
     """The verified, read-only PEFT folder of a version (e.g. to continue training from it)."""
     return verified_path(store, version_id, SAFETENSORS).parent
 
 
-def archive_size(store: Store, assistant_id: int | None = None) -> dict[str, int]:
+def archive_size(store: Store, assistant_id: AssistantId | None = None) -> dict[str, int]:
     """What keeping everything costs on disk: the kept versions' folders (one assistant's, or
     all), plus the home's learning data and rebuildable caches."""
     kept = [v for v in list_versions(store, assistant_id) if v.status != VersionStatus.DELETED]

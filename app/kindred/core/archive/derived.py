@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from kindred.core.basics.hashing import sha256_file
+from kindred.core.basics.ids import VersionId
 from kindred.core.formats.lora_gguf import peft_to_gguf_tensors, write_lora_gguf
 from kindred.core.formats.peft_files import SAFETENSORS, read_safetensors, write_safetensors
 from kindred.core.home.paths import DataHome
@@ -59,22 +60,22 @@ def write_weights(work: Path, tensors: Mapping[str, np.ndarray], *, architecture
     return {"weights": {"dtype": dtype}, "gguf": spec}
 
 
-def keep_derived(home: DataHome, version_id: str, built: Path) -> None:
+def keep_derived(home: DataHome, version_id: VersionId, built: Path) -> None:
     """Move a GGUF just derived at archiving time into the cache (not part of the version)."""
     target = cache_path(home, version_id)
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(built, target)
 
 
-def drop_derived(home: DataHome, version_id: str) -> None:
+def drop_derived(home: DataHome, version_id: VersionId) -> None:
     cache_path(home, version_id).unlink(missing_ok=True)
 
 
-def cache_path(home: DataHome, version_id: str) -> Path:
+def cache_path(home: DataHome, version_id: VersionId) -> Path:
     return home.cache / CACHE / f"{version_id}.gguf"
 
 
-def derived_gguf(home: DataHome, version_id: str, folder: Path, spec: dict[str, Any]) -> Path:
+def derived_gguf(home: DataHome, version_id: VersionId, folder: Path, spec: dict[str, Any]) -> Path:
     """The version's GGUF, built from `folder`'s weights (verified by the caller) if needed."""
     path = cache_path(home, version_id)
     if path.is_file() and sha256_file(path) == spec["sha256"]:

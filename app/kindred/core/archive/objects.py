@@ -47,6 +47,7 @@ from kindred.core.archive.derived import drop_derived, keep_derived, write_weigh
 from kindred.core.archive.recovery import forget_orphans, recover
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.hashing import sha256_bytes, sha256_file
+from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.basics.states import VersionStatus
 from kindred.core.engine.llama import AdapterRef
 from kindred.core.formats.adapters_check import check_adapter_fits
@@ -187,7 +188,7 @@ def archive_peft(store: Store, assistant: Assistant, tensors: Mapping[str, np.nd
             "created_at": now(), "files": files, **weights, **manifest_extra,
         }
         data = manifest_bytes(manifest)
-        version_id = sha256_bytes(data)
+        version_id = VersionId(sha256_bytes(data))
         (work / MANIFEST).write_bytes(data)
         keep_derived(home, version_id, work / GGUF)
         seal_dir(work)
@@ -198,7 +199,7 @@ def archive_peft(store: Store, assistant: Assistant, tensors: Mapping[str, np.nd
                "created_at": manifest["created_at"], "status_at": manifest["created_at"]}
         event = {"version": version_id, "source": source, "parent": parent,
                  "base_sha256": model.sha256, "dataset": dataset, "files": files}
-        events: list[tuple[str, dict[str, Any], int | None]] = [
+        events: list[tuple[str, dict[str, Any], AssistantId | None]] = [
             (ledger.VERSION_ARCHIVED, event, assistant.id)]
         if imported is not None:
             events.append((ledger.IMPORTED, {"what": "adapter", "version": version_id,
@@ -215,7 +216,7 @@ def archive_peft(store: Store, assistant: Assistant, tensors: Mapping[str, np.nd
 
 
 def publish(store: Store, staged: list[tuple[Path, dict[str, Any]]],
-            events: list[tuple[str, dict[str, Any], int | None]]) -> None:
+            events: list[tuple[str, dict[str, Any], AssistantId | None]]) -> None:
     """Insert version rows and ledger events and rename sealed folders into the archive, all in
     one transaction; on any failure the renamed folders are taken back out."""
     placed: list[Path] = []

@@ -16,17 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kindred.core.archive.catalog import remove_object, version_dir
+from kindred.core.basics.ids import VersionId
 from kindred.core.basics.states import VersionStatus
 from kindred.core.home.atomic import clean_leftovers, db_write, remove_tree
 from kindred.core.home.store import DatabaseLockedError, Store
 
 
-def orphan_dir(store: Store, version_id: str) -> Path:
+def orphan_dir(store: Store, version_id: VersionId) -> Path:
     """Where `recover` sets aside a complete folder whose row was never committed."""
     return store.home.archive / "orphans" / version_id
 
 
-def forget_orphans(store: Store, version_ids: list[str]) -> None:
+def forget_orphans(store: Store, version_ids: list[VersionId]) -> None:
     """A version now properly archived no longer needs the copy a crash left aside (the same
     id, or the same weights archived again under a newer creation time)."""
     for version_id in version_ids:
@@ -103,7 +104,7 @@ def recover(store: Store) -> list[str]:
     try:
         with db_write(store) as db:  # the write lock waits for any archive in progress
             statuses = dict(db.execute("SELECT id, status FROM versions").fetchall())
-            for version_id in suspects:
+            for version_id in map(VersionId, suspects):
                 folder = version_dir(store.home, version_id)
                 if statuses.get(version_id) == VersionStatus.DELETED:
                     remove_object(store.home, version_id)

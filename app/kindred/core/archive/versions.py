@@ -32,6 +32,7 @@ from kindred.core.archive.catalog import (
     version_dir,
 )
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.basics.states import ConsentKind, VersionStatus
 from kindred.core.home import consent, ledger
 from kindred.core.home.atomic import db_write
@@ -93,7 +94,7 @@ def predecessor_interviews(store: Store, version: Version, limit: int = 5
     its own (a restored version was interviewed when it retired), its retired ancestors, then
     the latest retired versions that were interviewed. The person reads them before deciding."""
     aid = version.assistant_id
-    held = {str(r[0]): str(r[1]) for r in store.db.execute(
+    held = {VersionId(r[0]): str(r[1]) for r in store.db.execute(
         "SELECT i.version_id, i.sha256 FROM interviews i JOIN versions v ON v.id = i.version_id"
         " WHERE v.assistant_id = ? ORDER BY i.created_at DESC", [aid]).fetchall()}
     current = active_version(store, aid)
@@ -189,7 +190,7 @@ def _usable(version: Version, action: str) -> None:
                            "Nothing was changed.")
 
 
-def activate(store: Store, version_id: str, decision: Decision | int | None) -> Version:
+def activate(store: Store, version_id: VersionId, decision: Decision | int | None) -> Version:
     """Make `version_id` what its assistant talks through (kind `activate`, or `restore` for a
     version that was active before). The previously active version becomes `retired`; an open
     side-by-side trial ends (its consent said so); during a rollout it is refused (finish or
@@ -232,12 +233,12 @@ def _activatable(store: Store, version: Version) -> None:
     base_switch(store, version)  # another base is fine if it is registered and present
 
 
-def restore(store: Store, version_id: str, decision: Decision | int | None) -> Version:
+def restore(store: Store, version_id: VersionId, decision: Decision | int | None) -> Version:
     """Restoring is activating an older version; the same gate, kind `restore`."""
     return activate(store, version_id, decision)
 
 
-def retire(store: Store, version_id: str, decision: Decision | int | None = None) -> Version:
+def retire(store: Store, version_id: VersionId, decision: Decision | int | None = None) -> Version:
     """Set a version aside, keeping its weights. Retiring the *active* version returns the
     assistant to its base model, so that case needs a `retire` consent; others need none.
     Either side of an open rollout cannot be retired (roll back or finish it first); retiring
@@ -269,7 +270,7 @@ def retire(store: Store, version_id: str, decision: Decision | int | None = None
     return get_version(store, version.id)
 
 
-def mark_trial(store: Store, version_id: str) -> Version:
+def mark_trial(store: Store, version_id: VersionId) -> Version:
     """A version enters a rollout (which carries its own consent)."""
     with db_write(store):
         version = get_version(store, version_id)
@@ -303,7 +304,7 @@ def record_refusal(store: Store, decision: Decision) -> Version | None:
     return get_version(store, version.id)
 
 
-def delete(store: Store, version_id: str, decision: Decision | int | None) -> Version:
+def delete(store: Store, version_id: VersionId, decision: Decision | int | None) -> Version:
     """Remove a version's weights (kind `delete`); its row stays as a tombstone with the hashes.
 
     The status is read, the consent used and the status changed in one write transaction (an
@@ -331,13 +332,14 @@ def delete(store: Store, version_id: str, decision: Decision | int | None) -> Ve
     return get_version(store, version.id)
 
 
-def _status_changes(store: Store, assistant_id: int) -> Iterator[ledger.Event]:
+def _status_changes(store: Store, assistant_id: AssistantId) -> Iterator[ledger.Event]:
     for event in ledger.events(store, assistant_id=assistant_id):
         if "active" in event.payload and event.kind in ledger.ACTIVE_CHANGES:
             yield event
 
 
-def active_periods(store: Store, assistant_id: int) -> dict[str, list[tuple[float, float | None]]]:
+def active_periods(store: Store, assistant_id: AssistantId
+                   ) -> dict[str, list[tuple[float, float | None]]]:
     """When each version was active, from the ledger: id -> [(start, end or None if now)]."""
     periods: dict[str, list[tuple[float, float | None]]] = {}
     current: tuple[str, float] | None = None
@@ -351,7 +353,7 @@ def active_periods(store: Store, assistant_id: int) -> dict[str, list[tuple[floa
     return periods
 
 
-def usage_counts(store: Store, assistant_id: int) -> dict[str, int]:
+def usage_counts(store: Store, assistant_id: AssistantId) -> dict[str, int]:
     """How many answers each version took part in (from the adapters recorded per message)."""
     counts: dict[str, int] = {}
     rows = store.db.execute(
@@ -364,7 +366,7 @@ def usage_counts(store: Store, assistant_id: int) -> dict[str, int]:
     return counts
 
 
-def report(store: Store, assistant_id: int | None = None) -> dict[str, int]:
+def report(store: Store, assistant_id: AssistantId | None = None) -> dict[str, int]:
     """The continuity counts: every version ever archived, and how many are in each status."""
     sql, params = "SELECT status, COUNT(*) FROM versions", []
     if assistant_id is not None:

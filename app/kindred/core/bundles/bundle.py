@@ -31,6 +31,7 @@ from kindred.core.archive.recovery import forget_orphans
 from kindred.core.archive.versions import Version, get_version, list_versions, version_dir
 from kindred.core.basics.errors import KindredError, disk_full, is_disk_full
 from kindred.core.basics.hashing import sha256_bytes, sha256_file
+from kindred.core.basics.ids import AssistantId
 from kindred.core.basics.sampling import Sampling
 from kindred.core.basics.states import VersionStatus
 from kindred.core.bundles.check import (
@@ -100,7 +101,7 @@ def _version_json(version: Version) -> dict[str, Any]:
             "manifest": version.manifest}
 
 
-def _conversations_json(store: Store, assistant_id: int) -> list[dict[str, Any]]:
+def _conversations_json(store: Store, assistant_id: AssistantId) -> list[dict[str, Any]]:
     out = []
     for conv in store.db.query("SELECT * FROM conversations WHERE assistant_id = ? ORDER BY id",
                                [assistant_id]):
@@ -293,9 +294,9 @@ def _write(store: Store, checked: CheckedBundle, name: str, persona: str,
     was_active: str | None = None
     try:
         with db_write(store) as db:
-            assistant_id = insert(db, "assistants", {
+            assistant_id = AssistantId(insert(db, "assistants", {
                 "name": name, "persona": persona, "model_id": model_id,
-                "created_at": float(info.get("created_at") or now()), **asdict(sampling)})
+                "created_at": float(info.get("created_at") or now()), **asdict(sampling)}))
             for entry in checked.versions:
                 status = entry["status"]
                 if status == VersionStatus.ACTIVE:

@@ -28,6 +28,7 @@ from typing import IO, Any
 from kindred.core.archive.versions import SOURCES, STATUSES, version_dir
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.hashing import sha256_bytes, sha256_file
+from kindred.core.basics.ids import VersionId
 from kindred.core.basics.states import VersionStatus
 from kindred.core.bundles.feedback import check_feedback
 from kindred.core.bundles.fields import FieldError, check_fields
@@ -137,7 +138,7 @@ def home_file(store: Store, member: str) -> Path:
     kind, _, rest = member.partition("/")
     if kind == "objects":
         version_id, _, name = rest.partition("/")
-        return version_dir(store.home, version_id) / name
+        return version_dir(store.home, VersionId(version_id)) / name
     if kind == "datasets":
         return dataset_path(store, rest)
     return record_file(store.home.archive, rest)
@@ -289,7 +290,7 @@ def _check_contents(store: Store, bundle: CheckedBundle,
             continue
         if version_id not in objects:
             raise fail(f"Version {version_id[:12]} has no files in the bundle.")
-        problems = check_folder(folder, version_id)
+        problems = check_folder(folder, VersionId(version_id))
         if problems:
             raise fail(f"Version {version_id[:12]} in the bundle is damaged: "
                        + "; ".join(problems) + ".")

@@ -12,6 +12,7 @@ from typing import Any
 import sqlite_utils
 
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import AssistantId
 from kindred.core.basics.states import FeedbackKind
 from kindred.core.home.store import Store, insert, now
 
@@ -25,7 +26,7 @@ def _has_table(db: sqlite_utils.Database) -> bool:
                            "AND name = 'feedback'").fetchone())
 
 
-def message_positions(store: Store, assistant_id: int) -> dict[int, list[int]]:
+def message_positions(store: Store, assistant_id: AssistantId) -> dict[int, list[int]]:
     """Message id -> [conversation index, message index], in export order."""
     out: dict[int, list[int]] = {}
     convs = store.db.execute("SELECT id FROM conversations WHERE assistant_id = ? ORDER BY id",
@@ -38,7 +39,7 @@ def message_positions(store: Store, assistant_id: int) -> dict[int, list[int]]:
     return out
 
 
-def export_feedback(store: Store, assistant_id: int) -> list[dict[str, Any]]:
+def export_feedback(store: Store, assistant_id: AssistantId) -> list[dict[str, Any]]:
     if not _has_table(store.db):
         return []
     positions = message_positions(store, assistant_id)
@@ -76,8 +77,8 @@ def check_feedback(items: Any, conversations: list[dict[str, Any]]) -> str | Non
     return None
 
 
-def import_feedback(db: sqlite_utils.Database, assistant_id: int, items: list[dict[str, Any]],
-                    message_ids: list[list[int]]) -> int:
+def import_feedback(db: sqlite_utils.Database, assistant_id: AssistantId,
+                    items: list[dict[str, Any]], message_ids: list[list[int]]) -> int:
     """Insert the bundle's feedback (inside the import transaction); returns how many."""
     if not items:
         return 0

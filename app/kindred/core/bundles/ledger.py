@@ -35,6 +35,7 @@ import re
 from typing import Any
 
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import AssistantId
 from kindred.core.basics.states import VersionStatus
 from kindred.core.home import ledger
 from kindred.core.home.ledger_consents import origin_key
@@ -56,7 +57,7 @@ class HistoryError(KindredError):
     """The bundle's ledger is not one unbroken chain, or does not fit its versions."""
 
 
-def export_events(store: Store, assistant_id: int) -> tuple[list[dict[str, Any]],
+def export_events(store: Store, assistant_id: AssistantId) -> tuple[list[dict[str, Any]],
                                                             dict[str, Any] | None]:
     """(ledger.json entries, the head) for one assistant; ([], None) when it has no event."""
     row = store.db.execute("SELECT MIN(seq) FROM ledger WHERE assistant_id = ?",

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.basics.ids import AssistantId, ConversationId
 from kindred.core.home.store import Store, insert, now
 
 NEW_TITLE = "New chat"
@@ -14,8 +15,8 @@ NEW_TITLE = "New chat"
 
 @dataclass(frozen=True)
 class Conversation:
-    id: int
-    assistant_id: int
+    id: ConversationId
+    assistant_id: AssistantId
     title: str
     created_at: float
     updated_at: float
@@ -24,7 +25,7 @@ class Conversation:
 @dataclass(frozen=True)
 class Message:
     id: int
-    conversation_id: int
+    conversation_id: ConversationId
     role: str
     content: str
     created_at: float
@@ -56,16 +57,17 @@ class GenerationStats:
     finish_reason: str
 
 
-def create_conversation(store: Store, assistant_id: int, title: str = NEW_TITLE) -> Conversation:
+def create_conversation(store: Store, assistant_id: AssistantId,
+                        title: str = NEW_TITLE) -> Conversation:
     t = now()
     with store.tx() as db:
         new_id = insert(db, "conversations",
             {"assistant_id": assistant_id, "title": title, "created_at": t, "updated_at": t}
         )
-    return get_conversation(store, int(new_id))
+    return get_conversation(store, ConversationId(new_id))
 
 
-def get_conversation(store: Store, conversation_id: int) -> Conversation:
+def get_conversation(store: Store, conversation_id: ConversationId) -> Conversation:
     row = store.db.execute(
         "SELECT id, assistant_id, title, created_at, updated_at FROM conversations WHERE id = ?",
         [conversation_id],
@@ -75,7 +77,8 @@ def get_conversation(store: Store, conversation_id: int) -> Conversation:
     return Conversation(*row)
 
 
-def list_conversations(store: Store, assistant_id: int, search: str = "") -> list[Conversation]:
+def list_conversations(store: Store, assistant_id: AssistantId,
+                       search: str = "") -> list[Conversation]:
     """Newest first; `search` matches titles and message text, case-insensitively."""
     sql = "SELECT id, assistant_id, title, created_at, updated_at FROM conversations c " \
           "WHERE assistant_id = ?"
@@ -89,7 +92,7 @@ def list_conversations(store: Store, assistant_id: int, search: str = "") -> lis
     return [Conversation(*r) for r in store.db.execute(sql, params).fetchall()]
 
 
-def rename_conversation(store: Store, conversation_id: int, title: str) -> None:
+def rename_conversation(store: Store, conversation_id: ConversationId, title: str) -> None:
     title = title.strip()
     if not title:
         raise KindredError("A conversation needs a title.")
@@ -98,14 +101,14 @@ def rename_conversation(store: Store, conversation_id: int, title: str) -> None:
         db.table("conversations").update(conversation_id, {"title": title})
 
 
-def delete_conversation(store: Store, conversation_id: int) -> None:
+def delete_conversation(store: Store, conversation_id: ConversationId) -> None:
     """The GUI confirms first; messages go with the conversation (adapter versions never do)."""
     get_conversation(store, conversation_id)
     with store.tx() as db:
         db.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
 
 
-def add_message(store: Store, conversation_id: int, role: str, content: str,
+def add_message(store: Store, conversation_id: ConversationId, role: str, content: str,
                 stats: GenerationStats | None = None) -> Message:
     row: dict[str, Any] = {"conversation_id": conversation_id, "role": role,
                            "content": content, "created_at": now()}
@@ -135,7 +138,7 @@ def get_message(store: Store, message_id: int) -> Message:
     return Message.from_row(rows[0])
 
 
-def list_messages(store: Store, conversation_id: int, *, replaced: bool = False
+def list_messages(store: Store, conversation_id: ConversationId, *, replaced: bool = False
                   ) -> list[Message]:
     """The conversation as it reads now; `replaced=True` adds the answers Regenerate replaced."""
     where = "" if replaced else " AND replaced_by IS NULL"
@@ -159,7 +162,7 @@ def mark_replaced(store: Store, old_id: int, new_id: int) -> None:
         db.execute("UPDATE messages SET replaced_by = ? WHERE id = ?", [new_id, old_id])
 
 
-def earlier_counts(store: Store, conversation_id: int) -> dict[int, int]:
+def earlier_counts(store: Store, conversation_id: ConversationId) -> dict[int, int]:
     """{visible answer id: how many answers it replaced}, for a whole conversation at once."""
     replaced_by = dict(store.db.execute(
         "SELECT id, replaced_by FROM messages WHERE conversation_id = ? "

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import ConversationId
 from kindred.core.basics.sampling import Sampling
 from kindred.core.chat.conversations import (
     GenerationStats,
@@ -27,7 +28,7 @@ from kindred.core.learning.feedback import system_prompt
 
 @dataclass(frozen=True)
 class PreparedTurn:
-    conversation_id: int
+    conversation_id: ConversationId
     messages: list[ChatMessage]
     sampling: Sampling
 
@@ -37,7 +38,8 @@ def sampling_for(assistant: Assistant) -> Sampling:
     return Sampling(s.temperature, s.top_p, s.top_k, s.repeat_penalty, s.max_tokens)
 
 
-def history(store: Store, assistant: Assistant, conversation_id: int) -> list[ChatMessage]:
+def history(store: Store, assistant: Assistant,
+            conversation_id: ConversationId) -> list[ChatMessage]:
     """The persona and active preferences as the system prompt, then every saved message."""
     out: list[ChatMessage] = []
     if system := system_prompt(store, assistant):
@@ -47,7 +49,7 @@ def history(store: Store, assistant: Assistant, conversation_id: int) -> list[Ch
     return out
 
 
-def prepare(store: Store, assistant: Assistant, conversation_id: int, user_text: str
+def prepare(store: Store, assistant: Assistant, conversation_id: ConversationId, user_text: str
             ) -> PreparedTurn:
     """Save the user's message and return what the engine needs to answer it."""
     if not user_text.strip():
@@ -57,7 +59,7 @@ def prepare(store: Store, assistant: Assistant, conversation_id: int, user_text:
                         sampling_for(assistant))
 
 
-def prepare_regenerate(store: Store, assistant: Assistant, conversation_id: int
+def prepare_regenerate(store: Store, assistant: Assistant, conversation_id: ConversationId
                        ) -> tuple[PreparedTurn, Message]:
     """The turn that answers the last user message again; returns the answer it will replace."""
     messages = list_messages(store, conversation_id)
@@ -69,7 +71,7 @@ def prepare_regenerate(store: Store, assistant: Assistant, conversation_id: int
     return turn, old
 
 
-def save_answer(store: Store, conversation_id: int, text: str, stats: EngineStats,
+def save_answer(store: Store, conversation_id: ConversationId, text: str, stats: EngineStats,
                 replaces: int | None = None) -> Message:
     """Store the answer with what produced it; a regenerated answer takes the old one's place
     in the thread, and the old one is kept (see `conversations.earlier_answers`)."""

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from kindred.core.archive.versions import active_periods
+from kindred.core.basics.ids import AssistantId
 from kindred.core.home.store import Store
 
 BASE = "base"
@@ -38,7 +39,7 @@ def _version_of(adapters_json: str) -> str:
 
 @dataclass
 class Usage:
-    assistant_id: int
+    assistant_id: AssistantId
     days_together: int
     per_version: dict[str, dict[str, int]] = field(default_factory=dict)
     per_day: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -54,7 +55,7 @@ class Usage:
                                    self.active_periods.items()}}
 
 
-def usage(store: Store, assistant_id: int, *, today: date | None = None) -> Usage:
+def usage(store: Store, assistant_id: AssistantId, *, today: date | None = None) -> Usage:
     created = store.db.execute("SELECT created_at FROM assistants WHERE id = ?",
                                [assistant_id]).fetchone()
     start = date.fromtimestamp(created[0]) if created else date.today()

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.basics.sampling import Sampling
 from kindred.core.home import ledger
 from kindred.core.home.models import ensure_embedded_model, get_model
@@ -45,12 +46,12 @@ def parse_key(key: int | str) -> int | str:
 
 @dataclass(frozen=True)
 class Assistant:
-    id: int
+    id: AssistantId
     name: str
     persona: str
     model_id: str
     sampling: Sampling
-    active_version: str | None
+    active_version: VersionId | None
     created_at: float
 
     @classmethod
@@ -79,7 +80,7 @@ def create_assistant(store: Store, name: str, *, model_id: str | None = None,
              **values}
         )
         ledger.append(store, "assistant_created", {"name": name, "model": model.id},
-                      assistant_id=int(new_id))
+                      assistant_id=AssistantId(new_id))
     return get_assistant(store, int(new_id))
 
 
@@ -105,7 +106,7 @@ def get_assistant(store: Store, key: int | str) -> Assistant:
     return Assistant.from_row(rows[0])
 
 
-def update_assistant(store: Store, assistant_id: int, *, name: str | None = None,
+def update_assistant(store: Store, assistant_id: AssistantId, *, name: str | None = None,
                      persona: str | None = None, sampling: Sampling | None = None
                      ) -> Assistant:
     """Persona and sampling settings; the base model and active adapter change elsewhere."""

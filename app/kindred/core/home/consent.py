@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.basics.ids import AssistantId
 from kindred.core.basics.states import ConsentKind, ConsentVia
 from kindred.core.home import ledger
 from kindred.core.home.atomic import db_write
@@ -38,7 +39,7 @@ class ConsentError(KindredError):
 class ConsentRequest:
     id: int
     kind: str
-    assistant_id: int
+    assistant_id: AssistantId
     subject: str
     summary: str
     evidence: dict[str, Any]
@@ -68,7 +69,7 @@ class Decision:
                 "decided_at": self.decided_at, "used_at": self.used_at}
 
 
-def request(store: Store, kind: str, assistant_id: int, subject: str, summary: str,
+def request(store: Store, kind: str, assistant_id: AssistantId, subject: str, summary: str,
             evidence: dict[str, Any] | None = None) -> ConsentRequest:
     """Record that the user is being asked; returns the request to decide."""
     if kind not in KINDS:
@@ -98,8 +99,8 @@ def get_request(store: Store, request_id: int) -> ConsentRequest:
                            "FROM consent_requests WHERE id = ?", [request_id]).fetchone()
     if row is None:
         raise NotFoundError(f"No consent request {request_id}.")
-    return ConsentRequest(int(row[0]), row[1], int(row[2]), row[3], row[4], json.loads(row[5]),
-                          float(row[6]))
+    return ConsentRequest(int(row[0]), row[1], AssistantId(row[2]), row[3], row[4],
+                          json.loads(row[5]), float(row[6]))
 
 
 def get_decision(store: Store, request_id: int) -> Decision | None:
@@ -133,7 +134,7 @@ def decide(store: Store, request_id: int, *, granted: bool, via: str) -> Decisio
     return decision
 
 
-def check(store: Store, decision: Decision | int | None, kind: str, assistant_id: int,
+def check(store: Store, decision: Decision | int | None, kind: str, assistant_id: AssistantId,
           subject: str, *, state: str | None = None) -> Decision:
     """The gate's conditions without using the decision up: raise ConsentError unless
     `decision` permits exactly this action (e.g. before a process that will `require` it).
@@ -172,7 +173,7 @@ def check(store: Store, decision: Decision | int | None, kind: str, assistant_id
     return current
 
 
-def require(store: Store, decision: Decision | int | None, kind: str, assistant_id: int,
+def require(store: Store, decision: Decision | int | None, kind: str, assistant_id: AssistantId,
             subject: str, *, state: str | None = None) -> Decision:
     """The gate: raise ConsentError unless `decision` permits exactly this action; use it up.
 
@@ -187,7 +188,7 @@ def require(store: Store, decision: Decision | int | None, kind: str, assistant_
     return Decision(current.request, True, current.via, current.decided_at, used)
 
 
-def pending(store: Store, assistant_id: int | None = None) -> list[ConsentRequest]:
+def pending(store: Store, assistant_id: AssistantId | None = None) -> list[ConsentRequest]:
     """Requests the user has not answered yet (oldest first)."""
     sql = ("SELECT r.id FROM consent_requests r LEFT JOIN consent_decisions d "
            "ON d.request_id = r.id WHERE d.request_id IS NULL")
@@ -199,7 +200,7 @@ def pending(store: Store, assistant_id: int | None = None) -> list[ConsentReques
             for r in store.db.execute(sql + " ORDER BY r.id", params).fetchall()]
 
 
-def history(store: Store, assistant_id: int | None = None
+def history(store: Store, assistant_id: AssistantId | None = None
             ) -> list[tuple[ConsentRequest, Decision | None]]:
     """Every request with its decision (None if unanswered), oldest first."""
     sql, params = "SELECT id FROM consent_requests", []

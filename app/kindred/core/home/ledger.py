@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kindred.core.basics.hashing import sha256_bytes
+from kindred.core.basics.ids import AssistantId
 from kindred.core.home.ledger_consents import consent_problem
 from kindred.core.home.record_check import store_problems
 from kindred.core.home.store import Store, now
@@ -71,7 +72,7 @@ class Event:
     seq: int
     at: float
     kind: str
-    assistant_id: int | None
+    assistant_id: AssistantId | None
     payload: dict[str, Any]
     prev_hash: str
     hash: str
@@ -91,7 +92,7 @@ def _head(store: Store) -> tuple[int, str] | None:
 
 
 def append(store: Store, kind: str, payload: dict[str, Any],
-           assistant_id: int | None = None, *, at: float | None = None) -> Event:
+           assistant_id: AssistantId | None = None, *, at: float | None = None) -> Event:
     """Add one event at the end of the chain (inside the caller's transaction if there is one).
 
     `at` defaults to now; bundle import passes the original time of a replayed event.
@@ -111,7 +112,7 @@ def append(store: Store, kind: str, payload: dict[str, Any],
     return Event(seq, at, kind, assistant_id, payload, prev, digest)
 
 
-def events(store: Store, *, assistant_id: int | None = None, kind: str | None = None
+def events(store: Store, *, assistant_id: AssistantId | None = None, kind: str | None = None
            ) -> list[Event]:
     where: list[str] = []
     params: list[Any] = []

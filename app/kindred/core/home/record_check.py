@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kindred.core.basics.hashing import sha256_bytes
+from kindred.core.basics.ids import VersionId
 from kindred.core.home.store import Store
 
 HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -76,7 +77,7 @@ _REPORT: dict[str, Any] = {
 }
 
 
-def content_problem(content: Any, kind: str, version_id: str) -> str | None:
+def content_problem(content: Any, kind: str, version_id: VersionId) -> str | None:
     """What is wrong with a record's content (as parsed from its file), or None."""
     if not isinstance(content, dict):
         return "it is not a JSON object"
@@ -90,7 +91,7 @@ def content_problem(content: Any, kind: str, version_id: str) -> str | None:
     return None
 
 
-def file_problem(data: bytes, digest: str, kind: str, version_id: str) -> str | None:
+def file_problem(data: bytes, digest: str, kind: str, version_id: VersionId) -> str | None:
     """What is wrong with a record file's bytes, or None."""
     if sha256_bytes(data) != digest:
         return "it was altered (its sha256 no longer matches)"
@@ -145,7 +146,7 @@ def record_file(home_archive: Path, digest: str) -> Path:
     return home_archive / "records" / digest[:2] / digest
 
 
-def store_rows(store: Store, version_id: str | None = None) -> list[dict[str, Any]]:
+def store_rows(store: Store, version_id: VersionId | None = None) -> list[dict[str, Any]]:
     """The record rows of a data home (of one version), as `row_problem` reads them."""
     rows: list[dict[str, Any]] = []
     for kind, table in KINDS.items():
@@ -167,7 +168,7 @@ def store_rows(store: Store, version_id: str | None = None) -> list[dict[str, An
     return rows
 
 
-def store_problems(store: Store, version_id: str | None = None) -> list[str]:
+def store_problems(store: Store, version_id: VersionId | None = None) -> list[str]:
     """Every problem with the records of a data home (or of one version): rows, files, and
     their ledger events. Empty when all is well."""
     rows = store_rows(store, version_id)

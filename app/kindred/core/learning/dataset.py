@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import AssistantId
 from kindred.core.basics.states import TAUGHT_KINDS
 from kindred.core.engine.system_budget import compose_system_prompt
 from kindred.core.home.assistants import Assistant
@@ -63,7 +64,7 @@ class Example:
 
 @dataclass(frozen=True)
 class Dataset:
-    assistant_id: int
+    assistant_id: AssistantId
     base_sha256: str
     system_prompt: str
     examples: list[Example]
@@ -85,12 +86,13 @@ class Dataset:
                           ensure_ascii=False).encode()
 
     @classmethod
-    def from_bytes(cls, data: bytes, assistant_id: int = 0) -> Dataset:
+    def from_bytes(cls, data: bytes, assistant_id: AssistantId | None = None) -> Dataset:
         try:
             body = json.loads(data)
             if body.get("format") != FORMAT:
                 raise ValueError(f"format {body.get('format')!r}")
-            return cls(assistant_id, str(body["base_sha256"]), str(body["system_prompt"]),
+            return cls(assistant_id or AssistantId(0), str(body["base_sha256"]),
+                       str(body["system_prompt"]),
                        [Example.from_json(e) for e in body["examples"]],
                        list(body.get("not_trained", [])))
         except (ValueError, KeyError, TypeError) as exc:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from kindred.core.archive import objects as archive
 from kindred.core.archive.versions import Version
+from kindred.core.basics.ids import AssistantId
 from kindred.core.home.store import Store
 from kindred.core.learning.dataset import Dataset
 from kindred.core.learning.feedback import list_feedback
@@ -51,7 +52,7 @@ def _from_snapshot(raw: bytes) -> Evidence:
     return Evidence(preferences, examples, True)
 
 
-def _from_feedback(store: Store, assistant_id: int) -> Evidence:
+def _from_feedback(store: Store, assistant_id: AssistantId) -> Evidence:
     preferences: list[str] = []
     examples: list[tuple[str, str]] = []
     for item in list_feedback(store, assistant_id):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.basics.ids import AssistantId
 from kindred.core.basics.states import FeedbackKind
 from kindred.core.engine.system_budget import compose_system_prompt
 from kindred.core.home.assistants import Assistant
@@ -29,7 +30,7 @@ MAX_PREFERENCE = 500
 @dataclass(frozen=True)
 class Feedback:
     id: int
-    assistant_id: int
+    assistant_id: AssistantId
     kind: str
     prompt: str
     answer: str
@@ -42,7 +43,7 @@ class Feedback:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Feedback:
-        return cls(int(row["id"]), int(row["assistant_id"]), row["kind"], row["prompt"],
+        return cls(int(row["id"]), AssistantId(row["assistant_id"]), row["kind"], row["prompt"],
                    row["answer"], row["rejected"], row["value"], bool(row["active"]),
                    row["message_id"], float(row["created_at"]), float(row["updated_at"]))
 
@@ -75,12 +76,12 @@ def _clean(text: str, what: str, limit: int = MAX_TEXT) -> str:
     return text
 
 
-def _assistant_exists(store: Store, assistant_id: int) -> None:
+def _assistant_exists(store: Store, assistant_id: AssistantId) -> None:
     if store.db.execute("SELECT 1 FROM assistants WHERE id = ?", [assistant_id]).fetchone() is None:
         raise NotFoundError(f"No assistant {assistant_id}. Nothing was changed.")
 
 
-def _add(store: Store, assistant_id: int, kind: str, *, prompt: str = "", answer: str = "",
+def _add(store: Store, assistant_id: AssistantId, kind: str, *, prompt: str = "", answer: str = "",
          rejected: str | None = None, value: int | None = None,
          message_id: int | None = None) -> Feedback:
     t = now()
@@ -92,7 +93,7 @@ def _add(store: Store, assistant_id: int, kind: str, *, prompt: str = "", answer
     return get_feedback(store, new_id)
 
 
-def _answer_and_prompt(store: Store, message_id: int) -> tuple[int, str, str]:
+def _answer_and_prompt(store: Store, message_id: int) -> tuple[AssistantId, str, str]:
     """(assistant id, the user prompt before it, the answer) for an assistant message."""
     row = store.db.execute(
         "SELECT m.role, m.content, m.conversation_id, c.assistant_id FROM messages m "
@@ -108,7 +109,7 @@ def _answer_and_prompt(store: Store, message_id: int) -> tuple[int, str, str]:
         "ORDER BY id DESC LIMIT 1", [conversation_id, message_id]).fetchone()
     if prompt is None:
         raise KindredError("That answer has no question before it. Nothing was changed.")
-    return int(assistant_id), str(prompt[0]), str(content)
+    return AssistantId(assistant_id), str(prompt[0]), str(content)
 
 
 def rate(store: Store, message_id: int, value: int) -> Feedback:
@@ -142,7 +143,7 @@ def correct(store: Store, message_id: int, wanted: str) -> Feedback:
                 rejected=answer, message_id=message_id)
 
 
-def add_example(store: Store, assistant_id: int, prompt: str, answer: str,
+def add_example(store: Store, assistant_id: AssistantId, prompt: str, answer: str,
                 rejected: str | None = None) -> Feedback:
     """A corrected answer written from scratch (`kindred examples add`)."""
     prompt, answer = _clean(prompt, "prompt"), _clean(answer, "answer")
@@ -151,7 +152,7 @@ def add_example(store: Store, assistant_id: int, prompt: str, answer: str,
                 rejected=rejected.strip() if rejected and rejected.strip() else None)
 
 
-def add_preference(store: Store, assistant_id: int, text: str) -> Feedback:
+def add_preference(store: Store, assistant_id: AssistantId, text: str) -> Feedback:
     """A stated preference; it applies to the next answer already (see `system_prompt`)."""
     text = _clean(text, "preference", MAX_PREFERENCE)
     _assistant_exists(store, assistant_id)
@@ -165,7 +166,8 @@ def get_feedback(store: Store, feedback_id: int) -> Feedback:
     return Feedback.from_row(rows[0])
 
 
-def list_feedback(store: Store, assistant_id: int, kind: str | None = None) -> list[Feedback]:
+def list_feedback(store: Store, assistant_id: AssistantId,
+                  kind: str | None = None) -> list[Feedback]:
     """Oldest first (the order they were taught)."""
     if kind is not None and kind not in KINDS:
         raise KindredError(f"Unknown feedback kind '{kind}'; use one of {', '.join(KINDS)}.")
@@ -214,7 +216,7 @@ def remove_feedback(store: Store, feedback_id: int) -> None:
         db.execute("DELETE FROM feedback WHERE id = ?", [feedback_id])
 
 
-def active_preferences(store: Store, assistant_id: int) -> list[str]:
+def active_preferences(store: Store, assistant_id: AssistantId) -> list[str]:
     rows = store.db.execute("SELECT answer FROM feedback WHERE assistant_id = ? AND "
                             "kind = 'preference' AND active = 1 ORDER BY id",
                             [assistant_id]).fetchall()
@@ -226,7 +228,7 @@ def system_prompt(store: Store, assistant: Assistant) -> str:
     return compose_system_prompt(assistant.persona, active_preferences(store, assistant.id))
 
 
-def counts(store: Store, assistant_id: int) -> dict[str, int]:
+def counts(store: Store, assistant_id: AssistantId) -> dict[str, int]:
     """How many items of each kind (ratings split into liked / disliked)."""
     out = {"corrections": 0, "preferences": 0, "liked": 0, "disliked": 0}
     rows = store.db.execute("SELECT kind, value, active FROM feedback WHERE assistant_id = ?",

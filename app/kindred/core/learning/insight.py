@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from kindred.core.archive import objects as archive
 from kindred.core.archive.versions import Version, get_version
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.hashing import sha256_bytes
+from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.basics.progress import Progress as Progress
 from kindred.core.basics.sampling import Sampling
 from kindred.core.basics.states import VersionStatus
@@ -50,7 +51,7 @@ def builtin_probes() -> list[str]:
     return [str(p) for p in json.loads(text)["probes"]]
 
 
-def user_probes(store: Store, assistant_id: int, limit: int = USER_PROBES) -> list[str]:
+def user_probes(store: Store, assistant_id: AssistantId, limit: int = USER_PROBES) -> list[str]:
     """The person's own most frequent kinds of request: their prompts grouped by opening words."""
     rows = store.db.execute(
         "SELECT m.content FROM messages m JOIN conversations c ON c.id = m.conversation_id "
@@ -103,7 +104,7 @@ def _chat_tokens(engine: Engine, prompt: str, answer: str, system: str) -> tuple
     return head + body, len(head)
 
 
-def cache_key(version_id: str, against: str, probes: list[str], system: str = "") -> str:
+def cache_key(version_id: VersionId, against: str, probes: list[str], system: str = "") -> str:
     """Everything the result depends on: the immutable versions, the probes and the system
     prompt the answers were given under (preferences change it)."""
     return sha256_bytes(canonical({"format": FORMAT, "version": version_id, "against": against,
@@ -114,7 +115,7 @@ def cache_path(store: Store, key: str) -> Path:
     return store.home.cache / "insight" / f"{key}.json"
 
 
-def comparison_id(store: Store, version: Version, against: str) -> str:
+def comparison_id(store: Store, version: Version, against: str) -> VersionId | Literal["base"]:
     """What the version is compared with: "base" (the bare base), its parent, another version."""
     if against == "base" or (against == "parent" and not version.parent):
         return "base"

@@ -13,6 +13,7 @@ from typing import Any
 from kindred.core.archive import versions
 from kindred.core.archive.cards import get_card
 from kindred.core.archive.objects import adapter_refs, verified_path
+from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.basics.sampling import Sampling
 from kindred.core.engine.llama import AdapterRef, Engine
 from kindred.core.home import consent
@@ -29,7 +30,7 @@ FALLBACK_PROMPTS = ("Introduce yourself in two sentences.",
 GREEDY = Sampling(temperature=0.0, top_p=1.0, top_k=1, repeat_penalty=1.1, max_tokens=96)
 
 
-def recent_prompts(store: Store, assistant_id: int, limit: int = 2) -> list[str]:
+def recent_prompts(store: Store, assistant_id: AssistantId, limit: int = 2) -> list[str]:
     """The user's most recent distinct chat messages that were never taught (a taught prompt
     would only show the candidate repeating what it was trained on)."""
     taught = {str(r[0]).strip() for r in store.db.execute(
@@ -48,7 +49,7 @@ def recent_prompts(store: Store, assistant_id: int, limit: int = 2) -> list[str]
     return out
 
 
-def review_prompts(store: Store, assistant_id: int, count: int = 4) -> list[str]:
+def review_prompts(store: Store, assistant_id: AssistantId, count: int = 4) -> list[str]:
     """Prompts the training never saw: the person's recent untaught messages first, then new
     everyday requests from the quality set (never trained on)."""
     chosen = recent_prompts(store, assistant_id, limit=count // 2)
@@ -60,7 +61,7 @@ def review_prompts(store: Store, assistant_id: int, count: int = 4) -> list[str]
     return chosen
 
 
-def side_by_side(engine: Engine, store: Store, assistant: Assistant, candidate_id: str,
+def side_by_side(engine: Engine, store: Store, assistant: Assistant, candidate_id: VersionId,
                  prompts: list[str], sampling: Sampling = GREEDY) -> list[dict[str, Any]]:
     """[{prompt, current, candidate}] with the active version (or bare base) vs the candidate."""
     current = adapter_refs(store, assistant)
@@ -80,7 +81,7 @@ def side_by_side(engine: Engine, store: Store, assistant: Assistant, candidate_i
             for p, b, a in zip(prompts, before, after, strict=True)]
 
 
-def request_activation(store: Store, engine: Engine, candidate_id: str,
+def request_activation(store: Store, engine: Engine, candidate_id: VersionId,
                        prompts: list[str] | None = None) -> ConsentRequest:
     """The `activate` consent request for a candidate, its evidence including side-by-side
     answers. Decide it with `upgrades.decisions.answer(store, request.id, granted=..., via=...)`."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.home import consent
 from kindred.core.home.atomic import remove_tree, write_atomic
 from kindred.core.home.paths import DataHome
@@ -37,7 +38,7 @@ def run_job(run: RunDir, consent_id: int, *, resume: bool, emit: Emit, stop: Sto
     try:
         with run.hold():
             consent.require(store, consent_id, str(plan.get("consent_kind", "train")),
-                            int(plan["assistant_id"]), run.id)
+                            AssistantId(plan["assistant_id"]), run.id)
             run.write_state(status="running", pid=os.getpid(), message=None)
             try:
                 return _job(store, run, plan, resume=resume, emit=emit, stop=stop)
@@ -50,10 +51,10 @@ def run_job(run: RunDir, consent_id: int, *, resume: bool, emit: Emit, stop: Sto
         store.close()
 
 
-def _existing_version(store: Store, run: RunDir) -> str | None:
+def _existing_version(store: Store, run: RunDir) -> VersionId | None:
     row = store.db.execute("SELECT id FROM versions WHERE json_extract(manifest, "
                            "'$.training.run') = ? LIMIT 1", [run.id]).fetchone()
-    return None if row is None else str(row[0])
+    return None if row is None else VersionId(row[0])
 
 
 def _job(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emit: Emit,
@@ -205,7 +206,7 @@ def _replay_set(run: RunDir, plan: dict[str, Any], emit: Emit) -> list[Encoded]:
     return encoded
 
 
-def _quality(store: Store, version_id: str, emit: Emit) -> dict[str, Any] | None:
+def _quality(store: Store, version_id: VersionId, emit: Emit) -> dict[str, Any] | None:
     """Measure the candidate's quality card with llama.cpp before anyone is asked to approve
     it (see `learning.quality`). A failure here leaves the candidate archived without a card:
     the app measures it again when it is shown."""
@@ -266,12 +267,12 @@ def _save_final(run: RunDir, model: Any, metrics: dict[str, Any]) -> None:
     work.rename(run.final_dir)
 
 
-def _archive(store: Store, run: RunDir, plan: dict[str, Any]) -> str:
+def _archive(store: Store, run: RunDir, plan: dict[str, Any]) -> VersionId:
     from kindred.core.archive import objects as archive
     from kindred.core.home.assistants import get_assistant
     from kindred.core.home.models import get_model
 
-    assistant = get_assistant(store, int(plan["assistant_id"]))
+    assistant = get_assistant(store, AssistantId(plan["assistant_id"]))
     # a migration trains for another base than the assistant's (see upgrades/migration)
     migration = plan.get("migration")
     base = get_model(store, plan["base"]["sha256"] if migration else assistant.model_id)

@@ -46,6 +46,7 @@ from typing import IO, Any
 
 from kindred.core.basics import processes
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import AssistantId
 from kindred.core.basics.progress import Progress, run_to_end
 from kindred.core.home.store import Store
 
@@ -77,7 +78,7 @@ class Target:
                    str(data["architecture"]), str(data["system"]), str(data.get("name", "")))
 
 
-def target_for(store: Store, assistant_id: int) -> Target | None:
+def target_for(store: Store, assistant_id: AssistantId) -> Target | None:
     """The target a training of this assistant would use (its base and the system prompt its
     dataset carries), or None when its base cannot be trained on (nothing to prepare)."""
     from kindred.core.home.assistants import get_assistant

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.basics.ids import AssistantId
 from kindred.core.basics.states import RUN_ENDS, RunStatus, TrainingEvent
 from kindred.core.home.atomic import write_atomic
 from kindred.core.home.store import now
@@ -367,7 +368,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def list_runs(runs_root: Path, assistant_id: int | None = None) -> list[RunDir]:
+def list_runs(runs_root: Path, assistant_id: AssistantId | None = None) -> list[RunDir]:
     """Runs with a readable plan, oldest first (by the time they were planned)."""
     found: list[tuple[float, str, RunDir]] = []
     if runs_root.is_dir():

@@ -50,6 +50,7 @@ from typing import Any
 from kindred.core.basics import processes
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.hashing import sha256_bytes
+from kindred.core.basics.ids import AssistantId
 from kindred.core.basics.states import RESUMABLE
 from kindred.core.formats.gguf_info import read_gguf
 from kindred.core.home import consent
@@ -79,7 +80,7 @@ class TrainingPlan:
     """Everything a run needs, computed before asking: nothing is written until it starts."""
 
     run_id: str
-    assistant_id: int
+    assistant_id: AssistantId
     model: Model
     parent: str | None
     dataset: Dataset
@@ -155,7 +156,7 @@ def check_trainable(model: Model) -> None:
         raise KindredError(f"The base model file {model.path} is missing. Nothing was changed.")
 
 
-def running_runs(session: Session, assistant_id: int) -> list[RunDir]:
+def running_runs(session: Session, assistant_id: AssistantId) -> list[RunDir]:
     return [r for r in list_runs(session.home.runs, assistant_id) if r.is_running()]
 
 
@@ -351,7 +352,7 @@ def parse_line(line: str | bytes) -> dict[str, Any] | None:
 # -- resuming and interrupting --------------------------------------------------------------
 
 
-def resumable_run(session: Session, assistant_id: int) -> RunDir | None:
+def resumable_run(session: Session, assistant_id: AssistantId) -> RunDir | None:
     """The assistant's newest run if it is unfinished (stopped, failed or killed): a finished
     or still running newest run means there is nothing to resume."""
     runs = list_runs(session.home.runs, assistant_id)
@@ -382,7 +383,7 @@ def request_resume(store: Store, run: RunDir) -> ConsentRequest:
     summary = (f"Resume {describe_run(run)}. The result is a candidate version: nothing changes "
                "in your chats until you approve it.")
     return consent.request(store, str(plan.get("consent_kind", "train")),
-                           int(plan["assistant_id"]), run.id, summary,
+                           AssistantId(plan["assistant_id"]), run.id, summary,
                            {"run": run.id, "resume": True, "counts": plan.get("counts", {}),
                             "dataset": plan.get("dataset"), "parent": plan.get("parent")})
 
@@ -397,7 +398,7 @@ def request_interrupt(store: Store, run: RunDir) -> ConsentRequest:
                f"{plan.get('total_steps', '?')}). A checkpoint is written before it stops; kept: "
                f"{kept} and all your data. Resume continues from the checkpoint. Nothing is "
                "archived until a run finishes.")
-    return consent.request(store, "interrupt", int(plan["assistant_id"]), run.id, summary,
+    return consent.request(store, "interrupt", AssistantId(plan["assistant_id"]), run.id, summary,
                            {"run": run.id, "checkpoint": last[0] if last else None})
 
 
@@ -407,7 +408,8 @@ def interrupt(store: Store, run: RunDir, decision: Decision | int | None) -> Non
     pid = int(run.state().get("pid") or 0)
     if not run.is_running() or pid <= 0:
         raise KindredError(f"Training run {run.id} is not running. Nothing was changed.")
-    consent.require(store, decision, "interrupt", int(plan["assistant_id"]), run.id)
+    consent.require(store, decision, "interrupt", AssistantId(plan["assistant_id"]),
+                    run.id)
     os.kill(pid, signal.SIGTERM)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from kindred.core.archive import versions
 from kindred.core.archive.catalog import Version, name_of
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import VersionId
 from kindred.core.basics.states import ConsentKind, VersionStatus
 from kindred.core.home import consent
 from kindred.core.home.consent import Decision
@@ -49,19 +50,19 @@ def carry_out(store: Store, decision: Decision) -> Outcome:
                        + ("; the candidate stays archived, and History can activate it later."
                           if candidate else "; the version stays archived."), False)
     if kind == ConsentKind.ROLLOUT:
-        started = rollout.start(store, request.subject,
+        started = rollout.start(store, VersionId(request.subject),
                                 rollout.Plan(**request.evidence["plan"]), decision)
         return Outcome(kind, True, versions.get_version(store, request.subject),
                        "Phasing in: " + rollout.progress_text(store, started), True)
     if kind in (ConsentKind.ACTIVATE, ConsentKind.RESTORE):
-        version = versions.activate(store, request.subject, decision)
+        version = versions.activate(store, VersionId(request.subject), decision)
         return Outcome(kind, True, version, f"{name_of(store, version)} is now active; your "
                        "next message uses it.", True)
     if kind == ConsentKind.RETIRE:
-        version = versions.retire(store, request.subject, decision)
+        version = versions.retire(store, VersionId(request.subject), decision)
         return Outcome(kind, True, version, f"{name_of(store, version)} retired; the base "
                        "model answers now.", True)
-    version = versions.delete(store, request.subject, decision)
+    version = versions.delete(store, VersionId(request.subject), decision)
     return Outcome(kind, True, version, f"{name_of(store, version)}'s weights were deleted; "
                    "its record stays.", False)
 

@@ -26,6 +26,7 @@ from typing import Any
 from kindred.core.archive import cards
 from kindred.core.archive.catalog import Version, active_version, get_version, verify_version
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.basics.progress import result_last
 from kindred.core.engine.llama import Engine
 from kindred.core.home import consent, ledger
@@ -69,7 +70,7 @@ class MigrationPlan:
         return self.training.run_id
 
     @property
-    def assistant_id(self) -> int:
+    def assistant_id(self) -> AssistantId:
         return self.training.assistant_id
 
     @property
@@ -197,7 +198,7 @@ def run_version(run: RunDir) -> str | None:
 # -- after the run: the card ------------------------------------------------------------------
 
 
-def migrated_event(store: Store, version_id: str) -> dict[str, Any]:
+def migrated_event(store: Store, version_id: VersionId) -> dict[str, Any]:
     """The `migrated` ledger payload of a migrated version (from/to version and base)."""
     row = store.db.execute("SELECT payload FROM ledger WHERE kind = ? AND "
                            "json_extract(payload, '$.version') = ? ORDER BY seq DESC LIMIT 1",
@@ -228,11 +229,11 @@ def measure(session: Session, version_key: str) -> Generator[Progress, None, dic
     return card
 
 
-def store_card(store: Store, version_id: str, card: dict[str, Any]) -> None:
+def store_card(store: Store, version_id: VersionId, card: dict[str, Any]) -> None:
     cards.store_card(store, version_id, card, "migration")
 
 
-def get_card(store: Store, version_id: str) -> dict[str, Any] | None:
+def get_card(store: Store, version_id: VersionId) -> dict[str, Any] | None:
     """The stored migration card, with the side-by-side trial's tally (key `trial`, and a line
     of its summary) once the person has tried old against new: trials come after measuring,
     so the tally is read when the card is."""

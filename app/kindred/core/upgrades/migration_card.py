@@ -29,6 +29,7 @@ import numpy as np
 
 from kindred.core.archive import objects as archive
 from kindred.core.archive.catalog import Version
+from kindred.core.basics.ids import VersionId
 from kindred.core.basics.sampling import Sampling
 from kindred.core.engine.llama import AdapterRef, Engine
 from kindred.core.home.assistants import get_assistant
@@ -138,7 +139,7 @@ def compute(store: Store, old: Version, new: Version, old_model: Model, new_mode
 
 def card(found: Markers, prompts: Sequence[str], taught: Sequence[Example],
          old: dict[str, Any], new: dict[str, Any], store: Store | None = None,
-         version_id: str | None = None) -> dict[str, Any]:
+         version_id: VersionId | None = None) -> dict[str, Any]:
     """The card from both sides' answers (pure apart from reading the quality card)."""
     main = marks.primary(found)
     old_marks = [marks.shows(a, found) for a in old["card"]]

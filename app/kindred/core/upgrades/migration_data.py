@@ -29,6 +29,7 @@ from typing import Any
 from kindred.core.archive import objects as archive
 from kindred.core.archive.catalog import Version
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import AssistantId
 from kindred.core.basics.progress import Progress as Progress
 from kindred.core.basics.sampling import Sampling
 from kindred.core.basics.states import TAUGHT_KINDS
@@ -103,7 +104,8 @@ def taught_dataset(store: Store, version: Version, assistant: Assistant) -> Data
     return dataset
 
 
-def past_prompts(store: Store, assistant_id: int, limit: int = MAX_PAST_PROMPTS) -> list[str]:
+def past_prompts(store: Store, assistant_id: AssistantId,
+                 limit: int = MAX_PAST_PROMPTS) -> list[str]:
     """The person's own questions, newest first, each once, of a reasonable length."""
     rows = store.db.execute(
         "SELECT m.content FROM messages m JOIN conversations c ON c.id = m.conversation_id "
@@ -121,7 +123,7 @@ def past_prompts(store: Store, assistant_id: int, limit: int = MAX_PAST_PROMPTS)
     return out
 
 
-def split_prompts(store: Store, assistant_id: int, taught: Sequence[str],
+def split_prompts(store: Store, assistant_id: AssistantId, taught: Sequence[str],
                   limit: int | None = None) -> Prompts:
     """(distill, card): the person's past prompts (every HELD_OUT_EVERY-th held out for the
     card) and the shipped sets; prompts that were taught are left out of both. `limit`: at most
@@ -263,7 +265,7 @@ def _models_with_sha(store: Store, sha256: str) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def to_dataset(data: MigrationData, assistant_id: int, base_sha256: str) -> Dataset:
+def to_dataset(data: MigrationData, assistant_id: AssistantId, base_sha256: str) -> Dataset:
     """The run's learning-data snapshot: replayed and distilled examples, for the new base."""
     return Dataset(assistant_id, base_sha256, data.system_prompt, data.examples)
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from kindred.core.archive.catalog import Version, names
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import AssistantId
 from kindred.core.basics.states import RunStatus
 from kindred.core.home import consent, ledger
 from kindred.core.home.atomic import db_write
@@ -41,7 +42,8 @@ class RemovalPlan:
     """What removing `model` would mean; nothing is written until `remove_model`."""
 
     model: Model
-    assistant_id: int  # whose consent: the owner of the newest version made for it, else the first
+    # whose consent: the owner of the newest version made for it, else the first
+    assistant_id: AssistantId
     versions: list[Version]  # archived (not deleted) versions made for this base
     labels: dict[str, str]  # version id -> "Version 2 of Ada (abcdef012345)"
 
@@ -106,7 +108,7 @@ def plan_removal(store: Store, key: str) -> RemovalPlan:
         if row is None:
             raise KindredError("There is no assistant to record your consent with. "
                                "Nothing was changed.")
-        assistant_id = int(row[0])
+        assistant_id = AssistantId(row[0])
     return RemovalPlan(model, assistant_id, kept, labels)
 
 

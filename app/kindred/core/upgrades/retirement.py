@@ -28,6 +28,7 @@ from kindred.core.archive.catalog import get_version, list_versions, names, veri
 from kindred.core.archive.versions import active_periods
 from kindred.core.basics.errors import KindredError, NotFoundError
 from kindred.core.basics.hashing import sha256_bytes
+from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.basics.progress import Progress as Progress
 from kindred.core.basics.progress import run_to_end
 from kindred.core.basics.sampling import Sampling
@@ -61,7 +62,7 @@ class Record:
     """A stored interview or report: its parsed content and the sha256 of its bytes."""
 
     kind: str
-    version_id: str
+    version_id: VersionId
     sha256: str
     content: dict[str, Any]
     created_at: float
@@ -115,7 +116,7 @@ def read_record(store: Store, digest: str) -> dict[str, Any]:
         raise TamperedRecordError(f"The record {digest[:12]} is not a JSON object.") from exc
 
 
-def _stored(store: Store, table: str, version_id: str) -> Record | None:
+def _stored(store: Store, table: str, version_id: VersionId) -> Record | None:
     row = store.db.execute(f"SELECT sha256, created_at FROM {table} WHERE version_id = ?",
                            [version_id]).fetchone()
     if row is None:
@@ -130,16 +131,16 @@ def _stored(store: Store, table: str, version_id: str) -> Record | None:
     return Record(kind, version_id, str(row[0]), content, float(row[1]))
 
 
-def interview_for(store: Store, version_id: str) -> Record | None:
+def interview_for(store: Store, version_id: VersionId) -> Record | None:
     """The stored interview of a version, or None if it was never held."""
     return _stored(store, "interviews", get_version(store, version_id).id)
 
 
-def stored_report(store: Store, version_id: str) -> Record | None:
+def stored_report(store: Store, version_id: VersionId) -> Record | None:
     return _stored(store, "reports", get_version(store, version_id).id)
 
 
-def use_began(store: Store, version_id: str) -> float | None:
+def use_began(store: Store, version_id: VersionId) -> float | None:
     """When the version last began answering (made active, or phased in by a rollout), or
     None if it never answered anyone."""
     version = get_version(store, version_id)
@@ -150,7 +151,7 @@ def use_began(store: Store, version_id: str) -> float | None:
     return max(starts) if starts else None
 
 
-def retirement_interview(store: Store, version_id: str) -> Record | None:
+def retirement_interview(store: Store, version_id: VersionId) -> Record | None:
     """The interview that speaks for the version's time in use, or None. One held before the
     version last began answering (e.g. of a candidate, asked out of curiosity) stays stored and
     in the ledger, but is not its retirement interview: retiring holds a new one."""
@@ -163,7 +164,7 @@ def retirement_interview(store: Store, version_id: str) -> Record | None:
     return held
 
 
-def _save(store: Store, table: str, version_id: str, content: dict[str, Any],
+def _save(store: Store, table: str, version_id: VersionId, content: dict[str, Any],
           event: str, extra: dict[str, Any]) -> Record:
     """Write the file, then the row and its ledger event; a second writer's row wins. An
     interview held before the version's use is replaced in the row by its retirement interview
@@ -194,7 +195,7 @@ def _save(store: Store, table: str, version_id: str, content: dict[str, Any],
 # -- the interview ---------------------------------------------------------------------------
 
 
-def hold_interview(session: Session, version_id: str, *, engine: Engine | None = None,
+def hold_interview(session: Session, version_id: VersionId, *, engine: Engine | None = None,
                    max_tokens: int | None = None
                    ) -> Generator[Progress | Record, None, Record]:
     """Ask the version the shipped questions (greedy) and store the answers verbatim.
@@ -252,7 +253,7 @@ def hold_interview(session: Session, version_id: str, *, engine: Engine | None =
     return record
 
 
-def interview(session: Session, version_id: str, **kwargs: Any) -> Record:
+def interview(session: Session, version_id: VersionId, **kwargs: Any) -> Record:
     """`hold_interview` run to its end (CLI, tests)."""
     return run_to_end(hold_interview(session, version_id, **kwargs))
 
@@ -266,7 +267,7 @@ def _model_for(store: Store, base_sha256: str) -> dict[str, Any]:
     return {"path": row[0], "name": row[1]}
 
 
-def pending(store: Store, assistant_id: int) -> list[str]:
+def pending(store: Store, assistant_id: AssistantId) -> list[VersionId]:
     """Retired versions that were in use once and whose retirement interview was never held
     (oldest first). A candidate set aside unused has nothing to tell about its time in use; an
     interview held before the version was used does not count (`retirement_interview`)."""
@@ -274,14 +275,14 @@ def pending(store: Store, assistant_id: int) -> list[str]:
         "SELECT id FROM versions WHERE assistant_id = ? AND status = 'retired' "
         "ORDER BY status_at", [assistant_id]).fetchall()
     used = active_periods(store, assistant_id)
-    return [str(r[0]) for r in rows
-            if str(r[0]) in used and retirement_interview(store, str(r[0])) is None]
+    return [VersionId(r[0]) for r in rows
+            if str(r[0]) in used and retirement_interview(store, VersionId(r[0])) is None]
 
 
 # -- the post-deployment report --------------------------------------------------------------
 
 
-def report_for(store: Store, version_id: str) -> Record:
+def report_for(store: Store, version_id: VersionId) -> Record:
     """The version's post-deployment report. Once it is retired the report is stored (first
     call) and every later call returns that stored one unchanged; before (a candidate, in use,
     in a rollout) a provisional report is built and not stored."""
@@ -295,7 +296,7 @@ def report_for(store: Store, version_id: str) -> Record:
     return _save(store, "reports", version.id, content, ledger.REPORTED, {})
 
 
-def build_report(store: Store, version_id: str) -> dict[str, Any]:
+def build_report(store: Store, version_id: VersionId) -> dict[str, Any]:
     """Everything known about a version's time in use, from the database and the ledger."""
     version = get_version(store, version_id)
     aid = version.assistant_id
@@ -330,7 +331,7 @@ def build_report(store: Store, version_id: str) -> dict[str, Any]:
     }
 
 
-def _usage(store: Store, assistant_id: int, version_id: str
+def _usage(store: Store, assistant_id: AssistantId, version_id: VersionId
            ) -> tuple[int, int, dict[str, int]]:
     rows = store.db.execute(
         "SELECT m.id, m.adapters FROM messages m JOIN conversations c ON c.id = m.conversation_id"
@@ -351,7 +352,7 @@ def _usage(store: Store, assistant_id: int, version_id: str
     return len(ids), blended, {"up": up, "down": down}
 
 
-def _insight_summary(store: Store, version_id: str) -> list[str] | None:
+def _insight_summary(store: Store, version_id: VersionId) -> list[str] | None:
     """The cached "What it learned" summary of this version, if one was ever computed."""
     folder = store.home.cache / "insight"
     if not folder.is_dir():

@@ -16,12 +16,14 @@ change reads the row, checks consent and writes inside one `db_write` transactio
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from kindred.core.archive import assistant_state, versions
 from kindred.core.archive.catalog import Version, get_version, names, verify_version
 from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.basics.ids import AssistantId, RolloutId, VersionId
 from kindred.core.basics.states import ConsentKind, ConsentVia, RolloutState, VersionStatus
 from kindred.core.home import consent, ledger
 from kindred.core.home.atomic import db_write
@@ -78,10 +80,10 @@ class Plan:
 
 @dataclass(frozen=True)
 class Rollout:
-    id: int
-    assistant_id: int
-    from_version: str | None
-    to_version: str
+    id: RolloutId
+    assistant_id: AssistantId
+    from_version: VersionId | None
+    to_version: VersionId
     plan: Plan
     step: int
     state: str
@@ -118,7 +120,7 @@ class Rollout:
     def from_row(cls, row: dict[str, Any]) -> Rollout:
         plan = Plan(int(row["steps"]), row["every_answers"], row["every_days"],
                     bool(row["hold_on_loss"]))
-        return cls(int(row["id"]), int(row["assistant_id"]), row["from_version"],
+        return cls(RolloutId(row["id"]), AssistantId(row["assistant_id"]), row["from_version"],
                    row["to_version"], plan, int(row["step"]), row["state"], row["reason"],
                    int(row["consent"]), float(row["started_at"]), float(row["step_at"]),
                    row["ended_at"])
@@ -135,7 +137,7 @@ class Rollout:
 # -- reading ---------------------------------------------------------------------------------
 
 
-def current(store: Store, assistant_id: int) -> Rollout | None:
+def current(store: Store, assistant_id: AssistantId) -> Rollout | None:
     """The assistant's open rollout (running, paused, held or stopped), if any."""
     rows = list(store.db.query(
         "SELECT * FROM rollouts WHERE assistant_id = ? AND state IN (?, ?, ?, ?)",
@@ -143,27 +145,27 @@ def current(store: Store, assistant_id: int) -> Rollout | None:
     return Rollout.from_row(rows[0]) if rows else None
 
 
-def latest(store: Store, assistant_id: int) -> Rollout | None:
+def latest(store: Store, assistant_id: AssistantId) -> Rollout | None:
     """The open rollout, else the most recent one (finished or rolled back)."""
     rows = list(store.db.query("SELECT * FROM rollouts WHERE assistant_id = ? "
                                "ORDER BY id DESC LIMIT 1", [assistant_id]))
     return Rollout.from_row(rows[0]) if rows else None
 
 
-def get(store: Store, rollout_id: int) -> Rollout:
+def get(store: Store, rollout_id: RolloutId) -> Rollout:
     rows = list(store.db.query("SELECT * FROM rollouts WHERE id = ?", [rollout_id]))
     if not rows:
         raise NotFoundError(f"No rollout {rollout_id}.")
     return Rollout.from_row(rows[0])
 
 
-def blend(store: Store, assistant_id: int) -> list[tuple[str, float]] | None:
+def blend(store: Store, assistant_id: AssistantId) -> list[tuple[str, float]] | None:
     """The adapters an open rollout answers with, or None when no rollout is open."""
     rollout = current(store, assistant_id)
     return rollout.adapters if rollout else None
 
 
-def blend_label(named: dict[str, str], adapters: list[tuple[str, float]]) -> str:
+def blend_label(named: dict[str, str], adapters: Sequence[tuple[str, float]]) -> str:
     """How a blend reads in the small print: "Version 3 · 50 % Version 4" (outgoing first)."""
     def name(key: str) -> str:
         return named.get(key, f"Version {key[:12]}")
@@ -247,7 +249,7 @@ def describe_start(store: Store, version: Version, plan: Plan
     return ConsentKind.ROLLOUT, summary, evidence
 
 
-def describe_next_step(store: Store, assistant_id: int) -> tuple[str, str, dict[str, Any]]:
+def describe_next_step(store: Store, assistant_id: AssistantId) -> tuple[str, str, dict[str, Any]]:
     """(kind, summary, evidence) for taking the next step now, beyond the agreed pace."""
     rollout = _open(store, assistant_id)
     named = names(store, assistant_id)
@@ -288,7 +290,7 @@ def _adapters_at(rollout: Rollout, step: int) -> list[tuple[str, float]]:
 # -- changes ---------------------------------------------------------------------------------
 
 
-def _open(store: Store, assistant_id: int) -> Rollout:
+def _open(store: Store, assistant_id: AssistantId) -> Rollout:
     rollout = current(store, assistant_id)
     if rollout is None:
         raise KindredError("No rollout is in progress. Nothing was changed.")
@@ -304,7 +306,7 @@ def _damage(store: Store, rollout: Rollout) -> str | None:
     return None
 
 
-def _write(store: Store, rollout_id: int, **fields: Any) -> None:
+def _write(store: Store, rollout_id: RolloutId, **fields: Any) -> None:
     sets = ", ".join(f"{k} = ?" for k in fields)
     store.db.execute(f"UPDATE rollouts SET {sets} WHERE id = ?", [*fields.values(), rollout_id])
 
@@ -316,7 +318,7 @@ def _event(store: Store, kind: str, rollout: Rollout, **extra: Any) -> None:
     ledger.append(store, kind, payload, assistant_id=rollout.assistant_id)
 
 
-def start(store: Store, version_id: str, plan: Plan, decision: Decision | int | None
+def start(store: Store, version_id: VersionId, plan: Plan, decision: Decision | int | None
           ) -> Rollout:
     """Begin phasing `version_id` in at step 1 (kind `rollout`; the consent's plan must be
     this plan). The assistant's active version (or the bare base) is the outgoing one."""
@@ -352,7 +354,7 @@ def start(store: Store, version_id: str, plan: Plan, decision: Decision | int | 
             "hold_on_loss": int(plan.hold_on_loss), "state": RolloutState.RUNNING,
             "consent": used.id,
             "started_at": at, "step_at": at}).last_rowid
-        rollout = get(store, int(rollout_id or 0))
+        rollout = get(store, RolloutId(rollout_id or 0))
         _event(store, ledger.ROLLOUT_STARTED, rollout, plan=plan.to_json(), consent=used.id,
                via=used.via, adapters=rollout.adapters)
     return rollout
@@ -430,7 +432,7 @@ def due(store: Store, rollout: Rollout) -> bool:
     return now() >= rollout.step_at + (rollout.plan.every_days or 0.0) * DAY_S
 
 
-def advance_if_due(store: Store, assistant_id: int) -> Rollout | None:
+def advance_if_due(store: Store, assistant_id: AssistantId) -> Rollout | None:
     """Take the next step if the pace says so (after each answer, and at start-up).
 
     Returns the rollout when something changed (stepped, finished, held, stopped), else None.
@@ -461,7 +463,7 @@ def advance_if_due(store: Store, assistant_id: int) -> Rollout | None:
         return _advance(store, fresh, by="pace", consent_id=decision.id)
 
 
-def next_step(store: Store, assistant_id: int, decision: Decision | int | None) -> Rollout:
+def next_step(store: Store, assistant_id: AssistantId, decision: Decision | int | None) -> Rollout:
     """Take the next step now (kind `rollout`, evidence from `describe_next_step`)."""
     rollout = _open(store, assistant_id)
     if problem := _damage(store, rollout):
@@ -481,7 +483,7 @@ def next_step(store: Store, assistant_id: int, decision: Decision | int | None) 
         return _advance(store, fresh, by=used.via, consent_id=used.id)
 
 
-def pause(store: Store, assistant_id: int, *, via: str) -> Rollout:
+def pause(store: Store, assistant_id: AssistantId, *, via: str) -> Rollout:
     """Keep the current blend and stop advancing until resumed (the person's choice)."""
     with db_write(store):
         rollout = _open(store, assistant_id)
@@ -494,7 +496,7 @@ def pause(store: Store, assistant_id: int, *, via: str) -> Rollout:
     return get(store, rollout.id)
 
 
-def resume(store: Store, assistant_id: int, *, via: str) -> Rollout:
+def resume(store: Store, assistant_id: AssistantId, *, via: str) -> Rollout:
     """Continue the agreed plan from where it paused (or stopped, once the files verify)."""
     rollout = _open(store, assistant_id)
     if rollout.state == RolloutState.RUNNING:
@@ -513,7 +515,7 @@ def resume(store: Store, assistant_id: int, *, via: str) -> Rollout:
     return get(store, rollout.id)
 
 
-def roll_back(store: Store, assistant_id: int, *, via: str) -> Rollout:
+def roll_back(store: Store, assistant_id: AssistantId, *, via: str) -> Rollout:
     """Back to the outgoing version alone, at once: the person's decision, recorded as such.
 
     The incoming version is kept archived with status `refused` (it can be phased in again);

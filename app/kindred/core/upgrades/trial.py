@@ -28,6 +28,7 @@ from typing import Any
 from kindred.core.archive import assistant_state
 from kindred.core.archive.catalog import get_version, missing_base, names, verified_path
 from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.basics.ids import AssistantId, ConversationId, TrialId, VersionId
 from kindred.core.basics.states import VersionStatus
 from kindred.core.chat import turns
 from kindred.core.chat.conversations import Message, get_message
@@ -94,10 +95,10 @@ class Tally:
 
 @dataclass(frozen=True)
 class Trial:
-    id: int
-    assistant_id: int
-    a_version: str | None
-    b_version: str
+    id: TrialId
+    assistant_id: AssistantId
+    a_version: VersionId | None
+    b_version: VersionId
     prompts: int
     started_at: float
     ended_at: float | None
@@ -119,8 +120,8 @@ class Round:
     version ('a' or 'b') wrote the first; `choice` is None until the person picks."""
 
     id: int
-    trial_id: int
-    conversation_id: int | None
+    trial_id: TrialId
+    conversation_id: ConversationId | None
     first: int | None
     second: int | None
     first_is: str
@@ -136,24 +137,25 @@ class Round:
 def _trial_from(store: Store, row: dict[str, Any]) -> Trial:
     decided = store.db.execute("SELECT COUNT(*) FROM trial_rounds WHERE trial_id = ? AND "
                                "choice IS NOT NULL", [row["id"]]).fetchone()[0]
-    return Trial(int(row["id"]), int(row["assistant_id"]), row["a_version"], row["b_version"],
-                 int(row["prompts"]), float(row["started_at"]), row["ended_at"], int(decided))
+    return Trial(TrialId(row["id"]), AssistantId(row["assistant_id"]), row["a_version"],
+                 row["b_version"], int(row["prompts"]), float(row["started_at"]),
+                 row["ended_at"], int(decided))
 
 
-def current(store: Store, assistant_id: int) -> Trial | None:
+def current(store: Store, assistant_id: AssistantId) -> Trial | None:
     rows = list(store.db.query("SELECT * FROM trials WHERE assistant_id = ? AND ended_at IS "
                                "NULL", [assistant_id]))
     return _trial_from(store, rows[0]) if rows else None
 
 
-def get_trial(store: Store, trial_id: int) -> Trial:
+def get_trial(store: Store, trial_id: TrialId) -> Trial:
     rows = list(store.db.query("SELECT * FROM trials WHERE id = ?", [trial_id]))
     if not rows:
         raise NotFoundError(f"No trial {trial_id}.")
     return _trial_from(store, rows[0])
 
 
-def default_pair(store: Store, assistant_id: int) -> tuple[str | None, str | None]:
+def default_pair(store: Store, assistant_id: AssistantId) -> tuple[str | None, str | None]:
     """(A, B) to compare now: the open rollout's pair, else the active version and the newest
     candidate (B None if there is nothing to try)."""
     if (pair := open_pair(store, assistant_id)) is not None:
@@ -166,7 +168,7 @@ def default_pair(store: Store, assistant_id: int) -> tuple[str | None, str | Non
     return (active[0] if active else None), (row[0] if row else None)
 
 
-def start(store: Store, assistant_id: int, b_version: str | None = None,
+def start(store: Store, assistant_id: AssistantId, b_version: str | None = None,
           prompts: int = DEFAULT_PROMPTS) -> Trial:
     """Begin a trial of B (default: the rollout's incoming version or the newest candidate)
     against what the assistant answers with now. Trying shows answers; it changes nothing the
@@ -194,10 +196,10 @@ def start(store: Store, assistant_id: int, b_version: str | None = None,
         ledger.append(store, ledger.TRIAL_STARTED, {"trial": trial_id, "a": a, "b": b,
                                                     "prompts": prompts},
                       assistant_id=assistant_id)
-    return get_trial(store, int(trial_id or 0))
+    return get_trial(store, TrialId(trial_id or 0))
 
 
-def end(store: Store, assistant_id: int) -> Trial:
+def end(store: Store, assistant_id: AssistantId) -> Trial:
     """End the open trial early (or after its last round); the tally stays."""
     with db_write(store):
         trial = current(store, assistant_id)
@@ -208,12 +210,12 @@ def end(store: Store, assistant_id: int) -> Trial:
     return get_trial(store, trial.id)
 
 
-def side_refs(store: Store, version_id: str | None) -> list[AdapterRef]:
+def side_refs(store: Store, version_id: VersionId | None) -> list[AdapterRef]:
     """The adapters one side answers with (verified first): the version alone, or none."""
     return [AdapterRef(version_id, verified_path(store, version_id), 1.0)] if version_id else []
 
 
-def side_base(store: Store, version_id: str | None) -> str | None:
+def side_base(store: Store, version_id: VersionId | None) -> str | None:
     """The base model (sha256) a side answers on when it is not the assistant's own, else None
     (the bare base side, and versions made for the assistant's base)."""
     if version_id is None:
@@ -224,7 +226,7 @@ def side_base(store: Store, version_id: str | None) -> str | None:
     return None if row is not None and row[0] == version.base_sha256 else version.base_sha256
 
 
-def side_engine(store: Store, version_id: str, n_ctx: int) -> Engine:
+def side_engine(store: Store, version_id: VersionId, n_ctx: int) -> Engine:
     """An engine on the base `version_id` was made for, for its side of a cross-base trial
     (the caller closes it); a clear KindredError if that base was removed or its file is gone."""
     from kindred.core.home.models import get_model
@@ -240,7 +242,7 @@ def shuffle(rng: random.Random | None = None) -> str:
     return (rng or random.SystemRandom()).choice(("a", "b"))
 
 
-def record_round(store: Store, trial: Trial, conversation_id: int, first_is: str,
+def record_round(store: Store, trial: Trial, conversation_id: ConversationId, first_is: str,
                  first: tuple[str, GenerationStats], second: tuple[str, GenerationStats]
                  ) -> Round:
     """Save both answers (the user's message is already saved) and the undecided round.
@@ -265,10 +267,10 @@ def get_round(store: Store, round_id: int) -> Round:
                            [round_id]).fetchone()
     if row is None:
         raise NotFoundError(f"No trial round {round_id}.")
-    return Round(int(row[0]), int(row[1]), row[2], row[3], row[4], row[5], row[6])
+    return Round(int(row[0]), TrialId(row[1]), row[2], row[3], row[4], row[5], row[6])
 
 
-def blind_answers(store: Store, conversation_id: int) -> set[int]:
+def blind_answers(store: Store, conversation_id: ConversationId) -> set[int]:
     """Answers of this conversation whose round waits for the person's pick: until then
     nothing on screen may say which version wrote them (the trial is blind)."""
     rows = store.db.execute("SELECT first_message, second_message FROM trial_rounds WHERE "
@@ -276,7 +278,7 @@ def blind_answers(store: Store, conversation_id: int) -> set[int]:
     return {int(m) for row in rows.fetchall() for m in row if m is not None}
 
 
-def undecided(store: Store, conversation_id: int) -> Round | None:
+def undecided(store: Store, conversation_id: ConversationId) -> Round | None:
     """The round in this conversation still waiting for the person's pick."""
     row = store.db.execute("SELECT id FROM trial_rounds WHERE conversation_id = ? AND choice "
                            "IS NULL ORDER BY id DESC LIMIT 1", [conversation_id]).fetchone()
@@ -322,7 +324,7 @@ def choose(store: Store, round_id: int, pick: str) -> Round:
     return get_round(store, round_id)
 
 
-def tally(store: Store, assistant_id: int, a_version: str | None, b_version: str) -> Tally:
+def tally(store: Store, assistant_id: AssistantId, a_version: str | None, b_version: str) -> Tally:
     """Every decided round between these two versions, across trials (kept with them)."""
     rows = store.db.execute(
         "SELECT r.choice, COUNT(*) FROM trial_rounds r JOIN trials t ON t.id = r.trial_id "
@@ -332,21 +334,21 @@ def tally(store: Store, assistant_id: int, a_version: str | None, b_version: str
     return Tally(counts.get("b", 0), counts.get("same", 0), counts.get("a", 0))
 
 
-def tallies(store: Store, version_id: str) -> list[dict[str, Any]]:
+def tallies(store: Store, version_id: VersionId) -> list[dict[str, Any]]:
     """Every pairing a version took part in, with its tally from that version's side."""
     rows = store.db.execute("SELECT DISTINCT assistant_id, a_version, b_version FROM trials "
                             "WHERE a_version = ? OR b_version = ?", [version_id, version_id])
     out: list[dict[str, Any]] = []
     for assistant_id, a, b in rows.fetchall():
-        t = tally(store, int(assistant_id), a, b)
-        named = names(store, int(assistant_id))
+        t = tally(store, AssistantId(assistant_id), a, b)
+        named = names(store, AssistantId(assistant_id))
         out.append({"a": a, "b": b, "a_name": named.get(a, "base model") if a else "base model",
                     "b_name": named.get(b, b[:12]), "as": "b" if b == version_id else "a",
                     **t.to_json()})
     return out
 
 
-def run_round(store: Store, engine: Engine, assistant: Assistant, conversation_id: int,
+def run_round(store: Store, engine: Engine, assistant: Assistant, conversation_id: ConversationId,
               text: str, *, rng: random.Random | None = None) -> Round:
     """One round with an engine in this thread (CLI, tests): both answer the same history."""
     trial = current(store, assistant.id)
@@ -362,8 +364,8 @@ def run_round(store: Store, engine: Engine, assistant: Assistant, conversation_i
         for side in order:
             version = trial.a_version if side == "a" else trial.b_version
             base = side_base(store, version)
-            if base is not None and base not in others:
-                others[base] = side_engine(store, str(version), engine.n_ctx)
+            if version is not None and base is not None and base not in others:
+                others[base] = side_engine(store, version, engine.n_ctx)
             answering = others[base] if base is not None else engine
             answering.set_adapters(side_refs(store, version))
             generation = answering.chat(prepared.messages, prepared.sampling)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kindred.core.basics.ids import AssistantId, ConversationId
 from kindred.core.engine.llama import AdapterRef, GenerationStats
 from kindred.core.home.store import Store
 from kindred.core.upgrades import trial
@@ -20,7 +21,7 @@ class TrialTurn:
     results: list[tuple[str, GenerationStats]] = field(default_factory=list)
 
     @classmethod
-    def open_for(cls, store: Store, assistant_id: int) -> TrialTurn | None:
+    def open_for(cls, store: Store, assistant_id: AssistantId) -> TrialTurn | None:
         running = trial.current(store, assistant_id)
         return cls(running, trial.shuffle()) if running is not None else None
 
@@ -35,6 +36,6 @@ class TrialTurn:
         return trial.side_refs(store, self.running.a_version if side == "a"
                                else self.running.b_version)
 
-    def record(self, store: Store, conversation_id: int) -> trial.Round:
+    def record(self, store: Store, conversation_id: ConversationId) -> trial.Round:
         return trial.record_round(store, self.running, conversation_id, self.first_is,
                                   self.results[0], self.results[1])

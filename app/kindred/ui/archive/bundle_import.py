@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from kindred.core.basics.ids import AssistantId
 from kindred.ui.kit.tasks import Task
 from kindred.ui.ops.changes import Change
 from kindred.ui.ops.op import OpContext, run_op
@@ -23,7 +24,7 @@ from kindred.ui.ops.op import OpContext, run_op
 class Imported:
     """What the window needs after an import (plain values: made on a pool thread)."""
 
-    assistant_id: int
+    assistant_id: AssistantId
     name: str
     versions: int
     conversations: int

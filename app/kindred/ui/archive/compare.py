@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.archive.versions import Version
+from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.basics.sampling import Sampling
 from kindred.ui.kit.tasks import Task
 from kindred.ui.kit.widgets import MarkdownView
@@ -36,10 +37,10 @@ DEFAULT_PROMPT = "In two sentences, what makes a good friend?"
 @dataclass(frozen=True)
 class Side:
     label: str
-    version_id: str | None  # None: the base model alone
+    version_id: VersionId | None  # None: the base model alone
 
 
-def compare_answers(op: OpContext, assistant_id: int, sides: list[Side], prompt: str,
+def compare_answers(op: OpContext, assistant_id: AssistantId, sides: list[Side], prompt: str,
                     max_tokens: int = 160) -> list[str]:
     """One greedy answer per side from a fresh engine."""
     from kindred.core.archive import objects as archive
@@ -79,7 +80,7 @@ ROWS = ("Version", "Created", "Source, status", "Parent", "Metrics")
 
 
 class CompareDialog(QDialog):
-    def __init__(self, home: Path, assistant_id: int, left: Version | None, right: Version,
+    def __init__(self, home: Path, assistant_id: AssistantId, left: Version | None, right: Version,
                  parent: QWidget | None = None, *, names: dict[str, str] | None = None) -> None:
         super().__init__(parent)
         names = names or {}

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from kindred.core.archive import catalog, versions
 from kindred.core.archive.versions import Version
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import VersionId
 from kindred.core.basics.states import VersionStatus
 from kindred.core.home import consent
 from kindred.core.home.assistants import Assistant, get_assistant
@@ -168,7 +169,7 @@ class HistoryView(HistoryPage):
         except KindredError:
             return None
 
-    def select(self, version_id: str | None) -> None:
+    def select(self, version_id: VersionId | None) -> None:
         """Select a row by version id (None: the base model row)."""
         wanted = version_id or BASE
         top = self.tree.topLevelItem(0)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.archive import versions
+from kindred.core.basics.ids import AssistantId
 from kindred.core.home import ledger
 from kindred.core.home.assistants import Assistant, list_assistants
 from kindred.core.session import Session
@@ -46,7 +47,7 @@ class Verification:
     checked_versions: int
 
 
-def verify_home(op: OpContext, assistant_id: int | None) -> Verification:
+def verify_home(op: OpContext, assistant_id: AssistantId | None) -> Verification:
     """The chain and every archived version."""
     from kindred.core.archive import objects as archive
 
@@ -156,7 +157,7 @@ class LedgerView(QWidget):
         super().showEvent(event)
 
     @property
-    def scoped_id(self) -> int | None:
+    def scoped_id(self) -> AssistantId | None:
         return self.assistant.id if self.scope.currentIndex() == 0 else None
 
     def refresh(self) -> None:
@@ -170,7 +171,8 @@ class LedgerView(QWidget):
         for row, event in enumerate(reversed(events)):  # newest first
             values = [str(event.seq), datetime.fromtimestamp(event.at).strftime(
                 "%Y-%m-%d %H:%M:%S"), event.kind.replace("_", " "),
-                names.get(event.assistant_id or -1, "—"), details(event), event.hash[:12]]
+                names.get(event.assistant_id or AssistantId(-1), "—"), details(event),
+                event.hash[:12]]
             for col, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, event.seq)

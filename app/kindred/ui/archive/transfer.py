@@ -4,11 +4,12 @@ background with their own session."""
 from __future__ import annotations
 
 from kindred.core.archive.versions import Version
+from kindred.core.basics.ids import AssistantId
 from kindred.core.home.assistants import get_assistant
 from kindred.ui.ops.op import OpContext
 
 
-def import_in_home(op: OpContext, assistant_id: int, path: str) -> Version:
+def import_in_home(op: OpContext, assistant_id: AssistantId, path: str) -> Version:
     """Archive an adapter file or PEFT folder as a candidate."""
     from kindred.core.archive.adapter_import import import_adapter
 
@@ -16,7 +17,7 @@ def import_in_home(op: OpContext, assistant_id: int, path: str) -> Version:
     return import_adapter(store, get_assistant(store, assistant_id), path)
 
 
-def export_in_home(op: OpContext, assistant_id: int, path: str) -> object:
+def export_in_home(op: OpContext, assistant_id: AssistantId, path: str) -> object:
     """Write the assistant and its whole history to a bundle."""
     from kindred.core.bundles.bundle import export_bundle
 

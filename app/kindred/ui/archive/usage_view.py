@@ -196,7 +196,7 @@ class UsageView(QWidget):
         return sorted(used, key=lambda k: known.index(k) if k in known else len(known))
 
     def _fill_table(self, data: Usage, all_versions: list[versions.Version]) -> None:
-        status = {v.id: v.status for v in all_versions}
+        status: dict[str, str] = {v.id: v.status for v in all_versions}
         active = self.assistant.active_version
         rows = [BASE] + [v.id for v in reversed(all_versions)]
         rows = [k for k in rows if k in data.per_version or k in status]

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from kindred.core.archive import assistant_state, versions
 from kindred.core.basics.errors import KindredError, NotFoundError
+from kindred.core.basics.ids import AssistantId, ConversationId
 from kindred.core.basics.states import RolloutState
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import (
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 class Turn:
     """An answer being produced: where it goes and what it replaces."""
 
-    conversation_id: int
+    conversation_id: ConversationId
     prepared: chat.PreparedTurn
     replaces: int | None = None
     request_id: int | None = None
@@ -108,8 +109,8 @@ class ChatController(QObject):
 
     # -- assistants and the engine ---------------------------------------------------------
 
-    def start(self, assistant_id: int | None = None, conversation_id: int | None = None
-              ) -> None:
+    def start(self, assistant_id: AssistantId | None = None,
+              conversation_id: ConversationId | None = None) -> None:
         """Show where the person left off, and start loading the model in the background."""
         if assistant_id is not None:
             with contextlib.suppress(NotFoundError):
@@ -131,7 +132,7 @@ class ChatController(QObject):
     def assistants(self) -> list[Assistant]:
         return list_assistants(self.store)
 
-    def select_assistant(self, assistant_id: int) -> None:
+    def select_assistant(self, assistant_id: AssistantId) -> None:
         if assistant_id == self.assistant.id:
             return
         if self.turn is not None:
@@ -180,7 +181,7 @@ class ChatController(QObject):
                                    chat.history(self.store, self.assistant, self.conversation.id),
                                    chat.sampling_for(self.assistant))
 
-    def _load_failed(self, assistant_id: int, message: str) -> None:
+    def _load_failed(self, assistant_id: AssistantId, message: str) -> None:
         if assistant_id != self.assistant.id:
             return
         self.engine_state = "failed"
@@ -196,7 +197,7 @@ class ChatController(QObject):
     def conversations(self, search: str = "") -> list[Conversation]:
         return list_conversations(self.store, self.assistant.id, search)
 
-    def open_conversation(self, conversation_id: int | None) -> None:
+    def open_conversation(self, conversation_id: ConversationId | None) -> None:
         """Show a conversation; None shows a fresh, empty chat (created on first message)."""
         if conversation_id is None:
             self.conversation = None
@@ -210,7 +211,7 @@ class ChatController(QObject):
         else:
             self._measure()
 
-    def rename(self, conversation_id: int, title: str) -> None:
+    def rename(self, conversation_id: ConversationId, title: str) -> None:
         rename_conversation(self.store, conversation_id, title)
         if self.conversation is not None and self.conversation.id == conversation_id:
             self.conversation = get_conversation(self.store, conversation_id)
@@ -218,7 +219,7 @@ class ChatController(QObject):
                                           list_messages(self.store, conversation_id))
         self.conversations_changed.emit()
 
-    def delete(self, conversation_id: int) -> None:
+    def delete(self, conversation_id: ConversationId) -> None:
         """Delete a conversation (the view asked for confirmation first)."""
         if self.turn is not None and self.turn.conversation_id == conversation_id:
             self.turn.discarded = True
@@ -399,13 +400,13 @@ class ChatController(QObject):
         """Version names ("Version 2") for the small print under answers."""
         return versions.names(self.store, self.assistant.id)
 
-    def earlier_counts(self, conversation_id: int) -> dict[int, int]:
+    def earlier_counts(self, conversation_id: ConversationId) -> dict[int, int]:
         return earlier_counts(self.store, conversation_id)
 
     def earlier(self, message_id: int) -> list[Message]:
         return earlier_answers(self.store, message_id)
 
-    def blind(self, conversation_id: int) -> set[int]:
+    def blind(self, conversation_id: ConversationId) -> set[int]:
         """Answers of a trial round not picked yet: shown without their version's name."""
         return trial.blind_answers(self.store, conversation_id)
 

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kindred.core.basics.ids import ConversationId
 from kindred.core.chat.conversations import Message
 from kindred.ui.chat.earlier import EarlierAnswersDialog
 from kindred.ui.chat.empty_state import EmptyState
@@ -36,9 +37,9 @@ class AnswerLookup(Protocol):
     """What the view reads about answers, supplied by the controller (no data logic here)."""
 
     def names(self) -> dict[str, str]: ...
-    def earlier_counts(self, conversation_id: int) -> dict[int, int]: ...
+    def earlier_counts(self, conversation_id: ConversationId) -> dict[int, int]: ...
     def earlier(self, message_id: int) -> list[Message]: ...
-    def blind(self, conversation_id: int) -> set[int]: ...
+    def blind(self, conversation_id: ConversationId) -> set[int]: ...
 
 
 STOPPED = "*Stopped before answering.*"

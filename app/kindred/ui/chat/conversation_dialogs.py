@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QDialog, QInputDialog, QMessageBox, QWidget
 
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import ConversationId
 from kindred.core.chat.conversations import get_conversation, list_messages
 from kindred.ui.chat.chat_controller import ChatController
 from kindred.ui.chat.chat_view import ChatView
@@ -13,7 +14,7 @@ from kindred.ui.kit.widgets import destructive_box
 
 
 def rename_dialog(parent: QWidget, controller: ChatController, chat_view: ChatView,
-                  conversation_id: int) -> QDialog:
+                  conversation_id: ConversationId) -> QDialog:
     """Asks for the new title; a refused title is said in the chat, the old one kept."""
     conversation = get_conversation(controller.store, conversation_id)
     dialog = QInputDialog(parent)
@@ -31,7 +32,7 @@ def rename_dialog(parent: QWidget, controller: ChatController, chat_view: ChatVi
     return dialog
 
 
-def delete_dialog(parent: QWidget, controller: ChatController, conversation_id: int
+def delete_dialog(parent: QWidget, controller: ChatController, conversation_id: ConversationId
                   ) -> QDialog:
     """Says how many messages go (answers Regenerate replaced included) and that what the
     assistant learned stays."""

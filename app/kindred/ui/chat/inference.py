@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import AssistantId, ConversationId, VersionId
 from kindred.core.basics.sampling import Sampling
 from kindred.core.engine.llama import AdapterRef, GenerationStats, Message
 
@@ -25,7 +26,7 @@ from kindred.core.engine.llama import AdapterRef, GenerationStats, Message
 class EngineInfo:
     """What the status bar shows about the loaded engine."""
 
-    assistant_id: int
+    assistant_id: AssistantId
     model_name: str
     adapters: list[tuple[str, float]]
 
@@ -67,7 +68,7 @@ class InferenceWorker(QObject):
     # -- slots, run on the inference thread ------------------------------------------------
 
     @Slot(int)
-    def load(self, assistant_id: int) -> None:
+    def load(self, assistant_id: AssistantId) -> None:
         """Bring the assistant's base model and active adapters into the engine."""
         self.loading.emit(assistant_id)
         try:
@@ -80,7 +81,7 @@ class InferenceWorker(QObject):
         else:
             self.loaded.emit(info)
 
-    def _load(self, assistant_id: int) -> EngineInfo:
+    def _load(self, assistant_id: AssistantId) -> EngineInfo:
         from kindred.core.chat import runtime
         from kindred.core.home.assistants import get_assistant
         from kindred.core.session import open_session
@@ -135,11 +136,12 @@ class InferenceWorker(QObject):
             self.failed.emit(request_id, "The model is not loaded; nothing was sent.")
             return
         try:
-            base = trial.side_base(self._session.store, refs[0].key) if refs else None
-            if base is not None:
+            side = VersionId(refs[0].key) if refs else None
+            base = trial.side_base(self._session.store, side)
+            if side is not None and base is not None:
                 if base not in self._others:
-                    self._others[base] = trial.side_engine(self._session.store,
-                                                           refs[0].key, engine.n_ctx)
+                    self._others[base] = trial.side_engine(self._session.store, side,
+                                                           engine.n_ctx)
                 engine = self._others[base]
             previous = engine.adapters
             engine.set_adapters(refs)
@@ -179,7 +181,7 @@ class InferenceWorker(QObject):
                 self._answering = None
 
     @Slot(int, object, object)
-    def measure(self, conversation_id: int, messages: list[Message],
+    def measure(self, conversation_id: ConversationId, messages: list[Message],
                 sampling: Sampling) -> None:
         """How many of the conversation's first messages the next answer would not see
         (tokenizing only: nothing is evaluated)."""
@@ -233,7 +235,7 @@ class InferenceThread(QObject):
         self._next_id = 0
         self.worker_thread.start()
 
-    def load(self, assistant_id: int) -> None:
+    def load(self, assistant_id: AssistantId) -> None:
         self._load.emit(assistant_id)
 
     def generate(self, messages: list[Message], sampling: Sampling) -> int:
@@ -256,7 +258,7 @@ class InferenceThread(QObject):
         any thread: the local API's server thread, or the inference thread itself)."""
         self._run.emit(job)
 
-    def measure(self, conversation_id: int, messages: list[Message],
+    def measure(self, conversation_id: ConversationId, messages: list[Message],
                 sampling: Sampling) -> None:
         """Queue a count of the turns left out of memory (answered by `worker.measured`)."""
         self._measure.emit(conversation_id, messages, sampling)

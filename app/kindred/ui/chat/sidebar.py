@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kindred.core.basics.ids import ConversationId
 from kindred.core.chat.conversations import Conversation
 from kindred.core.home.assistants import Assistant
 from kindred.ui.kit.icons import icon, set_icon
@@ -143,9 +144,9 @@ class Sidebar(QWidget):
         self.empty_label.setVisible(not conversations)
         self.list.setVisible(bool(conversations))
 
-    def current_id(self) -> int | None:
+    def current_id(self) -> ConversationId | None:
         item = self.list.currentItem()
-        return None if item is None else int(item.data(Qt.ItemDataRole.UserRole))
+        return None if item is None else ConversationId(int(item.data(Qt.ItemDataRole.UserRole)))
 
     def titles(self) -> list[str]:
         return [self.list.item(i).text() for i in range(self.list.count())]

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from kindred.core.archive import versions
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.home import consent
 from kindred.core.home.consent import ConsentRequest, Decision
 from kindred.core.home.store import Store
@@ -188,8 +189,8 @@ class ConsentDialog(QDialog):
         successor's consent links to what the versions before it said)."""
         if not isinstance(items, list) or not items:
             return None
-        lines = [records_link(self.store, self.request.assistant_id, str(item["version"]),
-                              item.get("interview"))
+        lines = [records_link(self.store, self.request.assistant_id,
+                              VersionId(str(item["version"])), item.get("interview"))
                  for item in items if isinstance(item, dict) and "version" in item]
         label = QLabel("<b>Said as they stepped down:</b><br>" + "<br>".join(lines))
         label.setObjectName("interviewLinks")
@@ -200,10 +201,10 @@ class ConsentDialog(QDialog):
 
     def open_records(self, href: str) -> None:
         if href.startswith(LINK):
-            RecordsDialog(self.store, href[len(LINK):], self).open()
+            RecordsDialog(self.store, VersionId(href[len(LINK):]), self).open()
 
     @classmethod
-    def ask(cls, store: Store, kind: str, assistant_id: int, subject: str, summary: str,
+    def ask(cls, store: Store, kind: str, assistant_id: AssistantId, subject: str, summary: str,
             evidence: dict[str, Any], *, changes: str, kept: str,
             extra: QWidget | None = None, parent: QWidget | None = None) -> ConsentDialog:
         """Record a new consent request (the person is being asked) and build its dialog."""

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayo
 
 from kindred.core.archive import versions
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.basics.states import VersionStatus
 from kindred.core.home.store import Store
 from kindred.core.upgrades import retirement
@@ -16,7 +17,7 @@ from kindred.core.upgrades import retirement
 LINK = "record:"  # href prefix of a link to a version's records
 
 
-def record_html(store: Store, version_id: str) -> str:
+def record_html(store: Store, version_id: VersionId) -> str:
     """History's section for a retired version: its interview and report (escaped)."""
     parts: list[str] = []
     try:
@@ -42,7 +43,8 @@ def record_html(store: Store, version_id: str) -> str:
     return "".join(parts)
 
 
-def records_link(store: Store, assistant_id: int, version_id: str, sha256: str | None) -> str:
+def records_link(store: Store, assistant_id: AssistantId, version_id: VersionId,
+                 sha256: str | None) -> str:
     """A consent dialog's line for one predecessor: a link when its interview is held."""
     name = escape(versions.names(store, assistant_id).get(version_id, version_id[:12]))
     if sha256 is None:
@@ -55,7 +57,7 @@ def records_link(store: Store, assistant_id: int, version_id: str, sha256: str |
 class RecordsDialog(QDialog):
     """One version's records in a window of their own (read-only, selectable, escaped)."""
 
-    def __init__(self, store: Store, version_id: str, parent: QWidget | None = None) -> None:
+    def __init__(self, store: Store, version_id: VersionId, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         name = versions.names(store, versions.get_version(store, version_id).assistant_id
                               ).get(version_id, version_id[:12])

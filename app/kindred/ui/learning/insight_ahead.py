@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, Signal
 
 from kindred.core.archive.versions import get_version
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import VersionId
 from kindred.core.home.assistants import get_assistant
 from kindred.core.learning import insight
 from kindred.core.learning.feedback import system_prompt
@@ -35,7 +36,7 @@ this)."""
 _PROGRESS = re.compile(r"^\[\s*(\d+)%\]\s*(.*)$")
 
 
-def command(home: Path, version_id: str, python: str | None = None) -> list[str]:
+def command(home: Path, version_id: VersionId, python: str | None = None) -> list[str]:
     """argv of the background process: the app's own CLI (in the desktop bundle the app's
     executable takes CLI commands; there is no Python beside it)."""
     args = ["learned", version_id, "--home", str(home), "--background"]
@@ -58,15 +59,15 @@ class InsightAhead(QObject):
         super().__init__(parent)
         self.session = session
         self.process: worker_process.Worker | None = None
-        self.version_id = ""
-        self.waiting = ""  # a newer version, to work out after the running one
+        self.version_id = VersionId("")
+        self.waiting = VersionId("")  # a newer version, to work out after the running one
         self.started_count = 0
         self.last_progress: tuple[float, str] = (0.0, "")
 
     def running_for(self) -> str | None:
         return self.version_id if self.process is not None else None
 
-    def needed(self, version_id: str) -> bool:
+    def needed(self, version_id: VersionId) -> bool:
         """Whether the version's insight (against the bare base, under the system prompt the
         chat uses now) is not cached yet."""
         store = self.session.store
@@ -78,17 +79,17 @@ class InsightAhead(QObject):
         except KindredError:
             return False  # gone or unreadable: the page says why when asked
 
-    def consider(self, version_id: str) -> None:
+    def consider(self, version_id: VersionId) -> None:
         """A new version exists: work its insight out unless it is cached (after the one
         running, if any: the newest waits its turn)."""
         if os.environ.get(SWITCH, "1") == "0":
             return
         if self.process is not None:
-            self.waiting = version_id if version_id != self.version_id else ""
+            self.waiting = version_id if version_id != self.version_id else VersionId("")
         elif self.needed(version_id):
             self.start(version_id)
 
-    def start(self, version_id: str) -> None:
+    def start(self, version_id: VersionId) -> None:
         self.version_id = version_id
         self.started_count += 1
         self.last_progress = (0.0, "Starting")
@@ -108,7 +109,7 @@ class InsightAhead(QObject):
         self.finished.emit(self.version_id,
                            normal and code == 0 and not self.needed(self.version_id))
         if self.waiting and normal and code == 0:
-            waiting, self.waiting = self.waiting, ""
+            waiting, self.waiting = self.waiting, VersionId("")
             self.consider(waiting)
 
     def _failed_to_start(self) -> None:
@@ -123,5 +124,5 @@ class InsightAhead(QObject):
 
     def stop(self, *, wait: bool = False) -> None:
         """SIGTERM: nothing is cached for an unfinished insight (nor started for one waiting)."""
-        self.waiting = ""
+        self.waiting = VersionId("")
         worker_process.stop(self.process, wait=wait)

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.archive import cards, versions
+from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.basics.progress import Progress, result_last
 from kindred.core.basics.states import VersionStatus
 from kindred.core.home.assistants import Assistant, get_assistant
@@ -68,7 +69,7 @@ class _LazyEngine:
             self._engine = None
 
 
-def insight_job(op: OpContext, assistant_id: int, version_id: str, against: str
+def insight_job(op: OpContext, assistant_id: AssistantId, version_id: VersionId, against: str
                 ) -> Generator[Any, None, dict[str, Any] | None]:
     """Its own engine, loaded only if something is not cached; yields the core's progress,
     returns the result. Closing the generator (Cancel) stops at the next step and frees it."""
@@ -240,7 +241,7 @@ class InsightView(QWidget):
         version, against = self.version_box.currentData(), self.against_box.currentData()
         return (str(version), str(against or "base")) if version else None
 
-    def pick(self, version_id: str, against: str = "base") -> None:
+    def pick(self, version_id: VersionId, against: str = "base") -> None:
         """Choose a version and a comparison (as the pickers would)."""
         self.version_box.setCurrentIndex(self.version_box.findData(version_id))
         self.against_box.setCurrentIndex(self.against_box.findData(against))
@@ -287,7 +288,7 @@ class InsightView(QWidget):
                       "the new way, and compares. This can take up to a minute; you can keep "
                       "chatting meanwhile.", button=False)
         home, aid = self.session.home.root, self.assistant.id
-        version_id, against = key
+        version_id, against = VersionId(key[0]), key[1]
         if (self.ahead is not None and against == "base"
                 and self.ahead.running_for() == version_id):
             # already being worked out in the background since the training: follow that
@@ -334,7 +335,7 @@ class InsightView(QWidget):
         if self.following_ahead is not None and self.task is None:
             self._progress(Progress(fraction, message))
 
-    def _ahead_finished(self, version_id: str, _cached: bool) -> None:
+    def _ahead_finished(self, version_id: VersionId, _cached: bool) -> None:
         if self.following_ahead != version_id:
             return
         self.following_ahead = None
@@ -389,7 +390,7 @@ class InsightView(QWidget):
         old = self.report_scroll.takeWidget()
         if old is not None:
             old.deleteLater()
-        card = cards.get_card(self.session.store, str(result.get("version", "")))
+        card = cards.get_card(self.session.store, VersionId(str(result.get("version", ""))))
         self.report = InsightReport({**result, "quality": card}, self.names)
         self.report_scroll.setWidget(self.report)
         self.report_scroll.verticalScrollBar().setValue(0)

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from kindred.api import settings
 from kindred.api.server import ServerThread
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import AssistantId
 from kindred.core.basics.states import RolloutState
 from kindred.core.session import Session
 from kindred.ui.chat.chat_controller import ChatController
@@ -86,7 +87,7 @@ class Sharing(QObject):
             settings.update(self.home, serving=False)
         self.changed.emit()
 
-    def _answered(self, assistant_id: int, changed: Any) -> None:
+    def _answered(self, assistant_id: AssistantId, changed: Any) -> None:
         """A rollout step taken after an API answer: the chat follows, as after its own."""
         controller = self.controller
         if changed is None or assistant_id != controller.assistant.id:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QLabel
 
+from kindred.core.basics.ids import ConversationId
 from kindred.core.chat.conversations import Conversation, Message, list_messages
 from kindred.ui.chat.chat_view import ChatView
 from kindred.ui.chat.conversation_dialogs import delete_dialog, rename_dialog
@@ -28,7 +29,7 @@ class ChatWindow(WindowMenu):
 
     def _if_current(self, fn: Callable[..., object]) -> Callable[..., None]:
         """Forward a conversation's event to the view only if that conversation is shown."""
-        def forward(conversation_id: int, *args: object) -> None:
+        def forward(conversation_id: ConversationId, *args: object) -> None:
             current = self.controller.conversation
             if current is not None and current.id == conversation_id:
                 fn(*args)
@@ -63,7 +64,7 @@ class ChatWindow(WindowMenu):
         self.settings.setValue("last_conversation", conversation.id if conversation else 0)
         self.settings.setValue("last_assistant", self.controller.assistant.id)
 
-    def _answer_saved(self, conversation_id: int, message: Message | None) -> None:
+    def _answer_saved(self, conversation_id: ConversationId, message: Message | None) -> None:
         current = self.controller.conversation
         if current is None or current.id != conversation_id:
             return
@@ -101,8 +102,8 @@ class ChatWindow(WindowMenu):
         if cid is not None:
             self.delete_conversation(cid)
 
-    def rename_conversation(self, conversation_id: int) -> None:
+    def rename_conversation(self, conversation_id: ConversationId) -> None:
         self._open(rename_dialog(self, self.controller, self.chat_view, conversation_id))
 
-    def delete_conversation(self, conversation_id: int) -> None:
+    def delete_conversation(self, conversation_id: ConversationId) -> None:
         self._open(delete_dialog(self, self.controller, conversation_id))

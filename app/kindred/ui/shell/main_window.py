@@ -6,6 +6,7 @@ the ChatController and otherwise stays out of the way.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QSettings, Qt
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from kindred.core.archive import assistant_state, versions
+from kindred.core.basics.ids import AssistantId, ConversationId, VersionId
 from kindred.core.chat.conversations import list_messages
 from kindred.core.home.assistants import Assistant
 from kindred.core.session import Session, open_session
@@ -145,7 +147,10 @@ class MainWindow(ChatWindow):
         self._build_shortcuts()
         self._wire()
         self._restore_state()
-        self.controller.start(self._last("assistant"), self._last("conversation"))
+        last_conversation = self._last("conversation")
+        self.controller.start(
+            AssistantId(last) if (last := self._last("assistant")) else None,
+            ConversationId(last_conversation) if last_conversation else None)
         self.sharing = Sharing(self.session, self.controller, self)  # other apps: off by default
         self.sharing.restore()
         self.chat_view.composer.setFocus()  # type right away
@@ -323,14 +328,14 @@ class MainWindow(ChatWindow):
         self.rollout_bar.refresh()
         self.controller.after_answer()  # a tally that stops losing lets a held rollout go on
 
-    def _interviewed(self, version_id: str) -> None:
+    def _interviewed(self, version_id: VersionId) -> None:
         name = versions.names(self.session.store, self.controller.assistant.id).get(
             version_id, version_id[:12])
         self.statusBar().showMessage(f"{name} was interviewed before retiring; its interview "
                                      "and report are in History.", 10000)
         self.history.refresh()
 
-    def _show_adapters(self, adapters: list[tuple[str, float]]) -> None:
+    def _show_adapters(self, adapters: Sequence[tuple[str, float]]) -> None:
         named = versions.names(self.session.store, self.controller.assistant.id) \
             if adapters else {}
         self.status_items.show_adapters(named, adapters)

@@ -4,6 +4,8 @@ right. The main window keeps each under its own name (`window.adapter_label`...)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
 from kindred.core.upgrades.rollout import blend_label
@@ -35,7 +37,8 @@ class StatusItems:
         for label in (self.prepare_label, self.model_label, self.adapter_label, self.speed_label):
             bar.addPermanentWidget(label)
 
-    def show_adapters(self, named: dict[str, str], adapters: list[tuple[str, float]]) -> None:
+    def show_adapters(self, named: dict[str, str],
+                      adapters: Sequence[tuple[str, float]]) -> None:
         """Versions named as the History page does ("Version 2"), ids in the tip."""
         text = blend_label(named, adapters) if adapters else "none"  # "Version 3 · 50 % Version 4"
         self.adapter_label.setText(f"Adapter: {text}")

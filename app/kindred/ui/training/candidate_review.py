@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from kindred.core.archive import versions
 from kindred.core.archive.cards import get_card
+from kindred.core.basics.ids import VersionId
 from kindred.core.home.assistants import get_assistant
 from kindred.core.home.consent import ConsentRequest
 from kindred.core.session import Session
@@ -30,7 +31,7 @@ from kindred.ui.ops.op import OpContext, run_op
 from kindred.ui.training.phase_in import mode_box, phase_in_job, review_texts
 
 
-def activation_job(op: OpContext, version_id: str) -> ConsentRequest:
+def activation_job(op: OpContext, version_id: VersionId) -> ConsentRequest:
     """The activate request with side-by-side answers."""
     from kindred.core.training.evidence import request_activation
 
@@ -77,7 +78,7 @@ class CandidateReviewer(QObject):
         self.choice: QWidget | None = None  # Phase in or Switch now, asked first
         self.quality_card: QualityCard | None = None
 
-    def review(self, version_id: str) -> None:
+    def review(self, version_id: VersionId) -> None:
         """First how it comes in (Phase in, the default, or Switch now), then the answers."""
         if self.task is not None or self.choice is not None:
             return
@@ -87,7 +88,7 @@ class CandidateReviewer(QObject):
         self.choice.finished.connect(lambda _r: setattr(self, "choice", None))
         self.choice.open()
 
-    def _review(self, version_id: str, mode: str) -> None:
+    def _review(self, version_id: VersionId, mode: str) -> None:
         self.busy_changed.emit(True)
         self.said.emit("Asking the current and the new version a few of your recent "
                        "questions…", False)

@@ -11,6 +11,7 @@ from dataclasses import replace
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from kindred.core.archive import versions
+from kindred.core.basics.ids import VersionId
 from kindred.core.home.consent import ConsentRequest
 from kindred.core.upgrades import rollout
 from kindred.core.upgrades.rollout import Plan
@@ -58,7 +59,7 @@ def review_texts(request: ConsentRequest, assistant_name: str, new_name: str, no
                     "be restored at any time from History."}
 
 
-def phase_in_job(op: OpContext, version_id: str, plan: Plan = DEFAULT_PLAN) -> ConsentRequest:
+def phase_in_job(op: OpContext, version_id: VersionId, plan: Plan = DEFAULT_PLAN) -> ConsentRequest:
     """The `rollout` request for a candidate, with side-by-side answers."""
     from kindred.core.home import consent
     from kindred.core.home.assistants import get_assistant

@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QLabel
 
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import AssistantId
 from kindred.core.basics.states import TrainingEvent
 from kindred.core.learning import feedback
 from kindred.core.session import Session
@@ -40,7 +41,7 @@ class Preparation(QObject):
     def __init__(self, session: Session, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.assistant_id = 0
+        self.assistant_id = AssistantId(0)
         self.process: worker_process.Worker | None = None
         self.blocked = 0  # > 0 while a move to another base is being set up or runs
         self.training = False  # the Training page follows a run
@@ -56,7 +57,7 @@ class Preparation(QObject):
     def running(self) -> bool:
         return self.process is not None
 
-    def consider(self, assistant_id: int | None = None) -> None:
+    def consider(self, assistant_id: AssistantId | None = None) -> None:
         """Something changed (the assistant, what it was taught, a training ended): start
         preparing after a short delay if there is a reason to."""
         if assistant_id is not None:

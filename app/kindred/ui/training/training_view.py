@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QWidget
 
 from kindred.core.archive import versions
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.basics.states import RunStatus, TrainingEvent
 from kindred.core.home.assistants import Assistant, get_assistant
 from kindred.core.home.consent import Decision
@@ -42,7 +43,7 @@ from kindred.ui.training.training_page import TrainingPage
 from kindred.ui.training.training_widgets import CandidateNotice, RunFollower
 
 
-def plan_job(op: OpContext, assistant_id: int, config: TrainConfig | None
+def plan_job(op: OpContext, assistant_id: AssistantId, config: TrainConfig | None
              ) -> runner.TrainingPlan:
     """Validate and tokenize; writes nothing."""
     return runner.plan_training(op.session, get_assistant(op.session.store, assistant_id),
@@ -295,7 +296,7 @@ class TrainingView(TrainingPage):
             self.state = "done"
             self.progress.setValue(100)
             self.eta.setText("Finished.")
-            self._ready(str(event["version"]), announce=not replayed)
+            self._ready(VersionId(str(event["version"])), announce=not replayed)
         elif kind == TrainingEvent.ERROR:
             self.state = "failed"
             self._say(str(event.get("message", "Training failed.")), error=True)
@@ -382,7 +383,7 @@ class TrainingView(TrainingPage):
 
     # -- the candidate -----------------------------------------------------------------------
 
-    def _ready(self, version_id: str, *, announce: bool) -> None:
+    def _ready(self, version_id: VersionId, *, announce: bool) -> None:
         self.candidate = version_id
         names = versions.names(self.session.store, self.assistant.id)
         name = names.get(version_id, version_id[:12])
@@ -400,7 +401,7 @@ class TrainingView(TrainingPage):
                 self.notice.review_requested.connect(self.review)
             self.notice.announce(version_id, text)
 
-    def review(self, version_id: str | None) -> None:
+    def review(self, version_id: VersionId | None) -> None:
         """Both versions answer a few recent prompts (background), then the consent dialog."""
         if not version_id:
             return

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kindred.core.basics.ids import VersionId
 from kindred.core.basics.states import RunStatus
 from kindred.core.training import runner
 from kindred.core.training.run import RunDir, process_alive
@@ -239,7 +240,7 @@ class CandidateNotice(QFrame):
         host.installEventFilter(self)
         self.hide()
 
-    def announce(self, version_id: str, text: str) -> None:
+    def announce(self, version_id: VersionId, text: str) -> None:
         self.version_id = version_id
         self.label.setText(text)
         self.adjustSize()

@@ -10,6 +10,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from kindred.core.archive import versions
+from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.basics.progress import result_last
 from kindred.core.session import Session
 from kindred.core.upgrades import retirement
@@ -17,7 +18,7 @@ from kindred.ui.kit.tasks import Task
 from kindred.ui.ops.op import OpContext, run_op
 
 
-def interview_job(op: OpContext, version_id: str
+def interview_job(op: OpContext, version_id: VersionId
                   ) -> Generator[retirement.Progress, None, retirement.Record | None]:
     """Hold the interview (yielding progress), then write the report."""
     record = yield from result_last(retirement.hold_interview(op.session, version_id))
@@ -35,15 +36,15 @@ class InterviewRunner(QObject):
     def __init__(self, session: Session, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.queue: list[str] = []
+        self.queue: list[VersionId] = []
         self.task: Task | None = None
 
-    def hold(self, version_id: str) -> None:
+    def hold(self, version_id: VersionId) -> None:
         if version_id not in self.queue:
             self.queue.append(version_id)
         self._next()
 
-    def catch_up(self, assistant_id: int) -> None:
+    def catch_up(self, assistant_id: AssistantId) -> None:
         """Retired versions never interviewed (e.g. the app closed during one)."""
         for version_id in retirement.pending(self.session.store, assistant_id):
             self.hold(version_id)
@@ -76,7 +77,7 @@ class InterviewRunner(QObject):
                            on_done=lambda _r: self._ended(version_id, None),
                            on_error=lambda m: self._ended(version_id, m), background=True)
 
-    def _ended(self, version_id: str, error: str | None) -> None:
+    def _ended(self, version_id: VersionId, error: str | None) -> None:
         self.task = None
         if version_id in self.queue:
             self.queue.remove(version_id)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from kindred.core.archive import versions
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.basics.states import TrainingEvent
 from kindred.core.home.assistants import Assistant, get_assistant
 from kindred.core.home.consent import Decision
@@ -45,13 +46,13 @@ from kindred.ui.ops.op import OpContext, run_op
 from kindred.ui.training.training_widgets import RunFollower
 
 
-def _plan_in(op: OpContext, assistant_id: int, model_id: str, config: TrainConfig | None,
+def _plan_in(op: OpContext, assistant_id: AssistantId, model_id: str, config: TrainConfig | None,
              limit: int | None) -> Generator[Progress, None, migration.MigrationPlan | None]:
     return (yield from migration.plan_migration(
         op.session, op.session.assistant(assistant_id), model_id, config, prompt_limit=limit))
 
 
-def _measure_in(op: OpContext, version_id: str
+def _measure_in(op: OpContext, version_id: VersionId
                 ) -> Generator[Progress, None, dict[str, Any] | None]:
     return (yield from migration.measure(op.session, version_id))
 
@@ -73,8 +74,8 @@ class MigrateDialog(QDialog):
         self.follower: RunFollower | None = None
         self.task: Task | None = None
         self.consent: ConsentDialog | None = None
-        self.old_version: str | None = assistant.active_version
-        self.new_version: str | None = None
+        self.old_version: VersionId | None = assistant.active_version
+        self.new_version: VersionId | None = None
         self.card: dict[str, Any] | None = None
         self.setWindowTitle("Move to another model")
         self.setMinimumSize(640, 520)
@@ -268,7 +269,7 @@ class MigrateDialog(QDialog):
         elif kind == TrainingEvent.QUALITY:
             self._say(f"Measuring its quality: {event.get('message', '')}")
         elif kind == TrainingEvent.DONE:
-            self.new_version = str(event["version"])
+            self.new_version = VersionId(str(event["version"]))
             self._stop_following()
             self.measure()
         elif kind in (TrainingEvent.ERROR, TrainingEvent.STOPPED):
@@ -325,7 +326,7 @@ class MigrateDialog(QDialog):
 
     # -- switching and going back ---------------------------------------------------------------
 
-    def ask_switch(self, version_id: str | None) -> None:
+    def ask_switch(self, version_id: VersionId | None) -> None:
         if not version_id:
             return
         store = self.session.store
@@ -344,7 +345,7 @@ class MigrateDialog(QDialog):
         self._open(open_for_version(dialog, self._said,
                                     lambda outcome: self._switched(version.id, outcome)))
 
-    def _switched(self, version_id: str, outcome: Outcome) -> None:
+    def _switched(self, version_id: VersionId, outcome: Outcome) -> None:
         if not outcome.granted:
             return
         self.assistant = get_assistant(self.session.store, self.assistant.id)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from kindred.core.archive import versions
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import AssistantId
 from kindred.core.basics.states import RolloutState
 from kindred.core.home.consent import Decision
 from kindred.core.home.store import Store
@@ -88,7 +89,7 @@ class RolloutBar(QFrame):
     def store(self) -> Store:
         return self.session.store
 
-    def set_assistant(self, assistant_id: int) -> None:
+    def set_assistant(self, assistant_id: AssistantId) -> None:
         self.assistant_id = assistant_id
         self.refresh()
 
