@@ -5,43 +5,26 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QFrame,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QMenu,
     QPushButton,
     QTextBrowser,
     QTreeWidget,
-    QVBoxLayout,
     QWidget,
 )
 
 from kindred.ui.kit.icons import set_icon
-from kindred.ui.kit.widgets import page_heading
+from kindred.ui.kit.page import Page, banner, hint, status_line
 
 COLUMNS = ["Version", "Created", "Source", "Status", "Active for", "Answers"]
 
 
-class HistoryPage(QWidget):
+class HistoryPage(Page):
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("page")
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
-
-        self.title, subtitle = page_heading(
-            "", "Every version your assistant ever had is kept here. Nothing changes what you "
-            "talk to without your consent.")
-
-        self.banner = QFrame()
-        self.banner.setObjectName("banner")
-        self.banner_label = QLabel()
-        self.banner_label.setWordWrap(True)
-        self.review_button = QPushButton("Review")
-        banner_layout = QHBoxLayout(self.banner)
-        banner_layout.setContentsMargins(12, 8, 12, 8)
-        banner_layout.addWidget(self.banner_label, 1)
-        banner_layout.addWidget(self.review_button)
+        super().__init__("", "Every version your assistant ever had is kept here. Nothing "
+                         "changes what you talk to without your consent.", parent)
+        self.banner, self.banner_label, self.review_button = banner("Review")
 
         self.import_button = QPushButton("Import…")
         set_icon(self.import_button, "archive")
@@ -76,29 +59,15 @@ class HistoryPage(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in range(1, len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        self.details = QLabel()
-        self.details.setObjectName("emptyHint")
-        self.details.setWordWrap(True)
+        self.details = hint()
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.records = QTextBrowser()  # a retired version's interview and report
         self.records.setObjectName("retirementRecords")
         self.records.setMaximumHeight(280)
         self.records.hide()
-        self.disk = QLabel()  # what keeping everything costs on disk
-        self.disk.setObjectName("emptyHint")
-        self.status = QLabel()
-        self.status.setObjectName("dialogStatus")
-        self.status.setWordWrap(True)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 18, 24, 18)
-        layout.setSpacing(10)
-        layout.addWidget(self.title)
-        layout.addWidget(subtitle)
-        layout.addWidget(self.banner)
-        layout.addLayout(tools)
-        layout.addWidget(self.tree, 1)
-        layout.addWidget(self.disk)
-        layout.addWidget(self.details)
-        layout.addWidget(self.records)
-        layout.addWidget(self.status)
+        self.disk = hint()  # what keeping everything costs on disk
+        self.disk.setWordWrap(False)
+        self.status = status_line()
+        for row, stretch in ((self.banner, 0), (tools, 0), (self.tree, 1), (self.disk, 0),
+                             (self.details, 0), (self.records, 0), (self.status, 0)):
+            self.add_row(row, stretch)

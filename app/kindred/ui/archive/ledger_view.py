@@ -13,16 +13,13 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -32,8 +29,8 @@ from kindred.core.home import ledger
 from kindred.core.home.assistants import Assistant, list_assistants
 from kindred.core.session import Session
 from kindred.ui.kit.icons import icon_text, set_icon
+from kindred.ui.kit.page import Page, figure_cards, read_only_table
 from kindred.ui.kit.tasks import Task
-from kindred.ui.kit.widgets import page_heading
 from kindred.ui.ops.op import OpContext, run_op
 
 REPORT_KEYS = ["archived", "active", "candidate", "refused", "retired", "deleted"]
@@ -69,21 +66,17 @@ def details(event: ledger.Event) -> str:
     return " · ".join(parts) or ", ".join(sorted(p))
 
 
-class LedgerView(QWidget):
+class LedgerView(Page):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(
+            "Continuity ledger",
+            "An append-only record of everything that happened to your assistants' versions. "
+            "Each event is chained to the one before by its hash, so an edited, removed or "
+            "reordered event is detected.", parent)
         self.session = session
         self.assistant: Assistant = session.assistant()
         self.task: Task | None = None
         self.result: Verification | None = None
-        self.setObjectName("page")
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
-
-        title, subtitle = page_heading(
-            "Continuity ledger",
-            "An append-only record of everything that happened to your assistants' versions. "
-            "Each event is chained to the one before by its hash, so an edited, removed or "
-            "reordered event is detected.")
 
         self.scope = QComboBox()
         self.scope.addItems(["This assistant", "All assistants"])
@@ -97,22 +90,7 @@ class LedgerView(QWidget):
         top.addStretch(1)
         top.addWidget(self.verify_button)
 
-        self.cards: dict[str, QLabel] = {}
-        cards = QHBoxLayout()
-        cards.setSpacing(10)
-        for key in REPORT_KEYS:
-            card = QFrame()
-            card.setObjectName("card")
-            layout = QVBoxLayout(card)
-            layout.setContentsMargins(14, 10, 14, 10)
-            value = QLabel("0")
-            value.setObjectName("cardValue")
-            label = QLabel(key.capitalize())
-            label.setObjectName("cardLabel")
-            layout.addWidget(value)
-            layout.addWidget(label)
-            self.cards[key] = value
-            cards.addWidget(card, 1)
+        cards, self.cards = figure_cards([(k, QLabel(k.capitalize())) for k in REPORT_KEYS])
 
         self.result_box = QFrame()
         self.result_box.setObjectName("verifyResult")
@@ -125,27 +103,14 @@ class LedgerView(QWidget):
         box.addWidget(self.result_label, 1)
         self.result_box.hide()
 
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setObjectName("ledgerTable")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setAlternatingRowColors(True)
+        self.table = read_only_table(COLUMNS)
         header = self.table.horizontalHeader()
         for col in range(len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 18, 24, 18)
-        layout.setSpacing(10)
-        layout.addWidget(title)
-        layout.addWidget(subtitle)
-        layout.addLayout(top)
-        layout.addLayout(cards)
-        layout.addWidget(self.result_box)
-        layout.addWidget(self.table, 1)
+        for row, stretch in ((top, 0), (cards, 0), (self.result_box, 0), (self.table, 1)):
+            self.add_row(row, stretch)
         self.refresh()
 
     def set_assistant(self, assistant: Assistant) -> None:

@@ -14,12 +14,8 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QFrame,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -40,7 +36,7 @@ from kindred.ui.kit.charts import (
     section,
 )
 from kindred.ui.kit.icons import icon, icon_text
-from kindred.ui.kit.widgets import scrolled
+from kindred.ui.kit.page import Page, figure_cards, read_only_table
 
 BASE_COLOR = "#9a9a9a"
 MAX_DAYS = 31  # the charts show at most the last month of activity
@@ -69,9 +65,9 @@ def day_label(day: str, many: bool) -> str:
     return str(d.day) if many and d.day != 1 else d.strftime("%b %d").replace(" 0", " ")
 
 
-class UsageView(QWidget):
+class UsageView(Page):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__("Time together", "", parent, bottom=12)
         self.session = session
         self.assistant: Assistant = session.assistant()
         self.data: Usage | None = None
@@ -79,42 +75,17 @@ class UsageView(QWidget):
         self.days: list[str] = []
         self.messages_chart: ChartView | None = None
         self.ratings_chart: ChartView | None = None
-        self.setObjectName("page")
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
-
-        self.title = QLabel("Time together")
-        self.title.setObjectName("pageTitle")
         self.together = QLabel()
         self.together.setObjectName("emptyTitle")
-        self.cards: dict[str, QLabel] = {}
-        cards = QHBoxLayout()
-        cards.setSpacing(10)
-        for key, text in CARDS:
-            card = QFrame()
-            card.setObjectName("card")
-            cl = QVBoxLayout(card)
-            cl.setContentsMargins(14, 10, 14, 10)
-            value = QLabel("0")
-            value.setObjectName("cardValue")
-            label = (icon_text(ICONS[key], text, "cardLabel") if key in ICONS
-                     else QLabel(text))
-            label.setObjectName("cardLabel")
-            cl.addWidget(value)
-            cl.addWidget(label)
-            self.cards[key] = value
-            cards.addWidget(card, 1)
+        cards, self.cards = figure_cards(
+            [(key, icon_text(ICONS[key], text, "cardLabel") if key in ICONS else QLabel(text))
+             for key, text in CARDS], per_row=4)
 
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setObjectName("ledgerTable")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table = read_only_table(COLUMNS)
         for col, name in enumerate(COLUMNS):
             header_item = self.table.horizontalHeaderItem(col)
             if name in ICONS and header_item is not None:
                 header_item.setIcon(icon(ICONS[name]))
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setAlternatingRowColors(True)
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -128,24 +99,13 @@ class UsageView(QWidget):
         self.ratings_card, self.ratings_layout = section(
             "Ratings over time", "Answers you liked and disliked, per day.")
 
-        body = QWidget()
-        body.setObjectName("page")
-        column = QVBoxLayout(body)
-        column.setContentsMargins(0, 0, 8, 12)
-        column.setSpacing(14)
+        column = self.add_scrolled_column()
         column.addWidget(self.together)
         column.addLayout(cards)
         column.addWidget(self.messages_card)
         column.addWidget(self.ratings_card)
         column.addWidget(table_card)
         column.addStretch(1)
-        scroll = scrolled(body)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 18, 24, 12)
-        layout.setSpacing(10)
-        layout.addWidget(self.title)
-        layout.addWidget(scroll, 1)
         self.refresh()
 
     def set_assistant(self, assistant: Assistant) -> None:

@@ -36,8 +36,9 @@ from kindred.core.basics.progress import Progress, result_last
 from kindred.core.basics.states import VersionStatus
 from kindred.core.home.assistants import Assistant, get_assistant
 from kindred.core.session import Session
+from kindred.ui.kit.page import Page
 from kindred.ui.kit.tasks import Task
-from kindred.ui.kit.widgets import page_heading, scrolled
+from kindred.ui.kit.widgets import scrolled
 from kindred.ui.learning.insight_ahead import InsightAhead
 from kindred.ui.learning.insight_sections import InsightReport
 from kindred.ui.learning.insight_sections import label as _label
@@ -86,11 +87,12 @@ def insight_job(op: OpContext, assistant_id: AssistantId, version_id: VersionId,
         engine.close()
 
 
-class InsightView(QWidget):
+class InsightView(Page):
     computed = Signal(dict)  # a result was shown (from the cache or freshly computed)
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__("What it learned", "How a version of your assistant differs from "
+                         "before, and what taught it.", parent, bottom=12)
         self.session = session
         self.assistant: Assistant = session.assistant()
         self.task: Task | None = None
@@ -105,12 +107,6 @@ class InsightView(QWidget):
         self.report: InsightReport | None = None
         self.ahead: InsightAhead | None = None
         self.following_ahead: str | None = None  # the version whose background run is shown
-        self.setObjectName("page")
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
-
-        self.title, subtitle = page_heading(
-            "What it learned", "How a version of your assistant differs from before, and what "
-            "taught it.")
         self.version_box = QComboBox()
         self.version_box.setMinimumWidth(260)
         self.against_box = QComboBox()
@@ -172,14 +168,9 @@ class InsightView(QWidget):
         for widget in (empty_page, waiting, self.report_scroll):
             self.stack.addWidget(widget)
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 18, 24, 12)
-        layout.setSpacing(10)
-        layout.addWidget(self.title)
-        layout.addWidget(subtitle)
-        layout.addWidget(self.pickers)
-        layout.addLayout(progress_column)
-        layout.addWidget(self.stack, 1)
+        self.add_row(self.pickers)
+        self.add_row(progress_column)
+        self.add_row(self.stack, 1)
         self.refresh()
 
     # -- pickers -----------------------------------------------------------------------------

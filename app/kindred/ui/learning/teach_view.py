@@ -39,12 +39,8 @@ from kindred.core.learning import feedback
 from kindred.core.learning.feedback import Feedback
 from kindred.core.session import Session
 from kindred.ui.kit.icons import icon
-from kindred.ui.kit.widgets import (
-    HintedList,
-    HintedTable,
-    destructive_box,
-    page_heading,
-)
+from kindred.ui.kit.page import Page, hint, status_line
+from kindred.ui.kit.widgets import HintedList, HintedTable, destructive_box
 from kindred.ui.learning.example_dialog import ExampleDialog, short
 
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -54,21 +50,17 @@ def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts).strftime("%b %d, %H:%M")
 
 
-class TeachView(QWidget):
+class TeachView(Page):
     changed = Signal()  # something taught was added, edited or removed
     train_requested = Signal()  # "Train on these…": the window shows the Training page
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__("", "What you teach stays with your assistant. Preferences apply to "
+                         "the very next answer; corrected answers and ratings are learned when "
+                         "you train it.", parent)
         self.session = session
         self.assistant: Assistant = session.assistant()
         self.dialog: QDialog | QMessageBox | None = None
-        self.setObjectName("page")
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
-
-        self.title, subtitle = page_heading(
-            "", "What you teach stays with your assistant. Preferences apply to the very next "
-            "answer; corrected answers and ratings are learned when you train it.")
         self.counts = QLabel()
         self.train_button = QPushButton(icon("check"), "Train on these…")
         self.train_button.clicked.connect(self.train_requested)
@@ -80,18 +72,10 @@ class TeachView(QWidget):
         self.tabs.addTab(self._preferences_tab(), "Preferences")
         self.tabs.addTab(self._examples_tab(), "Corrected answers")
         self.tabs.addTab(self._ratings_tab(), "Ratings")
-        self.status = QLabel()
-        self.status.setObjectName("dialogStatus")
-        self.status.setWordWrap(True)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 18, 24, 18)
-        layout.setSpacing(10)
-        layout.addWidget(self.title)
-        layout.addWidget(subtitle)
-        layout.addLayout(top)
-        layout.addWidget(self.tabs, 1)
-        layout.addWidget(self.status)
+        self.status = status_line()
+        self.add_row(top)
+        self.add_row(self.tabs, 1)
+        self.add_row(self.status)
         self.refresh()
 
     # -- building ----------------------------------------------------------------------------
@@ -111,14 +95,13 @@ class TeachView(QWidget):
                                       "short”: it applies from the next answer on.")
         self.preferences.setAlternatingRowColors(True)
         self.preferences.itemChanged.connect(self._preference_changed)
-        hint = QLabel("Untick a preference to pause it; double-click to change its words.")
-        hint.setObjectName("emptyHint")
+        note = hint("Untick a preference to pause it; double-click to change its words.")
         edit = QPushButton(icon("edit"), "Edit")
         edit.clicked.connect(lambda: self._edit_current_preference())
         self.remove_preference_button = QPushButton(icon("trash"), "Remove")
         self.remove_preference_button.clicked.connect(
             lambda: self.remove(self._current_id(self.preferences)))
-        return self._tab([row], self.preferences, [hint], [edit, self.remove_preference_button])
+        return self._tab([row], self.preferences, [note], [edit, self.remove_preference_button])
 
     def _examples_tab(self) -> QWidget:
         self.examples = self._table(["You asked", "The answer you want", "It had said"],
@@ -132,11 +115,9 @@ class TeachView(QWidget):
         edit.clicked.connect(self.edit_example)
         remove = QPushButton(icon("trash"), "Remove")
         remove.clicked.connect(lambda: self.remove(self._current_id(self.examples)))
-        hint = QLabel("Write the answer you wanted; training teaches your assistant to answer "
-                      "like that. “Correct this answer” under a chat answer adds one too.")
-        hint.setObjectName("emptyHint")
-        hint.setWordWrap(True)
-        return self._tab([], self.examples, [hint], [add, edit, remove])
+        note = hint("Write the answer you wanted; training teaches your assistant to answer "
+                    "like that. “Correct this answer” under a chat answer adds one too.")
+        return self._tab([], self.examples, [note], [add, edit, remove])
 
     def _ratings_tab(self) -> QWidget:
         self.ratings = self._table(["", "You asked", "It answered", "When"],
@@ -147,11 +128,9 @@ class TeachView(QWidget):
         remove = QPushButton(icon("trash"), "Remove")
         remove.clicked.connect(lambda: self.remove(self._current_id(self.ratings)))
         self.ratings.itemSelectionChanged.connect(self._update_flip)
-        hint = QLabel("Rate answers with the thumbs up and down in the chat; liked answers are "
-                      "learned as good examples.")
-        hint.setObjectName("emptyHint")
-        hint.setWordWrap(True)
-        return self._tab([], self.ratings, [hint], [self.flip_button, remove])
+        note = hint("Rate answers with the thumbs up and down in the chat; liked answers are "
+                    "learned as good examples.")
+        return self._tab([], self.ratings, [note], [self.flip_button, remove])
 
     @staticmethod
     def _table(headers: list[str], placeholder: str) -> QTableWidget:
@@ -183,8 +162,8 @@ class TeachView(QWidget):
             layout.addLayout(row)
         layout.addWidget(main, 1)
         actions = QHBoxLayout()
-        for hint in hints:
-            actions.addWidget(hint, 1)
+        for note in hints:
+            actions.addWidget(note, 1)
         for button in buttons:
             actions.addWidget(button)
         layout.addLayout(actions)

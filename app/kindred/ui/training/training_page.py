@@ -4,34 +4,28 @@ loss chart). Laid out only: `TrainingView` connects the buttons and decides."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QFrame,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
-    QVBoxLayout,
     QWidget,
 )
 
 from kindred.ui.kit.charts import section
 from kindred.ui.kit.icons import icon
-from kindred.ui.kit.widgets import page_heading, scrolled
+from kindred.ui.kit.page import Page, banner, hint, status_line
 from kindred.ui.training.training_widgets import LossChart
 
 
-class TrainingPage(QWidget):
+class TrainingPage(Page):
     """The page's widgets, each under the name the flows and tests use."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("page")
-        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
-
-        self.title, subtitle = page_heading(
+        super().__init__(
             "Training", "Your assistant learns from what you taught it, on this computer. You "
-            "are asked before it starts, before it is stopped, and before a new version is used.")
+            "are asked before it starts, before it is stopped, and before a new version is used.",
+            parent, bottom=12)
 
         data_card, data = section("What it will learn from")
         self.data_label = QLabel()
@@ -44,26 +38,16 @@ class TrainingPage(QWidget):
         row.addWidget(self.train_button)
         data.addLayout(row)
 
-        self.banner = QFrame()
-        self.banner.setObjectName("banner")
-        self.banner_label = QLabel()
-        self.banner_label.setWordWrap(True)
-        self.review_button = QPushButton("Review…")
-        banner = QHBoxLayout(self.banner)
-        banner.setContentsMargins(12, 8, 12, 8)
-        banner.addWidget(self.banner_label, 1)
-        banner.addWidget(self.review_button)
+        self.banner, self.banner_label, self.review_button = banner("Review…")
         self.banner.hide()
 
         progress_card, progress = section("Progress")
-        self.status = QLabel("Not training.")
-        self.status.setObjectName("dialogStatus")
-        self.status.setWordWrap(True)
+        self.status = status_line("Not training.")
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
-        self.eta = QLabel()
-        self.eta.setObjectName("emptyHint")
+        self.eta = hint()
+        self.eta.setWordWrap(False)
         self.pause_button = QPushButton("Pause")
         self.pause_button.setToolTip("Suspend the training process; nothing is lost")
         self.stop_button = QPushButton(icon("stop"), "Stop…")
@@ -78,19 +62,8 @@ class TrainingPage(QWidget):
         progress.addWidget(self.eta)
         progress.addWidget(self.chart)
 
-        body = QWidget()
-        body.setObjectName("page")
-        column = QVBoxLayout(body)
-        column.setContentsMargins(0, 0, 8, 12)
-        column.setSpacing(14)
+        column = self.add_scrolled_column()
         column.addWidget(self.banner)
         column.addWidget(data_card)
         column.addWidget(progress_card)
         column.addStretch(1)
-        scroll = scrolled(body)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 18, 24, 12)
-        layout.setSpacing(10)
-        layout.addWidget(self.title)
-        layout.addWidget(subtitle)
-        layout.addWidget(scroll, 1)
