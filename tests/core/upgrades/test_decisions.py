@@ -82,3 +82,30 @@ def test_a_request_that_is_not_about_a_version_is_refused_and_nothing_changes(
     with pytest.raises(KindredError, match="not about a version"):
         decisions.carry_out(store, decision)
     assert versions.get_version(store, v1.id).status == VersionStatus.CANDIDATE
+
+
+def test_a_rollouts_next_step_is_carried_out_and_a_refusal_changes_nothing(
+        session: Session, model_path: Path) -> None:
+    store = session.store
+    a = activate(session, make_version(session, model_path, seed=1))
+    b = make_version(session, model_path, seed=2, parent=a.id)
+    aid = a.assistant_id
+    plan = rollout.Plan(2, 1000)
+    kind, summary, evidence = rollout.describe_start(store, b, plan)
+    start = consent.request(store, kind, aid, b.id, summary, evidence).id
+    assert decisions.answer(store, start, granted=True, via="gui").speaks_changed
+
+    def ask_next() -> int:
+        kind, summary, evidence = rollout.describe_next_step(store, aid)
+        return consent.request(store, kind, aid, evidence["version"], summary, evidence).id
+
+    before = assistant_state.speaks_through(store, aid)
+    refused = decisions.answer(store, ask_next(), granted=False, via="gui")
+    assert not refused.granted and "goes on at its pace" in refused.message
+    assert assistant_state.speaks_through(store, aid) == before
+    assert versions.get_version(store, b.id).status == VersionStatus.TRIAL  # not "refused"
+
+    finished = decisions.answer(store, ask_next(), granted=True, via="gui")
+    assert finished.granted and finished.speaks_changed and "finished" in finished.message
+    assert assistant_state.speaks_through(store, aid) == [(b.id, 1.0)]
+    assert versions.get_version(store, a.id).status == VersionStatus.RETIRED

@@ -26,11 +26,12 @@ from kindred.core.archive import versions
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.ids import AssistantId
 from kindred.core.basics.states import RolloutState
-from kindred.core.home.consent import Decision
 from kindred.core.home.store import Store
 from kindred.core.session import Session
 from kindred.core.upgrades import rollout, trial
+from kindred.core.upgrades.decisions import Outcome
 from kindred.core.upgrades.rollout import Rollout
+from kindred.ui.consent import flow
 from kindred.ui.consent.dialog import ConsentDialog
 from kindred.ui.kit.widgets import destructive_box
 
@@ -149,21 +150,23 @@ class RolloutBar(QFrame):
         except KindredError as exc:
             self.message.emit(str(exc), True)
             return
-        dialog.decided.connect(self._step_decided)
-        self._show(dialog)
+        self._keep(flow.open_for_version(dialog, self._say, self._stepped))
 
-    def _step_decided(self, decision: Decision) -> None:
-        if not decision.granted:
-            self.message.emit("Not taken: the rollout goes on at its pace.", False)
-            return
-        try:
-            moved = rollout.next_step(self.store, self.assistant_id, decision)
-        except KindredError as exc:
+    def _say(self, text: str, error: bool) -> None:
+        if error:  # the state moved on since the dialog opened: show where it stands now
             self.refresh()
             self.changed.emit()
-            self.message.emit(str(exc), True)
+        self.message.emit(text, error)
+
+    def _stepped(self, outcome: Outcome) -> None:
+        if not outcome.granted:
             return
-        self._after(moved, "Next step taken")
+        self.refresh()
+        self.changed.emit()
+        finished = rollout.latest(self.store, self.assistant_id)
+        if (finished is not None and finished.state == RolloutState.FINISHED
+                and finished.from_version):
+            self.retired.emit(finished.from_version)
 
     def _after(self, changed: Rollout, what: str) -> None:
         if changed.state == RolloutState.FINISHED:
@@ -207,8 +210,12 @@ class RolloutBar(QFrame):
                           "unnamed and in random order; pick the better one.", False)
 
     def _show(self, dialog: QWidget) -> None:
-        self.dialog = dialog
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.destroyed.connect(lambda: setattr(self, "dialog", None))
+        self._keep(dialog)
         if hasattr(dialog, "open"):
             dialog.open()
+
+    def _keep(self, dialog: QWidget) -> None:
+        """One dialog at a time: the bar's buttons do nothing while it is open."""
+        self.dialog = dialog
+        dialog.destroyed.connect(lambda: setattr(self, "dialog", None))
