@@ -12,7 +12,8 @@ from kindred.core.archive import versions
 from kindred.core.archive.objects import version_dir
 from kindred.core.home import ledger
 from kindred.core.session import Session
-from kindred.ui.archive.ledger_view import LedgerView
+from kindred.core.upgrades import trial
+from kindred.ui.archive.ledger_view import LedgerView, details
 from support.archive_helpers import activate, make_version
 
 
@@ -78,3 +79,23 @@ def test_verify_reports_a_damaged_version_by_name(qtbot, view, session, model_pa
     text = verify(qtbot, view)
     assert version.short in text and "damaged" in text
     assert view.result_box.property("ok") == "false"
+
+
+def test_trial_rows_say_the_sides_and_the_pick_by_name(  # type: ignore[no-untyped-def]
+        view: LedgerView, session: Session, model_path) -> None:
+    store = session.store
+    a = activate(session, make_version(session, model_path, seed=1))
+    b = make_version(session, model_path, seed=2, parent=a.id)
+    aid = a.assistant_id
+    started = trial.start(store, aid, b.id, prompts=3)
+    assert started.a_version == a.id
+    trial.end(store, aid)
+    view.refresh()
+    rows = {view.table.item(r, 2).text(): view.table.item(r, 4).text()
+            for r in range(view.table.rowCount())}
+    assert rows["trial started"] == "Version 1 vs Version 2 · 3 prompts"
+    assert rows["trial ended"].startswith("Version 1 vs Version 2")
+    vote = ledger.Event(99, 0.0, ledger.TRIAL_VOTE, aid,
+                        {"trial": 1, "round": 2, "a": a.id, "b": b.id, "choice": "b"}, "", "")
+    named = versions.names(store, aid)
+    assert details(vote, named) == "Version 1 vs Version 2 · round 2: picked Version 2"

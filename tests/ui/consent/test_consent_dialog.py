@@ -4,6 +4,7 @@ approving, and the answer is recorded through the core."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QToolButton
 
 from kindred.core.home import consent
 from kindred.core.session import Session
@@ -31,11 +32,17 @@ def test_opening_records_a_pending_request_and_shows_everything(qtbot, session) 
     assert [r.id for r in pending] == [dialog.request.id]
     texts = " ".join(label.text() for label in dialog.findChildren(type(dialog.error)))
     for expected in ("What will change", "What is kept", "Evidence", "(abababababab)",
-                     "none (the base model alone)", "<li>loss: 0.5</li>",
-                     "<li>heldout loss: 0.75</li>", "Everything stays archived"):
+                     "Replaces:</b> the base model alone", "training loss 0.5",
+                     "held-out loss (lower is better) 0.75", "Everything stays archived"):
         assert expected in texts
+    assert "null" not in texts and "heldout_loss" not in texts
+    # what has no words of its own is folded under the technical details, shown on request
+    assert dialog.technical_details.isHidden()
+    dialog.findChild(QToolButton, "technicalToggle").click()
+    assert not dialog.technical_details.isHidden()
     # the person's own words are shown as written, never interpreted as markup
-    assert "&lt;i&gt;my own words&lt;/i&gt;" in texts and "<i>my" not in texts
+    assert "&lt;i&gt;my own words&lt;/i&gt;" in dialog.technical_details.text()
+    assert "<i>my" not in texts + dialog.technical_details.text()
 
 
 def test_nothing_is_preselected_and_enter_decides_nothing(qtbot, session) -> None:  # type: ignore[no-untyped-def]

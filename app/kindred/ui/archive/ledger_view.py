@@ -53,15 +53,35 @@ def verify_home(op: OpContext, assistant_id: AssistantId | None) -> Verification
     return Verification(chain, [c.message for c in checks if not c.ok], len(checks))
 
 
-def details(event: ledger.Event) -> str:
+def details(event: ledger.Event, named: dict[str, str] | None = None) -> str:
+    """One event in a line: versions by their names, a trial's sides and picks in words."""
     p: dict[str, Any] = event.payload
+    named = named or {}
+
+    def version(value: Any) -> str:
+        if value is None:
+            return "the base model"
+        text = str(value)
+        return named.get(text, text[:12] if len(text) >= 32 else text)
+
     if "summary" in p:
         return str(p["summary"])
+    if event.kind in (ledger.TRIAL_STARTED, ledger.TRIAL_VOTE, ledger.TRIAL_ENDED) \
+            and "b" in p:
+        sides = f"{version(p.get('a'))} vs {version(p['b'])}"
+        if event.kind == ledger.TRIAL_VOTE:
+            choice = p.get("choice")
+            picked = {"a": version(p.get("a")), "b": version(p["b"])}.get(str(choice))
+            return f"{sides} · round {p.get('round', '?')}: " + (
+                f"picked {picked}" if picked else "no difference")
+        prompts = f" · {p['prompts']} prompts" if isinstance(p.get("prompts"), int) else ""
+        return sides + prompts
     parts = []
     for key in ("version", "active", "previous", "kind", "granted", "via", "name", "model"):
         if key in p and p[key] is not None:
             value = p[key]
-            text = value[:12] if isinstance(value, str) and len(value) >= 32 else str(value)
+            text = version(value) if key in ("version", "active", "previous") else (
+                value[:12] if isinstance(value, str) and len(value) >= 32 else str(value))
             parts.append(f"{key} {text}")
     return " · ".join(parts) or ", ".join(sorted(p))
 
@@ -130,14 +150,17 @@ class LedgerView(Page):
         report = versions.report(store, self.scoped_id)
         for key, label in self.cards.items():
             label.setText(str(report.get(key, 0)))
-        names = {a.id: a.name for a in list_assistants(store)}
+        assistants = list_assistants(store)
+        names = {a.id: a.name for a in assistants}
+        version_names = {k: v for a in assistants
+                         for k, v in versions.names(store, a.id).items()}
         events = ledger.events(store, assistant_id=self.scoped_id)
         self.table.setRowCount(len(events))
         for row, event in enumerate(reversed(events)):  # newest first
             values = [str(event.seq), datetime.fromtimestamp(event.at).strftime(
                 "%Y-%m-%d %H:%M:%S"), event.kind.replace("_", " "),
-                names.get(event.assistant_id or AssistantId(-1), "—"), details(event),
-                event.hash[:12]]
+                names.get(event.assistant_id or AssistantId(-1), "—"),
+                details(event, version_names), event.hash[:12]]
             for col, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, event.seq)

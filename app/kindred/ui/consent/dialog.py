@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -32,18 +33,9 @@ from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.home import consent
 from kindred.core.home.consent import ConsentRequest, Decision
 from kindred.core.home.store import Store
+from kindred.core.upgrades.consent_words import in_words
 from kindred.ui.consent.retirement_records import LINK, RecordsDialog, records_link
 from kindred.ui.kit.widgets import error_label, scrolled
-
-TITLES = {
-    "activate": "Switch to a new version?", "restore": "Restore an earlier version?",
-    "retire": "Retire the active version?", "delete": "Delete a version's weights?",
-    "train": "Start training?", "interrupt": "Interrupt training?",
-    "rollout": "Start a gradual replacement?", "migrate": "Move to a new base model?",
-    "remove_model": "Remove a model from Kindred?",
-}
-LABELS = {"version": "Version", "previous": "Replaces", "source": "Source",
-          "metrics": "Training metrics", "created_at": "Created"}
 
 
 def _value(key: str, value: Any, named: dict[str, str]) -> str:
@@ -113,7 +105,8 @@ class ConsentDialog(QDialog):
         self.setWindowTitle("Your consent")
         self.setMinimumWidth(560)
 
-        title = QLabel(TITLES.get(request.kind, "Do you agree?"))
+        words = in_words(store, request)
+        title = QLabel(words.title)
         title.setObjectName("consentTitle")
         summary = QLabel(request.summary)
         summary.setWordWrap(True)
@@ -122,22 +115,20 @@ class ConsentDialog(QDialog):
         evidence = QWidget()
         grid = QVBoxLayout(evidence)
         grid.setContentsMargins(0, 0, 0, 0)
-        order = {key: i for i, key in enumerate(LABELS)}
-        named = versions.names(store, request.assistant_id)
-        for key, value in sorted(request.evidence.items(),
-                                 key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
-            if key == "interviews":
-                continue  # shown as links of their own, below
-            name = escape(LABELS.get(key, key.replace("_", " ").capitalize()))
-            row = QLabel(f"<b>{name}:</b> {_value(key, value, named)}")
+        for label, text in words.lines:
+            row = QLabel(f"<b>{escape(label)}:</b> {escape(text)}")
             row.setTextFormat(Qt.TextFormat.RichText)
             row.setWordWrap(True)
             grid.addWidget(row)
         self.interviews = self._interview_links(request.evidence.get("interviews"))
         if self.interviews is not None:
             grid.addWidget(self.interviews)
-        if not request.evidence:
+        if not words.lines and self.interviews is None:
             grid.addWidget(QLabel("No further evidence was attached."))
+        self.technical = self._technical(words.technical,
+                                         versions.names(store, request.assistant_id))
+        if self.technical is not None:
+            grid.addWidget(self.technical)
         if extra is not None:
             grid.addWidget(extra)
 
@@ -183,6 +174,42 @@ class ConsentDialog(QDialog):
         layout.addWidget(note)
         layout.addLayout(buttons)
         summary.setFocus()  # focus on the text, never on a button
+
+    def _technical(self, items: list[tuple[str, Any]], named: dict[str, str]
+                   ) -> QWidget | None:
+        """What the record keeps beyond the words above (run ids, hashes, settings), folded
+        away: nothing is hidden from the person, and nothing raw is in their way."""
+        if not items:
+            return None
+        rows = "<br>".join(f"<b>{escape(key.replace('_', ' ').capitalize())}:</b> "
+                           f"{_value(key, value, named)}" for key, value in items)
+        details = QLabel(rows)
+        details.setObjectName("emptyHint")
+        details.setTextFormat(Qt.TextFormat.RichText)
+        details.setWordWrap(True)
+        details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        details.hide()
+        toggle = QToolButton()
+        toggle.setObjectName("technicalToggle")
+        toggle.setText("Technical details")
+        toggle.setCheckable(True)
+        toggle.setArrowType(Qt.ArrowType.RightArrow)
+        toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toggle.setAutoRaise(True)
+
+        def shown(on: bool) -> None:
+            details.setVisible(on)
+            toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+
+        toggle.toggled.connect(shown)
+        self.technical_details = details
+        box = QWidget()
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 6, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        column.addWidget(details)
+        return box
 
     def _interview_links(self, items: Any) -> QLabel | None:
         """The predecessors' retirement interviews, each a link to its records (issue 9: the
