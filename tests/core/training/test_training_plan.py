@@ -116,3 +116,14 @@ def test_the_training_process_refuses_to_start_without_consent(session: Session)
     assert run.status() == "created" and not run.checkpoints()
     assert session.store.db.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == 0
     assert consent.get_decision(session.store, granted.id).used_at is None  # type: ignore[union-attr]
+
+
+def test_continuing_training_names_the_version_it_continues_from(session: Session,
+                                                                   model_path: Path) -> None:
+    from support.archive_helpers import activate, make_version
+
+    activate(session, make_version(session, model_path, seed=1))
+    add_examples(session, PIRATE[:2])
+    plan = runner.plan_training(session, session.assistant(), fast_config())
+    assert plan.parent is not None and plan.parent_name == "Version 1"
+    assert "continuing from Version 1 and replaying all past data" in plan.summary()

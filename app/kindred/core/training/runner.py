@@ -47,6 +47,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kindred.core.archive.catalog import names
 from kindred.core.basics import processes
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.hashing import sha256_bytes
@@ -97,6 +98,8 @@ class TrainingPlan:
     extra: dict[str, Any] = field(default_factory=dict)
     """Added to the run's plan file (a migration's source version and bases)."""
     mix: dict[str, Any] = field(default_factory=lambda: {"replay": 0})
+    parent_name: str = ""
+    """The parent as the window names it ("Version 2"), for the consent's words."""
 
     @property
     def dataset_id(self) -> str:
@@ -107,8 +110,8 @@ class TrainingPlan:
         return self.dataset.counts()
 
     def summary(self) -> str:
-        parent = (f"continuing from version {self.parent[:12]} and replaying all past data"
-                  if self.parent else "starting a new adapter")
+        parent = (f"continuing from {self.parent_name or 'version ' + self.parent[:12]} and "
+                  "replaying all past data" if self.parent else "starting a new adapter")
         held = f", {len(self.heldout)} held out to measure it" if self.heldout else ""
         if self.mix.get("replay"):
             held += f"; plus {replay.describe(self.mix)}"
@@ -225,7 +228,8 @@ def plan_training(session: Session, assistant: Assistant, config: TrainConfig | 
                         train, [encoded[i] for i in held_idx], len(steps), seconds, cached,
                         mix={**mix, "heldout_prompts": [
                             dataset.examples[i].messages[-2]["content"] for i in held_idx
-                            if dataset.examples[i].kind != "preference"]})
+                            if dataset.examples[i].kind != "preference"]},
+                        parent_name=names(store, assistant.id).get(parent, "") if parent else "")
 
 
 def plan_mix(dataset: Dataset, taught: int, trained: list[Example] | None = None

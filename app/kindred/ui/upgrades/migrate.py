@@ -204,7 +204,8 @@ class MigrateDialog(QDialog):
             self.session.store, request, parent=self,
             changes=f"A new version is learned on {plan.to_model.name} (a candidate: your chats "
                     "do not change until you choose to use it).",
-            kept=f"Version {plan.source.short} and {plan.from_model.name} stay archived; you "
+            kept=f"{versions.name_of(self.session.store, plan.source)} and "
+                 f"{plan.from_model.name} stay archived; you "
                  "can go back at any time.")
         self._open(ask(dialog, self._said, refused="Refused and recorded. Nothing was moved.",
                        granted=lambda decision: self._start_move(plan, decision)))
