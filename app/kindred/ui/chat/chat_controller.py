@@ -13,18 +13,15 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from kindred.core.archive import assistant_state, versions
+from kindred.core.archive import assistant_state
 from kindred.core.basics.errors import KindredError, NotFoundError
 from kindred.core.basics.ids import AssistantId, ConversationId
-from kindred.core.basics.states import RolloutState
 from kindred.core.chat import turns as chat
 from kindred.core.chat.conversations import (
     Conversation,
     Message,
     create_conversation,
     delete_conversation,
-    earlier_answers,
-    earlier_counts,
     get_conversation,
     list_conversations,
     list_messages,
@@ -32,11 +29,10 @@ from kindred.core.chat.conversations import (
 )
 from kindred.core.engine.llama import GenerationStats
 from kindred.core.home.assistants import Assistant, get_assistant, list_assistants
-from kindred.core.learning import feedback
 from kindred.core.session import Session
-from kindred.core.upgrades import rollout, trial
 from kindred.core.upgrades.trial_turn import TrialTurn
 from kindred.ui.chat.inference import EngineInfo, InferenceThread
+from kindred.ui.chat.upgrade_turns import UpgradeTurns
 
 if TYPE_CHECKING:
     from kindred.ui.chat.chat_view import ChatView
@@ -54,7 +50,10 @@ class Turn:
     trial: TrialTurn | None = None  # both versions answer, blind (a side-by-side trial)
 
 
-class ChatController(QObject):
+class ChatController(UpgradeTurns):
+    """Assistants, the engine, conversations and turns; what a trial or a rollout adds to a
+    turn is `UpgradeTurns`', the answers' lookups and feedback `AnswerFeedback`'s."""
+
     assistant_changed = Signal(object)          # Assistant
     conversations_changed = Signal()
     conversation_opened = Signal(object, list)  # Conversation | None, [Message]
@@ -68,12 +67,7 @@ class ChatController(QObject):
     busy_changed = Signal(bool)
     engine_changed = Signal(str, str)           # state (loading/ready/failed), detail
     speed_changed = Signal(float)               # tok/s of the last answer
-    feedback_changed = Signal(int, object, bool)  # message id, rating (+1/-1/None), corrected
-    feedback_failed = Signal(int, str)          # message id, what went wrong
-    error = Signal(str)
-    rollout_changed = Signal(object)            # Rollout: a step was taken, held or stopped
-    version_retired = Signal(str)               # a version stopped being used: interview it
-    trial_round = Signal(int, object)           # conversation id, trial Round to pick in
+    # and UpgradeTurns' error, rollout_changed, version_retired, trial_round
 
     def __init__(self, session: Session, inference: InferenceThread,
                  parent: QObject | None = None) -> None:
@@ -94,10 +88,6 @@ class ChatController(QObject):
         worker.finished.connect(self._finished)
         worker.failed.connect(self._failed)
         worker.measured.connect(self.context_measured)
-
-    @property
-    def store(self):  # type: ignore[no-untyped-def]
-        return self.session.store
 
     @property
     def busy(self) -> bool:
@@ -340,40 +330,6 @@ class ChatController(QObject):
         if message is not None and turn.trial is None:
             self.after_answer()
 
-    def after_answer(self) -> None:
-        """The rollout's pace: a step that is due is taken now, and the engine follows."""
-        try:
-            changed = rollout.advance_if_due(self.store, self.assistant.id)
-        except KindredError as exc:
-            self.error.emit(str(exc))
-            return
-        if changed is None:
-            return
-        self.rollout_changed.emit(changed)
-        if changed.state != RolloutState.STOPPED:
-            self.reload_engine()
-        if changed.state == RolloutState.FINISHED and changed.from_version:
-            self.version_retired.emit(changed.from_version)
-
-    def _trial_answered(self, turn: Turn, text: str, stats: GenerationStats) -> bool:
-        """A trial turn's answer: the first sends the second; the second records the round.
-        Returns True while the turn goes on (the second answer is being produced)."""
-        assert turn.trial is not None
-        turn.trial.results.append((text, stats))
-        if len(turn.trial.results) < 2 and not turn.discarded \
-                and stats.finish_reason != "cancelled":
-            self._dispatch(turn)
-            return True
-        if len(turn.trial.results) == 2 and not turn.discarded:
-            try:
-                round_ = turn.trial.record(self.store, turn.conversation_id)
-            except KindredError as exc:
-                self.error.emit(str(exc))
-            else:
-                self.trial_round.emit(turn.conversation_id, round_)
-        turn.trial.results.clear()  # nothing more to save for this turn
-        return False
-
     def _failed(self, request_id: int, message: str) -> None:
         turn = self._current(request_id)
         if turn is None:
@@ -383,7 +339,7 @@ class ChatController(QObject):
         self.busy_changed.emit(False)
         self.error.emit(f"{message} Your message was kept.")
 
-    # -- feedback on answers (thumbs, corrections) -------------------------------------------
+    # -- the view's feedback (lookups and writes: AnswerFeedback) ----------------------------
 
     def attach_feedback(self, view: ChatView) -> None:
         """Let `view` show saved feedback and ask for changes (the writes happen here), and
@@ -395,55 +351,3 @@ class ChatController(QObject):
         self.feedback_changed.connect(view.set_feedback)
         self.feedback_failed.connect(view.feedback_failed)
         self.system_note_changed.connect(view.set_system_note)
-
-    def names(self) -> dict[str, str]:
-        """Version names ("Version 2") for the small print under answers."""
-        return versions.names(self.store, self.assistant.id)
-
-    def earlier_counts(self, conversation_id: ConversationId) -> dict[int, int]:
-        return earlier_counts(self.store, conversation_id)
-
-    def earlier(self, message_id: int) -> list[Message]:
-        return earlier_answers(self.store, message_id)
-
-    def blind(self, conversation_id: ConversationId) -> set[int]:
-        """Answers of a trial round not picked yet: shown without their version's name."""
-        return trial.blind_answers(self.store, conversation_id)
-
-    def feedback_states(self, message_ids: list[int]) -> dict[int, tuple[int | None, bool]]:
-        """{message id: (rating, corrected)} for answers on screen (two queries, any count)."""
-        wanted = set(message_ids)
-        ratings = {f.message_id: f.value for f in
-                   feedback.list_feedback(self.store, self.assistant.id, "rating")
-                   if f.message_id in wanted}
-        corrected = {f.message_id for f in
-                     feedback.list_feedback(self.store, self.assistant.id, "correction")
-                     if f.message_id in wanted}
-        return {i: (ratings.get(i), i in corrected) for i in message_ids}
-
-    def rate(self, message_id: int, value: int) -> None:
-        """Thumbs up (+1) or down (-1); 0 clears the answer's rating."""
-        try:
-            if value == 0:
-                for item in feedback.list_feedback(self.store, self.assistant.id, "rating"):
-                    if item.message_id == message_id:
-                        feedback.remove_feedback(self.store, item.id)
-            else:
-                feedback.rate(self.store, message_id, value)
-        except KindredError as exc:
-            self.feedback_failed.emit(message_id, str(exc))
-            return
-        self._feedback_saved(message_id)
-
-    def correct(self, message_id: int, wanted: str) -> None:
-        """Save the answer the person wanted; the one given is kept as the rejected one."""
-        try:
-            feedback.correct(self.store, message_id, wanted)
-        except KindredError as exc:
-            self.feedback_failed.emit(message_id, str(exc))
-            return
-        self._feedback_saved(message_id)
-
-    def _feedback_saved(self, message_id: int) -> None:
-        rating, corrected = self.feedback_states([message_id])[message_id]
-        self.feedback_changed.emit(message_id, rating, corrected)
