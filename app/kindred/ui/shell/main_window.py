@@ -6,7 +6,6 @@ the ChatController and otherwise stays out of the way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QSettings, Qt
@@ -24,12 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kindred.core.archive import assistant_state, versions
-from kindred.core.basics.ids import AssistantId, ConversationId, VersionId
-from kindred.core.chat.conversations import list_messages
-from kindred.core.home.assistants import Assistant
+from kindred.core.basics.ids import AssistantId, ConversationId
 from kindred.core.session import Session, open_session
-from kindred.ui.archive.bundle_import import AssistantImport, Imported
+from kindred.ui.archive.bundle_import import AssistantImport
 from kindred.ui.archive.history_view import HistoryView
 from kindred.ui.archive.ledger_view import LedgerView
 from kindred.ui.archive.usage_view import UsageView
@@ -41,10 +37,10 @@ from kindred.ui.kit.icons import app_icon, set_icon
 from kindred.ui.learning.insight_ahead import InsightAhead
 from kindred.ui.learning.insight_view import InsightView
 from kindred.ui.learning.teach_view import TeachView
-from kindred.ui.ops.changes import Change, bus
+from kindred.ui.ops.changes import bus
 from kindred.ui.sharing.sharing import Sharing
-from kindred.ui.shell.chat_window import ChatWindow
 from kindred.ui.shell.status_items import StatusItems
+from kindred.ui.shell.window_reactions import WindowReactions
 from kindred.ui.training.preparation import Preparation
 from kindred.ui.training.training_view import TrainingView
 from kindred.ui.upgrades.interviews import InterviewRunner
@@ -52,8 +48,9 @@ from kindred.ui.upgrades.rollout_bar import RolloutBar
 from kindred.ui.upgrades.trial_panel import TrialPanel
 
 
-class MainWindow(ChatWindow):
-    """The window: pages, status bar, shortcuts, and the reactions that keep them in step."""
+class MainWindow(WindowReactions):
+    """The window: pages, status bar, shortcuts, and the wiring to the reactions that keep
+    them in step (`WindowReactions`)."""
 
     def __init__(self, home: str | Path | None = None, *,
                  session: Session | None = None) -> None:
@@ -281,103 +278,6 @@ class MainWindow(ChatWindow):
         side.rename_requested.connect(self.rename_conversation)
         side.delete_requested.connect(self.delete_conversation)
         side.search_changed.connect(self._search_changed)
-
-    # -- reactions -------------------------------------------------------------------------
-
-    def _assistant_changed(self, assistant: Assistant) -> None:
-        self.history.set_assistant(assistant)
-        self.ledger.set_assistant(assistant)
-        self.insight.set_assistant(assistant)
-        self.usage.set_assistant(assistant)
-        self.teach.set_assistant(assistant)
-        self.training.set_assistant(assistant)
-        self.sidebar.set_assistants(self.controller.assistants(), assistant.id)
-        self.chat_view.set_assistant_name(assistant.name)
-        self.setWindowTitle(f"{assistant.name} — Kindred")
-        model = self.session.model_for(assistant)
-        self.model_label.setText(model.name)
-        self.rollout_bar.set_assistant(assistant.id)
-        self.trial_panel.hide()
-        self._show_adapters(assistant_state.speaks_through(self.session.store, assistant.id))
-        self.preparation.consider(assistant.id)
-
-    def _operation_failed(self, message: str) -> None:
-        if not self._closed:
-            self.statusBar().showMessage(message, 10000)
-
-    def _changed(self, changes: frozenset[Change]) -> None:
-        if self._closed:  # closing or closed: nothing here is shown any more
-            return
-        if Change.SPEAKS in changes:
-            self.controller.reload_engine()
-        if changes & {Change.SPEAKS, Change.VERSIONS, Change.ROLLOUT}:
-            self._versions_changed()
-        if Change.MODELS in changes:
-            self.history.refresh()
-
-    def _versions_changed(self) -> None:
-        """A rollout moved, or History changed the active version: bar, status, interviews."""
-        self.rollout_bar.refresh()
-        self.history.refresh()
-        self.interviews.catch_up(self.controller.assistant.id)
-
-    def _trial_picked(self) -> None:
-        conversation = self.controller.conversation
-        if conversation is not None:
-            self.chat_view.show_messages(list_messages(self.session.store, conversation.id))
-        self.rollout_bar.refresh()
-        self.controller.after_answer()  # a tally that stops losing lets a held rollout go on
-
-    def _interviewed(self, version_id: VersionId) -> None:
-        name = versions.names(self.session.store, self.controller.assistant.id).get(
-            version_id, version_id[:12])
-        self.statusBar().showMessage(f"{name} was interviewed before retiring; its interview "
-                                     "and report are in History.", 10000)
-        self.history.refresh()
-
-    def _show_adapters(self, adapters: Sequence[tuple[str, float]]) -> None:
-        named = versions.names(self.session.store, self.controller.assistant.id) \
-            if adapters else {}
-        self.status_items.show_adapters(named, adapters)
-
-    def _engine_changed(self, state: str, detail: str) -> None:
-        self.busy_bar.setVisible(state == "loading")
-        if state == "loading":
-            self.state_label.setText("Loading model…")
-            self.chat_view.set_ready(False, "Loading model… you can already type.")
-        elif state == "ready":
-            self.state_label.setText("Ready")
-            self.chat_view.set_ready(True)
-            # Interviews left unfinished (the app closed during one) resume once chat is up.
-            self.interviews.catch_up(self.controller.assistant.id)
-            info = self.controller.engine_info
-            if info is not None:
-                self.model_label.setText(info.model_name)
-                self._show_adapters(info.adapters)
-        else:
-            self.state_label.setText("Model not loaded")
-            self.chat_view.set_ready(False)
-            self.chat_view.show_error(detail)
-
-    # -- commands --------------------------------------------------------------------------
-
-    def _assistant_imported(self, done: Imported) -> None:
-        self.controller.select_assistant(done.assistant_id)
-        self.statusBar().showMessage(done.sentence(), 15000)
-        self.show_page("History")
-        self.history.say(done.sentence())
-        if done.was_active:  # offered, through the usual consent, never switched on silently
-            self.history.restore(versions.get_version(self.session.store, done.was_active))
-
-    def _import_failed(self, message: str) -> None:
-        self.statusBar().clearMessage()
-        self._open(QMessageBox(QMessageBox.Icon.Warning, "Import an assistant", message,
-                               parent=self))
-
-    def _base_switched(self) -> None:
-        self.controller.assistant_updated()
-        self.controller.reload_engine()
-        self._versions_changed()  # the version that stepped down is interviewed
 
     # -- state -----------------------------------------------------------------------------
 
