@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest_ui import send, wait_idle
+from PySide6.QtCore import Qt
 
 from kindred.core.archive import versions
 from kindred.core.archive.objects import version_dir
@@ -223,3 +224,23 @@ def test_a_version_activated_elsewhere_is_used_for_the_next_answer(qtbot, make_w
     conversation = list_conversations(session.store, session.assistant().id)[0]
     assert list_messages(session.store, conversation.id)[-1].adapters == [(version.id, 1.0)]
     assert window.adapter_label.text() == "Adapter: Version 1"
+
+
+def test_a_lineage_begun_before_a_move_stands_under_its_own_base(  # type: ignore[no-untyped-def]
+        view, session, model_path, sibling_model_path) -> None:
+    from kindred.core.archive import assistant_state
+    from support.bases import register
+
+    first = make_version(session, model_path, seed=1)
+    sibling = register(session, sibling_model_path)
+    with session.store.tx():  # the assistant moved to another base, talking through it alone
+        assistant_state.set_active(session.store, session.assistant().id, None,
+                                   model_id=sibling.id)
+    view.refresh()
+    top = [view.tree.topLevelItem(i) for i in range(view.tree.topLevelItemCount())]
+    assert [t.text(0) for t in top] == [f"Base model · {sibling.name}",
+                                       "Earlier base model · SmolLM2 135M Instruct (built-in)"]
+    assert top[0].childCount() == 0
+    assert top[1].child(0).data(0, Qt.ItemDataRole.UserRole) == first.id
+    assert not top[1].flags() & Qt.ItemFlag.ItemIsSelectable  # a heading, nothing to act on
+    assert top[0].text(3) == "in use alone"

@@ -262,7 +262,9 @@ def describe_next_step(store: Store, assistant_id: AssistantId) -> tuple[str, st
                f" to {after_text} (step {target} of {rollout.steps}).")
     if target == rollout.steps:
         summary += (f" This is the last step: {_label(named, b)} alone answers and "
-                    f"{_label(named, a)} is retired (archived, interviewed, restorable).")
+                    + (f"{_label(named, a)} is retired (archived, interviewed, restorable)."
+                       if a is not None else "the base model no longer answers alone (it "
+                       "stays; History can go back to it)."))
     evidence = {"action": "next_step", "rollout": rollout.id, "version": b.id,
                 "step": target, "adapters": after, **_trial_evidence(store, a, b),
                 "state": assistant_state.fingerprint(store, assistant_id, b.id)}

@@ -27,6 +27,7 @@ from kindred.core.basics.states import VersionStatus
 from kindred.core.home import consent
 from kindred.core.home.assistants import Assistant, get_assistant
 from kindred.core.home.consent import ConsentRequest
+from kindred.core.home.models import list_models
 from kindred.core.session import Session
 from kindred.ui.archive import transfer
 from kindred.ui.archive.compare import CompareDialog
@@ -107,12 +108,27 @@ class HistoryView(HistoryPage):
         counts = versions.usage_counts(store, aid)
         self.tree.clear()
         model = self.session.model_for(self.assistant)
-        root = QTreeWidgetItem([f"Base model · {model.name}", "", "base", "active"
-                                if not self.assistant.active_version else "", "", ""])
+        root = QTreeWidgetItem([f"Base model · {model.name}", "", "base", "in use alone"
+                                if not self.assistant.active_version else "under each version",
+                                "", ""])
         root.setData(0, Qt.ItemDataRole.UserRole, BASE)
         root.setIcon(0, icon("model"))
         self.tree.addTopLevelItem(root)
         items: dict[str, QTreeWidgetItem] = {BASE: root}
+        # a lineage begun on another base (before a move) stands under that base, not this one
+        earlier = {m.sha256: m.name for m in list_models(store)}
+        roots: dict[str, QTreeWidgetItem] = {model.sha256: root}
+        for v in all_versions:
+            if v.parent is None and v.base_sha256 not in roots:
+                named = earlier.get(v.base_sha256, f"{v.base_sha256[:12]} (removed)")
+                other = QTreeWidgetItem([f"Earlier base model · {named}", "", "base",
+                                         "not in use", "", ""])
+                other.setFlags(Qt.ItemFlag.ItemIsEnabled)  # a heading: nothing to act on
+                other.setIcon(0, icon("model"))
+                other.setToolTip(0, "Versions begun on this model before a move; Move to "
+                                 "another model… goes back to it")
+                self.tree.addTopLevelItem(other)
+                roots[v.base_sha256] = other
         for v in all_versions:
             active_for = sum(((end or time.time()) - start) for start, end in periods.get(v.id, []))
             item = QTreeWidgetItem([
@@ -138,7 +154,7 @@ class HistoryView(HistoryPage):
                 font.setStrikeOut(True)
                 item.setFont(0, font)
                 item.setToolTip(0, f"{v.id}\nDeleted: only its record and hashes remain.")
-            parent = items.get(v.parent or BASE, root)
+            parent = items[v.parent] if v.parent in items else roots.get(v.base_sha256, root)
             parent.addChild(item)
             items[v.id] = item
         self.tree.expandAll()

@@ -34,8 +34,13 @@ def record_html(store: Store, version_id: VersionId) -> str:
         for item in interview.content["answers"]:
             parts.append(f"<p><b>{escape(item['question'])}</b><br>"
                          f"{escape(item['answer']).replace(chr(10), '<br>')}</p>")
-    elif version.status == VersionStatus.RETIRED:
-        parts.append("<h3>Retirement interview</h3><p>Not held yet.</p>")
+    elif retired and version_id in retirement.pending(store, version.assistant_id):
+        parts.append("<h3>Retirement interview</h3><p>Being held in the background: it "
+                     "answers a few questions about its time with you. It shows here when "
+                     "done.</p>")
+    elif retired:
+        parts.append("<h3>Retirement interview</h3><p>None: it was never used, so it has "
+                     "nothing to tell about its time in use.</p>")
     if report is not None:
         rows = "".join(f"<tr><td><b>{escape(k)}</b>&nbsp;&nbsp;</td><td>{escape(v)}</td></tr>"
                        for k, v in retirement.report_lines(report.content))
