@@ -4,27 +4,24 @@ Train… plans the run in the background (it tokenizes the examples), then asks 
 what will be learned, from which base, and how long it should take. Once granted, the core writes
 the run folder and the training process starts in its own session (`python -m
 kindred.core.training`: torch never loads here, and closing the window never interrupts it). The
-page follows its progress file: progress bar, ETA, a live loss chart. Pause suspends the process
-(nothing is lost); Stop asks for the `interrupt` consent, then the trainer writes a checkpoint and
-exits, and Continue (asked again) resumes from it. When a candidate is archived a notice offers
-to review it: both versions answer a few recent prompts side by side inside the activation
-consent.
+page follows its progress file (`run_progress`): progress bar, ETA, a live loss chart. Pause
+suspends the process (nothing is lost); Stop asks for the `interrupt` consent, then the trainer
+writes a checkpoint and exits, and Continue (asked again) resumes from it. When a candidate is
+archived a notice offers to review it: both versions answer a few recent prompts side by side
+inside the activation consent.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-from typing import Any
 
-from PySide6.QtCore import Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QWidget
 
 from kindred.core.archive import versions
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.ids import AssistantId, VersionId
-from kindred.core.basics.states import RunStatus, TrainingEvent
+from kindred.core.basics.states import RunStatus
 from kindred.core.home.assistants import Assistant, get_assistant
 from kindred.core.home.consent import Decision
 from kindred.core.learning import feedback
@@ -37,10 +34,8 @@ from kindred.ui.consent.dialog import ConsentDialog
 from kindred.ui.consent.flow import ask
 from kindred.ui.kit.tasks import Task
 from kindred.ui.ops.op import OpContext, run_op
-from kindred.ui.training import run_text
 from kindred.ui.training.candidate_review import CandidateReviewer, shown
-from kindred.ui.training.training_page import TrainingPage
-from kindred.ui.training.training_widgets import CandidateNotice, RunFollower
+from kindred.ui.training.run_progress import RunProgress
 
 
 def plan_job(op: OpContext, assistant_id: AssistantId, config: TrainConfig | None
@@ -50,33 +45,19 @@ def plan_job(op: OpContext, assistant_id: AssistantId, config: TrainConfig | Non
                                 config)
 
 
-class TrainingView(TrainingPage):
-    """The Training page's flows: plan, consent, start or continue a run, follow it, pause,
-    stop with consent, and the candidate it archived (laid out by `TrainingPage`)."""
-
-    candidate_ready = Signal(str)  # a run archived a new candidate version
-    following = Signal(bool)  # a run started (or was found running) / ended
+class TrainingView(RunProgress):
+    """The Training page's flows: plan, consent, start or continue a run, pause, stop with
+    consent, and the review of the candidate it archived (laid out by `TrainingPage`; the run
+    followed and shown by `RunProgress`)."""
 
     def __init__(self, session: Session, parent: QWidget | None = None, *,
                  config: TrainConfig | None = None) -> None:
-        super().__init__(parent)  # lays the page out
+        super().__init__(parent)  # lays the page out, with nothing followed yet
         self.session = session
         self.assistant: Assistant = session.assistant()
         self.config = config
         self.task: Task | None = None
         self.dialog: ConsentDialog | None = None
-        self.run: RunDir | None = None
-        self.follower: RunFollower | None = None
-        self.pid = 0
-        self.process: subprocess.Popen[bytes] | None = None
-        self.paused = False
-        self.state = "idle"  # idle, planning, starting, running, stopping, stopped, done, failed
-        self.step = 0
-        self.total = 0
-        self.events: list[dict[str, Any]] = []
-        self.candidate: str | None = None
-        self.chart_run = ""
-        self.notice: CandidateNotice | None = None
         self.train_button.clicked.connect(self.start)
         self.continue_button.clicked.connect(self.continue_run)
         self.review_button.clicked.connect(lambda: self.review(self.candidate))
@@ -110,9 +91,6 @@ class TrainingView(TrainingPage):
         super().showEvent(event)
         self.refresh()
 
-    def _busy(self) -> bool:
-        return self.state in ("planning", "starting", "running", "stopping")
-
     def refresh(self) -> None:
         store = self.session.store
         self.assistant = get_assistant(store, self.assistant.id)
@@ -143,19 +121,6 @@ class TrainingView(TrainingPage):
         self.continue_button.setText("Continue the move…" if move else
                                      "Continue where it stopped…")
         self._update_buttons()
-
-    def _update_buttons(self) -> None:
-        running = self.state in ("starting", "running")
-        self.train_button.setEnabled(not self._busy())
-        self.pause_button.setEnabled(running and self.pid > 0)
-        self.pause_button.setText("Resume" if self.paused else "Pause")
-        self.stop_button.setEnabled(running)
-
-    def _say(self, text: str, *, error: bool = False) -> None:
-        self.status.setText(text)
-        self.status.setProperty("error", error)
-        self.status.style().unpolish(self.status)
-        self.status.style().polish(self.status)
 
     # -- starting ----------------------------------------------------------------------------
 
@@ -238,100 +203,6 @@ class TrainingView(TrainingPage):
         self.attach(run, pid=self.process.pid)
         self._say("Starting the training process…")
 
-    # -- following ---------------------------------------------------------------------------
-
-    def attach(self, run: RunDir, pid: int = 0) -> None:
-        """Follow a run's progress (one this page started, or one found running)."""
-        self._detach()
-        if pid <= 0:  # found running (started by another window or command): its recorded pid
-            pid = int(run.state().get("pid") or 0)
-        self.run, self.pid, self.paused = run, pid, run.pause_requested() is not None
-        self.state = "starting"
-        self.total = int(run.plan().get("total_steps") or 0)
-        if self.chart_run != run.id:
-            self.chart.clear(self.total)
-            self.chart_run = run.id
-        process = self.process if self.process is not None and self.process.pid == pid else None
-        self.follower = RunFollower(run, pid, self, process=process)
-        self.follower.progressed.connect(self._event)
-        self.follower.lost.connect(self._lost)
-        self.follower.start()
-        self._update_buttons()
-        self.following.emit(True)
-
-    def _detach(self) -> None:
-        if self.follower is not None:
-            self.follower.stop()
-            self.follower.deleteLater()
-        self.follower = None
-
-    def _event(self, event: dict[str, Any], replayed: bool) -> None:
-        self.events.append(event)
-        kind = event["event"]
-        if replayed and kind in (TrainingEvent.STOPPED, TrainingEvent.DONE, TrainingEvent.ERROR):
-            return  # the end of an earlier attempt of this run, which goes on now
-        text = run_text.sentence(event, self.step, self.total)
-        if kind == TrainingEvent.START:
-            self.state = "running"
-        elif kind in (TrainingEvent.PAUSED, TrainingEvent.RESUMED):
-            self.paused = kind == TrainingEvent.PAUSED
-        elif kind == TrainingEvent.EVAL:
-            step = 0 if event.get("when") == "start" else self.total
-            if event.get("heldout_loss") is not None:
-                self.chart.add_heldout(step, float(event["heldout_loss"]))
-        elif kind == TrainingEvent.STEP:
-            self._step(event)
-        elif kind == TrainingEvent.CHECKPOINT:
-            self.eta.setText(f"{self.eta.text().split(' · checkpoint')[0]} · checkpoint saved "
-                             f"at step {event.get('step')}")
-        elif kind == TrainingEvent.STOPPED:
-            self.state = "stopped"
-        elif kind in run_text.PREPARING and (where := run_text.preparing(event)):
-            self.progress.setValue(where[0])
-            self.progress.setFormat(f"preparing {where[1]}")
-        elif kind == TrainingEvent.QUALITY:
-            self.progress.setValue(round(100 * float(event.get("fraction") or 0)))
-            self.progress.setFormat("measuring quality")
-        elif kind == TrainingEvent.DONE:
-            self.state = "done"
-            self.progress.setValue(100)
-            self.eta.setText("Finished.")
-            self._ready(VersionId(str(event["version"])), announce=not replayed)
-        elif kind == TrainingEvent.ERROR:
-            self.state = "failed"
-            self._say(str(event.get("message", "Training failed.")), error=True)
-        if text is not None:
-            self._say(text)
-        if kind in (TrainingEvent.STOPPED, TrainingEvent.DONE, TrainingEvent.ERROR):
-            self._finished()
-        self._update_buttons()
-
-    def _step(self, event: dict[str, Any]) -> None:
-        self.state = "running"
-        self.step = int(event.get("step", 0))
-        self.total = int(event.get("total_steps") or self.total or 1)
-        self.chart.set_total(self.total)
-        self.progress.setValue(round(100 * self.step / max(self.total, 1)))
-        self.progress.setFormat(f"step {self.step} of {self.total}")
-        self.chart.add_step(self.step, float(event.get("loss", 0.0)))
-        eta = estimate.human(float(event.get("eta_s") or 0))
-        speed = float(event.get("tokens_per_s") or 0)
-        self.eta.setText(f"About {eta} left · {speed:.0f} tokens/s")
-        if not self.paused:
-            self._say(f"Training: step {self.step} of {self.total}, loss "
-                      f"{float(event.get('loss', 0)):.3f}.")
-
-    def _lost(self, message: str) -> None:
-        self.state = "failed"
-        self._say(message, error=True)
-        self._finished()
-
-    def _finished(self) -> None:
-        self._detach()
-        self.run, self.pid, self.paused = None, 0, False
-        self.refresh()
-        self.following.emit(False)
-
     # -- pause and stop ----------------------------------------------------------------------
 
     def toggle_pause(self) -> None:
@@ -382,24 +253,6 @@ class TrainingView(TrainingPage):
         self._update_buttons()
 
     # -- the candidate -----------------------------------------------------------------------
-
-    def _ready(self, version_id: VersionId, *, announce: bool) -> None:
-        self.candidate = version_id
-        names = versions.names(self.session.store, self.assistant.id)
-        name = names.get(version_id, version_id[:12])
-        text = (f"{name} is ready. See its answers beside the current ones, then decide "
-                "whether to use it.")
-        self.banner_label.setText(text)
-        self.banner.show()
-        if not announce:
-            return
-        self.candidate_ready.emit(version_id)
-        host = self.window()
-        if host is not self:
-            if self.notice is None or self.notice.host is not host:
-                self.notice = CandidateNotice(host)
-                self.notice.review_requested.connect(self.review)
-            self.notice.announce(version_id, text)
 
     def review(self, version_id: VersionId | None) -> None:
         """Both versions answer a few recent prompts (background), then the consent dialog."""
