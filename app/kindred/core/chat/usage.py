@@ -46,9 +46,13 @@ class Usage:
     per_day_version: dict[str, dict[str, int]] = field(default_factory=dict)
     """day -> version -> messages answered (for the stacked chart)."""
     active_periods: dict[str, list[tuple[float, float | None]]] = field(default_factory=dict)
+    conversations: int = 0
+    """Conversations answered in, each once (a sum over versions counts one answered by two
+    versions twice)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"assistant_id": self.assistant_id, "days_together": self.days_together,
+                "conversations": self.conversations,
                 "per_version": self.per_version, "per_day": self.per_day,
                 "per_day_version": self.per_day_version,
                 "active_periods": {k: [list(p) for p in v] for k, v in
@@ -106,6 +110,7 @@ def usage(store: Store, assistant_id: AssistantId, *, today: date | None = None)
         per_day={k: dict(v) for k, v in sorted(per_day.items())},
         per_day_version={k: dict(v) for k, v in sorted(per_day_version.items())},
         active_periods=active_periods(store, assistant_id),
+        conversations=len({conv for key, conv in seen if not key.startswith("day:")}),
     )
 
 

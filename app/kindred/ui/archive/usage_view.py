@@ -136,6 +136,7 @@ class UsageView(Page):
         for counts in data.per_version.values():
             for key in totals:
                 totals[key] += int(counts.get(key, 0))
+        totals["conversations"] = data.conversations
         totals["ratings_up"] = sum(c.get("ratings_up", 0) for c in data.per_day.values())
         totals["ratings_down"] = sum(c.get("ratings_down", 0) for c in data.per_day.values())
         totals["corrections"] = sum(c.get("corrections", 0) for c in data.per_day.values())
