@@ -1,7 +1,7 @@
 """The window's More menu and what it opens: assistants (new, settings, import), base models
 (add, remove, move to another), keyboard shortcuts and About. Each dialog opens window-modal
 through `_open`, which keeps it as `self.dialog` (tests find it there). The main window is this
-class plus its pages, status bar and reactions (`main_window`)."""
+class plus its pages and status bar (`main_window`) and its reactions (`window_reactions`)."""
 
 from __future__ import annotations
 
