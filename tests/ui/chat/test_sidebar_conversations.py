@@ -67,6 +67,18 @@ def test_search_filters_by_title_and_text(qtbot, make_window, session) -> None: 
     window.sidebar.search.clear()
     qtbot.waitUntil(lambda: len(window.sidebar.titles()) == 2, timeout=3000)
 
+    # Esc in the search box clears the filter at once
+    qtbot.keyClicks(window.sidebar.search, "tram")
+    qtbot.waitUntil(lambda: window.sidebar.titles() == ["Plan a trip to Lisbon"], timeout=3000)
+    qtbot.keyClick(window.sidebar.search, Qt.Key.Key_Escape)
+    assert window.sidebar.search.text() == "" and len(window.sidebar.titles()) == 2
+
+    # a new chat is never hidden by a filter left on
+    window.sidebar.search.setText("tram")
+    qtbot.waitUntil(lambda: window.sidebar.titles() == ["Plan a trip to Lisbon"], timeout=3000)
+    qtbot.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert window.sidebar.search.text() == "" and len(window.sidebar.titles()) == 2
+
 
 def test_rename_through_the_dialog(qtbot, make_window, session) -> None:  # type: ignore[no-untyped-def]
     a, _b = seed(session)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -87,6 +88,7 @@ class Sidebar(QWidget):
         self._search_timer.setInterval(150)
         self._search_timer.timeout.connect(lambda: self.search_changed.emit(self.search.text()))
         self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        self.search.installEventFilter(self)  # Esc in the search box clears it
 
         self.list = QListWidget()
         self.list.setObjectName("conversationList")
@@ -147,6 +149,26 @@ class Sidebar(QWidget):
     def current_id(self) -> ConversationId | None:
         item = self.list.currentItem()
         return None if item is None else ConversationId(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # a window-wide Esc (stop the answer) would take the key first: claim it (the
+        # shortcut-override event) while there is a filter to clear
+        if (watched is self.search and isinstance(event, QKeyEvent)
+                and event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress)
+                and event.key() == Qt.Key.Key_Escape and self.search.text()):
+            self.clear_search()
+            event.accept()
+            return True
+        return super().eventFilter(watched, event)
+
+    def clear_search(self) -> None:
+        """Show every conversation again, at once (no typing delay)."""
+        self._search_timer.stop()
+        if self.search.text():
+            self.search.blockSignals(True)
+            self.search.clear()
+            self.search.blockSignals(False)
+            self.search_changed.emit("")
 
     def titles(self) -> list[str]:
         return [self.list.item(i).text() for i in range(self.list.count())]

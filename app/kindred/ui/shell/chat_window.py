@@ -80,6 +80,7 @@ class ChatWindow(WindowMenu):
 
     def new_chat(self) -> None:
         self.show_page("Chat")
+        self.sidebar.clear_search()  # else the new chat would be hidden by the filter
         self.controller.open_conversation(None)
         self.chat_view.composer.setFocus()
 

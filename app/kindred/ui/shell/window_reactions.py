@@ -57,7 +57,8 @@ class WindowReactions(ChatWindow):
         self.training.set_assistant(assistant)
         self.sidebar.set_assistants(self.controller.assistants(), assistant.id)
         self.chat_view.set_assistant_name(assistant.name)
-        self.setWindowTitle(f"{assistant.name} — Kindred")
+        self.setWindowTitle(  # "Kindred — Kindred" says nothing twice
+            assistant.name if assistant.name == "Kindred" else f"{assistant.name} — Kindred")
         model = self.session.model_for(assistant)
         self.model_label.setText(model.name)
         self.rollout_bar.set_assistant(assistant.id)
