@@ -63,11 +63,11 @@ def test_rollout_from_the_command_line(capsys: pytest.CaptureFixture[str],
     info = status(capsys, monkeypatch, home)
     assert {k: info[k] for k in ("from", "to", "step", "steps", "scale", "state")} == {
         "from": a.id, "to": b.id, "step": 1, "steps": 2, "scale": 0.5, "state": "running"}
-    assert info["blend"] == "Version 1 · 50 % Version 2"
+    assert info["blend"] == "Version 1 50 % + Version 2 50 %"
 
     chatted = kindred("chat", "-m", "Hi", home=home.root)
     assert chatted.returncode == 0, chatted.stderr
-    assert "(Version 1 · 50 % Version 2)" in chatted.stderr
+    assert "(Version 1 50 % + Version 2 50 %)" in chatted.stderr
 
     assert run(capsys, monkeypatch, home, "rollout", "pause")[0] == 0
     assert status(capsys, monkeypatch, home)["state"] == "paused"

@@ -66,14 +66,14 @@ def test_phase_in_blend_trial_and_roll_back(qtbot, make_window, home: DataHome, 
     assert started is not None and (started.step, started.state) == (1, "running")
     qtbot.waitUntil(lambda: window.controller.ready, timeout=60_000)
     assert window.rollout_bar.isVisible()
-    assert "Version 1 · 25 % Version 2" in window.rollout_bar.label.text()
+    assert "Version 1 75 % + Version 2 25 %" in window.rollout_bar.label.text()
     qtbot.waitUntil(lambda: "25 %" in window.adapter_label.text(), timeout=60_000)
     shot(window.rollout_bar, "rollout-bar.png")
 
     # Every answer says the blend that wrote it.
     send(qtbot, window, "Hello there")
     wait_idle(qtbot, window)
-    assert small_print(window).endswith("Version 1 · 25 % Version 2")
+    assert small_print(window).endswith("Version 1 75 % + Version 2 25 %")
     last = [m for m in window.chat_view._messages()][-1]
     assert last.message_id is not None
     assert versions.usage_counts(store, aid)[b.id] == 1

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _using(session: Session, engine: Engine) -> str:
-    """The blend answering, as the small print says it: "Version 3 · 50 % Version 4"."""
+    """The blend answering, as the small print says it: "Version 3 50 % + Version 4 50 %"."""
     if not engine.adapters:
         return "no adapter"
     named = versions.names(session.store, session.assistant().id)

@@ -33,7 +33,7 @@ def test_rollout_start_and_next_step_in_words(session: Session, model_path: Path
     kind, summary, evidence = rollout.describe_next_step(store, aid)
     step = in_words(store, consent.request(store, kind, aid, b.id, summary, evidence))
     assert step.title == "Take the next step now?"
-    assert dict(step.lines)["Answers after this step"] == "Version 1 at 33% + Version 2 at 67%"
+    assert dict(step.lines)["Answers after this step"] == "Version 1 33 % + Version 2 67 %"
     assert [k for k, _ in step.technical] == ["rollout"]  # the rollout's row id, for the record
 
 

@@ -98,7 +98,7 @@ def test_full_rollout_through_all_steps(session: Session, engine: Engine,
     assert periods[a.id][-1][1] is not None and periods[b.id][-1][1] is None
     assert ledger.verify(session.store).ok
     named = versions.names(session.store, session.assistant().id)
-    assert rollout.blend_label(named, recorded[1]) == "Version 1 · 50 % Version 2"
+    assert rollout.blend_label(named, recorded[1]) == "Version 1 50 % + Version 2 50 %"
 
 
 @pytest.mark.slow
@@ -174,7 +174,7 @@ def test_a_damaged_version_stops_the_rollout_at_the_last_good_blend(
     chat.save_answer(session.store, conv.id, generation.text, generation.stats)
     stopped = rollout.advance_if_due(session.store, aid)
     assert stopped is not None and (stopped.state, stopped.step) == ("stopped", 1)
-    assert "damaged" in stopped.reason and "Version 1 · 25 % Version 2" in stopped.reason
+    assert "damaged" in stopped.reason and "Version 1 75 % + Version 2 25 %" in stopped.reason
     assert kinds(session)[-1] == "rollout_stopped"
     assert rollout.advance_if_due(session.store, aid) is None  # stays stopped, one event
     with pytest.raises(RolloutStopped, match="damaged"):
@@ -243,9 +243,9 @@ def test_plans_are_checked() -> None:
 def test_blend_labels() -> None:
     named = {"a" * 64: "Version 3", "b" * 64: "Version 4"}
     assert rollout.blend_label(named, [("a" * 64, 0.5), ("b" * 64, 0.5)]) == \
-        "Version 3 · 50 % Version 4"
+        "Version 3 50 % + Version 4 50 %"
     assert rollout.blend_label(named, [("b" * 64, 1.0)]) == "Version 4"
-    assert rollout.blend_label(named, [("b" * 64, 0.25)]) == "base · 25 % Version 4"
+    assert rollout.blend_label(named, [("b" * 64, 0.25)]) == "base model 75 % + Version 4 25 %"
     assert rollout.blend_label(named, []) == "base model"
 
 

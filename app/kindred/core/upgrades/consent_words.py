@@ -19,6 +19,7 @@ from kindred.core.home.consent import ConsentRequest
 from kindred.core.home.store import Store
 from kindred.core.learning.dataset import describe_counts
 from kindred.core.training.estimate import human
+from kindred.core.upgrades.rollout import blend_label
 
 TITLES = {
     "activate": "Switch to a new version?", "restore": "Restore an earlier version?",
@@ -139,8 +140,8 @@ def _sayers(named: dict[str, str], evidence: dict[str, Any]
         if not isinstance(value, list) or not all(
                 isinstance(a, list | tuple) and len(a) == 2 for a in value):
             return None
-        return " + ".join(f"{named.get(str(k), 'a version')} at {float(s):.0%}"
-                          for k, s in value) or "the base model alone"
+        return blend_label(named, [(str(k), float(s)) for k, s in value]) if value \
+            else "the base model alone"
 
     def trial(value: Any) -> str | None:
         return str(value["text"]) if isinstance(value, dict) and "text" in value else None

@@ -166,7 +166,8 @@ def blend(store: Store, assistant_id: AssistantId) -> list[tuple[str, float]] | 
 
 
 def blend_label(named: dict[str, str], adapters: Sequence[tuple[str, float]]) -> str:
-    """How a blend reads in the small print: "Version 3 · 50 % Version 4" (outgoing first)."""
+    """How a blend reads in the small print, each part with its share so that no number
+    is read as another's: "Version 3 75 % + Version 4 25 %" (outgoing first)."""
     def name(key: str) -> str:
         return named.get(key, f"Version {key[:12]}")
 
@@ -174,10 +175,10 @@ def blend_label(named: dict[str, str], adapters: Sequence[tuple[str, float]]) ->
         return "base model"
     if len(adapters) == 1:
         key, scale = adapters[0]
-        return name(key) if abs(scale - 1.0) < 1e-6 else f"base · {_pct(scale)} {name(key)}"
-    head = name(adapters[0][0])
-    rest = " · ".join(f"{_pct(s)} {name(k)}" for k, s in adapters[1:])
-    return f"{head} · {rest}"
+        if abs(scale - 1.0) < 1e-6:
+            return name(key)
+        return f"base model {_pct(1.0 - scale)} + {name(key)} {_pct(scale)}"
+    return " + ".join(f"{name(k)} {_pct(s)}" for k, s in adapters)
 
 
 def _pct(scale: float) -> str:
@@ -201,8 +202,8 @@ def answers_since(store: Store, rollout: Rollout) -> int:
 
 
 def progress_text(store: Store, rollout: Rollout) -> str:
-    """Where the rollout stands, in one line ("Version 3 · 50 % Version 4 · step 2 of 4 · next
-    step in 7 answers")."""
+    """Where the rollout stands, in one line ("Version 3 50 % + Version 4 50 % · step 2 of 4 ·
+    next step in 7 answers")."""
     named = names(store, rollout.assistant_id)
     head = f"{blend_label(named, rollout.adapters)} · step {rollout.step} of {rollout.steps}"
     if rollout.state == RolloutState.RUNNING:

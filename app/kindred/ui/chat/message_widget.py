@@ -40,7 +40,7 @@ def describe(message: Message, names: dict[str, str] | None = None) -> str:
     if message.tok_s:
         parts.append(f"{message.tok_s:.0f} tok/s")
     if message.role == "assistant":
-        parts.append(blend_label(names or {}, message.adapters))  # "Version 3 · 50 % Version 4"
+        parts.append(blend_label(names or {}, message.adapters))
     return " · ".join(parts)
 
 

@@ -40,7 +40,7 @@ class StatusItems:
     def show_adapters(self, named: dict[str, str],
                       adapters: Sequence[tuple[str, float]]) -> None:
         """Versions named as the History page does ("Version 2"), ids in the tip."""
-        text = blend_label(named, adapters) if adapters else "none"  # "Version 3 · 50 % Version 4"
+        text = blend_label(named, adapters) if adapters else "none"
         self.adapter_label.setText(f"Adapter: {text}")
         self.adapter_label.setToolTip("\n".join(f"{named.get(k, k[:12])}: id {k}, scale {s:g}"
                                                 for k, s in adapters)

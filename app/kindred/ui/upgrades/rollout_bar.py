@@ -1,8 +1,8 @@
-"""The rollout bar: a slim bar above the chat while a rollout is open: where it stands ("Version 3 ·
-50 % Version 4 · step 2 of 4 · next step in 7 answers") and Pause / Resume, Next step now (asks
-consent, with the trial's tally), Roll back (one click and a confirmation; recorded as the
-person's decision) and Trial. Shortcuts: Ctrl+Alt+P pause/resume, Ctrl+Alt+N next step,
-Ctrl+Alt+B roll back, Ctrl+Alt+T trial.
+"""The rollout bar: a slim bar above the chat while a rollout is open: where it stands
+("Version 3 50 % + Version 4 50 % · step 2 of 4 · next step in 7 answers") and Pause / Resume,
+Next step now (asks consent, with the trial's tally), Roll back (one click and a
+confirmation; recorded as the person's decision) and Trial. Shortcuts: Ctrl+Alt+P
+pause/resume, Ctrl+Alt+N next step, Ctrl+Alt+B roll back, Ctrl+Alt+T trial.
 
 The rest of gradual replacement in the window: `trial_panel` (the round waiting for a pick),
 `interviews` (retirement interviews in the background), and the phase-in choice at a
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -76,14 +77,20 @@ class RolloutBar(QFrame):
         self.next_button.clicked.connect(self.next_step)
         self.back_button.clicked.connect(self.roll_back)
         self.trial_button.clicked.connect(self.start_trial)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(14, 6, 10, 6)
+        # the words on a line of their own, the controls under them: at 900 px the four
+        # buttons beside the text squeezed it into a column five lines tall
+        column = QVBoxLayout(self)
+        column.setContentsMargins(14, 6, 10, 6)
+        column.setSpacing(4)
+        column.addWidget(self.label)
+        row = QHBoxLayout()
         row.setSpacing(8)
         row.addWidget(self.progress, 0, Qt.AlignmentFlag.AlignVCenter)
-        row.addWidget(self.label, 1)
+        row.addStretch(1)
         for button in (self.trial_button, self.pause_button, self.next_button,
                        self.back_button):
             row.addWidget(button)
+        column.addLayout(row)
         self.refresh()
 
     @property
