@@ -28,7 +28,7 @@ from kindred.core.archive.versions import Version
 from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.basics.sampling import Sampling
 from kindred.ui.kit.tasks import Task
-from kindred.ui.kit.widgets import MarkdownView
+from kindred.ui.kit.widgets import MarkdownView, fit_to_screen
 from kindred.ui.ops.op import OpContext, run_op
 
 DEFAULT_PROMPT = "In two sentences, what makes a good friend?"
@@ -92,7 +92,7 @@ class CompareDialog(QDialog):
         self.task: Task | None = None
         self.answers: list[str] = []
         self.setWindowTitle("Compare versions")
-        self.resize(900, 620)
+        fit_to_screen(self, 900, 620)
 
         grid = QGridLayout()
         grid.setHorizontalSpacing(18)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from kindred.core.chat.conversations import Message
 from kindred.ui.chat.message_widget import action_button, describe
-from kindred.ui.kit.widgets import MarkdownView, scrolled
+from kindred.ui.kit.widgets import MarkdownView, fit_to_screen, scrolled
 
 
 class EarlierAnswersDialog(QDialog):
@@ -30,7 +30,7 @@ class EarlierAnswersDialog(QDialog):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Earlier answers")
-        self.resize(680, 520)
+        fit_to_screen(self, 680, 520)
         self.views: list[MarkdownView] = []
         kept = ("It is kept: a rating or correction you gave it still counts." if len(answers) == 1
                 else "They are kept: ratings and corrections you gave them still count.")

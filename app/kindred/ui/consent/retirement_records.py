@@ -13,6 +13,7 @@ from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.basics.states import VersionStatus
 from kindred.core.home.store import Store
 from kindred.core.upgrades import retirement
+from kindred.ui.kit.widgets import fit_to_screen
 
 LINK = "record:"  # href prefix of a link to a version's records
 
@@ -68,7 +69,7 @@ class RecordsDialog(QDialog):
                               ).get(version_id, version_id[:12])
         self.setWindowTitle(f"{name}: retirement interview and report")
         self.setObjectName("recordsDialog")
-        self.resize(620, 560)
+        fit_to_screen(self, 620, 560)
         self.browser = QTextBrowser()
         self.browser.setHtml(record_html(store, version_id))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)

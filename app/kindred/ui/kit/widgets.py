@@ -314,3 +314,14 @@ def destructive_box(parent: QWidget, title: str, text: str, info: str, action: s
     box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
     box.buttonClicked.connect(lambda button: on_yes() if button is yes else None)
     return box
+
+
+def fit_to_screen(window: QWidget, width: int, height: int) -> None:
+    """Resize to the size a window is laid out for, but never beyond 92 % of the screen it
+    opens on (a 900×700 dialog on a 1024×600 netbook screen had its buttons off-screen)."""
+    screen = (window.parentWidget() or window).screen() or QGuiApplication.primaryScreen()
+    if screen is None:
+        window.resize(width, height)
+        return
+    room = screen.availableGeometry()
+    window.resize(min(width, int(room.width() * 0.92)), min(height, int(room.height() * 0.92)))

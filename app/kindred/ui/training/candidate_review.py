@@ -25,7 +25,7 @@ from kindred.core.upgrades.decisions import Outcome
 from kindred.ui.consent.dialog import ConsentDialog
 from kindred.ui.consent.flow import open_for_version
 from kindred.ui.kit.tasks import Task
-from kindred.ui.kit.widgets import SideBySide
+from kindred.ui.kit.widgets import SideBySide, fit_to_screen
 from kindred.ui.learning.quality_card import QualityCard
 from kindred.ui.ops.op import OpContext, run_op
 from kindred.ui.training.phase_in import mode_box, phase_in_job, review_texts
@@ -132,7 +132,7 @@ class CandidateReviewer(QObject):
             store, shown(request, evidence),
             **review_texts(request, assistant.name, new_name, now_name),
             extra=shown_extra, parent=self.host)
-        dialog.resize(900, 700)
+        fit_to_screen(dialog, 900, 700)
         dialog.finished.connect(lambda _r: setattr(self, "dialog", None)
                                 if self.dialog is dialog else None)
         self.dialog = open_for_version(dialog, self.said.emit, self._decided)
