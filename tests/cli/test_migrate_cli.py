@@ -82,7 +82,8 @@ def test_train_resume_of_a_stopped_move_says_it_is_the_move(home: DataHome,
     for command in (["train", "--resume"], ["migrate", "--resume"]):
         out = kindred(*command, home=home.root, input="n\n")
         assert out.returncode == 1, out.stderr
-        assert "Resuming the move to Other Model (training run move-1), killed" in out.stderr
+        assert "Resuming the move to Other Model (started " in out.stderr
+        assert "), cut off (the app or computer closed), from the beginning" in out.stderr
         assert "Resume the move to Other Model? [y/N]" in out.stderr
         assert "Nothing was moved" in out.stderr and out.stdout == ""
     requests = [r for r, _ in consent.history(session.store)]

@@ -76,7 +76,9 @@ def test_a_stopped_move_is_offered_for_resuming(qtbot,  # type: ignore[no-untype
     dialog = MigrateDialog(session, assistant)
     qtbot.addWidget(dialog)
     assert not dialog.resume_button.isHidden() and not dialog.plan_button.isEnabled()
-    assert "the move to Other Model (training run move-1), stopped" in dialog.status.text()
+    assert "the move to Other Model (started " in dialog.status.text()
+    assert "), stopped when asked, from the beginning" in dialog.status.text()
+    assert "move-1" not in dialog.status.text()  # a person knows a run by when it began
 
     dialog.resume_button.click()
     asked = dialog.consent

@@ -75,11 +75,13 @@ def main(argv: list[str] | None = None) -> int:
         if is_disk_full(exc):  # a checkpoint or the base cache met a full disk
             emit({"event": "error", "message": "The disk is full, so training stopped; nothing "
                   "was lost (the last complete checkpoint is kept, nothing half-written is). Free "
-                  "some space, then `kindred train --resume` continues from it."})
+                  "some space, then Continue where it stopped (Training page, or `kindred train "
+                  "--resume`) goes on from it."})
             return EXIT_FAILED
         traceback.print_exc(file=sys.stderr)
         emit({"event": "error", "message": f"Training crashed: {type(exc).__name__}: {exc}. "
-              "The last checkpoint is kept; `kindred train --resume` continues from it."})
+              "The last checkpoint is kept; Continue where it stopped (Training page, or "
+              "`kindred train --resume`) goes on from it."})
         return EXIT_CRASH
     finally:
         emit.close()

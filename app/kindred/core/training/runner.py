@@ -366,18 +366,28 @@ def resumable_run(session: Session, assistant_id: AssistantId) -> RunDir | None:
 
 
 def run_title(run: RunDir) -> str:
-    """"training run X", or "the move to MODEL (training run X)" for a migration's run."""
+    """"the training started Dec 07 15:22", or "the move to MODEL (started ...)": a person
+    knows a run by when it began; its id stays in the consent's technical details."""
+    started = float(run.plan().get("created_at") or 0)
+    when = time.strftime("%b %d %H:%M", time.localtime(started)) if started else run.id
     to_base = (run.plan().get("migration") or {}).get("to_base") or {}
     if to_base:
-        return f"the move to {to_base.get('name') or 'another model'} (training run {run.id})"
-    return f"training run {run.id}"
+        return f"the move to {to_base.get('name') or 'another model'} (started {when})"
+    return f"the training started {when}"
+
+
+WHY = {"stopped": "stopped when asked", "failed": "stopped by an error",
+       "killed": "cut off (the app or computer closed)", "created": "not started yet"}
 
 
 def describe_run(run: RunDir) -> str:
+    """Where a resumable run stands and where it would go on from, in words."""
     plan = run.plan()
     last = run.last_checkpoint()
-    where = f"step {last[0]} of {plan.get('total_steps', '?')}" if last else "the beginning"
-    return f"{run_title(run)}, {run.status()}, from {where}"
+    where = (f"from step {last[0]} of {plan.get('total_steps', '?')}" if last else
+             "from the beginning (it stopped before its first checkpoint)")
+    status = str(run.status())
+    return f"{run_title(run)}, {WHY.get(status, status)}, {where}"
 
 
 def request_resume(store: Store, run: RunDir) -> ConsentRequest:
