@@ -261,6 +261,8 @@ class MainWindow(WindowReactions):
         c.feedback_changed.connect(lambda *_: self.preparation.consider())
         self.teach.changed.connect(self.preparation.consider)
         self.training.following.connect(self.preparation.set_training)
+        self.training.run_status.connect(self.status_items.show_training)
+        self.status_items.training_item.clicked.connect(lambda: self.show_page("Training"))
         self.training.candidate_ready.connect(self.insight_ahead.consider)
         self.training.following.connect(self.insight_ahead.training_started)
         changes = bus()  # what an operation or a consent changed: the pages that show it follow

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar
 
 from kindred.core.upgrades.rollout import blend_label
 from kindred.ui.training.preparation import Preparation, status_label
@@ -32,10 +33,26 @@ class StatusItems:
             label.setObjectName("statusItem")
             label.setToolTip(tip)
         self.prepare_label = status_label(preparation)
+        # a run's progress, or that it stopped by an error, whatever page is open; a click
+        # opens Training (the window connects it)
+        self.training_item = QPushButton()
+        self.training_item.setObjectName("statusLink")
+        self.training_item.setFlat(True)
+        self.training_item.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.training_item.setToolTip("Open the Training page")
+        self.training_item.hide()
         bar.addWidget(self.busy_bar)
         bar.addWidget(self.state_label)
+        bar.addPermanentWidget(self.training_item)
         for label in (self.prepare_label, self.model_label, self.adapter_label, self.speed_label):
             bar.addPermanentWidget(label)
+
+    def show_training(self, text: str, error: bool) -> None:
+        self.training_item.setText(text)
+        self.training_item.setProperty("error", error)
+        self.training_item.style().unpolish(self.training_item)
+        self.training_item.style().polish(self.training_item)
+        self.training_item.setVisible(bool(text))
 
     def show_adapters(self, named: dict[str, str],
                       adapters: Sequence[tuple[str, float]]) -> None:

@@ -30,6 +30,7 @@ class RunProgress(TrainingPage):
 
     candidate_ready = Signal(str)  # a run archived a new candidate version
     following = Signal(bool)  # a run started (or was found running) / ended
+    run_status = Signal(str, bool)  # one line for the status bar ("" once settled), is error
 
     session: Session
     assistant: Assistant
@@ -135,9 +136,14 @@ class RunProgress(TrainingPage):
         elif kind == TrainingEvent.ERROR:
             self.state = "failed"
             self._say(str(event.get("message", "Training failed.")), error=True)
+            if not replayed:  # seen wherever the person is, not on this page alone
+                self.run_status.emit("Training stopped by an error: open Training to "
+                                     "continue where it stopped", True)
         if text is not None:
             self._say(text)
         if kind in RUN_ENDS:
+            if kind != TrainingEvent.ERROR:
+                self.run_status.emit("", False)
             self._finished()
         self._update_buttons()
 
@@ -148,6 +154,7 @@ class RunProgress(TrainingPage):
         self.chart.set_total(self.total)
         self.progress.setValue(round(100 * self.step / max(self.total, 1)))
         self.progress.setFormat(f"step {self.step} of {self.total}")
+        self.run_status.emit(f"Training {round(100 * self.step / max(self.total, 1))} %", False)
         self.chart.add_step(self.step, float(event.get("loss", 0.0)))
         eta = estimate.human(float(event.get("eta_s") or 0))
         speed = float(event.get("tokens_per_s") or 0)
@@ -159,6 +166,8 @@ class RunProgress(TrainingPage):
     def _lost(self, message: str) -> None:
         self.state = "failed"
         self._say(message, error=True)
+        self.run_status.emit("Training stopped unexpectedly: open Training to continue where "
+                             "it stopped", True)
         self._finished()
 
     def _finished(self) -> None:

@@ -1,0 +1,31 @@
+"""A training run is seen from any page: its progress in the status bar, and a run stopped by
+an error said there in red with a way to the Training page (it once showed on that page only
+while the chat and the status bar said Ready)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kindred.ui.shell.main_window import MainWindow
+
+
+def test_progress_and_an_error_show_in_the_status_bar(  # type: ignore[no-untyped-def]
+        qtbot, make_window: Callable[..., MainWindow]) -> None:
+    window = make_window(ready=False)
+    item = window.status_items.training_item
+    assert item.isHidden()
+    window.show_page("Chat")
+    training = window.training
+    training._event({"event": "step", "step": 3, "total_steps": 12, "loss": 1.5}, False)
+    assert item.isVisible() and item.text() == "Training 25 %"
+    assert not item.property("error")
+
+    training._event({"event": "error", "message": "Training crashed: OSError: boom."}, False)
+    assert item.isVisible() and item.property("error")
+    assert "stopped by an error" in item.text() and "continue" in item.text()
+    item.click()
+    assert window.stack.currentWidget() is window.pages["Training"]
+
+    training._event({"event": "step", "step": 1, "total_steps": 4, "loss": 1.0}, False)
+    training._event({"event": "stopped", "step": 1}, False)
+    assert item.isHidden()  # settled: nothing to say beyond the page
