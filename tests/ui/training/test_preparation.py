@@ -48,8 +48,10 @@ def test_the_window_prepares_once_something_is_taught(
     assert "Preparing for your first training" in window.prepare_label.text()
     with qtbot.waitSignal(prep.finished, timeout=PREPARE_TIMEOUT_MS) as stopped:
         window.training.following.emit(True)
-    assert stopped.args == [False] and not prep.running()
-    assert not window.prepare_label.isVisible()
+    assert stopped.args == [False]
+    assert not window.prepare_label.isVisible()  # said at once, before the worker is gone
+    qtbot.waitUntil(lambda: not prep.running(), timeout=PREPARE_TIMEOUT_MS)
+    assert not window.prepare_label.isVisible()  # its last lines do not bring it back
     window.teach.changed.emit()
     qtbot.wait(300)
     assert prep.started_count == 1  # not while the training runs

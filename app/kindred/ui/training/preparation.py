@@ -48,6 +48,7 @@ class Preparation(QObject):
         self.delay_ms = DELAY_MS
         self.started_count = 0
         self.last_error = ""
+        self.stopping = False  # asked to stop; its process has not ended yet
         self._target: prepare.Target | None = None
         self._failed: set[tuple[str, str]] = set()  # not retried in this window
         self._timer = QTimer(self)
@@ -102,7 +103,7 @@ class Preparation(QObject):
 
     def _line(self, line: bytes) -> None:
         event = runner.parse_line(line)
-        if event is None:
+        if event is None or self.stopping:
             return
         if event["event"] == TrainingEvent.PROGRESS:
             with contextlib.suppress(TypeError, ValueError):
@@ -115,6 +116,9 @@ class Preparation(QObject):
         self.process = None
         if normal and code in (prepare.EXIT_FAILED, prepare.EXIT_CRASH) and self._target:
             self._failed.add((self._target.base_sha256, self._target.system))
+        if self.stopping:  # already said when it was asked to stop
+            self.stopping = False
+            return
         self.finished.emit(code == prepare.EXIT_DONE and normal)
 
     def _failed_to_start(self) -> None:
@@ -127,6 +131,11 @@ class Preparation(QObject):
         """SIGTERM: the worker stops at once, keeping what it finished (caches are written
         whole or not at all). `wait` (closing the app): give it a moment, then kill it."""
         self._timer.stop()
+        if self.process is not None and not self.stopping:
+            # said at once: a worker deep in a torch call may take a while to go, and its
+            # last progress line must not keep "Preparing… 25 %" up meanwhile
+            self.stopping = True
+            self.finished.emit(False)
         worker_process.stop(self.process, wait=wait)
 
     def set_training(self, going: bool) -> None:
