@@ -119,3 +119,7 @@ def test_a_training_that_starts_stops_it_and_nothing_half_made_is_kept(
     assert stopped.args == [version.id, False] and not process_alive(pid)
     assert cached(window, version) is None
     assert not [p for p in home.cache.rglob("*") if p.name.endswith(".partial")]
+    # the training ended: what it interrupted is worked out again, without reopening anything
+    with qtbot.waitSignal(ahead.finished, timeout=AHEAD_TIMEOUT_MS) as redone:
+        window.training.following.emit(False)
+    assert redone.args == [version.id, True] and cached(window, version) is not None

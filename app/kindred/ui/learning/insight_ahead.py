@@ -63,6 +63,7 @@ class InsightAhead(QObject):
         self.waiting = VersionId("")  # a newer version, to work out after the running one
         self.started_count = 0
         self.last_progress: tuple[float, str] = (0.0, "")
+        self.interrupted: list[VersionId] = []  # stopped by a training or a move, to redo
 
     def running_for(self) -> str | None:
         return self.version_id if self.process is not None else None
@@ -118,9 +119,26 @@ class InsightAhead(QObject):
             self.finished.emit(self.version_id, False)
 
     def training_started(self, going: bool) -> None:
-        """A training runs (or ended): leave it the cores."""
+        """A training runs (leave it the cores) or ended (take up what it interrupted)."""
         if going:
-            self.stop()
+            self.pause()
+        else:
+            self.carry_on()
+
+    def pause(self) -> None:
+        """Stop for now (a training or a move wants the cores), and remember what was being
+        worked out, so that `carry_on` takes it up again: it once showed only when the
+        page was reopened, 40 minutes later."""
+        for version_id in (self.version_id if self.process is not None else "", self.waiting):
+            if version_id and version_id not in self.interrupted:
+                self.interrupted.append(VersionId(version_id))
+        self.stop()
+
+    def carry_on(self) -> None:
+        """Work out, newest last, what `pause` interrupted (those still not cached)."""
+        interrupted, self.interrupted = self.interrupted, []
+        for version_id in interrupted:
+            self.consider(version_id)
 
     def stop(self, *, wait: bool = False) -> None:
         """SIGTERM: nothing is cached for an unfinished insight (nor started for one waiting)."""

@@ -108,8 +108,9 @@ class WindowMenu(QMainWindow):
                                prompt_limit=prompt_limit)
         dialog.switched.connect(lambda _v: self._base_switched())
         self.preparation.block()  # a move trains on another base: leave it the cores
-        self.insight_ahead.stop()
+        self.insight_ahead.pause()
         dialog.finished.connect(lambda _r: self.preparation.unblock())
+        dialog.finished.connect(lambda _r: self.insight_ahead.carry_on())
         self._open(dialog)
 
     def _base_switched(self) -> None:
