@@ -262,6 +262,7 @@ class MainWindow(WindowReactions):
         self.teach.changed.connect(self.preparation.consider)
         self.training.following.connect(self.preparation.set_training)
         self.training.run_status.connect(self.status_items.show_training)
+        self.training.move_review.connect(lambda _v: self.move_model())
         self.status_items.training_item.clicked.connect(lambda: self.show_page("Training"))
         self.training.candidate_ready.connect(self.insight_ahead.consider)
         self.training.following.connect(self.insight_ahead.training_started)

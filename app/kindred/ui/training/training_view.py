@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import os
 
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QWidget
 
 from kindred.core.archive import versions
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.ids import AssistantId, VersionId
-from kindred.core.basics.states import RunStatus
+from kindred.core.basics.states import RunStatus, VersionSource
 from kindred.core.home.assistants import Assistant, get_assistant
 from kindred.core.home.consent import Decision
 from kindred.core.learning import feedback
@@ -49,6 +50,8 @@ class TrainingView(RunProgress):
     """The Training page's flows: plan, consent, start or continue a run, pause, stop with
     consent, and the review of the candidate it archived (laid out by `TrainingPage`; the run
     followed and shown by `RunProgress`)."""
+
+    move_review = Signal(str)  # a version a move made: the window opens the move's dialog
 
     def __init__(self, session: Session, parent: QWidget | None = None, *,
                  config: TrainConfig | None = None) -> None:
@@ -260,6 +263,14 @@ class TrainingView(RunProgress):
             return
         if self.notice is not None:
             self.notice.hide()
+        store = self.session.store
+        version = versions.get_version(store, version_id)
+        if (version.source == VersionSource.MIGRATED
+                and version.base_sha256 != self.session.model_for(self.assistant).sha256):
+            # made on another base by a move: its review is the move's card, its trial and
+            # the switch (a phase-in cannot blend two bases)
+            self.move_review.emit(version_id)
+            return
         self.reviewer.review(version_id)
 
     def _activated(self, _version_id: str) -> None:

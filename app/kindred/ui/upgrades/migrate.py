@@ -149,6 +149,11 @@ class MigrateDialog(QDialog):
         if waiting is not None and card is not None:  # a move made earlier, not decided yet
             self.new_version = waiting.id
             self._measured(card)
+        elif waiting is not None:  # its run ended while this dialog was closed: measure now
+            self.new_version = waiting.id
+            self.plan_button.setEnabled(False)
+            self.progress.show()
+            self.measure()
 
     # -- plan ------------------------------------------------------------------------------------
 
