@@ -29,3 +29,21 @@ def test_progress_and_an_error_show_in_the_status_bar(  # type: ignore[no-untype
     training._event({"event": "step", "step": 1, "total_steps": 4, "loss": 1.0}, False)
     training._event({"event": "stopped", "step": 1}, False)
     assert item.isHidden()  # settled: nothing to say beyond the page
+
+
+def test_a_ready_candidate_is_said_once_where_the_person_is(  # type: ignore[no-untyped-def]
+        qtbot, make_window: Callable[..., MainWindow], home, model_path) -> None:
+    from kindred.core.session import open_session
+    from support.archive_helpers import make_version
+
+    session = open_session(home.root)
+    version = make_version(session, model_path, seed=1)
+    session.close()
+    window = make_window(ready=False)
+    window.show_page("Training")
+    training = window.training
+    training._event({"event": "done", "version": version.id, "metrics": {}}, False)
+    assert training.banner.isVisible() and "is ready" in training.banner_label.text()
+    assert training.notice is None  # the banner on this page says it; no notice on top
+    window.show_page("Chat")  # elsewhere now: the notice floats over the page shown
+    assert training.notice is not None and training.notice.isVisible()

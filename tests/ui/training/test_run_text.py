@@ -20,3 +20,21 @@ def test_finished_preparation_and_unknown_events_say_nothing() -> None:
     assert run_text.sentence({"event": "teacher", "done": 8, "total": 8}, 0, 0) is None
     assert run_text.sentence({"event": "step", "step": 3}, 3, 20) is None
     assert run_text.sentence({"event": "something new"}, 0, 0) is None
+
+
+def test_the_loss_charts_legend_names_held_out_points_only_once_there_are_some(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from kindred.ui.training.training_widgets import LossChart
+
+    chart = LossChart()
+    qtbot.addWidget(chart)
+    chart.show()  # a legend marker is visible only on a shown chart
+
+    def named() -> bool:
+        return all(m.isVisible() for m in chart.chart().legend().markers(chart.heldout))
+
+    chart.add_step(1, 2.0)
+    assert not named()
+    chart.add_heldout(0, 2.5)
+    assert named()
+    chart.clear(10)
+    assert not named()

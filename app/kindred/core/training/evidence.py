@@ -70,11 +70,18 @@ def side_by_side(engine: Engine, store: Store, assistant: Assistant, candidate_i
     chats = [([{"role": "system", "content": system}] if system else [])
              + [{"role": "user", "content": p}] for p in prompts]
     previous = engine.adapters
+
+    def answer(messages: list[dict[str, str]]) -> str:
+        stream = engine.chat(messages, sampling)
+        text = stream.read().strip()
+        # an answer cut at the token limit says so, not as if it ended there
+        return text + "…" if stream.stats.finish_reason == "length" else text
+
     try:
         engine.set_adapters(current)
-        before = [engine.chat(messages, sampling).read().strip() for messages in chats]
+        before = [answer(messages) for messages in chats]
         engine.set_adapters(candidate)
-        after = [engine.chat(messages, sampling).read().strip() for messages in chats]
+        after = [answer(messages) for messages in chats]
     finally:
         engine.set_adapters(previous)
     return [{"prompt": p, "current": b, "candidate": a}

@@ -10,6 +10,7 @@ import subprocess
 from typing import Any
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QHideEvent
 from PySide6.QtWidgets import QWidget
 
 from kindred.core.archive import versions
@@ -49,6 +50,7 @@ class RunProgress(TrainingPage):
         self.candidate: VersionId | None = None
         self.chart_run = ""
         self.notice: CandidateNotice | None = None
+        self.unannounced: tuple[VersionId, str] | None = None  # for the notice, off this page
 
     def refresh(self) -> None:
         raise NotImplementedError  # TrainingView's
@@ -189,9 +191,25 @@ class RunProgress(TrainingPage):
         if not announce:
             return
         self.candidate_ready.emit(version_id)
+        # on this page the banner says it; the floating notice waits until the person goes
+        # elsewhere (both at once said the same thing twice)
+        self.unannounced = (version_id, text)
+        if not self.isVisible():
+            self._announce()
+
+    def _announce(self) -> None:
         host = self.window()
-        if host is not self:
-            if self.notice is None or self.notice.host is not host:
-                self.notice = CandidateNotice(host)
-                self.notice.review_requested.connect(self.review)
-            self.notice.announce(version_id, text)
+        if self.unannounced is None or host is self:
+            return
+        version_id, text = self.unannounced
+        self.unannounced = None
+        if self.candidate != version_id:
+            return  # reviewed (or replaced) meanwhile
+        if self.notice is None or self.notice.host is not host:
+            self.notice = CandidateNotice(host)
+            self.notice.review_requested.connect(self.review)
+        self.notice.announce(version_id, text)
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        self._announce()

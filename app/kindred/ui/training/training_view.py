@@ -261,6 +261,7 @@ class TrainingView(RunProgress):
         """Both versions answer a few recent prompts (background), then the consent dialog."""
         if not version_id:
             return
+        self.unannounced = None
         if self.notice is not None:
             self.notice.hide()
         store = self.session.store

@@ -171,11 +171,19 @@ class LossChart(ChartView):
             series.attachAxis(self.y_axis)
         self.total = 1
         self.top = 1.0
+        self._show_heldout_in_legend()
         self._rescale()
+
+    def _show_heldout_in_legend(self) -> None:
+        """The held-out points are named in the legend once there are some: a run without
+        held-out examples never draws them."""
+        for marker in self.chart().legend().markers(self.heldout):
+            marker.setVisible(self.heldout.count() > 0)
 
     def clear(self, total: int) -> None:
         self.loss.clear()
         self.heldout.clear()
+        self._show_heldout_in_legend()
         self.total = max(total, 1)
         self.top = 1.0
         self._rescale()
@@ -196,6 +204,7 @@ class LossChart(ChartView):
 
     def add_heldout(self, step: int, loss: float) -> None:
         self.heldout.append(step, loss)
+        self._show_heldout_in_legend()
         self.top = max(self.top, loss)
         self._rescale()
 
