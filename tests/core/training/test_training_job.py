@@ -55,6 +55,13 @@ def test_candidate_shows_the_taught_style_and_waits_for_consent(session: Session
     assert [e.answer for e in snapshot.examples] == [a for _, a in PIRATE]
     assert version.manifest["training"]["config"]["steps"] == 16
 
+    # the training process answered the review's questions already: Review opens at once
+    kept = session.home.cache / evidence.REVIEW_CACHE / f"{version_id}.json"
+    assert kept.is_file()
+    closed = Engine(engine.model_path, n_ctx=512)
+    closed.close()  # answers from the cache need no llama.cpp
+    assert evidence.review_answers(store, closed, assistant, version_id)
+
     rows = evidence.side_by_side(engine, store, assistant, version_id, NEW_PROMPTS)
     assert engine.adapters == []  # put back as it was
     assert all("ahoy" in r["candidate"].lower() for r in rows), rows

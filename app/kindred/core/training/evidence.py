@@ -8,16 +8,21 @@ set back as it was, whatever happens. No torch.
 
 from __future__ import annotations
 
+import contextlib
+import json
+from dataclasses import asdict, replace
 from typing import Any
 
 from kindred.core.archive import versions
 from kindred.core.archive.cards import get_card
 from kindred.core.archive.objects import adapter_refs, verified_path
+from kindred.core.basics.hashing import sha256_bytes
 from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.basics.sampling import Sampling
 from kindred.core.engine.llama import AdapterRef, Engine
 from kindred.core.home import consent
 from kindred.core.home.assistants import Assistant, get_assistant
+from kindred.core.home.atomic import write_atomic
 from kindred.core.home.consent import ConsentRequest
 from kindred.core.home.store import Store
 from kindred.core.learning import quality
@@ -88,6 +93,41 @@ def side_by_side(engine: Engine, store: Store, assistant: Assistant, candidate_i
             for p, b, a in zip(prompts, before, after, strict=True)]
 
 
+REVIEW_CACHE = "review"
+"""Under the data home's cache: the review's side-by-side answers, written by the training
+process right after the quality card so that Review opens at once (rebuildable)."""
+
+
+def review_sampling(assistant: Assistant) -> Sampling:
+    """Greedy, and never longer than the assistant's own answers may be."""
+    return replace(GREEDY, max_tokens=min(GREEDY.max_tokens, assistant.sampling.max_tokens))
+
+
+def review_answers(store: Store, engine: Engine, assistant: Assistant, version_id: VersionId,
+                   sampling: Sampling | None = None) -> list[dict[str, Any]]:
+    """The side-by-side answers for the review: from the cache when they were worked out for
+    the same current adapters, system prompt, prompts and sampling, else now (and cached)."""
+    sampling = sampling or review_sampling(assistant)
+    prompts = review_prompts(store, assistant.id)
+    key = _review_key(store, assistant, version_id, prompts, sampling)
+    path = store.home.cache / REVIEW_CACHE / f"{version_id}.json"
+    with contextlib.suppress(OSError, ValueError):
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if cached.get("key") == key and isinstance(cached.get("rows"), list):
+            return list(cached["rows"])
+    rows = side_by_side(engine, store, assistant, version_id, prompts, sampling)
+    write_atomic(path, json.dumps({"key": key, "rows": rows}, ensure_ascii=False).encode())
+    return rows
+
+
+def _review_key(store: Store, assistant: Assistant, version_id: VersionId, prompts: list[str],
+                sampling: Sampling) -> str:
+    current = [(a.key, a.scale) for a in adapter_refs(store, assistant)]
+    body = {"version": version_id, "current": current, "prompts": prompts,
+            "system": system_prompt(store, assistant), "sampling": asdict(sampling)}
+    return sha256_bytes(json.dumps(body, sort_keys=True).encode())
+
+
 def request_activation(store: Store, engine: Engine, candidate_id: VersionId,
                        prompts: list[str] | None = None) -> ConsentRequest:
     """The `activate` consent request for a candidate, its evidence including side-by-side
@@ -102,6 +142,7 @@ def request_activation(store: Store, engine: Engine, candidate_id: VersionId,
         finally:
             engine.set_adapters(previous)
     kind, summary, evidence = versions.describe_activation(store, version)
-    chosen = prompts or review_prompts(store, assistant.id)
-    evidence["side_by_side"] = side_by_side(engine, store, assistant, version.id, chosen)
+    evidence["side_by_side"] = (side_by_side(engine, store, assistant, version.id, prompts)
+                                if prompts else review_answers(store, engine, assistant,
+                                                               version.id))
     return consent.request(store, kind, assistant.id, version.id, summary, evidence)

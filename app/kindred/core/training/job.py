@@ -69,7 +69,7 @@ def _job(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emit:
         emit({"event": "archived", "version": version_id})
     metrics = json.loads((run.final_dir / METRICS).read_text()) if (
         run.final_dir / METRICS).is_file() else {}
-    card = _quality(store, version_id, emit)
+    card = _quality(store, version_id, emit, review=not plan.get("migration"))
     run.write_state(status="done", version=version_id, message=None)
     for _, folder in run.checkpoints():
         remove_tree(folder)
@@ -206,33 +206,43 @@ def _replay_set(run: RunDir, plan: dict[str, Any], emit: Emit) -> list[Encoded]:
     return encoded
 
 
-def _quality(store: Store, version_id: VersionId, emit: Emit) -> dict[str, Any] | None:
+def _quality(store: Store, version_id: VersionId, emit: Emit, *, review: bool = True
+             ) -> dict[str, Any] | None:
     """Measure the candidate's quality card with llama.cpp before anyone is asked to approve
-    it (see `learning.quality`). A failure here leaves the candidate archived without a card:
-    the app measures it again when it is shown."""
+    it (see `learning.quality`), then (`review`) the review's side-by-side answers, so that
+    Review opens at once. A failure here leaves the candidate archived without them: the app
+    works them out again when it is shown. A move's version is reviewed on its own card."""
     from kindred.core.archive import cards
     from kindred.core.archive.catalog import get_version
     from kindred.core.engine.llama import Engine
+    from kindred.core.home.assistants import get_assistant
     from kindred.core.home.models import get_model
     from kindred.core.learning import quality
-
-    existing = cards.get_card(store, version_id)
-    if existing is not None:
-        return existing
     from kindred.core.learning.teacher import threads
+    from kindred.core.training.evidence import review_answers
 
     version = get_version(store, version_id)
+    card: dict[str, Any] | None = cards.get_card(store, version_id)
     engine = Engine(get_model(store, version.base_sha256).path, n_ctx=2048, n_threads=threads())
-    card: dict[str, Any] | None = None
     try:
-        for item in quality.for_version(store, engine, version):
-            if isinstance(item, dict):
-                card = item
-            else:
-                emit({"event": "quality", "fraction": round(item.fraction, 3),
-                      "message": item.message})
-    except KindredError as exc:
-        emit({"event": "quality", "fraction": 1.0, "message": f"Not measured: {exc}"})
+        if card is None:
+            try:
+                for item in quality.for_version(store, engine, version):
+                    if isinstance(item, dict):
+                        card = item
+                    else:
+                        emit({"event": "quality", "fraction": round(item.fraction * 0.8, 3),
+                              "message": item.message})
+            except KindredError as exc:
+                emit({"event": "quality", "fraction": 0.8, "message": f"Not measured: {exc}"})
+        if review:
+            emit({"event": "quality", "fraction": 0.8,
+                  "message": "both versions answer a few of your questions for the review"})
+            try:
+                review_answers(store, engine, get_assistant(store, version.assistant_id),
+                               version.id)
+            except KindredError as exc:
+                emit({"event": "quality", "fraction": 1.0, "message": f"Not answered: {exc}"})
     finally:
         engine.close()
     return card

@@ -6,7 +6,6 @@ then the rollout bar's (`ui/upgrades/rollout_bar`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
@@ -63,15 +62,12 @@ def phase_in_job(op: OpContext, version_id: VersionId, plan: Plan = DEFAULT_PLAN
     """The `rollout` request for a candidate, with side-by-side answers."""
     from kindred.core.home import consent
     from kindred.core.home.assistants import get_assistant
-    from kindred.core.training.evidence import GREEDY, review_prompts, side_by_side
+    from kindred.core.training.evidence import review_answers
 
     store = op.session.store
     version = versions.get_version(store, version_id)
     assistant = get_assistant(store, version.assistant_id)
     kind, summary, evidence = rollout.describe_start(store, version, plan)
-    # never longer than the assistant's own answers may be
-    sampling = replace(GREEDY, max_tokens=min(GREEDY.max_tokens, assistant.sampling.max_tokens))
-    evidence["side_by_side"] = side_by_side(op.engine_for(assistant), store, assistant,
-                                            version.id, review_prompts(store, assistant.id),
-                                            sampling)
+    evidence["side_by_side"] = review_answers(store, op.engine_for(assistant), assistant,
+                                              version.id)
     return consent.request(store, kind, assistant.id, version.id, summary, evidence)
