@@ -38,3 +38,17 @@ def test_the_loss_charts_legend_names_held_out_points_only_once_there_are_some(q
     assert named()
     chart.clear(10)
     assert not named()
+
+
+def test_time_left_comes_from_the_rate_measured_in_the_phase(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from kindred.ui.training import run_progress
+
+    clock = [100.0]
+    monkeypatch.setattr(run_progress.time, "monotonic", lambda: clock[0])
+    rate = run_progress.RateEstimate("Measuring quality")
+    assert rate.left(0.0, False) == "Measuring quality…"  # nothing measured yet: no promise
+    clock[0] += 60
+    assert rate.left(0.25, False) == "Measuring quality: about 3 min left"  # 60 s per 25 %
+    clock[0] += 60
+    assert rate.left(0.3, False) == "Measuring quality: about 5 min left"  # it slowed down
+    assert rate.left(0.1, True) == "Measuring quality…"  # a replayed run starts over

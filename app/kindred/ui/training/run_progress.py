@@ -7,6 +7,7 @@ only watches: it decides nothing about the run. The words are `run_text`'s.
 from __future__ import annotations
 
 import subprocess
+import time
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -23,6 +24,27 @@ from kindred.core.training.run import RunDir
 from kindred.ui.training import run_text
 from kindred.ui.training.training_page import TrainingPage
 from kindred.ui.training.training_widgets import CandidateNotice, RunFollower
+
+
+class RateEstimate:
+    """Time left from the rate measured since the phase began, never a promise made before:
+    the training's last "About 1 s left" stayed up through 8 minutes of quality card."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.began: float | None = None
+        self.first = 0.0
+
+    def left(self, fraction: float, replayed: bool) -> str:
+        now = time.monotonic()
+        if replayed or self.began is None or fraction < self.first:
+            self.began, self.first = now, fraction
+            return f"{self.what}…"
+        done = fraction - self.first
+        if done < 0.05 or now - self.began < 2:
+            return f"{self.what}…"
+        seconds = (now - self.began) * (1.0 - fraction) / done
+        return f"{self.what}: about {estimate.human(seconds)} left"
 
 
 class RunProgress(TrainingPage):
@@ -51,6 +73,7 @@ class RunProgress(TrainingPage):
         self.chart_run = ""
         self.notice: CandidateNotice | None = None
         self.unannounced: tuple[VersionId, str] | None = None  # for the notice, off this page
+        self._after_training = RateEstimate("Measuring quality")
 
     def refresh(self) -> None:
         raise NotImplementedError  # TrainingView's
@@ -128,8 +151,10 @@ class RunProgress(TrainingPage):
             self.progress.setValue(where[0])
             self.progress.setFormat(f"preparing {where[1]}")
         elif kind == TrainingEvent.QUALITY:
-            self.progress.setValue(round(100 * float(event.get("fraction") or 0)))
+            fraction = float(event.get("fraction") or 0)
+            self.progress.setValue(round(100 * fraction))
             self.progress.setFormat("measuring quality")
+            self.eta.setText(self._after_training.left(fraction, replayed))
         elif kind == TrainingEvent.DONE:
             self.state = "done"
             self.progress.setValue(100)
