@@ -29,7 +29,7 @@ from kindred.core.home import ledger
 from kindred.core.home.assistants import Assistant, list_assistants
 from kindred.core.session import Session
 from kindred.ui.kit.icons import icon_text, set_icon
-from kindred.ui.kit.page import Page, figure_cards, read_only_table
+from kindred.ui.kit.page import FigureCards, Page, read_only_table
 from kindred.ui.kit.tasks import Task
 from kindred.ui.ops.op import OpContext, run_op
 
@@ -110,7 +110,8 @@ class LedgerView(Page):
         top.addStretch(1)
         top.addWidget(self.verify_button)
 
-        cards, self.cards = figure_cards([(k, QLabel(k.capitalize())) for k in REPORT_KEYS])
+        cards = FigureCards([(k, QLabel(k.capitalize())) for k in REPORT_KEYS])
+        self.cards = cards.figures
 
         self.result_box = QFrame()
         self.result_box.setObjectName("verifyResult")

@@ -36,7 +36,7 @@ from kindred.ui.kit.charts import (
     section,
 )
 from kindred.ui.kit.icons import icon, icon_text
-from kindred.ui.kit.page import Page, figure_cards, read_only_table
+from kindred.ui.kit.page import FigureCards, Page, read_only_table
 
 BASE_COLOR = "#9a9a9a"
 MAX_DAYS = 31  # the charts show at most the last month of activity
@@ -77,9 +77,10 @@ class UsageView(Page):
         self.ratings_chart: ChartView | None = None
         self.together = QLabel()
         self.together.setObjectName("emptyTitle")
-        cards, self.cards = figure_cards(
+        cards = FigureCards(
             [(key, icon_text(ICONS[key], text, "cardLabel") if key in ICONS else QLabel(text))
-             for key, text in CARDS], per_row=4)
+             for key, text in CARDS])
+        self.cards = cards.figures
 
         self.table = read_only_table(COLUMNS)
         for col, name in enumerate(COLUMNS):
@@ -101,7 +102,7 @@ class UsageView(Page):
 
         column = self.add_scrolled_column()
         column.addWidget(self.together)
-        column.addLayout(cards)
+        column.addWidget(cards)
         column.addWidget(self.messages_card)
         column.addWidget(self.ratings_card)
         column.addWidget(table_card)

@@ -8,6 +8,7 @@ on every page that has them, and are built here once.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -88,28 +89,53 @@ def banner(action: str) -> tuple[QFrame, QLabel, QPushButton]:
     return frame, label, button
 
 
-def figure_cards(labels: list[tuple[str, QWidget]], per_row: int = 6
-                 ) -> tuple[QGridLayout, dict[str, QLabel]]:
-    """Cards, each a large figure over its label, `per_row` to a row so that a small window
-    wraps them instead of scrolling sideways: (key, label) in, key -> figure out."""
-    grid = QGridLayout()
-    grid.setSpacing(10)
-    figures: dict[str, QLabel] = {}
-    for index, (key, label) in enumerate(labels):
-        card = QFrame()
-        card.setObjectName("card")
-        column = QVBoxLayout(card)
-        column.setContentsMargins(14, 10, 14, 10)
-        value = QLabel("0")
-        value.setObjectName("cardValue")
-        label.setObjectName("cardLabel")
-        column.addWidget(value)
-        column.addWidget(label)
-        figures[key] = value
-        grid.addWidget(card, index // per_row, index % per_row)
-    for col in range(min(per_row, len(labels))):
-        grid.setColumnStretch(col, 1)
-    return grid, figures
+class FigureCards(QWidget):
+    """Cards, each a large figure over its label, as many to a row as the width holds (a
+    small window wraps them instead of scrolling sideways; a wide one keeps one row).
+    `figures[key]` is the label showing the figure."""
+
+    MIN_WIDTH = 150
+
+    def __init__(self, labels: list[tuple[str, QWidget]], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setSpacing(10)
+        self.figures: dict[str, QLabel] = {}
+        self.cards: list[QFrame] = []
+        for key, label in labels:
+            card = QFrame()
+            card.setObjectName("card")
+            column = QVBoxLayout(card)
+            column.setContentsMargins(14, 10, 14, 10)
+            value = QLabel("0")
+            value.setObjectName("cardValue")
+            label.setObjectName("cardLabel")
+            column.addWidget(value)
+            column.addWidget(label)
+            self.figures[key] = value
+            self.cards.append(card)
+        self.per_row = 0
+        self._lay_out(len(self.cards))
+
+    def _lay_out(self, per_row: int) -> None:
+        per_row = max(1, min(per_row, len(self.cards)))
+        if per_row == self.per_row:
+            return
+        for card in self.cards:
+            self.grid.removeWidget(card)
+        for col in range(max(self.per_row, per_row)):
+            self.grid.setColumnStretch(col, 1 if col < per_row else 0)
+        for index, card in enumerate(self.cards):
+            self.grid.addWidget(card, index // per_row, index % per_row)
+        self.per_row = per_row
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        fits = (event.size().width() + self.grid.spacing()) // (self.MIN_WIDTH
+                                                               + self.grid.spacing())
+        rows = -(-len(self.cards) // max(1, fits))  # as few rows as fit, evenly filled
+        self._lay_out(-(-len(self.cards) // rows))
 
 
 def read_only_table(columns: list[str], name: str = "ledgerTable") -> QTableWidget:
