@@ -37,3 +37,4 @@ def test_reviewing_a_moved_version_opens_the_move_with_its_card(  # type: ignore
     assert dialog.card is not None and dialog.new_version == new.id
     assert not dialog.try_button.isHidden() and not dialog.switch_button.isHidden()
     assert window.training.reviewer.choice is None  # no Phase in / Switch now box
+    assert not dialog.isModal()  # a move takes minutes: the window stays usable meanwhile

@@ -111,7 +111,7 @@ class WindowMenu(QMainWindow):
         self.insight_ahead.pause()
         dialog.finished.connect(lambda _r: self.preparation.unblock())
         dialog.finished.connect(lambda _r: self.insight_ahead.carry_on())
-        self._open(dialog)
+        self._open(dialog, modal=False)  # its plan and run take minutes: keep chatting
 
     def _base_switched(self) -> None:
         """The assistant now talks through another base (`MainWindow` reloads everything)."""
@@ -123,10 +123,14 @@ class WindowMenu(QMainWindow):
     def show_about(self) -> None:
         self._open(about_box(self))
 
-    def _open(self, dialog: QDialog) -> None:
-        """Open window-modal without a nested event loop; tests find it as `self.dialog`."""
+    def _open(self, dialog: QDialog, *, modal: bool = True) -> None:
+        """Open window-modal (or, `modal=False`, beside the window: long work the person need
+        not watch) without a nested event loop; tests find it as `self.dialog`."""
         self.dialog = dialog
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.finished.connect(lambda _r: setattr(self, "dialog", None)
                                 if self.dialog is dialog else None)
-        dialog.open()
+        if modal:
+            dialog.open()
+        else:
+            dialog.show()

@@ -35,15 +35,21 @@ class RateEstimate:
         self.began: float | None = None
         self.first = 0.0
 
-    def left(self, fraction: float, replayed: bool) -> str:
+    def seconds_left(self, fraction: float, replayed: bool = False) -> float | None:
+        """None until enough was measured to say (5 % and 2 s of this phase)."""
         now = time.monotonic()
         if replayed or self.began is None or fraction < self.first:
             self.began, self.first = now, fraction
-            return f"{self.what}…"
+            return None
         done = fraction - self.first
         if done < 0.05 or now - self.began < 2:
+            return None
+        return (now - self.began) * (1.0 - fraction) / done
+
+    def left(self, fraction: float, replayed: bool) -> str:
+        seconds = self.seconds_left(fraction, replayed)
+        if seconds is None:
             return f"{self.what}…"
-        seconds = (now - self.began) * (1.0 - fraction) / done
         return f"{self.what}: about {estimate.human(seconds)} left"
 
 

@@ -32,7 +32,7 @@ from kindred.core.home.assistants import Assistant, get_assistant
 from kindred.core.home.consent import Decision
 from kindred.core.home.models import list_models
 from kindred.core.session import Session
-from kindred.core.training import runner
+from kindred.core.training import estimate, runner
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.run import RunDir
 from kindred.core.upgrades import migration
@@ -43,6 +43,7 @@ from kindred.ui.consent.flow import ask, open_for_version
 from kindred.ui.kit.tasks import Task
 from kindred.ui.kit.widgets import SideBySide, error_label, scrolled
 from kindred.ui.ops.op import OpContext, run_op
+from kindred.ui.training.run_progress import RateEstimate
 from kindred.ui.training.training_widgets import RunFollower
 
 
@@ -77,6 +78,7 @@ class MigrateDialog(QDialog):
         self.old_version: VersionId | None = assistant.active_version
         self.new_version: VersionId | None = None
         self.card: dict[str, Any] | None = None
+        self.rate = RateEstimate("working it out")  # time left, from the measured rate
         self.setWindowTitle("Move to another model")
         self.setMinimumSize(640, 520)
 
@@ -169,7 +171,9 @@ class MigrateDialog(QDialog):
     def _progress(self, event: Any) -> None:
         if isinstance(event, Progress):
             self.progress.setValue(round(100 * event.fraction))
-            self._say(event.message)
+            seconds = self.rate.seconds_left(event.fraction)
+            self._say(event.message + ("" if seconds is None else
+                                       f" · about {estimate.human(seconds)} left"))
 
     def make_plan(self) -> None:
         model_id = str(self.models.currentData())
@@ -177,6 +181,7 @@ class MigrateDialog(QDialog):
         self.plan_button.setEnabled(False)
         self.progress.show()
         self._say("Asking the current version the questions it will teach the new one…")
+        self.rate = RateEstimate("working it out")
         home, aid = self.session.home.root, self.assistant.id
         self.task = run_op(home, lambda op: _plan_in(op, aid, model_id, self.config,
                                                      self.prompt_limit),
@@ -294,6 +299,7 @@ class MigrateDialog(QDialog):
             return
         self.progress.setValue(0)
         self._say("Comparing the old and new versions on questions neither was taught…")
+        self.rate = RateEstimate("comparing")
         home, version = self.session.home.root, self.new_version
         self.task = run_op(home, lambda op: _measure_in(op, version), on_done=self._measured,
                            on_error=self._fail, on_progress=self._progress, parent=self)
