@@ -51,16 +51,16 @@ def test_migrate_refused_then_done_and_shown(home: DataHome, session: Session,
     link_base_cache(home.cache, shared_cache(sibling.path), sibling.sha256)
     runs = sorted(home.runs.iterdir())
     before = home_state(session)
-    refused = kindred("migrate", "--to", sibling.name, "--steps", "3", home=home.root,
-                      input="n\n", timeout=600)
+    refused = kindred("migrate", "--to", sibling.name, "--steps", "3", "--prompts", "4",
+                      home=home.root, input="n\n", timeout=600)
     assert refused.returncode == 1, refused.stderr
     assert "[y/N]" in refused.stderr and "Move to" in refused.stderr
     assert refused.stdout == ""
     assert sorted(home.runs.iterdir()) == runs  # no run was started
     assert home_state(session)[0] == before[0]  # the files: only the refusal was recorded
 
-    done = kindred("migrate", "--to", sibling.id, "--steps", "3", "--yes", home=home.root,
-                   timeout=1200)
+    done = kindred("migrate", "--to", sibling.id, "--steps", "3", "--prompts", "4", "--yes",
+                   home=home.root, timeout=1200)
     assert done.returncode == 0, done.stderr[-2000:]
     new_id = done.stdout.strip().splitlines()[-1]
     shown = json.loads(kindred("versions", "show", new_id, "--json", home=home.root).stdout)

@@ -36,6 +36,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
                    help="the new base model, as `kindred models list` shows it (id or name)")
     p.add_argument("-a", "--assistant", help="assistant name (default: the first)")
     p.add_argument("--steps", type=whole(1, 1_000_000), help="exact number of training steps")
+    p.add_argument("--prompts", type=whole(1, 10_000), metavar="N",
+                   help="re-teach with at most N of the questions (quicker; teaches less)")
     p.add_argument("--yes", action="store_true", help="give consent without asking")
     p.add_argument("--resume", action="store_true",
                    help="continue a stopped or interrupted move (follows a running one)")
@@ -59,7 +61,8 @@ def _plan(session: Session, args: argparse.Namespace) -> migration.MigrationPlan
             shown[0] = item.fraction
             print(f"[{item.fraction:4.0%}] {item.message}", file=sys.stderr, flush=True)
 
-    return run_to_end(migration.plan_migration(session, assistant, args.to, _config(args)), say)
+    return run_to_end(migration.plan_migration(session, assistant, args.to, _config(args),
+                                               prompt_limit=args.prompts), say)
 
 
 def _card(session: Session, run: RunDir) -> None:
