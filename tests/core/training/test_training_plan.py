@@ -127,3 +127,22 @@ def test_continuing_training_names_the_version_it_continues_from(session: Sessio
     plan = runner.plan_training(session, session.assistant(), fast_config())
     assert plan.parent is not None and plan.parent_name == "Version 1"
     assert "continuing from Version 1 and replaying all past data" in plan.summary()
+
+
+def test_the_estimate_learns_this_computers_pace(session: Session, tmp_path: Path) -> None:
+    from kindred.core.training import estimate
+
+    add_examples(session, PIRATE[:2])
+    base = session.model_for(session.assistant()).sha256
+    plain = runner.plan_training(session, session.assistant(), fast_config()).estimate_s
+    assert estimate.measured_factor(session.home.cache, base) == 1.0  # nothing measured yet
+    for took in (300.0, 500.0, 400.0):  # three runs took 3-5 times their estimate of 100 s
+        estimate.record(session.home.cache, base, 100.0, took)
+    assert estimate.measured_factor(session.home.cache, base) == 4.0
+    paced = runner.plan_training(session, session.assistant(), fast_config()).estimate_s
+    assert paced == pytest.approx(4.0 * plain, rel=0.01)
+    assert estimate.measured_factor(session.home.cache, "another base") == 1.0
+    (session.home.cache / estimate.MEASURED).write_text("{not json")  # damaged: start over
+    assert estimate.measured_factor(session.home.cache, base) == 1.0
+    estimate.record(session.home.cache, base, 100.0, 5000.0)  # one odd run cannot promise a day
+    assert estimate.measured_factor(session.home.cache, base) == 20.0

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import statistics
 from collections.abc import Sequence
+from pathlib import Path
 
 from kindred.core.formats.gguf_info import GGUFInfo
+from kindred.core.home.atomic import write_atomic
 
 REFERENCE_PARAMS = 135e6
 REFERENCE_TOKENS_PER_S = 130.0
@@ -50,6 +54,42 @@ def replay_seconds(count: int, reworded: int = 0) -> float:
     `reworded` requests the teacher's answers to the general ones and the rewordings."""
     teacher = (count + 2 * reworded) * TEACHER_ANSWER_S if reworded else 0.0
     return count * REPLAY_ANSWER_S + teacher
+
+
+MEASURED = "estimates.json"
+"""Under the data home's cache: how long this computer's last runs took against their
+estimate, per base. The reference figures were measured on a quiet machine; a busy or slower
+one took five times as long while the consent said "about 2 min"."""
+KEPT_RUNS = 5
+
+
+def record(cache: Path, base_sha256: str, estimated_s: float, took_s: float) -> None:
+    """Keep how a run that went through in one go compared with its estimate."""
+    if estimated_s <= 0 or took_s <= 0:
+        return
+    path = cache / MEASURED
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+        assert isinstance(known, dict)
+    except (OSError, ValueError, AssertionError):
+        known = {}
+    ratios = [r for r in known.get(base_sha256, []) if isinstance(r, int | float)]
+    known[base_sha256] = [*ratios, round(took_s / estimated_s, 3)][-KEPT_RUNS:]
+    write_atomic(path, json.dumps(known, sort_keys=True).encode())
+
+
+def measured_factor(cache: Path, base_sha256: str) -> float:
+    """How much longer (or shorter) than the reference this computer's recent runs on this
+    base took: the median of the last few, 1.0 before any (bounded, so one odd run cannot
+    promise a day)."""
+    try:
+        ratios = json.loads((cache / MEASURED).read_text(encoding="utf-8")).get(base_sha256)
+    except (OSError, ValueError, AttributeError):
+        return 1.0
+    if not isinstance(ratios, list):
+        return 1.0
+    usable = [float(r) for r in ratios if isinstance(r, int | float) and r > 0]
+    return min(max(statistics.median(usable), 0.2), 20.0) if usable else 1.0
 
 
 def human(value: float) -> str:

@@ -24,6 +24,7 @@ from kindred.core.home import consent
 from kindred.core.home.atomic import remove_tree, write_atomic
 from kindred.core.home.paths import DataHome
 from kindred.core.home.store import Store, open_store
+from kindred.core.training import estimate
 from kindred.core.training.config import TrainConfig
 from kindred.core.training.run import Emit, RunDir, StopFlag
 from kindred.core.training.tokens import Encoded
@@ -59,6 +60,7 @@ def _existing_version(store: Store, run: RunDir) -> VersionId | None:
 
 def _job(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emit: Emit,
          stop: StopFlag) -> bool:
+    began = time.monotonic()
     version_id = _existing_version(store, run)
     if version_id is None and not (resume and (run.final_dir / METRICS).is_file()):
         metrics = _train(store, run, plan, resume=resume, emit=emit, stop=stop)
@@ -71,6 +73,10 @@ def _job(store: Store, run: RunDir, plan: dict[str, Any], *, resume: bool, emit:
         run.final_dir / METRICS).is_file() else {}
     card = _quality(store, version_id, emit, review=not plan.get("migration"))
     run.write_state(status="done", version=version_id, message=None)
+    if not resume and not stop.was_paused and plan.get("estimate_s"):
+        # the next consent's estimate learns from what this one took on this computer
+        estimate.record(store.home.cache, str(plan["base"]["sha256"]),
+                        float(plan["estimate_s"]), time.monotonic() - began)
     for _, folder in run.checkpoints():
         remove_tree(folder)
     remove_tree(run.final_dir)

@@ -60,6 +60,7 @@ class StopFlag:
         self._requested = False
         self.run = run
         self.emit = emit
+        self.was_paused = False  # the run waited on a pause (its time says nothing of speed)
 
     @property
     def requested(self) -> bool:
@@ -76,6 +77,7 @@ class StopFlag:
         if by is None:
             return
         run.write_state(paused=True)
+        self.was_paused = True
         if self.emit is not None:
             self.emit({"event": "paused"})
         why = "asked"

@@ -219,10 +219,11 @@ def plan_training(session: Session, assistant: Assistant, config: TrainConfig | 
     from kindred.core.training.base_cache import is_cached
 
     cached = is_cached(session.home.cache, model.sha256)
-    seconds = estimate.seconds(info, steps, [len(e) for e in encoded],
-                               [len(e) for e in train] + [typical] * replayed,
-                               cached=cached) + estimate.replay_seconds(
+    seconds = (estimate.seconds(info, steps, [len(e) for e in encoded],
+                                [len(e) for e in train] + [typical] * replayed,
+                                cached=cached) + estimate.replay_seconds(
         mix["replay"], mix["reworded"] if mix["shots"] else 0)
+    ) * estimate.measured_factor(session.home.cache, model.sha256)  # this computer's pace
     run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
     return TrainingPlan(run_id, assistant.id, model, parent, dataset, dataset.to_bytes(), cfg,
                         train, [encoded[i] for i in held_idx], len(steps), seconds, cached,
