@@ -58,6 +58,9 @@ def test_candidate_shows_the_taught_style_and_waits_for_consent(session: Session
     # the training process answered the review's questions already: Review opens at once
     kept = session.home.cache / evidence.REVIEW_CACHE / f"{version_id}.json"
     assert kept.is_file()
+    # and it noted how long it took against its estimate, for the next consent's
+    from kindred.core.training import estimate
+    assert estimate.measured_factor(session.home.cache, version.base_sha256) != 1.0
     closed = Engine(engine.model_path, n_ctx=512)
     closed.close()  # answers from the cache need no llama.cpp
     assert evidence.review_answers(store, closed, assistant, version_id)
