@@ -99,3 +99,36 @@ def bundle_members(bundle: Path) -> dict[str, bytes]:
             assert handle is not None
             out[m.name] = handle.read()
         return out
+
+
+def phasing_in(session: Session, model_path: Path, *, steps: int = 2,
+               every_answers: int = 1000) -> tuple[Version, Version]:
+    """Version 1 active, Version 2 (its child) being phased in at step 1, with the person's
+    consent through the one dispatcher, as the window and the CLI do it."""
+    from kindred.core.upgrades import decisions, rollout
+
+    store = session.store
+    a = activate(session, make_version(session, model_path, seed=1))
+    b = make_version(session, model_path, seed=2, parent=a.id)
+    kind, summary, evidence = rollout.describe_start(store, b, rollout.Plan(steps,
+                                                                            every_answers))
+    request = consent.request(store, kind, a.assistant_id, b.id, summary, evidence)
+    assert decisions.answer(store, request.id, granted=True, via="gui").speaks_changed
+    return a, b
+
+
+def moved(session: Session, model_path: Path, sibling_path: Path) -> tuple[Version, Version]:
+    """Version 1 active on the built-in base, and a version a move made from it on the
+    sibling base (registered here), waiting with its migration card."""
+    from kindred.core.home.models import add_model
+    from kindred.core.upgrades import migration
+
+    store, assistant = session.store, session.assistant()
+    sibling = add_model(store, sibling_path)
+    old = activate(session, make_version(session, model_path, seed=1))
+    new = archive.archive_peft(store, assistant, peft_tensors(sibling_path, layers=(0,)),
+                               lora_config(), source="migrated", parent=old.id, model=sibling)
+    migration.store_card(store, new.id, {
+        "summary": ["Style kept."], "from": {"version": old.id}, "to": {"version": new.id},
+        "samples": [{"prompt": "Hi", "old": "Ahoy!", "new": "Ahoy there!"}]})
+    return old, new

@@ -14,7 +14,7 @@ from kindred.core.basics.states import ConsentKind, VersionStatus
 from kindred.core.home import consent
 from kindred.core.session import Session
 from kindred.core.upgrades import decisions, rollout
-from support.archive_helpers import activate, make_version
+from support.archive_helpers import activate, make_version, phasing_in
 
 
 def asked(session: Session, version_id: str, describe: str) -> int:
@@ -87,13 +87,8 @@ def test_a_request_that_is_not_about_a_version_is_refused_and_nothing_changes(
 def test_a_rollouts_next_step_is_carried_out_and_a_refusal_changes_nothing(
         session: Session, model_path: Path) -> None:
     store = session.store
-    a = activate(session, make_version(session, model_path, seed=1))
-    b = make_version(session, model_path, seed=2, parent=a.id)
+    a, b = phasing_in(session, model_path, steps=2)
     aid = a.assistant_id
-    plan = rollout.Plan(2, 1000)
-    kind, summary, evidence = rollout.describe_start(store, b, plan)
-    start = consent.request(store, kind, aid, b.id, summary, evidence).id
-    assert decisions.answer(store, start, granted=True, via="gui").speaks_changed
 
     def ask_next() -> int:
         kind, summary, evidence = rollout.describe_next_step(store, aid)

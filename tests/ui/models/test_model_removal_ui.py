@@ -17,11 +17,11 @@ from kindred.core.home import consent, ledger
 from kindred.core.home.assistants import create_assistant
 from kindred.core.home.models import add_model, list_models
 from kindred.core.session import Session
-from kindred.core.upgrades import migration, model_removal, trial
+from kindred.core.upgrades import model_removal, trial
 from kindred.ui.chat.inference import InferenceWorker
 from kindred.ui.models.remove_model import RemoveModelDialog
 from kindred.ui.upgrades.migrate import MigrateDialog
-from support.archive_helpers import activate, lora_config, make_version
+from support.archive_helpers import lora_config, moved
 from support.lora import peft_tensors
 
 
@@ -95,13 +95,7 @@ def test_a_waiting_move_shows_its_card_trial_and_tally(qtbot,  # type: ignore[no
                                                        sibling_model_path: Path) -> None:
     store = session.store
     assistant = session.assistant()
-    sibling = add_model(store, sibling_model_path)
-    old = activate(session, make_version(session, model_path, seed=1))
-    new = archive.archive_peft(store, assistant, peft_tensors(sibling_model_path, layers=(0,)),
-                               lora_config(), source="migrated", parent=old.id, model=sibling)
-    migration.store_card(store, new.id, {
-        "summary": ["Style kept."], "from": {"version": old.id}, "to": {"version": new.id},
-        "samples": [{"prompt": "Hi", "old": "Ahoy!", "new": "Ahoy there!"}]})
+    old, new = moved(session, model_path, sibling_model_path)
     dialog = MigrateDialog(session, assistant)
     qtbot.addWidget(dialog)
     assert dialog.card is not None and dialog.new_version == new.id

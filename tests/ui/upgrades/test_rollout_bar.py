@@ -10,24 +10,17 @@ from PySide6.QtWidgets import QWidget
 
 from kindred.core.archive import assistant_state, versions
 from kindred.core.basics.states import VersionStatus
-from kindred.core.home import consent
 from kindred.core.session import Session
-from kindred.core.upgrades import decisions, rollout
 from kindred.ui.consent.dialog import ConsentDialog
 from kindred.ui.upgrades.rollout_bar import RolloutBar
-from support.archive_helpers import activate, make_version
+from support.archive_helpers import phasing_in
 
 
 def test_next_step_refused_then_granted(qtbot, session: Session,  # type: ignore[no-untyped-def]
                                         model_path: Path) -> None:
     store = session.store
-    a = activate(session, make_version(session, model_path, seed=1))
-    b = make_version(session, model_path, seed=2, parent=a.id)
+    a, b = phasing_in(session, model_path, steps=2)
     aid = a.assistant_id
-    plan = rollout.Plan(2, 1000)
-    kind, summary, evidence = rollout.describe_start(store, b, plan)
-    decisions.answer(store, consent.request(store, kind, aid, b.id, summary, evidence).id,
-                     granted=True, via="gui")
     window = QWidget()  # the bar lives in the main window; dialogs open over it
     qtbot.addWidget(window)
     bar = RolloutBar(session, window)
