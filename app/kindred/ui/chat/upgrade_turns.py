@@ -14,6 +14,7 @@ from kindred.core.basics.errors import KindredError
 from kindred.core.basics.states import RolloutState
 from kindred.core.engine.llama import GenerationStats
 from kindred.core.upgrades import rollout
+from kindred.core.upgrades.rollout import Rollout
 from kindred.ui.chat.answer_feedback import AnswerFeedback
 
 if TYPE_CHECKING:
@@ -41,8 +42,12 @@ class UpgradeTurns(AnswerFeedback):
         except KindredError as exc:
             self.error.emit(str(exc))
             return
-        if changed is None:
-            return
+        if changed is not None:
+            self.follow_rollout(changed)
+
+    def follow_rollout(self, changed: Rollout) -> None:
+        """A rollout step was taken (after the chat's answer or another app's): say so,
+        answer with the new blend, and have the version that stepped down interviewed."""
         self.rollout_changed.emit(changed)
         if changed.state != RolloutState.STOPPED:
             self.reload_engine()

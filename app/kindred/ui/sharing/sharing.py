@@ -17,7 +17,6 @@ from kindred.api import settings
 from kindred.api.server import ServerThread
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.ids import AssistantId
-from kindred.core.basics.states import RolloutState
 from kindred.core.session import Session
 from kindred.ui.chat.chat_controller import ChatController
 from kindred.ui.sharing.host import WindowHost
@@ -89,11 +88,5 @@ class Sharing(QObject):
 
     def _answered(self, assistant_id: AssistantId, changed: Any) -> None:
         """A rollout step taken after an API answer: the chat follows, as after its own."""
-        controller = self.controller
-        if changed is None or assistant_id != controller.assistant.id:
-            return
-        controller.rollout_changed.emit(changed)
-        if changed.state != RolloutState.STOPPED:
-            controller.reload_engine()
-        if changed.state == RolloutState.FINISHED and changed.from_version:
-            controller.version_retired.emit(changed.from_version)
+        if changed is not None and assistant_id == self.controller.assistant.id:
+            self.controller.follow_rollout(changed)
