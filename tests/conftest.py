@@ -22,6 +22,8 @@ os.environ.setdefault("KINDRED_BACKGROUND_PREPARE", "0")
 os.environ.setdefault("KINDRED_BACKGROUND_INSIGHT", "0")
 # Retirement interviews are held for real wherever a version steps down; short answers here.
 os.environ.setdefault("KINDRED_INTERVIEW_TOKENS", "8")
+# Every training answers the review's questions with both versions; short answers here too.
+os.environ.setdefault("KINDRED_REVIEW_TOKENS", "16")
 # A safety net: even a test that forgets its fixture never touches the real data home.
 os.environ["KINDRED_HOME"] = tempfile.mkdtemp(prefix="kindred-test-session-")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -98,9 +99,16 @@ REVIEW_CACHE = "review"
 process right after the quality card so that Review opens at once (rebuildable)."""
 
 
+REVIEW_TOKENS = "KINDRED_REVIEW_TOKENS"
+"""At most this many tokens per review answer, if set (the test suite keeps them short)."""
+
+
 def review_sampling(assistant: Assistant) -> Sampling:
     """Greedy, and never longer than the assistant's own answers may be."""
-    return replace(GREEDY, max_tokens=min(GREEDY.max_tokens, assistant.sampling.max_tokens))
+    limit = min(GREEDY.max_tokens, assistant.sampling.max_tokens)
+    with contextlib.suppress(ValueError):
+        limit = min(limit, int(os.environ.get(REVIEW_TOKENS) or limit))
+    return replace(GREEDY, max_tokens=max(1, limit))
 
 
 def review_answers(store: Store, engine: Engine, assistant: Assistant, version_id: VersionId,
