@@ -116,3 +116,19 @@ def test_roll_back_asks_and_a_trial_is_kept(capsys: pytest.CaptureFixture[str],
     assert event.payload["via"] == "cli-prompt"
     code, _, err = run(capsys, monkeypatch, home, "rollout", "next", "--yes")
     assert code == 2 and "No rollout" in err
+
+
+def test_the_consent_question_says_its_evidence_in_words(capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         home: DataHome, session: Session,
+                                                         model_path: Path) -> None:
+    a = activate(session, make_version(session, model_path, seed=0))
+    b = make_version(session, model_path, seed=1, parent=a.id)
+    code, _, err = run(capsys, monkeypatch, home, "rollout", "start", b.short, "--steps", "2",
+                       "--every-answers", "5", stdin="n\n")
+    assert code == 1
+    assert f"  Version: Version 2 ({b.id[:12]})" in err
+    assert f"  Replaces: Version 1 ({a.id[:12]})" in err
+    assert "  Pace: 2 steps, one step every 5 answers" in err
+    assert "Phase in Version 2? [y/N]" in err
+    assert "null" not in err and "state" not in err

@@ -8,6 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from kindred.core.home.consent import ConsentRequest
+from kindred.core.home.store import Store
+from kindred.core.upgrades.consent_words import in_words
+
 
 def print_json(value: Any) -> None:
     json.dump(value, sys.stdout, ensure_ascii=False)
@@ -33,3 +37,10 @@ def confirm(question: str, assume_yes: bool) -> bool:
 
 def when(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M") if timestamp else "-"
+
+
+def say_evidence(store: Store, request: ConsentRequest) -> None:
+    """The consent's evidence in words, on stderr, as the window's dialog shows it (the
+    record's internals stay in the stored request)."""
+    for label, text in in_words(store, request).lines:
+        print(f"  {label}: {text}", file=sys.stderr)

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from kindred.cli.numbers import number, whole
-from kindred.cli.output import confirm, print_json, print_table, when
+from kindred.cli.output import confirm, print_json, print_table, say_evidence, when
 from kindred.core.archive import versions
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.ids import AssistantId, VersionId
@@ -100,7 +100,8 @@ def run_start(args: argparse.Namespace) -> int:
     kind, summary, evidence = rollout.describe_start(session.store, version, plan)
     req = consent.request(session.store, kind, aid, version.id, summary, evidence)
     print(summary)
-    granted = confirm(f"Phase in version {version.short}?", args.yes)
+    say_evidence(session.store, req)
+    granted = confirm(f"Phase in {versions.name_of(session.store, version)}?", args.yes)
     decision = consent.decide(session.store, req.id, granted=granted,
                               via="cli-flag" if args.yes else "cli-prompt")
     if not granted:
@@ -147,6 +148,7 @@ def run_next(args: argparse.Namespace) -> int:
     kind, summary, evidence = rollout.describe_next_step(session.store, aid)
     req = consent.request(session.store, kind, aid, evidence["version"], summary, evidence)
     print(summary)
+    say_evidence(session.store, req)
     granted = confirm("Take the next step now?", args.yes)
     decision = consent.decide(session.store, req.id, granted=granted,
                               via="cli-flag" if args.yes else "cli-prompt")

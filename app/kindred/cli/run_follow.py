@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from kindred.cli.output import confirm
+from kindred.cli.output import confirm, say_evidence
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.states import RUN_ENDS, TrainingEvent
 from kindred.core.home import consent
@@ -25,6 +25,7 @@ EXIT_REFUSED, EXIT_STOPPED = 1, 3
 def ask(session: Session, req: consent.ConsentRequest, question: str, yes: bool
          ) -> consent.Decision:
     print(req.summary, file=sys.stderr)
+    say_evidence(session.store, req)
     granted = confirm(question, yes)
     return consent.decide(session.store, req.id, granted=granted,
                           via="cli-flag" if yes else "cli-prompt")

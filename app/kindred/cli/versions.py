@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from kindred.cli.output import confirm, print_json, print_table, when
+from kindred.cli.output import confirm, print_json, print_table, say_evidence, when
 from kindred.cli.rollout import add_version_commands, interview_now, print_interviews
 from kindred.core.archive import cards, versions
 from kindred.core.archive import objects as archive
@@ -138,6 +138,7 @@ def _ask(session: Session, kind: str, version: Version, summary: str, evidence: 
     req = consent.request(session.store, kind, version.assistant_id, version.id, summary,
                           evidence)
     print(summary)
+    say_evidence(session.store, req)
     granted = confirm(f"{kind.capitalize()} version {version.short}?", yes)
     return consent.decide(session.store, req.id, granted=granted,
                           via="cli-flag" if yes else "cli-prompt")
