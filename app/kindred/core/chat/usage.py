@@ -68,6 +68,7 @@ def usage(store: Store, assistant_id: AssistantId, *, today: date | None = None)
     per_day: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTERS, 0))
     per_day_version: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     seen: set[tuple[str, int]] = set()
+    answered_in: set[int] = set()  # conversations, each once
     rows = store.db.execute(
         "SELECT m.id, m.conversation_id, m.role, m.created_at, m.adapters, m.tokens_in, "
         "m.tokens_out FROM messages m JOIN conversations c ON c.id = m.conversation_id "
@@ -80,6 +81,7 @@ def usage(store: Store, assistant_id: AssistantId, *, today: date | None = None)
             bucket["tokens_in"] += int(t_in or 0)
             bucket["tokens_out"] += int(t_out or 0)
         per_day_version[day][version] += 1
+        answered_in.add(conv)
         if (version, conv) not in seen:
             seen.add((version, conv))
             per_version[version]["conversations"] += 1
@@ -110,7 +112,7 @@ def usage(store: Store, assistant_id: AssistantId, *, today: date | None = None)
         per_day={k: dict(v) for k, v in sorted(per_day.items())},
         per_day_version={k: dict(v) for k, v in sorted(per_day_version.items())},
         active_periods=active_periods(store, assistant_id),
-        conversations=len({conv for key, conv in seen if not key.startswith("day:")}),
+        conversations=len(answered_in),
     )
 
 

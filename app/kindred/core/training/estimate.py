@@ -70,8 +70,9 @@ def record(cache: Path, base_sha256: str, estimated_s: float, took_s: float) -> 
     path = cache / MEASURED
     try:
         known = json.loads(path.read_text(encoding="utf-8"))
-        assert isinstance(known, dict)
-    except (OSError, ValueError, AssertionError):
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):  # damaged: start over
         known = {}
     ratios = [r for r in known.get(base_sha256, []) if isinstance(r, int | float)]
     known[base_sha256] = [*ratios, round(took_s / estimated_s, 3)][-KEPT_RUNS:]

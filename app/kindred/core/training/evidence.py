@@ -15,6 +15,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from kindred.core.archive import versions
+from kindred.core.archive.assistant_state import speaks_through
 from kindred.core.archive.cards import get_card
 from kindred.core.archive.objects import adapter_refs, verified_path
 from kindred.core.basics.hashing import sha256_bytes
@@ -130,7 +131,9 @@ def review_answers(store: Store, engine: Engine, assistant: Assistant, version_i
 
 def _review_key(store: Store, assistant: Assistant, version_id: VersionId, prompts: list[str],
                 sampling: Sampling) -> str:
-    current = [(a.key, a.scale) for a in adapter_refs(store, assistant)]
+    # what it talks through, read, not verified: `adapter_refs` hashes the files, which a
+    # cache hit never needs and a miss does again in `side_by_side`
+    current = speaks_through(store, assistant.id)
     body = {"version": version_id, "current": current, "prompts": prompts,
             "system": system_prompt(store, assistant), "sampling": asdict(sampling)}
     return sha256_bytes(json.dumps(body, sort_keys=True).encode())
