@@ -10,6 +10,11 @@ wrote before it reports it written, and an export that would not import is an er
 
 On import the formerly active version comes back `retired`: what the new assistant talks through
 is the user's decision, so the caller asks for a `restore` consent (`ImportResult.was_active`).
+
+A bundle whose versions are here already (exported from this home, or imported before) is
+refused (`AlreadyHereError`), unless it is imported `as_copy`: then it becomes a new assistant,
+"NAME (copy)", whose versions get new ids that record where they were copied from
+(`bundles.copies`); the original and its versions are untouched.
 """
 
 from __future__ import annotations
@@ -37,12 +42,14 @@ from kindred.core.basics.states import VersionStatus
 from kindred.core.bundles.check import (
     FORMAT,
     HEADER,
+    AlreadyHereError,
     BundleError,
     CheckedBundle,
     Limits,
     check_bundle,
     fail,
 )
+from kindred.core.bundles.copies import Copy, reidentify
 from kindred.core.bundles.feedback import export_feedback, import_feedback
 from kindred.core.bundles.ledger import export_events
 from kindred.core.bundles.records import export_records, import_records
@@ -59,8 +66,8 @@ from kindred.core.home.atomic import (
 from kindred.core.home.models import get_model
 from kindred.core.home.store import Store, insert, now
 
-__all__ = ["BundleError", "ExportResult", "ImportResult", "Limits", "export_bundle",
-           "import_bundle"]
+__all__ = ["AlreadyHereError", "BundleError", "ExportResult", "ImportResult", "Limits",
+           "export_bundle", "import_bundle"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,10 @@ class ImportResult:
     waiting: list[str] = field(default_factory=list)
     """Versions made for a base model not among this home's models: archived like the others,
     usable once that model file is added (see `model_removal.usable_again`)."""
+    copied_from: dict[str, str] = field(default_factory=dict)
+    """Imported as a copy: each version's new id -> the id it was copied from."""
+    copy_of: str | None = None
+    """Imported as a copy: the name of the assistant the bundle holds."""
 
 
 def _assistant_json(store: Store, assistant: Assistant) -> dict[str, Any]:
@@ -241,18 +252,28 @@ def _add(tar: tarfile.TarFile, name: str, value: bytes | Path) -> None:
 
 
 def import_bundle(store: Store, path: str | Path, *, name: str | None = None,
-                  limits: Limits | None = None) -> ImportResult:
+                  limits: Limits | None = None, as_copy: bool = False) -> ImportResult:
     """Validate the bundle fully, then restore its assistant with its whole history.
 
     The assistant keeps its name unless taken here (then "NAME (imported)"); `name` overrides.
     Raises BundleError (nothing changed) for anything malformed, unsafe, or clashing with this
-    data home (versions already present, an explicit `name` already taken).
+    data home (an explicit `name` already taken; AlreadyHereError: versions already present).
+    `as_copy`: a new assistant, "NAME (copy)" unless `name` is given, whose versions and every
+    record naming them get new ids (`bundles.copies`), so versions already here do not clash.
     """
     path = Path(path).expanduser()
     with scratch(store.home, "bundle") as staging:
-        checked = check_bundle(store, path, staging, limits or Limits())
+        checked = check_bundle(store, path, staging, limits or Limits(), copy=as_copy)
         info = checked.header["assistant"]
-        new_name = _free_name(store, info["name"], name)
+        new_name = _free_name(store, info["name"], name, "copy" if as_copy else "imported")
+        copy = None
+        if as_copy:
+            checked, copy = reidentify(checked, now(), str(info["name"]), path.name)
+            for version_id in copy.versions:
+                if store.db.execute("SELECT 1 FROM versions WHERE id = ?",
+                                    [version_id]).fetchone():
+                    raise fail(f"Version {version_id[:12]} of the copy is here already; "
+                               "try again.")
         try:
             sampling = Sampling(**info.get("sampling", {})).validated()
         except TypeError as exc:
@@ -262,15 +283,16 @@ def import_bundle(store: Store, path: str | Path, *, name: str | None = None,
         for entry in checked.versions:
             if entry["status"] != VersionStatus.DELETED:
                 seal_dir(staging / "objects" / entry["id"])
-        return _write(store, checked, new_name, str(info.get("persona", "")), sampling)
+        return _write(store, checked, new_name, str(info.get("persona", "")), sampling, copy)
 
 
 def _taken(store: Store, name: str) -> bool:
     return bool(store.db.execute("SELECT 1 FROM assistants WHERE name = ?", [name]).fetchone())
 
 
-def _free_name(store: Store, original: str, wanted: str | None) -> str:
-    """The name asked for (which must be free), else the bundle's, else "NAME (imported N)"."""
+def _free_name(store: Store, original: str, wanted: str | None, mark: str) -> str:
+    """The name asked for (which must be free), else the bundle's (a copy: "NAME (copy)"),
+    else "NAME (MARK N)" (`mark`: imported, copy)."""
     if wanted is not None:
         try:
             wanted = clean_name(wanted)
@@ -280,13 +302,14 @@ def _free_name(store: Store, original: str, wanted: str | None) -> str:
             raise fail(f"There is already an assistant named '{wanted}'; choose another name.")
         return wanted
     original = original.strip() or "Imported assistant"
-    candidates = [original, f"{original} (imported)"]
-    candidates += [f"{original} (imported {n})" for n in range(2, 1000)]
+    candidates = [original] if mark == "imported" else []
+    candidates += [f"{original} ({mark})", *(f"{original} ({mark} {n})" for n in range(2, 1000))]
     return next(c for c in candidates if not _taken(store, c))
 
 
 def _write(store: Store, checked: CheckedBundle, name: str, persona: str,
-           sampling: Sampling) -> ImportResult:
+           sampling: Sampling, copy: Copy | None = None) -> ImportResult:
+    """Everything of a checked bundle in one transaction (`copy`: what a copy changed)."""
     info = checked.header["assistant"]
     model_id = store.db.execute("SELECT id FROM models WHERE sha256 = ?",
                                 [info["model_sha256"]]).fetchone()[0]
@@ -335,13 +358,16 @@ def _write(store: Store, checked: CheckedBundle, name: str, persona: str,
                 earlier = payload.get("origin")  # it came into the exporting home by a bundle
                 payload["origin"] = {"seq": event["seq"], "hash": event["hash"],
                                      "bundle": checked.digest,
+                                     **({"copied": True} if copy else {}),
                                      **({"from": earlier} if earlier else {})}
                 ledger.append(store, str(event["kind"]), payload, assistant_id,
                               at=float(event["at"]))
             ledger.append(store, ledger.IMPORTED,
                           {"what": "bundle", "bundle": checked.digest, "name": name,
                            "versions": [v["id"] for v in checked.versions],
-                           "events": len(checked.events)}, assistant_id)
+                           "events": len(checked.events),
+                           **(copy.payload(name) if copy else {})},
+                          assistant_id)
             if was_active:
                 ledger.append(store, ledger.RETIRED,
                               {"version": was_active, "was": "active", "active": None,
@@ -368,4 +394,5 @@ def _write(store: Store, checked: CheckedBundle, name: str, persona: str,
     return ImportResult(get_assistant(store, assistant_id),
                         [get_version(store, v["id"]) for v in checked.versions], was_active,
                         checked.digest, len(checked.conversations), len(checked.events),
-                        list(checked.datasets), list(checked.waiting))
+                        list(checked.datasets), list(checked.waiting),
+                        dict(copy.versions) if copy else {}, copy.original if copy else None)

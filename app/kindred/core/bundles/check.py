@@ -61,6 +61,11 @@ class BundleError(KindredError):
     """The bundle is malformed, unsafe or does not fit this data home; nothing was changed."""
 
 
+class AlreadyHereError(BundleError):
+    """The bundle's versions are in this data home already (it was exported from here, or
+    imported before): a plain import would archive them twice; a copy (`as_copy`) can."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """Upper bounds that keep a hostile bundle from filling the disk or memory."""
@@ -104,6 +109,13 @@ def fail(message: str) -> BundleError:
     from an inner error may say it already: "...: Bad name. Nothing was changed.." )."""
     text = re.sub(r"\.? Nothing was changed\.\.?", ".", message).rstrip()
     return BundleError(f"{text} Nothing was changed.")
+
+
+def already_here(version_id: str) -> AlreadyHereError:
+    return AlreadyHereError(
+        f"Version {version_id[:12]} already exists in this data home: this bundle was exported "
+        "from here or imported before. It can be imported as a copy, a new assistant beside the "
+        "original whose versions get new ids. Nothing was changed.")
 
 
 def safe_member(member: tarfile.TarInfo) -> None:
@@ -167,25 +179,27 @@ def _copy_hashed(source: IO[bytes], target: Path | None, limit: int, *, keep: bo
 
 
 def check_bundle(store: Store, path: Path, staging: Path, limits: Limits, *,
-                 own: bool = False) -> CheckedBundle:
+                 own: bool = False, copy: bool = False) -> CheckedBundle:
     """Everything about the bundle at `path`, checked; weight files copied into `staging`.
 
     `own`: the bundle was just exported from this data home (`export_bundle` checks every export
     with this code before it reports it written); its versions are here already, which is
-    otherwise a reason to refuse it."""
+    otherwise a reason to refuse it (AlreadyHereError). `copy`: it is being imported as a copy
+    (`bundles.copies`: new version ids), so versions already here are no reason to refuse it
+    either."""
     if not path.is_file():
         raise fail(f"{path}: no such file.")
     if path.stat().st_size > limits.max_bundle:
         raise fail(f"{path.name} is larger than the {limits.max_bundle} bytes allowed.")
     try:
         with tarfile.open(path, "r:") as tar:
-            return _check_tar(store, tar, path.name, staging, limits, own)
+            return _check_tar(store, tar, path.name, staging, limits, own, copy)
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise fail(f"{path.name} is not a readable Kindred bundle ({exc}).") from exc
 
 
 def _check_tar(store: Store, tar: tarfile.TarFile, name: str, staging: Path,
-               limits: Limits, own: bool) -> CheckedBundle:
+               limits: Limits, own: bool, copy: bool) -> CheckedBundle:
     members: dict[str, tarfile.TarInfo] = {}
     total = 0
     for member in tar:
@@ -243,7 +257,7 @@ def _check_tar(store: Store, tar: tarfile.TarFile, name: str, staging: Path,
         home=store if own else None,
         feedback=_read_json(texts.get("feedback.json", b"[]"), "feedback.json"),
         records=_read_json(texts.get("retirement.json", b"[]"), "retirement.json"))
-    _check_contents(store, bundle, members, own)
+    _check_contents(store, bundle, members, here_ok=own or copy)
     return bundle
 
 
@@ -255,7 +269,7 @@ def _member_bytes(tar: tarfile.TarFile, member: tarfile.TarInfo, limit: int) -> 
 
 
 def _check_contents(store: Store, bundle: CheckedBundle,
-                    members: dict[str, tarfile.TarInfo], own: bool) -> None:
+                    members: dict[str, tarfile.TarInfo], *, here_ok: bool) -> None:
     from kindred.core.archive.objects import check_folder, manifest_bytes
 
     assistant = bundle.header.get("assistant")
@@ -279,10 +293,9 @@ def _check_contents(store: Store, bundle: CheckedBundle,
         if version_id in seen:
             raise fail(f"The bundle lists version {version_id[:12]} twice.")
         seen.add(version_id)
-        if not own and store.db.execute("SELECT 1 FROM versions WHERE id = ?",
-                                        [version_id]).fetchone():
-            raise fail(f"Version {version_id[:12]} already exists in this data home (was this "
-                       "bundle imported before?).")
+        if not here_ok and store.db.execute("SELECT 1 FROM versions WHERE id = ?",
+                                            [version_id]).fetchone():
+            raise already_here(version_id)
         folder = bundle.file(f"objects/{version_id}/{CONFIG}").parent
         if entry["status"] == VersionStatus.DELETED:
             if version_id in objects:
