@@ -1,14 +1,17 @@
 """`kindred export NAME FILE` and `kindred import FILE`: one file with an assistant's whole
-history, restored only after it has been checked completely."""
+history, restored only after it has been checked completely. `--as-copy` restores it beside the
+assistant it came from (its versions get new ids; see `core.bundles.copies`)."""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 from typing import Any
 
 from kindred.cli.output import confirm
 from kindred.core.archive import versions
-from kindred.core.bundles.bundle import export_bundle, import_bundle
+from kindred.core.basics.errors import KindredError
+from kindred.core.bundles.bundle import AlreadyHereError, export_bundle, import_bundle
 from kindred.core.home import consent
 from kindred.core.session import open_session
 
@@ -22,7 +25,11 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     p = commands.add_parser("import", parents=[common],
                             help="restore an assistant from an exported file")
     p.add_argument("file")
-    p.add_argument("--as", dest="name", metavar="NAME", help="name for the restored assistant")
+    p.add_argument("--as", "--name", dest="name", metavar="NAME",
+                   help="name for the restored assistant")
+    p.add_argument("--as-copy", action="store_true",
+                   help="import it beside the assistant it came from, as a new assistant "
+                        "(\"NAME (copy)\") whose versions get new ids")
     p.add_argument("--yes", action="store_true",
                    help="consent to restoring the version that was active when exported")
     p.set_defaults(run=run_import)
@@ -40,10 +47,21 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     session = open_session(args.home)
-    result = import_bundle(session.store, args.file, name=args.name)
+    try:
+        result = import_bundle(session.store, args.file, name=args.name, as_copy=args.as_copy)
+    except AlreadyHereError as exc:
+        said = str(exc).removesuffix(" Nothing was changed.")
+        raise KindredError(f"{said} To do that: kindred import {shlex.quote(args.file)} --as-copy "
+                           "[--name NAME]. Nothing was changed.") from exc
     name = result.assistant.name
-    print(f"Imported assistant {name}: {len(result.versions)} versions, "
-          f"{result.conversations} conversations, {result.events} ledger events.")
+    if result.copy_of is not None:
+        print(f"Imported assistant {name}, a copy of {result.copy_of}: "
+              f"{len(result.versions)} versions under new ids (each records the one it was "
+              f"copied from), {result.conversations} conversations, {result.events} ledger "
+              "events.")
+    else:
+        print(f"Imported assistant {name}: {len(result.versions)} versions, "
+              f"{result.conversations} conversations, {result.events} ledger events.")
     if result.waiting:
         print(f"{len(result.waiting)} of the versions were made for a base model that is not "
               "among your models here; they are archived and verified, and become usable when "
