@@ -72,3 +72,37 @@ def test_a_bad_file_is_refused_and_changes_nothing(  # type: ignore[no-untyped-d
     assert [a.name for a in window.controller.assistants()] == before
     assert store.db.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == versions_before
     box.close()
+
+
+def test_a_bundle_already_here_is_offered_as_a_copy(  # type: ignore[no-untyped-def]
+        qtbot, make_window, tmp_path: Path) -> None:
+    window = make_window(ready=False)
+    session, store = window.session, window.session.store
+    first = make_version(session, embedded_model_path())
+    active = activate(session, make_version(session, embedded_model_path(), seed=1,
+                                            parent=first.id))
+    bundle = tmp_path / "kindred.kindred"
+    export_bundle(store, session.assistant(), bundle)
+    window.import_assistant(str(bundle))
+    qtbot.waitUntil(lambda: isinstance(window.dialog, QMessageBox), timeout=30_000)
+    box = window.dialog
+    assert isinstance(box, QMessageBox) and box.objectName() == "copyBox"
+    assert box.text() == "Kindred is here already."
+    assert "Import it as a copy" in box.informativeText()
+    assert [a.name for a in window.controller.assistants()] == ["Kindred"]  # nothing yet
+    [copy] = [b for b in box.buttons() if b.text() == "Import as a copy"]
+    copy.click()
+    assert "Importing a copy of Kindred" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: window.controller.assistant.name == "Kindred (copy)",
+                    timeout=30_000)
+    said = "Imported Kindred (copy), a copy of Kindred: 2 version(s) under new ids"
+    assert said in window.statusBar().currentMessage()
+    assert window.history.status.text().startswith(said)
+    twin = window.controller.assistant
+    copied = versions.list_versions(store, twin.id)
+    assert [v.manifest["copy"]["of"] for v in copied] == [first.id, active.id]
+    dialog = window.history.dialog  # the copy of what was active, offered through consent
+    assert isinstance(dialog, ConsentDialog) and dialog.request.subject == copied[1].id
+    dialog.approve_button.click()
+    assert versions.active_version(store, twin.id) == versions.get_version(store, copied[1].id)
+    assert versions.active_version(store, 1) == versions.get_version(store, active.id)

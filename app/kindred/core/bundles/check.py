@@ -63,7 +63,12 @@ class BundleError(KindredError):
 
 class AlreadyHereError(BundleError):
     """The bundle's versions are in this data home already (it was exported from here, or
-    imported before): a plain import would archive them twice; a copy (`as_copy`) can."""
+    imported before): a plain import would archive them twice; a copy (`as_copy`) can.
+    `assistant`: the name of the bundle's assistant."""
+
+    def __init__(self, message: str, assistant: str) -> None:
+        super().__init__(message)
+        self.assistant = assistant
 
 
 @dataclass(frozen=True)
@@ -111,11 +116,12 @@ def fail(message: str) -> BundleError:
     return BundleError(f"{text} Nothing was changed.")
 
 
-def already_here(version_id: str) -> AlreadyHereError:
+def already_here(version_id: str, assistant: str) -> AlreadyHereError:
     return AlreadyHereError(
-        f"Version {version_id[:12]} already exists in this data home: this bundle was exported "
-        "from here or imported before. It can be imported as a copy, a new assistant beside the "
-        "original whose versions get new ids. Nothing was changed.")
+        f"Version {version_id[:12]} of {assistant} already exists in this data home: this "
+        "bundle was exported from here or imported before. It can be imported as a copy, a new "
+        "assistant beside the original whose versions get new ids. Nothing was changed.",
+        assistant)
 
 
 def safe_member(member: tarfile.TarInfo) -> None:
@@ -295,7 +301,7 @@ def _check_contents(store: Store, bundle: CheckedBundle,
         seen.add(version_id)
         if not here_ok and store.db.execute("SELECT 1 FROM versions WHERE id = ?",
                                             [version_id]).fetchone():
-            raise already_here(version_id)
+            raise already_here(version_id, str(assistant["name"]))
         folder = bundle.file(f"objects/{version_id}/{CONFIG}").parent
         if entry["status"] == VersionStatus.DELETED:
             if version_id in objects:

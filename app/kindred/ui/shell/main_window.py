@@ -130,6 +130,7 @@ class MainWindow(WindowReactions):
         self.assistant_import = AssistantImport(self.session.home.root, self)
         self.assistant_import.imported.connect(self._assistant_imported)
         self.assistant_import.failed.connect(self._import_failed)
+        self.assistant_import.already_here.connect(self._import_already_here)
         self.ledger = LedgerView(self.session)
         self.add_page("Ledger", self.ledger, "ledger")
         self.insight = InsightView(self.session)

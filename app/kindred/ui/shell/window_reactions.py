@@ -14,7 +14,7 @@ from kindred.core.archive import assistant_state, versions
 from kindred.core.basics.ids import VersionId
 from kindred.core.chat.conversations import list_messages
 from kindred.core.home.assistants import Assistant
-from kindred.ui.archive.bundle_import import Imported
+from kindred.ui.archive.bundle_import import AlreadyHere, Imported, copy_box
 from kindred.ui.archive.history_view import HistoryView
 from kindred.ui.archive.ledger_view import LedgerView
 from kindred.ui.archive.usage_view import UsageView
@@ -138,6 +138,16 @@ class WindowReactions(ChatWindow):
         self.statusBar().clearMessage()
         self._open(QMessageBox(QMessageBox.Icon.Warning, "Import an assistant", message,
                                parent=self))
+
+    def _import_already_here(self, found: AlreadyHere) -> None:
+        """The bundle's versions are here already: offer it as a copy (one click)."""
+        self.statusBar().clearMessage()
+
+        def copy() -> None:
+            if self.assistant_import.start(found.path, as_copy=True):
+                self.statusBar().showMessage(f"Importing a copy of {found.assistant}…")
+
+        self._open(copy_box(self, found, copy))
 
     def _base_switched(self) -> None:
         self.controller.assistant_updated()
