@@ -204,7 +204,7 @@ def test_a_second_copy_gets_its_own_name_and_ids(session: Session, model_path: P
     finally:
         other.close()
     deeper = import_bundle(store, again, as_copy=True)
-    assert deeper.assistant.name == "Kindred (copy) (copy)"
+    assert deeper.assistant.name == "Kindred (copy 3)"  # not "Kindred (copy) (copy)"
     chain = versions.get_version(store, next(iter(deeper.copied_from))).manifest["copy"]
     assert chain["of"] in one.copied_from and chain["from"]["of"] in one.copied_from.values()
 

@@ -23,6 +23,7 @@ import glob
 import io
 import json
 import os
+import re
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -302,6 +303,8 @@ def _free_name(store: Store, original: str, wanted: str | None, mark: str) -> st
             raise fail(f"There is already an assistant named '{wanted}'; choose another name.")
         return wanted
     original = original.strip() or "Imported assistant"
+    if mark == "copy":  # a copy of "Ada (copy)" is "Ada (copy 2)", not "Ada (copy) (copy)"
+        original = re.sub(r" \(copy(?: \d+)?\)$", "", original) or original
     candidates = [original] if mark == "imported" else []
     candidates += [f"{original} ({mark})", *(f"{original} ({mark} {n})" for n in range(2, 1000))]
     return next(c for c in candidates if not _taken(store, c))
