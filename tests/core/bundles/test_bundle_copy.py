@@ -49,16 +49,19 @@ from support.archive_helpers import (
 )
 
 
-def _history(session: Session, model_path: Path) -> dict[str, Version]:
-    """Version 1 retired (interviewed, reported), its child Version 2 active and answering in
-    a conversation (rated, corrected), a refused and a deleted version."""
+def _history(session: Session, model_path: Path, engine: Engine) -> dict[str, Version]:
+    """Version 1 retired (interviewed before its use, and again at retirement: the second
+    replaces the first), its child Version 2 active and answering in a conversation (rated,
+    corrected), a refused and a deleted version."""
     store = session.store
     first = make_version(session, model_path, seed=1)
     second = make_version(session, model_path, seed=2, parent=first.id, magnitude=0.5)
     refused = make_version(session, model_path, seed=3, parent=first.id)
     doomed = make_version(session, model_path, seed=4, parent=second.id)
+    retirement.interview(session, first.id, engine=engine, max_tokens=2)
     activate(session, first)
     activate(session, second)
+    retirement.interview(session, first.id, engine=engine, max_tokens=2)
     req = consent.request(store, "activate", 1, refused.id, "Use it?")
     decisions.answer(store, req.id, granted=False, via="gui")
     versions.delete(store, doomed.id, grant(session, "delete", doomed))
@@ -90,9 +93,8 @@ def _answer(engine: Engine, session: Session, version_id: str | None) -> str:
 def test_a_copy_beside_the_original_keeps_everything_and_answers_like_it(
         session: Session, engine: Engine, model_path: Path, tmp_path: Path) -> None:
     store = session.store
-    made = _history(session, model_path)
+    made = _history(session, model_path, engine)
     first = made["first"]
-    retirement.interview(session, first.id, engine=engine, max_tokens=2)
     report = retirement.report_for(store, first.id)
     bundle = tmp_path / "kindred.kindred"
     export_bundle(store, session.assistant(), bundle)
