@@ -45,6 +45,7 @@ from support.archive_helpers import (
     grant,
     home_state,
     make_version,
+    phasing_in,
     tree_digest,
 )
 
@@ -209,6 +210,31 @@ def test_a_second_copy_gets_its_own_name_and_ids(session: Session, model_path: P
     assert deeper.assistant.name == "Kindred (copy 3)"  # not "Kindred (copy) (copy)"
     chain = versions.get_version(store, next(iter(deeper.copied_from))).manifest["copy"]
     assert chain["of"] in one.copied_from and chain["from"]["of"] in one.copied_from.values()
+
+
+def test_a_copy_of_an_assistant_phasing_in_names_its_own_versions(
+        session: Session, model_path: Path, tmp_path: Path) -> None:
+    """A rollout's events (the blend, both sides) name the copy's versions; the rollout itself
+    stays with the original, as in a plain import (its version comes in as a candidate)."""
+    store = session.store
+    old, new = phasing_in(session, model_path)
+    bundle = tmp_path / "kindred.kindred"
+    export_bundle(store, session.assistant(), bundle)
+    result = import_bundle(store, bundle, as_copy=True)
+    new_of = {was: now for now, was in result.copied_from.items()}
+    started = ledger.events(store, assistant_id=result.assistant.id,
+                            kind=ledger.ROLLOUT_STARTED)
+    assert [(e.payload["from"], e.payload["version"]) for e in started] == [
+        (new_of[old.id], new_of[new.id])]
+    assert {k for k, _ in started[0].payload["adapters"]} == {new_of[old.id], new_of[new.id]}
+    statuses = {v.manifest["copy"]["of"]: v.status
+                for v in versions.list_versions(store, result.assistant.id)}
+    assert statuses == {old.id: "retired", new.id: "candidate"}
+    assert versions.get_version(store, new.id).status == "trial"  # the original phases on
+    assert ledger.verify(store).ok
+    again = tmp_path / "copy.kindred"
+    export_bundle(store, result.assistant, again)  # the copy's own history passes every check
+    assert import_bundle(store, again, as_copy=True).assistant.name == "Kindred (copy 2)"
 
 
 def _repack(bundle: Path, out: Path, change: Callable[[dict[str, bytes]], None]) -> Path:
