@@ -319,7 +319,7 @@ class ChatController(UpgradeTurns):
                                            replaces=turn.replaces)
             except NotFoundError:
                 message = None
-        if stats.tok_s:
+        if stats.tok_s and turn.trial is None:  # a trial side's speed could tell it apart
             self.last_tok_s = stats.tok_s
             self.speed_changed.emit(stats.tok_s)
         self.answer_saved.emit(turn.conversation_id, message)

@@ -170,8 +170,10 @@ class ChatView(AnswerActions):
                  if self.answers is not None and messages else set())
         for message in messages:
             hidden = message.id in blind  # a trial round not picked yet: no names, no other
-            widget = self._add(message.role, message.content,
-                               BLIND if hidden else describe(message, names), message.id)
+            # figures; the other answers keep theirs but name no version until the pick (an
+            # answer named beside the unnamed ones would show one side's way of answering)
+            widget = self._add(message.role, message.content, BLIND if hidden else
+                               describe(message, names, versions=not blind), message.id)
             widget.set_earlier(0 if hidden else earlier.get(message.id, 0))
         if self._dialog_message not in {m.id for m in messages}:
             self._close_correction(None)
@@ -238,9 +240,11 @@ class ChatView(AnswerActions):
             else:
                 widget.set_text(message.content or STOPPED)
                 names = self.answers.names() if self.answers is not None else {}
-                hidden = self.answers is not None and message.id in self.answers.blind(
-                    message.conversation_id)
-                widget.set_meta(BLIND if hidden else describe(message, names))
+                blind = (self.answers.blind(message.conversation_id)
+                         if self.answers is not None else set())
+                hidden = message.id in blind
+                widget.set_meta(BLIND if hidden else describe(message, names,
+                                                              versions=not blind))
                 widget.message_id = message.id
                 widget.set_feedback(None, False)
                 if self.answers is not None and not hidden:  # a regenerated answer links to

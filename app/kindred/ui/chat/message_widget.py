@@ -30,8 +30,10 @@ THUMBS = {  # value: (icon, tooltip when not chosen, tooltip when chosen, access
 }
 
 
-def describe(message: Message, names: dict[str, str] | None = None) -> str:
-    """The small print under an answer: speed, size, version(s), and whether it was cut."""
+def describe(message: Message, names: dict[str, str] | None = None, *,
+             versions: bool = True) -> str:
+    """The small print under an answer: speed, size, version(s) (not while a trial round
+    waits for the pick: `versions=False`), and whether it was cut."""
     parts: list[str] = []
     if message.finish_reason == "cancelled":
         parts.append("Stopped")
@@ -39,7 +41,7 @@ def describe(message: Message, names: dict[str, str] | None = None) -> str:
         parts.append(f"{message.tokens_out} tokens")
     if message.tok_s:
         parts.append(f"{message.tok_s:.0f} tok/s")
-    if message.role == "assistant":
+    if message.role == "assistant" and versions:
         parts.append(blend_label(names or {}, message.adapters))
     return " · ".join(parts)
 

@@ -247,7 +247,7 @@ class MainWindow(WindowReactions):
         c.rollout_changed.connect(lambda r: self._versions_changed())
         c.version_retired.connect(self.interviews.hold)
         c.answer_saved.connect(lambda *_: self.rollout_bar.refresh())  # answers to the next step
-        c.trial_round.connect(self._if_current(self.trial_panel.show_round))
+        c.trial_round.connect(self._if_current(lambda _round: self._follow_trial()))
         bar = self.rollout_bar
         bar.changed.connect(self.controller.reload_engine)
         bar.changed.connect(self._versions_changed)

@@ -1,6 +1,7 @@
 """The status bar's items: a busy bar and the engine's state on the left; the preparation of a
 base, the base model, the adapter the assistant talks through and the last answer's speed on the
-right. The main window keeps each under its own name (`window.adapter_label`...)."""
+right. The main window keeps each under its own name (`window.adapter_label`...). While a
+side-by-side trial's round waits for the person's pick, the adapter is not named (`set_blind`)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ class StatusItems:
                            (self.speed_label, "Speed of the last answer")):
             label.setObjectName("statusItem")
             label.setToolTip(tip)
+        self.shown: tuple[dict[str, str], Sequence[tuple[str, float]]] = ({}, [])
+        self.blind = False
         self.prepare_label = status_label(preparation)
         # a run's progress, or that it stopped by an error, whatever page is open; a click
         # opens Training (the window connects it)
@@ -54,9 +57,20 @@ class StatusItems:
         self.training_item.style().polish(self.training_item)
         self.training_item.setVisible(bool(text))
 
+    def set_blind(self, blind: bool) -> None:
+        """A trial round waits for the pick (True): no version is named until it is made."""
+        self.blind = blind
+        self.show_adapters(*self.shown)
+
     def show_adapters(self, named: dict[str, str],
                       adapters: Sequence[tuple[str, float]]) -> None:
         """Versions named as the History page does ("Version 2"), ids in the tip."""
+        self.shown = (named, adapters)
+        if self.blind:
+            self.adapter_label.setText("Adapter: hidden until you pick")
+            self.adapter_label.setToolTip("A side-by-side trial waits for your pick: which "
+                                          "versions answer here shows once you have picked.")
+            return
         text = blend_label(named, adapters) if adapters else "none"
         self.adapter_label.setText(f"Adapter: {text}")
         self.adapter_label.setToolTip("\n".join(f"{named.get(k, k[:12])}: id {k}, scale {s:g}"

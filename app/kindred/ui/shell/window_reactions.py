@@ -12,8 +12,9 @@ from PySide6.QtWidgets import QLabel, QMessageBox, QProgressBar
 
 from kindred.core.archive import assistant_state, versions
 from kindred.core.basics.ids import VersionId
-from kindred.core.chat.conversations import list_messages
+from kindred.core.chat.conversations import Conversation, Message, list_messages
 from kindred.core.home.assistants import Assistant
+from kindred.core.upgrades import trial
 from kindred.ui.archive.bundle_import import AlreadyHere, Imported, copy_box
 from kindred.ui.archive.history_view import HistoryView
 from kindred.ui.archive.ledger_view import LedgerView
@@ -62,8 +63,8 @@ class WindowReactions(ChatWindow):
         model = self.session.model_for(assistant)
         self.model_label.setText(model.name)
         self.rollout_bar.set_assistant(assistant.id)
-        self.trial_panel.hide()
         self._show_adapters(assistant_state.speaks_through(self.session.store, assistant.id))
+        self._follow_trial()
         self.preparation.consider(assistant.id)
 
     def _operation_failed(self, message: str) -> None:
@@ -90,8 +91,32 @@ class WindowReactions(ChatWindow):
         conversation = self.controller.conversation
         if conversation is not None:
             self.chat_view.show_messages(list_messages(self.session.store, conversation.id))
+        self._follow_trial()
         self.rollout_bar.refresh()
         self.controller.after_answer()  # a tally that stops losing lets a held rollout go on
+
+    def _conversation_opened(self, conversation: Conversation | None,
+                             messages: list[Message]) -> None:
+        super()._conversation_opened(conversation, messages)
+        self._follow_trial()
+
+    def _follow_trial(self) -> None:
+        """The open conversation's trial round waiting for the person's pick has its panel
+        (also when the conversation is opened again later), and until the pick nothing in
+        the window names a version: not the bar, the status bar or any answer's small print
+        (the trial is blind). Another conversation's round waits there."""
+        conversation = self.controller.conversation
+        waiting = (trial.undecided(self.session.store, conversation.id)
+                   if conversation is not None else None)
+        panel = self.trial_panel
+        if waiting is not None and (panel.round is None or panel.round.id != waiting.id):
+            panel.show_round(waiting)
+        elif waiting is None and (conversation is None
+                                  or panel.conversation_id != conversation.id):
+            panel.hide()  # another conversation's round (waiting or revealed) stays there
+            panel.round = None
+        self.rollout_bar.set_blind(waiting is not None)
+        self.status_items.set_blind(waiting is not None)
 
     def _interviewed(self, version_id: VersionId) -> None:
         name = versions.names(self.session.store, self.controller.assistant.id).get(

@@ -2,7 +2,8 @@
 ("Version 3 50 % + Version 4 50 % · step 2 of 4 · next step in 7 answers") and Pause / Resume,
 Next step now (asks consent, with the trial's tally), Roll back (one click and a
 confirmation; recorded as the person's decision) and Trial. Shortcuts: Ctrl+Alt+P
-pause/resume, Ctrl+Alt+N next step, Ctrl+Alt+B roll back, Ctrl+Alt+T trial.
+pause/resume, Ctrl+Alt+N next step, Ctrl+Alt+B roll back, Ctrl+Alt+T trial. While a trial's
+round waits for the person's pick, the bar names no version (`set_blind`).
 
 The rest of gradual replacement in the window: `trial_panel` (the round waiting for a pick),
 `interviews` (retirement interviews in the background), and the phase-in choice at a
@@ -50,6 +51,7 @@ class RolloutBar(QFrame):
         self.session = session
         self.assistant_id = session.assistant().id
         self.dialog: QWidget | None = None
+        self.blind = False  # a trial round waits for the pick: no version named
         self.setObjectName("rolloutBar")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.label = QLabel()
@@ -101,6 +103,12 @@ class RolloutBar(QFrame):
         self.assistant_id = assistant_id
         self.refresh()
 
+    def set_blind(self, blind: bool) -> None:
+        """A trial round waits for the pick (True): the blend is not named until it is made."""
+        if blind != self.blind:
+            self.blind = blind
+            self.refresh()
+
     def current(self) -> Rollout | None:
         return rollout.current(self.store, self.assistant_id)
 
@@ -110,7 +118,10 @@ class RolloutBar(QFrame):
         self.setVisible(current is not None)
         if current is None:
             return
-        self.label.setText(rollout.progress_text(self.store, current))
+        text = rollout.progress_text(self.store, current)
+        if self.blind:  # the blend comes first, then " · step 2 of 4 · …" (no "·" in a blend)
+            text = " · ".join(["Blend hidden until you pick", *text.split(" · ")[1:]])
+        self.label.setText(text)
         self.progress.setRange(0, current.steps)
         self.progress.setValue(current.step)
         halted = current.state in (RolloutState.PAUSED, RolloutState.STOPPED)
@@ -182,7 +193,8 @@ class RolloutBar(QFrame):
             if changed.from_version:
                 self.retired.emit(changed.from_version)
             return
-        self._done(f"{what}: " + rollout.progress_text(self.store, changed))
+        self.refresh()  # the bar's words: no names while a trial round waits for the pick
+        self._done(f"{what}: {self.label.text()}")
 
     def roll_back(self) -> None:
         current = self.current()

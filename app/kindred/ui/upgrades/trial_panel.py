@@ -9,6 +9,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from kindred.core.basics.errors import KindredError
+from kindred.core.basics.ids import ConversationId
 from kindred.core.session import Session
 from kindred.core.upgrades import trial
 from kindred.ui.kit.widgets import SideBySide
@@ -22,7 +23,8 @@ class TrialPanel(QFrame):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.round: trial.Round | None = None
+        self.round: trial.Round | None = None  # the round waiting for the pick
+        self.conversation_id: ConversationId | None = None  # whose round the panel shows
         self.setObjectName("trialPanel")
         self.title = QLabel()
         self.title.setObjectName("consentHeading")
@@ -55,6 +57,7 @@ class TrialPanel(QFrame):
     def show_round(self, round_: trial.Round) -> None:
         """Show a round's two answers, names hidden."""
         self.round = round_
+        self.conversation_id = round_.conversation_id
         first, second = trial.answers(self.session.store, round_)
         running = trial.get_trial(self.session.store, round_.trial_id)
         self.title.setText(f"Side-by-side trial: round {running.decided + 1} of "
