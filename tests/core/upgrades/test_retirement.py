@@ -19,7 +19,7 @@ from kindred.core.session import Session
 from kindred.core.upgrades import retirement, rollout
 from kindred.core.upgrades.retirement import TamperedRecordError
 from kindred.core.upgrades.rollout import Plan
-from support.archive_helpers import activate, make_version
+from support.archive_helpers import activate, grant, make_version
 
 
 def phase_in_fully(session: Session, model_path: Path, engine: Engine) -> tuple[str, str]:
@@ -120,3 +120,31 @@ def test_only_a_retired_version_gets_a_stored_report(session: Session, model_pat
     assert retirement.stored_report(session.store, version.id) is not None
     with pytest.raises(retirement.KindredError, match="registered"):
         retirement._model_for(session.store, "0" * 64)
+
+
+def test_the_version_an_import_brings_back_is_interviewed_only_once_it_steps_down(
+        session: Session, model_path: Path, tmp_path: Path) -> None:
+    """What was active comes in retired, to be restored with consent: it did not step down,
+    so no retirement interview is due (the window held one at once, then restored it)."""
+    from kindred.core.bundles.bundle import export_bundle, import_bundle
+    from kindred.core.session import open_session
+
+    used = activate(session, make_version(session, model_path, seed=5))
+    bundle = tmp_path / "Kindred.kindred"
+    export_bundle(session.store, session.assistant(), bundle)
+    other = open_session(tmp_path / "other")
+    try:
+        result = import_bundle(other.store, bundle)
+        aid = result.assistant.id
+        assert result.was_active == used.id
+        assert versions.get_version(other.store, used.id).status == "retired"
+        assert retirement.set_aside_by_import(other.store, used.id)
+        assert retirement.pending(other.store, aid) == []
+        version = versions.get_version(other.store, used.id)
+        versions.restore(other.store, used.id, grant(other, "restore", version))
+        version = versions.get_version(other.store, used.id)
+        versions.retire(other.store, used.id, grant(other, "retire", version))
+        assert not retirement.set_aside_by_import(other.store, used.id)
+        assert retirement.pending(other.store, aid) == [used.id]
+    finally:
+        other.close()

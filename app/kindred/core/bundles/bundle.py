@@ -374,7 +374,7 @@ def _write(store: Store, checked: CheckedBundle, name: str, persona: str,
             if was_active:
                 ledger.append(store, ledger.RETIRED,
                               {"version": was_active, "was": "active", "active": None,
-                               "previous": was_active, "reason": "imported; restore to use"},
+                               "previous": was_active, "reason": ledger.SET_ASIDE_BY_IMPORT},
                               assistant_id)
             placed += import_records(db, store, checked.staging, checked.records)
             for data_id in checked.datasets:

@@ -31,6 +31,7 @@ CONSENT_DECIDED = "consent_decided"
 ACTIVATED = "activated"
 RESTORED = "restored"
 RETIRED = "retired"
+SET_ASIDE_BY_IMPORT = "imported; restore to use"  # a RETIRED reason: it did not step down
 REFUSED = "refused"
 TRIAL = "trial"
 DELETED = "deleted"

@@ -270,13 +270,25 @@ def _model_for(store: Store, base_sha256: str) -> dict[str, Any]:
 def pending(store: Store, assistant_id: AssistantId) -> list[VersionId]:
     """Retired versions that were in use once and whose retirement interview was never held
     (oldest first). A candidate set aside unused has nothing to tell about its time in use; an
-    interview held before the version was used does not count (`retirement_interview`)."""
+    interview held before the version was used does not count (`retirement_interview`); the
+    version an import brought back retired, to be restored with consent, did not step down."""
     rows = store.db.execute(
         "SELECT id FROM versions WHERE assistant_id = ? AND status = 'retired' "
         "ORDER BY status_at", [assistant_id]).fetchall()
     used = active_periods(store, assistant_id)
     return [VersionId(r[0]) for r in rows
-            if str(r[0]) in used and retirement_interview(store, VersionId(r[0])) is None]
+            if str(r[0]) in used and not set_aside_by_import(store, VersionId(r[0]))
+            and retirement_interview(store, VersionId(r[0])) is None]
+
+
+def set_aside_by_import(store: Store, version_id: VersionId) -> bool:
+    """Retired last by an import: what was active in the exported assistant comes in retired
+    (nothing is switched on without consent) and is offered for restoring; it is interviewed
+    when it steps down after being used here."""
+    row = store.db.execute(
+        "SELECT payload FROM ledger WHERE kind = ? AND json_extract(payload, '$.version') = ? "
+        "ORDER BY seq DESC LIMIT 1", [ledger.RETIRED, version_id]).fetchone()
+    return row is not None and json.loads(row[0]).get("reason") == ledger.SET_ASIDE_BY_IMPORT
 
 
 # -- the post-deployment report --------------------------------------------------------------
