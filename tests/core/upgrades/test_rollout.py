@@ -249,6 +249,26 @@ def test_blend_labels() -> None:
     assert rollout.blend_label(named, []) == "base model"
 
 
+def test_coming_in_over_the_base_model_retires_nothing_of_it(session: Session,
+                                                              model_path: Path) -> None:
+    """The base model is no version: the consents that replace it say it stays under the new
+    one, not that it is "retired: archived, interviewed" (or "the base model alone alone")."""
+    first = make_version(session, model_path, seed=0)
+    _kind, summary, _evidence = rollout.describe_start(session.store, first, Plan())
+    assert "roll back to the base model alone at any moment" in summary
+    assert "the base model stays under it" in summary
+    assert "alone alone" not in summary and "interviewed" not in summary
+    _kind, summary, _evidence = versions.describe_activation(session.store, first)
+    assert "Nothing is deleted: the base model alone stays one step away." in summary
+    assert "archived" not in summary
+    a = activate(session, first)
+    b = make_version(session, model_path, seed=1, parent=a.id)
+    _kind, summary, _evidence = rollout.describe_start(session.store, b, Plan())
+    assert "Version 1 (" in summary and "is retired: archived, interviewed" in summary
+    _kind, summary, _evidence = versions.describe_activation(session.store, b)
+    assert "stays archived and can be restored" in summary
+
+
 @pytest.mark.slow
 def test_a_losing_trial_holds_the_rollout_and_shows_in_the_next_consent(
         session: Session, engine: Engine, pair: tuple[Version, Version]) -> None:

@@ -72,6 +72,7 @@ def test_nothing_names_a_side_until_the_pick(qtbot, home: DataHome,  # type: ign
     # The pick names them all again.
     panel.buttons["first"].click()
     assert "Answer 1 was Version 2, answer 2 was Version 1" in panel.result.text()
+    assert "names are hidden" not in panel.title.text()
     assert window.adapter_label.text() == "Adapter: Version 1 50 % + Version 2 50 %"
     assert window.rollout_bar.label.text().startswith("Version 1 50 % + Version 2 50 %")
     assert window.chat_view._messages()[1].meta.text().endswith("Version 1 50 % + Version 2 "

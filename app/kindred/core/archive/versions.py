@@ -65,9 +65,11 @@ def describe_activation(store: Store, version: Version) -> tuple[str, str, dict[
     named = names(store, version.assistant_id)
     now_using = _label(named, current) if current else "the base model alone"
     verb = "Restore" if kind == "restore" else "Activate"
+    kept = (f"{now_using} stays archived and can be restored" if current else
+            "the base model alone stays one step away")  # it is no version: not archived
     summary = (f"{verb} {_label(named, version)} ({version.source}). The assistant now answers "
                f"with {now_using}; afterwards it answers with {named.get(version.id)}. "
-               f"Nothing is deleted: {now_using} stays archived and can be restored.")
+               f"Nothing is deleted: {kept}.")
     summary += _switch_sentence(store, version)
     summary += _trial_sentence(store, version, kind)
     card = cards.get_card(store, version.id)

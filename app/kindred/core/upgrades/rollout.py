@@ -235,11 +235,14 @@ def describe_start(store: Store, version: Version, plan: Plan
     named = names(store, version.assistant_id)
     a, b = _label(named, outgoing), _label(named, version)
     steps = " → ".join(f"{p} %" for p in plan.percents)
+    # the base model is no version: nothing of it is retired, archived or interviewed
+    back, after = ((f"{a} alone", f"{a} is retired: archived, interviewed, and restorable")
+                   if outgoing is not None else
+                   (a, "the base model stays under it, as it is under every version"))
     summary = (f"Phase in {b}, replacing {a}, over {plan.steps} steps ({steps}), one step "
                f"{plan.pace}. Each answer says the blend that wrote it. You can pause, take "
-               f"the next step now, or roll back to {a} alone at any moment. After the last "
-               f"step {b} alone answers and {a} is retired: archived, interviewed, and "
-               "restorable.")
+               f"the next step now, or roll back to {back} at any moment. After the last "
+               f"step {b} alone answers and {after}.")
     if plan.hold_on_loss:
         summary += f" While a side-by-side trial says {b} answers worse, the rollout waits."
     evidence = {"action": "start", "version": version.id,

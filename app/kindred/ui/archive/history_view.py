@@ -250,9 +250,10 @@ class HistoryView(HistoryPage):
         self._ask(kind, version.id, summary, evidence,
                   changes=f"{self.assistant.name} will answer through {self._name(version)} "
                           f"instead of {now_using}, from the next message on.",
-                  kept=f"Everything. {now_using.capitalize()} stays archived and can be "
-                       "restored at any time; every other version, your conversations and "
-                       "the learning data are untouched.")
+                  kept=(f"Everything. {now_using.capitalize()} stays archived and can be "
+                        "restored at any time" if current else "Everything. The base model "
+                        "alone stays one step away (Use base model)") + "; every other "
+                       "version, your conversations and the learning data are untouched.")
 
     def retire(self, version: Version | None) -> None:
         if version is None:

@@ -49,13 +49,17 @@ def review_texts(request: ConsentRequest, assistant_name: str, new_name: str, no
                            f"step {plan.pace}. Every answer says the blend that wrote it. "
                            "Pause, take the next step now or roll back at any moment from the "
                            "bar above the chat.",
-                "kept": f"Everything. {now_name[0].upper()}{now_name[1:]} answers less and "
-                        "less, then is retired: archived, interviewed about its time in use, "
-                        "and restorable."}
+                "kept": (f"Everything. {now_name[0].upper()}{now_name[1:]} answers less and "
+                         "less, then is retired: archived, interviewed about its time in use, "
+                         "and restorable." if request.evidence.get("previous") else
+                         "Everything. The base model answers less and less alone; it stays "
+                         "under the new version, as under every version.")}
     return {"changes": f"{assistant_name} will answer through {new_name} instead of "
                        f"{now_name}, from the next message on.",
-            "kept": f"Everything. {now_name[0].upper()}{now_name[1:]} stays archived and can "
-                    "be restored at any time from History."}
+            "kept": (f"Everything. {now_name[0].upper()}{now_name[1:]} stays archived and can "
+                     "be restored at any time from History." if request.evidence.get("previous")
+                     else "Everything. The base model alone stays one step away (History: "
+                     "Use base model).")}
 
 
 def phase_in_job(op: OpContext, version_id: VersionId, plan: Plan = DEFAULT_PLAN) -> ConsentRequest:

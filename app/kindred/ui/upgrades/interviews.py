@@ -69,8 +69,9 @@ class InterviewRunner(QObject):
                                 versions.get_version(self.session.store, version_id))
 
         def progress(event: Any) -> None:
-            if isinstance(event, retirement.Progress):
-                self.progress.emit(f"Interviewing {name} before it retires: {event.message}",
+            if isinstance(event, retirement.Progress):  # its first says whom it interviews
+                said = "" if event.message.startswith("Interviewing") else f": {event.message}"
+                self.progress.emit(f"Interviewing {name} before it retires{said}",
                                    event.fraction)
 
         self.task = run_op(home, lambda op: interview_job(op, version_id), on_progress=progress,

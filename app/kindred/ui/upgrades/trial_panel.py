@@ -95,6 +95,8 @@ class TrialPanel(QFrame):
             return
         running = trial.get_trial(self.session.store, decided.trial_id)
         names = trial.labels(self.session.store, running)
+        self.title.setText(f"Side-by-side trial: round {running.decided} of {running.prompts}. "
+                           "Your pick, and who wrote which:")
         tally = trial.tally(self.session.store, running.assistant_id, running.a_version,
                             running.b_version)
         self.result.setText(
