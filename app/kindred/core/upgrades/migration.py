@@ -24,7 +24,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from kindred.core.archive import cards
-from kindred.core.archive.catalog import Version, active_version, get_version, verify_version
+from kindred.core.archive.catalog import (
+    Version,
+    active_version,
+    get_version,
+    names,
+    verify_version,
+)
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.ids import AssistantId, VersionId
 from kindred.core.basics.progress import result_last
@@ -64,6 +70,7 @@ class MigrationPlan:
     to_model: Model
     data: MigrationData
     collect_s: float
+    source_name: str = ""  # as History names it ("Version 2")
 
     @property
     def run_id(self) -> str:
@@ -90,7 +97,8 @@ class MigrationPlan:
             note = (f" {self.to_model.name} has no chat template of its own: Kindred talks to it "
                     "in a plain \"User:/Assistant:\" layout.")
         return (f"Move to {self.to_model.name}: a new version is learned on it from everything "
-                f"{self.from_model.name} version {self.source.short} learned: its {taught} "
+                f"{self.source_name or 'version ' + self.source.short} learned on "
+                f"{self.from_model.name}: its {taught} "
                 f"taught items, replayed, and {counts['distilled']} of its own answers to your "
                 f"past questions and a prompt set ({counts['rejected']} left out as empty or "
                 f"repetitive). {self.training.total_steps} training steps, about "
@@ -165,7 +173,8 @@ def plan_migration(session: Session, assistant: Assistant, target: str | Model,
             "to_base": _side(None, to_model)["base"], "card_prompts": data.card_prompts,
             "counts": data.counts()}
     training = replace(training, kind="migrate", extra={"migration": info})
-    return MigrationPlan(training, source, from_model, to_model, data, collect_s)
+    return MigrationPlan(training, source, from_model, to_model, data, collect_s,
+                         names(session.store, assistant.id).get(source.id, ""))
 
 
 def request_migration(store: Store, plan: MigrationPlan) -> ConsentRequest:
