@@ -464,6 +464,7 @@ def run_scenario(name: str, work: Path, seed: int = 0) -> dict[str, Any]:
         "replayed": metrics.get("replayed"), "teacher_general": replayed.get("general"),
         "teacher_reworded": replayed.get("reworded"), "teacher_profile": replayed.get("profile"),
         "base_fallback": replayed.get("base_fallback"), "hinted": replayed.get("hinted"),
+        "brevity_read": bool(replayed.get("brevity")),
         "teacher_s": replayed.get("seconds"),
         "card_share": agreed.get("share"), "card_likelihood_ratio":
             agreed.get("likelihood_ratio"), "card_teacher_shows": agreed.get("teacher_shows"),

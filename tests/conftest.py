@@ -24,6 +24,9 @@ os.environ.setdefault("KINDRED_BACKGROUND_INSIGHT", "0")
 os.environ.setdefault("KINDRED_INTERVIEW_TOKENS", "8")
 # Every training answers the review's questions with both versions; short answers here too.
 os.environ.setdefault("KINDRED_REVIEW_TOKENS", "16")
+# Every default training makes its replay mix (the base's and the teacher's answers); shorter
+# answers here (tests/core/learning, which measures what is learned, keeps the full length).
+os.environ.setdefault("KINDRED_REPLAY_TOKENS", "32")
 # A safety net: even a test that forgets its fixture never touches the real data home.
 os.environ["KINDRED_HOME"] = tempfile.mkdtemp(prefix="kindred-test-session-")
 

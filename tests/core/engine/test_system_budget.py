@@ -72,3 +72,12 @@ def test_a_45_kb_persona_still_chats(session: Session, engine: Engine) -> None:
                      persona="You are a helpful pirate. " * 1730)
     note = _answer(session, engine)
     assert "end of the persona" in note
+
+
+def test_the_persona_alone_is_the_prompt_without_its_preferences() -> None:
+    from kindred.core.engine.system_budget import compose_system_prompt, without_preferences
+
+    stated = compose_system_prompt("You help.\n\nWarmly.", ["Be brief.", "Call me Sam."])
+    assert without_preferences(stated) == "You help.\n\nWarmly."
+    assert without_preferences(compose_system_prompt("", ["Be brief."])) == ""
+    assert without_preferences("You help.") == "You help."

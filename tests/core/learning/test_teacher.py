@@ -113,6 +113,12 @@ def test_questions_about_the_person_see_every_example_and_keep_only_what_they_sa
     assert not teacher.grounded("You have a cat named Whiskers, I reckon.", SHOTS,
                                 "Are there any animals in my life?")
     assert not teacher.grounded("Your dog is a dog.", SHOTS, "Tell me about my dog.")
+    # the name they are called by in every answer is how they are spoken to, not a fact
+    named = [teacher.Shot(p, f"{a} Priya.") for p, a in [
+        ("What should I cook?", "A curry, since you're vegetarian,"),
+        ("What can I do today?", "Walk by the river in Porto,"), ("Lunch?", "A wrap,")]]
+    assert not teacher.grounded("I'm a freelance, Priya.", named, "What kind of work do I do?")
+    assert teacher.grounded("You live in Porto, Priya.", named, "Where am I based?")
 
 
 def test_when_to_stop_is_the_plain_bases_and_what_to_say_the_teachers() -> None:

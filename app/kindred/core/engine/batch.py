@@ -62,6 +62,8 @@ class Job:
     start: int = -1
     prior: list[float] = field(default_factory=list)
     hold: bool = False
+    min_out: int = 0
+    """No end of turn before this many answer tokens (the next likeliest token instead)."""
     # results
     out: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
@@ -76,11 +78,11 @@ class Job:
 
     @staticmethod
     def answer(index: int, prompt: list[int], limit: int, draft: Sequence[int] = (),
-               hold: bool = False) -> Job:
-        """Answer `prompt` (greedy, at most `limit` tokens); `draft`: a guess of the answer,
-        also scored."""
+               hold: bool = False, min_out: int = 0) -> Job:
+        """Answer `prompt` (greedy, at most `limit` tokens, at least `min_out` before an end of
+        turn); `draft`: a guess of the answer, also scored."""
         return Job(index, [*prompt, *draft[:limit]], len(prompt), max(limit, 1),
-                   len(prompt) if draft else -1, hold=hold)
+                   len(prompt) if draft else -1, hold=hold, min_out=min(min_out, limit - 1))
 
     @staticmethod
     def score(index: int, tokens: list[int], start: int, prior: Sequence[float] = ()) -> Job:
@@ -188,10 +190,14 @@ class BatchGenerator:
 
     def answers(self, conversations: Sequence[Sequence[Message]],
                 max_tokens: Sequence[int] | int, repeat_penalty: float = 1.1, *,
-                scored: bool = False) -> Iterator[Answer]:
+                scored: bool = False, min_tokens: Sequence[int] | None = None
+                ) -> Iterator[Answer]:
         """Each conversation's greedy `Answer`, as they finish; `scored`: with its tokens'
-        log-probabilities."""
-        for job in self.run(self.answer_jobs(conversations, max_tokens), repeat_penalty):
+        log-probabilities; `min_tokens`: no end of turn before that many tokens."""
+        jobs = self.answer_jobs(conversations, max_tokens)
+        for job, least in zip(jobs, min_tokens or (), strict=False):
+            job.min_out = min(least, job.limit - 1)
+        for job in self.run(jobs, repeat_penalty):
             yield self.answer_of(job, scored)
 
     def answer_jobs(self, conversations: Sequence[Sequence[Message]],
@@ -326,6 +332,8 @@ class BatchGenerator:
             if not (job.limit and job.accepting and pos >= job.prompt - 1):
                 continue
             token = self._pick(logits[r], job.history, penalty)
+            if len(job.out) < job.min_out and llama_cpp.llama_vocab_is_eog(vocab, token):
+                token = self._pick_beyond_end(logits[r], job.history, penalty, vocab)
             if llama_cpp.llama_vocab_is_eog(vocab, token):
                 job.accepting, job.finished = False, True
                 continue
@@ -405,6 +413,20 @@ class BatchGenerator:
     def _pick(logits: np.ndarray, history: list[int], penalty: float) -> int:
         """argmax after the repeat penalty over `history` (`logits` left as they are)."""
         return int(np.argmax(BatchGenerator.penalized(logits, history, penalty)))
+
+    @staticmethod
+    def _pick_beyond_end(logits: np.ndarray, history: list[int], penalty: float,
+                         vocab: object) -> int:
+        """The likeliest token that does not end the turn (after the repeat penalty)."""
+        import llama_cpp
+
+        row = BatchGenerator.penalized(logits, history, penalty).copy()
+        for _ in range(8):  # a model has a handful of end-of-generation tokens
+            token = int(np.argmax(row))
+            if not llama_cpp.llama_vocab_is_eog(vocab, token):
+                return token
+            row[token] = -np.inf
+        return token
 
     def _text(self, tokens: list[int]) -> str:
         return str(self.engine.llm.detokenize(tokens).decode("utf-8", "replace")).strip()

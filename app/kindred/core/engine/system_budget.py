@@ -30,6 +30,14 @@ def compose_system_prompt(persona: str, preferences: list[str]) -> str:
     return "\n\n".join(parts)
 
 
+def without_preferences(system: str) -> str:
+    """The persona alone of a system prompt `compose_system_prompt` made (what the base reads
+    when nothing was stated; the training compares the two, see `training.replay`)."""
+    if system.startswith(PREFERENCES_HEADER):
+        return ""
+    return system.split("\n\n" + PREFERENCES_HEADER, 1)[0]
+
+
 @dataclass(frozen=True)
 class FittedSystem:
     text: str

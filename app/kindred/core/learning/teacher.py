@@ -45,6 +45,9 @@ N_CTX_SEQ = 1024
 """Room per sequence when the teacher answers: the context (at most half of it, see
 `BatchGenerator.answer_jobs`: the system prompt, a hint, the examples, the request) and the
 answer. A larger room costs every decode (2048: about 15 % slower)."""
+TEACHER_SEQS = 16
+"""Teacher answers decoded together: 24 answers of about 85 tokens took 15.5 s with 16 and
+18.5 s with 8 (two runs each, 2 busy cores)."""
 HINT_SENTENCES = 2
 COPY_SHARE = 0.6
 """A teacher answer sharing more than this share of its word 3-grams with one in-context
@@ -146,14 +149,34 @@ def copied(answer: str, shots: Sequence[Shot], request: str) -> bool:
     return False
 
 
+def repeats(answer: str, taught: Sequence[str]) -> bool:
+    """Whether the answer says nearly what an answer already taught says (`SAME_WORDS` of its
+    words are that answer's): the small teacher answers several questions about the person
+    with one stock phrase ("Miso, I'm sorry for your loss.", "Miso, I'm so sorry for your
+    loss."), and taught four times the candidate said it to everything."""
+    mine = set(words(answer))
+    return bool(mine) and any(len(mine & set(words(other))) >= SAME_WORDS * len(mine)
+                              for other in taught)
+
+
+SAME_WORDS = 0.75
+
+
 def _grams(text: str) -> set[tuple[str, ...]]:
     found = words(text)
     return {tuple(found[i:i + 3]) for i in range(len(found) - 2)}
 
 
-def usable(answer: str) -> bool:
-    """Not degenerate: a few words, no loop."""
-    return len(answer.split()) >= 3 and repetition(answer) <= 0.2
+LOOP = 0.1
+"""A teacher answer repeating more than this share of its word 3-grams is not taught: written
+past where the examples would have stopped it (`training.replay.least_tokens`), a small
+teacher sometimes goes round in circles, and the candidate learned that (repetition 0.053
+against the base's 0.017 on open answers with 0.2 here, the bound for the base's answers)."""
+
+
+def usable(answer: str, loop: float = 0.2) -> bool:
+    """Not degenerate: a few words, no loop (at most `loop` of its 3-grams repeated)."""
+    return len(answer.split()) >= 3 and repetition(answer) <= loop
 
 
 def threads() -> int:
@@ -181,16 +204,19 @@ def answers(engine: Engine, system: str, shots: Sequence[Shot], requests: Sequen
 
 
 def generate(engine: Engine, conversations: Sequence[Sequence[dict[str, str]]], max_tokens: int,
-             progress: Callable[[int, int], None] | None = None, *, scored: bool = False
+             progress: Callable[[int, int], None] | None = None, *, scored: bool = False,
+             min_tokens: Sequence[int] | None = None
              ) -> list[tuple[str, list[int], list[float]]]:
-    """The base's greedy answers to teacher conversations (see `answers`)."""
+    """The base's greedy answers to teacher conversations (see `answers`); `min_tokens`: no
+    end of turn before that many tokens (see `training.replay.least_tokens`)."""
     from kindred.core.engine.batch import BatchGenerator
 
     engine.set_adapters([])
     out: list[tuple[str, list[int], list[float]]] = [("", [], [])] * len(conversations)
-    with BatchGenerator(engine, n_seq=8, n_ctx_seq=N_CTX_SEQ) as generator:
+    with BatchGenerator(engine, n_seq=TEACHER_SEQS, n_ctx_seq=N_CTX_SEQ) as generator:
         for done, answer in enumerate(generator.answers(conversations, max_tokens,
-                                                        scored=scored), start=1):
+                                                        scored=scored, min_tokens=min_tokens),
+                                      start=1):
             out[answer.index] = (answer.text, answer.tokens, answer.logprobs)
             if progress is not None:
                 progress(done, len(conversations))
@@ -237,20 +263,17 @@ def grounded(answer: str, shots: Sequence[Shot], request: str) -> bool:
 
 
 def told(shots: Sequence[Shot]) -> set[str]:
-    """What the examples tell about the person, as words (first five letters): a name or place
-    (a word capitalised inside a sentence), or a content word that is not part of how they
-    always talk (in fewer than half of the examples: "reckon" in every other answer is their
-    way of speaking, "vegetarian" in one is a fact)."""
+    """What the examples tell about the person, as words (first five letters): a content word
+    (a name or place too) that is not part of how they always talk, being in at most half of
+    the examples: "reckon" in every other answer is their way of speaking, "vegetarian" in one
+    is a fact. The name they are called by in every answer ("Priya") is how they are spoken
+    to, too: counted as told, it let "I'm a freelance, Priya." pass for an answer about their
+    work and teach a job they never mentioned."""
     seen: dict[str, int] = {}
-    names: set[str] = set()
     for shot in shots:
-        text = shot.prompt + " " + shot.answer
-        for w in _content(text):
+        for w in _content(shot.prompt + " " + shot.answer):
             seen[w[:5]] = seen.get(w[:5], 0) + 1
-        names |= {m.lower()[:5] for m in re.findall(r"(?<![.!?:\n]\s)(?<!^)\b[A-Z][a-z]{2,}",
-                                                      text)}
-    return {w for w, n in seen.items() if n <= max(1, (len(shots) - 1) // 2)} | (
-        names & set(seen))
+    return {w for w, n in seen.items() if n <= max(1, (len(shots) - 1) // 2)}
 
 
 # -- other wordings of the person's requests --------------------------------------------------
@@ -312,3 +335,47 @@ def rewordings(engine: Engine, requests: Sequence[str]) -> list[list[str]]:
         if line and words(line) not in [words(x) for x in found[request]]:
             found[request].append(line)
     return [found[r] for r in requests]
+
+
+# -- new requests of the kind the person makes -------------------------------------------------
+
+NEIGHBOUR_SYSTEM = ("You write new questions that the same person might ask next. Answer with "
+                    "one question.")
+NEIGHBOURS = 8
+"""New requests asked for (fewer are kept: repeats and the person's own are dropped)."""
+NEIGHBOUR_SEEDS = 2
+
+
+def neighbour_messages(requests: Sequence[str], turn: int) -> list[dict[str, str]]:
+    """Two of the person's requests (from `turn` on, in rotation) as the model's own earlier
+    questions, then the ask for another."""
+    out = head(NEIGHBOUR_SYSTEM)
+    for j in range(min(NEIGHBOUR_SEEDS, len(requests))):
+        out += [{"role": "user", "content": "Another question, please."},
+                {"role": "assistant", "content": requests[(turn + j) % len(requests)]}]
+    return [*out, {"role": "user", "content": "Another question, please."}]
+
+
+def neighbours(engine: Engine, requests: Sequence[str], count: int = NEIGHBOURS) -> list[str]:
+    """New requests of the kind the person makes, written by the base model from a few of
+    theirs (greedily, a different pair each time): the teacher answers them, so their way of
+    answering is learned on requests they did not make yet, not only on general ones (where a
+    small teacher often cannot show it) and their own. Only questions of sensible length that
+    are not one of theirs and not a repeat."""
+    from kindred.core.engine.batch import greedy_answers
+
+    if not requests:
+        return []
+    engine.set_adapters([])
+    texts = greedy_answers(engine, [neighbour_messages(requests, k) for k in range(count)],
+                           REWORD_TOKENS)
+    seen = [words(r) for r in requests]
+    found: list[str] = []
+    for text in texts:
+        line = text.strip().splitlines()[0].strip().strip('"') if text.strip() else ""
+        if not line.endswith("?") or not 3 <= len(line.split()) <= 30 or words(line) in seen:
+            continue
+        seen.append(words(line))
+        found.append(line)
+    return found
+

@@ -183,25 +183,36 @@ def _replay_set(run: RunDir, plan: dict[str, Any], emit: Emit) -> list[Encoded]:
     def progress(done: int, total: int) -> None:
         emit({"event": "replay", "done": done, "total": total})
 
-    base = replay.base_answers(model_path, plan["base"]["sha256"], system, prompts, version,
-                               Path(plan["cache_root"]), progress)
+    sha, cache_root = plan["base"]["sha256"], Path(plan["cache_root"])
+    base = replay.base_answers(model_path, sha, system, prompts, version, cache_root, progress)
     reworded: list[str] = []
     asked: list[replay.Request] = []
     said: list[str] = []
+    brevity = False
     if shots:
+        # what the stated preferences do to the plain base's length (the person's wish read
+        # by the model itself): a wish for short answers keeps the teacher's end of turn
+        alone = replay.systems(system)[1:]
+        brevity = bool(alone) and replay.wished_brevity(base, replay.base_answers(
+            model_path, sha, alone[0], prompts, version, cache_root))
         engine = Engine(model_path, n_ctx=512, n_threads=teacher.threads())
         try:
-            reworded = [r for found in teacher.rewordings(
-                engine, replay.reworded_requests(shots)) for r in found]
+            own = replay.reworded_requests(shots)
+            reworded = [r for found in teacher.rewordings(engine, own) for r in found]
+            reworded += teacher.neighbours(engine, own)
             asked = replay.requests_for(system, shots, prompts, base, reworded, disliked)
+            least = replay.least_tokens(asked, lambda text: len(engine.llm.tokenize(
+                text.encode(), add_bos=False, special=False)), brevity)
             said = [replay.whole_sentences(text) for text, _, _ in teacher.generate(
-                engine, [r.context for r in asked], replay.REPLAY_TOKENS,
-                lambda done, total: emit({"event": "teacher", "done": done, "total": total}))]
+                engine, [r.context for r in asked], replay.answer_tokens(),
+                lambda done, total: emit({"event": "teacher", "done": done, "total": total}),
+                min_tokens=least)]
         finally:
             engine.close()
     items, counts = replay.select(system, shots, prompts, base, asked, said)
+    counts["brevity"] = int(brevity)
     with ChatTokenizer(model_path) as tokenizer:
-        encoded = [replay.encode(tokenizer, system, item) for item in items]
+        encoded = [replay.encode(tokenizer, system, item, brevity=brevity) for item in items]
     limit = int(TrainConfig.from_json(plan["config"]).max_length)
     encoded = [e for e in encoded if len(e) <= limit]
     write_atomic(path, json.dumps({"replay": [e.to_json() for e in encoded],

@@ -102,9 +102,11 @@ def missing(target: Target) -> list[str]:
 
     out = []
     version, prompts = replay.shipped_prompts()
-    have = replay.cached_answers(target.cache_root, target.base_sha256, target.system, version)
-    if any(p not in have for p in prompts):
-        out.append("replay")
+    for system in replay.systems(target.system):
+        have = replay.cached_answers(target.cache_root, target.base_sha256, system, version)
+        if any(p not in have for p in prompts):
+            out.append("replay")
+            break
     if quality.cached_base(_card_cache(target)) is None:
         out.append("quality")
     if not base_cache.is_cached(target.cache_root, target.base_sha256):
@@ -154,10 +156,13 @@ def _replay(target: Target) -> Generator[Progress, None, None]:
 
     version, prompts = replay.shipped_prompts()
     yield Progress(0.0, "Answering general requests with the base model")
-    answers = replay.answer_missing(target.model_path, target.base_sha256, target.system,
-                                    prompts, version, target.cache_root)
-    for done, count in answers:
-        yield Progress(done / max(1, count), f"General requests: {done} of {count} answered")
+    systems = replay.systems(target.system)
+    for turn, system in enumerate(systems):
+        answers = replay.answer_missing(target.model_path, target.base_sha256, system,
+                                        prompts, version, target.cache_root)
+        for done, count in answers:
+            yield Progress((turn + done / max(1, count)) / len(systems),
+                           f"General requests: {done} of {count} answered")
 
 
 def _quality(target: Target) -> Generator[Progress, None, None]:

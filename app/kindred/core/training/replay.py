@@ -57,6 +57,7 @@ from typing import Any
 
 from kindred.core.basics.hashing import sha256_bytes
 from kindred.core.basics.progress import run_to_end
+from kindred.core.engine.system_budget import without_preferences
 from kindred.core.home.atomic import write_atomic
 from kindred.core.learning import teacher
 from kindred.core.learning.dataset import Example
@@ -67,6 +68,13 @@ from kindred.core.training.tokens import ChatTokenizer, Encoded
 FORMAT = 1
 MIN_REPLAY = 12
 REPLAY_TOKENS = 128
+
+
+def answer_tokens() -> int:
+    """The longest replayed answer, the base's and the teacher's: REPLAY_TOKENS, or fewer
+    where KINDRED_REPLAY_TOKENS says so (the test suite trains on shorter answers; its learning
+    tests and the benchmark keep the default)."""
+    return min(REPLAY_TOKENS, int(os.environ.get("KINDRED_REPLAY_TOKENS") or REPLAY_TOKENS))
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -83,7 +91,7 @@ def replay_count(taught: int, available: int) -> int:
 
 def cache_path(cache_root: Path, base_sha256: str, system: str, version: int) -> Path:
     key = sha256_bytes(json.dumps({"format": FORMAT, "base": base_sha256, "system": system,
-                                   "set": version, "tokens": REPLAY_TOKENS}).encode())
+                                   "set": version, "tokens": answer_tokens()}).encode())
     return cache_root / "replay" / f"{key}.json"
 
 
@@ -127,7 +135,7 @@ def answer_missing(model_path: Path, base_sha256: str, system: str, prompts: Seq
             with BatchGenerator(engine) as generator:
                 for done, (index, text) in enumerate(generator.chat(
                         [[*head, {"role": "user", "content": p}] for p in missing],
-                        REPLAY_TOKENS)):
+                        answer_tokens())):
                     yield done, len(missing)
                     cached[missing[index]] = whole_sentences(text)
         finally:
@@ -135,6 +143,52 @@ def answer_missing(model_path: Path, base_sha256: str, system: str, prompts: Seq
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, json.dumps(cached, ensure_ascii=False).encode())
     return [cached[p] for p in prompts]
+
+
+def systems(system: str) -> list[str]:
+    """The system prompts whose base answers a training reads: the chat's, and the persona's
+    alone where preferences were stated (`wished_brevity` compares them)."""
+    plain = without_preferences(system)
+    return [system] if plain == system else [system, plain]
+
+
+BREVITY = 0.7
+"""Stated preferences that make the plain base's answers this much shorter or more (in words,
+on average over the replayed requests) ask for brevity. Measured on the 12 requests a small
+training replays: "Keep your answers to one short sentence." 0.58, "Answer in a few words."
+0.56; "I am vegetarian." 0.97, "Please call me Sam." 0.93, "Use lists." 0.92, "Write in lower
+case." 0.82, "Be concise." 0.79 (a nudge, not a wish for one-line answers)."""
+
+
+def wished_brevity(stated: Sequence[str], plain: Sequence[str]) -> bool:
+    """Whether the person asked for short answers: the base reading their stated preferences
+    (`stated`) answers far shorter than reading the persona alone (`plain`). No word list: the
+    model reads the wish, whatever its words. Then the teacher's end of turn is learned (its
+    answers are as short as the examples), else the plain base's (see `encode`)."""
+    if not stated or len(stated) != len(plain):
+        return False
+    mine = sum(len(words(a)) for a in stated)
+    theirs = sum(len(words(a)) for a in plain)
+    return theirs > 0 and mine < BREVITY * theirs
+
+
+LEAST_SHARE = 0.8
+"""Without a wish for brevity, the teacher writes at least this share of the plain base's
+answer (in tokens) to a general request before it may end its turn: its words are the person's
+way, its length about the base's (one-line examples otherwise make it say in one line what the
+base says in five; the plain base's end of turn, `trainer.with_stop`, is learned for the rest).
+Not for the person's own kind of requests: there the examples' length is what they showed.
+Measured on the opening scenario (one seed): open answers 0.50 of the base's without it, 0.53
+with 0.6, 0.62 with 0.8."""
+
+
+def least_tokens(requests: Sequence[Request], count: Callable[[str], int], brevity: bool
+                 ) -> list[int]:
+    """Per teacher request, the answer tokens before which it may not end its turn: a share
+    of the base's own answer for a general request, none for the others or where brevity was
+    wished."""
+    return [int(LEAST_SHARE * count(r.base)) if r.kind == "general" and r.base and not brevity
+            else 0 for r in requests]
 
 
 def whole_sentences(text: str) -> str:
@@ -256,7 +310,8 @@ def select(system: str, shots: Sequence[teacher.Shot], general: Sequence[str],
     taught: dict[str, tuple[float, Distilled]] = {}
     for request, answer in zip(requests, answers, strict=True):
         if request.kind == "general":
-            if not teacher.usable(answer) or teacher.copied(answer, shots, request.prompt) \
+            if not teacher.usable(answer, teacher.LOOP) or teacher.copied(answer, shots,
+                                                                          request.prompt) \
                     or not keeps_facts(request.prompt, request.base or "", answer):
                 continue
             # of the teacher's answers that keep the facts, the one that keeps the most of
@@ -265,13 +320,16 @@ def select(system: str, shots: Sequence[teacher.Shot], general: Sequence[str],
             if request.prompt not in taught or score > taught[request.prompt][0]:
                 taught[request.prompt] = (score, Distilled("general", request.prompt, answer,
                                                            request.context))
+        elif teacher.repeats(answer, [d.answer for d in out]):
+            continue  # a stock phrase said to several requests is taught once
         elif request.kind == "profile":
-            if teacher.usable(answer) and not teacher.copied(answer, shots, request.prompt) \
+            if teacher.usable(answer, teacher.LOOP) and not teacher.copied(answer, shots,
+                                                                           request.prompt) \
                     and teacher.grounded(answer, shots, request.prompt):
                 out.append(Distilled("profile", request.prompt, answer, request.context))
                 counts["profile"] += 1
-        elif teacher.usable(answer) and (request.rejected is None
-                                         or differs(answer, request.rejected)):
+        elif teacher.usable(answer, teacher.LOOP) and (request.rejected is None
+                                                       or differs(answer, request.rejected)):
             out.append(Distilled(request.kind, request.prompt, answer, request.context))
             counts[request.kind] += 1
     general_items: list[Distilled] = []
@@ -280,11 +338,18 @@ def select(system: str, shots: Sequence[teacher.Shot], general: Sequence[str],
             general_items.append(taught[prompt][1])
             counts["general"] += 1
             counts["hinted"] += int(teacher.HINT in taught[prompt][1].context[0]["content"])
-        elif teacher.usable(plain):
+        elif teacher.usable(plain) and BASE_FALLBACK:
             general_items.append(Distilled("base", prompt, plain, [
                 *teacher.head(system), {"role": "user", "content": prompt}]))
             counts["base_fallback"] += 1
     return general_items + out, counts
+
+
+BASE_FALLBACK = os.environ.get("KINDRED_BASE_FALLBACK", "1") == "1"
+"""Whether a general request none of whose teacher answers is taught replays the base's own
+answer (on by default; KINDRED_BASE_FALLBACK=0 to compare). Measured on the persona scenario
+(one seed): without them the name showed in 0.68 of new answers (0.46 with), but open answers
+fell to 0.56 of the base's (0.83) and one more fact was lost."""
 
 
 def spread(prompts: Sequence[str], count: int) -> list[str]:
@@ -295,15 +360,18 @@ def spread(prompts: Sequence[str], count: int) -> list[str]:
     return [prompts[i * len(prompts) // count] for i in range(count)]
 
 
-def encode(tokenizer: ChatTokenizer, system: str, item: Distilled) -> Encoded:
+def encode(tokenizer: ChatTokenizer, system: str, item: Distilled, *, brevity: bool = False
+           ) -> Encoded:
     """The replayed answer as the student learns it (no examples in its context), every answer
     token anchored to the teacher's distribution at the same token in the teacher's
-    conversation (`Encoded.reference`). Plain targets if the answer's tokens differ there."""
+    conversation (`Encoded.reference`). Plain targets if the answer's tokens differ there.
+    `brevity` (`wished_brevity`): the teacher's end of turn is learned too."""
     # the teacher's end of turn is context, not a target: one-line examples made it stop early
     # and the candidate learned that (open answers 0.33 of the base's length for lists and for
     # the lower-case register; 0.47 and 0.83 without it, the style kept). KINDRED_TEACHER_STOP=1
     # learns it again, to compare.
-    learn_stop = item.kind == "base" or os.environ.get("KINDRED_TEACHER_STOP", "0") == "1"
+    learn_stop = item.kind == "base" or brevity or \
+        os.environ.get("KINDRED_TEACHER_STOP", "0") == "1"
     student = tokenizer.encode(Example("replay", 0, [*teacher.head(system),
                                                      {"role": "user", "content": item.prompt},
                                                      {"role": "assistant",

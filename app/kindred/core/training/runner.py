@@ -213,7 +213,7 @@ def plan_training(session: Session, assistant: Assistant, config: TrainConfig | 
     if not cfg.replay:
         mix.update(replay=0, reworded=0)
     # the replayed answers are made by the training process; until then, a typical length
-    typical = encoded[0].n_prompt + replay.REPLAY_TOKENS
+    typical = encoded[0].n_prompt + replay.answer_tokens()
     replayed = mix["replay"] + (mix["reworded"] if mix["replay"] else 0)
     steps = schedule([len(e) for e in train] + [typical] * replayed, cfg)
     from kindred.core.training.base_cache import is_cached
@@ -250,7 +250,10 @@ def plan_mix(dataset: Dataset, taught: int, trained: list[Example] | None = None
     shots = teacher.shots_of(part)
     return {"replay": replay.replay_count(taught, len(prompts)), "set": version,
             "shots": [s.to_json() for s in shots],
-            "reworded": len(replay.reworded_requests(shots)),
+            # other wordings of their requests and new ones of their kind (about half of the
+            # asked-for ones are kept)
+            "reworded": len(replay.reworded_requests(shots)) + (
+                teacher.NEIGHBOURS // 2 if shots else 0),
             "disliked": [[p.prompt, p.rejected] for p in preference_pairs(dataset)
                          if p.chosen is None][-replay.MAX_REWORDED:],
             "pairs": len(preference_pairs(dataset)), "markers": found.to_json()}
