@@ -162,6 +162,7 @@ class StateMachine(RuleBasedStateMachine):
             if self.steps and TOTALS["sequences"] % EXPORT_EVERY[0] == 0:
                 TOTALS["exports"] += 1
                 self.check_export_restores()
+                self.check_copy_here()
         finally:
             self.session.close()
             shutil.rmtree(self.root, ignore_errors=True)
@@ -417,6 +418,26 @@ class StateMachine(RuleBasedStateMachine):
         if due:
             count("pace step")
             self.step_forward()
+
+    def check_copy_here(self) -> None:
+        """Export, then import as a copy into this same home in whatever state the sequence
+        left the versions, the rollout and the trial: the copy's versions (new ids) verify and
+        say what they were copied from; the original changes in nothing. (At the end of a
+        sequence, not as a rule: a rule changes which sequences the derandomized run draws.)"""
+        store = self.session.store
+        path = self.root / "copy.kindred"
+        export_bundle(store, self.session.assistant(self.aid), path)
+        result = import_bundle(store, path, as_copy=True)
+        copied = versions.list_versions(store, result.assistant.id)
+        assert {v.id for v in copied}.isdisjoint(self.ref.status)
+        kept = {v for v, s in self.ref.status.items() if s != S.DELETED}
+        assert kept <= set(result.copied_from.values()) <= set(self.ref.status)
+        assert all(c.ok for c in verify_all(store, result.assistant.id))
+        assert ledger.verify(store).ok
+        path.unlink()
+        self.state_matches_the_model()
+        self.every_change_has_its_consent()
+        count("copy here")
 
     # -- checks after every step ------------------------------------------------------------
 

@@ -32,6 +32,6 @@ def test_the_state_keeps_its_promises_under_random_sequences(engine: Engine,
     reached = {k for k, n in OUTCOMES.items() if n}
     for needed in ("activate", "activate refused", "retire", "delete", "delete refused",
                    "rollout", "rollout refused", "next_step", "pace step", "trial_start",
-                   "chat", "export imported"):
+                   "chat", "export imported", "copy here"):
         assert needed in reached, (needed, OUTCOMES)
     assert any("(stale)" in k for k in reached), OUTCOMES

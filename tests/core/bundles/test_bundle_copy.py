@@ -232,6 +232,16 @@ def test_a_copy_of_an_assistant_phasing_in_names_its_own_versions(
     assert statuses == {old.id: "retired", new.id: "candidate"}
     assert versions.get_version(store, new.id).status == "trial"  # the original phases on
     assert ledger.verify(store).ok
+    # ...and takes its next step as before the copy, with the person's consent
+    from kindred.core.upgrades import rollout
+
+    blend = rollout.blend(store, old.assistant_id)
+    kind, summary, evidence = rollout.describe_next_step(store, old.assistant_id)
+    assert evidence["version"] == new.id
+    request = consent.request(store, kind, old.assistant_id, new.id, summary, evidence)
+    assert decisions.answer(store, request.id, granted=True, via="gui").speaks_changed
+    assert rollout.blend(store, old.assistant_id) != blend
+    assert rollout.blend(store, result.assistant.id) is None  # the copy has no rollout
     again = tmp_path / "copy.kindred"
     export_bundle(store, result.assistant, again)  # the copy's own history passes every check
     assert import_bundle(store, again, as_copy=True).assistant.name == "Kindred (copy 2)"
