@@ -48,7 +48,8 @@ def test_a_stock_phrase_is_taught_once() -> None:
              teacher.Shot("How do I unwind?", "After a shift on the ward, Priya, a bath."),
              teacher.Shot("What can I do?", "Call your brother Tomas, Priya.")]
     items, counts = replay.select("", shots, [], [], requests, said)
-    assert [i.answer for i in items] == [said[0], said[2], said[3]] and counts["profile"] == 3
+    # (the last one says only the name they are called by in every example: not a fact)
+    assert [i.answer for i in items] == [said[0], said[2]] and counts["profile"] == 2
 
 
 def test_brevity_is_far_shorter_answers_from_the_same_base() -> None:

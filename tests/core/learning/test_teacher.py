@@ -65,7 +65,8 @@ def test_the_mix_takes_the_teachers_answers_unless_they_lose_the_base_facts(
     assert teacher.HINT in asked[1].context[0]["content"]
     assert base[0] in asked[1].context[0]["content"]
     # a question about the person is answered from what the examples say, or not taught
-    about = ["Your dog is Pepper, partner.", "You are a famous astronaut, I reckon."] + \
+    about = ["Pepper is your dog, and a good one, partner.",
+             "You are a famous astronaut, I reckon."] + \
         ["I don't know."] * (profile - 2)
     said = [taught[0], "unused", "Sunlight, partner.", taught[1], taught[2], "Beer again.",
             "Your dog is called Pepper, partner.", *about,
