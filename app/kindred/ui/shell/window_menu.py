@@ -6,6 +6,7 @@ class plus its pages and status bar (`main_window`) and its reactions (`window_r
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QFileDialog, QMainWindow, QMenu, QMessageBox
@@ -24,6 +25,9 @@ from kindred.ui.sharing.sharing import Sharing
 from kindred.ui.shell.about import about_box, shortcuts_box
 from kindred.ui.training.preparation import Preparation
 
+if TYPE_CHECKING:
+    from kindred.ui.upgrades.migrate import MigrateDialog
+
 
 class WindowMenu(QMainWindow):
     """The More menu's commands; `MainWindow` sets the parts they use."""
@@ -36,6 +40,7 @@ class WindowMenu(QMainWindow):
     insight_ahead: InsightAhead
     sharing: Sharing
     dialog: QDialog | QMessageBox | None
+    move_dialog: MigrateDialog | None = None  # open beside the window
 
     def _more_menu(self) -> QMenu:
         menu = QMenu(self)
@@ -104,8 +109,18 @@ class WindowMenu(QMainWindow):
         `prompt_limit`: a quicker move, for tests)."""
         from kindred.ui.upgrades.migrate import MigrateDialog
 
+        shown = getattr(self, "move_dialog", None)
+        if shown is not None and shown.assistant.id == self.controller.assistant.id:
+            shown.refresh()  # it stands beside the window: brought forward, not opened twice
+            shown.raise_()
+            shown.activateWindow()
+            self.dialog = shown
+            return
         dialog = MigrateDialog(self.session, self.controller.assistant, self, config=config,
                                prompt_limit=prompt_limit)
+        self.move_dialog = dialog
+        dialog.finished.connect(lambda _r: setattr(self, "move_dialog", None)
+                                if self.move_dialog is dialog else None)
         dialog.switched.connect(lambda _v: self._base_switched())
         self.preparation.block()  # a move trains on another base: leave it the cores
         self.insight_ahead.pause()

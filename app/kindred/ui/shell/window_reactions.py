@@ -93,6 +93,8 @@ class WindowReactions(ChatWindow):
             self.chat_view.show_messages(list_messages(self.session.store, conversation.id))
         self._follow_trial()
         self.rollout_bar.refresh()
+        if self.move_dialog is not None:  # a move's trial: its card shows the tally
+            self.move_dialog.refresh()
         self.controller.after_answer()  # a tally that stops losing lets a held rollout go on
 
     def _conversation_opened(self, conversation: Conversation | None,

@@ -309,15 +309,27 @@ class MigrateDialog(QDialog):
         self.progress.hide()
         self._say("The migration card: what the new version kept. Read the answers, then "
                   "decide.")
-        lines = QLabel("\n".join(f"• {line}" for line in card.get("summary", [])))
-        lines.setWordWrap(True)
-        lines.setObjectName("migrationCard")
-        self.details.addWidget(lines)
+        self.card_lines = QLabel()
+        self.card_lines.setWordWrap(True)
+        self.card_lines.setObjectName("migrationCard")
+        self.details.addWidget(self.card_lines)
         self.side_by_side = SideBySide(card.get("samples", []), ("Old version", "New version"),
                                        ("old", "new"))
         self.details.addWidget(self.side_by_side)
         self.switch_button.show()
-        self.try_button.show()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """The card as it stands (a trial's tally joins it as the person picks); "Try both"
+        while no trial is open."""
+        from kindred.core.upgrades import trial
+
+        if self.card is None or self.new_version is None:
+            return
+        self.card = migration.get_card(self.session.store, self.new_version) or self.card
+        self.card_lines.setText("\n".join(f"• {line}" for line in self.card.get("summary", [])))
+        self.try_button.setVisible(trial.current(self.session.store, self.assistant.id) is None
+                                   and self.switch_button.isVisibleTo(self))
 
     def try_both(self) -> None:
         """A blind side-by-side trial, old against new, each on its own base: the tally
@@ -366,6 +378,7 @@ class MigrateDialog(QDialog):
         on_new = version_id == self.new_version
         self.switch_button.setVisible(not on_new)
         self.back_button.setVisible(on_new)
+        self.refresh()
         self.switched.emit(version_id)
 
     def done(self, result: int) -> None:
