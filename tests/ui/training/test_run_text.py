@@ -15,6 +15,16 @@ def test_each_phase_is_said_with_where_it_stands() -> None:
     assert run_text.preparing({"event": "replay", "done": 2, "total": 8}) == (25, "3 of 8")
 
 
+def test_the_version_it_archived_is_named_as_history_names_it() -> None:
+    archived = run_text.sentence({"event": "archived", "version": "ab" * 32}, 12, 12,
+                                 "Version 2")
+    assert archived == ("Archived as Version 2, a candidate. Measuring its quality against "
+                        "the base model…")
+    done = run_text.sentence({"event": "done", "version": "ab" * 32}, 12, 12, "Version 2")
+    assert done == "Done: Version 2 is archived as a candidate, with its quality card."
+    # (the last quality message stayed up under a finished run, the bar "measuring quality")
+
+
 def test_finished_preparation_and_unknown_events_say_nothing() -> None:
     assert run_text.preparing({"event": "teacher", "done": 8, "total": 8}) is None
     assert run_text.sentence({"event": "teacher", "done": 8, "total": 8}, 0, 0) is None

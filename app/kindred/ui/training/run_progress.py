@@ -137,7 +137,11 @@ class RunProgress(TrainingPage):
         kind = event["event"]
         if replayed and kind in RUN_ENDS:
             return  # the end of an earlier attempt of this run, which goes on now
-        text = run_text.sentence(event, self.step, self.total)
+        archived = event.get("version") if kind in (TrainingEvent.ARCHIVED,
+                                                     TrainingEvent.DONE) else None
+        name = versions.names(self.session.store, self.assistant.id).get(str(archived)) \
+            if archived else None
+        text = run_text.sentence(event, self.step, self.total, name)
         if kind == TrainingEvent.START:
             self.state = "running"
         elif kind in (TrainingEvent.PAUSED, TrainingEvent.RESUMED):
@@ -164,6 +168,7 @@ class RunProgress(TrainingPage):
         elif kind == TrainingEvent.DONE:
             self.state = "done"
             self.progress.setValue(100)
+            self.progress.setFormat("done")
             self.eta.setText("Finished.")
             self._ready(VersionId(str(event["version"])), announce=not replayed)
         elif kind == TrainingEvent.ERROR:

@@ -15,8 +15,10 @@ PREPARING = {
 }
 
 
-def sentence(event: dict[str, Any], step: int, total: int) -> str | None:
-    """The status line for `event` (None: the event changes no sentence)."""
+def sentence(event: dict[str, Any], step: int, total: int, name: str | None = None
+             ) -> str | None:
+    """The status line for `event` (None: the event changes no sentence); `name`: the
+    version it archived, as History names it ("Version 2")."""
     kind = event.get("event")
     if kind == TrainingEvent.START:
         resumed = event.get("resumed_from")
@@ -35,8 +37,11 @@ def sentence(event: dict[str, Any], step: int, total: int) -> str | None:
         return (f"Stopped at step {event.get('step')} of {event.get('total_steps')}. The "
                 "checkpoint is kept: continue any time.")
     if kind == TrainingEvent.ARCHIVED:
-        return (f"Archived as candidate version {str(event['version'])[:12]}. Measuring its "
-                "quality against the base model…")
+        return (f"Archived as {name or 'a new version'}, a candidate. Measuring its quality "
+                "against the base model…")
+    if kind == TrainingEvent.DONE:
+        return f"Done: {name or 'the new version'} is archived as a candidate, with its " \
+               "quality card."
     if kind == TrainingEvent.LEARNED:
         return (f"Your items are learned (step {event.get('step')} of "
                 f"{event.get('total_steps')}): stopping before it memorises them.")
