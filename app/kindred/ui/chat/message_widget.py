@@ -39,6 +39,8 @@ def describe(message: Message, names: dict[str, str] | None = None, *,
         parts.append("Stopped")
     if message.tokens_out:
         parts.append(f"{message.tokens_out} tokens")
+    if message.finish_reason == "length":  # it ends mid-sentence: say why
+        parts.append("cut at the length limit")
     if message.tok_s:
         parts.append(f"{message.tok_s:.0f} tok/s")
     if message.role == "assistant" and versions:
