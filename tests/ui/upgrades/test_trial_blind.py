@@ -78,3 +78,32 @@ def test_nothing_names_a_side_until_the_pick(qtbot, home: DataHome,  # type: ign
     assert window.chat_view._messages()[1].meta.text().endswith("Version 1 50 % + Version 2 "
                                                                  "50 %")
     assert window.chat_view._messages()[-1].meta.text().endswith("Version 2")
+
+
+def test_long_answers_scroll_within_the_panel(qtbot, home: DataHome,  # type: ignore[no-untyped-def]
+                                              make_window: Callable[..., MainWindow],
+                                              model_path: Path) -> None:
+    """Two long answers at 900×600: they scroll inside the panel, which leaves the chat
+    room (they were cut off mid-line with no way to read the rest)."""
+    from kindred.ui.upgrades.trial_panel import AnswersArea
+
+    session = open_session(home.root)
+    store = session.store
+    a, b = phasing_in(session, model_path)
+    conversation = create_conversation(store, a.assistant_id)
+    add_message(store, conversation.id, "user", "Tell me about lighthouses")
+    long = "Lighthouses guide ships along dangerous coasts with a bright light. " * 30
+    trial.record_round(store, trial.start(store, a.assistant_id), conversation.id, "a",
+                       (long, GenerationStats(adapters=[(a.id, 1.0)])),
+                       (long + "The end.", GenerationStats(adapters=[(b.id, 1.0)])))
+    session.close()
+    window = make_window(ready=False)
+    for height in (600, 900):
+        window.resize(height * 3 // 2, height)
+        window.controller.open_conversation(conversation.id)
+        qtbot.wait(50)
+        area = window.trial_panel.findChild(AnswersArea)
+        assert area is not None and area.isVisible()
+        assert area.verticalScrollBar().maximum() > 0  # the rest is there to scroll to
+        assert area.height() <= 0.41 * window.height()
+        assert window.chat_view.height() >= 0.4 * window.height()

@@ -5,14 +5,61 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, QSize, Signal
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from kindred.core.basics.errors import KindredError
 from kindred.core.basics.ids import ConversationId
 from kindred.core.session import Session
 from kindred.core.upgrades import trial
 from kindred.ui.kit.widgets import SideBySide
+
+
+class AnswersArea(QScrollArea):
+    """The round's two answers: as tall as they are, up to a share of the window, then they
+    scroll (long answers were cut off with no way to read the rest, or hid the chat)."""
+
+    SHARE = 0.4
+
+    def __init__(self, body: QWidget) -> None:
+        super().__init__()
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.setWidget(body)
+        body.installEventFilter(self)  # its answers reflow as the width changes
+        self.watched: QWidget | None = None
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self.watched is not self.window():  # its share follows the window's height
+            self.watched = self.window()
+            self.watched.installEventFilter(self)
+        self.updateGeometry()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.LayoutRequest, QEvent.Type.Resize):
+            self.updateGeometry()
+        return False
+
+    def sizeHint(self) -> QSize:
+        body = self.widget()
+        wanted = body.sizeHint().height() if body is not None else 0
+        room = int(self.window().height() * self.SHARE) if self.window() is not self else wanted
+        return QSize(super().sizeHint().width(), max(min(wanted, room), 40))
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(super().minimumSizeHint().width(), 40)
 
 
 class TrialPanel(QFrame):
@@ -67,10 +114,10 @@ class TrialPanel(QFrame):
             item = self.body.takeAt(0)
             if item is not None and (widget := item.widget()) is not None:
                 widget.deleteLater()
-        self.body.addWidget(SideBySide(
+        self.body.addWidget(AnswersArea(SideBySide(
             [{"prompt": prompt, "first": first.content if first else "",
               "second": second.content if second else ""}],
-            ("Answer 1", "Answer 2"), ("first", "second")))
+            ("Answer 1", "Answer 2"), ("first", "second"))))
         self.result.setText("")
         for button in self.buttons.values():
             button.setEnabled(True)
