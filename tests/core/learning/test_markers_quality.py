@@ -60,8 +60,12 @@ def test_the_training_mix_has_no_style_vocabulary() -> None:
 
     for module in (replay, job):
         source = inspect.getsource(module).replace(module.__doc__ or "", "")
-        for word in ("Markers", "opening", "closing", "brevity", "restyle"):
+        for word in ("Markers", "markers.find", "opening", "closing", "restyle"):
             assert word not in source, (module.__name__, word)
+    # a wish for short answers is read by the model from the stated preferences (the base's
+    # answers with and without them), never from words: tests/core/learning/
+    # test_length_and_brevity.py
+    assert "STOPWORDS" not in inspect.getsource(replay.wished_brevity)
     assert replay.replay_count(1, 32) == replay.MIN_REPLAY
     assert replay.replay_count(500, 32) == 32
 

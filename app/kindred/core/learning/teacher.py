@@ -341,8 +341,9 @@ def rewordings(engine: Engine, requests: Sequence[str]) -> list[list[str]]:
 
 NEIGHBOUR_SYSTEM = ("You write new questions that the same person might ask next. Answer with "
                     "one question.")
-NEIGHBOURS = 8
-"""New requests asked for (fewer are kept: repeats and the person's own are dropped)."""
+NEIGHBOURS = 8 if os.environ.get("KINDRED_TEACHER_NEIGHBOURS", "1") == "1" else 0
+"""New requests asked for (fewer are kept: repeats and the person's own are dropped);
+KINDRED_TEACHER_NEIGHBOURS=0 asks none, to compare."""
 NEIGHBOUR_SEEDS = 2
 
 
@@ -364,7 +365,7 @@ def neighbours(engine: Engine, requests: Sequence[str], count: int = NEIGHBOURS)
     are not one of theirs and not a repeat."""
     from kindred.core.engine.batch import greedy_answers
 
-    if not requests:
+    if not requests or not count:
         return []
     engine.set_adapters([])
     texts = greedy_answers(engine, [neighbour_messages(requests, k) for k in range(count)],
