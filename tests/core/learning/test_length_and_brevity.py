@@ -28,12 +28,16 @@ def _general(kind: str, base: str | None) -> replay.Request:
     return replay.Request(kind, "q?", [], base)
 
 
-def test_the_least_length_is_the_bases_unless_brevity_was_wished() -> None:
+def test_the_least_length_is_the_bases_unless_brevity_was_wished(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert replay.LEAST_SHARE == 0  # off by default (see its note): nothing forced
+    assert replay.least_tokens([_general("general", "one two")], len, brevity=False) == [0]
     asked = [_general("general", "one two three four five six seven eight nine ten"),
              _general("general", "one two three four five"),
              _general("reworded", None), _general("profile", None)]
     count = lambda text: len(text.split())  # noqa: E731
     # a share of the base's own answer; the person's kind of requests keep their length
+    monkeypatch.setattr(replay, "LEAST_SHARE", 0.8)
     assert replay.least_tokens(asked, count, brevity=False) == [8, 4, 0, 0]
     assert replay.least_tokens(asked, count, brevity=True) == [0, 0, 0, 0]
 

@@ -172,14 +172,15 @@ def wished_brevity(stated: Sequence[str], plain: Sequence[str]) -> bool:
     return theirs > 0 and mine < BREVITY * theirs
 
 
-LEAST_SHARE = 0.8
-"""Without a wish for brevity, the teacher writes at least this share of the plain base's
-answer (in tokens) to a general request before it may end its turn: its words are the person's
-way, its length about the base's (one-line examples otherwise make it say in one line what the
-base says in five; the plain base's end of turn, `trainer.with_stop`, is learned for the rest).
-Not for the person's own kind of requests: there the examples' length is what they showed.
-Measured on the bench's scenario of a shared first word (one seed): open answers 0.50 of the
-base's without it, 0.53 with 0.6, 0.62 with 0.8."""
+LEAST_SHARE = float(os.environ.get("KINDRED_LEAST_SHARE") or 0.0)
+"""Off (0) by default. With it, the teacher writes at least this share of the plain base's
+answer (in tokens) to a general request before it may end its turn (the likeliest other token
+instead), so its answers in the person's way are about as long as the base's. Measured at 0.8
+(one seed each, against the three seeds' medians without it): open answers of the candidate
+rose for a shared first word (0.50 -> 0.61) but fell for a closing (0.86 -> 0.51), a dialect
+(0.75 -> 0.46) and a register (0.71 -> 0.50): a small teacher written past where it would
+stop says less in the person's way (it wraps up, then pads), and the candidate learned to
+wrap up. KINDRED_LEAST_SHARE=0.8 to compare."""
 
 
 def least_tokens(requests: Sequence[Request], count: Callable[[str], int], brevity: bool
