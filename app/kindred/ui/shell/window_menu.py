@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QMainWindow, QMenu, QMessage
 
 from kindred.core.session import Session
 from kindred.core.training.config import TrainConfig
+from kindred.core.training.run import RunDir
 from kindred.ui.archive.bundle_import import AssistantImport
 from kindred.ui.chat.chat_controller import ChatController
 from kindred.ui.chat.sidebar import Sidebar
@@ -122,6 +123,7 @@ class WindowMenu(QMainWindow):
         dialog.finished.connect(lambda _r: setattr(self, "move_dialog", None)
                                 if self.move_dialog is dialog else None)
         dialog.switched.connect(lambda _v: self._base_switched())
+        dialog.launched.connect(self._move_launched)
         self.preparation.block()  # a move trains on another base: leave it the cores
         self.insight_ahead.pause()
         dialog.finished.connect(lambda _r: self.preparation.unblock())
@@ -130,6 +132,10 @@ class WindowMenu(QMainWindow):
 
     def _base_switched(self) -> None:
         """The assistant now talks through another base (`MainWindow` reloads everything)."""
+        raise NotImplementedError
+
+    def _move_launched(self, run: RunDir, pid: int) -> None:
+        """A move's run started: the Training page and the status bar follow it too."""
         raise NotImplementedError
 
     def show_shortcuts(self) -> None:

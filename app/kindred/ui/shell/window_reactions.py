@@ -14,6 +14,7 @@ from kindred.core.archive import assistant_state, versions
 from kindred.core.basics.ids import VersionId
 from kindred.core.chat.conversations import Conversation, Message, list_messages
 from kindred.core.home.assistants import Assistant
+from kindred.core.training.run import RunDir
 from kindred.core.upgrades import trial
 from kindred.ui.archive.bundle_import import AlreadyHere, Imported, copy_box
 from kindred.ui.archive.history_view import HistoryView
@@ -175,6 +176,10 @@ class WindowReactions(ChatWindow):
                 self.statusBar().showMessage(f"Importing a copy of {found.assistant}…")
 
         self._open(copy_box(self, found, copy))
+
+    def _move_launched(self, run: RunDir, pid: int) -> None:
+        if self.training.run is None:  # (a training run of its own is not left for it)
+            self.training.attach(run, pid)
 
     def _base_switched(self) -> None:
         self.controller.assistant_updated()

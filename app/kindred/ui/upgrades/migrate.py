@@ -63,6 +63,7 @@ class MigrateDialog(QDialog):
     base): the window reloads its engine."""
 
     switched = Signal(str)
+    launched = Signal(object, int)  # RunDir, pid: the move's run started (seen from every page)
 
     def __init__(self, session: Session, assistant: Assistant, parent: QWidget | None = None,
                  *, config: TrainConfig | None = None, prompt_limit: int | None = None) -> None:
@@ -270,6 +271,7 @@ class MigrateDialog(QDialog):
         self.follower.progressed.connect(self._run_event)
         self.follower.lost.connect(self._fail)
         self.follower.start()
+        self.launched.emit(self.run, self.process.pid)
 
     def _run_event(self, event: dict[str, Any], replayed: bool) -> None:
         kind = event.get("event")
