@@ -1,4 +1,6 @@
-"""Finds text a person cannot read whole: a one-line label or a button narrower than its text.
+"""Finds text a person cannot read whole: a one-line label or a button narrower than its text,
+and content wider than a scroll area that cannot scroll sideways (it runs past the edge, under
+the scroll bar: the chat's small print did at 900 px).
 
 Used by the window walkthroughs at a small and a large size. Rich-text and word-wrapped labels
 reflow, and elided labels say so with "…", so only plain one-line text is measured."""
@@ -6,7 +8,7 @@ reflow, and elided labels say so with "…", so only plain one-line text is meas
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractButton, QLabel, QWidget
+from PySide6.QtWidgets import QAbstractButton, QLabel, QScrollArea, QWidget
 
 
 def clipped(window: QWidget) -> list[str]:
@@ -30,4 +32,12 @@ def clipped(window: QWidget) -> list[str]:
         if button.sizeHint().width() > button.width() + 1:
             found.append(f'button "{text[:60]}": needs {button.sizeHint().width()} px, '
                          f"has {button.width()}")
+    for area in window.findChildren(QScrollArea):
+        body = area.widget()
+        if (body is None or not area.isVisibleTo(window)
+                or area.horizontalScrollBarPolicy() != Qt.ScrollBarPolicy.ScrollBarAlwaysOff):
+            continue
+        if body.width() > area.viewport().width() + 1:
+            found.append(f"scroll area {area.objectName() or type(body).__name__}: its content "
+                         f"is {body.width()} px wide, {area.viewport().width()} px show")
     return found

@@ -88,6 +88,7 @@ class MessageWidget(QFrame):
         inner.setSpacing(4)
         self.meta = QLabel()
         self.meta.setObjectName("meta")
+        self.meta.setWordWrap(True)  # a narrow window: it wraps, not runs past the edge
         self.copy_button = action_button("copy", "Copy this answer")
         self.regen_button = action_button("regenerate", "Regenerate this answer (Ctrl+Shift+R)")
         self.up_button = self._thumb(1)
@@ -130,8 +131,7 @@ class MessageWidget(QFrame):
             footer.addSpacing(6)
             footer.addWidget(self.earlier_button)
             footer.addWidget(self.corrected_mark)
-            footer.addWidget(self.meta)
-            footer.addStretch(1)
+            footer.addWidget(self.meta, 1)
             inner.addLayout(footer)
             outer.addWidget(box, 1)
         self.regen_button.hide()
