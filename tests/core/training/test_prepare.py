@@ -74,7 +74,7 @@ def test_a_killed_preparation_leaves_nothing_and_the_training_then_finds_every_c
     assert plan.mix["replay"] >= replay.MIN_REPLAY
     decision = grant_training(session, plan)
     run = runner.start_training(session, plan, decision)
-    code, events = run_process(run, decision)
+    code, events = run_process(run, decision, timeout=600)
     assert code == 0, events[-1:]
     # a prepared base asks nothing again: no 'replay' progress at all now (the teacher's own
     # answers report as 'teacher'), or only complete ones; the files below stay untouched
