@@ -177,9 +177,9 @@ LEAST_SHARE = float(os.environ.get("KINDRED_LEAST_SHARE") or 0.0)
 answer (in tokens) to a general request before it may end its turn (the likeliest other token
 instead), so its answers in the person's way are about as long as the base's. Measured at 0.8
 (one seed each, against the three seeds' medians without it): open answers of the candidate
-rose for a shared first word (0.50 -> 0.61) but fell for a closing (0.86 -> 0.51), a dialect
-(0.75 -> 0.46) and a register (0.71 -> 0.50): a small teacher written past where it would
-stop says less in the person's way (it wraps up, then pads), and the candidate learned to
+rose for a shared first word (0.50 -> 0.61) but fell for a shared last phrase (0.86 -> 0.51),
+a dialect (0.75 -> 0.46) and a register (0.71 -> 0.50): a small teacher written past where it
+would stop says less in the person's way (it wraps up, then pads), and the candidate learned to
 wrap up. KINDRED_LEAST_SHARE=0.8 to compare."""
 
 
