@@ -4,9 +4,7 @@ them; the original is untouched, and a bad bundle changes nothing."""
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,6 @@ import pytest
 from kindred.core.archive import objects as archive
 from kindred.core.archive import versions
 from kindred.core.archive.versions import Version
-from kindred.core.basics.hashing import sha256_bytes
 from kindred.core.basics.sampling import Sampling
 from kindred.core.bundles.bundle import (
     AlreadyHereError,
@@ -45,6 +42,7 @@ from support.archive_helpers import (
     grant,
     home_state,
     make_version,
+    pack_bundle,
     phasing_in,
     tree_digest,
 )
@@ -252,16 +250,7 @@ def _repack(bundle: Path, out: Path, change: Callable[[dict[str, bytes]], None])
     recomputes the hashes: only the content checks can notice)."""
     members = bundle_members(bundle)
     change(members)
-    header = json.loads(members["bundle.json"])
-    header["files"] = {n: {"sha256": sha256_bytes(d), "size": len(d)}
-                       for n, d in members.items() if n != "bundle.json"}
-    members["bundle.json"] = json.dumps(header).encode()
-    with tarfile.open(out, "w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out
+    return pack_bundle(out, members)
 
 
 def _damaged_weights(members: dict[str, bytes]) -> None:

@@ -4,9 +4,7 @@ an export made after a side-by-side trial restores (every export is checked by t
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,7 +29,14 @@ from kindred.core.home import consent, ledger
 from kindred.core.home.atomic import remove_tree
 from kindred.core.session import Session, open_session
 from kindred.core.upgrades import decisions, retirement, trial
-from support.archive_helpers import activate, bundle_members, grant, home_state, make_version
+from support.archive_helpers import (
+    activate,
+    bundle_members,
+    grant,
+    home_state,
+    make_version,
+    pack_bundle,
+)
 
 Members = dict[str, bytes]
 
@@ -76,16 +81,7 @@ def _members(bundle: Path) -> dict[str, bytes]:
 
 def _pack(path: Path, members: Members) -> Path:
     """Write the members as a bundle, re-listing bundle.json (as a careful forger would)."""
-    header = json.loads(members["bundle.json"])
-    header["files"] = {n: {"sha256": sha256_bytes(d), "size": len(d)}
-                       for n, d in members.items() if n != "bundle.json"}
-    members = {**members, "bundle.json": json.dumps(header).encode()}
-    with tarfile.open(path, "w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
+    return pack_bundle(path, members)
 
 
 def _events(members: Members) -> list[dict[str, Any]]:

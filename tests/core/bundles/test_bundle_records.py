@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 from pathlib import Path
@@ -10,12 +9,11 @@ from pathlib import Path
 import pytest
 
 from kindred.core.archive import versions
-from kindred.core.basics.hashing import sha256_bytes
 from kindred.core.bundles.bundle import BundleError, export_bundle, import_bundle
 from kindred.core.engine.llama import Engine
 from kindred.core.session import Session, open_session
 from kindred.core.upgrades import retirement
-from support.archive_helpers import activate, grant, home_state, make_version
+from support.archive_helpers import activate, grant, home_state, make_version, pack_bundle
 
 
 def rewrite(source: Path, target: Path, change) -> None:  # type: ignore[no-untyped-def]
@@ -23,16 +21,7 @@ def rewrite(source: Path, target: Path, change) -> None:  # type: ignore[no-unty
     only the content checks can notice."""
     with tarfile.open(source) as tar:
         members = {m.name: tar.extractfile(m).read() for m in tar}  # type: ignore[union-attr]
-    members = {name: change(name, data) for name, data in members.items()}
-    header = json.loads(members["bundle.json"])
-    header["files"] = {n: {"sha256": sha256_bytes(d), "size": len(d)}
-                       for n, d in members.items() if n != "bundle.json"}
-    members["bundle.json"] = json.dumps(header).encode()
-    with tarfile.open(target, "w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    pack_bundle(target, {name: change(name, data) for name, data in members.items()})
 
 
 @pytest.mark.slow
