@@ -78,11 +78,11 @@ class Job:
 
     @staticmethod
     def answer(index: int, prompt: list[int], limit: int, draft: Sequence[int] = (),
-               hold: bool = False, min_out: int = 0) -> Job:
-        """Answer `prompt` (greedy, at most `limit` tokens, at least `min_out` before an end of
-        turn); `draft`: a guess of the answer, also scored."""
+               hold: bool = False) -> Job:
+        """Answer `prompt` (greedy, at most `limit` tokens); `draft`: a guess of the answer,
+        also scored."""
         return Job(index, [*prompt, *draft[:limit]], len(prompt), max(limit, 1),
-                   len(prompt) if draft else -1, hold=hold, min_out=min(min_out, limit - 1))
+                   len(prompt) if draft else -1, hold=hold)
 
     @staticmethod
     def score(index: int, tokens: list[int], start: int, prior: Sequence[float] = ()) -> Job:

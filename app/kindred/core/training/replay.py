@@ -188,8 +188,10 @@ def least_tokens(requests: Sequence[Request], count: Callable[[str], int], brevi
     """Per teacher request, the answer tokens before which it may not end its turn: a share
     of the base's own answer for a general request, none for the others or where brevity was
     wished."""
-    return [int(LEAST_SHARE * count(r.base)) if r.kind == "general" and r.base and not brevity
-            else 0 for r in requests]
+    if brevity or not LEAST_SHARE:  # nothing to count (off by default)
+        return [0] * len(requests)
+    return [int(LEAST_SHARE * count(r.base)) if r.kind == "general" and r.base else 0
+            for r in requests]
 
 
 def whole_sentences(text: str) -> str:
