@@ -300,14 +300,19 @@ def reword_messages(request: str, variant: int = 0) -> list[dict[str, str]]:
     return [*out, {"role": "user", "content": f"Rewrite: {request}"}]
 
 
+def question_line(text: str) -> str | None:
+    """The first line of what the model wrote, if it is a question of sensible length (3-30
+    words; a label such as "Rewrite:" and quotes left out)."""
+    line = text.strip().splitlines()[0].strip().strip('"') if text.strip() else ""
+    line = re.sub(r"^(rewrite|rewritten|question)\s*:\s*", "", line, flags=re.IGNORECASE)
+    return line if line.endswith("?") and 3 <= len(line.split()) <= 30 else None
+
+
 def clean_rewording(request: str, text: str) -> str | None:
     """The model's rewording if it is one: a single question of sensible length, not the
     request itself, keeping at least one of its content words."""
-    line = text.strip().splitlines()[0].strip().strip('"') if text.strip() else ""
-    line = re.sub(r"^(rewrite|rewritten|question)\s*:\s*", "", line, flags=re.IGNORECASE)
-    if not line.endswith("?") or not 3 <= len(line.split()) <= 30:
-        return None
-    if words(line) == words(request):
+    line = question_line(text)
+    if line is None or words(line) == words(request):
         return None
     wanted = _content(request)
     if wanted and 2 * len(wanted & _stems(line)) < len(wanted):
@@ -373,8 +378,8 @@ def neighbours(engine: Engine, requests: Sequence[str], count: int = NEIGHBOURS)
     seen = [words(r) for r in requests]
     found: list[str] = []
     for text in texts:
-        line = text.strip().splitlines()[0].strip().strip('"') if text.strip() else ""
-        if not line.endswith("?") or not 3 <= len(line.split()) <= 30 or words(line) in seen:
+        line = question_line(text)
+        if line is None or words(line) in seen:
             continue
         seen.append(words(line))
         found.append(line)
