@@ -51,10 +51,14 @@ def test_a_spread_style_is_distilled_from_the_teacher_and_shows_on_new_requests(
     code, events = run_process(run, decision, timeout=900)
     assert code == 0, events[-1:]
 
-    # the teacher-with-context was applied: the replayed answers are the teacher's, each
-    # anchored to a conversation that holds the person's examples (not the plain base's)
+    # the teacher-with-context was applied: most replayed answers are the teacher's (the base's
+    # own stands in only where every teacher answer lost a fact or looped), each anchored to a
+    # conversation that holds the person's examples (not the plain base's)
     mix = json.loads((run.path / "replay.json").read_text())
-    assert mix["counts"]["general"] >= 6 and mix["counts"]["reworded"] >= 1, mix["counts"]
+    counts = mix["counts"]
+    teacher_answers = counts["general"] + counts["reworded"] + counts["profile"]
+    assert counts["general"] >= 1 and counts["reworded"] >= 1, counts
+    assert teacher_answers >= 2 * counts["base_fallback"], counts
     taught = [a for _, a in CHATTY]
     teacher_items = [t for t in mix["texts"] if t["kind"] != "base"]
     assert all(any(m["content"] in taught for m in t["context"]) for t in teacher_items)
@@ -67,7 +71,7 @@ def test_a_spread_style_is_distilled_from_the_teacher_and_shows_on_new_requests(
         context = encoded.reference[0][:encoded.reference[1]]
         with_examples += any(any(context[i:i + len(s)] == s for i in range(len(context)))
                              for s in shown)
-    assert with_examples >= mix["counts"]["general"] + mix["counts"]["reworded"]
+    assert with_examples >= counts["general"] + counts["reworded"]
 
     # the card measures the style without a marker, on requests the training never saw
     card = cards.get_card(session.store, str(events[-1]["version"]))
