@@ -1,6 +1,7 @@
 """The whole flow in the window, as a person meets it (issue 24), at a small screen's 900×600 and
 at 1400×900: teach → train → review → phase in → a blind trial → history → export → import (as a
-copy) → move to another model with its card and side by side → switch.
+copy) → move to another model with its card and side by side → switch. What the training taught
+(a pirate's voice) shows in the review's side-by-side answers and in the new version's chat.
 
 One flow, one training and one move: at each step the window is looked at at both sizes (no
 one-line text or button cut, in the window and in any dialog open over it; a dialog fits the
@@ -37,6 +38,7 @@ from PySide6.QtWidgets import (
 from shiboken6 import isValid
 
 from kindred.core.archive import versions
+from kindred.core.chat.conversations import list_messages
 from kindred.core.home.assistants import update_assistant
 from kindred.core.home.models import Model, add_model
 from kindred.core.home.paths import DataHome
@@ -283,6 +285,8 @@ def test_the_whole_flow_at_two_sizes(qtbot, make_window, walk_home, themed,  # t
     assert view.state == "done", view.status.text()
     candidate = view.candidate
     assert candidate is not None and view.banner.isVisible()
+    assert versions.get_version(store, candidate).status == "candidate"
+    assert session.assistant().active_version is None  # nothing changed without consent
     look("trained")
     lap("trained")
 
@@ -294,7 +298,12 @@ def test_the_whole_flow_at_two_sizes(qtbot, make_window, walk_home, themed,  # t
     look("review-choice")
     click_box(box, "Phase in")
     asked = consent(qtbot, view.reviewer, "rollout", LONG_MS)
-    assert view.reviewer.side_by_side is not None and view.reviewer.quality_card is not None
+    columns = view.reviewer.side_by_side
+    assert columns is not None and view.reviewer.quality_card is not None
+    assert len(columns.views) >= 1
+    for now, new in columns.views:  # what it learned shows beside what answers today
+        assert "ahoy" in new.markdown.lower(), new.markdown
+        assert "ahoy" not in now.markdown.lower(), now.markdown
     look("review")
     approve(qtbot, asked)
     qtbot.waitUntil(lambda: window.controller.ready, timeout=LOAD_TIMEOUT_MS)
@@ -343,6 +352,14 @@ def test_the_whole_flow_at_two_sizes(qtbot, make_window, walk_home, themed,  # t
         approve(qtbot, step)
     assert versions.active_version(store, session.assistant().id).id == candidate  # type: ignore[union-attr]
     qtbot.waitUntil(lambda: window.controller.ready, timeout=LOAD_TIMEOUT_MS)
+    # the new version alone answers in a new chat, speaks like it and is named in the small print
+    window.new_chat()
+    send(qtbot, window, "What is the tallest mountain?")
+    wait_idle(qtbot, window)
+    answer = list_messages(store, window.controller.conversation.id)[-1]
+    assert answer.role == "assistant" and answer.adapters == [(candidate, 1.0)]
+    assert "ahoy" in answer.content.lower(), answer.content
+    assert small_print(window).endswith(names[candidate])
     lap("rolled out")
 
     # History.
