@@ -5,6 +5,7 @@ round left waiting shows its panel again when its conversation is opened again."
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -107,3 +108,15 @@ def test_long_answers_scroll_within_the_panel(qtbot, home: DataHome,  # type: ig
         assert area.verticalScrollBar().maximum() > 0  # the rest is there to scroll to
         assert area.height() <= 0.41 * window.height()
         assert window.chat_view.height() >= 0.4 * window.height()
+
+    # and the window rests: the panel's size follows the window without asking for layout
+    # after layout (that loop kept the GUI thread busy from the first trial on)
+    for showing in (True, False):
+        if not showing:
+            window.controller.open_conversation(create_conversation(
+                window.session.store, a.assistant_id).id)
+            assert not window.trial_panel.isVisible()
+        qtbot.wait(200)
+        began = time.thread_time()
+        qtbot.wait(1000)
+        assert time.thread_time() - began < 0.25, showing

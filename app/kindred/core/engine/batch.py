@@ -394,7 +394,9 @@ class BatchGenerator:
         self.waited_s += foreground.wait_turn()  # an answer being written in the chat first
         self.evaluated += int(self.batch.n_tokens)
         BatchGenerator.decoded += int(self.batch.n_tokens)
-        if llama_cpp.llama_decode(self.ctx, self.batch) != 0:
+        with foreground.computing():
+            code = llama_cpp.llama_decode(self.ctx, self.batch)
+        if code != 0:
             raise KindredError("llama.cpp could not decode the batched answers (context full).")
 
     @staticmethod

@@ -100,6 +100,9 @@ class Engine:
                 f"llama.cpp could not load {self.model_path}: the file is damaged, or is no "
                 "longer the model that was added. Put the original file back, or add the model "
                 "again. Nothing was changed.") from exc
+        # every evaluation (a prompt, each token of an answer) takes its turn with the other
+        # engines of this process (`foreground.computing`); `Llama.generate` calls `self.eval`
+        self.llm.eval = foreground.one_at_a_time(self.llm.eval)
         self.n_ctx = self.llm.n_ctx()
         self._cancel = threading.Event()
         self._loaded: dict[Path, Any] = {}
@@ -308,7 +311,8 @@ class Engine:
             for start in range(0, len(ids), step):
                 chunk = ids[start:start + step]
                 batch.set_batch(chunk, n_past=start, logits_all=True)
-                self.llm._ctx.decode(batch)
+                with foreground.computing():
+                    self.llm._ctx.decode(batch)
                 ptr = llama_cpp.llama_get_logits(self.llm._ctx.ctx)
                 out[start:start + len(chunk)] = np.ctypeslib.as_array(
                     ptr, shape=(len(chunk), n_vocab))

@@ -33,22 +33,30 @@ class AnswersArea(QScrollArea):
 
     def __init__(self, body: QWidget) -> None:
         super().__init__()
+        self.watched: QWidget | None = None
+        self.hinted = QSize()  # the size hint the layout was last told of
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.setWidget(body)
         body.installEventFilter(self)  # its answers reflow as the width changes
-        self.watched: QWidget | None = None
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if self.watched is not self.window():  # its share follows the window's height
             self.watched = self.window()
             self.watched.installEventFilter(self)
+        self.hinted = self.sizeHint()
         self.updateGeometry()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() in (QEvent.Type.LayoutRequest, QEvent.Type.Resize):
+        # the window's resizes and the answers' own relayouts, and only when the height
+        # wanted changes: answering the window's every LayoutRequest asked for another one,
+        # a layout loop that kept the GUI thread at 100 % from the first trial on
+        kinds = (QEvent.Type.Resize,) if watched is self.watched else \
+            (QEvent.Type.LayoutRequest, QEvent.Type.Resize)
+        if event.type() in kinds and self.sizeHint() != self.hinted:
+            self.hinted = self.sizeHint()
             self.updateGeometry()
         return False
 
