@@ -80,6 +80,7 @@ def test_rollout_from_the_command_line(capsys: pytest.CaptureFixture[str],
     last = kindred("rollout", "next", "--yes", home=home.root)
     assert last.returncode == 0, last.stderr
     assert "Rollout finished" in last.stdout and "interview" in last.stdout
+    assert "Version 1 is retired (archived and restorable)" in last.stdout
     assert status(capsys, monkeypatch, home)["state"] == "finished"
     code, out, _ = run(capsys, monkeypatch, home, "versions", "interview", a.short, "--json")
     held = json.loads(out)

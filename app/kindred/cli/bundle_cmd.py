@@ -72,13 +72,14 @@ def run_import(args: argparse.Namespace) -> int:
     kind, summary, evidence = versions.describe_activation(session.store, version)
     req = consent.request(session.store, kind, version.assistant_id, version.id, summary,
                           evidence)
-    print(f"Version {version.short} was active when exported. {summary}")
-    granted = confirm(f"Restore version {version.short} for {name}?", args.yes)
+    named = versions.name_of(session.store, version)
+    print(f"{named} was active when exported. {summary}")
+    granted = confirm(f"Restore {named} for {name}?", args.yes)
     decision = consent.decide(session.store, req.id, granted=granted,
                               via="cli-flag" if args.yes else "cli-prompt")
     if granted:
         versions.activate(session.store, version.id, decision)
-        print(f"Version {version.short} is active for {name}.")
+        print(f"{named} is active for {name}.")
     else:
         print(f"{name} answers with its base model; restore later with "
               f"`kindred versions restore {version.short}`.")

@@ -165,9 +165,11 @@ def run_next(args: argparse.Namespace) -> int:
 
 def _finished_text(session: Session, done: rollout.Rollout) -> str:
     named = versions.names(session.store, done.assistant_id)
-    old = named.get(done.from_version or "", "the base model")
-    return (f"Rollout finished: {named.get(done.to_version)} alone answers now; {old} is "
-            "retired (archived and restorable).")
+    if not done.from_version:  # the base stays under every version: nothing steps down
+        return (f"Rollout finished: {named.get(done.to_version)} alone answers now; the base "
+                "model no longer answers alone (it stays; History can go back to it).")
+    return (f"Rollout finished: {named.get(done.to_version)} alone answers now; "
+            f"{named.get(done.from_version)} is retired (archived and restorable).")
 
 
 def interview_now(session: Session, version_id: VersionId) -> None:

@@ -131,9 +131,10 @@ def _show_event(event: dict[str, Any]) -> None:
         print("Paused (the window asked): waiting between two steps.", file=sys.stderr)
     elif kind == TrainingEvent.RESUMED:
         print("Resumed.", file=sys.stderr)
-    elif kind == TrainingEvent.TEACHER and event.get("done") == event.get("total"):
-        print(f"The assistant with your examples in mind answered {event['total']} general "
-              "questions to learn from.", file=sys.stderr)
+    elif kind == TrainingEvent.TEACHER and "examples" in event:  # the summary, once
+        print(f"The assistant with your examples in mind answered {event['total']} requests; "
+              f"{event['examples']} answers are learned from (one that lost a fact or "
+              "looped is not).", file=sys.stderr)
     elif kind == TrainingEvent.ARCHIVED:
         print(f"Archived candidate version {event['version'][:12]}. Activate it with "
               f"`kindred versions activate {event['version'][:12]}`.", file=sys.stderr)
