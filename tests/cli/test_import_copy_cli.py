@@ -52,6 +52,10 @@ def test_import_as_copy_beside_the_original(home: DataHome, session: Session,
     assert [v.manifest["copy"]["of"] for v in copied] == [first.id, second.id]
     assert twin.active_version == copied[1].id  # --yes restored the copy of what was active
     assert session.assistant("Kindred").active_version == second.id
+    assert "Version 2 is active for Twin." in out  # named as History names it, not a hash
+    # chatting with the copy names its versions as its own History does
+    code, _, err = run(capsys, monkeypatch, home, "chat", "-a", "Twin", "-m", "Hi")
+    assert code == 0 and err.strip().endswith("(Version 2)"), err
 
     code, out, err = run(capsys, monkeypatch, home, "versions", "verify")
     assert code == 0, out + err

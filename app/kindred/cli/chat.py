@@ -67,17 +67,18 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         chat.save_answer(session.store, conversation.id, generation.partial,
                          generation.stats)
-        print(f"({_using(session, engine)})", file=sys.stderr)
+        print(f"({_using(session, engine, assistant)})", file=sys.stderr)
         _after_answer(session, engine, assistant)
         if not interactive:
             return 0
 
 
-def _using(session: Session, engine: Engine) -> str:
-    """The blend answering, as the small print says it: "Version 3 50 % + Version 4 50 %"."""
+def _using(session: Session, engine: Engine, assistant: Assistant) -> str:
+    """The blend answering, as the small print says it: "Version 3 50 % + Version 4 50 %"
+    (the names of the assistant chatted with: `-a` may name another than the first)."""
     if not engine.adapters:
         return "no adapter"
-    named = versions.names(session.store, session.assistant().id)
+    named = versions.names(session.store, assistant.id)
     return rollout.blend_label(named, [(a.key, a.scale) for a in engine.adapters])
 
 
