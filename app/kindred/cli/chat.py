@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     interactive = args.message is None
     if interactive:
         print(f"Chatting with {assistant.name} ({session.model_for(assistant).name}, "
-              f"{_using(session, engine)}). Ctrl+D to quit, Ctrl+C stops an answer.",
+              f"{_using(session, engine, assistant)}). Ctrl+D to quit, Ctrl+C stops an answer.",
               file=sys.stderr)
     while True:
         if interactive:
