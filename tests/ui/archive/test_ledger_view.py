@@ -99,3 +99,21 @@ def test_trial_rows_say_the_sides_and_the_pick_by_name(  # type: ignore[no-untyp
                         {"trial": 1, "round": 2, "a": a.id, "b": b.id, "choice": "b"}, "", "")
     named = versions.names(store, aid)
     assert details(vote, named) == "Version 1 vs Version 2 · round 2: picked Version 2"
+
+
+def test_rows_say_versions_and_consents_in_words(  # type: ignore[no-untyped-def]
+        view: LedgerView, session: Session, model_path) -> None:
+    a = activate(session, make_version(session, model_path, seed=1))
+    named = versions.names(session.store, a.assistant_id)
+    decided = ledger.Event(1, 0.0, ledger.CONSENT_DECIDED, a.assistant_id,
+                           {"kind": "rollout", "granted": True, "via": "cli-flag"}, "", "")
+    assert details(decided, named) == "to rollout · granted · with --yes"
+    refused = ledger.Event(2, 0.0, ledger.CONSENT_DECIDED, a.assistant_id,
+                           {"kind": "activate", "granted": False, "via": "gui"}, "", "")
+    assert details(refused, named) == "to activate · refused · in the window"
+    finished = ledger.Event(3, 0.0, ledger.ROLLED_BACK, a.assistant_id,
+                            {"version": a.id, "active": a.id}, "", "")
+    assert details(finished, named) == "Version 1 · now Version 1"
+    view.refresh()
+    texts = [view.table.item(r, 4).text() for r in range(view.table.rowCount())]
+    assert not [t for t in texts if "granted True" in t or "version Version" in t], texts

@@ -6,6 +6,7 @@ Verify checks the chain and recomputes every archived version's hashes, in the b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -79,11 +80,29 @@ def details(event: ledger.Event, named: dict[str, str] | None = None) -> str:
     parts = []
     for key in ("version", "active", "previous", "kind", "granted", "via", "name", "model"):
         if key in p and p[key] is not None:
-            value = p[key]
-            text = version(value) if key in ("version", "active", "previous") else (
-                value[:12] if isinstance(value, str) and len(value) >= 32 else str(value))
-            parts.append(f"{key} {text}")
+            parts.append(_said(key, p[key], version))
     return " · ".join(parts) or ", ".join(sorted(p))
+
+
+VIA = {"gui": "in the window", "cli-flag": "with --yes", "cli-prompt": "at the command line",
+       "api": "through the local API"}
+"""How a consent was answered, in words."""
+
+
+def _said(key: str, value: Any, version: Callable[[Any], str]) -> str:
+    """One field of an event as words: "Version 1", "now Version 2", "granted in the window"."""
+    if key == "version":
+        return version(value)
+    if key in ("active", "previous"):
+        return f"{'now' if key == 'active' else 'before'} {version(value)}"
+    if key == "granted":
+        return "granted" if value else "refused"
+    if key == "via":
+        return VIA.get(str(value), f"via {value}")
+    if key == "kind":
+        return f"to {value}"
+    text = value[:12] if isinstance(value, str) and len(value) >= 32 else str(value)
+    return f"{key} {text}"
 
 
 class LedgerView(Page):
