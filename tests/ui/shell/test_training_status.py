@@ -47,3 +47,28 @@ def test_a_ready_candidate_is_said_once_where_the_person_is(  # type: ignore[no-
     assert training.notice is None  # the banner on this page says it; no notice on top
     window.show_page("Chat")  # elsewhere now: the notice floats over the page shown
     assert training.notice is not None and training.notice.isVisible()
+
+
+def test_a_message_is_read_whole_on_a_small_window(  # type: ignore[no-untyped-def]
+        qtbot, make_window: Callable[..., MainWindow]) -> None:
+    window = make_window(ready=False)
+    items = window.status_items
+    window.resize(900, 600)
+    qtbot.wait(50)
+    items.model_label.setText("SmolLM2 135M Instruct (built-in)")
+    items.adapter_label.setText("Adapter: Version 1 75 % + Version 2 25 %")
+    said = ("Version 1 was interviewed before retiring; its interview and report are in "
+            "History.")
+    window.statusBar().showMessage(said)
+    qtbot.wait(50)
+    assert not items.model_label.isVisible()  # the base's name steps aside for it
+    others = sum(w.width() for w in (items.adapter_label, items.speed_label) if w.isVisible())
+    room = window.statusBar().width() - others
+    assert window.statusBar().fontMetrics().horizontalAdvance(said) < room
+    assert window.statusBar().toolTip() == said
+    window.statusBar().clearMessage()
+    assert items.model_label.isVisible() and window.statusBar().toolTip() == ""
+    window.resize(1400, 900)
+    qtbot.wait(50)
+    window.statusBar().showMessage("Exported.")
+    assert items.model_label.isVisible()  # a short message leaves everything in place

@@ -47,8 +47,26 @@ class StatusItems:
         bar.addWidget(self.busy_bar)
         bar.addWidget(self.state_label)
         bar.addPermanentWidget(self.training_item)
-        for label in (self.prepare_label, self.model_label, self.adapter_label, self.speed_label):
+        self.permanent = (self.prepare_label, self.model_label, self.adapter_label,
+                          self.speed_label)
+        for label in self.permanent:
             bar.addPermanentWidget(label)
+        self.bar = bar
+        bar.messageChanged.connect(self.fit_message)
+
+    def fit_message(self, text: str) -> None:
+        """A message (an import, an interview, a pick's result) is read whole: on a narrow
+        window the base model's name steps aside while it shows (at 900 px the permanent items
+        cut it), and its tip holds the whole text."""
+        self.bar.setToolTip(text)
+        if not text:
+            self.model_label.show()
+            return
+        others = sum(w.sizeHint().width() + 8 for w in (self.training_item, *self.permanent)
+                     if w.isVisible() and w is not self.model_label)
+        room = self.bar.width() - others - 24
+        self.model_label.setVisible(self.bar.fontMetrics().horizontalAdvance(text) <=
+                                    room - self.model_label.sizeHint().width())
 
     def show_training(self, text: str, error: bool) -> None:
         self.training_item.setText(text)
