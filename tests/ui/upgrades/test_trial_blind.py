@@ -80,6 +80,12 @@ def test_nothing_names_a_side_until_the_pick(qtbot, home: DataHome,  # type: ign
                                                                  "50 %")
     assert window.chat_view._messages()[-1].meta.text().endswith("Version 2")
 
+    # a reveal is about what answered then: once the engine has reloaded (a switch, a step),
+    # it goes; a round still waiting for its pick would stay
+    assert panel.isVisible()
+    window._engine_changed("ready", "")
+    assert not panel.isVisible()
+
 
 def test_long_answers_scroll_within_the_panel(qtbot, home: DataHome,  # type: ignore[no-untyped-def]
                                               make_window: Callable[..., MainWindow],

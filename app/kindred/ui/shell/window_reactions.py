@@ -147,6 +147,8 @@ class WindowReactions(ChatWindow):
             if info is not None:
                 self.model_label.setText(info.model_name)
                 self._show_adapters(info.adapters)
+            if self.trial_panel.round is None:  # a reveal was about what answered before
+                self.trial_panel.hide()
         else:
             self.state_label.setText("Model not loaded")
             self.chat_view.set_ready(False)
