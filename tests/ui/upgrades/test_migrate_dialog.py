@@ -64,6 +64,18 @@ def test_move_to_another_model_and_back(qtbot, home: DataHome,  # type: ignore[n
 
     dialog.move_button.click()
     approve(qtbot, dialog, "migrate")
+    # closed while it learns and opened again: the dialog follows the running move (it
+    # offered a new plan beside it)
+    qtbot.waitUntil(lambda: dialog.run is not None and dialog.run.is_running(),
+                    timeout=LONG_MS)
+    dialog.close()
+    window.move_model(config=fast_config(steps=3), prompt_limit=2)
+    again = window.dialog
+    assert isinstance(again, MigrateDialog) and again is not dialog
+    if again.new_version is None:  # (unless the move ended in between: then its card)
+        assert again.follower is not None and again.progress.isVisible()
+        assert not again.plan_button.isEnabled() and not again.models.isEnabled()
+    dialog = again
     qtbot.waitUntil(lambda: dialog.card is not None or dialog.error.isVisible(),
                     timeout=LONG_MS)
     assert not dialog.error.isVisible(), dialog.error.text()

@@ -147,9 +147,13 @@ class MigrateDialog(QDialog):
             self._say(f"An earlier move is unfinished: {runner.describe_run(unfinished)}. "
                       "Resume it to go on; its checkpoint is kept.")
             self.resume_button.show()
+        moving = [r for r in runner.running_runs(session, assistant.id)
+                  if r.plan().get("migration")]
         waiting = migration.pending(session.store, assistant)
         card = migration.get_card(session.store, waiting.id) if waiting else None
-        if waiting is not None and card is not None:  # a move made earlier, not decided yet
+        if moving:  # opened again while its move runs: it follows that run, not a new plan
+            self._follow(moving[0], int(moving[0].state().get("pid") or 0))
+        elif waiting is not None and card is not None:  # a move made earlier, not decided yet
             self.new_version = waiting.id
             self._measured(card)
         elif waiting is not None:  # its run ended while this dialog was closed: measure now
@@ -262,16 +266,23 @@ class MigrateDialog(QDialog):
         except (KindredError, OSError) as exc:
             self._fail(f"The move could not start: {exc}")
             return
+        self._follow(self.run, self.process.pid, self.process)
+        self.launched.emit(self.run, self.process.pid)
+
+    def _follow(self, run: RunDir, pid: int,
+                process: subprocess.Popen[bytes] | None = None) -> None:
+        """Follow the move's run as it learns (its events so far are replayed first)."""
+        self.run = run
+        self.plan_button.setEnabled(False)
         self.move_button.hide()
         self.models.setEnabled(False)
         self.progress.setValue(0)
         self.progress.show()
         self._say("Learning on the new model…")
-        self.follower = RunFollower(self.run, self.process.pid, self, process=self.process)
+        self.follower = RunFollower(run, pid, self, process=process)
         self.follower.progressed.connect(self._run_event)
         self.follower.lost.connect(self._fail)
         self.follower.start()
-        self.launched.emit(self.run, self.process.pid)
 
     def _run_event(self, event: dict[str, Any], replayed: bool) -> None:
         kind = event.get("event")
