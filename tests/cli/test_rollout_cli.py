@@ -117,6 +117,11 @@ def test_roll_back_asks_and_a_trial_is_kept(capsys: pytest.CaptureFixture[str],
     assert event.payload["via"] == "cli-prompt"
     code, _, err = run(capsys, monkeypatch, home, "rollout", "next", "--yes")
     assert code == 2 and "No rollout" in err
+    # with nothing left to try, the last trial's tally is still there to read
+    assert run(capsys, monkeypatch, home, "versions", "activate", b.short, "--yes")[0] == 0
+    code, out, _ = run(capsys, monkeypatch, home, "trial", "status")
+    assert code == 0 and out.startswith("Version 2 against Version 1: "), out
+    assert out.rstrip().endswith("(the trial has ended)")
 
 
 def test_the_consent_question_says_its_evidence_in_words(capsys: pytest.CaptureFixture[str],

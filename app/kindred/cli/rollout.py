@@ -256,8 +256,9 @@ def run_trial_status(args: argparse.Namespace) -> int:
     aid = _assistant_id(session, args)
     a, b = trial.default_pair(session.store, aid)
     running = trial.current(session.store, aid)
-    if running is not None:
-        a, b = running.a_version, running.b_version
+    last = running or (trial.latest(session.store, aid) if b is None else None)
+    if last is not None:  # the running trial, else the last one when nothing is to try now
+        a, b = last.a_version, last.b_version
     if b is None:
         print_json(None) if args.json else print("No trial yet.")
         return 0
@@ -268,7 +269,8 @@ def run_trial_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(info)
     else:
-        print(f"{info['b_name']} against {info['a_name']}: {tally.text}.")
+        ended = "" if running is not None or last is None else " (the trial has ended)"
+        print(f"{info['b_name']} against {info['a_name']}: {tally.text}.{ended}")
     return 0
 
 

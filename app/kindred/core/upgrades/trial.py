@@ -148,6 +148,13 @@ def current(store: Store, assistant_id: AssistantId) -> Trial | None:
     return _trial_from(store, rows[0]) if rows else None
 
 
+def latest(store: Store, assistant_id: AssistantId) -> Trial | None:
+    """The assistant's most recent trial, running or ended (its tally is kept)."""
+    rows = list(store.db.query("SELECT * FROM trials WHERE assistant_id = ? ORDER BY id DESC "
+                               "LIMIT 1", [assistant_id]))
+    return _trial_from(store, rows[0]) if rows else None
+
+
 def get_trial(store: Store, trial_id: TrialId) -> Trial:
     rows = list(store.db.query("SELECT * FROM trials WHERE id = ?", [trial_id]))
     if not rows:
