@@ -105,6 +105,7 @@ def _trial_round(session: Session, engine: Engine, assistant: Assistant,
     first, second = trial.answers(session.store, round_)
     for label, message in (("1", first), ("2", second)):
         print(f"--- Answer {label} ---\n{message.content if message else ''}")
+    sys.stdout.flush()  # the answers before the question, also when stdout is a pipe
     sys.stderr.write("Which is better? [1/2/s(ame)] ")
     sys.stderr.flush()
     pick = {"1": "first", "2": "second", "s": "same", "same": "same"}.get(
