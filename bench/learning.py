@@ -355,6 +355,16 @@ def _recalled(answers: list[str], recall: list[tuple[str, list[str]]]) -> float:
                    zip(answers, recall, strict=True)])
 
 
+def settle(below: float = 1.0, most_s: float = 90.0) -> None:
+    """Wait (at most `most_s`) for the load the previous scenario's measuring left to fade:
+    the training process answers with one llama.cpp thread when the 1-minute load average says
+    the cores are busy (`teacher.threads`), and right after a scenario it says so although
+    nothing runs any more."""
+    deadline = time.monotonic() + most_s
+    while os.getloadavg()[0] >= below and time.monotonic() < deadline:
+        time.sleep(2)
+
+
 def run_scenario(name: str, work: Path, seed: int = 0) -> dict[str, Any]:
     spec = SCENARIOS[name]
     _, sha = shared_base()
@@ -368,6 +378,7 @@ def run_scenario(name: str, work: Path, seed: int = 0) -> dict[str, Any]:
     for prompt, answer in spec.pairs:
         feedback.add_example(session.store, assistant.id, prompt, answer)
     prepared(session.home.cache, prepare.target_for(session.store, assistant.id))
+    settle()
     began = time.perf_counter()
     cpu_began = _cpu()
     load = round(os.getloadavg()[0], 2)  # what else ran on the cores when training began
