@@ -167,7 +167,7 @@ def run_activate(args: argparse.Namespace) -> int:
         return 1
     previous = versions.active_version(session.store, version.assistant_id)
     done = versions.activate(session.store, version.id, decision)
-    print(f"{versions.name_of(session.store, done)} ({done.short}) is now active for "
+    print(f"{versions.label_of(session.store, done)} is now active for "
           f"{get_assistant(session.store, done.assistant_id).name}.")
     if previous is not None:  # it stopped being used for good: its interview is held now
         print(f"{versions.name_of(session.store, previous)} is retired (archived, "
@@ -187,8 +187,7 @@ def run_retire(args: argparse.Namespace) -> int:
             print("Not retired: you refused. Nothing was changed.")
             return 1
     done = versions.retire(session.store, version.id, decision)
-    print(f"{versions.name_of(session.store, done)} ({done.short}) is retired; its weights "
-          "are kept.")
+    print(f"{versions.label_of(session.store, done)} is retired; its weights are kept.")
     if decision is not None:  # it was in use: it is interviewed as it steps down
         interview_now(session, done.id)
     return 0
@@ -216,8 +215,8 @@ def run_delete(args: argparse.Namespace) -> int:
         print("Not deleted: the id typed does not match. Nothing was changed.")
         return 1
     done = versions.delete(session.store, version.id, decision)
-    print(f"{versions.name_of(session.store, done)} ({done.short}) was deleted; its "
-          "tombstone keeps the hashes.")
+    print(f"{versions.label_of(session.store, done)} was deleted; its tombstone keeps the "
+          "hashes.")
     return 0
 
 

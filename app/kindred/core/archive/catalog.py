@@ -126,6 +126,11 @@ def name_of(store: Store, version: Version) -> str:
     return names(store, version.assistant_id).get(version.id, f"Version {version.short}")
 
 
+def label_of(store: Store, version: Version) -> str:
+    """Its name with its short id, as the command line says it: "Version 2 (ab12cd34ef56)"."""
+    return f"{name_of(store, version)} ({version.short})"
+
+
 def active_version(store: Store, assistant_id: AssistantId) -> Version | None:
     row = store.db.execute("SELECT active_version FROM assistants WHERE id = ?",
                            [assistant_id]).fetchone()

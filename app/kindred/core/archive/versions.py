@@ -23,6 +23,7 @@ from kindred.core.archive.catalog import (
     Version,
     active_version,
     get_version,
+    label_of,
     list_versions,
     name_of,
     names,
@@ -40,7 +41,7 @@ from kindred.core.home.consent import ConsentError, Decision
 from kindred.core.home.store import Store
 
 __all__ = ["SOURCES", "STATUSES", "StateError", "Version", "active_version", "get_version",
-           "list_versions", "name_of", "names", "remove_object",
+           "label_of", "list_versions", "name_of", "names", "remove_object",
            "version_dir"]  # the catalog, re-exported
 
 

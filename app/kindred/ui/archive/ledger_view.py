@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from kindred.core.archive import versions
 from kindred.core.basics.ids import AssistantId
+from kindred.core.basics.states import ConsentVia
 from kindred.core.home import ledger
 from kindred.core.home.assistants import Assistant, list_assistants
 from kindred.core.session import Session
@@ -84,8 +85,8 @@ def details(event: ledger.Event, named: dict[str, str] | None = None) -> str:
     return " · ".join(parts) or ", ".join(sorted(p))
 
 
-VIA = {"gui": "in the window", "cli-flag": "with --yes", "cli-prompt": "at the command line",
-       "api": "through the local API"}
+VIA: dict[str, str] = {ConsentVia.GUI: "in the window", ConsentVia.CLI_FLAG: "with --yes",
+                       ConsentVia.CLI_PROMPT: "at the command line"}
 """How a consent was answered, in words."""
 
 
